@@ -1,0 +1,148 @@
+//! Command-line arguments (parsing only; each command resolves them into settings).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Scores software changes by the probability that they cause an incident, learned
+/// from your own change and incident history.
+#[derive(Debug, Parser)]
+#[command(name = "changerisk", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// No progress and no summaries on stderr (errors are still printed).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a realistic synthetic change and incident history.
+    Generate(GenerateArgs),
+    /// Learn a model from changes and incidents.
+    Train(TrainArgs),
+    /// Score changes with a saved model, in parallel.
+    Score(ScoreArgs),
+    /// Time-ordered train/test evaluation: train on the past, measure on the future.
+    Evaluate(EvaluateArgs),
+}
+
+/// How incidents are linked to changes.
+#[derive(Debug, Args)]
+pub struct LabelArgs {
+    /// An incident naming no cause is attributed to the most recent change on its
+    /// service applied at most this long before it (e.g. 24h, 90m, 2d).
+    #[arg(long, default_value = "24h")]
+    pub attribution_window: String,
+    /// Ignore incidents less severe than this (1 is the worst; 5 keeps every incident).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u8).range(1..=5))]
+    pub max_severity: u8,
+}
+
+/// Arguments of `generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Random seed; the same seed writes byte-identical files.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Number of labelled history changes.
+    #[arg(long, default_value_t = 15_000)]
+    pub changes: usize,
+    /// Number of recent unlabelled changes to score (new_changes.csv).
+    #[arg(long, default_value_t = 500)]
+    pub new_changes: usize,
+    /// Days spanned by the labelled history.
+    #[arg(long, default_value_t = 730)]
+    pub days: u32,
+    /// Directory for changes.csv, incidents.csv and new_changes.csv.
+    #[arg(long, default_value = "data")]
+    pub output_dir: PathBuf,
+}
+
+/// Arguments of `train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Change history (CSV, Parquet, Arrow IPC or JSON Lines).
+    #[arg(long, default_value = "data/changes.csv")]
+    pub changes: PathBuf,
+    /// Incident history.
+    #[arg(long, default_value = "data/incidents.csv")]
+    pub incidents: PathBuf,
+    /// Where to write the model.
+    #[arg(long, default_value = "models/model.json")]
+    pub model: PathBuf,
+    #[command(flatten)]
+    pub labels: LabelArgs,
+    #[command(flatten)]
+    pub learner: LearnerArgs,
+    /// Training-risk percentiles where the medium, high and critical tiers start.
+    #[arg(long, default_value = "50,90,99")]
+    pub tiers: String,
+}
+
+/// Learner settings shared by `train` and `evaluate`.
+#[derive(Debug, Args)]
+pub struct LearnerArgs {
+    /// L2 penalty per training row; several (comma-separated) are tried on the most
+    /// recent validation slice and the best is kept. Default: 1e-5,1e-4,1e-3,1e-2,1e-1.
+    #[arg(long, value_delimiter = ',')]
+    pub penalty: Vec<f64>,
+    /// Share of the training rows (the most recent) that choose the penalty.
+    #[arg(long, default_value_t = 0.2)]
+    pub validation_fraction: f64,
+}
+
+/// Arguments of `score`.
+#[derive(Debug, Args)]
+pub struct ScoreArgs {
+    /// The model written by `train`.
+    #[arg(long, default_value = "models/model.json")]
+    pub model: PathBuf,
+    /// Changes to score.
+    #[arg(long, default_value = "data/new_changes.csv")]
+    pub changes: PathBuf,
+    /// Incident history, for the history features.
+    #[arg(long, default_value = "data/incidents.csv")]
+    pub incidents: PathBuf,
+    /// Past changes, for the history features. A change also in --changes counts once.
+    #[arg(long, default_value = "data/changes.csv")]
+    pub history: PathBuf,
+    /// Score without --history and --incidents (history features see only --changes).
+    #[arg(long)]
+    pub no_history: bool,
+    /// Where to write the scored changes; the extension names the format.
+    #[arg(long, default_value = "data/scored.csv")]
+    pub output: PathBuf,
+    /// Override the model's tier percentiles (e.g. 80,95,99.5).
+    #[arg(long)]
+    pub tiers: Option<String>,
+    /// Guardrail policy file (TOML). Default: the built-in policies/default.toml.
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+    /// How many of the riskiest changes the summary lists.
+    #[arg(long, default_value_t = 5)]
+    pub top: usize,
+}
+
+/// Arguments of `evaluate`.
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// Change history.
+    #[arg(long, default_value = "data/changes.csv")]
+    pub changes: PathBuf,
+    /// Incident history.
+    #[arg(long, default_value = "data/incidents.csv")]
+    pub incidents: PathBuf,
+    /// Share of the changes, the most recent, held out for testing.
+    #[arg(long, default_value_t = 0.2)]
+    pub test_fraction: f64,
+    /// Print the metrics as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub labels: LabelArgs,
+    #[command(flatten)]
+    pub learner: LearnerArgs,
+}

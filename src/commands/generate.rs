@@ -1,0 +1,44 @@
+//! `changerisk generate`: writes a synthetic history to a directory.
+
+use crate::cli::GenerateArgs;
+use crate::error::{Error, Result};
+use crate::generate::{generate, write_history, GenerateParams};
+use crate::progress::Progress;
+
+/// Runs `generate`.
+pub fn run(args: GenerateArgs, progress: &Progress) -> Result<u8> {
+    let GenerateArgs {
+        seed,
+        changes,
+        new_changes,
+        days,
+        output_dir,
+    } = args;
+    if changes == 0 || days == 0 {
+        return Err(Error::Usage(
+            "--changes and --days must be at least 1".into(),
+        ));
+    }
+    let params = GenerateParams {
+        seed,
+        changes,
+        new_changes,
+        days,
+        ..GenerateParams::default()
+    };
+    progress.stage("generating history");
+    let history = generate(&params);
+    let paths = write_history(&history, &output_dir)?;
+    progress.log(&format!(
+        "wrote {} changes, {} incidents and {} new changes (seed {seed}): {}",
+        history.changes.len(),
+        history.incidents.len(),
+        history.new_changes.len(),
+        paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    Ok(0)
+}

@@ -1,0 +1,92 @@
+//! One module per command: each resolves its arguments into validated settings and runs.
+
+pub mod evaluate;
+pub mod generate;
+pub mod score;
+pub mod train;
+
+use crate::cli::{Cli, Command, LabelArgs, LearnerArgs};
+use crate::error::{Error, Result};
+use crate::label::{parse_duration, LabelParams};
+use crate::model::LearnerParams;
+use crate::progress::Progress;
+
+/// Runs the parsed command line; returns the process exit code.
+pub fn run(cli: Cli) -> Result<u8> {
+    let progress = Progress::new(cli.quiet);
+    match cli.command {
+        Command::Generate(args) => generate::run(args, &progress),
+        Command::Train(args) => train::run(args, &progress),
+        Command::Score(args) => score::run(args, &progress),
+        Command::Evaluate(args) => evaluate::run(args, &progress),
+    }
+}
+
+/// Resolves `--attribution-window` and `--max-severity`.
+pub(crate) fn label_params(args: LabelArgs) -> Result<LabelParams> {
+    let LabelArgs {
+        attribution_window,
+        max_severity,
+    } = args;
+    let attribution_window_secs = parse_duration(&attribution_window).ok_or_else(|| {
+        Error::Usage(format!(
+            "--attribution-window {attribution_window:?} is not a duration such as 24h, 90m or 2d"
+        ))
+    })?;
+    Ok(LabelParams {
+        attribution_window_secs,
+        max_severity,
+    })
+}
+
+/// Resolves the learner flags into checked parameters.
+pub(crate) fn learner_params(args: LearnerArgs) -> Result<LearnerParams> {
+    let LearnerArgs {
+        penalty,
+        validation_fraction,
+    } = args;
+    let mut params = LearnerParams {
+        validation_fraction,
+        ..LearnerParams::default()
+    };
+    if !penalty.is_empty() {
+        params.penalties = penalty;
+    }
+    params.check()
+}
+
+/// Parses tier percentiles such as `50,90,99` (increasing, within 0..100).
+pub(crate) fn parse_tiers(flag: &str, text: &str) -> Result<[f64; 3]> {
+    let bad = || {
+        Error::Usage(format!(
+            "{flag} {text:?} must be three increasing percentiles between 0 and 100, e.g. 50,90,99"
+        ))
+    };
+    let values: Vec<f64> = text
+        .split(',')
+        .map(|v| v.trim().parse::<f64>())
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| bad())?;
+    let tiers: [f64; 3] = values.try_into().map_err(|_| bad())?;
+    let ordered = tiers[0] < tiers[1] && tiers[1] < tiers[2];
+    if !ordered || tiers[0] < 0.0 || tiers[2] > 100.0 {
+        return Err(bad());
+    }
+    Ok(tiers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tiers_must_be_three_increasing_percentiles() {
+        assert_eq!(
+            parse_tiers("--tiers", "50, 90,99").unwrap(),
+            [50.0, 90.0, 99.0]
+        );
+        assert!(parse_tiers("--tiers", "90,50,99").is_err());
+        assert!(parse_tiers("--tiers", "50,90").is_err());
+        assert!(parse_tiers("--tiers", "50,90,101").is_err());
+    }
+}

@@ -1,0 +1,247 @@
+//! `changerisk score`: scores changes with a saved model, in parallel, and writes one
+//! row per change (input order) with risk, tier, reasons, violated policies and the
+//! input's pass-through columns.
+
+use std::path::PathBuf;
+
+use polars::prelude::{Column as PlColumn, DataFrame};
+use rayon::prelude::*;
+
+use crate::cli::ScoreArgs;
+use crate::error::{Error, Result};
+use crate::load::{load_changes, load_incidents, Incidents};
+use crate::model::{Model, Tiers, TIER_NAMES};
+use crate::pipeline::{join_history, prepare};
+use crate::policy::{Action, Facts, Policies};
+use crate::progress::Progress;
+use crate::reasons::Explainer;
+use crate::table::write_table;
+
+/// Resolved `score` settings.
+pub struct ScoreSettings {
+    pub model: PathBuf,
+    pub changes: PathBuf,
+    /// Incidents and past changes; `None` with `--no-history`.
+    pub history: Option<(PathBuf, PathBuf)>,
+    pub output: PathBuf,
+    pub tiers: Option<[f64; 3]>,
+    pub policy: Option<PathBuf>,
+    pub top: usize,
+}
+
+impl ScoreSettings {
+    /// Resolves and checks the arguments.
+    pub fn resolve(args: ScoreArgs) -> Result<ScoreSettings> {
+        let ScoreArgs {
+            model,
+            changes,
+            incidents,
+            history,
+            no_history,
+            output,
+            tiers,
+            policy,
+            top,
+        } = args;
+        crate::table::Format::of(&output)?;
+        Ok(ScoreSettings {
+            model,
+            changes,
+            history: (!no_history).then_some((incidents, history)),
+            output,
+            tiers: tiers
+                .map(|t| super::parse_tiers("--tiers", &t))
+                .transpose()?,
+            policy,
+            top,
+        })
+    }
+}
+
+/// One scored change.
+pub struct Scored {
+    pub risk: f64,
+    pub tier: usize,
+    pub reasons: String,
+    pub policy: Vec<(String, Action)>,
+}
+
+/// Runs `score`.
+pub fn run(args: ScoreArgs, progress: &Progress) -> Result<u8> {
+    let s = ScoreSettings::resolve(args)?;
+    progress.stage("loading model");
+    let model = Model::load(&s.model)?;
+    let policies = match &s.policy {
+        Some(p) => Policies::load(p)?,
+        None => Policies::default_rules(),
+    };
+    let tiers = match s.tiers {
+        Some(p) => model.tiers.with_percentiles(p),
+        None => model.tiers.clone(),
+    };
+    progress.stage("loading changes");
+    let loaded = load_changes(&s.changes)?;
+    let (history, incidents) = match &s.history {
+        Some((incidents, history)) => (
+            Some(load_changes(history)?.changes),
+            load_incidents(incidents)?,
+        ),
+        None => (None, Incidents::default()),
+    };
+    progress.stage("building features");
+    let (timeline, rows) = join_history(history, &loaded.changes)?;
+    let prepared = prepare(
+        &timeline,
+        &incidents,
+        model.labelling,
+        &model.feature_defs(),
+        &rows,
+    )?;
+    progress.stage("scoring");
+    let scored = score_rows(&model, &tiers, &policies, &prepared.frame, &prepared.x);
+    progress.stage("writing output");
+    let mut df = output_frame(&loaded.changes.ids, &scored, &loaded.passthrough)?;
+    write_table(&s.output, &mut df)?;
+    progress.log(&summary(
+        &loaded.changes.ids,
+        &scored,
+        &tiers,
+        s.top,
+        &s.output,
+    ));
+    Ok(0)
+}
+
+/// Scores, explains, tiers and checks policies for every row, in parallel.
+pub fn score_rows(
+    model: &Model,
+    tiers: &Tiers,
+    policies: &Policies,
+    frame: &crate::frame::Frame,
+    x: &ndarray::Array2<f64>,
+) -> Vec<Scored> {
+    let explainer = Explainer::new(model);
+    (0..x.nrows())
+        .into_par_iter()
+        .map(|row| {
+            let score = model.score_row(x.row(row));
+            let tier = tiers.tier(score.risk);
+            let facts = Facts {
+                frame,
+                row,
+                risk: score.risk,
+                tier,
+            };
+            Scored {
+                risk: score.risk,
+                tier,
+                reasons: explainer.reasons(frame, row, &score.contributions),
+                policy: policies
+                    .violated(&facts)
+                    .into_iter()
+                    .map(|r| (r.id.clone(), r.action))
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+/// The output table: the contract's columns, then the pass-through columns (renamed
+/// `input_<name>` where they would clash).
+fn output_frame(ids: &[String], scored: &[Scored], passthrough: &DataFrame) -> Result<DataFrame> {
+    let mut columns = vec![
+        PlColumn::new("change_id".into(), ids),
+        PlColumn::new(
+            "risk".into(),
+            scored.iter().map(|s| s.risk).collect::<Vec<f64>>(),
+        ),
+        PlColumn::new(
+            "tier".into(),
+            scored
+                .iter()
+                .map(|s| TIER_NAMES[s.tier])
+                .collect::<Vec<&str>>(),
+        ),
+        PlColumn::new(
+            "reasons".into(),
+            scored
+                .iter()
+                .map(|s| s.reasons.as_str())
+                .collect::<Vec<&str>>(),
+        ),
+        PlColumn::new(
+            "policy".into(),
+            scored
+                .iter()
+                .map(|s| {
+                    s.policy
+                        .iter()
+                        .map(|p| p.0.as_str())
+                        .collect::<Vec<_>>()
+                        .join(";")
+                })
+                .collect::<Vec<String>>(),
+        ),
+    ];
+    let taken: Vec<String> = columns.iter().map(|c| c.name().to_string()).collect();
+    for col in passthrough.columns() {
+        let mut col = col.clone();
+        if taken.iter().any(|t| t == col.name().as_str()) {
+            let renamed = format!("input_{}", col.name());
+            col.rename(renamed.into());
+        }
+        columns.push(col);
+    }
+    DataFrame::new(ids.len(), columns)
+        .map_err(|e| Error::Data(format!("cannot build the output table: {e}")))
+}
+
+/// The stderr summary: changes per tier, policy hits and the riskiest changes.
+fn summary(
+    ids: &[String],
+    scored: &[Scored],
+    tiers: &Tiers,
+    top: usize,
+    output: &std::path::Path,
+) -> String {
+    let mut counts = [0usize; 4];
+    for s in scored {
+        counts[s.tier] += 1;
+    }
+    let mut out = format!("scored {} changes -> {}\n", scored.len(), output.display());
+    for (k, name) in TIER_NAMES.iter().enumerate() {
+        let from = if k == 0 {
+            String::new()
+        } else {
+            format!(" (risk >= {:.2}%)", 100.0 * tiers.thresholds[k - 1])
+        };
+        out.push_str(&format!("  {name:<9}{:>8}{from}\n", counts[k]));
+    }
+    let blocked = scored
+        .iter()
+        .filter(|s| s.policy.iter().any(|p| p.1 == Action::Block))
+        .count();
+    let warned = scored
+        .iter()
+        .filter(|s| s.policy.iter().any(|p| p.1 == Action::Warn))
+        .count();
+    out.push_str(&format!(
+        "policies: {blocked} change(s) violate a block rule, {warned} a warn rule\n"
+    ));
+    let mut order: Vec<usize> = (0..scored.len()).collect();
+    order.sort_by(|&a, &b| scored[b].risk.total_cmp(&scored[a].risk));
+    if top > 0 && !order.is_empty() {
+        out.push_str("riskiest:\n");
+    }
+    for &i in order.iter().take(top) {
+        let s = &scored[i];
+        out.push_str(&format!(
+            "  {:<14} {:>6.2}% {:<8} {}\n",
+            ids[i],
+            100.0 * s.risk,
+            TIER_NAMES[s.tier],
+            s.reasons
+        ));
+    }
+    out.trim_end().to_string()
+}

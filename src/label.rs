@@ -1,0 +1,349 @@
+//! Linking incidents to the changes that caused them (SPEC "Labels"): named causes
+//! first, then attribution of the rest to the most recent change on the same service
+//! within the attribution window, ignoring incidents less severe than `max_severity`.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::load::{Changes, Incidents};
+
+/// How incidents become labels. Stored in the model so that scoring links history
+/// exactly as training did.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelParams {
+    /// An unnamed incident is attributed to a change at most this many seconds before it.
+    pub attribution_window_secs: i64,
+    /// Incidents with a severity number above this are ignored (1 is the worst).
+    pub max_severity: u8,
+}
+
+impl Default for LabelParams {
+    fn default() -> Self {
+        LabelParams {
+            attribution_window_secs: 24 * 3600,
+            max_severity: 5,
+        }
+    }
+}
+
+/// How a change got its label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LabelSource {
+    /// Named as the cause by at least one incident.
+    Explicit,
+    /// Only attributed by the window rule.
+    Attributed,
+    /// Linked to no incident.
+    None,
+}
+
+/// Counts describing one labelling run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LabelSummary {
+    pub incidents: usize,
+    pub ignored_by_severity: usize,
+    /// Incidents linked to at least one known change they name.
+    pub linked_explicitly: usize,
+    pub linked_by_attribution: usize,
+    /// Incidents naming no cause and with no change in the window.
+    pub unattributed: usize,
+    /// Incidents whose named causes are all unknown change ids (not attributed).
+    pub named_unknown_only: usize,
+    /// Named change ids not present in the changes (each occurrence counted).
+    pub unknown_change_ids: usize,
+    pub changes: usize,
+    pub positives: usize,
+}
+
+impl LabelSummary {
+    /// Share of changes labelled incident-causing.
+    pub fn positive_rate(&self) -> f64 {
+        if self.changes == 0 {
+            0.0
+        } else {
+            self.positives as f64 / self.changes as f64
+        }
+    }
+
+    /// Human-readable lines for stderr.
+    pub fn describe(&self) -> String {
+        let mut s = format!(
+            "incidents: {} ({} ignored by severity); linked explicitly {}, by attribution {}, unattributed {}\n\
+             labels: {} of {} changes caused an incident ({:.2}%)",
+            self.incidents,
+            self.ignored_by_severity,
+            self.linked_explicitly,
+            self.linked_by_attribution,
+            self.unattributed,
+            self.positives,
+            self.changes,
+            100.0 * self.positive_rate()
+        );
+        if self.unknown_change_ids > 0 {
+            s.push_str(&format!(
+                "\nwarning: caused_by_change named {} unknown change id(s); {} incident(s) named only unknown ids and were left unlinked",
+                self.unknown_change_ids, self.named_unknown_only
+            ));
+        }
+        s
+    }
+}
+
+/// The labels of a set of changes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Labels {
+    /// Per change: caused at least one (severe enough) incident.
+    pub caused: Vec<bool>,
+    /// Per change: start of the earliest incident linked to it: from then on, history
+    /// features may count it as incident-causing.
+    pub first_incident: Vec<Option<i64>>,
+    pub source: Vec<LabelSource>,
+    pub summary: LabelSummary,
+}
+
+/// Links `incidents` to `changes` under `params`.
+pub fn attribute_incidents(
+    changes: &Changes,
+    incidents: &Incidents,
+    params: LabelParams,
+) -> Labels {
+    let n = changes.len();
+    let mut caused = vec![false; n];
+    let mut first_incident: Vec<Option<i64>> = vec![None; n];
+    let mut source = vec![LabelSource::None; n];
+    let mut summary = LabelSummary {
+        incidents: incidents.len(),
+        changes: n,
+        ..Default::default()
+    };
+
+    let by_id: HashMap<&str, usize> = changes
+        .ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i))
+        .collect();
+    // Per service: change rows sorted by (timestamp, row), for the window search.
+    let mut by_service: HashMap<&str, Vec<usize>> = HashMap::new();
+    for r in changes.time_order() {
+        by_service
+            .entry(changes.service[r].as_str())
+            .or_default()
+            .push(r);
+    }
+
+    let mut link = |row: usize, start: i64, how: LabelSource| {
+        caused[row] = true;
+        first_incident[row] = Some(first_incident[row].map_or(start, |s: i64| s.min(start)));
+        if source[row] != LabelSource::Explicit {
+            source[row] = how;
+        }
+    };
+
+    for i in 0..incidents.len() {
+        if incidents.severity[i] > params.max_severity {
+            summary.ignored_by_severity += 1;
+            continue;
+        }
+        let start = incidents.start[i];
+        let named = &incidents.causes[i];
+        if !named.is_empty() {
+            let mut any = false;
+            for id in named {
+                match by_id.get(id.as_str()) {
+                    Some(&row) => {
+                        link(row, start, LabelSource::Explicit);
+                        any = true;
+                    }
+                    None => summary.unknown_change_ids += 1,
+                }
+            }
+            if any {
+                summary.linked_explicitly += 1;
+            } else {
+                summary.named_unknown_only += 1;
+            }
+            continue;
+        }
+        // The most recent change on the service applied at or before the start and at
+        // most the window before it; equal timestamps: the last one in input order.
+        let candidate = by_service
+            .get(incidents.service[i].as_str())
+            .and_then(|rows| {
+                let after = rows.partition_point(|&r| changes.ts[r] <= start);
+                let row = *rows.get(after.checked_sub(1)?)?;
+                (start - changes.ts[row] <= params.attribution_window_secs).then_some(row)
+            });
+        match candidate {
+            Some(row) => {
+                link(row, start, LabelSource::Attributed);
+                summary.linked_by_attribution += 1;
+            }
+            None => summary.unattributed += 1,
+        }
+    }
+    summary.positives = caused.iter().filter(|&&c| c).count();
+    Labels {
+        caused,
+        first_incident,
+        source,
+        summary,
+    }
+}
+
+/// Parses a duration such as `24h`, `90m`, `2d`, `3600s` or `3600` (seconds).
+pub fn parse_duration(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let (num, unit) = match s.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+        Some((i, _)) => (&s[..i], &s[i..]),
+        None => (s, "s"),
+    };
+    let v: f64 = num.trim().parse().ok()?;
+    let mult = match unit.trim().to_ascii_lowercase().as_str() {
+        "s" | "sec" | "secs" => 1.0,
+        "m" | "min" | "mins" => 60.0,
+        "h" | "hr" | "hours" | "hour" => 3600.0,
+        "d" | "day" | "days" => 86400.0,
+        "w" | "week" | "weeks" => 604800.0,
+        _ => return None,
+    };
+    (v.is_finite() && v >= 0.0).then(|| (v * mult).round() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::Frame;
+
+    const H: i64 = 3600;
+
+    /// Changes (id, ts, service) with no feature columns.
+    fn changes(rows: &[(&str, i64, &str)]) -> Changes {
+        Changes {
+            ids: rows.iter().map(|r| r.0.to_string()).collect(),
+            ts: rows.iter().map(|r| r.1).collect(),
+            service: rows.iter().map(|r| r.2.to_string()).collect(),
+            author: rows.iter().map(|_| "a".to_string()).collect(),
+            frame: Frame::new(rows.len()),
+        }
+    }
+
+    /// Incidents (start, service, severity, causes).
+    fn incidents(rows: &[(i64, &str, u8, &str)]) -> Incidents {
+        Incidents {
+            ids: (0..rows.len()).map(|i| format!("inc{i}")).collect(),
+            start: rows.iter().map(|r| r.0).collect(),
+            service: rows.iter().map(|r| r.1.to_string()).collect(),
+            severity: rows.iter().map(|r| r.2).collect(),
+            causes: rows
+                .iter()
+                .map(|r| {
+                    r.3.split(';')
+                        .filter(|s| !s.is_empty())
+                        .map(String::from)
+                        .collect()
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn window_edges_are_inclusive_and_pick_the_most_recent_change() {
+        let c = changes(&[("a", 0, "s"), ("b", 10 * H, "s"), ("c", 10 * H, "t")]);
+        // Exactly 24h after b: attributed to b (the most recent on s), not to a.
+        let l = attribute_incidents(
+            &c,
+            &incidents(&[(34 * H, "s", 3, "")]),
+            LabelParams::default(),
+        );
+        assert_eq!(l.caused, [false, true, false]);
+        assert_eq!(l.source[1], LabelSource::Attributed);
+        assert_eq!(l.first_incident[1], Some(34 * H));
+        // One second more: outside the window, unattributed.
+        let l = attribute_incidents(
+            &c,
+            &incidents(&[(34 * H + 1, "s", 3, "")]),
+            LabelParams::default(),
+        );
+        assert_eq!(l.caused, [false, false, false]);
+        assert_eq!(l.summary.unattributed, 1);
+        // A change at the incident's very start counts; a later one never does.
+        let l = attribute_incidents(
+            &c,
+            &incidents(&[(10 * H, "t", 3, "")]),
+            LabelParams::default(),
+        );
+        assert_eq!(l.caused, [false, false, true]);
+        let l = attribute_incidents(
+            &c,
+            &incidents(&[(10 * H - 1, "t", 3, "")]),
+            LabelParams::default(),
+        );
+        assert_eq!(l.caused, [false, false, false]);
+    }
+
+    #[test]
+    fn equal_timestamps_attribute_to_the_last_in_input_order() {
+        let c = changes(&[("a", 5 * H, "s"), ("b", 5 * H, "s")]);
+        let l = attribute_incidents(
+            &c,
+            &incidents(&[(6 * H, "s", 2, "")]),
+            LabelParams::default(),
+        );
+        assert_eq!(l.caused, [false, true]);
+    }
+
+    #[test]
+    fn named_causes_split_on_semicolons_and_unknown_ids_are_counted() {
+        let c = changes(&[("a", 0, "s"), ("b", H, "s"), ("c", 2 * H, "s")]);
+        let i = incidents(&[
+            (3 * H, "x", 1, "a; c"),
+            (4 * H, "s", 1, "zz"),
+            (5 * H, "s", 1, "b;zz"),
+        ]);
+        let l = attribute_incidents(&c, &i, LabelParams::default());
+        assert_eq!(l.caused, [true, true, true]);
+        assert_eq!(l.source, [LabelSource::Explicit; 3]);
+        assert_eq!(l.summary.linked_explicitly, 2);
+        assert_eq!(l.summary.unknown_change_ids, 2);
+        // The incident naming only an unknown id is not attributed by the window.
+        assert_eq!(l.summary.named_unknown_only, 1);
+        assert_eq!(l.summary.linked_by_attribution, 0);
+    }
+
+    #[test]
+    fn severity_filter_ignores_less_severe_incidents() {
+        let c = changes(&[("a", 0, "s"), ("b", 0, "t")]);
+        let i = incidents(&[(H, "s", 2, ""), (H, "t", 4, "")]);
+        let params = LabelParams {
+            max_severity: 3,
+            ..Default::default()
+        };
+        let l = attribute_incidents(&c, &i, params);
+        assert_eq!(l.caused, [true, false]);
+        assert_eq!(l.summary.ignored_by_severity, 1);
+        assert_eq!(l.summary.positives, 1);
+    }
+
+    #[test]
+    fn first_incident_is_the_earliest_linked_start() {
+        let c = changes(&[("a", 0, "s")]);
+        let i = incidents(&[(9 * H, "s", 3, "a"), (2 * H, "s", 3, "")]);
+        let l = attribute_incidents(&c, &i, LabelParams::default());
+        assert_eq!(l.first_incident, [Some(2 * H)]);
+        assert_eq!(l.source, [LabelSource::Explicit]);
+    }
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("24h"), Some(86400));
+        assert_eq!(parse_duration("90m"), Some(5400));
+        assert_eq!(parse_duration("2d"), Some(172800));
+        assert_eq!(parse_duration("3600"), Some(3600));
+        assert_eq!(parse_duration("1 fortnight"), None);
+        assert_eq!(parse_duration("-1h"), None);
+    }
+}

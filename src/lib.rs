@@ -1,0 +1,31 @@
+//! changerisk scores software changes by the probability that they cause an incident,
+//! learned from a team's own change and incident history.
+//!
+//! The pipeline, one module per stage: [`load`] (validated tables) → [`label`] (link
+//! incidents to the changes that caused them) → [`history`] and [`features`]
+//! (point-in-time feature values) → [`train`] / [`model`] (a calibrated logistic model
+//! and its file) → [`reasons`] and [`policy`] (explanations and guardrails) → outputs
+//! ([`table`], [`output`]). [`metrics`] measures, [`generate`] writes synthetic
+//! histories, and [`commands`] ties the stages to the command line.
+
+pub mod cli;
+pub mod commands;
+pub mod error;
+pub mod features;
+pub mod frame;
+pub mod generate;
+pub mod history;
+pub mod label;
+pub mod load;
+pub mod metrics;
+pub mod model;
+pub mod output;
+pub mod pipeline;
+pub mod policy;
+pub mod progress;
+pub mod reasons;
+pub mod schema;
+pub mod table;
+pub mod train;
+
+pub use error::{Error, Result};

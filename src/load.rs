@@ -1,0 +1,437 @@
+//! Loading and validating the changes and incidents tables of SPEC.md into typed,
+//! columnar values. Every rejected cell is reported with file, row, column, value and
+//! what was expected.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use chrono::{Datelike, Timelike};
+use polars::prelude::DataFrame;
+
+use crate::error::{Error, Result};
+use crate::frame::{Column, Frame};
+use crate::schema::{
+    parse_bool, parse_severity, parse_timestamp, AiInvolvement, ChangeType, Permission, Review,
+};
+use crate::table::{parse_count, read_table, Cells};
+
+/// The contract's change columns, in SPEC order.
+pub const CHANGE_COLUMNS: &[&str] = &[
+    "change_id",
+    "timestamp",
+    "service",
+    "author",
+    "ai_involvement",
+    "ai_tool",
+    "permission_level",
+    "review_status",
+    "reviewer_count",
+    "change_type",
+    "services_affected",
+    "regions_affected",
+    "customer_facing",
+    "lines_changed",
+    "files_changed",
+    "rollback_plan",
+];
+
+/// Hours (UTC) before which and from which a change counts as off-hours.
+pub const WORKDAY_START_HOUR: u32 = 7;
+/// See [`WORKDAY_START_HOUR`].
+pub const WORKDAY_END_HOUR: u32 = 19;
+
+/// Weekday levels, Monday first.
+pub const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+/// Validated changes: identity and timing columns plus the typed feature inputs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Changes {
+    pub ids: Vec<String>,
+    /// Unix seconds, UTC.
+    pub ts: Vec<i64>,
+    pub service: Vec<String>,
+    pub author: Vec<String>,
+    /// Typed columns the features read, by name (contract columns and calendar columns).
+    pub frame: Frame,
+}
+
+impl Changes {
+    /// Number of changes.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// True when there are no changes.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// The changes at `rows`, in that order.
+    pub fn select(&self, rows: &[usize]) -> Changes {
+        Changes {
+            ids: rows.iter().map(|&r| self.ids[r].clone()).collect(),
+            ts: rows.iter().map(|&r| self.ts[r]).collect(),
+            service: rows.iter().map(|&r| self.service[r].clone()).collect(),
+            author: rows.iter().map(|&r| self.author[r].clone()).collect(),
+            frame: self.frame.select(rows),
+        }
+    }
+
+    /// Appends `other` (same kinds of columns).
+    pub fn append(&mut self, other: &Changes) -> Result<()> {
+        self.frame
+            .append(&other.frame)
+            .map_err(|m| Error::Data(format!("cannot combine change tables: {m}")))?;
+        self.ids.extend_from_slice(&other.ids);
+        self.ts.extend_from_slice(&other.ts);
+        self.service.extend_from_slice(&other.service);
+        self.author.extend_from_slice(&other.author);
+        Ok(())
+    }
+
+    /// Row indices in time order (ties keep input order).
+    pub fn time_order(&self) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        order.sort_by_key(|&r| self.ts[r]);
+        order
+    }
+}
+
+/// A loaded changes file: the validated changes and the columns passed through to outputs.
+pub struct LoadedChanges {
+    pub changes: Changes,
+    pub passthrough: DataFrame,
+}
+
+/// Validated incidents.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Incidents {
+    pub ids: Vec<String>,
+    pub start: Vec<i64>,
+    pub service: Vec<String>,
+    pub severity: Vec<u8>,
+    /// Change ids named as the cause (empty when none named).
+    pub causes: Vec<Vec<String>>,
+}
+
+impl Incidents {
+    /// Number of incidents.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// True when there are no incidents.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
+fn display(path: &Path) -> String {
+    path.display().to_string()
+}
+
+fn require_rows(df: &DataFrame, file: &str) -> Result<()> {
+    if df.height() == 0 {
+        return Err(Error::EmptyTable {
+            file: file.into(),
+            what: "no data rows (only a header)".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Checks that no value repeats; the error names both rows (1-based).
+fn check_unique(file: &str, column: &str, ids: &[String]) -> Result<()> {
+    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(ids.len());
+    for (i, id) in ids.iter().enumerate() {
+        if let Some(first) = seen.insert(id.as_str(), i) {
+            return Err(Error::Duplicate {
+                file: file.into(),
+                column: column.into(),
+                value: id.clone(),
+                first: first + 1,
+                second: i + 1,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn level_column<L: Copy>(
+    cells: &Cells,
+    all: &[L],
+    name: fn(L) -> &'static str,
+    parse: fn(&str) -> Option<L>,
+    expected: &str,
+) -> Result<Column>
+where
+    L: PartialEq,
+{
+    let values = cells.parse_required(expected, parse)?;
+    Ok(Column::Cat {
+        codes: values
+            .iter()
+            .map(|v| all.iter().position(|l| l == v).unwrap_or(0) as u32)
+            .collect(),
+        levels: all.iter().map(|&l| name(l).to_string()).collect(),
+    })
+}
+
+fn count_column(cells: &Cells, min: u64, default: Option<u64>) -> Result<Column> {
+    let expected = format!("an integer >= {min}");
+    let values = cells.parse_optional(&expected, |s| parse_count(s).filter(|&v| v >= min))?;
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| match (v, default) {
+            (Some(v), _) | (None, Some(v)) => Ok(v as f64),
+            (None, None) => Err(cells.bad(i, "", format!("{expected} (the cell is empty)"))),
+        })
+        .collect::<Result<Vec<f64>>>()
+        .map(Column::Num)
+}
+
+/// Adds the calendar columns derived from the timestamp: `hour` (UTC), `weekday`,
+/// `weekend`, `off_hours`.
+pub fn add_calendar(frame: &mut Frame, ts: &[i64]) {
+    let times: Vec<chrono::DateTime<chrono::Utc>> = ts
+        .iter()
+        .map(|&t| chrono::DateTime::from_timestamp(t, 0).unwrap_or_default())
+        .collect();
+    let hours: Vec<u32> = times.iter().map(|t| t.hour()).collect();
+    let days: Vec<u32> = times
+        .iter()
+        .map(|t| t.weekday().num_days_from_monday())
+        .collect();
+    frame.insert(
+        "hour",
+        Column::Num(hours.iter().map(|&h| h as f64).collect()),
+    );
+    frame.insert(
+        "weekday",
+        Column::Cat {
+            codes: days.clone(),
+            levels: WEEKDAYS.iter().map(|d| d.to_string()).collect(),
+        },
+    );
+    frame.insert(
+        "weekend",
+        Column::Flag(days.iter().map(|&d| d >= 5).collect()),
+    );
+    frame.insert(
+        "off_hours",
+        Column::Flag(
+            hours
+                .iter()
+                .map(|&h| !(WORKDAY_START_HOUR..WORKDAY_END_HOUR).contains(&h))
+                .collect(),
+        ),
+    );
+}
+
+/// Loads and validates a changes table in the contract's schema.
+pub fn load_changes(path: &Path) -> Result<LoadedChanges> {
+    let file = display(path);
+    let df = read_table(path)?;
+    parse_changes(&df, &file)
+}
+
+/// Validates an in-memory changes table; `file` names it in errors.
+pub fn parse_changes(df: &DataFrame, file: &str) -> Result<LoadedChanges> {
+    // Name every missing required column at once, before looking at any cell.
+    for column in CHANGE_COLUMNS {
+        if !matches!(*column, "ai_tool" | "reviewer_count" | "rollback_plan") {
+            Cells::required(df, file, column)?;
+        }
+    }
+    require_rows(df, file)?;
+
+    let text = |column: &'static str| -> Result<Vec<String>> {
+        Cells::required(df, file, column)?
+            .parse_required("a non-empty string", |s| Some(s.to_string()))
+    };
+    let ids = text("change_id")?;
+    check_unique(file, "change_id", &ids)?;
+    let ts = Cells::required(df, file, "timestamp")?;
+    let ts = ts
+        .timestamps(
+            "an RFC 3339 timestamp such as 2025-03-01T14:05:00Z",
+            parse_timestamp,
+        )?
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| t.ok_or_else(|| ts.bad(i, "", "an RFC 3339 timestamp (the cell is empty)")))
+        .collect::<Result<Vec<i64>>>()?;
+    let service = text("service")?;
+    let author = text("author")?;
+
+    let mut frame = Frame::new(ids.len());
+    let cells = |c: &'static str| Cells::required(df, file, c);
+    frame.insert(
+        "ai_involvement",
+        level_column(
+            &cells("ai_involvement")?,
+            AiInvolvement::ALL,
+            AiInvolvement::as_str,
+            AiInvolvement::parse,
+            &AiInvolvement::expected(),
+        )?,
+    );
+    frame.insert(
+        "permission_level",
+        level_column(
+            &cells("permission_level")?,
+            Permission::ALL,
+            Permission::as_str,
+            Permission::parse,
+            &Permission::expected(),
+        )?,
+    );
+    frame.insert(
+        "review_status",
+        level_column(
+            &cells("review_status")?,
+            Review::ALL,
+            Review::as_str,
+            Review::parse,
+            &Review::expected(),
+        )?,
+    );
+    frame.insert(
+        "change_type",
+        level_column(
+            &cells("change_type")?,
+            ChangeType::ALL,
+            ChangeType::as_str,
+            ChangeType::parse,
+            &ChangeType::expected(),
+        )?,
+    );
+    let tool = match Cells::optional(df, file, "ai_tool")? {
+        Some(c) => c.text(),
+        None => vec![None; ids.len()],
+    };
+    frame.insert(
+        "ai_tool",
+        Column::cat_from_text(tool.iter().map(|t| t.as_deref().unwrap_or(""))),
+    );
+    frame.insert(
+        "reviewer_count",
+        match Cells::optional(df, file, "reviewer_count")? {
+            Some(c) => count_column(&c, 0, Some(0))?,
+            None => Column::Num(vec![0.0; ids.len()]),
+        },
+    );
+    for (column, min) in [
+        ("services_affected", 1),
+        ("regions_affected", 1),
+        ("lines_changed", 0),
+        ("files_changed", 0),
+    ] {
+        frame.insert(column, count_column(&cells(column)?, min, None)?);
+    }
+    let flags = "true, false, 1, 0, yes or no";
+    frame.insert(
+        "customer_facing",
+        Column::Flag(cells("customer_facing")?.parse_required(flags, parse_bool)?),
+    );
+    frame.insert(
+        "rollback_plan",
+        Column::Flag(match Cells::optional(df, file, "rollback_plan")? {
+            Some(c) => c
+                .parse_optional(flags, parse_bool)?
+                .into_iter()
+                .map(|v| v.unwrap_or(false))
+                .collect(),
+            None => vec![false; ids.len()],
+        }),
+    );
+    add_calendar(&mut frame, &ts);
+
+    let passthrough: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|c| c.to_string())
+        .filter(|c| !CHANGE_COLUMNS.contains(&c.as_str()))
+        .collect();
+    let passthrough = df.select(passthrough).map_err(|e| Error::Unreadable {
+        file: file.into(),
+        format: "table".into(),
+        message: e.to_string(),
+    })?;
+    Ok(LoadedChanges {
+        changes: Changes {
+            ids,
+            ts,
+            service,
+            author,
+            frame,
+        },
+        passthrough,
+    })
+}
+
+/// Loads and validates an incidents table.
+pub fn load_incidents(path: &Path) -> Result<Incidents> {
+    let file = display(path);
+    let df = read_table(path)?;
+    parse_incidents(&df, &file)
+}
+
+/// Validates an in-memory incidents table; `file` names it in errors. A header-only
+/// incidents table is valid (a history without incidents).
+pub fn parse_incidents(df: &DataFrame, file: &str) -> Result<Incidents> {
+    for column in ["incident_id", "start_time", "service", "severity"] {
+        Cells::required(df, file, column)?;
+    }
+    let text = |column: &'static str| -> Result<Vec<String>> {
+        Cells::required(df, file, column)?
+            .parse_required("a non-empty string", |s| Some(s.to_string()))
+    };
+    let ids = text("incident_id")?;
+    check_unique(file, "incident_id", &ids)?;
+    let start = Cells::required(df, file, "start_time")?;
+    let start = start
+        .timestamps(
+            "an RFC 3339 timestamp such as 2025-03-01T14:05:00Z",
+            parse_timestamp,
+        )?
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| {
+            t.ok_or_else(|| start.bad(i, "", "an RFC 3339 timestamp (the cell is empty)"))
+        })
+        .collect::<Result<Vec<i64>>>()?;
+    let service = text("service")?;
+    let severity = Cells::required(df, file, "severity")?
+        .parse_required("a severity 1..5 or sev1..sev5", parse_severity)?;
+    let causes = match Cells::optional(df, file, "caused_by_change")? {
+        Some(c) => c
+            .text()
+            .into_iter()
+            .map(|t| {
+                t.map(|s| {
+                    s.split(';')
+                        .map(str::trim)
+                        .filter(|x| !x.is_empty())
+                        .map(String::from)
+                        .collect()
+                })
+                .unwrap_or_default()
+            })
+            .collect(),
+        None => vec![Vec::new(); ids.len()],
+    };
+    if let Some(d) = Cells::optional(df, file, "duration_minutes")? {
+        d.parse_optional("a number of minutes >= 0", |s| {
+            s.parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0)
+        })?;
+    }
+    Ok(Incidents {
+        ids,
+        start,
+        service,
+        severity,
+        causes,
+    })
+}

@@ -1,0 +1,291 @@
+//! The model file: a complete, versioned description of how a score is computed (how
+//! incidents were linked, each feature's definition and scaling, coefficients, tier
+//! cut points, how it was trained), and the scoring that follows from it.
+
+use std::path::Path;
+
+use ndarray::{Array2, ArrayView1};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::features::FeatureDef;
+use crate::label::{LabelParams, LabelSummary};
+use crate::metrics::Metrics;
+use crate::output::write_atomic;
+
+/// The `format` field every model file carries.
+pub const MODEL_FORMAT: &str = "changerisk-model";
+/// The model file version this build reads and writes.
+pub const MODEL_VERSION: u32 = 1;
+
+/// One feature as fitted: its definition, standardisation and coefficient
+/// (on the standardised scale, so coefficients compare as importances).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelFeature {
+    #[serde(flatten)]
+    pub def: FeatureDef,
+    pub mean: f64,
+    pub scale: f64,
+    pub coefficient: f64,
+}
+
+/// Risk tiers: cut points at percentiles of the training risk distribution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tiers {
+    /// Percentiles (0..100) of the training risks that start medium, high, critical.
+    pub percentiles: [f64; 3],
+    /// The risks at those percentiles.
+    pub thresholds: [f64; 3],
+    /// The training risk distribution at every 0.1 percentile (1001 values), so other
+    /// cut points can be chosen at scoring time.
+    pub risk_quantiles: Vec<f64>,
+}
+
+/// Tier names, lowest first.
+pub const TIER_NAMES: [&str; 4] = ["low", "medium", "high", "critical"];
+
+impl Tiers {
+    /// Builds tiers from training risks.
+    pub fn from_risks(risks: &[f64], percentiles: [f64; 3]) -> Tiers {
+        let mut sorted = risks.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let quantile = |q: f64| {
+            if sorted.is_empty() {
+                return 0.0;
+            }
+            let pos = q * (sorted.len() - 1) as f64;
+            let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+            sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+        };
+        let risk_quantiles: Vec<f64> = (0..=1000).map(|k| quantile(k as f64 / 1000.0)).collect();
+        let mut tiers = Tiers {
+            percentiles,
+            thresholds: [0.0; 3],
+            risk_quantiles,
+        };
+        tiers.thresholds = percentiles.map(|p| tiers.risk_at_percentile(p));
+        tiers
+    }
+
+    /// The training risk at percentile `p` (0..100), interpolated.
+    pub fn risk_at_percentile(&self, p: f64) -> f64 {
+        let q = &self.risk_quantiles;
+        let pos = (p / 100.0).clamp(0.0, 1.0) * (q.len() - 1) as f64;
+        let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+        q[lo] + (q[hi] - q[lo]) * (pos - lo as f64)
+    }
+
+    /// Tiers with other percentiles over the same distribution.
+    pub fn with_percentiles(&self, percentiles: [f64; 3]) -> Tiers {
+        Tiers {
+            percentiles,
+            thresholds: percentiles.map(|p| self.risk_at_percentile(p)),
+            risk_quantiles: self.risk_quantiles.clone(),
+        }
+    }
+
+    /// The tier index (0 low .. 3 critical) of a risk.
+    pub fn tier(&self, risk: f64) -> usize {
+        self.thresholds.iter().filter(|&&t| risk >= t).count()
+    }
+}
+
+/// The learner's settings, as requested.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LearnerParams {
+    /// Candidate L2 penalties per training row (linfa's alpha = penalty x rows).
+    pub penalties: Vec<f64>,
+    /// Share of the training rows, the most recent, that choose the penalty.
+    pub validation_fraction: f64,
+    pub max_iterations: u64,
+    pub gradient_tolerance: f64,
+}
+
+/// How training went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingSummary {
+    pub rows: usize,
+    pub positives: usize,
+    pub positive_rate: f64,
+    pub time_from: String,
+    pub time_to: String,
+    pub labels: LabelSummary,
+    /// Validation log loss of each candidate penalty, in `penalties` order.
+    pub penalty_search: Vec<PenaltyTrial>,
+    pub penalty: f64,
+    /// The chosen penalty's scores on the validation slice (fit on the rows before it).
+    pub validation: Metrics,
+    /// Mean predicted risk of the final model over its training rows.
+    pub mean_training_risk: f64,
+}
+
+/// One candidate penalty's validation result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PenaltyTrial {
+    pub penalty: f64,
+    pub log_loss: f64,
+    pub roc_auc: Option<f64>,
+}
+
+/// A trained model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Model {
+    pub format: String,
+    pub format_version: u32,
+    pub learner: String,
+    pub labelling: LabelParams,
+    pub intercept: f64,
+    pub features: Vec<ModelFeature>,
+    pub tiers: Tiers,
+    pub params: LearnerParams,
+    pub training: TrainingSummary,
+}
+
+/// One row's score: the probability, its logit and the per-feature contributions to
+/// the logit (which, with the intercept, add up to it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Score {
+    pub risk: f64,
+    pub logit: f64,
+    pub contributions: Vec<f64>,
+}
+
+/// The logistic function.
+pub fn sigmoid(z: f64) -> f64 {
+    if z >= 0.0 {
+        1.0 / (1.0 + (-z).exp())
+    } else {
+        let e = z.exp();
+        e / (1.0 + e)
+    }
+}
+
+impl Model {
+    /// Reads and checks a model file.
+    pub fn load(path: &Path) -> Result<Model> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let head: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::BadModel {
+            file: file.clone(),
+            message: format!("not a JSON model file: {e}"),
+        })?;
+        if head.get("format").and_then(|f| f.as_str()) != Some(MODEL_FORMAT) {
+            return Err(Error::BadModel {
+                file,
+                message: format!("not a changerisk model (no \"format\": \"{MODEL_FORMAT}\")"),
+            });
+        }
+        let version = head.get("format_version").and_then(|v| v.as_u64());
+        if version != Some(u64::from(MODEL_VERSION)) {
+            return Err(Error::BadModel {
+                file,
+                message: format!(
+                    "model format version {version:?} is not supported by this build (reads version {MODEL_VERSION}); retrain with this version"
+                ),
+            });
+        }
+        let model: Model = serde_json::from_value(head).map_err(|e| Error::BadModel {
+            file: file.clone(),
+            message: e.to_string(),
+        })?;
+        model
+            .check()
+            .map_err(|message| Error::BadModel { file, message })?;
+        Ok(model)
+    }
+
+    fn check(&self) -> std::result::Result<(), String> {
+        let finite = |v: f64| v.is_finite();
+        if !finite(self.intercept) {
+            return Err("intercept is not finite".into());
+        }
+        for f in &self.features {
+            if !(finite(f.mean) && finite(f.coefficient) && finite(f.scale) && f.scale > 0.0) {
+                return Err(format!(
+                    "feature '{}' has invalid scaling or coefficient",
+                    f.def.name
+                ));
+            }
+        }
+        if self.tiers.risk_quantiles.len() != 1001 {
+            return Err("tiers.risk_quantiles must hold 1001 values".into());
+        }
+        Ok(())
+    }
+
+    /// Writes the model atomically as pretty JSON (byte-identical for identical models).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let json = serde_json::to_string_pretty(self).map_err(|e| Error::BadModel {
+            file: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        write_atomic(path, |w| {
+            use std::io::Write;
+            w.write_all(json.as_bytes())
+                .and_then(|_| w.write_all(b"\n"))
+                .map_err(|e| Error::io(path, e))
+        })
+    }
+
+    /// The feature definitions, in model order.
+    pub fn feature_defs(&self) -> Vec<FeatureDef> {
+        self.features.iter().map(|f| f.def.clone()).collect()
+    }
+
+    /// Scores one row of raw feature values (model feature order).
+    pub fn score_row(&self, x: ArrayView1<f64>) -> Score {
+        let contributions: Vec<f64> = self
+            .features
+            .iter()
+            .zip(x.iter())
+            .map(|(f, &v)| f.coefficient * (v - f.mean) / f.scale)
+            .collect();
+        let logit = self.intercept + contributions.iter().sum::<f64>();
+        Score {
+            risk: sigmoid(logit),
+            logit,
+            contributions,
+        }
+    }
+
+    /// Scores every row of a raw design matrix (columns in model feature order), in parallel.
+    pub fn score(&self, x: &Array2<f64>) -> Vec<Score> {
+        (0..x.nrows())
+            .into_par_iter()
+            .map(|i| self.score_row(x.row(i)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tiers_cut_at_percentiles() {
+        let risks: Vec<f64> = (0..=100).map(|i| i as f64 / 100.0).collect();
+        let t = Tiers::from_risks(&risks, [50.0, 90.0, 99.0]);
+        assert!((t.thresholds[0] - 0.50).abs() < 1e-12);
+        assert!((t.thresholds[1] - 0.90).abs() < 1e-12);
+        assert_eq!(t.tier(0.49), 0);
+        assert_eq!(t.tier(0.5), 1);
+        assert_eq!(t.tier(0.95), 2);
+        assert_eq!(t.tier(1.0), 3);
+        let t2 = t.with_percentiles([10.0, 20.0, 30.0]);
+        assert!((t2.thresholds[2] - 0.30).abs() < 1e-12);
+    }
+
+    #[test]
+    fn sigmoid_is_stable_at_extremes() {
+        assert_eq!(sigmoid(0.0), 0.5);
+        assert!(sigmoid(-800.0) >= 0.0 && sigmoid(800.0) <= 1.0);
+        assert!((sigmoid(2.0) + sigmoid(-2.0) - 1.0).abs() < 1e-15);
+    }
+}

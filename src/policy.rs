@@ -1,0 +1,288 @@
+//! Guardrail policies: rules over a change's fields and its risk, each `warn` or
+//! `block`, read from a TOML file (the default set ships in `policies/default.toml`).
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::frame::{Column, Frame};
+use crate::model::TIER_NAMES;
+use crate::schema::{AiInvolvement, ChangeType, Permission, Review};
+
+/// The default policy file, compiled in.
+pub const DEFAULT_POLICIES: &str = include_str!("../policies/default.toml");
+
+/// What a rule does when it fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Warn,
+    Block,
+}
+
+/// Conditions of a rule; all present ones must hold.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct When {
+    pub ai_involvement: Option<Vec<String>>,
+    pub permission_level: Option<Vec<String>>,
+    pub review_status: Option<Vec<String>>,
+    pub change_type: Option<Vec<String>>,
+    pub tier: Option<Vec<String>>,
+    pub customer_facing: Option<bool>,
+    pub rollback_plan: Option<bool>,
+    pub min_services_affected: Option<f64>,
+    pub min_regions_affected: Option<f64>,
+    pub reviewer_count_below: Option<f64>,
+    pub min_risk: Option<f64>,
+}
+
+/// One guardrail.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    pub id: String,
+    pub description: String,
+    pub action: Action,
+    pub when: When,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    rule: Vec<Rule>,
+}
+
+/// A checked set of rules.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policies {
+    pub rules: Vec<Rule>,
+}
+
+/// The inputs a rule can look at, for one change.
+pub struct Facts<'a> {
+    pub frame: &'a Frame,
+    pub row: usize,
+    pub risk: f64,
+    pub tier: usize,
+}
+
+impl Facts<'_> {
+    fn text(&self, column: &str) -> String {
+        self.frame
+            .get(column)
+            .map(|c| c.display(self.row))
+            .unwrap_or_default()
+    }
+    fn num(&self, column: &str) -> f64 {
+        match self.frame.get(column) {
+            Some(Column::Num(v)) => v[self.row],
+            _ => f64::NAN,
+        }
+    }
+    fn flag(&self, column: &str) -> Option<bool> {
+        match self.frame.get(column) {
+            Some(Column::Flag(v)) => Some(v[self.row]),
+            _ => None,
+        }
+    }
+}
+
+impl Policies {
+    /// The compiled-in default rules.
+    pub fn default_rules() -> Policies {
+        Self::parse(DEFAULT_POLICIES, "policies/default.toml")
+            .unwrap_or_else(|e| unreachable!("the shipped default policy file is valid: {e}"))
+    }
+
+    /// Reads a policy file.
+    pub fn load(path: &Path) -> Result<Policies> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and checks policy TOML; `file` names it in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Policies> {
+        let bad = |message: String| Error::BadConfig {
+            file: file.into(),
+            message,
+        };
+        let parsed: PolicyFile = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+        let mut seen = std::collections::HashSet::new();
+        for rule in &parsed.rule {
+            let in_rule = |m: String| bad(format!("rule '{}': {m}", rule.id));
+            if rule.id.trim().is_empty() {
+                return Err(bad("a rule has an empty id".into()));
+            }
+            if !seen.insert(rule.id.clone()) {
+                return Err(in_rule("the id is used by more than one rule".into()));
+            }
+            let w = &rule.when;
+            check_levels(
+                &w.ai_involvement,
+                "ai_involvement",
+                AiInvolvement::parse,
+                &AiInvolvement::expected(),
+            )
+            .map_err(in_rule)?;
+            check_levels(
+                &w.permission_level,
+                "permission_level",
+                Permission::parse,
+                &Permission::expected(),
+            )
+            .map_err(in_rule)?;
+            check_levels(
+                &w.review_status,
+                "review_status",
+                Review::parse,
+                &Review::expected(),
+            )
+            .map_err(in_rule)?;
+            check_levels(
+                &w.change_type,
+                "change_type",
+                ChangeType::parse,
+                &ChangeType::expected(),
+            )
+            .map_err(in_rule)?;
+            check_levels(
+                &w.tier,
+                "tier",
+                |s| TIER_NAMES.contains(&s).then_some(()),
+                &format!("one of {}", TIER_NAMES.join(", ")),
+            )
+            .map_err(in_rule)?;
+            if let Some(r) = w.min_risk {
+                if !(0.0..=1.0).contains(&r) {
+                    return Err(in_rule(format!("min_risk {r} is not between 0 and 1")));
+                }
+            }
+            if *w == When::default() {
+                return Err(in_rule(
+                    "`when` has no condition, so it would fire on every change".into(),
+                ));
+            }
+        }
+        Ok(Policies { rules: parsed.rule })
+    }
+
+    /// The rules that fire for one change.
+    pub fn violated(&self, facts: &Facts) -> Vec<&Rule> {
+        self.rules
+            .iter()
+            .filter(|r| fires(&r.when, facts))
+            .collect()
+    }
+}
+
+fn check_levels<T>(
+    levels: &Option<Vec<String>>,
+    field: &str,
+    parse: impl Fn(&str) -> Option<T>,
+    expected: &str,
+) -> std::result::Result<(), String> {
+    for level in levels.iter().flatten() {
+        if parse(level).is_none() || level.trim() != level.trim().to_ascii_lowercase() {
+            return Err(format!("{field} level '{level}' is not {expected}"));
+        }
+    }
+    if levels.as_ref().is_some_and(Vec::is_empty) {
+        return Err(format!(
+            "{field} is an empty list, so the rule could never fire"
+        ));
+    }
+    Ok(())
+}
+
+fn fires(w: &When, f: &Facts) -> bool {
+    let listed = |levels: &Option<Vec<String>>, value: &str| {
+        levels.as_ref().is_none_or(|l| l.iter().any(|x| x == value))
+    };
+    let at_least = |min: Option<f64>, v: f64| min.is_none_or(|m| v >= m);
+    listed(&w.ai_involvement, &f.text("ai_involvement"))
+        && listed(&w.permission_level, &f.text("permission_level"))
+        && listed(&w.review_status, &f.text("review_status"))
+        && listed(&w.change_type, &f.text("change_type"))
+        && listed(&w.tier, TIER_NAMES[f.tier])
+        && w.customer_facing
+            .is_none_or(|b| f.flag("customer_facing") == Some(b))
+        && w.rollback_plan
+            .is_none_or(|b| f.flag("rollback_plan") == Some(b))
+        && at_least(w.min_services_affected, f.num("services_affected"))
+        && at_least(w.min_regions_affected, f.num("regions_affected"))
+        && w.reviewer_count_below
+            .is_none_or(|m| f.num("reviewer_count") < m)
+        && at_least(w.min_risk, f.risk)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(ai: &str, perm: &str, review: &str, reviewers: f64) -> Frame {
+        let mut f = Frame::new(1);
+        f.insert("ai_involvement", Column::cat_from_text([ai]));
+        f.insert("permission_level", Column::cat_from_text([perm]));
+        f.insert("review_status", Column::cat_from_text([review]));
+        f.insert("reviewer_count", Column::Num(vec![reviewers]));
+        f
+    }
+
+    fn fired(p: &Policies, f: &Frame, tier: usize) -> Vec<String> {
+        p.violated(&Facts {
+            frame: f,
+            row: 0,
+            risk: 0.5,
+            tier,
+        })
+        .iter()
+        .map(|r| r.id.clone())
+        .collect()
+    }
+
+    #[test]
+    fn default_rules_encode_the_outage_pattern() {
+        let p = Policies::default_rules();
+        assert_eq!(
+            fired(&p, &frame("agent", "admin", "self_approved", 0.0), 0),
+            ["ai-privileged-unreviewed"]
+        );
+        assert!(fired(&p, &frame("agent", "admin", "approved", 1.0), 0).is_empty());
+        assert!(fired(&p, &frame("none", "elevated", "none", 0.0), 0).is_empty());
+        assert_eq!(
+            fired(&p, &frame("none", "admin", "bypassed", 0.0), 0),
+            ["admin-review-bypassed"]
+        );
+        assert_eq!(
+            fired(&p, &frame("none", "standard", "approved", 1.0), 3),
+            ["critical-second-reviewer"]
+        );
+        assert!(fired(&p, &frame("none", "standard", "approved", 2.0), 3).is_empty());
+    }
+
+    #[test]
+    fn malformed_rules_name_the_rule_and_problem() {
+        let bad_level =
+            "[[rule]]\nid='x'\ndescription='d'\naction='block'\nwhen={review_status=['aproved']}";
+        let e = Policies::parse(bad_level, "p.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("rule 'x'") && e.contains("'aproved'"), "{e}");
+        let bad_key = "[[rule]]\nid='y'\ndescription='d'\naction='block'\nwhen={colour=['red']}";
+        let e = Policies::parse(bad_key, "p.toml").unwrap_err().to_string();
+        assert!(e.contains("colour"), "{e}");
+        let bad_action =
+            "[[rule]]\nid='z'\ndescription='d'\naction='explode'\nwhen={tier=['high']}";
+        assert!(matches!(
+            Policies::parse(bad_action, "p.toml"),
+            Err(Error::BadConfig { .. })
+        ));
+        let empty = "[[rule]]\nid='w'\ndescription='d'\naction='warn'\nwhen={}";
+        assert!(Policies::parse(empty, "p.toml")
+            .unwrap_err()
+            .to_string()
+            .contains("rule 'w'"));
+    }
+}
