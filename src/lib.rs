@@ -10,6 +10,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod error;
 pub mod features;
 pub mod frame;
@@ -25,6 +26,7 @@ pub mod policy;
 pub mod progress;
 pub mod reasons;
 pub mod schema;
+pub mod solver;
 pub mod table;
 pub mod train;
 

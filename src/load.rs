@@ -157,16 +157,13 @@ fn check_unique(file: &str, column: &str, ids: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn level_column<L: Copy>(
+fn level_column<L: Copy + PartialEq>(
     cells: &Cells,
     all: &[L],
     name: fn(L) -> &'static str,
     parse: fn(&str) -> Option<L>,
     expected: &str,
-) -> Result<Column>
-where
-    L: PartialEq,
-{
+) -> Result<Column> {
     let values = cells.parse_required(expected, parse)?;
     Ok(Column::Cat {
         codes: values

@@ -1,10 +1,9 @@
 //! Fitting the logistic model: standardise, choose the L2 penalty on the most recent
-//! slice of the training rows (fit on the rows before it), refit on all rows. No class
+//! slice of the training rows (fit on the rows before it), refit on all rows with the
+//! Newton solver of [`crate::solver`]. No class
 //! reweighting, and the intercept is not penalised, so the mean predicted risk matches
 //! the observed rate.
 
-use linfa::prelude::*;
-use linfa_logistic::LogisticRegression;
 use ndarray::{Array1, ArrayView2, Axis};
 
 use crate::error::{Error, Result};
@@ -12,18 +11,19 @@ use crate::features::FeatureDef;
 use crate::label::{LabelParams, LabelSummary};
 use crate::metrics::{log_loss, Metrics};
 use crate::model::{
-    sigmoid, LearnerParams, Model, ModelFeature, PenaltyTrial, Tiers, TrainingSummary,
-    MODEL_FORMAT, MODEL_VERSION,
+    LearnerParams, Model, ModelFeature, PenaltyTrial, Tiers, TrainingSummary, MODEL_FORMAT,
+    MODEL_VERSION,
 };
 use crate::schema::format_timestamp;
+use crate::solver::{fit, Linear, NewtonParams};
 
 impl Default for LearnerParams {
     fn default() -> Self {
         LearnerParams {
             penalties: vec![1e-5, 1e-4, 1e-3, 1e-2, 1e-1],
             validation_fraction: 0.2,
-            max_iterations: 200,
-            gradient_tolerance: 1e-6,
+            max_iterations: 100,
+            gradient_tolerance: 1e-9,
         }
     }
 }
@@ -43,7 +43,10 @@ impl LearnerParams {
                 self.validation_fraction
             )));
         }
-        if self.max_iterations == 0 || !(self.gradient_tolerance > 0.0) {
+        if self.max_iterations == 0
+            || self.gradient_tolerance.is_nan()
+            || self.gradient_tolerance <= 0.0
+        {
             return Err(Error::Usage(
                 "max iterations and gradient tolerance must be positive".into(),
             ));
@@ -78,53 +81,20 @@ fn standardisation(x: ArrayView2<f64>) -> (Array1<f64>, Array1<f64>) {
     (mean, scale)
 }
 
-/// A fitted linear logit: intercept and coefficients on standardised features.
-struct Linear {
-    intercept: f64,
-    coef: Array1<f64>,
-}
-
-impl Linear {
-    fn predict(&self, z: ArrayView2<f64>) -> Vec<f64> {
-        (z.dot(&self.coef) + self.intercept).mapv(sigmoid).to_vec()
-    }
-}
-
-fn fit_logistic<'a>(
-    z: ArrayView2<'a, f64>,
+/// One fit with the learner's iteration limits.
+fn fit_logistic(
+    z: ArrayView2<f64>,
     y: &[bool],
     penalty: f64,
     params: &LearnerParams,
     warm: Option<&Linear>,
 ) -> Result<Linear> {
-    let positives = y.iter().filter(|&&v| v).count();
-    if positives == 0 || positives == y.len() {
-        return Err(Error::Data(format!(
-            "cannot train: {positives} of {} training changes caused an incident; both outcomes are needed",
-            y.len()
-        )));
-    }
-    let targets = Array1::from(y.to_vec());
-    let data = DatasetBase::new(z, targets);
-    let mut learner = LogisticRegression::default()
-        .alpha(penalty * y.len() as f64)
-        .max_iterations(params.max_iterations)
-        .gradient_tolerance(params.gradient_tolerance);
-    if let Some(w) = warm {
-        let mut init = w.coef.to_vec();
-        init.push(w.intercept);
-        learner = learner.initial_params(Array1::from(init));
-    }
-    let fitted = learner
-        .fit(&data)
-        .map_err(|e| Error::Training(e.to_string()))?;
-    // linfa-logistic's "positive" class is whichever label it chose (the majority):
-    // orient the coefficients so they predict P(caused an incident).
-    let sign = if fitted.labels().pos.class { 1.0 } else { -1.0 };
-    Ok(Linear {
-        intercept: sign * fitted.intercept(),
-        coef: fitted.params().mapv(|c| sign * c),
-    })
+    let newton = NewtonParams {
+        penalty,
+        max_iterations: params.max_iterations,
+        gradient_tolerance: params.gradient_tolerance,
+    };
+    fit(z, y, newton, warm)
 }
 
 /// Trains a model from `set` (rows in time order).
@@ -144,8 +114,8 @@ pub fn train(set: TrainingSet, params: LearnerParams, ctx: TrainContext) -> Resu
     let mut penalties = params.penalties.clone();
     penalties.sort_by(|a, b| b.total_cmp(a));
     for &penalty in &penalties {
-        let fit = fit_logistic(z_fit, y_fit, penalty, &params, warm.as_ref())?;
-        let probs = fit.predict(z_val);
+        let candidate = fit_logistic(z_fit, y_fit, penalty, &params, warm.as_ref())?;
+        let probs = candidate.predict(z_val);
         let loss = log_loss(&probs, y_val);
         trials.push(PenaltyTrial {
             penalty,
@@ -153,22 +123,14 @@ pub fn train(set: TrainingSet, params: LearnerParams, ctx: TrainContext) -> Resu
             roc_auc: crate::metrics::roc_auc(&probs, y_val),
         });
         if best.as_ref().is_none_or(|b| loss < b.1) {
-            best = Some((
-                penalty,
-                loss,
-                Linear {
-                    intercept: fit.intercept,
-                    coef: fit.coef.clone(),
-                },
-                probs,
-            ));
+            best = Some((penalty, loss, candidate.clone(), probs));
         }
-        warm = Some(fit);
+        warm = Some(candidate);
     }
-    let (penalty, _, fit, val_probs) =
+    let (penalty, _, best_fit, val_probs) =
         best.ok_or_else(|| Error::Usage("no penalty to try".into()))?;
     let validation = Metrics::compute(&val_probs, y_val);
-    let final_fit = fit_logistic(z.view(), set.y, penalty, &params, Some(&fit))?;
+    let final_fit = fit_logistic(z.view(), set.y, penalty, &params, Some(&best_fit))?;
     let train_probs = final_fit.predict(z.view());
 
     let features = ctx

@@ -1,1 +1,11 @@
+//! Integration tests: the `changerisk` binary run on small generated or hand-written
+//! inputs, one module per area, sharing the harness in `util`.
 
+mod atomic;
+mod bad_input;
+mod cli;
+mod determinism;
+mod formats;
+mod labelling;
+mod leakage;
+mod util;

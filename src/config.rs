@@ -1,0 +1,297 @@
+//! The feature config (`--config FILE`): how a team's own export maps onto changerisk.
+//! It names the id, time, label, service and author columns, the timestamp format, and
+//! the columns to learn from. The contract's schema of SPEC.md is the default config,
+//! with the built-in semantic features attached to the columns it knows.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// How a timestamp column is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimestampFormat {
+    /// RFC 3339 / ISO 8601 (`2025-03-01T14:05:00Z`).
+    Rfc3339,
+    /// Seconds since 1970-01-01 UTC.
+    Unix,
+    /// Milliseconds since 1970-01-01 UTC.
+    UnixMs,
+    /// A strftime pattern (`%Y/%m/%d %H:%M`), taken as UTC.
+    Pattern(String),
+}
+
+impl TimestampFormat {
+    fn parse(text: &str) -> TimestampFormat {
+        match text {
+            "rfc3339" => TimestampFormat::Rfc3339,
+            "unix" => TimestampFormat::Unix,
+            "unix_ms" => TimestampFormat::UnixMs,
+            pattern => TimestampFormat::Pattern(pattern.to_string()),
+        }
+    }
+
+    fn name(&self) -> &str {
+        match self {
+            TimestampFormat::Rfc3339 => "rfc3339",
+            TimestampFormat::Unix => "unix",
+            TimestampFormat::UnixMs => "unix_ms",
+            TimestampFormat::Pattern(p) => p,
+        }
+    }
+
+    /// Parses one cell into Unix seconds.
+    pub fn parse_cell(&self, s: &str) -> Option<i64> {
+        match self {
+            TimestampFormat::Rfc3339 => crate::schema::parse_timestamp(s),
+            TimestampFormat::Unix | TimestampFormat::UnixMs => {
+                let v: f64 = s.trim().parse().ok()?;
+                let secs = if *self == TimestampFormat::UnixMs {
+                    v / 1000.0
+                } else {
+                    v
+                };
+                (secs.is_finite() && secs.abs() < 1e13).then(|| secs.floor() as i64)
+            }
+            TimestampFormat::Pattern(p) => {
+                let s = s.trim();
+                chrono::NaiveDateTime::parse_from_str(s, p)
+                    .map(|t| t.and_utc().timestamp())
+                    .or_else(|_| chrono::DateTime::parse_from_str(s, p).map(|t| t.timestamp()))
+                    .or_else(|_| {
+                        chrono::NaiveDate::parse_from_str(s, p).map(|d| {
+                            d.and_hms_opt(0, 0, 0)
+                                .unwrap_or_default()
+                                .and_utc()
+                                .timestamp()
+                        })
+                    })
+                    .ok()
+            }
+        }
+    }
+
+    /// What a cell should look like, for error messages.
+    pub fn expected(&self) -> String {
+        match self {
+            TimestampFormat::Rfc3339 => "an RFC 3339 timestamp such as 2025-03-01T14:05:00Z".into(),
+            TimestampFormat::Unix => "Unix seconds".into(),
+            TimestampFormat::UnixMs => "Unix milliseconds".into(),
+            TimestampFormat::Pattern(p) => format!("a timestamp in the format {p:?}"),
+        }
+    }
+}
+
+/// `[columns]`: where the roles live in the file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnsConfig {
+    /// Becomes `change_id` in every output.
+    pub id: String,
+    pub timestamp: String,
+    /// `rfc3339` (default), `unix`, `unix_ms` or a strftime pattern.
+    #[serde(default = "default_timestamp_format")]
+    pub timestamp_format: String,
+    /// The change's own 0/1/true/false label; then no incidents file is used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Enables the per-service history features.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// Enables the per-author history features.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+}
+
+fn default_timestamp_format() -> String {
+    "rfc3339".into()
+}
+
+/// `[features]`: the columns to learn from.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeaturesConfig {
+    /// The contract's semantic features (AI involvement, permission, review, blast
+    /// radius, their interactions, timing, history) over the SPEC.md columns.
+    #[serde(default)]
+    pub builtin: bool,
+    #[serde(default)]
+    pub numeric: Vec<String>,
+    #[serde(default)]
+    pub boolean: Vec<String>,
+    #[serde(default)]
+    pub categorical: Vec<String>,
+}
+
+/// A whole feature config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub columns: ColumnsConfig,
+    #[serde(default)]
+    pub features: FeaturesConfig,
+}
+
+impl Default for Config {
+    /// The contract of SPEC.md.
+    fn default() -> Self {
+        Config {
+            columns: ColumnsConfig {
+                id: "change_id".into(),
+                timestamp: "timestamp".into(),
+                timestamp_format: default_timestamp_format(),
+                label: None,
+                service: Some("service".into()),
+                author: Some("author".into()),
+            },
+            features: FeaturesConfig {
+                builtin: true,
+                ..FeaturesConfig::default()
+            },
+        }
+    }
+}
+
+impl Config {
+    /// Reads and checks a config file.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and checks config TOML; `file` names it in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Config> {
+        let bad = |message: String| Error::BadConfig {
+            file: file.into(),
+            message,
+        };
+        let config: Config =
+            toml::from_str(text).map_err(|e| bad(e.to_string().trim().to_string()))?;
+        config.check().map_err(bad)?;
+        Ok(config)
+    }
+
+    fn check(&self) -> std::result::Result<(), String> {
+        let f = &self.features;
+        if !f.builtin && f.numeric.is_empty() && f.boolean.is_empty() && f.categorical.is_empty() {
+            return Err("[features] declares no feature (set builtin = true or list numeric, boolean or categorical columns)".into());
+        }
+        let c = &self.columns;
+        let mut roles: Vec<(&str, &str)> = vec![("id", &c.id), ("timestamp", &c.timestamp)];
+        roles.extend(c.label.as_deref().map(|l| ("label", l)));
+        let declared = f
+            .numeric
+            .iter()
+            .map(|n| ("numeric", n.as_str()))
+            .chain(f.boolean.iter().map(|n| ("boolean", n.as_str())))
+            .chain(f.categorical.iter().map(|n| ("categorical", n.as_str())));
+        let mut seen: Vec<(&str, &str)> = Vec::new();
+        for (kind, name) in declared {
+            if let Some((role, _)) = roles.iter().find(|(_, r)| *r == name) {
+                return Err(format!(
+                    "column {name:?} is the {role} column and cannot also be a {kind} feature"
+                ));
+            }
+            if let Some((other, _)) = seen.iter().find(|(_, n)| *n == name) {
+                return Err(format!(
+                    "column {name:?} is declared twice (as {other} and {kind})"
+                ));
+            }
+            seen.push((kind, name));
+        }
+        if let TimestampFormat::Pattern(p) = self.timestamp_format() {
+            if !p.contains('%') {
+                return Err(format!(
+                    "timestamp_format {p:?} is not rfc3339, unix, unix_ms or a strftime pattern such as \"%Y-%m-%d %H:%M\""
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The timestamp format.
+    pub fn timestamp_format(&self) -> TimestampFormat {
+        TimestampFormat::parse(&self.columns.timestamp_format)
+    }
+
+    /// The config as TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
+    }
+
+    /// True when labels come from a label column rather than incidents.
+    pub fn has_label(&self) -> bool {
+        self.columns.label.is_some()
+    }
+
+    /// A human description of the timestamp format (for messages).
+    pub fn timestamp_format_name(&self) -> String {
+        self.timestamp_format().name().to_string()
+    }
+}
+
+/// The default config with comments, as `changerisk config --default` prints it.
+pub fn default_config_text() -> String {
+    format!(
+        "# changerisk feature config: the contract of SPEC.md.\n\
+         # Copy and edit it to describe another export (see the README):\n\
+         #   [columns] maps roles to your column names; label = \"...\" uses the change's own\n\
+         #   0/1 label instead of an incidents file; service/author enable history features.\n\
+         #   [features] builtin = true turns on the semantic features over the SPEC columns;\n\
+         #   numeric / boolean / categorical list other columns to learn from.\n\n{}",
+        Config::default().to_toml()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strftime_patterns_accept_unpadded_fields() {
+        let f = TimestampFormat::Pattern("%Y/%m/%d %H:%M".into());
+        // 2006-07-08T09:06:00Z = 1152349560 (date -ud '2006-07-08 09:06' +%s)
+        assert_eq!(f.parse_cell("2006/7/8 9:06"), Some(1_152_349_560));
+        assert_eq!(f.parse_cell("2006/07/08 09:06"), Some(1_152_349_560));
+        assert_eq!(f.parse_cell("2006-07-08"), None);
+        assert_eq!(
+            TimestampFormat::Unix.parse_cell("1451578374"),
+            Some(1_451_578_374)
+        );
+        assert_eq!(
+            TimestampFormat::UnixMs.parse_cell("1451578374500"),
+            Some(1_451_578_374)
+        );
+    }
+
+    #[test]
+    fn default_config_round_trips() {
+        let text = default_config_text();
+        assert_eq!(Config::parse(&text, "default").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn malformed_configs_say_what_is_wrong() {
+        let unknown = "[columns]\nid='a'\ntimestamp='t'\nlabell='bug'\n[features]\nnumeric=['x']";
+        let e = Config::parse(unknown, "c.toml").unwrap_err().to_string();
+        assert!(e.contains("labell"), "{e}");
+        let label_as_feature =
+            "[columns]\nid='a'\ntimestamp='t'\nlabel='bug'\n[features]\nnumeric=['bug']";
+        let e = Config::parse(label_as_feature, "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("label column"), "{e}");
+        let nothing = "[columns]\nid='a'\ntimestamp='t'\n";
+        assert!(Config::parse(nothing, "c.toml")
+            .unwrap_err()
+            .to_string()
+            .contains("no feature"));
+        let format =
+            "[columns]\nid='a'\ntimestamp='t'\ntimestamp_format='epoch'\n[features]\nnumeric=['x']";
+        assert!(Config::parse(format, "c.toml")
+            .unwrap_err()
+            .to_string()
+            .contains("epoch"));
+    }
+}

@@ -1,0 +1,81 @@
+//! Outputs are written atomically: a failed run leaves no output, no half-written file
+//! and no temporary file behind, and an earlier output stays as it was.
+
+use std::path::Path;
+
+use crate::util::*;
+
+/// Small changes with one misspelled category, so that `score` fails on input.
+fn write_bad_changes(dir: &Path) {
+    let mut rows = small_changes();
+    rows[1].review_status = "aproved".into();
+    write_changes(&dir.join("changes.csv"), &rows);
+}
+
+#[test]
+fn failed_score_leaves_no_output_and_no_temporary_file() {
+    let tmp = tempdir();
+    write_bad_changes(tmp.path());
+    let out_dir = tmp.path().join("out");
+    std::fs::create_dir(&out_dir).expect("created");
+    for ext in ["csv", "parquet", "arrow", "jsonl"] {
+        let output = out_dir.join(format!("scored.{ext}"));
+        score(tmp.path(), Path::new("changes.csv"), None, &output).bad_input(&["aproved"]);
+        assert!(!output.exists(), "{} exists", output.display());
+    }
+    assert_eq!(file_names(&out_dir), Vec::<String>::new());
+    assert_eq!(file_names(tmp.path()), ["changes.csv", "out"]);
+}
+
+#[test]
+fn failed_score_keeps_an_earlier_output_unchanged() {
+    let tmp = tempdir();
+    let output = tmp.path().join("scored.csv");
+    std::fs::write(&output, "change_id,risk\nearlier,0.5\n").expect("written");
+    write_bad_changes(tmp.path());
+    score(tmp.path(), Path::new("changes.csv"), None, &output).bad_input(&["aproved"]);
+    assert_eq!(
+        std::fs::read_to_string(&output).expect("still there"),
+        "change_id,risk\nearlier,0.5\n"
+    );
+    assert_eq!(file_names(tmp.path()), ["changes.csv", "scored.csv"]);
+}
+
+#[test]
+fn output_that_cannot_be_placed_leaves_no_temporary_file() {
+    // The output path is an existing directory: writing succeeds into the temporary
+    // file, the final rename fails, and the temporary file must be removed.
+    let tmp = tempdir();
+    write_changes(&tmp.path().join("changes.csv"), &small_changes());
+    let output = tmp.path().join("scored.csv");
+    std::fs::create_dir(&output).expect("created");
+    let run = score(tmp.path(), Path::new("changes.csv"), None, &output);
+    run.no_panic();
+    assert_ne!(run.code, Some(0), "scoring into a directory succeeded");
+    assert!(run.stderr.contains("scored.csv"), "stderr:\n{}", run.stderr);
+    assert!(output.is_dir());
+    assert_eq!(file_names(tmp.path()), ["changes.csv", "scored.csv"]);
+    assert_eq!(file_names(&output), Vec::<String>::new());
+}
+
+#[test]
+fn failed_train_leaves_no_model() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    write_bad_changes(dir);
+    write_incidents(&dir.join("incidents.csv"), &[]);
+    run(
+        dir,
+        [
+            "train",
+            "--changes",
+            "changes.csv",
+            "--incidents",
+            "incidents.csv",
+            "--model",
+            "models/model.json",
+        ],
+    )
+    .bad_input(&["changes.csv", "aproved"]);
+    assert_eq!(file_names(dir), ["changes.csv", "incidents.csv"]);
+}

@@ -1,0 +1,681 @@
+//! Bad input exits 2 with a message naming the file, row, column and value (SPEC
+//! "Inputs", issue point 2), and no input at all makes any command panic.
+
+use std::path::{Path, PathBuf};
+
+use crate::util::*;
+
+/// Writes `rows` to `changes.csv` in `dir` and scores it without history.
+fn score_changes(dir: &Path, rows: &[ChangeRow]) -> Run {
+    let changes = dir.join("changes.csv");
+    write_changes(&changes, rows);
+    score(dir, Path::new("changes.csv"), None, &dir.join("scored.csv"))
+}
+
+/// The small valid changes with `spoil` applied to the row at 0-based `index`.
+fn spoiled(index: usize, spoil: impl FnOnce(&mut ChangeRow)) -> Vec<ChangeRow> {
+    let mut rows = small_changes();
+    spoil(&mut rows[index]);
+    rows
+}
+
+#[test]
+fn misspelled_category_names_file_row_column_value_and_levels() {
+    let tmp = tempdir();
+    // Data rows are numbered from 1: the second row is row 2.
+    score_changes(
+        tmp.path(),
+        &spoiled(1, |r| r.review_status = "aproved".into()),
+    )
+    .bad_input(&[
+        "changes.csv",
+        "row 2",
+        "review_status",
+        "approved, self_approved, bypassed, none",
+    ])
+    .quotes("aproved");
+    assert!(!tmp.path().join("scored.csv").exists());
+}
+
+#[test]
+fn misspelled_levels_of_every_enum_column_are_rejected() {
+    for (column, value) in [
+        ("ai_involvement", "agentic"),
+        ("permission_level", "root"),
+        ("change_type", "hotfix"),
+    ] {
+        let tmp = tempdir();
+        let rows = spoiled(3, |r| match column {
+            "ai_involvement" => r.ai_involvement = value.into(),
+            "permission_level" => r.permission_level = value.into(),
+            _ => r.change_type = value.into(),
+        });
+        score_changes(tmp.path(), &rows)
+            .bad_input(&["changes.csv", "row 4", column])
+            .quotes(value);
+    }
+}
+
+#[test]
+fn missing_required_column_is_named() {
+    let tmp = tempdir();
+    let changes = tmp.path().join("changes.csv");
+    let rows: Vec<Cells> = small_changes()
+        .iter()
+        .map(|r| {
+            r.cells()
+                .into_iter()
+                .filter(|c| c.0 != "permission_level")
+                .collect()
+        })
+        .collect();
+    write_cells(&changes, &rows);
+    score(
+        tmp.path(),
+        Path::new("changes.csv"),
+        None,
+        &tmp.path().join("scored.csv"),
+    )
+    .bad_input(&["changes.csv", "permission_level"]);
+}
+
+#[test]
+fn optional_columns_may_be_absent() {
+    // SPEC: ai_tool, reviewer_count and rollback_plan are optional.
+    let tmp = tempdir();
+    let changes = tmp.path().join("changes.csv");
+    let optional = ["ai_tool", "reviewer_count", "rollback_plan"];
+    let rows: Vec<Cells> = small_changes()
+        .iter()
+        .map(|r| {
+            r.cells()
+                .into_iter()
+                .filter(|c| !optional.contains(&c.0))
+                .collect()
+        })
+        .collect();
+    write_cells(&changes, &rows);
+    let output = tmp.path().join("scored.csv");
+    score(tmp.path(), &changes, None, &output).success();
+    assert_eq!(scored(&output).len(), 6);
+}
+
+#[test]
+fn unparsable_timestamp_names_row_and_value() {
+    let tmp = tempdir();
+    score_changes(
+        tmp.path(),
+        &spoiled(2, |r| r.timestamp = "2025-02-30T10:00:00Z".into()),
+    )
+    .bad_input(&["changes.csv", "row 3", "timestamp"])
+    .quotes("2025-02-30T10:00:00Z");
+    let tmp = tempdir();
+    score_changes(
+        tmp.path(),
+        &spoiled(0, |r| r.timestamp = "yesterday".into()),
+    )
+    .bad_input(&["changes.csv", "row 1", "timestamp"])
+    .quotes("yesterday");
+}
+
+#[test]
+fn duplicate_change_id_names_both_rows() {
+    let tmp = tempdir();
+    score_changes(tmp.path(), &spoiled(4, |r| r.change_id = "c2".into()))
+        .bad_input(&["changes.csv", "change_id", "rows 2 and 5"])
+        .quotes("c2");
+}
+
+#[test]
+fn negative_count_is_rejected() {
+    let tmp = tempdir();
+    score_changes(tmp.path(), &spoiled(1, |r| r.lines_changed = "-5".into()))
+        .bad_input(&["changes.csv", "row 2", "lines_changed"])
+        .quotes("-5");
+}
+
+#[test]
+fn blast_radius_of_zero_services_is_rejected() {
+    let tmp = tempdir();
+    score_changes(
+        tmp.path(),
+        &spoiled(5, |r| r.services_affected = "0".into()),
+    )
+    .bad_input(&["changes.csv", "row 6", "services_affected"])
+    .quotes("0");
+}
+
+#[test]
+fn bad_boolean_is_rejected() {
+    let tmp = tempdir();
+    score_changes(
+        tmp.path(),
+        &spoiled(2, |r| r.customer_facing = "maybe".into()),
+    )
+    .bad_input(&["changes.csv", "row 3", "customer_facing"])
+    .quotes("maybe");
+}
+
+#[test]
+fn empty_required_cell_is_rejected() {
+    let tmp = tempdir();
+    score_changes(tmp.path(), &spoiled(1, |r| r.service = String::new())).bad_input(&[
+        "changes.csv",
+        "row 2",
+        "service",
+    ]);
+}
+
+/// Trains on the small valid changes and the given incidents file contents.
+fn train_with_incidents(dir: &Path, rows: &[IncidentRow]) -> Run {
+    write_changes(&dir.join("changes.csv"), &small_changes());
+    write_incidents(&dir.join("incidents.csv"), rows);
+    run(
+        dir,
+        [
+            "train",
+            "--changes",
+            "changes.csv",
+            "--incidents",
+            "incidents.csv",
+            "--model",
+            "model.json",
+        ],
+    )
+}
+
+#[test]
+fn bad_severity_in_incidents_is_rejected() {
+    let tmp = tempdir();
+    let mut bad = IncidentRow::new("i2", &at_hours(12.0), "checkout");
+    bad.severity = "critical".into();
+    let incidents = [
+        IncidentRow::new("i1", &at_hours(10.5), "checkout").caused_by("c1"),
+        bad,
+    ];
+    train_with_incidents(tmp.path(), &incidents)
+        .bad_input(&["incidents.csv", "row 2", "severity"])
+        .quotes("critical");
+    assert!(!tmp.path().join("model.json").exists());
+
+    let tmp = tempdir();
+    let mut bad = IncidentRow::new("i1", &at_hours(10.5), "checkout");
+    bad.severity = "sev6".into();
+    train_with_incidents(tmp.path(), &[bad])
+        .bad_input(&["incidents.csv", "row 1", "severity"])
+        .quotes("sev6");
+}
+
+#[test]
+fn incident_with_unparsable_start_time_is_rejected() {
+    let tmp = tempdir();
+    let incidents = [IncidentRow::new("i1", "10:30 yesterday", "checkout")];
+    train_with_incidents(tmp.path(), &incidents)
+        .bad_input(&["incidents.csv", "row 1", "start_time"])
+        .quotes("10:30 yesterday");
+}
+
+#[test]
+fn empty_file_is_rejected() {
+    let tmp = tempdir();
+    std::fs::write(tmp.path().join("changes.csv"), b"").expect("written");
+    score(
+        tmp.path(),
+        Path::new("changes.csv"),
+        None,
+        &tmp.path().join("scored.csv"),
+    )
+    .bad_input(&["changes.csv", "empty"]);
+}
+
+#[test]
+fn header_only_changes_file_is_rejected() {
+    let tmp = tempdir();
+    let header = ChangeRow::new("", "")
+        .cells()
+        .iter()
+        .map(|c| c.0)
+        .collect::<Vec<_>>()
+        .join(",");
+    std::fs::write(tmp.path().join("changes.csv"), format!("{header}\n")).expect("written");
+    score(
+        tmp.path(),
+        Path::new("changes.csv"),
+        None,
+        &tmp.path().join("scored.csv"),
+    )
+    .bad_input(&["changes.csv"]);
+    write_incidents(&tmp.path().join("incidents.csv"), &[]);
+    run(
+        tmp.path(),
+        [
+            "train",
+            "--changes",
+            "changes.csv",
+            "--incidents",
+            "incidents.csv",
+            "--model",
+            "model.json",
+        ],
+    )
+    .bad_input(&["changes.csv"]);
+}
+
+#[test]
+fn unsupported_extension_is_rejected_for_inputs_and_outputs() {
+    let tmp = tempdir();
+    write_changes(&tmp.path().join("changes.csv"), &small_changes());
+    std::fs::copy(
+        tmp.path().join("changes.csv"),
+        tmp.path().join("changes.xlsx"),
+    )
+    .expect("copied");
+    score(
+        tmp.path(),
+        Path::new("changes.xlsx"),
+        None,
+        &tmp.path().join("scored.csv"),
+    )
+    .bad_input(&["changes.xlsx"]);
+    score(
+        tmp.path(),
+        Path::new("changes.csv"),
+        None,
+        Path::new("scored.xlsx"),
+    )
+    .bad_input(&["scored.xlsx"]);
+    assert!(!tmp.path().join("scored.xlsx").exists());
+}
+
+/// Runs `score` on the small valid changes with the policy file `toml`.
+fn score_with_policy(dir: &Path, toml: &str) -> Run {
+    write_changes(&dir.join("changes.csv"), &small_changes());
+    std::fs::write(dir.join("policy.toml"), toml).expect("written");
+    run(
+        dir,
+        [
+            "score",
+            "--model",
+            shipped_model().to_str().expect("a UTF-8 path"),
+            "--changes",
+            "changes.csv",
+            "--no-history",
+            "--output",
+            "scored.csv",
+            "--policy",
+            "policy.toml",
+        ],
+    )
+}
+
+#[test]
+fn policy_file_with_unknown_key_or_level_names_file_and_rule() {
+    let tmp = tempdir();
+    score_with_policy(
+        tmp.path(),
+        "[[rule]]\nid = \"no-red\"\ndescription = \"d\"\naction = \"block\"\nwhen = { colour = [\"red\"] }\n",
+    )
+    .bad_input(&["policy.toml", "colour"]);
+    let tmp = tempdir();
+    score_with_policy(
+        tmp.path(),
+        "[[rule]]\nid = \"typo\"\ndescription = \"d\"\naction = \"block\"\nwhen = { review_status = [\"aproved\"] }\n",
+    )
+    .bad_input(&["policy.toml", "typo", "review_status"])
+    .quotes("aproved");
+    assert!(!tmp.path().join("scored.csv").exists());
+}
+
+#[test]
+fn valid_policy_file_replaces_the_default_rules() {
+    let tmp = tempdir();
+    score_with_policy(
+        tmp.path(),
+        "[[rule]]\nid = \"no-agents\"\ndescription = \"d\"\naction = \"warn\"\nwhen = { ai_involvement = [\"agent\"] }\n",
+    )
+    .success();
+    for [id, _, _, _, policy] in scored(&tmp.path().join("scored.csv")) {
+        let expected = if id == "c3" || id == "c6" {
+            "no-agents"
+        } else {
+            ""
+        };
+        assert_eq!(policy, expected, "{id}");
+    }
+}
+
+/// Trains on the small valid changes with extra flags.
+fn train_with_flags(dir: &Path, flags: &[&str]) -> Run {
+    write_changes(&dir.join("changes.csv"), &small_changes());
+    write_incidents(
+        &dir.join("incidents.csv"),
+        &[IncidentRow::new("i1", &at_hours(10.5), "checkout").caused_by("c1")],
+    );
+    let mut args = vec![
+        "train",
+        "--changes",
+        "changes.csv",
+        "--incidents",
+        "incidents.csv",
+        "--model",
+        "model.json",
+    ];
+    args.extend_from_slice(flags);
+    run(dir, args)
+}
+
+#[test]
+fn bad_attribution_window_is_a_usage_error() {
+    for window in ["soon", "-3h", "24 parsecs"] {
+        let tmp = tempdir();
+        train_with_flags(tmp.path(), &["--attribution-window", window])
+            .bad_input(&["--attribution-window", window]);
+        assert!(!tmp.path().join("model.json").exists());
+    }
+}
+
+#[test]
+fn tiers_out_of_order_are_a_usage_error() {
+    let tmp = tempdir();
+    train_with_flags(tmp.path(), &["--tiers", "90,50,99"]).bad_input(&["--tiers", "90,50,99"]);
+    let tmp = tempdir();
+    write_changes(&tmp.path().join("changes.csv"), &small_changes());
+    run(
+        tmp.path(),
+        [
+            "score",
+            "--model",
+            shipped_model().to_str().expect("a UTF-8 path"),
+            "--changes",
+            "changes.csv",
+            "--no-history",
+            "--output",
+            "scored.csv",
+            "--tiers",
+            "90,50,99",
+        ],
+    )
+    .bad_input(&["--tiers", "90,50,99"]);
+    assert!(!tmp.path().join("scored.csv").exists());
+}
+
+#[test]
+fn out_of_range_flags_are_usage_errors() {
+    for flags in [
+        &["--max-severity", "9"][..],
+        &["--validation-fraction", "1.5"],
+        &["--penalty", "-1"],
+    ] {
+        let tmp = tempdir();
+        train_with_flags(tmp.path(), flags).bad_input(&[flags[0]]);
+    }
+    let tmp = tempdir();
+    write_changes(&tmp.path().join("changes.csv"), &small_changes());
+    write_incidents(&tmp.path().join("incidents.csv"), &[]);
+    run(
+        tmp.path(),
+        [
+            "evaluate",
+            "--changes",
+            "changes.csv",
+            "--incidents",
+            "incidents.csv",
+            "--test-fraction",
+            "1",
+        ],
+    )
+    .bad_input(&["--test-fraction"]);
+}
+
+/// Scores the small valid changes with the model file holding `contents`.
+fn score_with_model(dir: &Path, contents: &[u8]) -> Run {
+    write_changes(&dir.join("changes.csv"), &small_changes());
+    std::fs::write(dir.join("model.json"), contents).expect("written");
+    run(
+        dir,
+        [
+            "score",
+            "--model",
+            "model.json",
+            "--changes",
+            "changes.csv",
+            "--no-history",
+            "--output",
+            "scored.csv",
+        ],
+    )
+}
+
+#[test]
+fn model_file_that_is_not_a_model_is_rejected() {
+    for contents in [
+        &b"this is not JSON"[..],
+        b"{\"hello\": \"world\"}",
+        b"{\"format\": \"changerisk-model\", \"format_version\": 1}",
+        b"[1, 2, 3]",
+    ] {
+        let tmp = tempdir();
+        score_with_model(tmp.path(), contents).bad_input(&["model.json"]);
+        assert!(!tmp.path().join("scored.csv").exists());
+    }
+}
+
+#[test]
+fn model_file_of_another_format_version_is_rejected() {
+    let mut model: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(shipped_model()).expect("the shipped model"))
+            .expect("JSON");
+    model["format_version"] = serde_json::json!(99);
+    let tmp = tempdir();
+    score_with_model(tmp.path(), model.to_string().as_bytes()).bad_input(&[
+        "model.json",
+        "version",
+        "99",
+    ]);
+}
+
+/// Deterministic junk bytes (xorshift64).
+fn junk(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed.max(1);
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
+/// Files that are wrong in every way a table file can be wrong, written into `dir`.
+fn garbage_inputs(dir: &Path) -> Vec<PathBuf> {
+    let header = ChangeRow::new("", "")
+        .cells()
+        .iter()
+        .map(|c| c.0)
+        .collect::<Vec<_>>()
+        .join(",");
+    let valid_row: Vec<String> = small_changes()[0]
+        .cells()
+        .into_iter()
+        .map(|c| c.1)
+        .collect();
+    let valid = valid_row.join(",");
+    let mut files: Vec<(String, Vec<u8>)> = [
+        ("random.csv", junk(1, 4096)),
+        ("random.parquet", junk(2, 4096)),
+        ("random.arrow", junk(3, 4096)),
+        ("random.ipc", junk(4, 512)),
+        ("random.feather", junk(5, 64)),
+        ("random.jsonl", junk(6, 4096)),
+        ("random.ndjson", junk(7, 3)),
+        (
+            "parquet_magic.parquet",
+            [b"PAR1".as_slice(), &junk(8, 100), b"PAR1"].concat(),
+        ),
+        (
+            "arrow_magic.arrow",
+            [b"ARROW1\0\0".as_slice(), &junk(9, 100)].concat(),
+        ),
+        (
+            "ragged.csv",
+            format!("{header}\n{valid},extra,cells\nc2,2025-01-01T00:00:00Z\n").into_bytes(),
+        ),
+        ("only_commas.csv", b",,,,\n,,,,\n".to_vec()),
+        ("newline.csv", b"\n".to_vec()),
+        (
+            "unterminated_quote.csv",
+            format!("{header}\n\"{valid}\n").into_bytes(),
+        ),
+        (
+            "nul_bytes.csv",
+            [header.as_bytes(), b"\n\0\0\0,\0\n"].concat(),
+        ),
+        (
+            "bad_utf8.csv",
+            [header.as_bytes(), b"\n\xff\xfe\xfd", &valid.as_bytes()[2..], b"\n"].concat(),
+        ),
+        ("not_json.jsonl", b"{\"change_id\": \"c1\", \n[1,2\n".to_vec()),
+        (
+            "nested.jsonl",
+            b"{\"change_id\": {\"a\": [1, 2]}, \"timestamp\": [1]}\n".to_vec(),
+        ),
+        (
+            "json_numbers.jsonl",
+            b"{\"change_id\": 1, \"timestamp\": 2, \"service\": 3, \"author\": 4, \"ai_involvement\": 5, \"permission_level\": 6, \"review_status\": 7, \"change_type\": 8, \"services_affected\": -1, \"regions_affected\": 1e400, \"customer_facing\": 2, \"lines_changed\": 1.5, \"files_changed\": null}\n".to_vec(),
+        ),
+    ]
+    .into_iter()
+    .map(|(name, bytes)| (name.to_string(), bytes))
+    .collect();
+    // A well-formed table with one absurd cell.
+    for (k, (column, value)) in [
+        ("timestamp", "99999-01-01T00:00:00Z"),
+        ("timestamp", "-262144-01-01T00:00:00Z"),
+        ("lines_changed", "99999999999999999999999"),
+        ("lines_changed", "1e400"),
+        ("files_changed", "NaN"),
+        ("regions_affected", "inf"),
+        ("reviewer_count", "-0.5"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut row = valid_row.clone();
+        let at = header
+            .split(',')
+            .position(|h| h == column)
+            .expect("a column");
+        row[at] = value.to_string();
+        files.push((
+            format!("absurd_{k}_{column}.csv"),
+            format!("{header}\n{}\n", row.join(",")).into_bytes(),
+        ));
+    }
+    files
+        .into_iter()
+        .map(|(name, bytes)| {
+            let path = dir.join(name);
+            std::fs::write(&path, bytes).expect("written");
+            path
+        })
+        .collect()
+}
+
+#[test]
+fn no_garbage_input_makes_any_command_panic() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    write_changes(&dir.join("good_changes.csv"), &small_changes());
+    write_incidents(
+        &dir.join("good_incidents.csv"),
+        &[IncidentRow::new("i1", &at_hours(10.5), "checkout").caused_by("c1")],
+    );
+    let model = shipped_model().display().to_string();
+    let (changes, incidents) = ("good_changes.csv", "good_incidents.csv");
+    for bad in garbage_inputs(dir) {
+        let bad = bad.file_name().expect("a name").to_str().expect("UTF-8");
+        let score = ["score", "--model", &model, "--output", "out.csv"];
+        let train = ["train", "--model", "out.json"];
+        let commands: [Vec<&str>; 6] = [
+            [&score[..], &["--changes", bad, "--no-history"]].concat(),
+            [
+                &score[..],
+                &[
+                    "--changes",
+                    changes,
+                    "--history",
+                    bad,
+                    "--incidents",
+                    incidents,
+                ],
+            ]
+            .concat(),
+            [
+                &score[..],
+                &[
+                    "--changes",
+                    changes,
+                    "--history",
+                    changes,
+                    "--incidents",
+                    bad,
+                ],
+            ]
+            .concat(),
+            [&train[..], &["--changes", bad, "--incidents", incidents]].concat(),
+            [&train[..], &["--changes", changes, "--incidents", bad]].concat(),
+            vec!["evaluate", "--changes", bad, "--incidents", incidents],
+        ];
+        for args in commands {
+            let run = run(dir, &args);
+            run.no_panic();
+            let shown = args.join(" ");
+            assert_eq!(
+                run.code,
+                Some(2),
+                "`changerisk {shown}` did not exit 2; stderr:\n{}",
+                run.stderr
+            );
+            assert!(
+                run.stderr.contains(bad),
+                "`changerisk {shown}` does not name {bad}; stderr:\n{}",
+                run.stderr
+            );
+        }
+    }
+    assert!(!dir.join("out.csv").exists() && !dir.join("out.json").exists());
+}
+
+#[test]
+fn degenerate_but_valid_histories_fail_cleanly() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    // One change; no incidents at all; every change caused an incident.
+    write_changes(&dir.join("one.csv"), &small_changes()[..1]);
+    write_changes(&dir.join("six.csv"), &small_changes());
+    write_incidents(&dir.join("none.csv"), &[]);
+    let all: Vec<IncidentRow> = (1..=6)
+        .map(|i| {
+            IncidentRow::new(&format!("i{i}"), &at_hours(40.0), "checkout")
+                .caused_by(&format!("c{i}"))
+        })
+        .collect();
+    write_incidents(&dir.join("all.csv"), &all);
+    for (changes, incidents) in [
+        ("one.csv", "none.csv"),
+        ("six.csv", "none.csv"),
+        ("six.csv", "all.csv"),
+    ] {
+        for command in ["train", "evaluate"] {
+            let mut args = vec![command, "--changes", changes, "--incidents", incidents];
+            if command == "train" {
+                args.extend(["--model", "model.json"]);
+            }
+            let run = run(dir, &args);
+            run.no_panic();
+            assert_eq!(run.code, Some(2), "{args:?}; stderr:\n{}", run.stderr);
+        }
+    }
+    assert!(!dir.join("model.json").exists());
+}

@@ -1,0 +1,321 @@
+//! The command line as a user meets it: every command runs with its defaults from the
+//! repository root, `--help` documents every flag, the shipped model is what `train`
+//! makes of the shipped data, and the scored file follows SPEC "Outputs".
+
+use crate::util::*;
+
+/// The flags each command documents (SPEC "Command line" and the list).
+const FLAGS: [(&str, &[&str]); 4] = [
+    (
+        "generate",
+        &[
+            "--seed",
+            "--changes",
+            "--new-changes",
+            "--days",
+            "--output-dir",
+            "--quiet",
+        ],
+    ),
+    (
+        "train",
+        &[
+            "--changes",
+            "--incidents",
+            "--model",
+            "--attribution-window",
+            "--max-severity",
+            "--penalty",
+            "--validation-fraction",
+            "--tiers",
+            "--quiet",
+        ],
+    ),
+    (
+        "score",
+        &[
+            "--model",
+            "--changes",
+            "--incidents",
+            "--history",
+            "--no-history",
+            "--output",
+            "--tiers",
+            "--policy",
+            "--top",
+            "--quiet",
+        ],
+    ),
+    (
+        "evaluate",
+        &[
+            "--changes",
+            "--incidents",
+            "--test-fraction",
+            "--json",
+            "--attribution-window",
+            "--max-severity",
+            "--penalty",
+            "--validation-fraction",
+            "--quiet",
+        ],
+    ),
+];
+
+const TIERS: [&str; 4] = ["low", "medium", "high", "critical"];
+
+#[test]
+fn help_of_every_command_mentions_each_of_its_flags() {
+    let top = run(&repo_root(), ["--help"]).success();
+    for (command, flags) in FLAGS {
+        assert!(
+            top.stdout.contains(command),
+            "top-level help:\n{}",
+            top.stdout
+        );
+        let help = run(&repo_root(), [command, "--help"]).success();
+        for flag in flags {
+            assert!(
+                help.stdout.contains(flag),
+                "`{command} --help` does not mention {flag}:\n{}",
+                help.stdout
+            );
+        }
+    }
+}
+
+#[test]
+fn score_with_default_inputs_scores_every_new_change_in_input_order() {
+    let tmp = tempdir();
+    let output = tmp.path().join("scored.csv");
+    let root = repo_root();
+    let run = run(
+        &root,
+        ["score", "--output", output.to_str().expect("a UTF-8 path")],
+    )
+    .success();
+
+    let input = read_records(&root.join("data").join("new_changes.csv"));
+    let rows = scored(&output);
+    assert!(!input.rows.is_empty());
+    let ids: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(
+        ids,
+        input.column("change_id"),
+        "one row per input change, in order"
+    );
+    for [id, risk, tier, _, policy] in &rows {
+        let risk: f64 = risk.parse().expect("risk is a number");
+        assert!(risk > 0.0 && risk < 1.0, "{id}: risk {risk}");
+        assert!(TIERS.contains(&tier.as_str()), "{id}: tier {tier:?}");
+        for id in policy.split(';').filter(|p| !p.is_empty()) {
+            assert!(
+                [
+                    "ai-privileged-unreviewed",
+                    "admin-review-bypassed",
+                    "critical-second-reviewer"
+                ]
+                .contains(&id),
+                "unknown policy id {id:?}"
+            );
+        }
+    }
+    // The stderr summary counts the tiers and names the riskiest change.
+    let riskiest = rows
+        .iter()
+        .max_by(|a, b| {
+            let (a, b): (f64, f64) = (a[1].parse().unwrap(), b[1].parse().unwrap());
+            a.total_cmp(&b)
+        })
+        .expect("rows");
+    assert!(run.stderr.contains(&riskiest[0]), "stderr:\n{}", run.stderr);
+    for tier in TIERS {
+        assert!(run.stderr.contains(tier), "stderr:\n{}", run.stderr);
+    }
+}
+
+#[test]
+fn tiers_follow_the_model_thresholds() {
+    let tmp = tempdir();
+    let output = tmp.path().join("scored.csv");
+    let root = repo_root();
+    run(
+        &root,
+        ["score", "--output", output.to_str().expect("a UTF-8 path")],
+    )
+    .success();
+    let model: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(shipped_model()).expect("the shipped model"))
+            .expect("JSON");
+    let thresholds: Vec<f64> = model["tiers"]["thresholds"]
+        .as_array()
+        .expect("tiers.thresholds")
+        .iter()
+        .map(|t| t.as_f64().expect("a number"))
+        .collect();
+    assert_eq!(thresholds.len(), 3);
+    let mut seen = [0usize; 4];
+    for [id, risk, tier, _, _] in scored(&output) {
+        let risk: f64 = risk.parse().expect("risk is a number");
+        let expected = thresholds.iter().filter(|&&t| risk >= t).count();
+        assert_eq!(tier, TIERS[expected], "{id}: risk {risk}, {thresholds:?}");
+        seen[expected] += 1;
+    }
+    // The cut points sit at the training distribution's 50th percentile: recent changes
+    // land on both sides of it.
+    assert!(
+        seen[0] > 0 && seen[1..].iter().sum::<usize>() > 0,
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn evaluate_json_prints_one_object_with_the_model_metrics() {
+    let root = repo_root();
+    let run = run(&root, ["evaluate", "--json", "--quiet"]).success();
+    let eval: serde_json::Value =
+        serde_json::from_str(run.stdout.trim()).expect("stdout is exactly one JSON value");
+    let model = &eval["model"];
+    let auc = model["roc_auc"]
+        .as_f64()
+        .expect("model.roc_auc is a number");
+    // The shipped history carries real signal: a model trained on the past ranks the
+    // future far better than chance.
+    assert!(auc > 0.6 && auc <= 1.0, "ROC-AUC {auc}");
+    for metric in [
+        "pr_auc",
+        "brier",
+        "log_loss",
+        "ece",
+        "capture_5",
+        "capture_10",
+        "capture_20",
+    ] {
+        assert!(model[metric].is_f64(), "model.{metric} missing:\n{eval:#}");
+        assert!(
+            eval["rule_baseline"][metric].is_f64() || eval["rule_baseline"][metric].is_null(),
+            "rule_baseline.{metric} missing:\n{eval:#}"
+        );
+    }
+    // The default split holds out the most recent 20% of the changes.
+    let changes = read_records(&root.join("data").join("changes.csv"))
+        .rows
+        .len();
+    let test_rows = eval["test_rows"].as_u64().expect("test_rows") as usize;
+    let train_rows = eval["train_rows"].as_u64().expect("train_rows") as usize;
+    assert_eq!(train_rows + test_rows, changes);
+    assert_eq!(test_rows, (changes as f64 * 0.2).round() as usize);
+    assert!(eval["train_from"].as_str() < eval["test_from"].as_str());
+}
+
+#[test]
+fn shipped_model_is_what_train_makes_of_the_shipped_data() {
+    let tmp = tempdir();
+    let model = tmp.path().join("model.json");
+    run(
+        &repo_root(),
+        [
+            "train",
+            "--quiet",
+            "--model",
+            model.to_str().expect("a UTF-8 path"),
+        ],
+    )
+    .success();
+    let trained = std::fs::read(&model).expect("train wrote the model");
+    let shipped = std::fs::read(shipped_model()).expect("the shipped model");
+    assert!(
+        trained == shipped,
+        "models/model.json is stale: retrain with `changerisk train` from the repository root"
+    );
+}
+
+#[test]
+fn extra_columns_pass_through_after_the_contract_columns() {
+    let tmp = tempdir();
+    let changes = tmp.path().join("changes.csv");
+    let rows: Vec<Cells> = small_changes()
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let mut cells = c.cells();
+            cells.push(("team", format!("team-{i}")));
+            cells.push(("ticket", format!("T-{}", 100 + i)));
+            cells
+        })
+        .collect();
+    write_cells(&changes, &rows);
+    let output = tmp.path().join("scored.csv");
+    score(tmp.path(), &changes, None, &output).success();
+    let out = read_records(&output);
+    assert_eq!(
+        out.header,
+        [
+            "change_id",
+            "risk",
+            "tier",
+            "reasons",
+            "policy",
+            "team",
+            "ticket"
+        ]
+    );
+    assert_eq!(
+        out.column("team"),
+        (0..6).map(|i| format!("team-{i}")).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        out.column("ticket"),
+        (0..6).map(|i| format!("T-{}", 100 + i)).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn default_policies_flag_the_outage_pattern_and_explain_it() {
+    let tmp = tempdir();
+    let changes = tmp.path().join("changes.csv");
+    write_changes(&changes, &small_changes());
+    let output = tmp.path().join("scored.csv");
+    score(tmp.path(), &changes, None, &output).success();
+    let rows = scored(&output);
+    // policies/default.toml: an AI agent with admin permission and review bypassed
+    // violates both block rules; a reviewed standard change by a person neither.
+    for [id, _, _, reasons, policy] in &rows {
+        let ids: Vec<&str> = policy.split(';').filter(|p| !p.is_empty()).collect();
+        if id == "c3" || id == "c6" {
+            assert!(
+                ids.contains(&"ai-privileged-unreviewed"),
+                "{id}: {policy:?}"
+            );
+            assert!(ids.contains(&"admin-review-bypassed"), "{id}: {policy:?}");
+            assert!(!reasons.is_empty(), "{id} has no reasons");
+        } else {
+            assert!(
+                !ids.contains(&"ai-privileged-unreviewed")
+                    && !ids.contains(&"admin-review-bypassed"),
+                "{id}: {policy:?}"
+            );
+        }
+        assert!(reasons.split("; ").count() <= 3, "{id}: {reasons:?}");
+    }
+    let risk = |id: &str| -> f64 {
+        rows.iter().find(|r| r[0] == id).expect("scored")[1]
+            .parse()
+            .expect("a number")
+    };
+    // The same moment and service, only the risk factors differ.
+    assert!(
+        risk("c3") > risk("c1"),
+        "c3 {} c1 {}",
+        risk("c3"),
+        risk("c1")
+    );
+}
+
+#[test]
+fn missing_input_file_is_bad_input_naming_it() {
+    let tmp = tempdir();
+    let output = tmp.path().join("scored.csv");
+    score(tmp.path(), &tmp.path().join("nowhere.csv"), None, &output).bad_input(&["nowhere.csv"]);
+    assert!(!output.exists());
+}

@@ -1,0 +1,213 @@
+//! Formats (SPEC "Inputs" and "Outputs"): the same tables as CSV, Parquet, Arrow IPC or
+//! JSON Lines score the same; every output format reads back equal; lenient booleans
+//! and timestamps with offsets load as the same values.
+
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+
+use crate::util::*;
+
+/// Rewrites a CSV table in the format of `to`'s extension (types inferred by polars).
+fn convert(from: &Path, to: PathBuf) -> PathBuf {
+    let mut df = read_table(from);
+    write_table(&to, &mut df);
+    to
+}
+
+/// Rewrites a CSV table as Parquet with its RFC 3339 `column` as a typed datetime (ms).
+fn with_typed_time(from: &Path, column: &str, to: PathBuf) -> PathBuf {
+    let mut df = read_table(from);
+    let millis: Vec<i64> = strings(&df, column)
+        .iter()
+        .map(|t| {
+            chrono::DateTime::parse_from_rfc3339(t)
+                .expect("RFC 3339")
+                .timestamp_millis()
+        })
+        .collect();
+    let typed = Int64Chunked::from_vec(column.into(), millis)
+        .into_datetime(TimeUnit::Milliseconds, None)
+        .into_series();
+    df.with_column(typed.into()).expect("same height");
+    assert!(matches!(
+        df.column(column).expect("the column").dtype(),
+        DataType::Datetime(..)
+    ));
+    write_table(&to, &mut df);
+    to
+}
+
+#[test]
+fn the_same_tables_in_every_format_score_the_same() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    let history = generate(dir, 23);
+    let reference_out = dir.join("csv_scored.csv");
+    score(
+        dir,
+        &history.new_changes,
+        Some((&history.incidents, &history.changes)),
+        &reference_out,
+    )
+    .success();
+    let reference = scored(&reference_out);
+    assert_eq!(reference.len(), 200);
+
+    for ext in ["parquet", "arrow", "jsonl", "ipc", "feather", "ndjson"] {
+        let changes = convert(&history.new_changes, dir.join(format!("new.{ext}")));
+        let incidents = convert(&history.incidents, dir.join(format!("incidents.{ext}")));
+        let past = convert(&history.changes, dir.join(format!("past.{ext}")));
+        let output = dir.join(format!("{ext}_scored.csv"));
+        score(dir, &changes, Some((&incidents, &past)), &output).success();
+        assert_eq!(
+            scored(&output),
+            reference,
+            "inputs as .{ext} scored differently"
+        );
+    }
+
+    // Typed datetime columns (as a warehouse export writes them) instead of text.
+    let changes = with_typed_time(
+        &history.new_changes,
+        "timestamp",
+        dir.join("typed_new.parquet"),
+    );
+    let incidents = with_typed_time(
+        &history.incidents,
+        "start_time",
+        dir.join("typed_inc.parquet"),
+    );
+    let past = with_typed_time(
+        &history.changes,
+        "timestamp",
+        dir.join("typed_past.parquet"),
+    );
+    let output = dir.join("typed_scored.csv");
+    score(dir, &changes, Some((&incidents, &past)), &output).success();
+    assert_eq!(
+        scored(&output),
+        reference,
+        "typed timestamps scored differently"
+    );
+}
+
+#[test]
+fn every_output_format_reads_back_with_the_same_rows_and_risks() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    let history = generate(dir, 24);
+    let ids = read_records(&history.new_changes).column("change_id");
+    let scored_as = |ext: &str| {
+        let output = dir.join(format!("scored.{ext}"));
+        score(
+            dir,
+            &history.new_changes,
+            Some((&history.incidents, &history.changes)),
+            &output,
+        )
+        .success();
+        read_table(&output)
+    };
+    let reference = scored_as("csv");
+    assert_eq!(strings(&reference, "change_id"), ids);
+    let risks = floats(&reference, "risk");
+    for ext in ["parquet", "arrow", "jsonl"] {
+        let df = scored_as(ext);
+        let names: Vec<String> = df
+            .get_column_names()
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(
+            names[..5],
+            ["change_id", "risk", "tier", "reasons", "policy"],
+            ".{ext}"
+        );
+        assert_eq!(strings(&df, "change_id"), ids, ".{ext}: change_id order");
+        for (k, (a, b)) in floats(&df, "risk").iter().zip(&risks).enumerate() {
+            approx::assert_abs_diff_eq!(*a, *b, epsilon = 1e-12);
+            assert!((0.0..=1.0).contains(a), ".{ext} row {k}: risk {a}");
+        }
+        for column in ["tier", "reasons", "policy"] {
+            assert_eq!(
+                strings(&df, column),
+                strings(&reference, column),
+                ".{ext}: {column}"
+            );
+        }
+    }
+}
+
+/// Scores `rows` without history and returns (change_id, risk, tier, reasons) per row.
+fn score_rows(dir: &Path, name: &str, rows: &[ChangeRow]) -> Vec<[String; 5]> {
+    let changes = dir.join(format!("{name}.csv"));
+    write_changes(&changes, rows);
+    let output = dir.join(format!("{name}_scored.csv"));
+    score(dir, &changes, None, &output).success();
+    scored(&output)
+}
+
+/// Changes with canonical booleans and UTC timestamps, chosen so that reading an offset
+/// as UTC would move them across the off-hours or weekend boundary.
+fn canonical() -> Vec<ChangeRow> {
+    [
+        ("a", "2025-01-06T06:00:00Z", "true", "false"), // Mon 06:00, off-hours
+        ("b", "2025-01-10T20:30:00Z", "false", "true"), // Fri 20:30
+        ("c", "2025-01-07T12:00:00Z", "true", "true"),  // Tue noon
+        ("d", "2025-01-08T18:30:00Z", "false", "false"), // Wed 18:30
+    ]
+    .into_iter()
+    .map(|(id, ts, customer_facing, rollback)| {
+        let mut row = ChangeRow::new(id, ts);
+        row.customer_facing = customer_facing.into();
+        row.rollback_plan = rollback.into();
+        row
+    })
+    .collect()
+}
+
+#[test]
+fn lenient_booleans_and_offset_timestamps_load_as_the_same_values() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    let reference = score_rows(dir, "canonical", &canonical());
+
+    let mut lenient = canonical();
+    // The same instants with offsets (2025-01-06T08:00:00+02:00 is 06:00Z, ...).
+    for (row, ts) in lenient.iter_mut().zip([
+        "2025-01-06T08:00:00+02:00",
+        "2025-01-11T01:30:00+05:00",
+        "2025-01-07T07:00:00-05:00",
+        "2025-01-08T18:30:00+00:00",
+    ]) {
+        row.timestamp = ts.into();
+    }
+    // The same booleans in other spellings.
+    for (row, (cf, rb)) in
+        lenient
+            .iter_mut()
+            .zip([("yes", "No"), ("0", "1"), ("TRUE", "YES"), ("no", "False")])
+    {
+        row.customer_facing = cf.into();
+        row.rollback_plan = rb.into();
+    }
+    assert_eq!(score_rows(dir, "lenient", &lenient), reference);
+
+    // Controls: the booleans and the offsets matter, so the equality is not vacuous.
+    let mut flipped = canonical();
+    for row in &mut flipped {
+        row.customer_facing = (row.customer_facing == "false").to_string();
+    }
+    assert_ne!(score_rows(dir, "flipped", &flipped), reference);
+    let mut wall_clock = canonical();
+    for (row, ts) in wall_clock.iter_mut().zip([
+        "2025-01-06T08:00:00Z",
+        "2025-01-11T01:30:00Z",
+        "2025-01-07T07:00:00Z",
+        "2025-01-08T18:30:00Z",
+    ]) {
+        row.timestamp = ts.into();
+    }
+    assert_ne!(score_rows(dir, "wall_clock", &wall_clock), reference);
+}

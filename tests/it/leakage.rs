@@ -1,0 +1,235 @@
+//! No leakage (SPEC "History features and no leakage", an acceptance point): a change's
+//! score depends only on changes and incidents strictly before it, and a change present
+//! both in `--history` and in `--changes` counts once.
+
+use std::path::Path;
+
+use crate::util::*;
+
+/// Scores `changes` with `incidents` and `history` in `dir`; returns the contract columns.
+fn score_with(
+    dir: &Path,
+    name: &str,
+    changes: &Records,
+    incidents: &Records,
+    history: &Records,
+) -> Vec<[String; 5]> {
+    let (c, i, h) = (
+        dir.join(format!("{name}_changes.csv")),
+        dir.join(format!("{name}_incidents.csv")),
+        dir.join(format!("{name}_history.csv")),
+    );
+    changes.write(&c);
+    incidents.write(&i);
+    history.write(&h);
+    let output = dir.join(format!("{name}_scored.csv"));
+    score(dir, &c, Some((&i, &h)), &output).success();
+    scored(&output)
+}
+
+/// A copy of `template` with the cells of `values` changed.
+fn row_like(records: &Records, template: &[String], values: &[(&str, String)]) -> Vec<String> {
+    let mut row = template.to_vec();
+    for (column, value) in values {
+        row[records.col(column)] = value.clone();
+    }
+    row
+}
+
+#[test]
+fn later_changes_and_incidents_do_not_change_a_score() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    let history = generate(dir, 21);
+    let changes = read_records(&history.changes);
+    let incidents = read_records(&history.incidents);
+    let new_changes = read_records(&history.new_changes);
+
+    // The scored change: one from well inside the history, 60% of the way through time.
+    let (ts, start) = (changes.col("timestamp"), incidents.col("start_time"));
+    let mut by_time = changes.rows.clone();
+    by_time.sort_by(|a, b| a[ts].cmp(&b[ts]));
+    let x = by_time[by_time.len() * 3 / 5].clone();
+    let (x_id, x_ts) = (x[changes.col("change_id")].clone(), x[ts].clone());
+    let (x_service, x_author) = (
+        x[changes.col("service")].clone(),
+        x[changes.col("author")].clone(),
+    );
+    let x_secs = chrono::DateTime::parse_from_rfc3339(&x_ts)
+        .expect("generated timestamps are RFC 3339")
+        .timestamp();
+    let after = |hours: i64| {
+        chrono::DateTime::from_timestamp(x_secs + hours * 3600, 0)
+            .expect("a time")
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string()
+    };
+    let target = Records {
+        header: changes.header.clone(),
+        rows: vec![x.clone()],
+    };
+
+    // Only the past: changes and incidents strictly before the scored change.
+    // (Generated timestamps share one format, so text order is time order.)
+    let early_changes = changes.filtered(|r| r[ts] < x_ts);
+    let early_incidents = incidents.filtered(|r| r[start] < x_ts);
+    assert!(early_changes.rows.len() > 1000 && early_incidents.rows.len() > 10);
+
+    // Everything, plus a future that would move the score if it leaked: the author's and
+    // service's later changes, incidents naming the scored change, incidents on its
+    // service right after it.
+    let mut all_changes = Records {
+        header: changes.header.clone(),
+        rows: changes
+            .rows
+            .iter()
+            .chain(&new_changes.rows)
+            .cloned()
+            .collect(),
+    };
+    for k in 1..=50 {
+        all_changes.rows.push(row_like(
+            &changes,
+            &x,
+            &[("change_id", format!("later-{k}")), ("timestamp", after(k))],
+        ));
+    }
+    let mut all_incidents = incidents.filtered(|_| true);
+    let template = incidents.rows[0].clone();
+    for (k, (hours, service, cause)) in [
+        (0, x_service.as_str(), x_id.as_str()),
+        (1, x_service.as_str(), ""),
+        (2, x_service.as_str(), "later-1;later-2"),
+        (3, "elsewhere", x_id.as_str()),
+        (24, x_service.as_str(), ""),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        all_incidents.rows.push(row_like(
+            &incidents,
+            &template,
+            &[
+                ("incident_id", format!("late-{k}")),
+                ("start_time", after(hours)),
+                ("service", service.to_string()),
+                ("severity", "1".into()),
+                ("caused_by_change", cause.to_string()),
+            ],
+        ));
+    }
+    assert!(all_changes
+        .rows
+        .iter()
+        .any(|r| r[changes.col("author")] == x_author && r[ts] > x_ts));
+
+    let past_only = score_with(dir, "past", &target, &early_incidents, &early_changes);
+    let with_future = score_with(dir, "future", &target, &all_incidents, &all_changes);
+    assert_eq!(past_only.len(), 1);
+    assert_eq!(past_only[0][0], x_id);
+    assert_eq!(
+        with_future, past_only,
+        "later changes and incidents changed the score of {x_id}"
+    );
+
+    // Scored together with its own future (later changes in the same --changes file).
+    let batch = Records {
+        header: changes.header.clone(),
+        rows: all_changes
+            .rows
+            .iter()
+            .filter(|r| r[ts] >= x_ts && r[changes.col("author")] == x_author)
+            .cloned()
+            .collect(),
+    };
+    assert!(batch.rows.len() > 10);
+    let in_batch = score_with(dir, "batch", &batch, &all_incidents, &early_changes);
+    let row = in_batch
+        .iter()
+        .find(|r| r[0] == x_id)
+        .expect("the change is scored");
+    assert_eq!(
+        row, &past_only[0],
+        "the batch's later rows leaked into {x_id}"
+    );
+
+    // Control: the same kind of incident an hour *before* the change does move its score,
+    // so the equalities above are not vacuous.
+    let before = chrono::DateTime::from_timestamp(x_secs - 3600, 0)
+        .expect("a time")
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let mut with_recent_incident = early_incidents.filtered(|_| true);
+    with_recent_incident.rows.push(row_like(
+        &incidents,
+        &template,
+        &[
+            ("incident_id", "recent".into()),
+            ("start_time", before),
+            ("service", x_service.clone()),
+            ("severity", "1".into()),
+            ("caused_by_change", String::new()),
+        ],
+    ));
+    let control = score_with(
+        dir,
+        "control",
+        &target,
+        &with_recent_incident,
+        &early_changes,
+    );
+    assert_ne!(
+        control[0][1], past_only[0][1],
+        "an incident on the service an hour earlier should change the risk"
+    );
+}
+
+#[test]
+fn change_in_both_history_and_changes_counts_once() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    let history = generate(dir, 22);
+    let changes = read_records(&history.changes);
+    let incidents = read_records(&history.incidents);
+    let new_changes = read_records(&history.new_changes);
+    let id = changes.col("change_id");
+
+    let apart = score_with(dir, "apart", &new_changes, &incidents, &changes);
+    // The new changes also appear in the history file.
+    let overlapping = Records {
+        header: changes.header.clone(),
+        rows: changes
+            .rows
+            .iter()
+            .chain(&new_changes.rows)
+            .cloned()
+            .collect(),
+    };
+    let once = score_with(dir, "once", &new_changes, &incidents, &overlapping);
+    assert_eq!(once.len(), new_changes.rows.len());
+    assert_eq!(
+        once, apart,
+        "a change in both --history and --changes counted twice"
+    );
+
+    // Control: the same rows under other ids are other changes, and the later new
+    // changes do see them as extra prior changes.
+    let renamed = Records {
+        header: changes.header.clone(),
+        rows: changes
+            .rows
+            .iter()
+            .cloned()
+            .chain(new_changes.rows.iter().map(|r| {
+                let mut r = r.clone();
+                r[id] = format!("copy-of-{}", r[id]);
+                r
+            }))
+            .collect(),
+    };
+    let twice = score_with(dir, "twice", &new_changes, &incidents, &renamed);
+    assert_ne!(
+        twice, apart,
+        "duplicated history should have moved some score"
+    );
+}
