@@ -242,6 +242,7 @@ mod tests {
                 .iter()
                 .map(|r| {
                     r.3.split(';')
+                        .map(str::trim)
                         .filter(|s| !s.is_empty())
                         .map(String::from)
                         .collect()

@@ -368,8 +368,8 @@ fn train_with_flags(dir: &Path, flags: &[&str]) -> Run {
 fn bad_attribution_window_is_a_usage_error() {
     for window in ["soon", "-3h", "24 parsecs"] {
         let tmp = tempdir();
-        train_with_flags(tmp.path(), &["--attribution-window", window])
-            .bad_input(&["--attribution-window", window]);
+        let flag = format!("--attribution-window={window}");
+        train_with_flags(tmp.path(), &[&flag]).bad_input(&["--attribution-window", window]);
         assert!(!tmp.path().join("model.json").exists());
     }
 }
@@ -401,13 +401,15 @@ fn tiers_out_of_order_are_a_usage_error() {
 
 #[test]
 fn out_of_range_flags_are_usage_errors() {
-    for flags in [
-        &["--max-severity", "9"][..],
-        &["--validation-fraction", "1.5"],
-        &["--penalty", "-1"],
+    // Each message names the setting and the rejected value.
+    for (flag, needles) in [
+        ("--max-severity=9", ["--max-severity", "9"]),
+        ("--validation-fraction=1.5", ["validation", "1.5"]),
+        ("--penalty=-1", ["penalt", "-1"]),
     ] {
         let tmp = tempdir();
-        train_with_flags(tmp.path(), flags).bad_input(&[flags[0]]);
+        train_with_flags(tmp.path(), &[flag]).bad_input(&needles);
+        assert!(!tmp.path().join("model.json").exists());
     }
     let tmp = tempdir();
     write_changes(&tmp.path().join("changes.csv"), &small_changes());
