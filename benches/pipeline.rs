@@ -1,6 +1,7 @@
 //! Throughput of the pipeline stages that `changerisk score` runs, over a sweep of
 //! history sizes (10k, 100k, 1M changes): loading and validating the changes CSV,
-//! building the point-in-time features of every change (`pipeline::prepare`), and
+//! building the features of every change (labels and point-in-time history with
+//! `pipeline::prepare`, then `features::design_matrix`), and
 //! scoring them (`commands::score::score_rows`: logit, tier, reasons and guardrails).
 //!
 //! The data is a seeded synthetic history from `changerisk::generate`, written as the
@@ -14,15 +15,22 @@ use std::time::Duration;
 
 use changerisk::commands::score::score_rows;
 use changerisk::commands::train::{train_from_files, TrainSettings};
-use changerisk::features::builtin_features;
+use changerisk::commands::Inputs;
+use changerisk::config::Config;
+use changerisk::features::{design_matrix, FeatureDef};
+use changerisk::frame::Frame;
 use changerisk::generate::{generate, write_history, GenerateParams};
 use changerisk::label::LabelParams;
 use changerisk::load::{load_changes, load_incidents, Changes, Incidents};
 use changerisk::model::{LearnerParams, Model};
-use changerisk::pipeline::{prepare, Prepared};
+use changerisk::pipeline::prepare;
 use changerisk::policy::Policies;
 use changerisk::progress::Progress;
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{
+    criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
+};
+use ndarray::Array2;
 
 /// History sizes of the sweep.
 const SIZES: [usize; 3] = [10_000, 100_000, 1_000_000];
@@ -38,7 +46,9 @@ struct Fixture {
     changes_csv: PathBuf,
     changes: Changes,
     incidents: Incidents,
-    prepared: Prepared,
+    /// Every change's frame (own and history columns) and design matrix.
+    frame: Frame,
+    x: Array2<f64>,
 }
 
 fn sizes() -> Vec<usize> {
@@ -66,29 +76,37 @@ fn write_data(n: usize, dir: &Path) -> [PathBuf; 2] {
     [changes, incidents]
 }
 
-/// Every row's features in time order, as `train` and `evaluate` build them.
-fn prepare_all(changes: &Changes, incidents: &Incidents) -> Prepared {
-    prepare(
-        changes,
-        incidents,
-        LabelParams::default(),
-        &builtin_features(),
-        &changes.time_order(),
-    )
-    .expect("prepare")
+fn load(path: &Path) -> Changes {
+    load_changes(path, &Config::default(), false)
+        .expect("load changes")
+        .changes
 }
 
-fn fixture(n: usize, dir: &Path) -> Fixture {
+/// Every change's features, built the way `changerisk score` builds them for the
+/// changes it scores: labels and point-in-time history, then the design matrix.
+fn build_features(
+    changes: &Changes,
+    incidents: &Incidents,
+    features: &[FeatureDef],
+) -> (Frame, Array2<f64>) {
+    let rows: Vec<usize> = (0..changes.len()).collect();
+    let prepared = prepare(changes, incidents, LabelParams::default(), &rows);
+    let x = design_matrix(features, &prepared.frame).expect("design matrix");
+    (prepared.frame, x)
+}
+
+fn fixture(n: usize, dir: &Path, features: &[FeatureDef]) -> Fixture {
     let [changes_csv, incidents_csv] = write_data(n, &dir.join(n.to_string()));
-    let changes = load_changes(&changes_csv).expect("load changes").changes;
+    let changes = load(&changes_csv);
     let incidents = load_incidents(&incidents_csv).expect("load incidents");
-    let prepared = prepare_all(&changes, &incidents);
+    let (frame, x) = build_features(&changes, &incidents, features);
     Fixture {
         n,
         changes_csv,
         changes,
         incidents,
-        prepared,
+        frame,
+        x,
     }
 }
 
@@ -96,8 +114,11 @@ fn fixture(n: usize, dir: &Path) -> Fixture {
 fn train_model(dir: &Path) -> Model {
     let [changes, incidents] = write_data(TRAIN_SIZE, &dir.join("train"));
     let settings = TrainSettings {
-        changes,
-        incidents,
+        inputs: Inputs {
+            changes,
+            incidents: Some(incidents),
+            config: Config::default(),
+        },
         model: dir.join("model.json"),
         labelling: LabelParams::default(),
         learner: LearnerParams::default(),
@@ -107,10 +128,7 @@ fn train_model(dir: &Path) -> Model {
 }
 
 /// Criterion settings for one size: fewer, shorter samples at 1M rows.
-fn configure(
-    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
-    n: usize,
-) {
+fn configure(group: &mut BenchmarkGroup<'_, WallTime>, n: usize) {
     group.throughput(Throughput::Elements(n as u64));
     if n >= LARGE {
         group
@@ -129,9 +147,10 @@ fn pipeline(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let model = train_model(dir.path());
     let policies = Policies::default_rules();
+    let features = model.feature_defs();
     let fixtures: Vec<Fixture> = sizes()
         .into_iter()
-        .map(|n| fixture(n, dir.path()))
+        .map(|n| fixture(n, dir.path(), &features))
         .collect();
 
     let mut group = c.benchmark_group("load");
@@ -140,7 +159,7 @@ fn pipeline(c: &mut Criterion) {
         group.bench_with_input(
             BenchmarkId::from_parameter(f.n),
             &f.changes_csv,
-            |b, path| b.iter(|| load_changes(path).expect("load changes")),
+            |b, path| b.iter(|| load(path)),
         );
     }
     group.finish();
@@ -149,7 +168,7 @@ fn pipeline(c: &mut Criterion) {
     for f in &fixtures {
         configure(&mut group, f.n);
         group.bench_with_input(BenchmarkId::from_parameter(f.n), f, |b, f| {
-            b.iter(|| prepare_all(&f.changes, &f.incidents))
+            b.iter(|| build_features(&f.changes, &f.incidents, &features))
         });
     }
     group.finish();
@@ -157,8 +176,8 @@ fn pipeline(c: &mut Criterion) {
     let mut group = c.benchmark_group("score");
     for f in &fixtures {
         configure(&mut group, f.n);
-        group.bench_with_input(BenchmarkId::from_parameter(f.n), &f.prepared, |b, p| {
-            b.iter(|| score_rows(&model, &model.tiers, &policies, &p.frame, &p.x))
+        group.bench_with_input(BenchmarkId::from_parameter(f.n), f, |b, f| {
+            b.iter(|| score_rows(&model, &model.tiers, &policies, &f.frame, &f.x))
         });
     }
     group.finish();

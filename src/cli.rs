@@ -27,6 +27,35 @@ pub enum Command {
     Score(ScoreArgs),
     /// Time-ordered train/test evaluation: train on the past, measure on the future.
     Evaluate(EvaluateArgs),
+    /// Print a feature config (the starting point for describing your own export).
+    Config(ConfigArgs),
+}
+
+/// Arguments of `config`.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Print the built-in default config: the contract of SPEC.md.
+    #[arg(long)]
+    pub default: bool,
+    /// Check a config file and print it as changerisk reads it.
+    #[arg(long, conflicts_with = "default")]
+    pub check: Option<PathBuf>,
+}
+
+/// Which files hold the history and how they are read.
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// Change history (CSV, Parquet, Arrow IPC or JSON Lines).
+    #[arg(long, default_value = "data/changes.csv")]
+    pub changes: PathBuf,
+    /// Incident history [default: data/incidents.csv, none when the config names a
+    /// label column].
+    #[arg(long)]
+    pub incidents: Option<PathBuf>,
+    /// Feature config (TOML) describing the changes file's columns; default: the
+    /// contract of SPEC.md (`changerisk config --default` prints it).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
 }
 
 /// How incidents are linked to changes.
@@ -64,12 +93,8 @@ pub struct GenerateArgs {
 /// Arguments of `train`.
 #[derive(Debug, Args)]
 pub struct TrainArgs {
-    /// Change history (CSV, Parquet, Arrow IPC or JSON Lines).
-    #[arg(long, default_value = "data/changes.csv")]
-    pub changes: PathBuf,
-    /// Incident history.
-    #[arg(long, default_value = "data/incidents.csv")]
-    pub incidents: PathBuf,
+    #[command(flatten)]
+    pub input: InputArgs,
     /// Where to write the model.
     #[arg(long, default_value = "models/model.json")]
     pub model: PathBuf,
@@ -103,14 +128,16 @@ pub struct ScoreArgs {
     /// Changes to score.
     #[arg(long, default_value = "data/new_changes.csv")]
     pub changes: PathBuf,
-    /// Incident history, for the history features.
-    #[arg(long, default_value = "data/incidents.csv")]
-    pub incidents: PathBuf,
-    /// Past changes, for the history features. A change also in --changes counts once.
-    #[arg(long, default_value = "data/changes.csv")]
-    pub history: PathBuf,
-    /// Score without --history and --incidents (history features see only --changes).
+    /// Incident history, for the history features [default: data/incidents.csv for a
+    /// model of the built-in schema].
     #[arg(long)]
+    pub incidents: Option<PathBuf>,
+    /// Past changes, for the history features; a change also in --changes counts once
+    /// [default: data/changes.csv for a model of the built-in schema].
+    #[arg(long)]
+    pub history: Option<PathBuf>,
+    /// Use no default --history and --incidents (history features see only --changes).
+    #[arg(long, conflicts_with_all = ["incidents", "history"])]
     pub no_history: bool,
     /// Where to write the scored changes; the extension names the format.
     #[arg(long, default_value = "data/scored.csv")]
@@ -129,12 +156,8 @@ pub struct ScoreArgs {
 /// Arguments of `evaluate`.
 #[derive(Debug, Args)]
 pub struct EvaluateArgs {
-    /// Change history.
-    #[arg(long, default_value = "data/changes.csv")]
-    pub changes: PathBuf,
-    /// Incident history.
-    #[arg(long, default_value = "data/incidents.csv")]
-    pub incidents: PathBuf,
+    #[command(flatten)]
+    pub input: InputArgs,
     /// Share of the changes, the most recent, held out for testing.
     #[arg(long, default_value_t = 0.2)]
     pub test_fraction: f64,

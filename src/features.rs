@@ -7,6 +7,7 @@ use ndarray::Array2;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::frame::{Column, Frame};
 
@@ -14,16 +15,33 @@ use crate::frame::{Column, Frame};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Expr {
-    /// The numeric value itself.
-    Value { column: String },
-    /// `ln(1 + max(x, 0))`: for heavy-tailed counts.
-    Log1p { column: String },
+    /// The numeric value itself; a missing value becomes `fill`.
+    Value {
+        column: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fill: Option<f64>,
+    },
+    /// `ln(1 + max(x, 0))`: for heavy-tailed counts; a missing value becomes `fill` first.
+    Log1p {
+        column: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fill: Option<f64>,
+    },
+    /// 1 when the numeric value is missing.
+    Missing { column: String },
     /// 1 when the boolean column is true.
     Flag { column: String },
     /// 1 when the categorical column equals `level`.
     Is { column: String, level: String },
     /// 1 when the categorical column is one of `levels`.
     In { column: String, levels: Vec<String> },
+    /// 1 when the categorical column is none of `kept`: the pooled rare levels seen in
+    /// training (`pooled`, kept for the record) and levels never seen.
+    Other {
+        column: String,
+        kept: Vec<String>,
+        pooled: Vec<String>,
+    },
     /// The product of the terms: an interaction.
     Product { of: Vec<Expr> },
 }
@@ -41,16 +59,28 @@ impl Expr {
             Error::Data(format!("feature input column '{column}' is not {want}"))
         };
         Ok(match self {
-            Expr::Value { column } | Expr::Log1p { column } => {
+            Expr::Value { column, fill } | Expr::Log1p { column, fill } => {
                 let Column::Num(v) = Self::column_of(column, frame)? else {
                     return Err(kind_error(column, "numeric"));
                 };
+                let fill = fill.unwrap_or(f64::NAN);
+                let filled = v.iter().map(|&x| if x.is_nan() { fill } else { x });
                 if matches!(self, Expr::Log1p { .. }) {
-                    v.iter().map(|x| x.max(0.0).ln_1p()).collect()
+                    filled.map(|x| x.max(0.0).ln_1p()).collect()
                 } else {
-                    v.clone()
+                    filled.collect()
                 }
             }
+            Expr::Missing { column } => {
+                let Column::Num(v) = Self::column_of(column, frame)? else {
+                    return Err(kind_error(column, "numeric"));
+                };
+                v.iter().map(|x| f64::from(u8::from(x.is_nan()))).collect()
+            }
+            Expr::Other { column, kept, .. } => Self::levels_eval(frame, column, kept)?
+                .into_iter()
+                .map(|v| 1.0 - v)
+                .collect(),
             Expr::Flag { column } => {
                 let Column::Flag(v) = Self::column_of(column, frame)? else {
                     return Err(kind_error(column, "boolean"));
@@ -131,6 +161,7 @@ fn one_of(column: &str, levels: &[&str]) -> Expr {
 fn log1p(column: &str) -> Expr {
     Expr::Log1p {
         column: column.into(),
+        fill: None,
     }
 }
 
@@ -169,9 +200,9 @@ fn unreviewed() -> Expr {
     one_of("review_status", &["self_approved", "bypassed", "none"])
 }
 
-/// The built-in features for the contract schema: the four families (AI involvement,
-/// permission, review, blast radius), the interactions behind the motivating outages,
-/// size, timing and point-in-time history.
+/// The built-in semantic features over the contract's columns: the four families (AI
+/// involvement, permission, review, blast radius), the interactions behind the
+/// motivating outages, size and timing. History features come from [`history_features`].
 pub fn builtin_features() -> Vec<FeatureDef> {
     let mut f = vec![
         def("ai_assisted", "ai", is("ai_involvement", "assisted")),
@@ -275,19 +306,221 @@ pub fn builtin_features() -> Vec<FeatureDef> {
     for d in ["tue", "wed", "thu", "fri"] {
         f.push(def(&format!("weekday_{d}"), "timing", is("weekday", d)));
     }
-    for (name, factor) in [
-        ("service_incidents_7d", "service_history"),
-        ("service_incidents_30d", "service_history"),
-        ("days_since_service_incident", "service_history"),
-        ("service_changes_7d", "service_history"),
-        ("service_prior_changes", "service_history"),
-        ("service_incident_changes", "service_history"),
-        ("author_prior_changes", "author_history"),
-        ("author_incident_changes", "author_history"),
-    ] {
-        f.push(def(&format!("{name}_log"), factor, log1p(name)));
-    }
     f
+}
+
+/// The point-in-time history features available for a config: per-service ones need a
+/// service column, per-author ones an author column, and those that count incidents or
+/// incident-causing changes need an incidents file (a label column says nothing about
+/// *when* a change was found to be bad, so counting earlier labels would leak).
+pub fn history_features(config: &Config) -> Vec<FeatureDef> {
+    let incidents = !config.has_label();
+    let service = config.columns.service.is_some();
+    let author = config.columns.author.is_some();
+    [
+        (
+            "service_incidents_7d",
+            "service_history",
+            service && incidents,
+        ),
+        (
+            "service_incidents_30d",
+            "service_history",
+            service && incidents,
+        ),
+        (
+            "days_since_service_incident",
+            "service_history",
+            service && incidents,
+        ),
+        ("service_changes_7d", "service_history", service),
+        ("service_prior_changes", "service_history", service),
+        (
+            "service_incident_changes",
+            "service_history",
+            service && incidents,
+        ),
+        ("author_prior_changes", "author_history", author),
+        (
+            "author_incident_changes",
+            "author_history",
+            author && incidents,
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, _, available)| *available)
+    .map(|(name, factor, _)| def(&format!("{name}_log"), factor, log1p(name)))
+    .collect()
+}
+
+/// A categorical level is pooled into `other` when fewer training rows than this share
+/// (and at least [`MIN_LEVEL_ROWS`]) hold it.
+pub const MIN_LEVEL_SHARE: f64 = 0.005;
+/// See [`MIN_LEVEL_SHARE`].
+pub const MIN_LEVEL_ROWS: usize = 10;
+
+/// Skewness above which a non-negative numeric column is log-transformed.
+const LOG_SKEWNESS: f64 = 1.0;
+
+/// Every feature of a config, the declared columns' transforms decided from the training
+/// frame. Returns the features and warnings (dropped columns).
+pub fn feature_set(config: &Config, train: &Frame) -> (Vec<FeatureDef>, Vec<String>) {
+    let mut features = if config.features.builtin {
+        builtin_features()
+    } else {
+        Vec::new()
+    };
+    let mut warnings = Vec::new();
+    let declared = config
+        .features
+        .numeric
+        .iter()
+        .chain(&config.features.boolean);
+    for column in declared {
+        let Some(Column::Num(values)) = train.get(column) else {
+            continue;
+        };
+        numeric_features(column, values, &mut features, &mut warnings);
+    }
+    for column in &config.features.categorical {
+        let Some(Column::Cat { codes, levels }) = train.get(column) else {
+            continue;
+        };
+        categorical_features(column, codes, levels, &mut features, &mut warnings);
+    }
+    features.extend(history_features(config));
+    (features, warnings)
+}
+
+fn numeric_features(
+    column: &str,
+    values: &[f64],
+    out: &mut Vec<FeatureDef>,
+    warnings: &mut Vec<String>,
+) {
+    let mut present: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+    let missing = values.len() - present.len();
+    present.sort_by(f64::total_cmp);
+    let (Some(&lo), Some(&hi)) = (present.first(), present.last()) else {
+        warnings.push(format!(
+            "column '{column}' is missing in every training row: dropped"
+        ));
+        return;
+    };
+    if lo == hi && missing == 0 {
+        warnings.push(format!(
+            "column '{column}' is constant ({lo}) in training: dropped"
+        ));
+        return;
+    }
+    let median = present[present.len() / 2];
+    let fill = (missing > 0).then_some(median);
+    let n = present.len() as f64;
+    let mean = present.iter().sum::<f64>() / n;
+    let var = present.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+    let skew = if var > 0.0 {
+        present.iter().map(|v| (v - mean).powi(3)).sum::<f64>() / n / var.powf(1.5)
+    } else {
+        0.0
+    };
+    let column_name = column.to_string();
+    if lo >= 0.0 && skew > LOG_SKEWNESS {
+        out.push(def(
+            &format!("{column}_log"),
+            column,
+            Expr::Log1p {
+                column: column_name.clone(),
+                fill,
+            },
+        ));
+    } else {
+        out.push(def(
+            column,
+            column,
+            Expr::Value {
+                column: column_name.clone(),
+                fill,
+            },
+        ));
+    }
+    if missing > 0 {
+        out.push(def(
+            &format!("{column}_missing"),
+            column,
+            Expr::Missing {
+                column: column_name,
+            },
+        ));
+    }
+}
+
+fn categorical_features(
+    column: &str,
+    codes: &[u32],
+    levels: &[String],
+    out: &mut Vec<FeatureDef>,
+    warnings: &mut Vec<String>,
+) {
+    let mut counts = vec![0usize; levels.len()];
+    for &c in codes {
+        counts[c as usize] += 1;
+    }
+    let min_rows = MIN_LEVEL_ROWS.max((MIN_LEVEL_SHARE * codes.len() as f64).ceil() as usize);
+    // Levels by frequency (ties by name) so the model file does not depend on row order.
+    let mut order: Vec<usize> = (0..levels.len()).filter(|&l| counts[l] > 0).collect();
+    order.sort_by(|&a, &b| counts[b].cmp(&counts[a]).then(levels[a].cmp(&levels[b])));
+    let (kept, pooled): (Vec<usize>, Vec<usize>) =
+        order.iter().partition(|&&l| counts[l] >= min_rows);
+    if kept.len() + usize::from(!pooled.is_empty()) < 2 {
+        warnings.push(format!(
+            "column '{column}' has a single level in training: dropped"
+        ));
+        return;
+    }
+    let name = |l: usize| levels[l].clone();
+    // The most frequent level is the baseline; the others get an indicator each.
+    for &l in kept.iter().skip(1) {
+        out.push(def(
+            &format!("{column}={}", levels[l]),
+            column,
+            is(column, &levels[l]),
+        ));
+    }
+    out.push(def(
+        &format!("{column}=other"),
+        column,
+        Expr::Other {
+            column: column.into(),
+            kept: kept.iter().map(|&l| name(l)).collect(),
+            pooled: pooled.iter().map(|&l| name(l)).collect(),
+        },
+    ));
+}
+
+/// For each `Other` feature, how many rows hold a level never seen in training.
+pub fn unseen_levels(features: &[FeatureDef], frame: &Frame) -> Vec<(String, usize)> {
+    features
+        .iter()
+        .filter_map(|f| {
+            let Expr::Other {
+                column,
+                kept,
+                pooled,
+            } = &f.expr
+            else {
+                return None;
+            };
+            let Some(Column::Cat { codes, levels }) = frame.get(column) else {
+                return None;
+            };
+            let unseen: Vec<bool> = levels
+                .iter()
+                .map(|l| !kept.contains(l) && !pooled.contains(l))
+                .collect();
+            let count = codes.iter().filter(|&&c| unseen[c as usize]).count();
+            (count > 0).then(|| (column.clone(), count))
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -43,6 +43,9 @@ pub enum LabelSource {
 /// Counts describing one labelling run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LabelSummary {
+    /// Labels came from the changes' own label column, not from incidents.
+    #[serde(default)]
+    pub label_column: bool,
     pub incidents: usize,
     pub ignored_by_severity: usize,
     /// Incidents linked to at least one known change they name.
@@ -70,6 +73,14 @@ impl LabelSummary {
 
     /// Human-readable lines for stderr.
     pub fn describe(&self) -> String {
+        if self.label_column {
+            return format!(
+                "labels (from the label column): {} of {} changes are positive ({:.2}%)",
+                self.positives,
+                self.changes,
+                100.0 * self.positive_rate()
+            );
+        }
         let mut s = format!(
             "incidents: {} ({} ignored by severity); linked explicitly {}, by attribution {}, unattributed {}\n\
              labels: {} of {} changes caused an incident ({:.2}%)",
@@ -102,6 +113,34 @@ pub struct Labels {
     pub first_incident: Vec<Option<i64>>,
     pub source: Vec<LabelSource>,
     pub summary: LabelSummary,
+}
+
+impl Labels {
+    /// Labels given by the changes' own label column. Nothing says when a change was
+    /// found to be bad, so no history feature may count them (`first_incident` is empty).
+    pub fn from_column(given: &[bool]) -> Labels {
+        let positives = given.iter().filter(|&&g| g).count();
+        Labels {
+            caused: given.to_vec(),
+            first_incident: vec![None; given.len()],
+            source: given
+                .iter()
+                .map(|&g| {
+                    if g {
+                        LabelSource::Explicit
+                    } else {
+                        LabelSource::None
+                    }
+                })
+                .collect(),
+            summary: LabelSummary {
+                label_column: true,
+                changes: given.len(),
+                positives,
+                ..LabelSummary::default()
+            },
+        }
+    }
 }
 
 /// Links `incidents` to `changes` under `params`.

@@ -8,6 +8,7 @@ use std::path::Path;
 use chrono::{Datelike, Timelike};
 use polars::prelude::DataFrame;
 
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::frame::{Column, Frame};
 use crate::schema::{
@@ -51,6 +52,8 @@ pub struct Changes {
     pub ts: Vec<i64>,
     pub service: Vec<String>,
     pub author: Vec<String>,
+    /// The change's own label, when the config names a label column.
+    pub label: Option<Vec<bool>>,
     /// Typed columns the features read, by name (contract columns and calendar columns).
     pub frame: Frame,
 }
@@ -73,6 +76,10 @@ impl Changes {
             ts: rows.iter().map(|&r| self.ts[r]).collect(),
             service: rows.iter().map(|&r| self.service[r].clone()).collect(),
             author: rows.iter().map(|&r| self.author[r].clone()).collect(),
+            label: self
+                .label
+                .as_ref()
+                .map(|l| rows.iter().map(|&r| l[r]).collect()),
             frame: self.frame.select(rows),
         }
     }
@@ -86,6 +93,13 @@ impl Changes {
         self.ts.extend_from_slice(&other.ts);
         self.service.extend_from_slice(&other.service);
         self.author.extend_from_slice(&other.author);
+        self.label = match (self.label.take(), &other.label) {
+            (Some(mut a), Some(b)) => {
+                a.extend_from_slice(b);
+                Some(a)
+            }
+            _ => None,
+        };
         Ok(())
     }
 
@@ -226,43 +240,184 @@ pub fn add_calendar(frame: &mut Frame, ts: &[i64]) {
     );
 }
 
-/// Loads and validates a changes table in the contract's schema.
-pub fn load_changes(path: &Path) -> Result<LoadedChanges> {
+/// Loads and validates a changes table described by `config`. `with_label` reads the
+/// config's label column (training and evaluation); scoring leaves it to pass through.
+pub fn load_changes(path: &Path, config: &Config, with_label: bool) -> Result<LoadedChanges> {
     let file = display(path);
     let df = read_table(path)?;
-    parse_changes(&df, &file)
+    parse_changes(&df, &file, config, with_label)
 }
 
+/// The contract columns the built-in features read (besides id, time, service, author).
+const BUILTIN_INPUTS: [&str; 12] = [
+    "ai_involvement",
+    "ai_tool",
+    "permission_level",
+    "review_status",
+    "reviewer_count",
+    "change_type",
+    "services_affected",
+    "regions_affected",
+    "customer_facing",
+    "lines_changed",
+    "files_changed",
+    "rollback_plan",
+];
+
 /// Validates an in-memory changes table; `file` names it in errors.
-pub fn parse_changes(df: &DataFrame, file: &str) -> Result<LoadedChanges> {
-    // Name every missing required column at once, before looking at any cell.
-    for column in CHANGE_COLUMNS {
-        if !matches!(*column, "ai_tool" | "reviewer_count" | "rollback_plan") {
-            Cells::required(df, file, column)?;
-        }
+pub fn parse_changes(
+    df: &DataFrame,
+    file: &str,
+    config: &Config,
+    with_label: bool,
+) -> Result<LoadedChanges> {
+    let cols = &config.columns;
+    let features = &config.features;
+    let label_column = cols.label.as_deref().filter(|_| with_label);
+    // Every column the config needs, checked before any cell so that a missing one is
+    // named first.
+    let mut consumed: Vec<&str> = vec![&cols.id, &cols.timestamp];
+    consumed.extend(cols.service.as_deref());
+    consumed.extend(cols.author.as_deref());
+    consumed.extend(label_column);
+    if features.builtin {
+        consumed.extend(
+            BUILTIN_INPUTS
+                .iter()
+                .filter(|c| !matches!(**c, "ai_tool" | "reviewer_count" | "rollback_plan")),
+        );
+    }
+    consumed.extend(features.numeric.iter().map(String::as_str));
+    consumed.extend(features.boolean.iter().map(String::as_str));
+    consumed.extend(features.categorical.iter().map(String::as_str));
+    for column in &consumed {
+        Cells::required(df, file, column)?;
+    }
+    if features.builtin {
+        consumed.extend(["ai_tool", "reviewer_count", "rollback_plan"]);
     }
     require_rows(df, file)?;
 
-    let text = |column: &'static str| -> Result<Vec<String>> {
+    let text = |column: &str| -> Result<Vec<String>> {
         Cells::required(df, file, column)?
             .parse_required("a non-empty string", |s| Some(s.to_string()))
     };
-    let ids = text("change_id")?;
-    check_unique(file, "change_id", &ids)?;
-    let ts = Cells::required(df, file, "timestamp")?;
-    let ts = ts
-        .timestamps(
-            "an RFC 3339 timestamp such as 2025-03-01T14:05:00Z",
-            parse_timestamp,
-        )?
+    let ids = text(&cols.id)?;
+    check_unique(file, &cols.id, &ids)?;
+    let format = config.timestamp_format();
+    let expected = format.expected();
+    let ts_cells = Cells::required(df, file, &cols.timestamp)?;
+    let ts = ts_cells
+        .timestamps(&expected, |s| format.parse_cell(s))?
         .into_iter()
         .enumerate()
-        .map(|(i, t)| t.ok_or_else(|| ts.bad(i, "", "an RFC 3339 timestamp (the cell is empty)")))
+        .map(|(i, t)| {
+            t.ok_or_else(|| ts_cells.bad(i, "", format!("{expected} (the cell is empty)")))
+        })
         .collect::<Result<Vec<i64>>>()?;
-    let service = text("service")?;
-    let author = text("author")?;
+    let optional_text = |column: &Option<String>| match column {
+        Some(c) => text(c),
+        None => Ok(vec![String::new(); ids.len()]),
+    };
+    let service = optional_text(&cols.service)?;
+    let author = optional_text(&cols.author)?;
 
     let mut frame = Frame::new(ids.len());
+    if features.builtin {
+        insert_builtin_columns(df, file, &mut frame)?;
+        add_calendar(&mut frame, &ts);
+    }
+    for column in &features.numeric {
+        let cells = Cells::required(df, file, column)?;
+        let values = cells.parse_optional("a number", parse_number)?;
+        frame.insert(
+            column.clone(),
+            Column::Num(
+                values
+                    .into_iter()
+                    .map(|v| v.flatten().unwrap_or(f64::NAN))
+                    .collect(),
+            ),
+        );
+    }
+    for column in &features.boolean {
+        let cells = Cells::required(df, file, column)?;
+        let values = cells.parse_optional("true, false, 1, 0, yes or no", parse_bool)?;
+        frame.insert(
+            column.clone(),
+            Column::Num(
+                values
+                    .into_iter()
+                    .map(|v| v.map_or(f64::NAN, |b| f64::from(u8::from(b))))
+                    .collect(),
+            ),
+        );
+    }
+    for column in &features.categorical {
+        let values = Cells::required(df, file, column)?.text();
+        frame.insert(
+            column.clone(),
+            Column::cat_from_text(values.iter().map(|v| v.as_deref().unwrap_or(MISSING_LEVEL))),
+        );
+    }
+    let label = match label_column {
+        Some(column) => Some(
+            Cells::required(df, file, column)?
+                .parse_required("0, 1, true or false", parse_label)?,
+        ),
+        None => None,
+    };
+
+    let passthrough: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|c| c.to_string())
+        .filter(|c| !consumed.contains(&c.as_str()))
+        .collect();
+    let passthrough = df.select(passthrough).map_err(|e| Error::Unreadable {
+        file: file.into(),
+        format: "table".into(),
+        message: e.to_string(),
+    })?;
+    Ok(LoadedChanges {
+        changes: Changes {
+            ids,
+            ts,
+            service,
+            author,
+            label,
+            frame,
+        },
+        passthrough,
+    })
+}
+
+/// The level a missing categorical cell takes.
+pub const MISSING_LEVEL: &str = "(missing)";
+
+/// Parses a number; `NA`, `NaN`, `null` and `None` are missing.
+fn parse_number(s: &str) -> Option<Option<f64>> {
+    if ["na", "nan", "null", "none"]
+        .iter()
+        .any(|m| s.eq_ignore_ascii_case(m))
+    {
+        return Some(None);
+    }
+    s.parse::<f64>().ok().filter(|v| v.is_finite()).map(Some)
+}
+
+/// Parses a label: 0, 1, true or false (any case; `1.0` and `0.0` as typed exports write them).
+fn parse_label(s: &str) -> Option<bool> {
+    match s.to_ascii_lowercase().as_str() {
+        "1" | "1.0" | "true" => Some(true),
+        "0" | "0.0" | "false" => Some(false),
+        _ => None,
+    }
+}
+
+/// Validates the contract's feature columns into `frame`.
+fn insert_builtin_columns(df: &DataFrame, file: &str, frame: &mut Frame) -> Result<()> {
+    let n = frame.len();
     let cells = |c: &'static str| Cells::required(df, file, c);
     frame.insert(
         "ai_involvement",
@@ -306,7 +461,7 @@ pub fn parse_changes(df: &DataFrame, file: &str) -> Result<LoadedChanges> {
     );
     let tool = match Cells::optional(df, file, "ai_tool")? {
         Some(c) => c.text(),
-        None => vec![None; ids.len()],
+        None => vec![None; n],
     };
     frame.insert(
         "ai_tool",
@@ -316,7 +471,7 @@ pub fn parse_changes(df: &DataFrame, file: &str) -> Result<LoadedChanges> {
         "reviewer_count",
         match Cells::optional(df, file, "reviewer_count")? {
             Some(c) => count_column(&c, 0, Some(0))?,
-            None => Column::Num(vec![0.0; ids.len()]),
+            None => Column::Num(vec![0.0; n]),
         },
     );
     for (column, min) in [
@@ -340,32 +495,10 @@ pub fn parse_changes(df: &DataFrame, file: &str) -> Result<LoadedChanges> {
                 .into_iter()
                 .map(|v| v.unwrap_or(false))
                 .collect(),
-            None => vec![false; ids.len()],
+            None => vec![false; n],
         }),
     );
-    add_calendar(&mut frame, &ts);
-
-    let passthrough: Vec<String> = df
-        .get_column_names()
-        .iter()
-        .map(|c| c.to_string())
-        .filter(|c| !CHANGE_COLUMNS.contains(&c.as_str()))
-        .collect();
-    let passthrough = df.select(passthrough).map_err(|e| Error::Unreadable {
-        file: file.into(),
-        format: "table".into(),
-        message: e.to_string(),
-    })?;
-    Ok(LoadedChanges {
-        changes: Changes {
-            ids,
-            ts,
-            service,
-            author,
-            frame,
-        },
-        passthrough,
-    })
+    Ok(())
 }
 
 /// Loads and validates an incidents table.

@@ -8,6 +8,7 @@ use ndarray::{Array2, ArrayView1};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::features::FeatureDef;
 use crate::label::{LabelParams, LabelSummary};
@@ -140,6 +141,8 @@ pub struct Model {
     pub format: String,
     pub format_version: u32,
     pub learner: String,
+    /// How the input files map onto changerisk (scoring reads files the same way).
+    pub config: Config,
     pub labelling: LabelParams,
     pub intercept: f64,
     pub features: Vec<ModelFeature>,

@@ -1,40 +1,37 @@
 //! Wiring the stages for a set of target changes: link incidents over the whole
 //! timeline, then build the target rows' frame (their own columns plus point-in-time
-//! history) and evaluate the feature definitions into a design matrix.
-
-use ndarray::Array2;
+//! history).
 
 use crate::error::{Error, Result};
-use crate::features::{design_matrix, FeatureDef};
 use crate::frame::Frame;
 use crate::history::{add_history, severe_enough};
 use crate::label::{attribute_incidents, LabelParams, Labels};
 use crate::load::{Changes, Incidents};
 
-/// The target rows, ready for a model.
+/// The target rows, ready for the feature definitions.
 pub struct Prepared {
     /// The target rows' columns, history included.
     pub frame: Frame,
-    /// Raw (unstandardised) feature values, rows in target order.
-    pub x: Array2<f64>,
     /// Labels over the whole timeline.
     pub labels: Labels,
 }
 
-/// Labels `timeline` with `incidents` and builds features for the timeline rows `rows`.
+/// Labels `timeline` (from its label column, else by linking `incidents`) and builds
+/// the frame of the timeline rows `rows`: their own columns plus point-in-time history.
 pub fn prepare(
     timeline: &Changes,
     incidents: &Incidents,
     params: LabelParams,
-    features: &[FeatureDef],
     rows: &[usize],
-) -> Result<Prepared> {
-    let labels = attribute_incidents(timeline, incidents, params);
+) -> Prepared {
+    let labels = match &timeline.label {
+        Some(given) => Labels::from_column(given),
+        None => attribute_incidents(timeline, incidents, params),
+    };
     let severe = severe_enough(incidents, params.max_severity);
     let mut frame = timeline.frame.select(rows);
     add_history(&mut frame, timeline, &labels, &severe, rows);
-    let x = design_matrix(features, &frame)?;
-    Ok(Prepared { frame, x, labels })
+    Prepared { frame, labels }
 }
 
 /// Joins past changes and the changes to score into one timeline: a change present in
@@ -60,4 +57,22 @@ pub fn join_history(history: Option<Changes>, scored: &Changes) -> Result<(Chang
         other => other,
     })?;
     Ok((timeline, (offset..offset + scored.len()).collect()))
+}
+
+/// A labelled history with its frame, every row in time order.
+pub struct TimeOrdered {
+    pub prepared: Prepared,
+    /// Labels, in time order.
+    pub y: Vec<bool>,
+    /// Timestamps, in time order.
+    pub ts: Vec<i64>,
+}
+
+/// Prepares every change of a history, in time order (ties keep input order).
+pub fn time_ordered(changes: &Changes, incidents: &Incidents, params: LabelParams) -> TimeOrdered {
+    let order = changes.time_order();
+    let prepared = prepare(changes, incidents, params, &order);
+    let y = order.iter().map(|&r| prepared.labels.caused[r]).collect();
+    let ts = order.iter().map(|&r| changes.ts[r]).collect();
+    TimeOrdered { prepared, y, ts }
 }

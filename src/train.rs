@@ -6,6 +6,7 @@
 
 use ndarray::{Array1, ArrayView2, Axis};
 
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::features::FeatureDef;
 use crate::label::{LabelParams, LabelSummary};
@@ -64,6 +65,7 @@ pub struct TrainingSet<'a> {
 
 /// What else goes into the model file.
 pub struct TrainContext {
+    pub config: Config,
     pub features: Vec<FeatureDef>,
     pub labelling: LabelParams,
     pub labels: LabelSummary,
@@ -153,6 +155,7 @@ pub fn train(set: TrainingSet, params: LearnerParams, ctx: TrainContext) -> Resu
         format: MODEL_FORMAT.into(),
         format_version: MODEL_VERSION,
         learner: "logistic".into(),
+        config: ctx.config,
         labelling: ctx.labelling,
         intercept: final_fit.intercept,
         features,

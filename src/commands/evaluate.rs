@@ -3,26 +3,23 @@
 //! everything before each change. A rule-only baseline (flag every change matching the
 //! AI + elevated + unreviewed pattern) is measured on the same rows.
 
-use std::path::PathBuf;
-
 use serde::Serialize;
 
+use super::Inputs;
 use crate::cli::EvaluateArgs;
 use crate::error::{Error, Result};
-use crate::features::{builtin_features, risk_pattern};
+use crate::features::{design_matrix, feature_set, risk_pattern};
 use crate::label::LabelParams;
-use crate::load::{load_changes, load_incidents};
 use crate::metrics::{reliability, Metrics, ReliabilityBin};
 use crate::model::LearnerParams;
-use crate::pipeline::prepare;
+use crate::pipeline::time_ordered;
 use crate::progress::Progress;
 use crate::schema::format_timestamp;
 use crate::train::{train, TrainContext, TrainingSet};
 
 /// Resolved `evaluate` settings.
 pub struct EvaluateSettings {
-    pub changes: PathBuf,
-    pub incidents: PathBuf,
+    pub inputs: Inputs,
     pub test_fraction: f64,
     pub json: bool,
     pub labelling: LabelParams,
@@ -33,8 +30,7 @@ impl EvaluateSettings {
     /// Resolves and checks the arguments.
     pub fn resolve(args: EvaluateArgs) -> Result<EvaluateSettings> {
         let EvaluateArgs {
-            changes,
-            incidents,
+            input,
             test_fraction,
             json,
             labels,
@@ -46,8 +42,7 @@ impl EvaluateSettings {
             )));
         }
         Ok(EvaluateSettings {
-            changes,
-            incidents,
+            inputs: Inputs::resolve(input)?,
             test_fraction,
             json,
             labelling: super::label_params(labels)?,
@@ -65,40 +60,70 @@ pub struct Evaluation {
     pub test_from: String,
     pub test_to: String,
     pub model: Metrics,
-    /// The rule-only baseline: its flag, turned into a probability by the training
-    /// rows' incident rates with and without the flag.
-    pub rule_baseline: Metrics,
-    /// Share of test changes the rule flags.
-    pub rule_flagged_share: f64,
+    /// The rule-only baseline (only for the contract's schema).
+    pub rule_baseline: Option<RuleBaseline>,
     pub reliability: Vec<ReliabilityBin>,
+}
+
+/// The rule-only baseline: flag every change matching the AI + elevated + unreviewed
+/// pattern, the flag turned into a probability by the training rows' incident rates
+/// with and without it.
+#[derive(Debug, Serialize)]
+pub struct RuleBaseline {
+    pub metrics: Metrics,
+    /// Share of test changes the rule flags.
+    pub flagged_share: f64,
+}
+
+fn rule_baseline(flagged: &[f64], y_train: &[bool], y_test: &[bool]) -> RuleBaseline {
+    let (f_train, f_test) = flagged.split_at(y_train.len());
+    let rate = |want: bool| {
+        let (hits, rows) = f_train
+            .iter()
+            .zip(y_train)
+            .filter(|(f, _)| (**f > 0.5) == want)
+            .fold((0usize, 0usize), |(h, r), (_, &y)| {
+                (h + usize::from(y), r + 1)
+            });
+        if rows == 0 {
+            // A group absent in training gets the overall training rate.
+            y_train.iter().filter(|&&v| v).count() as f64 / y_train.len() as f64
+        } else {
+            hits as f64 / rows as f64
+        }
+    };
+    let (rate_flagged, rate_clear) = (rate(true), rate(false));
+    let probs: Vec<f64> = f_test
+        .iter()
+        .map(|&f| if f > 0.5 { rate_flagged } else { rate_clear })
+        .collect();
+    RuleBaseline {
+        metrics: Metrics::compute(&probs, y_test),
+        flagged_share: f_test.iter().filter(|&&f| f > 0.5).count() as f64 / f_test.len() as f64,
+    }
 }
 
 /// Runs `evaluate`.
 pub fn run(args: EvaluateArgs, progress: &Progress) -> Result<u8> {
     let s = EvaluateSettings::resolve(args)?;
     let eval = evaluate(&s, progress)?;
-    if s.json {
-        let json = serde_json::to_string_pretty(&eval).map_err(|e| Error::Data(e.to_string()))?;
-        println!("{json}");
+    let text = if s.json {
+        serde_json::to_string_pretty(&eval).map_err(|e| Error::Data(e.to_string()))?
     } else {
-        println!("{}", render(&eval));
-    }
+        render(&eval)
+    };
+    super::print_stdout(&text)?;
     Ok(0)
 }
 
 /// The time-ordered evaluation.
 pub fn evaluate(s: &EvaluateSettings, progress: &Progress) -> Result<Evaluation> {
-    progress.stage("loading");
-    let changes = load_changes(&s.changes)?.changes;
-    let incidents = load_incidents(&s.incidents)?;
-    let features = builtin_features();
-    let order = changes.time_order();
+    let (changes, incidents) = s.inputs.load(progress)?;
     progress.stage("linking incidents and building features");
-    let prepared = prepare(&changes, &incidents, s.labelling, &features, &order)?;
-    progress.log(&prepared.labels.summary.describe());
-    let y: Vec<bool> = order.iter().map(|&r| prepared.labels.caused[r]).collect();
-    let ts: Vec<i64> = order.iter().map(|&r| changes.ts[r]).collect();
-    let n = order.len();
+    let history = time_ordered(&changes, &incidents, s.labelling);
+    let (frame, y, ts) = (&history.prepared.frame, &history.y, &history.ts);
+    progress.log(&history.prepared.labels.summary.describe());
+    let n = y.len();
     let cut = ((n as f64) * (1.0 - s.test_fraction)).round() as usize;
     if cut == 0 || cut >= n {
         return Err(Error::Data(format!(
@@ -107,8 +132,15 @@ pub fn evaluate(s: &EvaluateSettings, progress: &Progress) -> Result<Evaluation>
             100.0 * s.test_fraction
         )));
     }
+    // Column transforms are decided on the training rows only.
+    let train_rows: Vec<usize> = (0..cut).collect();
+    let (features, warnings) = feature_set(&s.inputs.config, &frame.select(&train_rows));
+    for w in &warnings {
+        progress.log(&format!("warning: {w}"));
+    }
+    let x = design_matrix(&features, frame)?;
     progress.stage("fitting the model");
-    let (x_train, x_test) = prepared.x.view().split_at(ndarray::Axis(0), cut);
+    let (x_train, x_test) = x.view().split_at(ndarray::Axis(0), cut);
     let model = train(
         TrainingSet {
             x: x_train,
@@ -117,9 +149,10 @@ pub fn evaluate(s: &EvaluateSettings, progress: &Progress) -> Result<Evaluation>
         },
         s.learner.clone(),
         TrainContext {
+            config: s.inputs.config.clone(),
             features,
             labelling: s.labelling,
-            labels: prepared.labels.summary.clone(),
+            labels: history.prepared.labels.summary.clone(),
             tier_percentiles: [50.0, 90.0, 99.0],
         },
     )?;
@@ -129,28 +162,12 @@ pub fn evaluate(s: &EvaluateSettings, progress: &Progress) -> Result<Evaluation>
         .collect();
     let (y_train, y_test) = y.split_at(cut);
 
-    let flagged = risk_pattern().eval(&prepared.frame)?;
-    let (f_train, f_test) = flagged.split_at(cut);
-    let rate = |want: bool| {
-        let rows: Vec<bool> = f_train
-            .iter()
-            .zip(y_train)
-            .filter(|(f, _)| (**f > 0.5) == want)
-            .map(|(_, &y)| y)
-            .collect();
-        // A flag group absent in training gets the overall training rate.
-        if rows.is_empty() {
-            y_train.iter().filter(|&&v| v).count() as f64 / y_train.len() as f64
-        } else {
-            rows.iter().filter(|&&v| v).count() as f64 / rows.len() as f64
-        }
+    // The rule reads the contract's columns: no rule baseline without them.
+    let rule = if s.inputs.config.features.builtin {
+        Some(rule_baseline(&risk_pattern().eval(frame)?, y_train, y_test))
+    } else {
+        None
     };
-    let (rate_flagged, rate_clear) = (rate(true), rate(false));
-    let rule_probs: Vec<f64> = f_test
-        .iter()
-        .map(|&f| if f > 0.5 { rate_flagged } else { rate_clear })
-        .collect();
-
     Ok(Evaluation {
         train_rows: cut,
         test_rows: n - cut,
@@ -158,9 +175,7 @@ pub fn evaluate(s: &EvaluateSettings, progress: &Progress) -> Result<Evaluation>
         test_from: format_timestamp(ts[cut]),
         test_to: format_timestamp(ts[n - 1]),
         model: Metrics::compute(&probs, y_test),
-        rule_baseline: Metrics::compute(&rule_probs, y_test),
-        rule_flagged_share: f_test.iter().filter(|&&f| f > 0.5).count() as f64
-            / f_test.len() as f64,
+        rule_baseline: rule,
         reliability: reliability(&probs, y_test, 10),
     })
 }
@@ -179,69 +194,77 @@ pub fn render(e: &Evaluation) -> String {
         "time-ordered split: train {} changes from {}, test {} changes {} .. {}\n\n",
         e.train_rows, e.train_from, e.test_rows, e.test_from, e.test_to
     );
-    out.push_str(&format!(
-        "{:<34}{:>12}{:>16}\n",
-        "", "model", "rule baseline"
-    ));
+    let rule = e.rule_baseline.as_ref();
+    let r = |f: &dyn Fn(&Metrics) -> String| rule.map_or(String::new(), |b| f(&b.metrics));
+    let header = format!(
+        "{:<34}{:>12}{:>16}",
+        "",
+        "model",
+        if rule.is_some() { "rule baseline" } else { "" }
+    );
+    out.push_str(header.trim_end());
+    out.push('\n');
+    let m = &e.model;
     let rows: [(&str, String, String); 11] = [
         (
-            "incident-causing changes (test)",
-            e.model.positives.to_string(),
-            e.rule_baseline.positives.to_string(),
+            "positives in the test period",
+            m.positives.to_string(),
+            r(&|b| b.positives.to_string()),
         ),
-        (
-            "ROC-AUC",
-            num(e.model.roc_auc),
-            num(e.rule_baseline.roc_auc),
-        ),
-        ("PR-AUC", num(e.model.pr_auc), num(e.rule_baseline.pr_auc)),
+        ("ROC-AUC", num(m.roc_auc), r(&|b| num(b.roc_auc))),
+        ("PR-AUC", num(m.pr_auc), r(&|b| num(b.pr_auc))),
         (
             "Brier score",
-            num(Some(e.model.brier)),
-            num(Some(e.rule_baseline.brier)),
+            num(Some(m.brier)),
+            r(&|b| num(Some(b.brier))),
         ),
         (
             "log loss",
-            num(Some(e.model.log_loss)),
-            num(Some(e.rule_baseline.log_loss)),
+            num(Some(m.log_loss)),
+            r(&|b| num(Some(b.log_loss))),
         ),
         (
             "expected calibration error",
-            num(Some(e.model.ece)),
-            num(Some(e.rule_baseline.ece)),
+            num(Some(m.ece)),
+            r(&|b| num(Some(b.ece))),
         ),
         (
             "mean risk / observed rate",
             format!(
                 "{} / {}",
-                pct(Some(e.model.mean_risk)),
-                pct(Some(e.model.observed_rate))
+                pct(Some(m.mean_risk)),
+                pct(Some(m.observed_rate))
             ),
-            pct(Some(e.rule_baseline.mean_risk)),
+            r(&|b| pct(Some(b.mean_risk))),
         ),
         (
             "caught gating riskiest 5%",
-            pct(e.model.capture_5),
-            pct(e.rule_baseline.capture_5),
+            pct(m.capture_5),
+            r(&|b| pct(b.capture_5)),
         ),
         (
             "caught gating riskiest 10%",
-            pct(e.model.capture_10),
-            pct(e.rule_baseline.capture_10),
+            pct(m.capture_10),
+            r(&|b| pct(b.capture_10)),
         ),
         (
             "caught gating riskiest 20%",
-            pct(e.model.capture_20),
-            pct(e.rule_baseline.capture_20),
+            pct(m.capture_20),
+            r(&|b| pct(b.capture_20)),
         ),
         (
             "changes the rule flags",
             String::new(),
-            pct(Some(e.rule_flagged_share)),
+            rule.map_or(String::new(), |b| pct(Some(b.flagged_share))),
         ),
     ];
-    for (name, m, r) in rows {
-        out.push_str(&format!("{name:<34}{m:>12}{r:>16}\n"));
+    for (name, model, baseline) in rows {
+        if name == "changes the rule flags" && rule.is_none() {
+            continue;
+        }
+        let line = format!("{name:<34}{model:>12}{baseline:>16}");
+        out.push_str(line.trim_end());
+        out.push('\n');
     }
     out.push_str(
         "\nreliability (model, test period):\n  predicted      count  mean risk  observed\n",

@@ -1,13 +1,18 @@
 //! One module per command: each resolves its arguments into validated settings and runs.
 
+pub mod config;
 pub mod evaluate;
 pub mod generate;
 pub mod score;
 pub mod train;
 
-use crate::cli::{Cli, Command, LabelArgs, LearnerArgs};
+use std::path::PathBuf;
+
+use crate::cli::{Cli, Command, InputArgs, LabelArgs, LearnerArgs};
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::label::{parse_duration, LabelParams};
+use crate::load::{load_changes, load_incidents, Changes, Incidents};
 use crate::model::LearnerParams;
 use crate::progress::Progress;
 
@@ -19,7 +24,68 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Train(args) => train::run(args, &progress),
         Command::Score(args) => score::run(args, &progress),
         Command::Evaluate(args) => evaluate::run(args, &progress),
+        Command::Config(args) => config::run(args),
     }
+}
+
+/// The history to learn from: where it is and how to read it.
+pub struct Inputs {
+    pub changes: PathBuf,
+    /// `None` when the config's label column gives the labels.
+    pub incidents: Option<PathBuf>,
+    pub config: Config,
+}
+
+impl Inputs {
+    /// Resolves `--changes`, `--incidents` and `--config`.
+    pub fn resolve(args: InputArgs) -> Result<Inputs> {
+        let InputArgs {
+            changes,
+            incidents,
+            config,
+        } = args;
+        let config = match config {
+            Some(path) => Config::load(&path)?,
+            None => Config::default(),
+        };
+        let incidents = match (&config.columns.label, incidents) {
+            (Some(label), Some(path)) => {
+                return Err(Error::Usage(format!(
+                    "the config takes labels from the column '{label}', so it cannot also use the incidents file {}; drop --incidents or the label",
+                    path.display()
+                )))
+            }
+            (Some(_), None) => None,
+            (None, given) => Some(given.unwrap_or_else(|| PathBuf::from("data/incidents.csv"))),
+        };
+        Ok(Inputs {
+            changes,
+            incidents,
+            config,
+        })
+    }
+
+    /// Loads the changes (with labels, if the config names them) and the incidents.
+    pub fn load(&self, progress: &Progress) -> Result<(Changes, Incidents)> {
+        progress.stage("loading changes");
+        let changes = load_changes(&self.changes, &self.config, true)?.changes;
+        progress.stage("loading incidents");
+        let incidents = match &self.incidents {
+            Some(path) => load_incidents(path)?,
+            None => Incidents::default(),
+        };
+        Ok((changes, incidents))
+    }
+}
+
+/// Writes data to stdout with a final newline. A closed pipe (`| head`) surfaces as an
+/// I/O error that the binary treats as success.
+pub(crate) fn print_stdout(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}")
+        .and_then(|_| out.flush())
+        .map_err(|e| Error::io("stdout", e))
 }
 
 /// Resolves `--attribution-window` and `--max-severity`.

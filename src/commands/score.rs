@@ -8,7 +8,9 @@ use polars::prelude::{Column as PlColumn, DataFrame};
 use rayon::prelude::*;
 
 use crate::cli::ScoreArgs;
+use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::features::{design_matrix, unseen_levels};
 use crate::load::{load_changes, load_incidents, Incidents};
 use crate::model::{Model, Tiers, TIER_NAMES};
 use crate::pipeline::{join_history, prepare};
@@ -21,8 +23,10 @@ use crate::table::write_table;
 pub struct ScoreSettings {
     pub model: PathBuf,
     pub changes: PathBuf,
-    /// Incidents and past changes; `None` with `--no-history`.
-    pub history: Option<(PathBuf, PathBuf)>,
+    pub incidents: Option<PathBuf>,
+    pub history: Option<PathBuf>,
+    /// Use no default history files.
+    pub no_history: bool,
     pub output: PathBuf,
     pub tiers: Option<[f64; 3]>,
     pub policy: Option<PathBuf>,
@@ -47,7 +51,9 @@ impl ScoreSettings {
         Ok(ScoreSettings {
             model,
             changes,
-            history: (!no_history).then_some((incidents, history)),
+            incidents,
+            history,
+            no_history,
             output,
             tiers: tiers
                 .map(|t| super::parse_tiers("--tiers", &t))
@@ -56,6 +62,28 @@ impl ScoreSettings {
             top,
         })
     }
+}
+
+/// The incidents and past-changes files to use. A model of the built-in schema defaults
+/// to the shipped data (unless `--no-history`); a model whose config takes labels from a
+/// column uses no incidents file.
+fn history_files(s: &ScoreSettings, model: &Model) -> Result<(Option<PathBuf>, Option<PathBuf>)> {
+    let defaults = model.config == Config::default() && !s.no_history;
+    let default = |given: &Option<PathBuf>, path: &str| {
+        given
+            .clone()
+            .or_else(|| defaults.then(|| PathBuf::from(path)))
+    };
+    if let (Some(label), Some(path)) = (&model.config.columns.label, &s.incidents) {
+        return Err(Error::Usage(format!(
+            "the model takes labels from the column '{label}', so it uses no incidents file; drop --incidents {}",
+            path.display()
+        )));
+    }
+    Ok((
+        default(&s.incidents, "data/incidents.csv"),
+        default(&s.history, "data/changes.csv"),
+    ))
 }
 
 /// One scored change.
@@ -79,26 +107,29 @@ pub fn run(args: ScoreArgs, progress: &Progress) -> Result<u8> {
         Some(p) => model.tiers.with_percentiles(p),
         None => model.tiers.clone(),
     };
+    let (incidents_path, history_path) = history_files(&s, &model)?;
     progress.stage("loading changes");
-    let loaded = load_changes(&s.changes)?;
-    let (history, incidents) = match &s.history {
-        Some((incidents, history)) => (
-            Some(load_changes(history)?.changes),
-            load_incidents(incidents)?,
-        ),
-        None => (None, Incidents::default()),
+    let loaded = load_changes(&s.changes, &model.config, false)?;
+    let history = match &history_path {
+        Some(path) => Some(load_changes(path, &model.config, false)?.changes),
+        None => None,
+    };
+    let incidents = match &incidents_path {
+        Some(path) => load_incidents(path)?,
+        None => Incidents::default(),
     };
     progress.stage("building features");
     let (timeline, rows) = join_history(history, &loaded.changes)?;
-    let prepared = prepare(
-        &timeline,
-        &incidents,
-        model.labelling,
-        &model.feature_defs(),
-        &rows,
-    )?;
+    let prepared = prepare(&timeline, &incidents, model.labelling, &rows);
+    let features = model.feature_defs();
+    for (column, count) in unseen_levels(&features, &prepared.frame) {
+        progress.log(&format!(
+            "warning: {count} change(s) have a '{column}' level not seen in training; scored as 'other'"
+        ));
+    }
+    let x = design_matrix(&features, &prepared.frame)?;
     progress.stage("scoring");
-    let scored = score_rows(&model, &tiers, &policies, &prepared.frame, &prepared.x);
+    let scored = score_rows(&model, &tiers, &policies, &prepared.frame, &x);
     progress.stage("writing output");
     let mut df = output_frame(&loaded.changes.ids, &scored, &loaded.passthrough)?;
     write_table(&s.output, &mut df)?;

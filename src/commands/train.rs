@@ -2,20 +2,19 @@
 
 use std::path::PathBuf;
 
+use super::Inputs;
 use crate::cli::TrainArgs;
 use crate::error::Result;
-use crate::features::builtin_features;
+use crate::features::{design_matrix, feature_set};
 use crate::label::LabelParams;
-use crate::load::{load_changes, load_incidents};
 use crate::model::{LearnerParams, Model};
-use crate::pipeline::prepare;
+use crate::pipeline::time_ordered;
 use crate::progress::Progress;
 use crate::train::{train, TrainContext, TrainingSet};
 
 /// Resolved `train` settings.
 pub struct TrainSettings {
-    pub changes: PathBuf,
-    pub incidents: PathBuf,
+    pub inputs: Inputs,
     pub model: PathBuf,
     pub labelling: LabelParams,
     pub learner: LearnerParams,
@@ -26,16 +25,14 @@ impl TrainSettings {
     /// Resolves and checks the arguments.
     pub fn resolve(args: TrainArgs) -> Result<TrainSettings> {
         let TrainArgs {
-            changes,
-            incidents,
+            input,
             model,
             labels,
             learner,
             tiers,
         } = args;
         Ok(TrainSettings {
-            changes,
-            incidents,
+            inputs: Inputs::resolve(input)?,
             model,
             labelling: super::label_params(labels)?,
             learner: super::learner_params(learner)?,
@@ -46,29 +43,28 @@ impl TrainSettings {
 
 /// Trains from files; shared by `train` and the tests that check the shipped model.
 pub fn train_from_files(s: &TrainSettings, progress: &Progress) -> Result<Model> {
-    progress.stage("loading changes");
-    let changes = load_changes(&s.changes)?.changes;
-    progress.stage("loading incidents");
-    let incidents = load_incidents(&s.incidents)?;
+    let (changes, incidents) = s.inputs.load(progress)?;
     progress.stage("linking incidents and building features");
-    let features = builtin_features();
-    let order = changes.time_order();
-    let prepared = prepare(&changes, &incidents, s.labelling, &features, &order)?;
-    progress.log(&prepared.labels.summary.describe());
-    let y: Vec<bool> = order.iter().map(|&r| prepared.labels.caused[r]).collect();
-    let ts: Vec<i64> = order.iter().map(|&r| changes.ts[r]).collect();
+    let history = time_ordered(&changes, &incidents, s.labelling);
+    progress.log(&history.prepared.labels.summary.describe());
+    let (features, warnings) = feature_set(&s.inputs.config, &history.prepared.frame);
+    for w in &warnings {
+        progress.log(&format!("warning: {w}"));
+    }
+    let x = design_matrix(&features, &history.prepared.frame)?;
     progress.stage("fitting the model");
     train(
         TrainingSet {
-            x: prepared.x.view(),
-            y: &y,
-            ts: &ts,
+            x: x.view(),
+            y: &history.y,
+            ts: &history.ts,
         },
         s.learner.clone(),
         TrainContext {
+            config: s.inputs.config.clone(),
             features,
             labelling: s.labelling,
-            labels: prepared.labels.summary,
+            labels: history.prepared.labels.summary,
             tier_percentiles: s.tiers,
         },
     )

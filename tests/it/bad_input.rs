@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use polars::prelude::{Int64Chunked, IntoSeries, NamedFrom, Series, TimeUnit};
+
 use crate::util::*;
 
 /// Writes `rows` to `changes.csv` in `dir` and scores it without history.
@@ -204,6 +206,19 @@ fn bad_severity_in_incidents_is_rejected() {
     train_with_incidents(tmp.path(), &[bad])
         .bad_input(&["incidents.csv", "row 1", "severity"])
         .quotes("sev6");
+}
+
+#[test]
+fn duplicate_incident_id_names_both_rows() {
+    let tmp = tempdir();
+    let incidents = [
+        IncidentRow::new("i1", &at_hours(10.5), "checkout").caused_by("c1"),
+        IncidentRow::new("i2", &at_hours(12.0), "payments"),
+        IncidentRow::new("i1", &at_hours(36.0), "checkout"),
+    ];
+    train_with_incidents(tmp.path(), &incidents)
+        .bad_input(&["incidents.csv", "incident_id", "rows 1 and 3"])
+        .quotes("i1");
 }
 
 #[test]
@@ -574,14 +589,64 @@ fn garbage_inputs(dir: &Path) -> Vec<PathBuf> {
             format!("{header}\n{}\n", row.join(",")).into_bytes(),
         ));
     }
-    files
+    let mut paths: Vec<PathBuf> = files
         .into_iter()
         .map(|(name, bytes)| {
             let path = dir.join(name);
             std::fs::write(&path, bytes).expect("written");
             path
         })
-        .collect()
+        .collect();
+    paths.extend(badly_typed_tables(dir));
+    paths
+}
+
+/// Typed tables (Parquet, Arrow, JSON Lines) whose one column holds values of the wrong
+/// type or out of range, as a careless export writes them.
+fn badly_typed_tables(dir: &Path) -> Vec<PathBuf> {
+    let csv = dir.join("typed_source.csv");
+    write_changes(&csv, &small_changes());
+    let valid = read_table(&csv);
+    std::fs::remove_file(&csv).expect("removed");
+    let n = valid.height();
+    let spoilers: Vec<(&str, Series)> = vec![
+        (
+            "timestamp",
+            Series::new("timestamp".into(), vec![f64::NAN; n]),
+        ),
+        ("timestamp", Series::new("timestamp".into(), vec![true; n])),
+        (
+            "lines_changed",
+            Series::new("lines_changed".into(), vec![2.5; n]),
+        ),
+        (
+            "services_affected",
+            Series::new("services_affected".into(), vec![-3i64; n]),
+        ),
+        (
+            "customer_facing",
+            Series::new("customer_facing".into(), vec![7i64; n]),
+        ),
+        (
+            "ai_involvement",
+            Series::new("ai_involvement".into(), vec![false; n]),
+        ),
+        (
+            "change_id",
+            Series::new("change_id".into(), vec![None::<&str>; n]),
+        ),
+    ];
+    let mut paths = Vec::new();
+    for (k, (column, values)) in spoilers.into_iter().enumerate() {
+        let mut df = valid.clone();
+        df.with_column(values.into()).expect("same height");
+        for ext in ["parquet", "arrow", "jsonl"] {
+            let path = dir.join(format!("typed_{k}_{column}.{ext}"));
+            write_table(&path, &mut df);
+            paths.push(path);
+        }
+    }
+    paths
 }
 
 #[test]
@@ -680,4 +745,81 @@ fn degenerate_but_valid_histories_fail_cleanly() {
         }
     }
     assert!(!dir.join("model.json").exists());
+}
+
+#[test]
+fn extreme_typed_timestamps_do_not_panic() {
+    // Datetime cells at the ends of the i64 range (year -292 million to +292 million)
+    // are representable in Parquet; whether they are accepted or rejected, nothing panics.
+    let tmp = tempdir();
+    let dir = tmp.path();
+    let csv = dir.join("source.csv");
+    write_changes(&csv, &small_changes());
+    write_incidents(
+        &dir.join("incidents.csv"),
+        &[IncidentRow::new("i1", &at_hours(10.5), "checkout").caused_by("c1")],
+    );
+    let valid = read_table(&csv);
+    let model = shipped_model().display().to_string();
+    for extreme in [i64::MIN, i64::MAX, i64::MIN + 1, 0] {
+        let mut df = valid.clone();
+        let mut millis = vec![1_736_150_400_000i64; valid.height()];
+        millis[2] = extreme;
+        let typed = Int64Chunked::from_vec("timestamp".into(), millis)
+            .into_datetime(TimeUnit::Milliseconds, None)
+            .into_series();
+        df.with_column(typed.into()).expect("same height");
+        write_table(&dir.join("extreme.parquet"), &mut df);
+        for args in [
+            vec![
+                "score",
+                "--model",
+                &model,
+                "--changes",
+                "extreme.parquet",
+                "--no-history",
+                "--output",
+                "out.csv",
+            ],
+            vec![
+                "score",
+                "--model",
+                &model,
+                "--changes",
+                "source.csv",
+                "--history",
+                "extreme.parquet",
+                "--incidents",
+                "incidents.csv",
+                "--output",
+                "out.csv",
+            ],
+            vec![
+                "train",
+                "--changes",
+                "extreme.parquet",
+                "--incidents",
+                "incidents.csv",
+                "--model",
+                "out.json",
+            ],
+            vec![
+                "evaluate",
+                "--changes",
+                "extreme.parquet",
+                "--incidents",
+                "incidents.csv",
+            ],
+        ] {
+            let run = run(dir, &args);
+            run.no_panic();
+            assert!(
+                matches!(run.code, Some(0) | Some(2)),
+                "`changerisk {}` exited {:?}; stderr:\n{}",
+                args.join(" "),
+                run.code,
+                run.stderr
+            );
+        }
+    }
 }

@@ -120,6 +120,9 @@ fn score_with_default_inputs_scores_every_new_change_in_input_order() {
             );
         }
     }
+    // Data goes to the file, the summary to stderr, without colour codes.
+    assert!(run.stdout.is_empty(), "stdout:\n{}", run.stdout);
+    assert!(!run.stderr.contains('\x1b'), "colour codes in stderr");
     // The stderr summary counts the tiers and names the riskiest change.
     let riskiest = rows
         .iter()
@@ -318,4 +321,123 @@ fn missing_input_file_is_bad_input_naming_it() {
     let output = tmp.path().join("scored.csv");
     score(tmp.path(), &tmp.path().join("nowhere.csv"), None, &output).bad_input(&["nowhere.csv"]);
     assert!(!output.exists());
+}
+
+#[test]
+fn score_tiers_flag_cuts_at_other_percentiles_of_the_training_risks() {
+    let tmp = tempdir();
+    let output = tmp.path().join("scored.csv");
+    run(
+        &repo_root(),
+        [
+            "score",
+            "--quiet",
+            "--tiers",
+            "10,20,30",
+            "--output",
+            output.to_str().expect("a UTF-8 path"),
+        ],
+    )
+    .success();
+    let model: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(shipped_model()).expect("the shipped model"))
+            .expect("JSON");
+    // risk_quantiles holds the training risks at every 0.1 percentile (1001 values), so
+    // the 10th, 20th and 30th percentiles are entries 100, 200 and 300.
+    let quantiles = model["tiers"]["risk_quantiles"]
+        .as_array()
+        .expect("tiers.risk_quantiles");
+    assert_eq!(quantiles.len(), 1001);
+    let cuts: Vec<f64> = [100, 200, 300]
+        .iter()
+        .map(|&k| quantiles[k].as_f64().expect("a number"))
+        .collect();
+    for [id, risk, tier, _, _] in scored(&output) {
+        let risk: f64 = risk.parse().expect("risk is a number");
+        let expected = cuts.iter().filter(|&&t| risk >= t).count();
+        assert_eq!(tier, TIERS[expected], "{id}: risk {risk}, cuts {cuts:?}");
+    }
+}
+
+#[test]
+fn quiet_silences_summaries_but_not_errors() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    write_changes(&dir.join("changes.csv"), &small_changes());
+    let model = shipped_model().display().to_string();
+    let args = [
+        "score",
+        "--model",
+        &model,
+        "--changes",
+        "changes.csv",
+        "--no-history",
+        "--output",
+        "scored.csv",
+    ];
+    let loud = run(dir, args).success();
+    assert!(!loud.stderr.is_empty(), "score prints a summary");
+    let quiet = run(dir, [&args[..], &["--quiet"]].concat()).success();
+    assert_eq!(quiet.stderr, "");
+    assert_eq!(quiet.stdout, "");
+    run(dir, [&args[..], &["--quiet", "--tiers", "1,2"]].concat()).bad_input(&["--tiers"]);
+}
+
+/// Copies the shipped `data/` and `models/` into a fresh directory.
+fn copy_of_shipped_files() -> tempfile::TempDir {
+    let tmp = tempdir();
+    for sub in ["data", "models"] {
+        std::fs::create_dir(tmp.path().join(sub)).expect("created");
+        for entry in std::fs::read_dir(repo_root().join(sub)).expect("shipped files") {
+            let entry = entry.expect("an entry");
+            std::fs::copy(entry.path(), tmp.path().join(sub).join(entry.file_name()))
+                .expect("copied");
+        }
+    }
+    tmp
+}
+
+#[test]
+fn every_command_runs_with_no_flags_at_all() {
+    let copy = copy_of_shipped_files();
+    let dir = copy.path();
+    std::fs::remove_file(dir.join("data").join("scored.csv")).ok();
+    let score = run(dir, ["score"]).success();
+    assert!(score.stdout.is_empty(), "stdout:\n{}", score.stdout);
+    let ids: Vec<String> = scored(&dir.join("data").join("scored.csv"))
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect();
+    assert_eq!(
+        ids,
+        read_records(&dir.join("data").join("new_changes.csv")).column("change_id")
+    );
+
+    let evaluate = run(dir, ["evaluate"]).success();
+    assert!(
+        evaluate.stdout.contains("ROC-AUC"),
+        "stdout:\n{}",
+        evaluate.stdout
+    );
+
+    run(dir, ["train"]).success();
+    assert!(
+        std::fs::read(dir.join("models").join("model.json")).expect("trained")
+            == std::fs::read(shipped_model()).expect("shipped"),
+        "`train` with no flags does not reproduce models/model.json"
+    );
+}
+
+#[test]
+fn generate_with_no_flags_reproduces_the_shipped_data() {
+    let tmp = tempdir();
+    run(tmp.path(), ["generate", "--quiet"]).success();
+    for file in ["changes.csv", "incidents.csv", "new_changes.csv"] {
+        let generated = std::fs::read(tmp.path().join("data").join(file)).expect("generated");
+        let shipped = std::fs::read(repo_root().join("data").join(file)).expect("shipped");
+        assert!(
+            generated == shipped,
+            "data/{file} is not what `changerisk generate` writes: regenerate it"
+        );
+    }
 }

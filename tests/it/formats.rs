@@ -211,3 +211,16 @@ fn lenient_booleans_and_offset_timestamps_load_as_the_same_values() {
     }
     assert_ne!(score_rows(dir, "wall_clock", &wall_clock), reference);
 }
+
+#[test]
+fn spreadsheet_csv_with_byte_order_mark_and_crlf_loads_like_plain_csv() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    let reference = score_rows(dir, "plain", &canonical());
+    let plain = std::fs::read_to_string(dir.join("plain.csv")).expect("written");
+    let excel = format!("\u{feff}{}", plain.replace('\n', "\r\n"));
+    std::fs::write(dir.join("excel.csv"), excel).expect("written");
+    let output = dir.join("excel_scored.csv");
+    score(dir, &dir.join("excel.csv"), None, &output).success();
+    assert_eq!(scored(&output), reference);
+}

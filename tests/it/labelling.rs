@@ -143,3 +143,36 @@ fn wider_attribution_window_reaches_the_earlier_change() {
     // Only i7 (1h after c07) stays within 90 minutes; i3 (23h) does not.
     assert_eq!(counts(&labels), [7, 0, 3, 1, 2, 1, 2, 20, 5]);
 }
+
+#[test]
+fn score_warns_about_unknown_change_ids_in_its_incidents() {
+    // SPEC "Labels" 1 holds wherever incidents are linked: `score` links --incidents to
+    // --history for the history features, so it too must warn, with the count.
+    let tmp = tempdir();
+    let dir = tmp.path();
+    write_changes(&dir.join("history.csv"), &small_changes());
+    write_changes(
+        &dir.join("new.csv"),
+        &[ChangeRow::new("n1", &at_hours(60.0))],
+    );
+    write_incidents(
+        &dir.join("incidents.csv"),
+        &[
+            IncidentRow::new("i1", &at_hours(10.5), "checkout").caused_by("c1;ghost-1"),
+            IncidentRow::new("i2", &at_hours(20.0), "checkout").caused_by("ghost-2"),
+        ],
+    );
+    let run = score(
+        dir,
+        &dir.join("new.csv"),
+        Some((&dir.join("incidents.csv"), &dir.join("history.csv"))),
+        &dir.join("scored.csv"),
+    )
+    .success();
+    let warning = run
+        .stderr
+        .lines()
+        .find(|l| l.to_lowercase().contains("warning") && l.contains("unknown"))
+        .unwrap_or_else(|| panic!("no warning about unknown change ids:\n{}", run.stderr));
+    assert!(warning.contains('2'), "the warning counts 2 ids: {warning}");
+}

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Measures changerisk against the pandas/scikit-learn baseline (benches/baseline.py) on the
+# same data in one run, and checks the targets of issue 2 on this machine:
+#   score of N changes CSV -> CSV at least 5x faster than the baseline,
+#   train on N changes in under 60 s, peak memory under 2 GB.
+#
+#   benches/compare.sh            # N = 1,000,000 history changes + 1,000,000 to score
+#
+# Environment (all optional):
+#   BENCH_N      history changes and changes to score (default 1000000)
+#   BENCH_RUNS   runs of each score command; the median is reported (default 3)
+#   BENCH_DIR    data and outputs (default /tmp/changerisk-bench); the generated data is
+#                reused when it is already there for the same BENCH_N
+#   BENCH_VENV   Python venv with pandas, scikit-learn, numpy; created if missing
+#                (default /work/bench-venv)
+#   CHANGERISK   the changerisk binary; default: `cargo build --release` and use
+#                ${CARGO_TARGET_DIR:-target}/release/changerisk
+# Wall time and peak RSS come from GNU time (/usr/bin/time). Runs of changerisk and of
+# the baseline alternate, so load from elsewhere on the machine hits both alike.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+n=${BENCH_N:-1000000}
+runs=${BENCH_RUNS:-3}
+dir=${BENCH_DIR:-/tmp/changerisk-bench}
+venv=${BENCH_VENV:-/work/bench-venv}
+baseline="$repo/benches/baseline.py"
+mkdir -p "$dir"
+log="$dir/compare.log"
+: >"$log"
+
+say() { printf '%s\n' "$*" | tee -a "$log" >&2; }
+
+[[ -x /usr/bin/time ]] || { echo "compare.sh needs GNU time at /usr/bin/time (apt-get install time)" >&2; exit 2; }
+
+# --- tools ---------------------------------------------------------------------------
+if [[ ! -x "$venv/bin/python" ]]; then
+    say "creating the Python venv $venv"
+    python3 -m venv "$venv"
+fi
+if ! "$venv/bin/python" -c 'import pandas, sklearn, numpy' 2>/dev/null; then
+    "$venv/bin/pip" install --quiet pandas scikit-learn numpy
+fi
+py="$venv/bin/python"
+
+if [[ -z "${CHANGERISK:-}" ]]; then
+    (cd "$repo" && cargo build --release --quiet)
+    CHANGERISK="${CARGO_TARGET_DIR:-$repo/target}/release/changerisk"
+fi
+cr=$CHANGERISK
+
+# --- data ----------------------------------------------------------------------------
+data="$dir/data"
+if [[ "$(cat "$data/.n" 2>/dev/null)" != "$n" ]]; then
+    say "generating $n history changes + $n changes to score into $data"
+    "$cr" generate --quiet --changes "$n" --new-changes "$n" --output-dir "$data"
+    echo "$n" >"$data/.n"
+fi
+changes="$data/changes.csv"
+incidents="$data/incidents.csv"
+new="$data/new_changes.csv"
+
+# --- measuring -----------------------------------------------------------------------
+# measure NAME CMD...: runs CMD under GNU time, appends "NAME seconds peak_kb" to $dir/times.
+times="$dir/times"
+: >"$times"
+measure() {
+    local name=$1
+    shift
+    if ! /usr/bin/time -f '%e %M' -o "$dir/time.out" "$@" >>"$log" 2>&1; then
+        echo "failed: $* (see $log)" >&2
+        exit 1
+    fi
+    read -r secs kb <"$dir/time.out"
+    echo "$name $secs $kb" >>"$times"
+    say "$(printf '  %-18s %8.2f s %8.0f MB' "$name" "$secs" "$((kb / 1024))")"
+}
+# median NAME / peak NAME: over the runs recorded under NAME.
+median() { awk -v k="$1" '$1 == k {print $2}' "$times" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+peak() { awk -v k="$1" '$1 == k && $3 > m {m = $3} END {printf "%.0f", m / 1024}' "$times"; }
+
+say "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GB; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+say "changerisk: $cr"
+say "baseline:   $py $baseline (pandas $("$py" -c 'import pandas; print(pandas.__version__)'), scikit-learn $("$py" -c 'import sklearn; print(sklearn.__version__)'))"
+
+say "train on $n changes"
+measure cr_train "$cr" train --quiet --changes "$changes" --incidents "$incidents" --model "$dir/model.json"
+measure py_train "$py" "$baseline" train --changes "$changes" --incidents "$incidents" --model "$dir/baseline.pkl"
+
+say "score $n changes (CSV -> CSV, with history and incidents), $runs runs each"
+for ((i = 1; i <= runs; i++)); do
+    measure cr_score "$cr" score --quiet --model "$dir/model.json" --changes "$new" \
+        --history "$changes" --incidents "$incidents" --output "$dir/scored.csv"
+    measure py_score "$py" "$baseline" score --model "$dir/baseline.pkl" --changes "$new" \
+        --history "$changes" --incidents "$incidents" --output "$dir/baseline_scored.csv"
+done
+
+say "reading the $n changes to score, nothing else (pandas read_csv; the floor of the baseline)"
+measure py_read "$py" -c "import pandas, sys; pandas.read_csv(sys.argv[1])" "$new"
+
+say "checking that the baseline computes changerisk's features (not timed)"
+"$py" "$baseline" verify --changerisk-model "$dir/model.json" --changerisk-scores "$dir/scored.csv" \
+    --changes "$new" --history "$changes" --incidents "$incidents" | tee -a "$log" >&2
+
+# --- summary -------------------------------------------------------------------------
+cr_score=$(median cr_score)
+py_score=$(median py_score)
+cr_train=$(median cr_train)
+cr_peak=$(awk '$1 ~ /^cr_/ && $3 > m {m = $3} END {printf "%.0f", m / 1024}' "$times")
+verdict() { if [[ $1 == 1 ]]; then echo "met"; else echo "MISSED"; fi; }
+ratio=$(awk -v a="$py_score" -v b="$cr_score" 'BEGIN {printf "%.2f", a / b}')
+{
+    echo
+    echo "=== changerisk vs pandas/scikit-learn, $n changes, $(nproc) cores (medians of $runs runs) ==="
+    printf '%-34s %10s %10s\n' "" "changerisk" "baseline"
+    printf '%-34s %9.2fs %9.2fs\n' "score $n (CSV -> CSV), wall" "$cr_score" "$py_score"
+    printf '%-34s %9sMB %9sMB\n' "score, peak RSS" "$(peak cr_score)" "$(peak py_score)"
+    printf '%-34s %9.0f/s %9.0f/s\n' "score throughput (changes/s)" \
+        "$(awk -v n="$n" -v t="$cr_score" 'BEGIN {print n / t}')" \
+        "$(awk -v n="$n" -v t="$py_score" 'BEGIN {print n / t}')"
+    printf '%-34s %9.2fs %9.2fs\n' "train $n, wall (1 run)" "$cr_train" "$(median py_train)"
+    printf '%-34s %9sMB %9sMB\n' "train, peak RSS" "$(peak cr_train)" "$(peak py_train)"
+    printf '%-34s %10s %9.2fs\n' "pandas read_csv of the $n alone" "" "$(median py_read)"
+    echo
+    echo "score speed-up, baseline / changerisk: ${ratio}x (target >= 5x): $(verdict "$(awk -v r="$ratio" 'BEGIN {print (r >= 5)}')")"
+    echo "train: ${cr_train} s (target < 60 s): $(verdict "$(awk -v t="$cr_train" 'BEGIN {print (t < 60)}')")"
+    echo "peak memory: ${cr_peak} MB (target < 2048 MB): $(verdict "$((cr_peak < 2048))")"
+    echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+} | tee -a "$log"
