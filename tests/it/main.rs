@@ -3,6 +3,7 @@
 
 mod atomic;
 mod bad_input;
+mod byod;
 mod cli;
 mod determinism;
 mod formats;

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The test suite: sets up what the tests need beyond cargo (a Python venv with
+# scikit-learn for the independent metric checks), then runs every test in the one
+# release profile the binary uses.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/changerisk-target}"
+venv="${CHANGERISK_VENV:-$HOME/.cache/changerisk-venv}"
+stamp="$venv/.requirements"
+if ! cmp -s scripts/requirements.txt "$stamp" 2>/dev/null; then
+    echo "setting up the Python venv in $venv" >&2
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/requirements.txt
+    cp scripts/requirements.txt "$stamp"
+fi
+export CHANGERISK_PYTHON="$venv/bin/python"
+
+cargo test --release "$@"
