@@ -88,6 +88,11 @@ pub struct GenerateArgs {
     /// Directory for changes.csv, incidents.csv and new_changes.csv.
     #[arg(long, default_value = "data")]
     pub output_dir: PathBuf,
+    /// Also write truth.csv (`change_id,true_risk`): the generating process's own incident
+    /// probability of every change in changes.csv and then new_changes.csv, in file order
+    /// (the best any model can do; for measuring model quality).
+    #[arg(long)]
+    pub truth: bool,
 }
 
 /// Arguments of `train`.

@@ -539,7 +539,13 @@ mod tests {
         // row 0: 1*1*ln(1)=0; row 1: 0; row 2: 1*1*ln(1+max(-2,0))=0
         assert_eq!(e.eval(&frame).unwrap(), [0.0, 0.0, 0.0]);
         let e = Expr::Product {
-            of: vec![is("c", "y"), Expr::Value { column: "n".into() }],
+            of: vec![
+                is("c", "y"),
+                Expr::Value {
+                    column: "n".into(),
+                    fill: None,
+                },
+            ],
         };
         assert_eq!(e.eval(&frame).unwrap(), [0.0, 1.0, -0.0]);
         assert_eq!(log1p("n").eval(&frame).unwrap()[1], 2f64.ln());

@@ -96,7 +96,21 @@ pub struct History {
     pub changes: Vec<ChangeRow>,
     pub incidents: Vec<IncidentRow>,
     pub new_changes: Vec<ChangeRow>,
+    /// The generating process's own incident probability of every change: one per row of
+    /// `changes`, then one per row of `new_changes`, in that order (the ceiling any model
+    /// can reach; written to truth.csv by [`write_truth`]).
+    pub truth: Vec<f64>,
 }
+
+/// One row of truth.csv.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct TruthRow<'a> {
+    change_id: &'a str,
+    true_risk: f64,
+}
+
+/// Header of truth.csv; a test keeps it equal to `TruthRow`'s fields.
+const TRUTH_COLUMNS: [&str; 2] = ["change_id", "true_risk"];
 
 /// Header of changes.csv and new_changes.csv; a test keeps it equal to `ChangeRow`'s fields.
 const CHANGE_COLUMNS: [&str; 16] = [
@@ -141,17 +155,24 @@ pub fn generate(params: &GenerateParams) -> History {
     let background = world.background_incidents(&mut rng, &calendar, params.changes);
 
     let mut sim = Simulation::new(&world, background);
+    let mut truth = Vec::with_capacity(labelled_times.len() + new_times.len());
     let labelled: Vec<ChangeRow> = labelled_times
         .iter()
         .enumerate()
-        .map(|(i, &ts)| sim.step(&mut rng, i, ts, calendar.fraction(ts), true))
+        .map(|(i, &ts)| {
+            let (change, p) = sim.step(&mut rng, i, ts, calendar.fraction(ts), true);
+            truth.push(p);
+            change
+        })
         .collect();
     let new_changes: Vec<ChangeRow> = new_times
         .iter()
         .enumerate()
         .map(|(k, &ts)| {
             let i = labelled.len() + k;
-            sim.step(&mut rng, i, ts, calendar.fraction(ts), false)
+            let (change, p) = sim.step(&mut rng, i, ts, calendar.fraction(ts), false);
+            truth.push(p);
+            change
         })
         .collect();
 
@@ -171,6 +192,7 @@ pub fn generate(params: &GenerateParams) -> History {
         changes: labelled,
         incidents,
         new_changes,
+        truth,
     }
 }
 
@@ -187,6 +209,27 @@ pub fn write_history(history: &History, dir: &Path) -> Result<[PathBuf; 3]> {
     write_csv(&paths[1], &INCIDENT_COLUMNS, &history.incidents)?;
     write_csv(&paths[2], &CHANGE_COLUMNS, &history.new_changes)?;
     Ok(paths)
+}
+
+/// Writes truth.csv into `dir` (created if missing), atomically: `change_id,true_risk`,
+/// one row per change of changes.csv and then of new_changes.csv, in their order, with
+/// the probability that the generating process gave the change of causing an incident.
+/// Returns its path.
+pub fn write_truth(history: &History, dir: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let path = dir.join("truth.csv");
+    let rows: Vec<TruthRow> = history
+        .changes
+        .iter()
+        .chain(&history.new_changes)
+        .zip(&history.truth)
+        .map(|(change, &true_risk)| TruthRow {
+            change_id: &change.change_id,
+            true_risk,
+        })
+        .collect();
+    write_csv(&path, &TRUTH_COLUMNS, &rows)?;
+    Ok(path)
 }
 
 /// Writes the header explicitly so that a table without rows still has its columns.
@@ -883,7 +926,8 @@ impl<'w> Simulation<'w> {
     }
 
     /// Draws change number `index` at `ts` (`t` its span fraction), decides whether it
-    /// causes an incident and, when `labelled`, records that incident.
+    /// causes an incident and, when `labelled`, records that incident. Returns the change
+    /// and its true incident probability.
     fn step(
         &mut self,
         rng: &mut ChaCha8Rng,
@@ -891,7 +935,7 @@ impl<'w> Simulation<'w> {
         ts: i64,
         t: f64,
         labelled: bool,
-    ) -> ChangeRow {
+    ) -> (ChangeRow, f64) {
         let world = self.world;
         let service = world.service_choice.sample(rng);
         let (author, change) = draw_change(world, rng, index, ts, t, service);
@@ -915,7 +959,7 @@ impl<'w> Simulation<'w> {
         }
         self.author_changes[author] += 1;
         self.last_change_on_service[service] = Some(index);
-        change
+        (change, p)
     }
 
     /// The incident change `index` causes, and the service it is declared on: minutes to
@@ -1553,6 +1597,46 @@ mod tests {
         assert!(rows.iter().any(|r| r[3].starts_with("sev")));
         assert!(rows.iter().any(|r| r[4].is_empty()));
         assert!(rows.iter().any(|r| r[5].is_empty()));
+    }
+
+    #[test]
+    fn truth_file_has_one_probability_per_change_in_order() {
+        let params = small(9);
+        let history = generate(&params);
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_truth(&history, dir.path()).unwrap();
+        assert_eq!(path, dir.path().join("truth.csv"));
+        let (header, rows) = read_csv(&path);
+        assert_eq!(header, TRUTH_COLUMNS);
+        assert_eq!(
+            serialized_header(&TruthRow {
+                change_id: "chg-000001",
+                true_risk: 0.5
+            }),
+            TRUTH_COLUMNS.join(",")
+        );
+        assert_eq!(rows.len(), params.changes + params.new_changes);
+        let ids: Vec<&str> = history
+            .changes
+            .iter()
+            .chain(&history.new_changes)
+            .map(|c| c.change_id.as_str())
+            .collect();
+        let mut total = 0.0;
+        for ((row, id), &expected) in rows.iter().zip(&ids).zip(&history.truth) {
+            assert_eq!(&row[0], *id);
+            let p: f64 = row[1].parse().unwrap();
+            assert!(p > 0.0 && p < 1.0, "{row:?}");
+            // Written exactly (shortest round-trip form).
+            assert_eq!(p, expected);
+            total += p;
+        }
+        // The truth is tuned to a positive rate of a few percent.
+        let mean = total / rows.len() as f64;
+        assert!((0.02..0.10).contains(&mean), "mean true risk {mean}");
+        // Writing it leaves the other files alone and draws nothing from the stream.
+        assert_eq!(generate(&params).changes, history.changes);
+        assert!(!dir.path().join("changes.csv").exists());
     }
 
     #[test]

@@ -152,6 +152,7 @@ mod tests {
             ts: vec![0, DAY, 3 * DAY, 3 * DAY],
             service: ["s", "s", "s", "t"].map(String::from).to_vec(),
             author: ["a", "a", "a", "a"].map(String::from).to_vec(),
+            label: None,
             frame: Frame::new(4),
         };
         let incidents = Incidents {

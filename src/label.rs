@@ -266,6 +266,7 @@ mod tests {
             ts: rows.iter().map(|r| r.1).collect(),
             service: rows.iter().map(|r| r.2.to_string()).collect(),
             author: rows.iter().map(|_| "a".to_string()).collect(),
+            label: None,
             frame: Frame::new(rows.len()),
         }
     }

@@ -2,7 +2,7 @@
 
 use crate::cli::GenerateArgs;
 use crate::error::{Error, Result};
-use crate::generate::{generate, write_history, GenerateParams};
+use crate::generate::{generate, write_history, write_truth, GenerateParams};
 use crate::progress::Progress;
 
 /// Runs `generate`.
@@ -13,6 +13,7 @@ pub fn run(args: GenerateArgs, progress: &Progress) -> Result<u8> {
         new_changes,
         days,
         output_dir,
+        truth,
     } = args;
     if changes == 0 || days == 0 {
         return Err(Error::Usage(
@@ -28,12 +29,16 @@ pub fn run(args: GenerateArgs, progress: &Progress) -> Result<u8> {
     };
     progress.stage("generating history");
     let history = generate(&params);
-    let paths = write_history(&history, &output_dir)?;
+    let mut paths = write_history(&history, &output_dir)?.to_vec();
+    if truth {
+        paths.push(write_truth(&history, &output_dir)?);
+    }
     progress.log(&format!(
-        "wrote {} changes, {} incidents and {} new changes (seed {seed}): {}",
+        "wrote {} changes, {} incidents and {} new changes (seed {seed}){}: {}",
         history.changes.len(),
         history.incidents.len(),
         history.new_changes.len(),
+        if truth { " and their true risks" } else { "" },
         paths
             .iter()
             .map(|p| p.display().to_string())

@@ -5,7 +5,7 @@
 use crate::util::*;
 
 /// The flags each command documents (SPEC "Command line" and the list).
-const FLAGS: [(&str, &[&str]); 4] = [
+const FLAGS: [(&str, &[&str]); 5] = [
     (
         "generate",
         &[
@@ -22,6 +22,7 @@ const FLAGS: [(&str, &[&str]); 4] = [
         &[
             "--changes",
             "--incidents",
+            "--config",
             "--model",
             "--attribution-window",
             "--max-severity",
@@ -51,6 +52,7 @@ const FLAGS: [(&str, &[&str]); 4] = [
         &[
             "--changes",
             "--incidents",
+            "--config",
             "--test-fraction",
             "--json",
             "--attribution-window",
@@ -60,6 +62,7 @@ const FLAGS: [(&str, &[&str]); 4] = [
             "--quiet",
         ],
     ),
+    ("config", &["--default", "--check", "--quiet"]),
 ];
 
 const TIERS: [&str; 4] = ["low", "medium", "high", "critical"];
@@ -390,6 +393,9 @@ fn copy_of_shipped_files() -> tempfile::TempDir {
         std::fs::create_dir(tmp.path().join(sub)).expect("created");
         for entry in std::fs::read_dir(repo_root().join(sub)).expect("shipped files") {
             let entry = entry.expect("an entry");
+            if !entry.file_type().expect("a file type").is_file() {
+                continue;
+            }
             std::fs::copy(entry.path(), tmp.path().join(sub).join(entry.file_name()))
                 .expect("copied");
         }
