@@ -47,6 +47,14 @@ VALIDATION_FRACTION = 0.2
 MAX_ITERATIONS = 200
 
 CHANGE_TYPES = ["config", "infra", "iam", "database", "feature_flag"]
+# The contract's levels as fixed categories: fast comparisons, and tables read from
+# different files concatenate without falling back to strings.
+LEVELS = {
+    "ai_involvement": pd.CategoricalDtype(["none", "assisted", "agent"]),
+    "permission_level": pd.CategoricalDtype(["standard", "elevated", "admin"]),
+    "review_status": pd.CategoricalDtype(["approved", "self_approved", "bypassed", "none"]),
+    "change_type": pd.CategoricalDtype(["code"] + CHANGE_TYPES),
+}
 WEEKDAYS = {"tue": 1, "wed": 2, "thu": 3, "fri": 4}
 HISTORY_COLUMNS = [
     "service_incidents_7d",
@@ -79,7 +87,7 @@ class Phases:
 
 
 def read_changes(path):
-    df = pd.read_csv(path)
+    df = pd.read_csv(path, dtype=LEVELS)
     df["ts"] = (
         pd.to_datetime(df["timestamp"], utc=True, format="ISO8601") - pd.Timestamp(0, tz="UTC")
     ) // pd.Timedelta(seconds=1)
@@ -134,34 +142,53 @@ def first_incident(timeline, incidents):
     return out
 
 
-class Events:
-    """Event times per key (service or author) in one sorted array of composite keys."""
+SPAN = 1 << 36  # seconds per key slot in a composite key: ~2000 years
 
-    SPAN = 1 << 36  # seconds per key slot: ~2000 years
+
+class Events:
+    """Event times per key (service or author) in one sorted array of composite keys
+    `code * SPAN + (time - origin)`, so one `np.searchsorted` counts within a key."""
 
     def __init__(self, codes, times, origin):
         self.origin = origin
-        self.sorted = np.sort(self._key(codes, times))
+        self.sorted = np.sort(codes.astype(np.int64) * SPAN + (times - origin))
 
-    def _key(self, codes, times):
-        return codes.astype(np.int64) * self.SPAN + (np.asarray(times, dtype=np.int64) - self.origin)
+    def position(self, queries, offset=0):
+        """For each query, how many events sort before its key's time + `offset`."""
+        return np.searchsorted(self.sorted, queries.keys + offset, side="left")[queries.back]
 
-    def count_before(self, codes, times):
+
+class Queries:
+    """The (key, time) of the changes to compute features for, as sorted composite keys
+    (sorted queries make `np.searchsorted` walk the events once) and the way back."""
+
+    def __init__(self, codes, times, origin):
+        keys = codes.astype(np.int64) * SPAN + (times - origin)
+        order = np.argsort(keys, kind="stable")
+        self.keys = keys[order]
+        self.back = np.empty_like(order)
+        self.back[order] = np.arange(len(order))
+        self.codes = codes
+
+    def key_start(self, events):
+        """For each query, how many events belong to lower keys."""
+        starts = np.searchsorted(events.sorted, np.arange(self.codes.max() + 1, dtype=np.int64) * SPAN)
+        return starts[self.codes]
+
+    def count_before(self, events):
         """Events of each query's key strictly before its time."""
-        first = np.searchsorted(self.sorted, codes.astype(np.int64) * self.SPAN, side="left")
-        return np.searchsorted(self.sorted, self._key(codes, times), side="left") - first
+        return events.position(self) - self.key_start(events)
 
-    def count_between(self, codes, start, end):
-        """Events of each query's key within [start, end)."""
-        return np.searchsorted(self.sorted, self._key(codes, end), side="left") - np.searchsorted(
-            self.sorted, self._key(codes, start), side="left"
-        )
+    def count_within(self, events, seconds):
+        """Events of each query's key within [time - seconds, time)."""
+        return events.position(self) - events.position(self, -seconds)
 
-    def last_before(self, codes, times):
+    def last_before(self, events):
         """The time of each query's key's last event strictly before its time (NaN: none)."""
-        i = np.searchsorted(self.sorted, self._key(codes, times), side="left") - 1
-        found = (i >= 0) & (self.sorted[np.maximum(i, 0)] // self.SPAN == codes)
-        return np.where(found, self.sorted[np.maximum(i, 0)] % self.SPAN + self.origin, np.nan)
+        i = events.position(self) - 1
+        event = events.sorted[np.maximum(i, 0)] - self.codes.astype(np.int64) * SPAN
+        found = i >= self.key_start(events)
+        return np.where(found, event + events.origin, np.nan)
 
 
 def history_features(timeline, incidents, first, rows):
@@ -181,18 +208,20 @@ def history_features(timeline, incidents, first, rows):
     authors = Events(author, ts, origin)
     author_caused = Events(author[caused], caused_at, origin)
 
-    t, s, a = ts[rows], change_service[rows], author[rows]
-    last = service_incidents.last_before(s, t)
+    t = ts[rows]
+    by_service = Queries(change_service[rows], t, origin)
+    by_author = Queries(author[rows], t, origin)
+    last = by_service.last_before(service_incidents)
     days_since = np.where(np.isnan(last), RECENCY_CAP_DAYS, np.minimum((t - last) / DAY, RECENCY_CAP_DAYS))
     return {
-        "service_incidents_7d": service_incidents.count_between(s, t - 7 * DAY, t),
-        "service_incidents_30d": service_incidents.count_between(s, t - 30 * DAY, t),
+        "service_incidents_7d": by_service.count_within(service_incidents, 7 * DAY),
+        "service_incidents_30d": by_service.count_within(service_incidents, 30 * DAY),
         "days_since_service_incident": days_since,
-        "service_changes_7d": services.count_between(s, t - 7 * DAY, t),
-        "service_prior_changes": services.count_before(s, t),
-        "service_incident_changes": service_caused.count_before(s, t),
-        "author_prior_changes": authors.count_before(a, t),
-        "author_incident_changes": author_caused.count_before(a, t),
+        "service_changes_7d": by_service.count_within(services, 7 * DAY),
+        "service_prior_changes": by_service.count_before(services),
+        "service_incident_changes": by_service.count_before(service_caused),
+        "author_prior_changes": by_author.count_before(authors),
+        "author_incident_changes": by_author.count_before(author_caused),
     }
 
 
@@ -201,7 +230,7 @@ def log1p(x):
 
 
 def features(timeline, incidents, first, rows):
-    """The feature matrix of timeline rows `rows`, columns as in builtin_features()."""
+    """The feature names, as in builtin_features(), and the matrix of timeline rows `rows`."""
     c = timeline.iloc[rows]
     is_ = lambda column, level: (c[column] == level).to_numpy(dtype=float)  # noqa: E731
     one_of = lambda column, levels: c[column].isin(levels).to_numpy(dtype=float)  # noqa: E731
@@ -247,7 +276,10 @@ def features(timeline, incidents, first, rows):
         f[f"weekday_{name}"] = (weekday == day).astype(float)
     for name, values in history_features(timeline, incidents, first, rows).items():
         f[f"{name}_log"] = log1p(values)
-    return pd.DataFrame(f)
+    x = np.empty((len(rows), len(f)), order="F")
+    for j, column in enumerate(f.values()):
+        x[:, j] = column
+    return list(f), x
 
 
 def fit(x, y, penalty, warm=None):
@@ -264,7 +296,7 @@ def train(args):
     first = first_incident(changes, incidents)
     phases.done("label")
     order = np.argsort(changes["ts"].to_numpy(), kind="stable")
-    x = features(changes, incidents, first, order)
+    names, x = features(changes, incidents, first, order)
     y = ~np.isnan(first[order])
     phases.done("features")
     scaler = StandardScaler().fit(x)
@@ -280,7 +312,7 @@ def train(args):
     model = fit(z, y, best[0], best[2])
     phases.done("fit")
     with open(args.model, "wb") as out:
-        pickle.dump({"scaler": scaler, "model": model, "features": list(x.columns)}, out)
+        pickle.dump({"scaler": scaler, "model": model, "features": names}, out)
     phases.done("write")
     phases.report("train", len(y))
 
@@ -292,17 +324,19 @@ def prepared_for_scoring(args, phases):
     timeline, rows = join_history(history, scored)
     first = first_incident(timeline, incidents)
     phases.done("label")
-    x = features(timeline, incidents, first, rows)
+    names, x = features(timeline, incidents, first, rows)
     phases.done("features")
-    return scored, x
+    return scored, names, x
 
 
 def score(args):
     phases = Phases()
     with open(args.model, "rb") as f:
         saved = pickle.load(f)
-    scored, x = prepared_for_scoring(args, phases)
-    risk = saved["model"].predict_proba(saved["scaler"].transform(x[saved["features"]]))[:, 1]
+    scored, names, x = prepared_for_scoring(args, phases)
+    if names != saved["features"]:
+        sys.exit(f"{args.model} was trained on other features: retrain it")
+    risk = saved["model"].predict_proba(saved["scaler"].transform(x))[:, 1]
     phases.done("predict")
     pd.DataFrame({"change_id": scored["change_id"], "risk": risk}).to_csv(args.output, index=False)
     phases.done("write")
@@ -313,15 +347,13 @@ def verify(args):
     with open(args.changerisk_model) as f:
         model = json.load(f)
     phases = Phases()
-    scored, x = prepared_for_scoring(args, phases)
-    names = [f["name"] for f in model["features"]]
-    missing = sorted(set(names) ^ set(x.columns))
-    if missing:
-        sys.exit(f"feature names differ from the changerisk model: {missing}")
+    scored, names, x = prepared_for_scoring(args, phases)
+    if names != [f["name"] for f in model["features"]]:
+        sys.exit(f"feature names differ from the changerisk model's: {names}")
     mean = np.array([f["mean"] for f in model["features"]])
     scale = np.array([f["scale"] for f in model["features"]])
     coef = np.array([f["coefficient"] for f in model["features"]])
-    logit = model["intercept"] + ((x[names].to_numpy() - mean) / scale) @ coef
+    logit = model["intercept"] + ((x - mean) / scale) @ coef
     risk = 1 / (1 + np.exp(-logit))
     theirs = pd.read_csv(args.changerisk_scores, usecols=["change_id", "risk"])
     if not (theirs["change_id"].to_numpy() == scored["change_id"].to_numpy()).all():

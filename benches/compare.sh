@@ -47,7 +47,9 @@ if [[ -z "${CHANGERISK:-}" ]]; then
     (cd "$repo" && cargo build --release --quiet)
     CHANGERISK="${CARGO_TARGET_DIR:-$repo/target}/release/changerisk"
 fi
-cr=$CHANGERISK
+# A copy, so that a rebuild elsewhere cannot swap the binary between runs.
+cp "$CHANGERISK" "$dir/changerisk"
+cr="$dir/changerisk"
 
 # --- data ----------------------------------------------------------------------------
 data="$dir/data"
@@ -73,14 +75,14 @@ measure() {
     fi
     read -r secs kb <"$dir/time.out"
     echo "$name $secs $kb" >>"$times"
-    say "$(printf '  %-18s %8.2f s %8.0f MB' "$name" "$secs" "$((kb / 1024))")"
+    say "$(printf '  %-10s %8.2f s %6d MB   (load average %s)' "$name" "$secs" "$((kb / 1024))" "$(cut -d' ' -f1 /proc/loadavg)")"
 }
 # median NAME / peak NAME: over the runs recorded under NAME.
 median() { awk -v k="$1" '$1 == k {print $2}' "$times" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 peak() { awk -v k="$1" '$1 == k && $3 > m {m = $3} END {printf "%.0f", m / 1024}' "$times"; }
 
 say "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GB; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-say "changerisk: $cr"
+say "changerisk: $CHANGERISK (source: $(git -C "$repo" describe --always --dirty 2>/dev/null || echo unknown))"
 say "baseline:   $py $baseline (pandas $("$py" -c 'import pandas; print(pandas.__version__)'), scikit-learn $("$py" -c 'import sklearn; print(sklearn.__version__)'))"
 
 say "train on $n changes"

@@ -77,12 +77,11 @@ impl Error {
         }
     }
 
-    /// The process exit code this error maps to: 2 for bad input or usage, 1 otherwise.
+    /// The process exit code every error maps to: 2. Exit code 1 is reserved for a
+    /// tripped risk gate, so no failure (a missing file, an unwritable output, a solver
+    /// that cannot converge) can ever be mistaken for a gate decision.
     pub fn exit_code(&self) -> u8 {
-        match self {
-            Error::Io { .. } | Error::Training(_) => 1,
-            _ => 2,
-        }
+        2
     }
 }
 

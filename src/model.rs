@@ -190,7 +190,8 @@ impl Model {
             return Err(Error::BadModel {
                 file,
                 message: format!(
-                    "model format version {version:?} is not supported by this build (reads version {MODEL_VERSION}); retrain with this version"
+                    "model format version {} is not supported by this build (reads version {MODEL_VERSION}); retrain with this version",
+                    version.map_or("(missing)".to_string(), |v| v.to_string())
                 ),
             });
         }

@@ -48,12 +48,6 @@ pub struct Rule {
     pub when: When,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PolicyFile {
-    rule: Vec<Rule>,
-}
-
 /// A checked set of rules.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policies {
@@ -108,9 +102,30 @@ impl Policies {
             file: file.into(),
             message,
         };
-        let parsed: PolicyFile = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+        // Rule by rule, so that an error names the rule it is in.
+        let table: toml::Table = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+        if let Some(key) = table.keys().find(|k| *k != "rule") {
+            return Err(bad(format!(
+                "unknown top-level key '{key}' (expected [[rule]] tables)"
+            )));
+        }
+        let entries = match table.get("rule") {
+            Some(toml::Value::Array(entries)) => entries.clone(),
+            _ => return Err(bad("no [[rule]] tables".into())),
+        };
+        let mut rules = Vec::with_capacity(entries.len());
+        for (k, entry) in entries.into_iter().enumerate() {
+            let id = entry
+                .get("id")
+                .and_then(|v| v.as_str())
+                .map_or(format!("number {}", k + 1), |id| format!("'{id}'"));
+            let rule: Rule = entry
+                .try_into()
+                .map_err(|e: toml::de::Error| bad(format!("rule {id}: {}", e.message())))?;
+            rules.push(rule);
+        }
         let mut seen = std::collections::HashSet::new();
-        for rule in &parsed.rule {
+        for rule in &rules {
             let in_rule = |m: String| bad(format!("rule '{}': {m}", rule.id));
             if rule.id.trim().is_empty() {
                 return Err(bad("a rule has an empty id".into()));
@@ -165,7 +180,7 @@ impl Policies {
                 ));
             }
         }
-        Ok(Policies { rules: parsed.rule })
+        Ok(Policies { rules })
     }
 
     /// The rules that fire for one change.

@@ -2,8 +2,9 @@
 //! a terminal), summaries otherwise; nothing at all with `--quiet`. No colour is used, so
 //! output reads the same with `NO_COLOR`.
 
+use std::cell::RefCell;
 use std::io::IsTerminal;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -11,6 +12,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 pub struct Progress {
     bar: Option<ProgressBar>,
     quiet: bool,
+    /// With `CHANGERISK_TIMINGS` set: the running stage and when it started.
+    timing: Option<RefCell<(String, Instant)>>,
 }
 
 impl Progress {
@@ -25,13 +28,27 @@ impl Progress {
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
         });
-        Progress { bar, quiet }
+        let timing = std::env::var_os("CHANGERISK_TIMINGS")
+            .map(|_| RefCell::new((String::new(), Instant::now())));
+        Progress { bar, quiet, timing }
     }
 
     /// Names the stage now running.
     pub fn stage(&self, message: &str) {
+        self.close_stage(message);
         if let Some(bar) = &self.bar {
             bar.set_message(message.to_string());
+        }
+    }
+
+    /// With `CHANGERISK_TIMINGS` set, prints how long the previous stage took.
+    fn close_stage(&self, next: &str) {
+        if let Some(timing) = &self.timing {
+            let mut t = timing.borrow_mut();
+            if !t.0.is_empty() {
+                eprintln!("timing: {} {:.3}s", t.0, t.1.elapsed().as_secs_f64());
+            }
+            *t = (next.to_string(), Instant::now());
         }
     }
 
@@ -49,6 +66,7 @@ impl Progress {
 
 impl Drop for Progress {
     fn drop(&mut self) {
+        self.close_stage("");
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }

@@ -34,13 +34,13 @@ impl LearnerParams {
     pub fn check(self) -> Result<LearnerParams> {
         if self.penalties.is_empty() || self.penalties.iter().any(|p| !p.is_finite() || *p < 0.0) {
             return Err(Error::Usage(format!(
-                "penalties must be one or more finite numbers >= 0, got {:?}",
+                "--penalty must be one or more finite numbers >= 0, got {:?}",
                 self.penalties
             )));
         }
         if !(self.validation_fraction > 0.0 && self.validation_fraction < 1.0) {
             return Err(Error::Usage(format!(
-                "validation fraction must be between 0 and 1 (exclusive), got {}",
+                "--validation-fraction must be between 0 and 1 (exclusive), got {}",
                 self.validation_fraction
             )));
         }

@@ -110,6 +110,7 @@ pub fn run(args: ScoreArgs, progress: &Progress) -> Result<u8> {
     let (incidents_path, history_path) = history_files(&s, &model)?;
     progress.stage("loading changes");
     let loaded = load_changes(&s.changes, &model.config, false)?;
+    progress.stage("loading history");
     let history = match &history_path {
         Some(path) => Some(load_changes(path, &model.config, false)?.changes),
         None => None,
@@ -120,7 +121,12 @@ pub fn run(args: ScoreArgs, progress: &Progress) -> Result<u8> {
     };
     progress.stage("building features");
     let (timeline, rows) = join_history(history, &loaded.changes)?;
+    progress.stage("linking incidents and history features");
     let prepared = prepare(&timeline, &incidents, model.labelling, &rows);
+    if incidents_path.is_some() {
+        progress.log(&format!("history {}", prepared.labels.summary.describe()));
+    }
+    progress.stage("feature matrix");
     let features = model.feature_defs();
     for (column, count) in unseen_levels(&features, &prepared.frame) {
         progress.log(&format!(

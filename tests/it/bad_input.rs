@@ -324,7 +324,7 @@ fn score_with_policy(dir: &Path, toml: &str) -> Run {
 }
 
 #[test]
-fn policy_file_with_unknown_key_or_level_names_file_and_rule() {
+fn policy_file_with_unknown_key_or_bad_level_is_rejected() {
     let tmp = tempdir();
     score_with_policy(
         tmp.path(),

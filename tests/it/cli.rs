@@ -78,8 +78,9 @@ fn help_of_every_command_mentions_each_of_its_flags() {
         );
         let help = run(&repo_root(), [command, "--help"]).success();
         for flag in flags {
+            // With the leading space, `--history` is not found inside `--no-history`.
             assert!(
-                help.stdout.contains(flag),
+                help.stdout.contains(&format!(" {flag}")),
                 "`{command} --help` does not mention {flag}:\n{}",
                 help.stdout
             );
@@ -446,4 +447,25 @@ fn generate_with_no_flags_reproduces_the_shipped_data() {
             "data/{file} is not what `changerisk generate` writes: regenerate it"
         );
     }
+}
+
+#[test]
+fn shipped_scored_file_is_what_score_writes_with_the_defaults() {
+    let tmp = tempdir();
+    let output = tmp.path().join("scored.csv");
+    run(
+        &repo_root(),
+        [
+            "score",
+            "--quiet",
+            "--output",
+            output.to_str().expect("a UTF-8 path"),
+        ],
+    )
+    .success();
+    let shipped = std::fs::read(repo_root().join("data").join("scored.csv")).expect("shipped");
+    assert!(
+        std::fs::read(&output).expect("scored") == shipped,
+        "data/scored.csv is stale: rerun `changerisk score` from the repository root"
+    );
 }

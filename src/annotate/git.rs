@@ -1,0 +1,241 @@
+//! Reading a change from git: the commits of `BASE..HEAD` (authors, committers and
+//! trailers, for the AI markers) and the files the change makes (`git diff --numstat`
+//! from the merge base to HEAD, the diff a pull request shows).
+//!
+//! git runs as a subprocess with an argument vector, never through a shell. Both ends
+//! of the range are first resolved to commit ids with `git rev-parse --verify
+//! --end-of-options`, so a range such as `--output=x..HEAD` can never be read as an
+//! option; every later command sees only the resolved ids.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::error::{Error, Result};
+
+/// One commit of the range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Commit {
+    pub id: String,
+    pub author_name: String,
+    pub author_email: String,
+    pub committer_name: String,
+    pub committer_email: String,
+    /// `(key, value)` trailers as git parses them (unfolded).
+    pub trailers: Vec<(String, String)>,
+}
+
+/// One changed file, from `--numstat`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FileChange {
+    /// The path at HEAD (the new path of a rename).
+    pub path: String,
+    pub added: u64,
+    pub deleted: u64,
+    /// A binary file: git reports no line counts.
+    pub binary: bool,
+}
+
+impl FileChange {
+    /// Lines added plus lines deleted.
+    pub fn lines(&self) -> u64 {
+        self.added + self.deleted
+    }
+}
+
+/// What git says about `BASE..HEAD`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitChange {
+    pub base: String,
+    pub head: String,
+    /// Newest first, as `git log` lists them.
+    pub commits: Vec<Commit>,
+    pub files: Vec<FileChange>,
+}
+
+/// Splits `BASE..HEAD` (or `BASE...HEAD`) into its two ends.
+pub fn split_range(range: &str) -> Result<(&str, &str)> {
+    let bad = || {
+        Error::Usage(format!(
+            "--git {range:?} is not a range BASE..HEAD (e.g. origin/main..HEAD)"
+        ))
+    };
+    let (base, head) = range
+        .split_once("...")
+        .or_else(|| range.split_once(".."))
+        .ok_or_else(bad)?;
+    if base.trim().is_empty() || head.trim().is_empty() {
+        return Err(bad());
+    }
+    Ok((base.trim(), head.trim()))
+}
+
+/// Runs `git -C repo args...` and returns its stdout; a failure is bad input that
+/// quotes git's own message.
+fn git(repo: &Path, args: &[&str]) -> Result<Vec<u8>> {
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(args)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("LC_ALL", "C")
+        .output()
+        .map_err(|e| Error::Usage(format!("cannot run git (is it installed?): {e}")))?;
+    if !output.status.success() {
+        return Err(Error::Usage(format!(
+            "git {} failed in {}: {}",
+            args.first().copied().unwrap_or(""),
+            repo.display(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    Ok(output.stdout)
+}
+
+/// Resolves a revision to a full commit id.
+fn resolve(repo: &Path, rev: &str) -> Result<String> {
+    let spec = format!("{rev}^{{commit}}");
+    let out = git(
+        repo,
+        &["rev-parse", "--verify", "--quiet", "--end-of-options", &spec],
+    )
+    .map_err(|_| {
+        Error::Usage(format!(
+            "git: {rev:?} is not a commit in {} (in CI, check out the full history, e.g. actions/checkout with fetch-depth: 0, or GIT_DEPTH: 0 on GitLab)",
+            repo.display()
+        ))
+    })?;
+    Ok(String::from_utf8_lossy(&out).trim().to_string())
+}
+
+/// Reads the commits and changed files of `range` in the repository at `repo`.
+pub fn read_range(repo: &Path, range: &str) -> Result<GitChange> {
+    let (base, head) = split_range(range)?;
+    let base = resolve(repo, base)?;
+    let head = resolve(repo, head)?;
+    let log = git(
+        repo,
+        &[
+            "log",
+            "--no-color",
+            "--format=%H%x1f%an%x1f%ae%x1f%cn%x1f%ce%x1f%(trailers:only,unfold)%x1e",
+            &format!("{base}..{head}"),
+        ],
+    )?;
+    let numstat = git(
+        repo,
+        &[
+            "diff",
+            "--numstat",
+            "-z",
+            "-M",
+            "--no-ext-diff",
+            "--no-textconv",
+            "--no-color",
+            &format!("{base}...{head}"),
+        ],
+    )?;
+    Ok(GitChange {
+        commits: parse_log(&String::from_utf8_lossy(&log)),
+        files: parse_numstat(&numstat),
+        base,
+        head,
+    })
+}
+
+/// Parses the `git log` format of [`read_range`].
+fn parse_log(text: &str) -> Vec<Commit> {
+    text.split('\x1e')
+        .filter_map(|record| {
+            let record = record.trim_start_matches(['\n', '\r']);
+            let fields: Vec<&str> = record.splitn(6, '\x1f').collect();
+            let [id, an, ae, cn, ce, trailers] = fields[..] else {
+                return None;
+            };
+            Some(Commit {
+                id: id.trim().to_string(),
+                author_name: an.to_string(),
+                author_email: ae.to_string(),
+                committer_name: cn.to_string(),
+                committer_email: ce.to_string(),
+                trailers: trailers
+                    .lines()
+                    .filter_map(|line| line.split_once(':'))
+                    .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
+/// Parses `git diff --numstat -z`: `added\tdeleted\tpath\0`, or for a rename
+/// `added\tdeleted\t\0old\0new\0`; binary files show `-` for both counts.
+fn parse_numstat(bytes: &[u8]) -> Vec<FileChange> {
+    let text = String::from_utf8_lossy(bytes);
+    let mut tokens = text.split('\0');
+    let mut files = Vec::new();
+    while let Some(token) = tokens.next() {
+        let mut parts = token.splitn(3, '\t');
+        let (Some(added), Some(deleted), Some(path)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        let path = if path.is_empty() {
+            // A rename: the old path, then the new one.
+            let _old = tokens.next();
+            tokens.next().unwrap_or_default().to_string()
+        } else {
+            path.to_string()
+        };
+        let binary = added == "-" || deleted == "-";
+        files.push(FileChange {
+            path,
+            added: added.parse().unwrap_or(0),
+            deleted: deleted.parse().unwrap_or(0),
+            binary,
+        });
+    }
+    files
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_have_two_ends() {
+        assert_eq!(split_range("origin/main..HEAD").unwrap(), ("origin/main", "HEAD"));
+        assert_eq!(split_range("a...b").unwrap(), ("a", "b"));
+        assert!(matches!(split_range("HEAD"), Err(Error::Usage(_))));
+        assert!(split_range("..HEAD").is_err());
+    }
+
+    #[test]
+    fn numstat_handles_renames_and_binaries() {
+        let raw = b"3\t1\tsrc/a.rs\x000\t0\t\x00old/b.rs\x00new/b.rs\x00-\t-\tlogo.png\x00";
+        let files = parse_numstat(raw);
+        assert_eq!(
+            files,
+            [
+                FileChange { path: "src/a.rs".into(), added: 3, deleted: 1, binary: false },
+                FileChange { path: "new/b.rs".into(), added: 0, deleted: 0, binary: false },
+                FileChange { path: "logo.png".into(), added: 0, deleted: 0, binary: true },
+            ]
+        );
+    }
+
+    #[test]
+    fn log_records_carry_trailers() {
+        let raw = "abc\x1fAna\x1fana@x.org\x1fAna\x1fana@x.org\x1fCo-authored-by: Claude <noreply@anthropic.com>\nAssisted-by: kiro\n\x1e\ndef\x1fBo\x1fbo@x.org\x1fBo\x1fbo@x.org\x1f\x1e\n";
+        let commits = parse_log(raw);
+        assert_eq!(commits.len(), 2);
+        assert_eq!(
+            commits[0].trailers,
+            [
+                ("Co-authored-by".to_string(), "Claude <noreply@anthropic.com>".to_string()),
+                ("Assisted-by".to_string(), "kiro".to_string())
+            ]
+        );
+        assert!(commits[1].trailers.is_empty());
+        assert_eq!(commits[1].id, "def");
+    }
+}
