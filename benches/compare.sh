@@ -63,22 +63,27 @@ incidents="$data/incidents.csv"
 new="$data/new_changes.csv"
 
 # --- measuring -----------------------------------------------------------------------
-# measure NAME CMD...: runs CMD under GNU time, appends "NAME seconds peak_kb" to $dir/times.
+# measure NAME CMD...: runs CMD under GNU time, appends "NAME wall_s peak_kb cpu_s" to
+# $dir/times. CPU time (user + system) is shown too: it moves less than wall time when
+# other work shares the machine.
 times="$dir/times"
 : >"$times"
 measure() {
-    local name=$1
+    local name=$1 load
     shift
-    if ! /usr/bin/time -f '%e %M' -o "$dir/time.out" "$@" >>"$log" 2>&1; then
+    load=$(cut -d' ' -f1 /proc/loadavg)
+    if ! /usr/bin/time -f '%e %M %U %S' -o "$dir/time.out" "$@" >>"$log" 2>&1; then
         echo "failed: $* (see $log)" >&2
         exit 1
     fi
-    read -r secs kb <"$dir/time.out"
-    echo "$name $secs $kb" >>"$times"
-    say "$(printf '  %-10s %8.2f s %6d MB   (load average %s)' "$name" "$secs" "$((kb / 1024))" "$(cut -d' ' -f1 /proc/loadavg)")"
+    read -r secs kb user sys <"$dir/time.out"
+    cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN {print u + s}')
+    echo "$name $secs $kb $cpu" >>"$times"
+    say "$(printf '  %-10s %8.2f s wall %8.2f s CPU %6d MB   (load average before %s)' \
+        "$name" "$secs" "$cpu" "$((kb / 1024))" "$load")"
 }
-# median NAME / peak NAME: over the runs recorded under NAME.
-median() { awk -v k="$1" '$1 == k {print $2}' "$times" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+# median NAME [FIELD] / peak NAME: over the runs recorded under NAME (FIELD 2: wall, 4: CPU).
+median() { awk -v k="$1" -v f="${2:-2}" '$1 == k {print $f}' "$times" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 peak() { awk -v k="$1" '$1 == k && $3 > m {m = $3} END {printf "%.0f", m / 1024}' "$times"; }
 
 say "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GB; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -116,11 +121,13 @@ ratio=$(awk -v a="$py_score" -v b="$cr_score" 'BEGIN {printf "%.2f", a / b}')
     echo "=== changerisk vs pandas/scikit-learn, $n changes, $(nproc) cores (medians of $runs runs) ==="
     printf '%-34s %10s %10s\n' "" "changerisk" "baseline"
     printf '%-34s %9.2fs %9.2fs\n' "score $n (CSV -> CSV), wall" "$cr_score" "$py_score"
+    printf '%-34s %9.2fs %9.2fs\n' "score, CPU (user + system)" "$(median cr_score 4)" "$(median py_score 4)"
     printf '%-34s %9sMB %9sMB\n' "score, peak RSS" "$(peak cr_score)" "$(peak py_score)"
     printf '%-34s %9.0f/s %9.0f/s\n' "score throughput (changes/s)" \
         "$(awk -v n="$n" -v t="$cr_score" 'BEGIN {print n / t}')" \
         "$(awk -v n="$n" -v t="$py_score" 'BEGIN {print n / t}')"
     printf '%-34s %9.2fs %9.2fs\n' "train $n, wall (1 run)" "$cr_train" "$(median py_train)"
+    printf '%-34s %9.2fs %9.2fs\n' "train, CPU (user + system)" "$(median cr_train 4)" "$(median py_train 4)"
     printf '%-34s %9sMB %9sMB\n' "train, peak RSS" "$(peak cr_train)" "$(peak py_train)"
     printf '%-34s %10s %9.2fs\n' "pandas read_csv of the $n alone" "" "$(median py_read)"
     echo

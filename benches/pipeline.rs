@@ -1,54 +1,57 @@
-//! Throughput of the pipeline stages that `changerisk score` runs, over a sweep of
-//! history sizes (10k, 100k, 1M changes): loading and validating the changes CSV,
-//! building the features of every change (labels and point-in-time history with
-//! `pipeline::prepare`, then `features::design_matrix`), and
-//! scoring them (`commands::score::score_rows`: logit, tier, reasons and guardrails).
+//! Throughput of the stages of `changerisk score`, over a sweep of history sizes (10k,
+//! 100k, 1M changes), each as a criterion group with one benchmark per size:
 //!
-//! The data is a seeded synthetic history from `changerisk::generate`, written as the
-//! CSV files of the contract and read back through `changerisk::load`, all before any
-//! timing starts. `CHANGERISK_BENCH_SIZES=10000,100000` restricts the sweep.
-//! See benches/README.md for how the figures compare with the pandas/scikit-learn
-//! baseline (benches/compare.sh).
+//! - `read`: the eager polars CSV read of the changes file alone (`table::read_table`),
+//!   the floor under any CSV-to-CSV run;
+//! - `load`: reading and validating it (`load::load_changes`);
+//! - `features`: labelling and the point-in-time history columns of every change
+//!   (`pipeline::prepare`);
+//! - `score`: design matrix, logit, tier, reasons and guardrails of every change
+//!   (`commands::score::score_frame`), with a model trained on that history by the code
+//!   of `changerisk train`.
+//!
+//! The data is a seeded synthetic history from `changerisk::generate`, written as the CSV
+//! files of the contract and loaded through the library; generating, loading and training
+//! happen before any timing starts. `CHANGERISK_BENCH_SIZES=10000,100000` restricts the
+//! sweep. benches/README.md has the figures and the comparison with the pandas and
+//! scikit-learn baseline (benches/compare.sh).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use changerisk::commands::score::score_rows;
+use changerisk::commands::score::score_frame;
 use changerisk::commands::train::{train_from_files, TrainSettings};
 use changerisk::commands::Inputs;
 use changerisk::config::Config;
-use changerisk::features::{design_matrix, FeatureDef};
 use changerisk::frame::Frame;
 use changerisk::generate::{generate, write_history, GenerateParams};
 use changerisk::label::LabelParams;
-use changerisk::load::{load_changes, load_incidents, Changes, Incidents};
+use changerisk::load::{load_changes, load_incidents, Changes, Incidents, Read};
 use changerisk::model::{LearnerParams, Model};
 use changerisk::pipeline::prepare;
 use changerisk::policy::Policies;
 use changerisk::progress::Progress;
+use changerisk::table::read_table;
 use criterion::measurement::WallTime;
 use criterion::{
-    criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
+    criterion_group, criterion_main, BatchSize, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
 };
-use ndarray::Array2;
 
 /// History sizes of the sweep.
 const SIZES: [usize; 3] = [10_000, 100_000, 1_000_000];
-/// The model is trained once, on the history of this size: scoring costs the same
-/// whatever the coefficients are, and training on 1M rows takes minutes.
-const TRAIN_SIZE: usize = 10_000;
-/// From this size on, criterion takes 10 samples instead of 100.
+/// From this size on, criterion takes 10 samples instead of 20.
 const LARGE: usize = 1_000_000;
 
-/// One history size: its files and what the library loads and builds from them.
+/// One history size: its changes file, what the library loads from it, the history
+/// columns it builds and a model trained on it.
 struct Fixture {
     n: usize,
     changes_csv: PathBuf,
     changes: Changes,
     incidents: Incidents,
-    /// Every change's frame (own and history columns) and design matrix.
-    frame: Frame,
-    x: Array2<f64>,
+    /// Every change's own and history columns.
+    prepared: Frame,
+    model: Model,
 }
 
 fn sizes() -> Vec<usize> {
@@ -65,58 +68,34 @@ fn sizes() -> Vec<usize> {
     }
 }
 
-/// Writes the seeded history of `n` changes into `dir`; returns the changes and incidents paths.
-fn write_data(n: usize, dir: &Path) -> [PathBuf; 2] {
+fn load(path: &Path) -> Changes {
+    load_changes(path, &Config::default(), Read::Unlabelled)
+        .expect("load changes")
+        .changes
+}
+
+/// Labels and history columns of every change, from its own columns.
+fn prepare_all(changes: &Changes, incidents: &Incidents, own: Frame) -> Frame {
+    let rows: Vec<usize> = (0..changes.len()).collect();
+    prepare(changes, incidents, LabelParams::default(), &rows, own).frame
+}
+
+fn fixture(n: usize, dir: &Path) -> Fixture {
+    let dir = dir.join(n.to_string());
     let history = generate(&GenerateParams {
         changes: n,
         new_changes: 0,
         ..GenerateParams::default()
     });
-    let [changes, incidents, _] = write_history(&history, dir).expect("write the history");
-    [changes, incidents]
-}
-
-fn load(path: &Path) -> Changes {
-    load_changes(path, &Config::default(), false)
-        .expect("load changes")
-        .changes
-}
-
-/// Every change's features, built the way `changerisk score` builds them for the
-/// changes it scores: labels and point-in-time history, then the design matrix.
-fn build_features(
-    changes: &Changes,
-    incidents: &Incidents,
-    features: &[FeatureDef],
-) -> (Frame, Array2<f64>) {
-    let rows: Vec<usize> = (0..changes.len()).collect();
-    let prepared = prepare(changes, incidents, LabelParams::default(), &rows);
-    let x = design_matrix(features, &prepared.frame).expect("design matrix");
-    (prepared.frame, x)
-}
-
-fn fixture(n: usize, dir: &Path, features: &[FeatureDef]) -> Fixture {
-    let [changes_csv, incidents_csv] = write_data(n, &dir.join(n.to_string()));
+    let [changes_csv, incidents_csv, _] = write_history(&history, &dir).expect("write history");
+    drop(history);
     let changes = load(&changes_csv);
     let incidents = load_incidents(&incidents_csv).expect("load incidents");
-    let (frame, x) = build_features(&changes, &incidents, features);
-    Fixture {
-        n,
-        changes_csv,
-        changes,
-        incidents,
-        frame,
-        x,
-    }
-}
-
-/// The model, trained once by the same code path as `changerisk train`.
-fn train_model(dir: &Path) -> Model {
-    let [changes, incidents] = write_data(TRAIN_SIZE, &dir.join("train"));
+    let prepared = prepare_all(&changes, &incidents, changes.frame.clone());
     let settings = TrainSettings {
         inputs: Inputs {
-            changes,
-            incidents: Some(incidents),
+            changes: changes_csv.clone(),
+            incidents: Some(incidents_csv),
             config: Config::default(),
         },
         model: dir.join("model.json"),
@@ -124,34 +103,52 @@ fn train_model(dir: &Path) -> Model {
         learner: LearnerParams::default(),
         tiers: [50.0, 90.0, 99.0],
     };
-    train_from_files(&settings, &Progress::new(true)).expect("train")
+    let model = train_from_files(&settings, &Progress::new(true)).expect("train");
+    Fixture {
+        n,
+        changes_csv,
+        changes,
+        incidents,
+        prepared,
+        model,
+    }
 }
 
-/// Criterion settings for one size: fewer, shorter samples at 1M rows.
+/// Criterion settings for one size: fewer samples at 1M rows, so that the whole sweep
+/// takes a few minutes.
 fn configure(group: &mut BenchmarkGroup<'_, WallTime>, n: usize) {
-    group.throughput(Throughput::Elements(n as u64));
+    group
+        .throughput(Throughput::Elements(n as u64))
+        .warm_up_time(Duration::from_secs(1));
     if n >= LARGE {
         group
             .sample_size(10)
-            .warm_up_time(Duration::from_secs(1))
             .measurement_time(Duration::from_secs(10));
     } else {
         group
             .sample_size(20)
-            .warm_up_time(Duration::from_secs(1))
             .measurement_time(Duration::from_secs(5));
     }
 }
 
 fn pipeline(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let model = train_model(dir.path());
     let policies = Policies::default_rules();
-    let features = model.feature_defs();
     let fixtures: Vec<Fixture> = sizes()
         .into_iter()
-        .map(|n| fixture(n, dir.path(), &features))
+        .map(|n| fixture(n, dir.path()))
         .collect();
+
+    let mut group = c.benchmark_group("read");
+    for f in &fixtures {
+        configure(&mut group, f.n);
+        group.bench_with_input(
+            BenchmarkId::from_parameter(f.n),
+            &f.changes_csv,
+            |b, path| b.iter(|| read_table(path).expect("read")),
+        );
+    }
+    group.finish();
 
     let mut group = c.benchmark_group("load");
     for f in &fixtures {
@@ -168,7 +165,11 @@ fn pipeline(c: &mut Criterion) {
     for f in &fixtures {
         configure(&mut group, f.n);
         group.bench_with_input(BenchmarkId::from_parameter(f.n), f, |b, f| {
-            b.iter(|| build_features(&f.changes, &f.incidents, &features))
+            b.iter_batched(
+                || f.changes.frame.clone(),
+                |own| prepare_all(&f.changes, &f.incidents, own),
+                BatchSize::LargeInput,
+            )
         });
     }
     group.finish();
@@ -177,7 +178,7 @@ fn pipeline(c: &mut Criterion) {
     for f in &fixtures {
         configure(&mut group, f.n);
         group.bench_with_input(BenchmarkId::from_parameter(f.n), f, |b, f| {
-            b.iter(|| score_rows(&model, &model.tiers, &policies, &f.frame, &f.x))
+            b.iter(|| score_frame(&f.model, &f.model.tiers, &policies, &f.prepared).expect("score"))
         });
     }
     group.finish();

@@ -2,7 +2,8 @@
 """Model quality of changerisk on synthetic histories, against scikit-learn, LightGBM and
 the generating process's own probabilities (issue 2 "Acceptance", issue 4 third bullet).
 
-    quality.py --bin changerisk [--seeds 11,12] [--changes 200000] [--workdir DIR] [--json OUT]
+    quality.py --bin changerisk [--seeds 11,12] [--changes 200000] [--days D] [--workdir DIR]
+               [--json OUT]
 
 Per seed:
   1. `changerisk generate --changes N --new-changes 0 --seed S --truth` into DIR/seed-S;
@@ -257,7 +258,7 @@ def metrics(p, y):
 # --- one seed ------------------------------------------------------------------------
 
 
-def one_seed(binary, seed, n, workdir):
+def one_seed(binary, seed, n, days, workdir):
     d = os.path.join(workdir, f"seed-{seed}")
     os.makedirs(d, exist_ok=True)
     log(f"seed {seed}: {d}")
@@ -265,8 +266,9 @@ def one_seed(binary, seed, n, workdir):
     incidents_csv = os.path.join(d, "incidents.csv")
     past_csv, future_csv = os.path.join(d, "past.csv"), os.path.join(d, "future.csv")
     model, scored = os.path.join(d, "m.json"), os.path.join(d, "scored.csv")
+    days_flag = ["--days", str(days)] if days else []
     run([binary, "generate", "--quiet", "--changes", str(n), "--new-changes", "0",
-         "--seed", str(seed), "--truth", "--output-dir", d])
+         "--seed", str(seed), *days_flag, "--truth", "--output-dir", d])
     changes, n_past = split_by_time(changes_csv, past_csv, future_csv)
     run([binary, "train", "--quiet", "--changes", past_csv, "--incidents", incidents_csv,
          "--model", model])
@@ -384,11 +386,12 @@ def main():
     ap.add_argument("--bin", required=True, help="the changerisk binary")
     ap.add_argument("--seeds", default="11,12")
     ap.add_argument("--changes", type=int, default=200_000)
+    ap.add_argument("--days", type=int, help="span of each history in days (default: generate's)")
     ap.add_argument("--workdir", default="/tmp/changerisk-quality")
     ap.add_argument("--json", help="also write the results as JSON here")
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",") if s]
-    results = [one_seed(args.bin, s, args.changes, args.workdir) for s in seeds]
+    results = [one_seed(args.bin, s, args.changes, args.days, args.workdir) for s in seeds]
 
     out = []
     for r in results:

@@ -13,6 +13,7 @@
 #                     filled if missing (default /work/bench-venv-q)
 #   QUALITY_SEEDS     comma-separated seeds (default 11,12)
 #   QUALITY_CHANGES   changes per history (default 200000)
+#   QUALITY_DAYS      days each history spans (default: generate's, 730)
 #   QUALITY_DIR       generated data, models and scores (default /tmp/changerisk-quality)
 # Prints the tables on stdout (progress on stderr) and writes $QUALITY_DIR/quality.json.
 set -euo pipefail
@@ -37,4 +38,5 @@ echo "python: $("$py" -c 'import sys, numpy, pandas, sklearn, lightgbm; print(sy
 
 exec "$py" "$repo/benches/quality.py" --bin "$bin" \
     --seeds "${QUALITY_SEEDS:-11,12}" --changes "${QUALITY_CHANGES:-200000}" \
+    ${QUALITY_DAYS:+--days "$QUALITY_DAYS"} \
     --workdir "$dir" --json "$dir/quality.json"

@@ -29,6 +29,9 @@ pub enum Command {
     Evaluate(EvaluateArgs),
     /// Print a feature config (the starting point for describing your own export).
     Config(ConfigArgs),
+    /// Score one change inside CI, explain it where reviewers look, enforce guardrail
+    /// policies, and gate when asked (exit 0 advisory, 1 gate tripped, 2 bad input).
+    Annotate(Box<AnnotateArgs>),
 }
 
 /// Arguments of `config`.
@@ -173,4 +176,142 @@ pub struct EvaluateArgs {
     pub labels: LabelArgs,
     #[command(flatten)]
     pub learner: LearnerArgs,
+}
+
+/// Arguments of `annotate`.
+#[derive(Debug, Args)]
+pub struct AnnotateArgs {
+    /// The change: one JSON object or a one-row CSV in the contract (`-` reads stdin).
+    /// A missing or `unknown` ai_involvement, permission_level or review_status stays
+    /// unknown.
+    #[arg(long, value_name = "FILE|-", conflicts_with = "git")]
+    pub change: Option<PathBuf>,
+    /// Read the change from git: the commits and changed files of BASE..HEAD. Default
+    /// in CI: the pull or merge request's base and head.
+    #[arg(long, value_name = "BASE..HEAD")]
+    pub git: Option<String>,
+    /// The git repository to read.
+    #[arg(long, default_value = ".")]
+    pub repo: PathBuf,
+    /// Path-to-service map: TOML of path prefixes or globs per service, like CODEOWNERS.
+    #[arg(long, env = "CHANGERISK_SERVICES", value_name = "FILE", value_parser = path_or_empty())]
+    pub services: Option<PathBuf>,
+    /// GitHub event payload (pull_request, pull_request_review or push). GitLab's
+    /// CI_MERGE_REQUEST_* variables are read when GITLAB_CI is true.
+    #[arg(long, env = "GITHUB_EVENT_PATH", value_name = "FILE", value_parser = path_or_empty())]
+    pub event: Option<PathBuf>,
+    #[command(flatten)]
+    pub facts: FactArgs,
+    /// The model written by `train`.
+    #[arg(long, env = "CHANGERISK_MODEL", default_value = "models/model.json", value_parser = path_or_empty())]
+    pub model: PathBuf,
+    /// Incident history, for the history features (optional).
+    #[arg(long)]
+    pub incidents: Option<PathBuf>,
+    /// Past changes, for the history features (optional).
+    #[arg(long)]
+    pub history: Option<PathBuf>,
+    /// Guardrail policy file (TOML). Default: the built-in policies/default.toml.
+    #[arg(long, env = "CHANGERISK_POLICY", value_parser = path_or_empty())]
+    pub policy: Option<PathBuf>,
+    /// Override the model's tier percentiles (e.g. 80,95,99.5).
+    #[arg(long)]
+    pub tiers: Option<String>,
+    /// Output formats, comma-separated, each NAME or NAME=FILE: github (workflow
+    /// annotations on stdout, summary appended to $GITHUB_STEP_SUMMARY, risk, tier and
+    /// decision to $GITHUB_OUTPUT), gitlab (Code Quality report), sarif, markdown (PR
+    /// comment), json. At most one may go to stdout.
+    #[arg(
+        long,
+        env = "CHANGERISK_FORMAT",
+        value_delimiter = ',',
+        default_value = "markdown",
+        value_name = "NAME[=FILE],..."
+    )]
+    pub format: Vec<String>,
+    /// Exit 1 when the gate trips: warn (any violated guardrail), block (a violated
+    /// block guardrail), tier:high or tier:critical (risk tier at least that). Default:
+    /// advisory, exit 0.
+    #[arg(long, env = "CHANGERISK_FAIL_LEVEL", value_name = "LEVEL")]
+    pub fail_level: Option<String>,
+    /// Where the github format appends its Markdown summary.
+    #[arg(long, env = "GITHUB_STEP_SUMMARY", value_name = "FILE", value_parser = path_or_empty())]
+    pub github_step_summary: Option<PathBuf>,
+    /// Where the github format appends risk, tier and decision.
+    #[arg(long, env = "GITHUB_OUTPUT", value_name = "FILE", value_parser = path_or_empty())]
+    pub github_output: Option<PathBuf>,
+}
+
+/// One of `levels`; an empty value (an empty environment variable, as CI templates set
+/// for an input left blank) counts as not given.
+fn levels_or_empty(levels: &[&'static str]) -> clap::builder::PossibleValuesParser {
+    use clap::builder::PossibleValue;
+    let mut values: Vec<PossibleValue> = levels.iter().map(|l| PossibleValue::new(*l)).collect();
+    values.push(PossibleValue::new("").hide(true));
+    clap::builder::PossibleValuesParser::new(values)
+}
+
+/// A path; an empty value (an empty environment variable) counts as not given.
+fn path_or_empty() -> impl clap::builder::TypedValueParser<Value = PathBuf> {
+    use clap::builder::TypedValueParser;
+    clap::builder::OsStringValueParser::new().map(PathBuf::from)
+}
+
+/// The change's facts given directly; each beats every other source. The ones CI
+/// cannot know (permission, review) stay unknown without them, and an unknown fact is
+/// scored as its worst case.
+#[derive(Debug, Args)]
+pub struct FactArgs {
+    /// change_id [default: pr-N / mr-N in CI, else the HEAD commit].
+    #[arg(long, env = "CHANGERISK_CHANGE_ID")]
+    pub change_id: Option<String>,
+    /// When the change is applied (RFC 3339) [default: now].
+    #[arg(long, env = "CHANGERISK_TIMESTAMP")]
+    pub timestamp: Option<String>,
+    /// The primary service changed.
+    #[arg(long, env = "CHANGERISK_SERVICE")]
+    pub service: Option<String>,
+    /// The person or agent that made the change.
+    #[arg(long, env = "CHANGERISK_AUTHOR")]
+    pub author: Option<String>,
+    /// AI involvement (beats commit markers and labels).
+    #[arg(long, env = "CHANGERISK_AI", ignore_case = true,
+          value_parser = levels_or_empty(&["none", "assisted", "agent", "unknown"]))]
+    pub ai: Option<String>,
+    /// The AI tool, e.g. claude-code, copilot, cursor, kiro.
+    #[arg(long, env = "CHANGERISK_AI_TOOL")]
+    pub ai_tool: Option<String>,
+    /// Permission level of the principal that applies the change.
+    #[arg(long, env = "CHANGERISK_PERMISSION", ignore_case = true,
+          value_parser = levels_or_empty(&["standard", "elevated", "admin", "unknown"]))]
+    pub permission: Option<String>,
+    /// Peer-review outcome.
+    #[arg(long, env = "CHANGERISK_REVIEW", ignore_case = true,
+          value_parser = levels_or_empty(&["approved", "self_approved", "bypassed", "none", "unknown"]))]
+    pub review: Option<String>,
+    /// Distinct approving reviewers [default: 1 when approved, else 0].
+    #[arg(long, env = "CHANGERISK_REVIEWERS")]
+    pub reviewers: Option<String>,
+    /// code, config, infra, iam, database or feature_flag [default with --git: from
+    /// the changed paths].
+    #[arg(long, env = "CHANGERISK_CHANGE_TYPE")]
+    pub change_type: Option<String>,
+    /// Services touched [default: from --services, else 1].
+    #[arg(long, env = "CHANGERISK_SERVICES_AFFECTED")]
+    pub services_affected: Option<String>,
+    /// Regions touched [default: from --services, else 1].
+    #[arg(long, env = "CHANGERISK_REGIONS")]
+    pub regions: Option<String>,
+    /// Touches a customer-facing path [default: from --services, else false].
+    #[arg(long, env = "CHANGERISK_CUSTOMER_FACING")]
+    pub customer_facing: Option<String>,
+    /// Lines changed [default with --git: from numstat].
+    #[arg(long, env = "CHANGERISK_LINES_CHANGED")]
+    pub lines_changed: Option<String>,
+    /// Files changed [default with --git: from numstat].
+    #[arg(long, env = "CHANGERISK_FILES_CHANGED")]
+    pub files_changed: Option<String>,
+    /// A tested rollback exists [default: false].
+    #[arg(long, env = "CHANGERISK_ROLLBACK_PLAN")]
+    pub rollback_plan: Option<String>,
 }

@@ -88,6 +88,14 @@ impl Column {
         true
     }
 
+    /// The level of row `row` of a categorical column (`None` for other kinds).
+    pub fn level(&self, row: usize) -> Option<&str> {
+        match self {
+            Column::Cat { codes, levels } => Some(&levels[codes[row] as usize]),
+            _ => None,
+        }
+    }
+
     /// The text of row `row`, for reasons and messages.
     pub fn display(&self, row: usize) -> String {
         match self {

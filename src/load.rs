@@ -7,8 +7,9 @@ use std::path::Path;
 
 use chrono::{Datelike, Timelike};
 use polars::prelude::DataFrame;
+use rayon::prelude::*;
 
-use crate::config::Config;
+use crate::config::{Config, FeaturesConfig};
 use crate::error::{Error, Result};
 use crate::frame::{Column, Frame};
 use crate::schema::{
@@ -240,12 +241,23 @@ pub fn add_calendar(frame: &mut Frame, ts: &[i64]) {
     );
 }
 
-/// Loads and validates a changes table described by `config`. `with_label` reads the
-/// config's label column (training and evaluation); scoring leaves it to pass through.
-pub fn load_changes(path: &Path, config: &Config, with_label: bool) -> Result<LoadedChanges> {
+/// Which parts of a changes table to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    /// Everything, the config's label column included (training, evaluation).
+    Labelled,
+    /// Everything but the label, which passes through (the changes to score).
+    Unlabelled,
+    /// Identity and timing only (id, time, service, author): past changes that history
+    /// features count but nobody scores. The other columns are still validated.
+    Events,
+}
+
+/// Loads and validates a changes table described by `config`.
+pub fn load_changes(path: &Path, config: &Config, read: Read) -> Result<LoadedChanges> {
     let file = display(path);
     let df = read_table(path)?;
-    parse_changes(&df, &file, config, with_label)
+    parse_changes(&df, &file, config, read)
 }
 
 /// The contract columns the built-in features read (besides id, time, service, author).
@@ -269,11 +281,11 @@ pub fn parse_changes(
     df: &DataFrame,
     file: &str,
     config: &Config,
-    with_label: bool,
+    read: Read,
 ) -> Result<LoadedChanges> {
     let cols = &config.columns;
     let features = &config.features;
-    let label_column = cols.label.as_deref().filter(|_| with_label);
+    let label_column = cols.label.as_deref().filter(|_| read == Read::Labelled);
     // Every column the config needs, checked before any cell so that a missing one is
     // named first.
     let mut consumed: Vec<&str> = vec![&cols.id, &cols.timestamp];
@@ -298,75 +310,30 @@ pub fn parse_changes(
     }
     require_rows(df, file)?;
 
-    let text = |column: &str| -> Result<Vec<String>> {
-        Cells::required(df, file, column)?
-            .parse_required("a non-empty string", |s| Some(s.to_string()))
-    };
-    let ids = text(&cols.id)?;
-    check_unique(file, &cols.id, &ids)?;
-    let format = config.timestamp_format();
-    let expected = format.expected();
-    let ts_cells = Cells::required(df, file, &cols.timestamp)?;
-    let ts = ts_cells
-        .timestamps(&expected, |s| format.parse_cell(s))?
-        .into_iter()
-        .enumerate()
-        .map(|(i, t)| {
-            t.ok_or_else(|| ts_cells.bad(i, "", format!("{expected} (the cell is empty)")))
-        })
-        .collect::<Result<Vec<i64>>>()?;
-    let optional_text = |column: &Option<String>| match column {
-        Some(c) => text(c),
-        None => Ok(vec![String::new(); ids.len()]),
-    };
-    let service = optional_text(&cols.service)?;
-    let author = optional_text(&cols.author)?;
-
+    // Identity and timing in one task, the feature columns in parallel beside it; the
+    // first error in that order is reported, so messages do not depend on scheduling.
+    let (identity, columns) = rayon::join(
+        || parse_identity(df, file, config, label_column),
+        || {
+            let jobs = column_jobs(df, file, features);
+            let parsed: Vec<Result<(String, Column)>> = jobs.par_iter().map(|job| job()).collect();
+            parsed.into_iter().collect::<Result<Vec<_>>>()
+        },
+    );
+    let (ids, ts, service, author, label) = identity?;
     let mut frame = Frame::new(ids.len());
-    if features.builtin {
-        insert_builtin_columns(df, file, &mut frame)?;
+    let columns = columns?;
+    if read == Read::Events {
+        // Validated above; a history row needs none of them.
+        drop(columns);
+    } else {
+        for (name, column) in columns {
+            frame.insert(name, column);
+        }
+    }
+    if features.builtin && read != Read::Events {
         add_calendar(&mut frame, &ts);
     }
-    for column in &features.numeric {
-        let cells = Cells::required(df, file, column)?;
-        let values = cells.parse_optional("a number", parse_number)?;
-        frame.insert(
-            column.clone(),
-            Column::Num(
-                values
-                    .into_iter()
-                    .map(|v| v.flatten().unwrap_or(f64::NAN))
-                    .collect(),
-            ),
-        );
-    }
-    for column in &features.boolean {
-        let cells = Cells::required(df, file, column)?;
-        let values = cells.parse_optional("true, false, 1, 0, yes or no", parse_bool)?;
-        frame.insert(
-            column.clone(),
-            Column::Num(
-                values
-                    .into_iter()
-                    .map(|v| v.map_or(f64::NAN, |b| f64::from(u8::from(b))))
-                    .collect(),
-            ),
-        );
-    }
-    for column in &features.categorical {
-        let values = Cells::required(df, file, column)?.text();
-        frame.insert(
-            column.clone(),
-            Column::cat_from_text(values.iter().map(|v| v.as_deref().unwrap_or(MISSING_LEVEL))),
-        );
-    }
-    let label = match label_column {
-        Some(column) => Some(
-            Cells::required(df, file, column)?
-                .parse_required("0, 1, true or false", parse_label)?,
-        ),
-        None => None,
-    };
 
     let passthrough: Vec<String> = df
         .get_column_names()
@@ -415,90 +382,159 @@ fn parse_label(s: &str) -> Option<bool> {
     }
 }
 
-/// Validates the contract's feature columns into `frame`.
-fn insert_builtin_columns(df: &DataFrame, file: &str, frame: &mut Frame) -> Result<()> {
-    let n = frame.len();
-    let cells = |c: &'static str| Cells::required(df, file, c);
-    frame.insert(
-        "ai_involvement",
-        level_column(
-            &cells("ai_involvement")?,
-            AiInvolvement::ALL,
-            AiInvolvement::as_str,
-            AiInvolvement::parse,
-            &AiInvolvement::expected(),
-        )?,
-    );
-    frame.insert(
-        "permission_level",
-        level_column(
-            &cells("permission_level")?,
-            Permission::ALL,
-            Permission::as_str,
-            Permission::parse,
-            &Permission::expected(),
-        )?,
-    );
-    frame.insert(
-        "review_status",
-        level_column(
-            &cells("review_status")?,
-            Review::ALL,
-            Review::as_str,
-            Review::parse,
-            &Review::expected(),
-        )?,
-    );
-    frame.insert(
-        "change_type",
-        level_column(
-            &cells("change_type")?,
-            ChangeType::ALL,
-            ChangeType::as_str,
-            ChangeType::parse,
-            &ChangeType::expected(),
-        )?,
-    );
-    let tool = match Cells::optional(df, file, "ai_tool")? {
-        Some(c) => c.text(),
-        None => vec![None; n],
+type Identity = (
+    Vec<String>,
+    Vec<i64>,
+    Vec<String>,
+    Vec<String>,
+    Option<Vec<bool>>,
+);
+
+/// Ids (checked unique), timestamps, service, author and the label, if read.
+fn parse_identity(
+    df: &DataFrame,
+    file: &str,
+    config: &Config,
+    label: Option<&str>,
+) -> Result<Identity> {
+    let cols = &config.columns;
+    let text = |column: &str| -> Result<Vec<String>> {
+        Cells::required(df, file, column)?
+            .parse_required("a non-empty string", |s| Some(s.to_string()))
     };
-    frame.insert(
-        "ai_tool",
-        Column::cat_from_text(tool.iter().map(|t| t.as_deref().unwrap_or(""))),
-    );
-    frame.insert(
-        "reviewer_count",
-        match Cells::optional(df, file, "reviewer_count")? {
-            Some(c) => count_column(&c, 0, Some(0))?,
-            None => Column::Num(vec![0.0; n]),
-        },
-    );
-    for (column, min) in [
-        ("services_affected", 1),
-        ("regions_affected", 1),
-        ("lines_changed", 0),
-        ("files_changed", 0),
-    ] {
-        frame.insert(column, count_column(&cells(column)?, min, None)?);
-    }
+    let ids = text(&cols.id)?;
+    check_unique(file, &cols.id, &ids)?;
+    let format = config.timestamp_format();
+    let expected = format.expected();
+    let ts_cells = Cells::required(df, file, &cols.timestamp)?;
+    let ts = ts_cells
+        .timestamps(&expected, |s| format.parse_cell(s))?
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| {
+            t.ok_or_else(|| ts_cells.bad(i, "", format!("{expected} (the cell is empty)")))
+        })
+        .collect::<Result<Vec<i64>>>()?;
+    let optional_text = |column: &Option<String>| match column {
+        Some(c) => text(c),
+        None => Ok(vec![String::new(); ids.len()]),
+    };
+    let service = optional_text(&cols.service)?;
+    let author = optional_text(&cols.author)?;
+    let label = match label {
+        Some(column) => Some(
+            Cells::required(df, file, column)?
+                .parse_required("0, 1, true or false", parse_label)?,
+        ),
+        None => None,
+    };
+    Ok((ids, ts, service, author, label))
+}
+
+/// Parses one feature column.
+type ColumnJob<'a> = Box<dyn Fn() -> Result<(String, Column)> + Send + Sync + 'a>;
+
+/// One job per feature column the config reads: the contract's columns when `builtin`,
+/// then the declared numeric, boolean and categorical columns.
+fn column_jobs<'a>(
+    df: &'a DataFrame,
+    file: &'a str,
+    features: &'a FeaturesConfig,
+) -> Vec<ColumnJob<'a>> {
+    let n = df.height();
+    let cells = move |c: &'a str| Cells::required(df, file, c);
+    let optional = move |c: &'a str| Cells::optional(df, file, c);
     let flags = "true, false, 1, 0, yes or no";
-    frame.insert(
-        "customer_facing",
-        Column::Flag(cells("customer_facing")?.parse_required(flags, parse_bool)?),
-    );
-    frame.insert(
-        "rollback_plan",
-        Column::Flag(match Cells::optional(df, file, "rollback_plan")? {
-            Some(c) => c
-                .parse_optional(flags, parse_bool)?
+    let mut jobs: Vec<ColumnJob<'a>> = Vec::new();
+    if features.builtin {
+        macro_rules! levels {
+            ($column:literal, $levels:ty) => {
+                jobs.push(Box::new(move || {
+                    let col = level_column(
+                        &cells($column)?,
+                        <$levels>::ALL,
+                        <$levels>::as_str,
+                        <$levels>::parse,
+                        &<$levels>::expected(),
+                    )?;
+                    Ok(($column.to_string(), col))
+                }));
+            };
+        }
+        levels!("ai_involvement", AiInvolvement);
+        levels!("permission_level", Permission);
+        levels!("review_status", Review);
+        levels!("change_type", ChangeType);
+        jobs.push(Box::new(move || {
+            let tool = match optional("ai_tool")? {
+                Some(c) => c.text(),
+                None => vec![None; n],
+            };
+            let col = Column::cat_from_text(tool.iter().map(|t| t.as_deref().unwrap_or("")));
+            Ok(("ai_tool".into(), col))
+        }));
+        jobs.push(Box::new(move || {
+            let col = match optional("reviewer_count")? {
+                Some(c) => count_column(&c, 0, Some(0))?,
+                None => Column::Num(vec![0.0; n]),
+            };
+            Ok(("reviewer_count".into(), col))
+        }));
+        for (column, min) in [
+            ("services_affected", 1),
+            ("regions_affected", 1),
+            ("lines_changed", 0),
+            ("files_changed", 0),
+        ] {
+            jobs.push(Box::new(move || {
+                Ok((column.into(), count_column(&cells(column)?, min, None)?))
+            }));
+        }
+        jobs.push(Box::new(move || {
+            let col = Column::Flag(cells("customer_facing")?.parse_required(flags, parse_bool)?);
+            Ok(("customer_facing".into(), col))
+        }));
+        jobs.push(Box::new(move || {
+            let values = match optional("rollback_plan")? {
+                Some(c) => c
+                    .parse_optional(flags, parse_bool)?
+                    .into_iter()
+                    .map(|v| v.unwrap_or(false))
+                    .collect(),
+                None => vec![false; n],
+            };
+            Ok(("rollback_plan".into(), Column::Flag(values)))
+        }));
+    }
+    for column in &features.numeric {
+        jobs.push(Box::new(move || {
+            let values = cells(column)?.parse_optional("a number", parse_number)?;
+            let values = values
                 .into_iter()
-                .map(|v| v.unwrap_or(false))
-                .collect(),
-            None => vec![false; n],
-        }),
-    );
-    Ok(())
+                .map(|v| v.flatten().unwrap_or(f64::NAN))
+                .collect();
+            Ok((column.clone(), Column::Num(values)))
+        }));
+    }
+    for column in &features.boolean {
+        jobs.push(Box::new(move || {
+            let values = cells(column)?.parse_optional(flags, parse_bool)?;
+            let values = values
+                .into_iter()
+                .map(|v| v.map_or(f64::NAN, |b| f64::from(u8::from(b))))
+                .collect();
+            Ok((column.clone(), Column::Num(values)))
+        }));
+    }
+    for column in &features.categorical {
+        jobs.push(Box::new(move || {
+            let values = cells(column)?.text();
+            let col =
+                Column::cat_from_text(values.iter().map(|v| v.as_deref().unwrap_or(MISSING_LEVEL)));
+            Ok((column.clone(), col))
+        }));
+    }
+    jobs
 }
 
 /// Loads and validates an incidents table.

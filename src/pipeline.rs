@@ -16,31 +16,39 @@ pub struct Prepared {
     pub labels: Labels,
 }
 
-/// Labels `timeline` (from its label column, else by linking `incidents`) and builds
-/// the frame of the timeline rows `rows`: their own columns plus point-in-time history.
+/// Labels `timeline` (from its label column, else by linking `incidents`) and adds the
+/// point-in-time history of the timeline rows `rows` to `frame`, which holds those rows'
+/// own columns in the same order.
 pub fn prepare(
     timeline: &Changes,
     incidents: &Incidents,
     params: LabelParams,
     rows: &[usize],
+    mut frame: Frame,
 ) -> Prepared {
     let labels = match &timeline.label {
         Some(given) => Labels::from_column(given),
         None => attribute_incidents(timeline, incidents, params),
     };
     let severe = severe_enough(incidents, params.max_severity);
-    let mut frame = timeline.frame.select(rows);
     add_history(&mut frame, timeline, &labels, &severe, rows);
     Prepared { frame, labels }
 }
 
-/// Joins past changes and the changes to score into one timeline: a change present in
-/// both counts once (the row being scored wins). Returns the timeline and, for each
-/// scored change in input order, its row in the timeline.
-pub fn join_history(history: Option<Changes>, scored: &Changes) -> Result<(Changes, Vec<usize>)> {
-    let Some(history) = history else {
-        return Ok((scored.clone(), (0..scored.len()).collect()));
+/// Joins past changes and the changes to score into one timeline of events (identity
+/// and timing; feature columns are dropped): a change present in both counts once (the
+/// row being scored wins). Returns the timeline and, for each scored change in input
+/// order, its row in the timeline.
+pub fn join_history(
+    history: Option<Changes>,
+    mut scored: Changes,
+) -> Result<(Changes, Vec<usize>)> {
+    scored.frame = Frame::new(scored.len());
+    let Some(mut history) = history else {
+        let rows = (0..scored.len()).collect();
+        return Ok((scored, rows));
     };
+    history.frame = Frame::new(history.len());
     let scored_ids: std::collections::HashSet<&str> =
         scored.ids.iter().map(String::as_str).collect();
     let keep: Vec<usize> = (0..history.len())
@@ -52,7 +60,7 @@ pub fn join_history(history: Option<Changes>, scored: &Changes) -> Result<(Chang
         history.select(&keep)
     };
     let offset = timeline.len();
-    timeline.append(scored).map_err(|e| match e {
+    timeline.append(&scored).map_err(|e| match e {
         Error::Data(m) => Error::Data(format!("--history and --changes do not match: {m}")),
         other => other,
     })?;
@@ -71,7 +79,13 @@ pub struct TimeOrdered {
 /// Prepares every change of a history, in time order (ties keep input order).
 pub fn time_ordered(changes: &Changes, incidents: &Incidents, params: LabelParams) -> TimeOrdered {
     let order = changes.time_order();
-    let prepared = prepare(changes, incidents, params, &order);
+    let prepared = prepare(
+        changes,
+        incidents,
+        params,
+        &order,
+        changes.frame.select(&order),
+    );
     let y = order.iter().map(|&r| prepared.labels.caused[r]).collect();
     let ts = order.iter().map(|&r| changes.ts[r]).collect();
     TimeOrdered { prepared, y, ts }

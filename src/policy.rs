@@ -63,10 +63,10 @@ pub struct Facts<'a> {
 }
 
 impl Facts<'_> {
-    fn text(&self, column: &str) -> String {
+    fn level(&self, column: &str) -> &str {
         self.frame
             .get(column)
-            .map(|c| c.display(self.row))
+            .and_then(|c| c.level(self.row))
             .unwrap_or_default()
     }
     fn num(&self, column: &str) -> f64 {
@@ -216,10 +216,10 @@ fn fires(w: &When, f: &Facts) -> bool {
         levels.as_ref().is_none_or(|l| l.iter().any(|x| x == value))
     };
     let at_least = |min: Option<f64>, v: f64| min.is_none_or(|m| v >= m);
-    listed(&w.ai_involvement, &f.text("ai_involvement"))
-        && listed(&w.permission_level, &f.text("permission_level"))
-        && listed(&w.review_status, &f.text("review_status"))
-        && listed(&w.change_type, &f.text("change_type"))
+    listed(&w.ai_involvement, f.level("ai_involvement"))
+        && listed(&w.permission_level, f.level("permission_level"))
+        && listed(&w.review_status, f.level("review_status"))
+        && listed(&w.change_type, f.level("change_type"))
         && listed(&w.tier, TIER_NAMES[f.tier])
         && w.customer_facing
             .is_none_or(|b| f.flag("customer_facing") == Some(b))

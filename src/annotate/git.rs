@@ -203,7 +203,10 @@ mod tests {
 
     #[test]
     fn ranges_have_two_ends() {
-        assert_eq!(split_range("origin/main..HEAD").unwrap(), ("origin/main", "HEAD"));
+        assert_eq!(
+            split_range("origin/main..HEAD").unwrap(),
+            ("origin/main", "HEAD")
+        );
         assert_eq!(split_range("a...b").unwrap(), ("a", "b"));
         assert!(matches!(split_range("HEAD"), Err(Error::Usage(_))));
         assert!(split_range("..HEAD").is_err());
@@ -216,9 +219,24 @@ mod tests {
         assert_eq!(
             files,
             [
-                FileChange { path: "src/a.rs".into(), added: 3, deleted: 1, binary: false },
-                FileChange { path: "new/b.rs".into(), added: 0, deleted: 0, binary: false },
-                FileChange { path: "logo.png".into(), added: 0, deleted: 0, binary: true },
+                FileChange {
+                    path: "src/a.rs".into(),
+                    added: 3,
+                    deleted: 1,
+                    binary: false
+                },
+                FileChange {
+                    path: "new/b.rs".into(),
+                    added: 0,
+                    deleted: 0,
+                    binary: false
+                },
+                FileChange {
+                    path: "logo.png".into(),
+                    added: 0,
+                    deleted: 0,
+                    binary: true
+                },
             ]
         );
     }
@@ -231,7 +249,10 @@ mod tests {
         assert_eq!(
             commits[0].trailers,
             [
-                ("Co-authored-by".to_string(), "Claude <noreply@anthropic.com>".to_string()),
+                (
+                    "Co-authored-by".to_string(),
+                    "Claude <noreply@anthropic.com>".to_string()
+                ),
                 ("Assisted-by".to_string(), "kiro".to_string())
             ]
         );

@@ -134,7 +134,9 @@ fn co_author(value: &str) -> Option<&'static CoAuthor> {
     let name = name.to_lowercase();
     CO_AUTHORS.iter().find(|c| match &email {
         Some(email) => c.emails.iter().any(|r| r.matches(email)),
-        None => c.names.contains(&name.as_str()) || c.name_prefixes.iter().any(|p| name.starts_with(p)),
+        None => {
+            c.names.contains(&name.as_str()) || c.name_prefixes.iter().any(|p| name.starts_with(p))
+        }
     })
 }
 
@@ -199,10 +201,12 @@ pub fn commit_markers(
             tool: tool.to_string(),
         })
     };
-    for (role, (name, email)) in [("author", author), ("committer", committer)] {
-        if let Some(tool) = agent_identity(name, email) {
-            add(format!("{role} is an AI agent"), AiInvolvement::Agent, tool);
-        }
+    // One identity marker per commit: the author, else the committer.
+    let identity = [("author", author), ("committer", committer)]
+        .into_iter()
+        .find_map(|(role, (name, email))| agent_identity(name, email).map(|t| (role, t)));
+    if let Some((role, tool)) = identity {
+        add(format!("{role} is an AI agent"), AiInvolvement::Agent, tool);
     }
     for (key, value) in trailers {
         match key.trim().to_ascii_lowercase().as_str() {
@@ -254,20 +258,32 @@ mod tests {
     #[test]
     fn co_author_trailers_match_by_email_when_present() {
         let claude = trailer("Co-Authored-By", "Claude <noreply@anthropic.com>");
-        assert_eq!(one(PERSON, &claude), Some((AiInvolvement::Assisted, "claude-code".into())));
+        assert_eq!(
+            one(PERSON, &claude),
+            Some((AiInvolvement::Assisted, "claude-code".into()))
+        );
         // A person called Claude, with their own address, is not the tool.
         let person = trailer("co-authored-by", "Claude Monet <claude@example.com>");
         assert_eq!(one(PERSON, &person), None);
         // Without an email the name decides.
         let bare = trailer("CO-AUTHORED-BY", "claude opus 4");
-        assert_eq!(one(PERSON, &bare), Some((AiInvolvement::Assisted, "claude-code".into())));
+        assert_eq!(
+            one(PERSON, &bare),
+            Some((AiInvolvement::Assisted, "claude-code".into()))
+        );
         let copilot = trailer(
             "Co-authored-by",
             "Copilot <175728472+Copilot@users.noreply.github.com>",
         );
-        assert_eq!(one(PERSON, &copilot), Some((AiInvolvement::Assisted, "copilot".into())));
+        assert_eq!(
+            one(PERSON, &copilot),
+            Some((AiInvolvement::Assisted, "copilot".into()))
+        );
         let cursor = trailer("Co-authored-by", "Cursor Agent <CursorAgent@cursor.com>");
-        assert_eq!(one(PERSON, &cursor), Some((AiInvolvement::Agent, "cursor".into())));
+        assert_eq!(
+            one(PERSON, &cursor),
+            Some((AiInvolvement::Agent, "cursor".into()))
+        );
     }
 
     #[test]
@@ -287,6 +303,9 @@ mod tests {
             Some((AiInvolvement::Agent, "copilot".into()))
         );
         assert_eq!(one(("dependabot[bot]", "support@github.com"), &[]), None);
+        // Author and committer both aider: one marker for the commit.
+        let aider = ("Bo (aider)", "bo@example.com");
+        assert_eq!(commit_markers("c", aider, aider, &[]).len(), 1);
     }
 
     #[test]
@@ -296,11 +315,20 @@ mod tests {
             Some((AiInvolvement::Assisted, "kiro".into()))
         );
         assert_eq!(
-            one(PERSON, &trailer("Generated-By", "Some New Tool v2 <bot@tool.dev>")),
+            one(
+                PERSON,
+                &trailer("Generated-By", "Some New Tool v2 <bot@tool.dev>")
+            ),
             Some((AiInvolvement::Agent, "some-new-tool-v2".into()))
         );
         // Unrelated trailers are not markers.
-        assert_eq!(one(PERSON, &trailer("Signed-off-by", "Claude <noreply@anthropic.com>")), None);
+        assert_eq!(
+            one(
+                PERSON,
+                &trailer("Signed-off-by", "Claude <noreply@anthropic.com>")
+            ),
+            None
+        );
     }
 
     #[test]
@@ -308,7 +336,10 @@ mod tests {
         let mut t = trailer("Co-authored-by", "Claude <noreply@anthropic.com>");
         t.extend(trailer("Generated-by", "codex"));
         t.extend(trailer("Generated-by", "gemini"));
-        assert_eq!(one(PERSON, &t), Some((AiInvolvement::Agent, "codex".into())));
+        assert_eq!(
+            one(PERSON, &t),
+            Some((AiInvolvement::Agent, "codex".into()))
+        );
     }
 
     #[test]

@@ -328,7 +328,10 @@ impl ServiceMap {
 
     /// The services touched by `files` (path, lines changed), the most changed lines
     /// first (ties in map order); one entry per service name.
-    pub fn touched<'a>(&self, files: impl IntoIterator<Item = (&'a str, u64)>) -> Vec<(&Service, u64)> {
+    pub fn touched<'a>(
+        &self,
+        files: impl IntoIterator<Item = (&'a str, u64)>,
+    ) -> Vec<(&Service, u64)> {
         let mut touched: Vec<(&Service, u64)> = Vec::new();
         for (path, lines) in files {
             let Some(service) = self.service_of(path) else {
@@ -402,7 +405,10 @@ regions = 2
         let of = |p: &str| map.service_of(p).map(|s| s.name.clone());
         assert_eq!(of("services/checkout/cart.rs").as_deref(), Some("checkout"));
         // The later entry wins.
-        assert_eq!(of("services/checkout/payments/x.rs").as_deref(), Some("payments"));
+        assert_eq!(
+            of("services/checkout/payments/x.rs").as_deref(),
+            Some("payments")
+        );
         assert_eq!(of("deploy/eu.checkout.yaml").as_deref(), Some("checkout"));
         assert_eq!(of("libs/payment/a.rs").as_deref(), Some("payments"));
         assert_eq!(of("docs/x.md").as_deref(), Some("platform"));

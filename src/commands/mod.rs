@@ -1,5 +1,6 @@
 //! One module per command: each resolves its arguments into validated settings and runs.
 
+pub mod annotate;
 pub mod config;
 pub mod evaluate;
 pub mod generate;
@@ -12,7 +13,7 @@ use crate::cli::{Cli, Command, InputArgs, LabelArgs, LearnerArgs};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::label::{parse_duration, LabelParams};
-use crate::load::{load_changes, load_incidents, Changes, Incidents};
+use crate::load::{load_changes, load_incidents, Changes, Incidents, Read};
 use crate::model::LearnerParams;
 use crate::progress::Progress;
 
@@ -25,6 +26,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Score(args) => score::run(args, &progress),
         Command::Evaluate(args) => evaluate::run(args, &progress),
         Command::Config(args) => config::run(args),
+        Command::Annotate(args) => annotate::run(*args, &progress),
     }
 }
 
@@ -68,7 +70,7 @@ impl Inputs {
     /// Loads the changes (with labels, if the config names them) and the incidents.
     pub fn load(&self, progress: &Progress) -> Result<(Changes, Incidents)> {
         progress.stage("loading changes");
-        let changes = load_changes(&self.changes, &self.config, true)?.changes;
+        let changes = load_changes(&self.changes, &self.config, Read::Labelled)?.changes;
         progress.stage("loading incidents");
         let incidents = match &self.incidents {
             Some(path) => load_incidents(path)?,

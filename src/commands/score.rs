@@ -11,7 +11,7 @@ use crate::cli::ScoreArgs;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::features::{design_matrix, unseen_levels};
-use crate::load::{load_changes, load_incidents, Incidents};
+use crate::load::{load_changes, load_incidents, Incidents, LoadedChanges, Read};
 use crate::model::{Model, Tiers, TIER_NAMES};
 use crate::pipeline::{join_history, prepare};
 use crate::policy::{Action, Facts, Policies};
@@ -109,44 +109,61 @@ pub fn run(args: ScoreArgs, progress: &Progress) -> Result<u8> {
     };
     let (incidents_path, history_path) = history_files(&s, &model)?;
     progress.stage("loading changes");
-    let loaded = load_changes(&s.changes, &model.config, false)?;
+    let loaded = load_changes(&s.changes, &model.config, Read::Unlabelled)?;
     progress.stage("loading history");
     let history = match &history_path {
-        Some(path) => Some(load_changes(path, &model.config, false)?.changes),
+        Some(path) => Some(load_changes(path, &model.config, Read::Events)?.changes),
         None => None,
     };
     let incidents = match &incidents_path {
         Some(path) => load_incidents(path)?,
         None => Incidents::default(),
     };
-    progress.stage("building features");
-    let (timeline, rows) = join_history(history, &loaded.changes)?;
     progress.stage("linking incidents and history features");
-    let prepared = prepare(&timeline, &incidents, model.labelling, &rows);
+    let LoadedChanges {
+        mut changes,
+        passthrough,
+    } = loaded;
+    let frame = std::mem::take(&mut changes.frame);
+    let (timeline, rows) = join_history(history, changes)?;
+    let prepared = prepare(&timeline, &incidents, model.labelling, &rows, frame);
     if incidents_path.is_some() {
         progress.log(&format!("history {}", prepared.labels.summary.describe()));
     }
-    progress.stage("feature matrix");
-    let features = model.feature_defs();
-    for (column, count) in unseen_levels(&features, &prepared.frame) {
+    let ids: Vec<&str> = rows.iter().map(|&r| timeline.ids[r].as_str()).collect();
+    for (column, count) in unseen_levels(&model.feature_defs(), &prepared.frame) {
         progress.log(&format!(
             "warning: {count} change(s) have a '{column}' level not seen in training; scored as 'other'"
         ));
     }
-    let x = design_matrix(&features, &prepared.frame)?;
     progress.stage("scoring");
-    let scored = score_rows(&model, &tiers, &policies, &prepared.frame, &x);
+    let scored = score_frame(&model, &tiers, &policies, &prepared.frame)?;
     progress.stage("writing output");
-    let mut df = output_frame(&loaded.changes.ids, &scored, &loaded.passthrough)?;
+    let mut df = output_frame(&ids, &scored, &passthrough)?;
     write_table(&s.output, &mut df)?;
-    progress.log(&summary(
-        &loaded.changes.ids,
-        &scored,
-        &tiers,
-        s.top,
-        &s.output,
-    ));
+    progress.log(&summary(&ids, &scored, &tiers, s.top, &s.output));
     Ok(0)
+}
+
+/// Rows per scoring chunk: bounds the design matrix's memory whatever the input size.
+const SCORE_CHUNK: usize = 1 << 16;
+
+/// Scores every row of `frame` chunk by chunk (each chunk in parallel).
+pub fn score_frame(
+    model: &Model,
+    tiers: &Tiers,
+    policies: &Policies,
+    frame: &crate::frame::Frame,
+) -> Result<Vec<Scored>> {
+    let features = model.feature_defs();
+    let mut scored = Vec::with_capacity(frame.len());
+    for start in (0..frame.len()).step_by(SCORE_CHUNK) {
+        let rows: Vec<usize> = (start..(start + SCORE_CHUNK).min(frame.len())).collect();
+        let part = frame.select(&rows);
+        let x = design_matrix(&features, &part)?;
+        scored.extend(score_rows(model, tiers, policies, &part, &x));
+    }
+    Ok(scored)
 }
 
 /// Scores, explains, tiers and checks policies for every row, in parallel.
@@ -185,7 +202,7 @@ pub fn score_rows(
 
 /// The output table: the contract's columns, then the pass-through columns (renamed
 /// `input_<name>` where they would clash).
-fn output_frame(ids: &[String], scored: &[Scored], passthrough: &DataFrame) -> Result<DataFrame> {
+fn output_frame(ids: &[&str], scored: &[Scored], passthrough: &DataFrame) -> Result<DataFrame> {
     let mut columns = vec![
         PlColumn::new("change_id".into(), ids),
         PlColumn::new(
@@ -235,7 +252,7 @@ fn output_frame(ids: &[String], scored: &[Scored], passthrough: &DataFrame) -> R
 
 /// The stderr summary: changes per tier, policy hits and the riskiest changes.
 fn summary(
-    ids: &[String],
+    ids: &[&str],
     scored: &[Scored],
     tiers: &Tiers,
     top: usize,

@@ -1,6 +1,7 @@
 //! Integration tests: the `changerisk` binary run on small generated or hand-written
 //! inputs, one module per area, sharing the harness in `util`.
 
+mod annotate;
 mod atomic;
 mod bad_input;
 mod byod;
