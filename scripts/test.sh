@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test suite: sets up what the tests need beyond cargo (a Python venv with
-# scikit-learn for the independent metric checks), then runs every test in the one
-# release profile the binary uses.
+# scikit-learn for the independent metric checks and the notebook stack, and headless
+# Chromium for the report), then runs every test in the one release profile the binary
+# uses.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,5 +16,13 @@ if ! cmp -s scripts/requirements.txt "$stamp" 2>/dev/null; then
     cp scripts/requirements.txt "$stamp"
 fi
 export CHANGERISK_PYTHON="$venv/bin/python"
+
+if ! command -v chromium >/dev/null 2>&1; then
+    echo "installing Debian's chromium (headless report test)" >&2
+    if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+    $sudo apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q chromium >/dev/null
+fi
+export CHANGERISK_CHROMIUM="$(command -v chromium)"
 
 cargo test --release "$@"
