@@ -229,8 +229,16 @@ def log1p(x):
     return np.log1p(np.clip(np.asarray(x, dtype=float), 0, None))
 
 
-def features(timeline, incidents, first, rows):
-    """The feature names, as in builtin_features(), and the matrix of timeline rows `rows`."""
+def smoothed_log_odds(hits, trials, prior, weight):
+    """The log-odds of hits / trials shrunk towards `prior` with `weight` pseudo-trials."""
+    rate = (hits + prior * weight) / (trials + weight)
+    return np.log(rate / (1.0 - rate))
+
+
+def features(timeline, incidents, first, rows, base_rate):
+    """The feature names and the matrix of timeline rows `rows`: builtin_features() and
+    history_features() of src/features.rs, in that order. `base_rate`, the training
+    positive rate, is the prior of the smoothed incident rates."""
     c = timeline.iloc[rows]
     is_ = lambda column, level: (c[column] == level).to_numpy(dtype=float)  # noqa: E731
     one_of = lambda column, levels: c[column].isin(levels).to_numpy(dtype=float)  # noqa: E731
@@ -274,8 +282,17 @@ def features(timeline, incidents, first, rows):
     )
     for name, day in WEEKDAYS.items():
         f[f"weekday_{name}"] = (weekday == day).astype(float)
-    for name, values in history_features(timeline, incidents, first, rows).items():
+    history = history_features(timeline, incidents, first, rows)
+    for name, values in history.items():
         f[f"{name}_log"] = log1p(values)
+    prior = min(max(base_rate, 1e-4), 1 - 1e-4)
+    f["service_incident_7d_any"] = (history["service_incidents_7d"] >= 1).astype(float)
+    f["service_incident_rate"] = smoothed_log_odds(
+        history["service_incident_changes"], history["service_prior_changes"], prior, 20.0
+    )
+    f["author_incident_rate"] = smoothed_log_odds(
+        history["author_incident_changes"], history["author_prior_changes"], prior, 10.0
+    )
     x = np.empty((len(rows), len(f)), order="F")
     for j, column in enumerate(f.values()):
         x[:, j] = column
@@ -296,8 +313,9 @@ def train(args):
     first = first_incident(changes, incidents)
     phases.done("label")
     order = np.argsort(changes["ts"].to_numpy(), kind="stable")
-    names, x = features(changes, incidents, first, order)
     y = ~np.isnan(first[order])
+    base_rate = y.mean()
+    names, x = features(changes, incidents, first, order, base_rate)
     phases.done("features")
     scaler = StandardScaler().fit(x)
     z = scaler.transform(x)
@@ -312,19 +330,19 @@ def train(args):
     model = fit(z, y, best[0], best[2])
     phases.done("fit")
     with open(args.model, "wb") as out:
-        pickle.dump({"scaler": scaler, "model": model, "features": names}, out)
+        pickle.dump({"scaler": scaler, "model": model, "features": names, "base_rate": base_rate}, out)
     phases.done("write")
     phases.report("train", len(y))
 
 
-def prepared_for_scoring(args, phases):
+def prepared_for_scoring(args, phases, base_rate):
     scored, history = read_changes(args.changes), read_changes(args.history)
     incidents = read_incidents(args.incidents)
     phases.done("read")
     timeline, rows = join_history(history, scored)
     first = first_incident(timeline, incidents)
     phases.done("label")
-    names, x = features(timeline, incidents, first, rows)
+    names, x = features(timeline, incidents, first, rows, base_rate)
     phases.done("features")
     return scored, names, x
 
@@ -333,7 +351,7 @@ def score(args):
     phases = Phases()
     with open(args.model, "rb") as f:
         saved = pickle.load(f)
-    scored, names, x = prepared_for_scoring(args, phases)
+    scored, names, x = prepared_for_scoring(args, phases, saved["base_rate"])
     if names != saved["features"]:
         sys.exit(f"{args.model} was trained on other features: retrain it")
     risk = saved["model"].predict_proba(saved["scaler"].transform(x))[:, 1]
@@ -347,7 +365,7 @@ def verify(args):
     with open(args.changerisk_model) as f:
         model = json.load(f)
     phases = Phases()
-    scored, names, x = prepared_for_scoring(args, phases)
+    scored, names, x = prepared_for_scoring(args, phases, model["training"]["positive_rate"])
     if names != [f["name"] for f in model["features"]]:
         sys.exit(f"feature names differ from the changerisk model's: {names}")
     mean = np.array([f["mean"] for f in model["features"]])

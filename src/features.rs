@@ -44,6 +44,16 @@ pub enum Expr {
     },
     /// The product of the terms: an interaction.
     Product { of: Vec<Expr> },
+    /// 1 when the numeric value is at least `value`.
+    AtLeast { column: String, value: f64 },
+    /// The log-odds of a rate shrunk towards `prior`: `logit((hits + prior w) / (trials + w))`,
+    /// so a short track record says little and a long one a lot.
+    SmoothedLogOdds {
+        hits: String,
+        trials: String,
+        prior: f64,
+        weight: f64,
+    },
 }
 
 impl Expr {
@@ -91,6 +101,34 @@ impl Expr {
                 Self::levels_eval(frame, column, std::slice::from_ref(level))?
             }
             Expr::In { column, levels } => Self::levels_eval(frame, column, levels)?,
+            Expr::AtLeast { column, value } => {
+                let Column::Num(v) = Self::column_of(column, frame)? else {
+                    return Err(kind_error(column, "numeric"));
+                };
+                v.iter()
+                    .map(|x| f64::from(u8::from(*x >= *value)))
+                    .collect()
+            }
+            Expr::SmoothedLogOdds {
+                hits,
+                trials,
+                prior,
+                weight,
+            } => {
+                let (Column::Num(h), Column::Num(t)) = (
+                    Self::column_of(hits, frame)?,
+                    Self::column_of(trials, frame)?,
+                ) else {
+                    return Err(kind_error(hits, "numeric"));
+                };
+                h.iter()
+                    .zip(t)
+                    .map(|(h, t)| {
+                        let rate = (h + prior * weight) / (t + weight);
+                        (rate / (1.0 - rate)).ln()
+                    })
+                    .collect()
+            }
             Expr::Product { of } => {
                 let mut acc = vec![1.0; frame.len()];
                 for term in of {
@@ -313,11 +351,53 @@ pub fn builtin_features() -> Vec<FeatureDef> {
 /// service column, per-author ones an author column, and those that count incidents or
 /// incident-causing changes need an incidents file (a label column says nothing about
 /// *when* a change was found to be bad, so counting earlier labels would leak).
-pub fn history_features(config: &Config) -> Vec<FeatureDef> {
+///
+/// `base_rate` (the training rows' positive rate) is the prior the per-author and
+/// per-service incident rates shrink towards.
+pub fn history_features(config: &Config, base_rate: f64) -> Vec<FeatureDef> {
     let incidents = !config.has_label();
     let service = config.columns.service.is_some();
     let author = config.columns.author.is_some();
-    [
+    // Keep the prior strictly inside (0, 1) so the log-odds stay finite.
+    let prior = base_rate.clamp(1e-4, 1.0 - 1e-4);
+    let rate = |name: &str, factor: &str, who: &str, weight: f64| {
+        def(
+            name,
+            factor,
+            Expr::SmoothedLogOdds {
+                hits: format!("{who}_incident_changes"),
+                trials: format!("{who}_prior_changes"),
+                prior,
+                weight,
+            },
+        )
+    };
+    let mut extra = Vec::new();
+    if service && incidents {
+        extra.push(def(
+            "service_incident_7d_any",
+            "service_history",
+            Expr::AtLeast {
+                column: "service_incidents_7d".into(),
+                value: 1.0,
+            },
+        ));
+        extra.push(rate(
+            "service_incident_rate",
+            "service_history",
+            "service",
+            20.0,
+        ));
+    }
+    if author && incidents {
+        extra.push(rate(
+            "author_incident_rate",
+            "author_history",
+            "author",
+            10.0,
+        ));
+    }
+    let mut counts: Vec<FeatureDef> = [
         (
             "service_incidents_7d",
             "service_history",
@@ -350,7 +430,9 @@ pub fn history_features(config: &Config) -> Vec<FeatureDef> {
     .into_iter()
     .filter(|(_, _, available)| *available)
     .map(|(name, factor, _)| def(&format!("{name}_log"), factor, log1p(name)))
-    .collect()
+    .collect();
+    counts.extend(extra);
+    counts
 }
 
 /// A categorical level is pooled into `other` when fewer training rows than this share
@@ -363,8 +445,13 @@ pub const MIN_LEVEL_ROWS: usize = 10;
 const LOG_SKEWNESS: f64 = 1.0;
 
 /// Every feature of a config, the declared columns' transforms decided from the training
-/// frame. Returns the features and warnings (dropped columns).
-pub fn feature_set(config: &Config, train: &Frame) -> (Vec<FeatureDef>, Vec<String>) {
+/// frame and the history rates' prior from the training positive rate. Returns the
+/// features and warnings (dropped columns).
+pub fn feature_set(
+    config: &Config,
+    train: &Frame,
+    base_rate: f64,
+) -> (Vec<FeatureDef>, Vec<String>) {
     let mut features = if config.features.builtin {
         builtin_features()
     } else {
@@ -388,7 +475,7 @@ pub fn feature_set(config: &Config, train: &Frame) -> (Vec<FeatureDef>, Vec<Stri
         };
         categorical_features(column, codes, levels, &mut features, &mut warnings);
     }
-    features.extend(history_features(config));
+    features.extend(history_features(config, base_rate));
     (features, warnings)
 }
 

@@ -8,6 +8,7 @@
 //! ([`table`], [`output`]). [`metrics`] measures, [`generate`] writes synthetic
 //! histories, and [`commands`] ties the stages to the command line.
 
+pub mod analysis;
 pub mod annotate;
 pub mod cli;
 pub mod commands;

@@ -132,7 +132,38 @@ fn describe(factor: &str, feature: &str, frame: &Frame, row: usize) -> String {
         "service_history" | "author_history" => {
             let column = feature.strip_suffix("_log").unwrap_or(feature);
             let n = num(frame, column, row);
+            let record = |who: &str| {
+                let hits = num(frame, &format!("{who}_incident_changes"), row);
+                let trials = num(frame, &format!("{who}_prior_changes"), row);
+                (hits, trials)
+            };
             match column {
+                "service_incident_7d_any" => {
+                    let n = num(frame, "service_incidents_7d", row);
+                    format!(
+                        "service had {} in the last 7 days",
+                        plural(n, "incident", "incidents")
+                    )
+                }
+                "service_incident_rate" => {
+                    let (hits, trials) = record("service");
+                    format!(
+                        "{} of the service's {} caused incidents",
+                        format_number(hits),
+                        plural(trials, "earlier change", "earlier changes")
+                    )
+                }
+                "author_incident_rate" if record("author").1 == 0.0 => {
+                    "the author's first change".into()
+                }
+                "author_incident_rate" => {
+                    let (hits, trials) = record("author");
+                    format!(
+                        "{} of the author's {} caused incidents",
+                        format_number(hits),
+                        plural(trials, "earlier change", "earlier changes")
+                    )
+                }
                 "service_incidents_7d" => {
                     format!(
                         "service had {} in the last 7 days",

@@ -47,7 +47,8 @@ pub fn train_from_files(s: &TrainSettings, progress: &Progress) -> Result<Model>
     progress.stage("linking incidents and building features");
     let history = time_ordered(&changes, &incidents, s.labelling);
     progress.log(&history.prepared.labels.summary.describe());
-    let (features, warnings) = feature_set(&s.inputs.config, &history.prepared.frame);
+    let base_rate = history.prepared.labels.summary.positive_rate();
+    let (features, warnings) = feature_set(&s.inputs.config, &history.prepared.frame, base_rate);
     for w in &warnings {
         progress.log(&format!("warning: {w}"));
     }

@@ -1,0 +1,311 @@
+//! Analysis of a scored history, shared by `export` and `report`: every change of a
+//! labelled history scored by a model (with its label, point-in-time features,
+//! contributions, tier, violated policies and reasons), and the summaries built on it:
+//! the gating curve, risk by segment and feature importance.
+
+use std::collections::BTreeMap;
+
+use polars::prelude::DataFrame;
+use rayon::prelude::*;
+
+use crate::commands::Inputs;
+use crate::error::Result;
+use crate::features::design_matrix;
+use crate::frame::{Column, Frame};
+use crate::label::{LabelSource, LabelSummary};
+use crate::load::{load_changes, load_incidents, Incidents, LoadedChanges, Read};
+use crate::metrics::capture_at;
+use crate::model::{Model, Score};
+use crate::pipeline::prepare;
+use crate::policy::{Action, Facts, Policies};
+use crate::progress::Progress;
+use crate::reasons::Explainer;
+
+/// Every change of a history, in input order, as the model sees and scores it.
+pub struct ScoredHistory {
+    pub ids: Vec<String>,
+    /// Unix seconds, UTC.
+    pub ts: Vec<i64>,
+    /// Empty strings when the config names no service column.
+    pub service: Vec<String>,
+    /// Empty strings when the config names no author column.
+    pub author: Vec<String>,
+    /// The typed input columns, calendar columns and point-in-time history columns.
+    pub frame: Frame,
+    /// The model's feature values (before standardisation): `design[j][i]` is feature
+    /// `j` (model order) of change `i`.
+    pub design: Vec<Vec<f64>>,
+    /// Caused an incident (or labelled positive by the config's label column).
+    pub labels: Vec<bool>,
+    pub label_source: Vec<LabelSource>,
+    pub label_summary: LabelSummary,
+    /// Risk, logit and per-feature contributions (model feature order).
+    pub scores: Vec<Score>,
+    /// Tier index into [`crate::model::TIER_NAMES`] (model tiers).
+    pub tiers: Vec<usize>,
+    /// Violated guardrails: rule id and action, in policy file order.
+    pub policy: Vec<Vec<(String, Action)>>,
+    /// The top factors, worded, `; `-separated.
+    pub reasons: Vec<String>,
+    /// The input's columns that changerisk does not read, in input order.
+    pub passthrough: DataFrame,
+}
+
+impl ScoredHistory {
+    /// Number of changes.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// True when there are no changes.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Every change's risk.
+    pub fn risks(&self) -> Vec<f64> {
+        self.scores.iter().map(|s| s.risk).collect()
+    }
+
+    /// Violated policy ids of change `i`, `;`-separated (empty when none).
+    pub fn policy_ids(&self, i: usize) -> String {
+        self.policy[i]
+            .iter()
+            .map(|(id, _)| id.as_str())
+            .collect::<Vec<_>>()
+            .join(";")
+    }
+}
+
+/// Rows per scoring chunk: bounds the design matrix's memory whatever the input size.
+const SCORE_CHUNK: usize = 1 << 16;
+
+/// Loads a labelled history (labels from incidents or from the config's label column),
+/// computes every change's point-in-time history over the whole history, and scores
+/// every change with `model` (tiers from the model, `policies` checked).
+pub fn score_history(
+    model: &Model,
+    inputs: &Inputs,
+    policies: &Policies,
+    progress: &Progress,
+) -> Result<ScoredHistory> {
+    // `Inputs::load` drops the pass-through columns, which the export keeps.
+    progress.stage("loading changes");
+    let LoadedChanges {
+        mut changes,
+        passthrough,
+    } = load_changes(&inputs.changes, &inputs.config, Read::Labelled)?;
+    progress.stage("loading incidents");
+    let incidents = match &inputs.incidents {
+        Some(path) => load_incidents(path)?,
+        None => Incidents::default(),
+    };
+    progress.stage("linking incidents and history features");
+    let rows: Vec<usize> = (0..changes.len()).collect();
+    let frame = std::mem::take(&mut changes.frame);
+    let prepared = prepare(&changes, &incidents, model.labelling, &rows, frame);
+    progress.log(&prepared.labels.summary.describe());
+
+    progress.stage("scoring");
+    let features = model.feature_defs();
+    let explainer = Explainer::new(model);
+    let frame = prepared.frame;
+    let n = frame.len();
+    let mut design: Vec<Vec<f64>> = vec![Vec::with_capacity(n); features.len()];
+    let mut scored = Vec::with_capacity(n);
+    for start in (0..n).step_by(SCORE_CHUNK) {
+        let chunk: Vec<usize> = (start..(start + SCORE_CHUNK).min(n)).collect();
+        let part = frame.select(&chunk);
+        let x = design_matrix(&features, &part)?;
+        for (j, column) in design.iter_mut().enumerate() {
+            column.extend(x.column(j).iter());
+        }
+        let rows: Vec<_> = (0..x.nrows())
+            .into_par_iter()
+            .map(|row| {
+                let score = model.score_row(x.row(row));
+                let tier = model.tiers.tier(score.risk);
+                let facts = Facts {
+                    frame: &part,
+                    row,
+                    risk: score.risk,
+                    tier,
+                };
+                let policy: Vec<(String, Action)> = policies
+                    .violated(&facts)
+                    .into_iter()
+                    .map(|r| (r.id.clone(), r.action))
+                    .collect();
+                let reasons = explainer.reasons(&part, row, &score.contributions);
+                (score, tier, policy, reasons)
+            })
+            .collect();
+        scored.extend(rows);
+    }
+    let mut scores = Vec::with_capacity(n);
+    let mut tiers = Vec::with_capacity(n);
+    let mut policy = Vec::with_capacity(n);
+    let mut reasons = Vec::with_capacity(n);
+    for (s, t, p, r) in scored {
+        scores.push(s);
+        tiers.push(t);
+        policy.push(p);
+        reasons.push(r);
+    }
+    let labels = prepared.labels;
+    Ok(ScoredHistory {
+        ids: changes.ids,
+        ts: changes.ts,
+        service: changes.service,
+        author: changes.author,
+        frame,
+        design,
+        labels: labels.caused,
+        label_source: labels.source,
+        label_summary: labels.summary,
+        scores,
+        tiers,
+        policy,
+        reasons,
+        passthrough,
+    })
+}
+
+/// One point of the gating curve.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GatingPoint {
+    /// Share of changes gated (the riskiest first).
+    pub gated_share: f64,
+    /// Share of incident-causing changes among them.
+    pub caught_share: f64,
+}
+
+/// The gating curve at `points` evenly spaced gated shares from 0 to 1 (both included;
+/// at least 2 points). Empty when no change is labelled incident-causing.
+pub fn gating_curve(risks: &[f64], labels: &[bool], points: usize) -> Vec<GatingPoint> {
+    let points = points.max(2);
+    (0..points)
+        .map_while(|k| {
+            let gated_share = k as f64 / (points - 1) as f64;
+            capture_at(risks, labels, gated_share).map(|caught_share| GatingPoint {
+                gated_share,
+                caught_share,
+            })
+        })
+        .collect()
+}
+
+/// Changes sharing AI involvement, permission level and review status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Segment {
+    pub ai_involvement: String,
+    pub permission_level: String,
+    pub review_status: String,
+    pub changes: usize,
+    pub positives: usize,
+    pub mean_risk: f64,
+}
+
+/// The columns that define a segment.
+const SEGMENT_COLUMNS: [&str; 3] = ["ai_involvement", "permission_level", "review_status"];
+
+/// Risk by AI involvement x permission level x review status: one segment per
+/// combination present, in the contract's level order. Empty when the history lacks
+/// those columns (a config without the built-in features).
+pub fn segments(history: &ScoredHistory) -> Vec<Segment> {
+    let mut columns = Vec::with_capacity(3);
+    for name in SEGMENT_COLUMNS {
+        match history.frame.get(name) {
+            Some(Column::Cat { codes, levels }) => columns.push((codes, levels)),
+            _ => return Vec::new(),
+        }
+    }
+    let mut groups: BTreeMap<[u32; 3], (usize, usize, f64)> = BTreeMap::new();
+    for i in 0..history.len() {
+        let key = [columns[0].0[i], columns[1].0[i], columns[2].0[i]];
+        let g = groups.entry(key).or_default();
+        g.0 += 1;
+        g.1 += usize::from(history.labels[i]);
+        g.2 += history.scores[i].risk;
+    }
+    groups
+        .into_iter()
+        .map(|(key, (changes, positives, risk))| {
+            let level = |k: usize| columns[k].1[key[k] as usize].clone();
+            Segment {
+                ai_involvement: level(0),
+                permission_level: level(1),
+                review_status: level(2),
+                changes,
+                positives,
+                mean_risk: risk / changes as f64,
+            }
+        })
+        .collect()
+}
+
+/// One model feature's weight and its actual pull on the history's scores.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Importance {
+    pub feature: String,
+    /// The human factor the feature is reported under.
+    pub factor: String,
+    /// Coefficient on the standardised scale (comparable across features).
+    pub coefficient: f64,
+    /// Mean |contribution to the logit| over the history: how much the feature moves
+    /// scores in practice.
+    pub mean_abs_contribution: f64,
+    /// Mean contribution to the logit over the history (signed).
+    pub mean_contribution: f64,
+}
+
+/// Feature importance over a scored history, the most influential first (by mean
+/// |contribution|; ties in model order).
+pub fn importance(model: &Model, history: &ScoredHistory) -> Vec<Importance> {
+    let n = history.len().max(1) as f64;
+    let mut out: Vec<Importance> = model
+        .features
+        .iter()
+        .enumerate()
+        .map(|(j, f)| {
+            let (abs, signed) = history
+                .scores
+                .iter()
+                .fold((0.0, 0.0), |(a, s), score| {
+                    let c = score.contributions[j];
+                    (a + c.abs(), s + c)
+                });
+            Importance {
+                feature: f.def.name.clone(),
+                factor: f.def.factor.clone(),
+                coefficient: f.coefficient,
+                mean_abs_contribution: abs / n,
+                mean_contribution: signed / n,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| b.mean_abs_contribution.total_cmp(&a.mean_abs_contribution));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gating_curve_runs_from_nothing_to_everything() {
+        // By hand: the riskiest of 4 is the only positive besides the third.
+        let risks = [0.9, 0.1, 0.5, 0.2];
+        let labels = [true, false, true, false];
+        let curve = gating_curve(&risks, &labels, 5);
+        let shares: Vec<(f64, f64)> = curve
+            .iter()
+            .map(|p| (p.gated_share, p.caught_share))
+            .collect();
+        assert_eq!(
+            shares,
+            [(0.0, 0.0), (0.25, 0.5), (0.5, 1.0), (0.75, 1.0), (1.0, 1.0)]
+        );
+        assert!(gating_curve(&risks, &[false; 4], 5).is_empty());
+    }
+}

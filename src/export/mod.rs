@@ -1,0 +1,440 @@
+//! The analyst export of a scored history: typed tables (the scored changes, one row
+//! each, and side tables of coefficients, calibration, metrics, the gating curve and
+//! risk by segment) in Parquet, Arrow IPC file format or CSV, plus a starter notebook
+//! that loads them. Every file is written atomically.
+
+pub mod notebook;
+
+use std::path::{Path, PathBuf};
+
+use polars::prelude::{
+    BooleanChunked, Column as PlColumn, DataFrame, DataType, Float64Chunked, Int64Chunked,
+    IntoColumn, NewChunkedArray, ParquetCompression, ParquetWriter, StringChunked,
+    TimeUnit, TimeZone,
+};
+use rayon::prelude::*;
+
+use crate::analysis::{gating_curve, importance, segments, ScoredHistory, Segment};
+use crate::error::{Error, Result};
+use crate::frame::Column;
+use crate::label::LabelSource;
+use crate::load::CHANGE_COLUMNS;
+use crate::metrics::{reliability, Metrics};
+use crate::model::{Model, TIER_NAMES};
+use crate::output::write_atomic;
+use crate::table::write_table;
+
+/// The file formats of an export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// Parquet (typed, compressed; the default).
+    Parquet,
+    /// Arrow IPC file format (`.arrow`; `pandas.read_feather`, `polars.read_ipc`).
+    Arrow,
+    /// CSV (timestamps in ISO 8601, UTC).
+    Csv,
+}
+
+impl ExportFormat {
+    /// The file extension, without the dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            ExportFormat::Parquet => "parquet",
+            ExportFormat::Arrow => "arrow",
+            ExportFormat::Csv => "csv",
+        }
+    }
+}
+
+/// The tables of an export, by file stem, in the order they are written.
+pub const TABLES: [&str; 6] = [
+    "changes",
+    "coefficients",
+    "calibration",
+    "metrics",
+    "gating",
+    "segments",
+];
+
+/// The notebook's file name.
+pub const NOTEBOOK: &str = "analysis.ipynb";
+
+/// Calibration bins of the calibration table.
+const CALIBRATION_BINS: usize = 10;
+/// Points of the gating curve (every 1% of changes gated).
+const GATING_POINTS: usize = 101;
+
+/// Numeric inputs that hold counts: exported as integers.
+const COUNT_COLUMNS: [&str; 13] = [
+    "reviewer_count",
+    "services_affected",
+    "regions_affected",
+    "lines_changed",
+    "files_changed",
+    "hour",
+    "service_incidents_7d",
+    "service_incidents_30d",
+    "service_changes_7d",
+    "service_prior_changes",
+    "service_incident_changes",
+    "author_prior_changes",
+    "author_incident_changes",
+];
+
+/// The word for how a label was derived.
+pub fn label_source_name(source: LabelSource) -> &'static str {
+    match source {
+        LabelSource::Explicit => "explicit",
+        LabelSource::Attributed => "attributed",
+        LabelSource::None => "none",
+    }
+}
+
+fn table_error(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Data(format!("cannot build the {what} table: {e}"))
+}
+
+fn f64_column(name: &str, values: Vec<f64>) -> PlColumn {
+    Float64Chunked::from_vec(name.into(), values).into_column()
+}
+
+fn str_column<'a>(name: &str, values: impl Iterator<Item = &'a str>) -> PlColumn {
+    StringChunked::from_iter_values(name.into(), values).into_column()
+}
+
+/// One frame column as a typed table column: counts as integers, declared booleans
+/// as booleans, other numbers as floats (missing as null), categories as strings.
+fn frame_column(name: &str, column: &Column, booleans: &[String]) -> PlColumn {
+    match column {
+        Column::Num(v) if COUNT_COLUMNS.contains(&name) => Int64Chunked::from_iter_options(
+            name.into(),
+            v.iter().map(|&x| x.is_finite().then_some(x as i64)),
+        )
+        .into_column(),
+        Column::Num(v) if booleans.iter().any(|b| b == name) => {
+            BooleanChunked::from_iter_options(
+                name.into(),
+                v.iter().map(|&x| (!x.is_nan()).then_some(x != 0.0)),
+            )
+            .into_column()
+        }
+        Column::Num(v) => Float64Chunked::from_iter_options(
+            name.into(),
+            v.iter().map(|&x| (!x.is_nan()).then_some(x)),
+        )
+        .into_column(),
+        Column::Flag(v) => BooleanChunked::from_slice(name.into(), v).into_column(),
+        Column::Cat { codes, levels } => {
+            str_column(name, codes.iter().map(|&c| levels[c as usize].as_str()))
+        }
+    }
+}
+
+/// The main table: one row per change (input order) with identity, the typed input,
+/// calendar and history columns, the model's feature values (`feature_<name>`), the
+/// label and how it was derived, `risk`, `logit`, `intercept`, `tier`, `policy`,
+/// `reasons`, each feature's contribution to the logit (`contrib_<name>`; with
+/// `intercept` they sum to `logit`), then the pass-through columns. A name already
+/// taken gets an `input_` prefix.
+pub fn changes_table(model: &Model, history: &ScoredHistory) -> Result<DataFrame> {
+    let n = history.len();
+    let cols = &model.config.columns;
+    let mut columns: Vec<PlColumn> = vec![
+        str_column("change_id", history.ids.iter().map(String::as_str)),
+        Int64Chunked::from_iter_values(
+            "timestamp".into(),
+            history.ts.iter().map(|&t| t * 1_000_000),
+        )
+        .into_datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
+        .into_column(),
+    ];
+    if cols.service.is_some() {
+        columns.push(str_column(
+            "service",
+            history.service.iter().map(String::as_str),
+        ));
+    }
+    if cols.author.is_some() {
+        columns.push(str_column(
+            "author",
+            history.author.iter().map(String::as_str),
+        ));
+    }
+    // The contract's columns in SPEC order, then the rest (sorted by name).
+    let mut frame_names: Vec<&str> = CHANGE_COLUMNS
+        .iter()
+        .copied()
+        .filter(|c| history.frame.get(c).is_some())
+        .collect();
+    frame_names.extend(history.frame.names().filter(|c| !CHANGE_COLUMNS.contains(c)));
+    let booleans = &model.config.features.boolean;
+    columns.extend(
+        frame_names
+            .par_iter()
+            .map(|name| {
+                let column = history.frame.get(name).expect("listed from the frame");
+                frame_column(name, column, booleans)
+            })
+            .collect::<Vec<_>>(),
+    );
+    let names: Vec<&str> = model.features.iter().map(|f| f.def.name.as_str()).collect();
+    columns.extend(
+        names
+            .par_iter()
+            .zip(&history.design)
+            .map(|(name, values)| f64_column(&format!("feature_{name}"), values.clone()))
+            .collect::<Vec<_>>(),
+    );
+    columns.push(BooleanChunked::from_slice("label".into(), &history.labels).into_column());
+    columns.push(str_column(
+        "label_source",
+        history.label_source.iter().map(|&s| label_source_name(s)),
+    ));
+    columns.push(f64_column(
+        "risk",
+        history.scores.iter().map(|s| s.risk).collect(),
+    ));
+    columns.push(f64_column(
+        "logit",
+        history.scores.iter().map(|s| s.logit).collect(),
+    ));
+    columns.push(f64_column("intercept", vec![model.intercept; n]));
+    columns.push(str_column(
+        "tier",
+        history.tiers.iter().map(|&t| TIER_NAMES[t]),
+    ));
+    let policy: Vec<String> = (0..n)
+        .into_par_iter()
+        .map(|i| history.policy_ids(i))
+        .collect();
+    columns.push(str_column("policy", policy.iter().map(String::as_str)));
+    columns.push(str_column(
+        "reasons",
+        history.reasons.iter().map(String::as_str),
+    ));
+    columns.extend(
+        names
+            .par_iter()
+            .enumerate()
+            .map(|(j, name)| {
+                f64_column(
+                    &format!("contrib_{name}"),
+                    history.scores.iter().map(|s| s.contributions[j]).collect(),
+                )
+            })
+            .collect::<Vec<_>>(),
+    );
+    columns.extend(history.passthrough.columns().iter().cloned());
+    let mut taken = std::collections::HashSet::new();
+    for column in &mut columns {
+        while !taken.insert(column.name().to_string()) {
+            let renamed = format!("input_{}", column.name());
+            column.rename(renamed.into());
+        }
+    }
+    DataFrame::new(n, columns).map_err(|e| table_error("changes", e))
+}
+
+/// Model coefficients and importances, the most influential feature first: `feature`,
+/// `factor`, `coefficient` (standardised scale), `mean` and `scale` (the
+/// standardisation), `mean_abs_contribution` and `mean_contribution` (to the logit,
+/// over the exported history).
+pub fn coefficients_table(model: &Model, history: &ScoredHistory) -> Result<DataFrame> {
+    let rows = importance(model, history);
+    let fitted = |name: &str| {
+        model
+            .features
+            .iter()
+            .find(|f| f.def.name == name)
+            .expect("importance lists the model's features")
+    };
+    let columns = vec![
+        str_column("feature", rows.iter().map(|r| r.feature.as_str())),
+        str_column("factor", rows.iter().map(|r| r.factor.as_str())),
+        f64_column("coefficient", rows.iter().map(|r| r.coefficient).collect()),
+        f64_column(
+            "mean",
+            rows.iter().map(|r| fitted(&r.feature).mean).collect(),
+        ),
+        f64_column(
+            "scale",
+            rows.iter().map(|r| fitted(&r.feature).scale).collect(),
+        ),
+        f64_column(
+            "mean_abs_contribution",
+            rows.iter().map(|r| r.mean_abs_contribution).collect(),
+        ),
+        f64_column(
+            "mean_contribution",
+            rows.iter().map(|r| r.mean_contribution).collect(),
+        ),
+    ];
+    DataFrame::new(rows.len(), columns).map_err(|e| table_error("coefficients", e))
+}
+
+/// Reliability over the exported history: `lower`, `upper`, `count`,
+/// `mean_predicted`, `observed_rate` for 10 equal-width risk bins (empty bins too).
+pub fn calibration_table(risks: &[f64], labels: &[bool]) -> Result<DataFrame> {
+    let bins = reliability(risks, labels, CALIBRATION_BINS);
+    let columns = vec![
+        f64_column("lower", bins.iter().map(|b| b.lower).collect()),
+        f64_column("upper", bins.iter().map(|b| b.upper).collect()),
+        Int64Chunked::from_iter_values("count".into(), bins.iter().map(|b| b.count as i64))
+            .into_column(),
+        f64_column(
+            "mean_predicted",
+            bins.iter().map(|b| b.mean_predicted).collect(),
+        ),
+        f64_column(
+            "observed_rate",
+            bins.iter().map(|b| b.observed_rate).collect(),
+        ),
+    ];
+    DataFrame::new(bins.len(), columns).map_err(|e| table_error("calibration", e))
+}
+
+/// Metrics in long form (`scope`, `metric`, `value`; null where undefined): scope
+/// `history` is measured on the exported history (in-sample when it is the training
+/// history), scope `validation` is the training run's out-of-time validation.
+pub fn metrics_table(model: &Model, risks: &[f64], labels: &[bool]) -> Result<DataFrame> {
+    let mut scope = Vec::new();
+    let mut metric = Vec::new();
+    let mut value: Vec<Option<f64>> = Vec::new();
+    for (name, m) in [
+        ("history", Metrics::compute(risks, labels)),
+        ("validation", model.training.validation.clone()),
+    ] {
+        let rows: [(&str, Option<f64>); 12] = [
+            ("rows", Some(m.rows as f64)),
+            ("positives", Some(m.positives as f64)),
+            ("roc_auc", m.roc_auc),
+            ("pr_auc", m.pr_auc),
+            ("brier", Some(m.brier)),
+            ("log_loss", Some(m.log_loss)),
+            ("ece", Some(m.ece)),
+            ("mean_risk", Some(m.mean_risk)),
+            ("observed_rate", Some(m.observed_rate)),
+            ("capture_5", m.capture_5),
+            ("capture_10", m.capture_10),
+            ("capture_20", m.capture_20),
+        ];
+        for (k, v) in rows {
+            scope.push(name);
+            metric.push(k);
+            value.push(v);
+        }
+    }
+    let columns = vec![
+        str_column("scope", scope.into_iter()),
+        str_column("metric", metric.into_iter()),
+        Float64Chunked::from_iter_options("value".into(), value.into_iter()).into_column(),
+    ];
+    DataFrame::new(columns[0].len(), columns).map_err(|e| table_error("metrics", e))
+}
+
+/// The gating curve: `gated_share` (0..1, every 1%) and `caught_share` (share of
+/// incident-causing changes among the riskiest `gated_share`). No rows without
+/// positives.
+pub fn gating_table(risks: &[f64], labels: &[bool]) -> Result<DataFrame> {
+    let curve = gating_curve(risks, labels, GATING_POINTS);
+    let columns = vec![
+        f64_column("gated_share", curve.iter().map(|p| p.gated_share).collect()),
+        f64_column(
+            "caught_share",
+            curve.iter().map(|p| p.caught_share).collect(),
+        ),
+    ];
+    DataFrame::new(curve.len(), columns).map_err(|e| table_error("gating", e))
+}
+
+/// Risk by AI involvement x permission level x review status: `ai_involvement`,
+/// `permission_level`, `review_status`, `changes`, `positives`, `mean_risk`,
+/// `observed_rate`. No rows for a config without those columns.
+pub fn segments_table(segs: &[Segment]) -> Result<DataFrame> {
+    let columns = vec![
+        str_column(
+            "ai_involvement",
+            segs.iter().map(|s| s.ai_involvement.as_str()),
+        ),
+        str_column(
+            "permission_level",
+            segs.iter().map(|s| s.permission_level.as_str()),
+        ),
+        str_column(
+            "review_status",
+            segs.iter().map(|s| s.review_status.as_str()),
+        ),
+        Int64Chunked::from_iter_values("changes".into(), segs.iter().map(|s| s.changes as i64))
+            .into_column(),
+        Int64Chunked::from_iter_values(
+            "positives".into(),
+            segs.iter().map(|s| s.positives as i64),
+        )
+        .into_column(),
+        f64_column("mean_risk", segs.iter().map(|s| s.mean_risk).collect()),
+        f64_column(
+            "observed_rate",
+            segs.iter()
+                .map(|s| s.positives as f64 / s.changes as f64)
+                .collect(),
+        ),
+    ];
+    DataFrame::new(segs.len(), columns).map_err(|e| table_error("segments", e))
+}
+
+/// Writes one table atomically. Parquet uses LZ4: several times faster to write than
+/// the default zstd at a modest size cost, which keeps a million-change export fast.
+pub fn write_export_table(path: &Path, df: &mut DataFrame) -> Result<()> {
+    if path.extension().is_some_and(|e| e == "parquet") {
+        let file = path.display().to_string();
+        return write_atomic(path, |w| {
+            ParquetWriter::new(w)
+                .with_compression(ParquetCompression::Lz4Raw)
+                .finish(df)
+                .map(|_| ())
+                .map_err(|e| Error::Unreadable {
+                    file: file.clone(),
+                    format: "Parquet".into(),
+                    message: format!("write failed: {e}"),
+                })
+        });
+    }
+    write_table(path, df)
+}
+
+/// Writes the whole export into `dir`: every table of [`TABLES`] as
+/// `<name>.<extension>` and the notebook. Returns the paths written.
+pub fn write_export(
+    model: &Model,
+    history: &ScoredHistory,
+    dir: &Path,
+    format: ExportFormat,
+) -> Result<Vec<PathBuf>> {
+    let risks = history.risks();
+    let labels = &history.labels;
+    let path = |name: &str| dir.join(format!("{name}.{}", format.extension()));
+    let mut written = Vec::new();
+    let mut main = changes_table(model, history)?;
+    write_export_table(&path("changes"), &mut main)?;
+    written.push(path("changes"));
+    let segs = segments(history);
+    let side = [
+        ("coefficients", coefficients_table(model, history)?),
+        ("calibration", calibration_table(&risks, labels)?),
+        ("metrics", metrics_table(model, &risks, labels)?),
+        ("gating", gating_table(&risks, labels)?),
+        ("segments", segments_table(&segs)?),
+    ];
+    for (name, mut df) in side {
+        write_export_table(&path(name), &mut df)?;
+        written.push(path(name));
+    }
+    let nb = dir.join(NOTEBOOK);
+    let text = notebook::render(format, !segs.is_empty());
+    write_atomic(&nb, |w| {
+        use std::io::Write;
+        w.write_all(text.as_bytes()).map_err(|e| Error::io(&nb, e))
+    })?;
+    written.push(nb);
+    Ok(written)
+}
