@@ -32,6 +32,14 @@ pub enum Command {
     /// Score one change inside CI, explain it where reviewers look, enforce guardrail
     /// policies, and gate when asked (exit 0 advisory, 1 gate tripped, 2 bad input).
     Annotate(Box<AnnotateArgs>),
+    /// Write a self-contained HTML risk report (inline SVG charts, nothing fetched): the
+    /// headline metrics, ROC, calibration and gating curves, risk by segment, top factors
+    /// and the riskiest recent changes.
+    Report(ReportArgs),
+    /// Export the scored history for analysts: typed tables (Parquet, Arrow IPC or CSV)
+    /// of every change with its label, risk, tier, policies, reasons and per-feature
+    /// contributions, side tables, and a starter Jupyter notebook.
+    Export(ExportArgs),
 }
 
 /// Arguments of `config`.
@@ -314,4 +322,47 @@ pub struct FactArgs {
     /// A tested rollback exists [default: false].
     #[arg(long, env = "CHANGERISK_ROLLBACK_PLAN")]
     pub rollback_plan: Option<String>,
+}
+
+/// Arguments of `report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The model written by `train`.
+    #[arg(long, default_value = "models/model.json")]
+    pub model: PathBuf,
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Where to write the HTML page.
+    #[arg(long, default_value = "report.html")]
+    pub output: PathBuf,
+    /// Share of the changes, the most recent, held out for the headline metrics (a
+    /// model with the given model's settings is trained on the rest, as `evaluate` does).
+    #[arg(long, default_value_t = 0.2)]
+    pub test_fraction: f64,
+    /// Guardrail policy file (TOML). Default: the built-in policies/default.toml.
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+    /// How many of the riskiest recent changes the report lists.
+    #[arg(long, default_value_t = 15)]
+    pub top: usize,
+}
+
+/// Arguments of `export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The model written by `train`.
+    #[arg(long, default_value = "models/model.json")]
+    pub model: PathBuf,
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Directory for the tables and the notebook (created if missing; files in it with
+    /// the export's names are replaced).
+    #[arg(long, default_value = "export")]
+    pub output: PathBuf,
+    /// File format of the tables.
+    #[arg(long, value_enum, default_value_t = crate::export::ExportFormat::Parquet)]
+    pub format: crate::export::ExportFormat,
+    /// Guardrail policy file (TOML). Default: the built-in policies/default.toml.
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
 }

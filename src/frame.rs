@@ -33,7 +33,7 @@ impl Column {
     /// A categorical column from text values, levels in first-seen order.
     pub fn cat_from_text<'a>(values: impl IntoIterator<Item = &'a str>) -> Column {
         let mut levels: Vec<String> = Vec::new();
-        let mut index = std::collections::HashMap::<String, u32>::new();
+        let mut index = rustc_hash::FxHashMap::<String, u32>::default();
         let codes = values
             .into_iter()
             .map(|v| {

@@ -17,6 +17,7 @@ use rand_distr::{Exp1, StandardNormal};
 use serde::{Serialize, Serializer};
 
 use crate::error::{Error, Result};
+use crate::load::CHANGE_COLUMNS;
 use crate::output::write_atomic;
 use crate::schema::{format_timestamp, AiInvolvement, ChangeType, Permission, Review};
 
@@ -112,26 +113,6 @@ struct TruthRow<'a> {
 /// Header of truth.csv; a test keeps it equal to `TruthRow`'s fields.
 const TRUTH_COLUMNS: [&str; 2] = ["change_id", "true_risk"];
 
-/// Header of changes.csv and new_changes.csv; a test keeps it equal to `ChangeRow`'s fields.
-const CHANGE_COLUMNS: [&str; 16] = [
-    "change_id",
-    "timestamp",
-    "service",
-    "author",
-    "ai_involvement",
-    "ai_tool",
-    "permission_level",
-    "review_status",
-    "reviewer_count",
-    "change_type",
-    "services_affected",
-    "regions_affected",
-    "customer_facing",
-    "lines_changed",
-    "files_changed",
-    "rollback_plan",
-];
-
 /// Header of incidents.csv; a test keeps it equal to `IncidentRow`'s fields.
 const INCIDENT_COLUMNS: [&str; 6] = [
     "incident_id",
@@ -205,9 +186,9 @@ pub fn write_history(history: &History, dir: &Path) -> Result<[PathBuf; 3]> {
         dir.join("incidents.csv"),
         dir.join("new_changes.csv"),
     ];
-    write_csv(&paths[0], &CHANGE_COLUMNS, &history.changes)?;
+    write_csv(&paths[0], CHANGE_COLUMNS, &history.changes)?;
     write_csv(&paths[1], &INCIDENT_COLUMNS, &history.incidents)?;
-    write_csv(&paths[2], &CHANGE_COLUMNS, &history.new_changes)?;
+    write_csv(&paths[2], CHANGE_COLUMNS, &history.new_changes)?;
     Ok(paths)
 }
 

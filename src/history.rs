@@ -3,7 +3,7 @@
 //! once an incident linked to it has started before `t`. Each feature is two binary
 //! searches in per-service or per-author sorted timestamps: O(n log n) in all.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use rayon::prelude::*;
 
@@ -66,8 +66,8 @@ pub fn add_history(
     incidents: &Incidents,
     rows: &[usize],
 ) {
-    let mut services: HashMap<&str, Timeline> = HashMap::new();
-    let mut authors: HashMap<&str, Timeline> = HashMap::new();
+    let mut services: HashMap<&str, Timeline> = HashMap::default();
+    let mut authors: HashMap<&str, Timeline> = HashMap::default();
     for r in 0..timeline.len() {
         let caused_at = labels.first_incident[r].map(|s| s.max(timeline.ts[r]));
         for tl in [

@@ -2,7 +2,7 @@
 //! first, then attribution of the rest to the most recent change on the same service
 //! within the attribution window, ignoring incidents less severe than `max_severity`.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -166,7 +166,7 @@ pub fn attribute_incidents(
         .map(|(i, id)| (id.as_str(), i))
         .collect();
     // Per service: change rows sorted by (timestamp, row), for the window search.
-    let mut by_service: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut by_service: HashMap<&str, Vec<usize>> = HashMap::default();
     for r in changes.time_order() {
         by_service
             .entry(changes.service[r].as_str())

@@ -2,7 +2,7 @@
 //! columnar values. Every rejected cell is reported with file, row, column, value and
 //! what was expected.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::path::Path;
 
 use chrono::{Datelike, Timelike};
@@ -157,7 +157,8 @@ fn require_rows(df: &DataFrame, file: &str) -> Result<()> {
 
 /// Checks that no value repeats; the error names both rows (1-based).
 fn check_unique(file: &str, column: &str, ids: &[String]) -> Result<()> {
-    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(ids.len());
+    let mut seen: HashMap<&str, usize> =
+        HashMap::with_capacity_and_hasher(ids.len(), Default::default());
     for (i, id) in ids.iter().enumerate() {
         if let Some(first) = seen.insert(id.as_str(), i) {
             return Err(Error::Duplicate {
@@ -390,7 +391,8 @@ type Identity = (
     Option<Vec<bool>>,
 );
 
-/// Ids (checked unique), timestamps, service, author and the label, if read.
+/// Ids (checked unique), timestamps, service, author and the label, if read, parsed in
+/// parallel; the first error in that order is reported.
 fn parse_identity(
     df: &DataFrame,
     file: &str,
@@ -398,37 +400,51 @@ fn parse_identity(
     label: Option<&str>,
 ) -> Result<Identity> {
     let cols = &config.columns;
-    let text = |column: &str| -> Result<Vec<String>> {
-        Cells::required(df, file, column)?
-            .parse_required("a non-empty string", |s| Some(s.to_string()))
+    let n = df.height();
+    let text = |column: &Option<String>| -> Result<Vec<String>> {
+        match column {
+            Some(c) => Cells::required(df, file, c)?
+                .parse_required("a non-empty string", |s| Some(s.to_string())),
+            None => Ok(vec![String::new(); n]),
+        }
     };
-    let ids = text(&cols.id)?;
-    check_unique(file, &cols.id, &ids)?;
-    let format = config.timestamp_format();
-    let expected = format.expected();
-    let ts_cells = Cells::required(df, file, &cols.timestamp)?;
-    let ts = ts_cells
-        .timestamps(&expected, |s| format.parse_cell(s))?
-        .into_iter()
-        .enumerate()
-        .map(|(i, t)| {
-            t.ok_or_else(|| ts_cells.bad(i, "", format!("{expected} (the cell is empty)")))
-        })
-        .collect::<Result<Vec<i64>>>()?;
-    let optional_text = |column: &Option<String>| match column {
-        Some(c) => text(c),
-        None => Ok(vec![String::new(); ids.len()]),
+    let ids = || -> Result<Vec<String>> {
+        let ids = text(&Some(cols.id.clone()))?;
+        check_unique(file, &cols.id, &ids)?;
+        Ok(ids)
     };
-    let service = optional_text(&cols.service)?;
-    let author = optional_text(&cols.author)?;
-    let label = match label {
-        Some(column) => Some(
-            Cells::required(df, file, column)?
-                .parse_required("0, 1, true or false", parse_label)?,
-        ),
-        None => None,
+    let ts = || -> Result<Vec<i64>> {
+        let format = config.timestamp_format();
+        let expected = format.expected();
+        let cells = Cells::required(df, file, &cols.timestamp)?;
+        cells
+            .timestamps(&expected, |s| format.parse_cell(s))?
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| {
+                t.ok_or_else(|| cells.bad(i, "", format!("{expected} (the cell is empty)")))
+            })
+            .collect()
     };
-    Ok((ids, ts, service, author, label))
+    let label = || -> Result<Option<Vec<bool>>> {
+        match label {
+            Some(column) => Ok(Some(
+                Cells::required(df, file, column)?
+                    .parse_required("0, 1, true or false", parse_label)?,
+            )),
+            None => Ok(None),
+        }
+    };
+    let ((ids, ts), ((service, author), label)) = rayon::join(
+        || rayon::join(ids, ts),
+        || {
+            rayon::join(
+                || rayon::join(|| text(&cols.service), || text(&cols.author)),
+                label,
+            )
+        },
+    );
+    Ok((ids?, ts?, service?, author?, label?))
 }
 
 /// Parses one feature column.

@@ -49,8 +49,7 @@ pub fn join_history(
         return Ok((scored, rows));
     };
     history.frame = Frame::new(history.len());
-    let scored_ids: std::collections::HashSet<&str> =
-        scored.ids.iter().map(String::as_str).collect();
+    let scored_ids: rustc_hash::FxHashSet<&str> = scored.ids.iter().map(String::as_str).collect();
     let keep: Vec<usize> = (0..history.len())
         .filter(|&r| !scored_ids.contains(history.ids[r].as_str()))
         .collect();

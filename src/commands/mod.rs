@@ -3,7 +3,9 @@
 pub mod annotate;
 pub mod config;
 pub mod evaluate;
+pub mod export;
 pub mod generate;
+pub mod report;
 pub mod score;
 pub mod train;
 
@@ -27,6 +29,8 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Evaluate(args) => evaluate::run(args, &progress),
         Command::Config(args) => config::run(args),
         Command::Annotate(args) => annotate::run(*args, &progress),
+        Command::Report(args) => report::run(args, &progress),
+        Command::Export(args) => export::run(args, &progress),
     }
 }
 

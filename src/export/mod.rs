@@ -8,9 +8,9 @@ pub mod notebook;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::{
-    BooleanChunked, Column as PlColumn, DataFrame, DataType, Float64Chunked, Int64Chunked,
-    IntoColumn, NewChunkedArray, ParquetCompression, ParquetWriter, StringChunked,
-    TimeUnit, TimeZone,
+    BooleanChunked, Column as PlColumn, CsvWriter, DataFrame, Float64Chunked, Int64Chunked,
+    IntoColumn, NewChunkedArray, ParquetCompression, ParquetWriter, PolarsError, SerWriter,
+    StringChunked, TimeUnit, TimeZone,
 };
 use rayon::prelude::*;
 
@@ -111,13 +111,11 @@ fn frame_column(name: &str, column: &Column, booleans: &[String]) -> PlColumn {
             v.iter().map(|&x| x.is_finite().then_some(x as i64)),
         )
         .into_column(),
-        Column::Num(v) if booleans.iter().any(|b| b == name) => {
-            BooleanChunked::from_iter_options(
-                name.into(),
-                v.iter().map(|&x| (!x.is_nan()).then_some(x != 0.0)),
-            )
-            .into_column()
-        }
+        Column::Num(v) if booleans.iter().any(|b| b == name) => BooleanChunked::from_iter_options(
+            name.into(),
+            v.iter().map(|&x| (!x.is_nan()).then_some(x != 0.0)),
+        )
+        .into_column(),
         Column::Num(v) => Float64Chunked::from_iter_options(
             name.into(),
             v.iter().map(|&x| (!x.is_nan()).then_some(x)),
@@ -166,7 +164,12 @@ pub fn changes_table(model: &Model, history: &ScoredHistory) -> Result<DataFrame
         .copied()
         .filter(|c| history.frame.get(c).is_some())
         .collect();
-    frame_names.extend(history.frame.names().filter(|c| !CHANGE_COLUMNS.contains(c)));
+    frame_names.extend(
+        history
+            .frame
+            .names()
+            .filter(|c| !CHANGE_COLUMNS.contains(c)),
+    );
     let booleans = &model.config.features.boolean;
     columns.extend(
         frame_names
@@ -366,11 +369,8 @@ pub fn segments_table(segs: &[Segment]) -> Result<DataFrame> {
         ),
         Int64Chunked::from_iter_values("changes".into(), segs.iter().map(|s| s.changes as i64))
             .into_column(),
-        Int64Chunked::from_iter_values(
-            "positives".into(),
-            segs.iter().map(|s| s.positives as i64),
-        )
-        .into_column(),
+        Int64Chunked::from_iter_values("positives".into(), segs.iter().map(|s| s.positives as i64))
+            .into_column(),
         f64_column("mean_risk", segs.iter().map(|s| s.mean_risk).collect()),
         f64_column(
             "observed_rate",
@@ -384,22 +384,30 @@ pub fn segments_table(segs: &[Segment]) -> Result<DataFrame> {
 
 /// Writes one table atomically. Parquet uses LZ4: several times faster to write than
 /// the default zstd at a modest size cost, which keeps a million-change export fast.
-pub fn write_export_table(path: &Path, df: &mut DataFrame) -> Result<()> {
-    if path.extension().is_some_and(|e| e == "parquet") {
-        let file = path.display().to_string();
-        return write_atomic(path, |w| {
+/// CSV writes timestamps as RFC 3339 in UTC with a `Z`, so readers see the time zone.
+pub fn write_export_table(path: &Path, df: &mut DataFrame, format: ExportFormat) -> Result<()> {
+    let file = path.display().to_string();
+    let failed = |e: PolarsError| Error::Unreadable {
+        file: file.clone(),
+        format: format.extension().into(),
+        message: format!("write failed: {e}"),
+    };
+    match format {
+        ExportFormat::Parquet => write_atomic(path, |w| {
             ParquetWriter::new(w)
                 .with_compression(ParquetCompression::Lz4Raw)
                 .finish(df)
                 .map(|_| ())
-                .map_err(|e| Error::Unreadable {
-                    file: file.clone(),
-                    format: "Parquet".into(),
-                    message: format!("write failed: {e}"),
-                })
-        });
+                .map_err(failed)
+        }),
+        ExportFormat::Csv => write_atomic(path, |w| {
+            CsvWriter::new(w)
+                .with_datetime_format(Some("%Y-%m-%dT%H:%M:%S%.6fZ".into()))
+                .finish(df)
+                .map_err(failed)
+        }),
+        ExportFormat::Arrow => write_table(path, df),
     }
-    write_table(path, df)
 }
 
 /// Writes the whole export into `dir`: every table of [`TABLES`] as
@@ -415,7 +423,7 @@ pub fn write_export(
     let path = |name: &str| dir.join(format!("{name}.{}", format.extension()));
     let mut written = Vec::new();
     let mut main = changes_table(model, history)?;
-    write_export_table(&path("changes"), &mut main)?;
+    write_export_table(&path("changes"), &mut main, format)?;
     written.push(path("changes"));
     let segs = segments(history);
     let side = [
@@ -426,7 +434,7 @@ pub fn write_export(
         ("segments", segments_table(&segs)?),
     ];
     for (name, mut df) in side {
-        write_export_table(&path(name), &mut df)?;
+        write_export_table(&path(name), &mut df, format)?;
         written.push(path(name));
     }
     let nb = dir.join(NOTEBOOK);

@@ -53,13 +53,14 @@ code { font-size: 0.9em; overflow-wrap: anywhere; }
 .card .label { font-size: 0.85rem; color: var(--muted); }
 .card .value { font-size: 1.6rem; font-weight: 650; color: var(--model); }
 .card .versus { font-size: 0.85rem; color: var(--rule); }
-.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(320px, 1fr)); gap: 24px; }
+.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(400px, 1fr)); gap: 28px 32px; }
 figure { margin: 0; break-inside: avoid; page-break-inside: avoid; }
-figure svg { display: block; width: 100%; height: auto; max-width: 720px; }
-.wide svg { max-width: 760px; }
+figure svg { display: block; width: 100%; height: auto; max-width: 620px; }
+.wide svg { max-width: 680px; }
 table { border-collapse: collapse; width: 100%; font-size: 0.92rem; }
 th, td { text-align: left; padding: 6px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { font-weight: 600; }
+tbody th { font-weight: 400; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .scroll { overflow-x: auto; }
 details { margin: 8px 0; }
@@ -67,6 +68,9 @@ summary { cursor: pointer; color: var(--muted); font-size: 0.92rem; }
 .tier { display: inline-block; padding: 0 6px; border-radius: 4px; font-size: 0.85rem; font-weight: 600; }
 .tier-low { background: #e8f1e9; } .tier-medium { background: #fff3c4; } .tier-high { background: #fcd9bd; } .tier-critical { background: #991b1e; color: #ffffff; }
 .caused { font-weight: 600; color: #991b1e; }
+table.cards-on-phone code { white-space: nowrap; }
+td.reasons { min-width: 15em; }
+td.policy { font-size: 0.85rem; white-space: nowrap; }
 @media (max-width: 640px) {
   body { font-size: 15px; }
   header, main, footer { padding: 0 12px; }
@@ -75,7 +79,7 @@ summary { cursor: pointer; color: var(--muted); font-size: 0.92rem; }
   table.cards-on-phone thead { display: none; }
   table.cards-on-phone, table.cards-on-phone tbody, table.cards-on-phone tr, table.cards-on-phone td { display: block; width: 100%; }
   table.cards-on-phone tr { border: 1px solid var(--line); border-radius: 8px; margin: 0 0 10px; padding: 6px 10px; }
-  table.cards-on-phone td { border: none; padding: 2px 0; text-align: left; }
+  table.cards-on-phone td { border: none; padding: 2px 0; text-align: left; min-width: 0; white-space: normal; }
   table.cards-on-phone td::before { content: attr(data-label) ": "; color: var(--muted); font-size: 0.85rem; }
 }
 @media print {
@@ -98,11 +102,16 @@ fn fmt_share(v: Option<f64>) -> String {
     v.map_or("n/a".into(), |v| format!("{:.1}%", 100.0 * v))
 }
 
+/// The date of an RFC 3339 timestamp (`2025-03-01T14:05:00Z` -> `2025-03-01`).
+fn day(timestamp: &str) -> &str {
+    timestamp.get(..10).unwrap_or(timestamp)
+}
+
 fn thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (k, c) in digits.chars().enumerate() {
-        if k > 0 && (digits.len() - k) % 3 == 0 {
+        if k > 0 && (digits.len() - k).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -140,15 +149,19 @@ fn header(out: &mut String, r: &Report) {
         out,
         "<header>\n<h1>Change risk report</h1>\n<p>{} changes from {} to {}, {} of them caused an incident ({:.1}%).</p>\n<ul class=\"sources\">\n<li>Model: <code>{}</code></li>\n<li>Changes: <code>{}</code></li>\n",
         thousands(h.changes),
-        escape(&h.time_from),
-        escape(&h.time_to),
+        escape(day(&h.time_from)),
+        escape(day(&h.time_to)),
         thousands(h.positives),
         100.0 * h.positives as f64 / h.changes.max(1) as f64,
         escape(&r.model_file),
         escape(&r.changes_file),
     );
     if let Some(incidents) = &r.incidents_file {
-        let _ = writeln!(out, "<li>Incidents: <code>{}</code></li>", escape(incidents));
+        let _ = writeln!(
+            out,
+            "<li>Incidents: <code>{}</code></li>",
+            escape(incidents)
+        );
     }
     let _ = write!(out, "<li>{}</li>\n</ul>\n</header>\n", escape(&h.labels));
 }
@@ -160,11 +173,11 @@ fn headline(out: &mut String, r: &Report) {
         out,
         "<section aria-labelledby=\"headline\">\n<h2 id=\"headline\">Headline metrics</h2>\n<p class=\"note\">Measured time-ordered, as <code>changerisk evaluate</code> does: a model with the given model's settings trained on the first {} changes ({} to {}) and tested on the {} most recent ({} to {}), which it never saw. {}</p>\n<div class=\"cards\">\n",
         thousands(e.train_rows),
-        escape(&e.train_from),
-        escape(&e.test_from),
+        escape(day(&e.train_from)),
+        escape(day(&e.test_from)),
         thousands(e.test_rows),
-        escape(&e.test_from),
-        escape(&e.test_to),
+        escape(day(&e.test_from)),
+        escape(day(&e.test_to)),
         if rule.is_some() {
             "The rule-only baseline flags every AI-made or AI-assisted change applied with elevated or admin permission without an independent approving review."
         } else {
@@ -200,9 +213,9 @@ fn headline(out: &mut String, r: &Report) {
         ),
     ];
     for (label, value, versus) in cards {
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<div class=\"card\"><div class=\"label\">{label}</div><div class=\"value\">{value}</div>{}</div>\n",
+            "<div class=\"card\"><div class=\"label\">{label}</div><div class=\"value\">{value}</div>{}</div>",
             versus.map_or(String::new(), |v| format!(
                 "<div class=\"versus\">rule baseline {v}</div>"
             ))
@@ -213,8 +226,11 @@ fn headline(out: &mut String, r: &Report) {
     out.push_str("</section>\n");
 }
 
+/// A metrics table row: its name and how to show it from a set of metrics.
+type MetricRow = (&'static str, fn(&Metrics) -> String);
+
 fn metrics_table(out: &mut String, m: &Metrics, rule: Option<&Metrics>) {
-    let rows: [(&str, fn(&Metrics) -> String); 10] = [
+    let rows: [MetricRow; 10] = [
         ("incident-causing changes in the test period", |m| {
             thousands(m.positives)
         }),
@@ -231,8 +247,12 @@ fn metrics_table(out: &mut String, m: &Metrics, rule: Option<&Metrics>) {
             )
         }),
         ("caught gating the riskiest 5%", |m| fmt_share(m.capture_5)),
-        ("caught gating the riskiest 10%", |m| fmt_share(m.capture_10)),
-        ("caught gating the riskiest 20%", |m| fmt_share(m.capture_20)),
+        ("caught gating the riskiest 10%", |m| {
+            fmt_share(m.capture_10)
+        }),
+        ("caught gating the riskiest 20%", |m| {
+            fmt_share(m.capture_20)
+        }),
     ];
     out.push_str("<div class=\"scroll\"><table>\n<caption class=\"muted\">Test period metrics</caption>\n<thead><tr><th scope=\"col\">metric</th><th scope=\"col\" class=\"num\">model</th>");
     if rule.is_some() {
@@ -428,7 +448,9 @@ fn curves(out: &mut String, r: &Report) {
             series,
         }),
         "Gating curve",
-        &format!("{desc} The rule can only gate the changes it flags; past them its curve is random."),
+        &format!(
+            "{desc} The rule can only gate the changes it flags; past them its curve is random."
+        ),
         Some(&table),
     );
     out.push_str("</div>\n</section>\n");
@@ -443,9 +465,9 @@ fn figure(out: &mut String, svg: &str, heading: &str, caption: &str, table: Opti
         escape(caption)
     );
     if let Some(table) = table {
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<details><summary>Data</summary><div class=\"scroll\">{table}</div></details>\n"
+            "<details><summary>Data</summary><div class=\"scroll\">{table}</div></details>"
         );
     }
     out.push_str("</figure>\n");
@@ -491,7 +513,7 @@ fn segments(out: &mut String, segments: &[Segment]) {
     let mut cells = Vec::new();
     for a in &ai {
         for p in &permission {
-            rows.push(format!("AI {a} · {p}"));
+            rows.push(format!("{a} · {p}"));
             for v in &review {
                 let found = segments.iter().find(|s| {
                     &s.ai_involvement == a && &s.permission_level == p && &s.review_status == v
@@ -524,7 +546,7 @@ fn segments(out: &mut String, segments: &[Segment]) {
         riskiest.positives,
         riskiest.changes
     );
-    let columns: Vec<String> = review.iter().map(|r| format!("review {r}")).collect();
+    let columns = review;
     let mut table = String::from("<table><thead><tr><th scope=\"col\">AI involvement</th><th scope=\"col\">permission</th><th scope=\"col\">review</th><th scope=\"col\" class=\"num\">changes</th><th scope=\"col\" class=\"num\">caused an incident</th><th scope=\"col\" class=\"num\">observed rate</th><th scope=\"col\" class=\"num\">mean risk</th></tr></thead><tbody>");
     for s in segments {
         let _ = write!(
@@ -547,6 +569,7 @@ fn segments(out: &mut String, segments: &[Segment]) {
             "segment-chart",
             "Risk by segment",
             &desc,
+            ("AI involvement · permission", "review status"),
             &rows,
             &columns,
             &cells,
@@ -610,7 +633,7 @@ fn riskiest(out: &mut String, r: &Report) {
         "<section aria-labelledby=\"riskiest\">\n<h2 id=\"riskiest\">Riskiest recent changes</h2>\n<p class=\"note\">The {} riskiest changes of the last {RECENT_DAYS} days of the history, scored by the given model, with the factors that raise each one's risk the most.</p>\n",
         r.riskiest.len()
     );
-    out.push_str("<div class=\"scroll\"><table class=\"cards-on-phone\">\n<thead><tr><th scope=\"col\">change</th><th scope=\"col\">when (UTC)</th><th scope=\"col\">service</th><th scope=\"col\">AI · permission · review</th><th scope=\"col\" class=\"num\">risk</th><th scope=\"col\">tier</th><th scope=\"col\">reasons</th><th scope=\"col\">policy</th><th scope=\"col\">outcome</th></tr></thead>\n<tbody>\n");
+    out.push_str("<div class=\"scroll\"><table class=\"cards-on-phone\">\n<thead><tr><th scope=\"col\">change</th><th scope=\"col\">when (UTC)</th><th scope=\"col\">service</th><th scope=\"col\">AI · permission · review</th><th scope=\"col\" class=\"num\">risk</th><th scope=\"col\">tier</th><th scope=\"col\">reasons</th><th scope=\"col\">policy</th><th scope=\"col\">caused an incident</th></tr></thead>\n<tbody>\n");
     for c in &r.riskiest {
         let facts = [&c.ai_involvement, &c.permission_level, &c.review_status]
             .iter()
@@ -620,20 +643,25 @@ fn riskiest(out: &mut String, r: &Report) {
             .join(" · ");
         let _ = writeln!(
             out,
-            "<tr><td data-label=\"change\"><code>{}</code></td><td data-label=\"when\">{}</td><td data-label=\"service\">{}</td><td data-label=\"AI · permission · review\">{}</td><td data-label=\"risk\" class=\"num\">{:.1}%</td><td data-label=\"tier\"><span class=\"tier tier-{}\">{}</span></td><td data-label=\"reasons\">{}</td><td data-label=\"policy\">{}</td><td data-label=\"outcome\">{}</td></tr>",
+            "<tr><td data-label=\"change\"><code>{}</code></td><td data-label=\"when\" class=\"when\">{} {}</td><td data-label=\"service\">{}</td><td data-label=\"AI · permission · review\">{}</td><td data-label=\"risk\" class=\"num\">{:.1}%</td><td data-label=\"tier\"><span class=\"tier tier-{}\">{}</span></td><td data-label=\"reasons\" class=\"reasons\">{}</td><td data-label=\"policy\" class=\"policy\">{}</td><td data-label=\"caused an incident\">{}</td></tr>",
             escape(&c.id),
-            escape(&c.timestamp.replace('T', " ").replace('Z', "")),
+            escape(day(&c.timestamp)),
+            escape(c.timestamp.get(11..16).unwrap_or_default()),
             escape(&c.service),
             facts,
             100.0 * c.risk,
             c.tier,
             c.tier,
             escape(&c.reasons),
-            escape(&c.policy.replace(';', "; ")),
+            c.policy
+                .split(';')
+                .map(escape)
+                .collect::<Vec<_>>()
+                .join("<br>"),
             if c.caused_incident {
-                "<span class=\"caused\">caused an incident</span>"
+                "<span class=\"caused\">yes</span>"
             } else {
-                "no incident"
+                "no"
             }
         );
     }

@@ -20,7 +20,7 @@ fn open(out: &mut String, id: &str, width: f64, height: f64, title: &str, desc: 
     let id = escape(id);
     let _ = write!(
         out,
-        r#"<svg id="{id}" role="img" aria-labelledby="{id}-title {id}-desc" viewBox="0 0 {width} {height}" font-family="system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif" font-size="12" fill="{INK}"><title id="{id}-title">{}</title><desc id="{id}-desc">{}</desc>"#,
+        r#"<svg id="{id}" role="img" aria-labelledby="{id}-title {id}-desc" viewBox="0 0 {width} {height}" font-family="system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif" font-size="14" fill="{INK}"><title id="{id}-title">{}</title><desc id="{id}-desc">{}</desc>"#,
         escape(title),
         escape(desc)
     );
@@ -71,12 +71,12 @@ pub struct LineChart<'a> {
     pub series: Vec<Series<'a>>,
 }
 
-const W: f64 = 480.0;
-const H: f64 = 360.0;
-const LEFT: f64 = 58.0;
-const RIGHT: f64 = 16.0;
+const W: f64 = 440.0;
+const H: f64 = 350.0;
+const LEFT: f64 = 62.0;
+const RIGHT: f64 = 24.0;
 const TOP: f64 = 40.0;
-const BOTTOM: f64 = 46.0;
+const BOTTOM: f64 = 50.0;
 
 /// Five or so round tick values from 0 to `max`.
 fn ticks(max: f64) -> Vec<f64> {
@@ -102,23 +102,23 @@ pub fn line_chart(c: &LineChart) -> String {
     for t in ticks(c.x_max) {
         let _ = write!(
             out,
-            r#"<line x1="{0}" y1="{1}" x2="{0}" y2="{2}" stroke="{GRID_COLOUR}"/><text x="{0}" y="{3}" text-anchor="middle" font-size="11">{4}</text>"#,
+            r#"<line x1="{0}" y1="{1}" x2="{0}" y2="{2}" stroke="{GRID_COLOUR}"/><text x="{0}" y="{3}" text-anchor="middle" font-size="13">{4}</text>"#,
             n(x(t)),
             n(TOP),
             n(TOP + ph),
-            n(TOP + ph + 16.0),
+            n(TOP + ph + 18.0),
             percent_label(t)
         );
     }
     for t in ticks(c.y_max) {
         let _ = write!(
             out,
-            r#"<line x1="{0}" y1="{1}" x2="{2}" y2="{1}" stroke="{GRID_COLOUR}"/><text x="{3}" y="{4}" text-anchor="end" font-size="11">{5}</text>"#,
+            r#"<line x1="{0}" y1="{1}" x2="{2}" y2="{1}" stroke="{GRID_COLOUR}"/><text x="{3}" y="{4}" text-anchor="end" font-size="13">{5}</text>"#,
             n(LEFT),
             n(y(t)),
             n(LEFT + pw),
             n(LEFT - 6.0),
-            n(y(t) + 4.0),
+            n(y(t) + 4.5),
             percent_label(t)
         );
     }
@@ -140,8 +140,11 @@ pub fn line_chart(c: &LineChart) -> String {
         escape(c.y_label)
     );
     // Legend in the top margin: the series, then the reference line.
-    let mut legend: Vec<(&str, &str, bool)> =
-        c.series.iter().map(|s| (s.name, s.colour, s.dashed)).collect();
+    let mut legend: Vec<(&str, &str, bool)> = c
+        .series
+        .iter()
+        .map(|s| (s.name, s.colour, s.dashed))
+        .collect();
     if let Some(label) = c.diagonal {
         let top = c.x_max.min(c.y_max);
         let _ = write!(
@@ -156,16 +159,20 @@ pub fn line_chart(c: &LineChart) -> String {
     }
     let mut lx = LEFT;
     for (name, colour, dashed) in legend {
-        let dash = if dashed { r#" stroke-dasharray="6 4""# } else { "" };
+        let dash = if dashed {
+            r#" stroke-dasharray="6 4""#
+        } else {
+            ""
+        };
         let _ = write!(
             out,
-            r#"<line x1="{}" y1="18" x2="{}" y2="18" stroke="{colour}" stroke-width="3"{dash}/><text x="{}" y="22">{}</text>"#,
+            r#"<line x1="{}" y1="18" x2="{}" y2="18" stroke="{colour}" stroke-width="3"{dash}/><text x="{}" y="23">{}</text>"#,
             n(lx),
             n(lx + 22.0),
             n(lx + 27.0),
             escape(name)
         );
-        lx += 40.0 + 6.5 * name.chars().count() as f64;
+        lx += 38.0 + 7.2 * name.chars().count() as f64;
     }
     for s in &c.series {
         let path: Vec<String> = s
@@ -200,57 +207,51 @@ pub fn line_chart(c: &LineChart) -> String {
     out
 }
 
-/// One bar: its label, value and the text printed beside it.
+/// One bar: its label, length, the text printed beside it, and whether the feature
+/// raises risk (orange) or lowers it (blue).
 pub struct Bar {
     pub label: String,
     pub value: f64,
     pub text: String,
+    pub raises_risk: bool,
 }
 
-/// A horizontal bar chart; negative values extend left of the zero line.
+/// A horizontal bar chart of non-negative values, longest first as given.
 pub fn bar_chart(id: &str, title: &str, desc: &str, bars: &[Bar]) -> String {
-    let (label_w, text_w, row_h) = (170.0, 64.0, 26.0);
-    let width = 560.0;
+    let (label_w, text_w, row_h) = (230.0, 56.0, 28.0);
+    let width = 600.0;
     let height = 12.0 + row_h * bars.len().max(1) as f64;
     let mut out = String::new();
     open(&mut out, id, width, height, title, desc);
-    let max_pos = bars.iter().map(|b| b.value).fold(0.0, f64::max);
-    let max_neg = bars.iter().map(|b| -b.value).fold(0.0, f64::max);
-    let span = (max_pos + max_neg).max(1e-12);
+    let max = bars.iter().map(|b| b.value).fold(0.0, f64::max).max(1e-12);
     let plot_w = width - label_w - text_w;
-    let zero = label_w + plot_w * max_neg / span;
     for (k, bar) in bars.iter().enumerate() {
         let top = 6.0 + row_h * k as f64;
-        let len = plot_w * bar.value.abs() / span;
-        let (bx, tx, anchor) = if bar.value >= 0.0 {
-            (zero, zero + len + 4.0, "start")
-        } else {
-            (zero - len, zero - len - 4.0, "end")
-        };
-        let colour = if bar.value >= 0.0 {
+        let len = plot_w * bar.value.max(0.0) / max;
+        let colour = if bar.raises_risk {
             BASELINE_COLOUR
         } else {
             MODEL_COLOUR
         };
         let _ = write!(
             out,
-            r#"<text x="{}" y="{}" text-anchor="end">{}</text><rect x="{}" y="{}" width="{}" height="{}" fill="{colour}"/><text x="{}" y="{}" text-anchor="{anchor}" font-size="11">{}</text>"#,
+            r#"<text x="{}" y="{}" text-anchor="end">{}</text><rect x="{}" y="{}" width="{}" height="{}" fill="{colour}"/><text x="{}" y="{}" font-size="13">{}</text>"#,
             n(label_w - 8.0),
-            n(top + row_h / 2.0 + 2.0),
+            n(top + row_h / 2.0 + 4.0),
             escape(&bar.label),
-            n(bx),
+            n(label_w),
             n(top + 3.0),
             n(len.max(0.5)),
-            n(row_h - 8.0),
-            n(tx),
-            n(top + row_h / 2.0 + 2.0),
+            n(row_h - 6.0),
+            n(label_w + len + 4.0),
+            n(top + row_h / 2.0 + 4.0),
             escape(&bar.text)
         );
     }
     let _ = write!(
         out,
         r#"<line x1="{0}" y1="2" x2="{0}" y2="{1}" stroke="{REFERENCE_COLOUR}"/>"#,
-        n(zero),
+        n(label_w),
         n(height - 2.0)
     );
     out.push_str("</svg>");
@@ -264,26 +265,35 @@ pub struct Cell {
     pub line2: String,
 }
 
-/// A heat map: `rows` labels down the side, `columns` along the top, `cells` row-major.
+/// A heat map: `rows` labels down the side, `columns` along the top, `cells` row-major;
+/// `axes` names what the rows and the columns are.
 pub fn heat_map(
     id: &str,
     title: &str,
     desc: &str,
+    axes: (&str, &str),
     rows: &[String],
     columns: &[String],
     cells: &[Cell],
 ) -> String {
-    let (label_w, head_h, cell_w, cell_h) = (150.0, 30.0, 92.0, 40.0);
+    let (label_w, head_h, cell_w, cell_h) = (170.0, 46.0, 104.0, 44.0);
     let width = label_w + cell_w * columns.len() as f64 + 4.0;
     let height = head_h + cell_h * rows.len() as f64 + 4.0;
     let mut out = String::new();
     open(&mut out, id, width, height, title, desc);
+    let _ = write!(
+        out,
+        r#"<text x="2" y="16" font-size="12">{}</text><text x="{}" y="16" font-size="12" text-anchor="middle">{}</text>"#,
+        escape(axes.0),
+        n(label_w + cell_w * columns.len() as f64 / 2.0),
+        escape(axes.1)
+    );
     for (j, column) in columns.iter().enumerate() {
         let _ = write!(
             out,
             r#"<text x="{}" y="{}" text-anchor="middle" font-weight="600">{}</text>"#,
             n(label_w + cell_w * (j as f64 + 0.5)),
-            n(head_h - 10.0),
+            n(head_h - 8.0),
             escape(column)
         );
     }
@@ -307,16 +317,16 @@ pub fn heat_map(
             };
             let _ = write!(
                 out,
-                r##"<rect x="{}" y="{}" width="{}" height="{}" fill="{fill}" stroke="#ffffff" stroke-width="2"/><text x="{}" y="{}" text-anchor="middle" fill="{ink}" font-weight="600">{}</text><text x="{}" y="{}" text-anchor="middle" fill="{ink}" font-size="10">{}</text>"##,
+                r##"<rect x="{}" y="{}" width="{}" height="{}" fill="{fill}" stroke="#ffffff" stroke-width="2"/><text x="{}" y="{}" text-anchor="middle" fill="{ink}" font-weight="600">{}</text><text x="{}" y="{}" text-anchor="middle" fill="{ink}" font-size="12">{}</text>"##,
                 n(left),
                 n(top),
                 n(cell_w),
                 n(cell_h),
                 n(left + cell_w / 2.0),
-                n(top + 17.0),
+                n(top + 19.0),
                 escape(&cell.line1),
                 n(left + cell_w / 2.0),
-                n(top + 31.0),
+                n(top + 35.0),
                 escape(&cell.line2)
             );
         }
@@ -328,14 +338,23 @@ pub fn heat_map(
 /// Fill and text colour for a heat-map value in 0..=1: pale yellow to deep red.
 fn heat(v: f64) -> (String, &'static str) {
     let v = v.clamp(0.0, 1.0);
-    let stops = [(255.0, 247.0, 214.0), (244.0, 143.0, 66.0), (153.0, 27.0, 30.0)];
+    let stops = [
+        (255.0, 247.0, 214.0),
+        (244.0, 143.0, 66.0),
+        (153.0, 27.0, 30.0),
+    ];
     let (a, b, t) = if v < 0.5 {
         (stops[0], stops[1], v / 0.5)
     } else {
         (stops[1], stops[2], (v - 0.5) / 0.5)
     };
     let mix = |p: f64, q: f64| (p + (q - p) * t).round() as u8;
-    let fill = format!("#{:02x}{:02x}{:02x}", mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2));
+    let fill = format!(
+        "#{:02x}{:02x}{:02x}",
+        mix(a.0, b.0),
+        mix(a.1, b.1),
+        mix(a.2, b.2)
+    );
     let ink = if v > 0.55 { "#ffffff" } else { INK };
     (fill, ink)
 }
@@ -346,10 +365,17 @@ mod tests {
 
     #[test]
     fn ticks_are_round() {
-        assert_eq!(ticks(1.0), vec![0.0, 0.2, 0.4, 0.6, 0.8, 1.0]);
-        let t = ticks(0.3);
-        assert_eq!(t.len(), 7);
-        assert!((t[6] - 0.3).abs() < 1e-12);
+        let close = |got: Vec<f64>, want: &[f64]| {
+            assert_eq!(got.len(), want.len(), "{got:?}");
+            for (g, w) in got.iter().zip(want) {
+                assert!((g - w).abs() < 1e-12, "{got:?}");
+            }
+        };
+        close(ticks(1.0), &[0.0, 0.2, 0.4, 0.6, 0.8, 1.0]);
+        // A step of 0.06 rounds up to 0.1.
+        close(ticks(0.3), &[0.0, 0.1, 0.2, 0.3]);
+        // The calibration chart's 90% axis stops at the last round tick.
+        close(ticks(0.9), &[0.0, 0.2, 0.4, 0.6, 0.8]);
     }
 
     #[test]
@@ -362,6 +388,7 @@ mod tests {
                 label: "<script>".into(),
                 value: 1.0,
                 text: "\"x\"".into(),
+                raises_risk: true,
             }],
         );
         assert!(!svg.contains("<script>"));

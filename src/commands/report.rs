@@ -1,0 +1,107 @@
+//! `changerisk report`: one self-contained HTML page for a model and a history: the
+//! headline metrics of a time-ordered evaluation, ROC, calibration and gating curves
+//! (the rule-only baseline beside the model), risk by segment, top factors and the
+//! riskiest recent changes with their reasons.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use super::evaluate::{evaluate, EvaluateSettings};
+use super::Inputs;
+use crate::analysis::{importance, score_history};
+use crate::cli::ReportArgs;
+use crate::error::{Error, Result};
+use crate::model::Model;
+use crate::output::write_atomic;
+use crate::policy::Policies;
+use crate::progress::Progress;
+use crate::report::{html, Report};
+
+/// Resolved `report` settings.
+pub struct ReportSettings {
+    pub model: PathBuf,
+    pub inputs: Inputs,
+    pub output: PathBuf,
+    pub test_fraction: f64,
+    pub policy: Option<PathBuf>,
+    pub top: usize,
+}
+
+impl ReportSettings {
+    /// Resolves and checks the arguments.
+    pub fn resolve(args: ReportArgs) -> Result<ReportSettings> {
+        let ReportArgs {
+            model,
+            input,
+            output,
+            test_fraction,
+            policy,
+            top,
+        } = args;
+        if !(test_fraction > 0.0 && test_fraction < 1.0) {
+            return Err(Error::Usage(format!(
+                "--test-fraction must be between 0 and 1 (exclusive), got {test_fraction}"
+            )));
+        }
+        Ok(ReportSettings {
+            model,
+            inputs: Inputs::resolve(input)?,
+            output,
+            test_fraction,
+            policy,
+            top,
+        })
+    }
+}
+
+/// Runs `report`.
+pub fn run(args: ReportArgs, progress: &Progress) -> Result<u8> {
+    let s = ReportSettings::resolve(args)?;
+    progress.stage("loading model");
+    let model = Model::load(&s.model)?;
+    let policies = match &s.policy {
+        Some(p) => Policies::load(p)?,
+        None => Policies::default_rules(),
+    };
+    // The headline numbers: `evaluate`'s protocol with the given model's settings.
+    let evaluation = evaluate(
+        &EvaluateSettings {
+            inputs: Inputs {
+                changes: s.inputs.changes.clone(),
+                incidents: s.inputs.incidents.clone(),
+                config: s.inputs.config.clone(),
+            },
+            test_fraction: s.test_fraction,
+            json: false,
+            labelling: model.labelling,
+            learner: model.params.clone().check()?,
+        },
+        progress,
+    )?;
+    let history = score_history(&model, &s.inputs, &policies, progress)?;
+    progress.stage("drawing the report");
+    let importance = importance(&model, &history);
+    let report = Report::build(
+        (
+            s.model.display().to_string(),
+            s.inputs.changes.display().to_string(),
+            s.inputs.incidents.as_ref().map(|p| p.display().to_string()),
+        ),
+        evaluation,
+        &history,
+        importance,
+        s.top,
+        s.inputs.config.features.builtin,
+    )?;
+    let page = html::page(&report);
+    write_atomic(&s.output, |w| {
+        w.write_all(page.as_bytes())
+            .map_err(|e| Error::io(&s.output, e))
+    })?;
+    progress.log(&format!(
+        "report of {} changes -> {}",
+        history.len(),
+        s.output.display()
+    ));
+    Ok(0)
+}

@@ -1,0 +1,307 @@
+//! `changerisk export`: every format reads back (polars, Rust) with the values and types
+//! the library built, contributions add up to the logit, and the generated notebook
+//! runs headlessly in Python, where pandas and polars read the tables without dtype
+//! surprises.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use changerisk::analysis::score_history;
+use changerisk::commands::Inputs;
+use changerisk::config::Config;
+use changerisk::export::{
+    calibration_table, changes_table, coefficients_table, gating_table, metrics_table,
+    segments_table, ExportFormat, NOTEBOOK, TABLES,
+};
+use changerisk::model::{sigmoid, Model};
+use changerisk::policy::Policies;
+use changerisk::progress::Progress;
+use polars::prelude::*;
+
+use crate::util::{repo_root, run, shipped_model, tempdir};
+
+const FORMATS: [ExportFormat; 3] = [
+    ExportFormat::Parquet,
+    ExportFormat::Arrow,
+    ExportFormat::Csv,
+];
+
+/// Exports the shipped history with the shipped model into `dir` in `format`.
+fn export(dir: &Path, format: ExportFormat) {
+    run(
+        &repo_root(),
+        [
+            "export",
+            "--quiet",
+            "--output",
+            &dir.display().to_string(),
+            "--format",
+            format.extension(),
+        ],
+    )
+    .success();
+}
+
+/// Reads a table as an analyst would: typed formats as they are, CSV with type
+/// inference over every row and date parsing.
+fn read(path: &Path, format: ExportFormat) -> DataFrame {
+    let file = || File::open(path).expect("the exported table exists");
+    match format {
+        ExportFormat::Parquet => ParquetReader::new(file()).finish(),
+        ExportFormat::Arrow => IpcReader::new(file()).finish(),
+        ExportFormat::Csv => CsvReadOptions::default()
+            .with_infer_schema_length(None)
+            .map_parse_options(|o| o.with_try_parse_dates(true))
+            .try_into_reader_with_file_path(Some(path.to_path_buf()))
+            .and_then(|r| r.finish())
+            .and_then(utc_timestamps),
+    }
+    .unwrap_or_else(|e| panic!("{} reads back: {e}", path.display()))
+}
+
+/// The CSV holds RFC 3339 timestamps ending in `Z`. Python polars reads them as UTC
+/// (the notebook test checks that); this crate's polars is built without the
+/// `timezones` feature, so its reader leaves them naive, and the test attaches UTC.
+fn utc_timestamps(mut df: DataFrame) -> PolarsResult<DataFrame> {
+    let Some(column) = df.column("timestamp").ok() else {
+        return Ok(df);
+    };
+    if let DataType::Datetime(unit, None) = column.dtype() {
+        let unit = *unit;
+        let utc = column
+            .datetime()?
+            .physical()
+            .clone()
+            .into_datetime(unit, Some(TimeZone::UTC));
+        df.with_column(utc.into_column())?;
+    }
+    Ok(df)
+}
+
+/// The tables the library builds for the shipped history, by name.
+fn expected_tables() -> Vec<(&'static str, DataFrame)> {
+    let model = Model::load(&shipped_model()).unwrap();
+    let inputs = Inputs {
+        changes: repo_root().join("data/changes.csv"),
+        incidents: Some(repo_root().join("data/incidents.csv")),
+        config: Config::default(),
+    };
+    let history = score_history(
+        &model,
+        &inputs,
+        &Policies::default_rules(),
+        &Progress::new(true),
+    )
+    .unwrap();
+    let risks = history.risks();
+    let segments = changerisk::analysis::segments(&history);
+    let tables = vec![
+        ("changes", changes_table(&model, &history).unwrap()),
+        (
+            "coefficients",
+            coefficients_table(&model, &history).unwrap(),
+        ),
+        (
+            "calibration",
+            calibration_table(&risks, &history.labels).unwrap(),
+        ),
+        (
+            "metrics",
+            metrics_table(&model, &risks, &history.labels).unwrap(),
+        ),
+        ("gating", gating_table(&risks, &history.labels).unwrap()),
+        ("segments", segments_table(&segments).unwrap()),
+    ];
+    assert_eq!(tables.iter().map(|t| t.0).collect::<Vec<_>>(), TABLES);
+    tables
+}
+
+fn f64s(df: &DataFrame, column: &str) -> Vec<f64> {
+    df.column(column)
+        .unwrap()
+        .f64()
+        .unwrap_or_else(|_| panic!("{column} is Float64"))
+        .into_no_null_iter()
+        .collect()
+}
+
+#[test]
+fn every_format_reads_back_with_the_values_and_types_written() {
+    let expected = expected_tables();
+    let main = &expected[0].1;
+    let schema = main.schema();
+    // The typed schema analysts rely on.
+    let want: [(&str, DataType); 8] = [
+        ("change_id", DataType::String),
+        (
+            "timestamp",
+            DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC)),
+        ),
+        ("ai_involvement", DataType::String),
+        ("customer_facing", DataType::Boolean),
+        ("lines_changed", DataType::Int64),
+        ("label", DataType::Boolean),
+        ("risk", DataType::Float64),
+        ("tier", DataType::String),
+    ];
+    for (column, dtype) in want {
+        assert_eq!(schema.get(column), Some(&dtype), "{column}");
+    }
+    let contribs: Vec<String> = main
+        .get_column_names()
+        .iter()
+        .filter(|c| c.starts_with("contrib_"))
+        .map(|c| c.to_string())
+        .collect();
+    assert!(contribs.len() > 10, "one contrib_ column per model feature");
+
+    let tmp = tempdir();
+    for format in FORMATS {
+        let dir = tmp.path().join(format.extension());
+        export(&dir, format);
+        assert!(dir.join(NOTEBOOK).is_file());
+        for (name, want) in &expected {
+            let path = dir.join(format!("{name}.{}", format.extension()));
+            let got = read(&path, format);
+            assert_eq!(
+                got.schema(),
+                want.schema(),
+                "{}: types differ from what was written",
+                path.display()
+            );
+            assert!(
+                got.equals_missing(want),
+                "{}: values differ from what was written",
+                path.display()
+            );
+        }
+        // Contributions and the intercept add up to the logit; the risk is its sigmoid.
+        let got = read(&dir.join(format!("changes.{}", format.extension())), format);
+        let logit = f64s(&got, "logit");
+        let intercept = f64s(&got, "intercept");
+        let risk = f64s(&got, "risk");
+        let columns: Vec<Vec<f64>> = contribs.iter().map(|c| f64s(&got, c)).collect();
+        for i in 0..got.height() {
+            let sum = intercept[i] + columns.iter().map(|c| c[i]).sum::<f64>();
+            assert!(
+                (sum - logit[i]).abs() <= 1e-9,
+                "row {i}: contributions sum to {sum}, logit {}",
+                logit[i]
+            );
+            assert!((sigmoid(logit[i]) - risk[i]).abs() <= 1e-12);
+        }
+        // A change is labelled exactly when its label was derived from an incident.
+        let labels = got.column("label").unwrap().bool().unwrap().clone();
+        let sources = got.column("label_source").unwrap().str().unwrap().clone();
+        for (label, source) in labels.iter().zip(sources.iter()) {
+            let (label, source) = (label.unwrap(), source.unwrap());
+            assert!(["explicit", "attributed", "none"].contains(&source));
+            assert_eq!(label, source != "none");
+        }
+    }
+}
+
+/// The notebook stack's Python, from `CHANGERISK_PYTHON` (scripts/test.sh sets up the
+/// venv). Missing is a failure, never a skip: the acceptance check must run.
+fn python() -> PathBuf {
+    let path = std::env::var_os("CHANGERISK_PYTHON").unwrap_or_else(|| {
+        panic!("CHANGERISK_PYTHON is not set: run the tests with scripts/test.sh, which sets up a venv with polars, pyarrow, pandas, matplotlib, nbclient and ipykernel")
+    });
+    let path = PathBuf::from(path);
+    assert!(
+        path.exists(),
+        "CHANGERISK_PYTHON={} does not exist",
+        path.display()
+    );
+    path
+}
+
+/// Executes the notebook of every export directory given (failing on any cell error)
+/// and checks the dtypes pandas and polars read.
+const PYTHON_CHECK: &str = r#"
+import sys
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import polars as pl
+from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+from nbclient import NotebookClient
+
+try:
+    KernelSpecManager().get_kernel_spec("python3")
+except NoSuchKernel:
+    import subprocess
+    subprocess.run([sys.executable, "-m", "ipykernel", "install", "--sys-prefix", "--name", "python3"], check=True)
+
+BOOLS = ["label", "customer_facing", "rollback_plan", "weekend", "off_hours"]
+STRINGS = ["change_id", "ai_involvement", "permission_level", "review_status", "tier", "policy", "reasons", "label_source"]
+INTS = ["lines_changed", "files_changed", "reviewer_count"]
+
+for arg in sys.argv[1:]:
+    directory = Path(arg)
+    nb = nbformat.read(directory / "analysis.ipynb", as_version=4)
+    nbformat.validate(nb)
+    assert nb.nbformat == 4 and nb.nbformat_minor == 5
+    assert nb.metadata.kernelspec.name == "python3"
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(directory)}}).execute()
+    images = sum(1 for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {}))
+    assert images >= 4, f"{directory}: expected the segment, calibration, gating and importance plots, got {images} images"
+
+    ext = next(directory.glob("changes.*")).suffix
+    path = directory / f"changes{ext}"
+    if ext == ".parquet":
+        frames = {"pandas": pd.read_parquet(path), "polars": pl.read_parquet(path).to_pandas()}
+    elif ext == ".arrow":
+        frames = {"pandas": pd.read_feather(path), "polars": pl.read_ipc(path).to_pandas()}
+    else:
+        frames = {"polars": pl.read_csv(path, try_parse_dates=True).to_pandas()}
+    if ext != ".csv":
+        native = pl.read_parquet(path) if ext == ".parquet" else pl.read_ipc(path)
+        assert native.schema["timestamp"] == pl.Datetime("us", "UTC"), native.schema["timestamp"]
+    else:
+        native = pl.read_csv(path, try_parse_dates=True)
+        assert native.schema["timestamp"] == pl.Datetime("us", "UTC"), native.schema["timestamp"]
+    for column in BOOLS:
+        assert native.schema[column] == pl.Boolean, (column, native.schema[column])
+    for column in STRINGS:
+        assert native.schema[column] == pl.String, (column, native.schema[column])
+    for reader, df in frames.items():
+        where = f"{path} via {reader}"
+        assert pd.api.types.is_datetime64_any_dtype(df["timestamp"]), (where, df["timestamp"].dtype)
+        assert str(df["timestamp"].dt.tz) == "UTC", (where, df["timestamp"].dtype)
+        for column in BOOLS:
+            assert df[column].dtype == bool, (where, column, df[column].dtype)
+        for column in INTS:
+            assert df[column].dtype == "int64", (where, column, df[column].dtype)
+        for column in STRINGS:
+            assert pd.api.types.is_string_dtype(df[column]), (where, column, df[column].dtype)
+        assert df["risk"].dtype == "float64", (where, df["risk"].dtype)
+        assert df["risk"].between(0, 1).all()
+    print(f"{directory}: notebook ran, {images} plots; dtypes checked")
+"#;
+
+#[test]
+fn notebook_runs_headlessly_and_python_reads_the_types() {
+    let python = python();
+    let tmp = tempdir();
+    let mut dirs = Vec::new();
+    for format in FORMATS {
+        let dir = tmp.path().join(format.extension());
+        export(&dir, format);
+        dirs.push(dir.display().to_string());
+    }
+    let script = tmp.path().join("check.py");
+    std::fs::write(&script, PYTHON_CHECK).unwrap();
+    let output = std::process::Command::new(&python)
+        .arg(&script)
+        .args(&dirs)
+        .output()
+        .expect("the Python interpreter starts");
+    assert!(
+        output.status.success(),
+        "the notebook or the dtype checks failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
