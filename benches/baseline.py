@@ -7,12 +7,13 @@
                        --changes NEW --history C --incidents I
 
 `train` labels the history (named causes, then the most recent change on the same service
-within 24 h), builds the features of changerisk's `builtin_features` (src/features.rs) for
-every change, point in time, standardises them and fits a scikit-learn LogisticRegression,
-choosing the L2 penalty on the most recent 20% like `changerisk train`. `score` rebuilds the
-history features of the changes to score from the past changes and incidents, and writes
-`change_id,risk` with `predict_proba`. Each prints one JSON object with the wall time of
-each phase and the total (seconds, after the imports) and the row count.
+within 24 h), builds the features of changerisk's `builtin_features` and `history_features`
+(src/features.rs) for every change, point in time, standardises them and fits a scikit-learn
+LogisticRegression, choosing the L2 penalty on the most recent 20% like `changerisk train`.
+`score` rebuilds the history features of the changes to score from the past changes and
+incidents, and writes `change_id,risk` with `predict_proba`. Each prints one JSON object
+with the wall time of each phase and the total (seconds, after the imports) and the row
+count.
 
 `verify` is not timed: it applies a changerisk model file's scaling and coefficients to the
 features computed here and compares with the risks `changerisk score` wrote, to show that
@@ -83,7 +84,8 @@ class Phases:
 
     def report(self, command, rows):
         total = round(time.perf_counter() - self.start, 3)
-        print(json.dumps({"command": command, "rows": rows, "phases": self.seconds, "total": total}))
+        report = {"command": command, "rows": rows, "phases": self.seconds, "total": total}
+        print(json.dumps(report))
 
 
 def read_changes(path):
@@ -172,7 +174,8 @@ class Queries:
 
     def key_start(self, events):
         """For each query, how many events belong to lower keys."""
-        starts = np.searchsorted(events.sorted, np.arange(self.codes.max() + 1, dtype=np.int64) * SPAN)
+        slots = np.arange(self.codes.max() + 1, dtype=np.int64) * SPAN
+        starts = np.searchsorted(events.sorted, slots)
         return starts[self.codes]
 
     def count_before(self, events):
@@ -212,7 +215,9 @@ def history_features(timeline, incidents, first, rows):
     by_service = Queries(change_service[rows], t, origin)
     by_author = Queries(author[rows], t, origin)
     last = by_service.last_before(service_incidents)
-    days_since = np.where(np.isnan(last), RECENCY_CAP_DAYS, np.minimum((t - last) / DAY, RECENCY_CAP_DAYS))
+    days_since = np.where(
+        np.isnan(last), RECENCY_CAP_DAYS, np.minimum((t - last) / DAY, RECENCY_CAP_DAYS)
+    )
     return {
         "service_incidents_7d": by_service.count_within(service_incidents, 7 * DAY),
         "service_incidents_30d": by_service.count_within(service_incidents, 30 * DAY),
@@ -300,7 +305,10 @@ def features(timeline, incidents, first, rows, base_rate):
 
 
 def fit(x, y, penalty, warm=None):
-    model = LogisticRegression(C=1.0 / (penalty * len(y)), max_iter=MAX_ITERATIONS, warm_start=warm is not None)
+    # changerisk's penalty is per row: C = 1 / (penalty x rows).
+    model = LogisticRegression(
+        C=1.0 / (penalty * len(y)), max_iter=MAX_ITERATIONS, warm_start=warm is not None
+    )
     if warm is not None:
         model.coef_, model.intercept_ = warm.coef_.copy(), warm.intercept_.copy()
     return model.fit(x, y)
@@ -330,7 +338,8 @@ def train(args):
     model = fit(z, y, best[0], best[2])
     phases.done("fit")
     with open(args.model, "wb") as out:
-        pickle.dump({"scaler": scaler, "model": model, "features": names, "base_rate": base_rate}, out)
+        saved = {"scaler": scaler, "model": model, "features": names, "base_rate": base_rate}
+        pickle.dump(saved, out)
     phases.done("write")
     phases.report("train", len(y))
 
@@ -377,13 +386,20 @@ def verify(args):
     if not (theirs["change_id"].to_numpy() == scored["change_id"].to_numpy()).all():
         sys.exit("the changerisk scores are not in the input order of --changes")
     diff = np.abs(theirs["risk"].to_numpy() - risk)
-    print(json.dumps({"rows": len(risk), "max_abs_risk_diff": float(diff.max()), "rows_over_1e-9": int((diff > 1e-9).sum())}))
+    result = {
+        "rows": len(risk),
+        "max_abs_risk_diff": float(diff.max()),
+        "rows_over_1e-9": int((diff > 1e-9).sum()),
+    }
+    print(json.dumps(result))
     if diff.max() > 1e-9:
         sys.exit("the baseline's features do not reproduce changerisk's scores")
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="label, build features, fit LogisticRegression, pickle")
     t.add_argument("--changes", required=True)
@@ -399,7 +415,9 @@ def main():
             s.add_argument("--output", required=True)
         else:
             s.add_argument("--changerisk-model", required=True)
-            s.add_argument("--changerisk-scores", required=True, help="CSV written by `changerisk score`")
+            s.add_argument(
+                "--changerisk-scores", required=True, help="CSV written by `changerisk score`"
+            )
     args = parser.parse_args()
     {"train": train, "score": score, "verify": verify}[args.command](args)
 

@@ -8,18 +8,16 @@ use std::collections::BTreeMap;
 use polars::prelude::DataFrame;
 use rayon::prelude::*;
 
+use crate::commands::score::score_frame_explained;
 use crate::commands::Inputs;
 use crate::error::Result;
-use crate::features::design_matrix;
 use crate::frame::{Column, Frame};
 use crate::label::{LabelSource, LabelSummary};
 use crate::load::{load_changes, load_incidents, Incidents, LoadedChanges, Read};
-use crate::metrics::capture_at;
 use crate::model::{Model, Score};
 use crate::pipeline::prepare;
-use crate::policy::{Action, Facts, Policies};
+use crate::policy::{Action, Policies};
 use crate::progress::Progress;
-use crate::reasons::Explainer;
 
 /// Every change of a history, in input order, as the model sees and scores it.
 pub struct ScoredHistory {
@@ -77,9 +75,6 @@ impl ScoredHistory {
     }
 }
 
-/// Rows per scoring chunk: bounds the design matrix's memory whatever the input size.
-const SCORE_CHUNK: usize = 1 << 16;
-
 /// Loads a labelled history (labels from incidents or from the config's label column),
 /// computes every change's point-in-time history over the whole history, and scores
 /// every change with `model` (tiers from the model, `policies` checked).
@@ -107,50 +102,24 @@ pub fn score_history(
     progress.log(&prepared.labels.summary.describe());
 
     progress.stage("scoring");
-    let features = model.feature_defs();
-    let explainer = Explainer::new(model);
     let frame = prepared.frame;
+    let design: Vec<Vec<f64>> = model
+        .features
+        .par_iter()
+        .map(|f| f.def.expr.eval(&frame))
+        .collect::<Result<_>>()?;
     let n = frame.len();
-    let mut design: Vec<Vec<f64>> = vec![Vec::with_capacity(n); features.len()];
-    let mut scored = Vec::with_capacity(n);
-    for start in (0..n).step_by(SCORE_CHUNK) {
-        let chunk: Vec<usize> = (start..(start + SCORE_CHUNK).min(n)).collect();
-        let part = frame.select(&chunk);
-        let x = design_matrix(&features, &part)?;
-        for (j, column) in design.iter_mut().enumerate() {
-            column.extend(x.column(j).iter());
-        }
-        let rows: Vec<_> = (0..x.nrows())
-            .into_par_iter()
-            .map(|row| {
-                let score = model.score_row(x.row(row));
-                let tier = model.tiers.tier(score.risk);
-                let facts = Facts {
-                    frame: &part,
-                    row,
-                    risk: score.risk,
-                    tier,
-                };
-                let policy: Vec<(String, Action)> = policies
-                    .violated(&facts)
-                    .into_iter()
-                    .map(|r| (r.id.clone(), r.action))
-                    .collect();
-                let reasons = explainer.reasons(&part, row, &score.contributions);
-                (score, tier, policy, reasons)
-            })
-            .collect();
-        scored.extend(rows);
-    }
-    let mut scores = Vec::with_capacity(n);
-    let mut tiers = Vec::with_capacity(n);
-    let mut policy = Vec::with_capacity(n);
-    let mut reasons = Vec::with_capacity(n);
-    for (s, t, p, r) in scored {
-        scores.push(s);
-        tiers.push(t);
-        policy.push(p);
-        reasons.push(r);
+    let (mut scores, mut tiers) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut policy, mut reasons) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for s in score_frame_explained(model, &model.tiers, policies, &frame)? {
+        scores.push(Score {
+            risk: s.risk,
+            logit: s.logit,
+            contributions: s.contributions,
+        });
+        tiers.push(s.tier);
+        policy.push(s.policy);
+        reasons.push(s.reasons);
     }
     let labels = prepared.labels;
     Ok(ScoredHistory {
@@ -183,7 +152,7 @@ pub struct GatingPoint {
 /// The gating curve at `points` evenly spaced gated shares from 0 to 1 (both included;
 /// at least 2 points). Empty when no change is labelled incident-causing.
 ///
-/// Each point equals [`capture_at`] at its share (rows tied at the cut taken in
+/// Each point equals [`crate::metrics::capture_at`] at its share (rows tied at the cut taken in
 /// proportion), computed from one sort rather than one per point, so that a million
 /// changes take a fraction of a second.
 pub fn gating_curve(risks: &[f64], labels: &[bool], points: usize) -> Vec<GatingPoint> {
@@ -292,25 +261,34 @@ pub struct Importance {
     pub mean_contribution: f64,
 }
 
+/// Feature `j`'s contribution to the logit of every change: the arithmetic of
+/// [`Model::score_row`] (so the values equal `scores[i].contributions[j]` bit for bit),
+/// run down one contiguous column, which is much faster than gathering it from the
+/// per-change scores of a large history.
+pub fn contribution_column(model: &Model, history: &ScoredHistory, j: usize) -> Vec<f64> {
+    let f = &model.features[j];
+    history.design[j]
+        .iter()
+        .map(|&v| f.coefficient * (v - f.mean) / f.scale)
+        .collect()
+}
+
 /// Feature importance over a scored history, the most influential first (by mean
 /// |contribution|; ties in model order).
 pub fn importance(model: &Model, history: &ScoredHistory) -> Vec<Importance> {
     let n = history.len().max(1) as f64;
     let mut out: Vec<Importance> = model
         .features
-        .iter()
+        .par_iter()
         .enumerate()
         .map(|(j, f)| {
-            let (abs, signed) = history.scores.iter().fold((0.0, 0.0), |(a, s), score| {
-                let c = score.contributions[j];
-                (a + c.abs(), s + c)
-            });
+            let column = contribution_column(model, history, j);
             Importance {
                 feature: f.def.name.clone(),
                 factor: f.def.factor.clone(),
                 coefficient: f.coefficient,
-                mean_abs_contribution: abs / n,
-                mean_contribution: signed / n,
+                mean_abs_contribution: column.iter().map(|c| c.abs()).sum::<f64>() / n,
+                mean_contribution: column.iter().sum::<f64>() / n,
             }
         })
         .collect();
@@ -321,6 +299,7 @@ pub fn importance(model: &Model, history: &ScoredHistory) -> Vec<Importance> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::capture_at;
 
     #[test]
     fn gating_curve_runs_from_nothing_to_everything() {

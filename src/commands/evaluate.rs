@@ -63,6 +63,18 @@ pub struct Evaluation {
     /// The rule-only baseline (only for the contract's schema).
     pub rule_baseline: Option<RuleBaseline>,
     pub reliability: Vec<ReliabilityBin>,
+    /// The test period's risks and outcomes, for curves (not printed).
+    #[serde(skip)]
+    pub test: TestScores,
+}
+
+/// Per-change scores of the test period.
+#[derive(Debug, Default)]
+pub struct TestScores {
+    pub risks: Vec<f64>,
+    pub labels: Vec<bool>,
+    /// The rule baseline's probabilities, when there is one.
+    pub rule: Option<Vec<f64>>,
 }
 
 /// The rule-only baseline: flag every change matching the AI + elevated + unreviewed
@@ -73,6 +85,8 @@ pub struct RuleBaseline {
     pub metrics: Metrics,
     /// Share of test changes the rule flags.
     pub flagged_share: f64,
+    #[serde(skip)]
+    probs: Vec<f64>,
 }
 
 fn rule_baseline(flagged: &[f64], y_train: &[bool], y_test: &[bool]) -> RuleBaseline {
@@ -100,6 +114,7 @@ fn rule_baseline(flagged: &[f64], y_train: &[bool], y_test: &[bool]) -> RuleBase
     RuleBaseline {
         metrics: Metrics::compute(&probs, y_test),
         flagged_share: f_test.iter().filter(|&&f| f > 0.5).count() as f64 / f_test.len() as f64,
+        probs,
     }
 }
 
@@ -176,8 +191,13 @@ pub fn evaluate(s: &EvaluateSettings, progress: &Progress) -> Result<Evaluation>
         test_from: format_timestamp(ts[cut]),
         test_to: format_timestamp(ts[n - 1]),
         model: Metrics::compute(&probs, y_test),
-        rule_baseline: rule,
         reliability: reliability(&probs, y_test, 10),
+        test: TestScores {
+            rule: rule.as_ref().map(|r| r.probs.clone()),
+            risks: probs,
+            labels: y_test.to_vec(),
+        },
+        rule_baseline: rule,
     })
 }
 

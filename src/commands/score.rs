@@ -89,9 +89,13 @@ fn history_files(s: &ScoreSettings, model: &Model) -> Result<(Option<PathBuf>, O
 /// One scored change.
 pub struct Scored {
     pub risk: f64,
+    pub logit: f64,
     pub tier: usize,
     pub reasons: String,
     pub policy: Vec<(String, Action)>,
+    /// Per-feature contributions to the logit; empty unless asked for (they cost a row
+    /// of the design matrix per change).
+    pub contributions: Vec<f64>,
 }
 
 /// Runs `score`.
@@ -155,49 +159,65 @@ pub fn score_frame(
     policies: &Policies,
     frame: &crate::frame::Frame,
 ) -> Result<Vec<Scored>> {
+    score_chunks(model, tiers, policies, frame, false)
+}
+
+/// Like [`score_frame`], keeping every row's per-feature contributions.
+pub fn score_frame_explained(
+    model: &Model,
+    tiers: &Tiers,
+    policies: &Policies,
+    frame: &crate::frame::Frame,
+) -> Result<Vec<Scored>> {
+    score_chunks(model, tiers, policies, frame, true)
+}
+
+fn score_chunks(
+    model: &Model,
+    tiers: &Tiers,
+    policies: &Policies,
+    frame: &crate::frame::Frame,
+    keep_contributions: bool,
+) -> Result<Vec<Scored>> {
     let features = model.feature_defs();
+    let explainer = Explainer::new(model);
     let mut scored = Vec::with_capacity(frame.len());
     for start in (0..frame.len()).step_by(SCORE_CHUNK) {
         let rows: Vec<usize> = (start..(start + SCORE_CHUNK).min(frame.len())).collect();
         let part = frame.select(&rows);
         let x = design_matrix(&features, &part)?;
-        scored.extend(score_rows(model, tiers, policies, &part, &x));
+        let chunk: Vec<Scored> = (0..x.nrows())
+            .into_par_iter()
+            .map(|row| {
+                let score = model.score_row(x.row(row));
+                let tier = tiers.tier(score.risk);
+                let facts = Facts {
+                    frame: &part,
+                    row,
+                    risk: score.risk,
+                    tier,
+                };
+                Scored {
+                    risk: score.risk,
+                    logit: score.logit,
+                    tier,
+                    reasons: explainer.reasons(&part, row, &score.contributions),
+                    policy: policies
+                        .violated(&facts)
+                        .into_iter()
+                        .map(|r| (r.id.clone(), r.action))
+                        .collect(),
+                    contributions: if keep_contributions {
+                        score.contributions
+                    } else {
+                        Vec::new()
+                    },
+                }
+            })
+            .collect();
+        scored.extend(chunk);
     }
     Ok(scored)
-}
-
-/// Scores, explains, tiers and checks policies for every row, in parallel.
-pub fn score_rows(
-    model: &Model,
-    tiers: &Tiers,
-    policies: &Policies,
-    frame: &crate::frame::Frame,
-    x: &ndarray::Array2<f64>,
-) -> Vec<Scored> {
-    let explainer = Explainer::new(model);
-    (0..x.nrows())
-        .into_par_iter()
-        .map(|row| {
-            let score = model.score_row(x.row(row));
-            let tier = tiers.tier(score.risk);
-            let facts = Facts {
-                frame,
-                row,
-                risk: score.risk,
-                tier,
-            };
-            Scored {
-                risk: score.risk,
-                tier,
-                reasons: explainer.reasons(frame, row, &score.contributions),
-                policy: policies
-                    .violated(&facts)
-                    .into_iter()
-                    .map(|r| (r.id.clone(), r.action))
-                    .collect(),
-            }
-        })
-        .collect()
 }
 
 /// The output table: the contract's columns, then the pass-through columns (renamed

@@ -14,7 +14,9 @@ use polars::prelude::{
 };
 use rayon::prelude::*;
 
-use crate::analysis::{gating_curve, importance, segments, ScoredHistory, Segment};
+use crate::analysis::{
+    contribution_column, gating_curve, importance, segments, ScoredHistory, Segment,
+};
 use crate::error::{Error, Result};
 use crate::frame::Column;
 use crate::label::LabelSource;
@@ -222,7 +224,7 @@ pub fn changes_table(model: &Model, history: &ScoredHistory) -> Result<DataFrame
             .map(|(j, name)| {
                 f64_column(
                     &format!("contrib_{name}"),
-                    history.scores.iter().map(|s| s.contributions[j]).collect(),
+                    contribution_column(model, history, j),
                 )
             })
             .collect::<Vec<_>>(),
@@ -418,27 +420,36 @@ pub fn write_export(
     dir: &Path,
     format: ExportFormat,
 ) -> Result<Vec<PathBuf>> {
-    let risks = history.risks();
-    let labels = &history.labels;
     let path = |name: &str| dir.join(format!("{name}.{}", format.extension()));
-    let mut written = Vec::new();
-    let mut main = changes_table(model, history)?;
-    write_export_table(&path("changes"), &mut main, format)?;
-    written.push(path("changes"));
-    let segs = segments(history);
-    let side = [
-        ("coefficients", coefficients_table(model, history)?),
-        ("calibration", calibration_table(&risks, labels)?),
-        ("metrics", metrics_table(model, &risks, labels)?),
-        ("gating", gating_table(&risks, labels)?),
-        ("segments", segments_table(&segs)?),
-    ];
+    // The side tables (whose metrics sort the history several times) are built while
+    // the main table is built and written.
+    let (main, side) = rayon::join(
+        || -> Result<()> {
+            let mut main = changes_table(model, history)?;
+            write_export_table(&path("changes"), &mut main, format)
+        },
+        || -> Result<Vec<(&str, DataFrame)>> {
+            let risks = history.risks();
+            let labels = &history.labels;
+            Ok(vec![
+                ("coefficients", coefficients_table(model, history)?),
+                ("calibration", calibration_table(&risks, labels)?),
+                ("metrics", metrics_table(model, &risks, labels)?),
+                ("gating", gating_table(&risks, labels)?),
+                ("segments", segments_table(&segments(history))?),
+            ])
+        },
+    );
+    main?;
+    let mut written = vec![path("changes")];
+    let side = side?;
+    let has_segments = side.last().is_some_and(|(_, df)| df.height() > 0);
     for (name, mut df) in side {
         write_export_table(&path(name), &mut df, format)?;
         written.push(path(name));
     }
     let nb = dir.join(NOTEBOOK);
-    let text = notebook::render(format, !segs.is_empty());
+    let text = notebook::render(format, has_segments);
     write_atomic(&nb, |w| {
         use std::io::Write;
         w.write_all(text.as_bytes()).map_err(|e| Error::io(&nb, e))

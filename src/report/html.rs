@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use super::svg::{self, percent_label, Bar, Cell, LineChart, Series};
-use super::{Curves, Report, RECENT_DAYS};
+use super::{Curves, Report, RiskyChange, RECENT_DAYS};
 use crate::analysis::Segment;
 use crate::metrics::Metrics;
 
@@ -26,13 +26,12 @@ pub fn escape(text: &str) -> String {
 }
 
 /// The ids of the charts, in page order (the acceptance test looks for each).
-pub const CHART_IDS: [&str; 5] = [
-    "roc-chart",
-    "calibration-chart",
-    "gating-chart",
-    "segment-chart",
-    "factor-chart",
-];
+pub const CHART_IDS: [&str; 5] = [ROC, CALIBRATION, GATING, SEGMENTS, FACTORS];
+const ROC: &str = "roc-chart";
+const CALIBRATION: &str = "calibration-chart";
+const GATING: &str = "gating-chart";
+const SEGMENTS: &str = "segment-chart";
+const FACTORS: &str = "factor-chart";
 
 const STYLE: &str = r#"
 :root { --ink: #1c2330; --muted: #5b6473; --line: #dde1e6; --model: #1f5fa8; --rule: #c2410c; --bg: #ffffff; --card: #f6f7f9; }
@@ -285,7 +284,7 @@ fn curves(out: &mut String, r: &Report) {
     let rule = r.rule_curves.as_ref();
     let auc = |c: &Curves| fmt_metric(c.roc_auc);
 
-    // ROC: the given model on the whole history.
+    // ROC: the evaluation's test period (trained on the past, scored on the future).
     let mut series = vec![Series {
         name: "model",
         points: &r.model_curves.roc,
@@ -303,7 +302,7 @@ fn curves(out: &mut String, r: &Report) {
         });
     }
     let desc = format!(
-        "ROC curve of the model's risk over the whole history: area under the curve {}{}.",
+        "ROC curve of the model's risk in the test period (out of sample): area under the curve {}{}.",
         auc(&r.model_curves),
         rule.map_or(String::new(), |c| format!(
             "; the rule-only baseline's area is {}",
@@ -313,7 +312,7 @@ fn curves(out: &mut String, r: &Report) {
     figure(
         out,
         &svg::line_chart(&LineChart {
-            id: "roc-chart",
+            id: ROC,
             title: "ROC curve",
             desc: &desc,
             x_label: "false positive rate",
@@ -324,7 +323,7 @@ fn curves(out: &mut String, r: &Report) {
             series,
         }),
         "ROC curve",
-        &format!("{desc} In-sample: the given model scores every change of the history, including those it was trained on."),
+        &format!("{desc} Out of sample: a model trained like the given one on the older changes, scoring the test period."),
         None,
     );
 
@@ -362,7 +361,7 @@ fn curves(out: &mut String, r: &Report) {
     figure(
         out,
         &svg::line_chart(&LineChart {
-            id: "calibration-chart",
+            id: CALIBRATION,
             title: "Calibration curve",
             desc: &desc,
             x_label: "predicted risk",
@@ -409,7 +408,7 @@ fn curves(out: &mut String, r: &Report) {
             .map(|p| p.caught_share)
     };
     let desc = format!(
-        "Gating curve over the whole history: gating the riskiest 10% of changes catches {} of incident-causing changes{}.",
+        "Gating curve in the test period (out of sample): gating the riskiest 10% of changes catches {} of incident-causing changes{}.",
         fmt_share(at(&r.model_curves, 0.1)),
         rule.map_or(String::new(), |c| format!(
             " (rule-only baseline: {})",
@@ -437,7 +436,7 @@ fn curves(out: &mut String, r: &Report) {
     figure(
         out,
         &svg::line_chart(&LineChart {
-            id: "gating-chart",
+            id: GATING,
             title: "Gating curve",
             desc: &desc,
             x_label: "share of changes gated (riskiest first)",
@@ -448,9 +447,11 @@ fn curves(out: &mut String, r: &Report) {
             series,
         }),
         "Gating curve",
-        &format!(
-            "{desc} The rule can only gate the changes it flags; past them its curve is random."
-        ),
+        &if rule.is_some() {
+            format!("{desc} The rule can only gate the changes it flags; past them its curve is random.")
+        } else {
+            desc.clone()
+        },
         Some(&table),
     );
     out.push_str("</div>\n</section>\n");
@@ -566,7 +567,7 @@ fn segments(out: &mut String, segments: &[Segment]) {
     figure(
         out,
         &svg::heat_map(
-            "segment-chart",
+            SEGMENTS,
             "Risk by segment",
             &desc,
             ("AI involvement · permission", "review status"),
@@ -619,7 +620,7 @@ fn factors(out: &mut String, r: &Report) {
     out.push_str("<div class=\"wide\">\n");
     figure(
         out,
-        &svg::bar_chart("factor-chart", "Top factors", &desc, &bars),
+        &svg::bar_chart(FACTORS, "Top factors", &desc, &bars),
         "Feature importance",
         &desc,
         Some(&table),
@@ -633,22 +634,51 @@ fn riskiest(out: &mut String, r: &Report) {
         "<section aria-labelledby=\"riskiest\">\n<h2 id=\"riskiest\">Riskiest recent changes</h2>\n<p class=\"note\">The {} riskiest changes of the last {RECENT_DAYS} days of the history, scored by the given model, with the factors that raise each one's risk the most.</p>\n",
         r.riskiest.len()
     );
-    out.push_str("<div class=\"scroll\"><table class=\"cards-on-phone\">\n<thead><tr><th scope=\"col\">change</th><th scope=\"col\">when (UTC)</th><th scope=\"col\">service</th><th scope=\"col\">AI · permission · review</th><th scope=\"col\" class=\"num\">risk</th><th scope=\"col\">tier</th><th scope=\"col\">reasons</th><th scope=\"col\">policy</th><th scope=\"col\">caused an incident</th></tr></thead>\n<tbody>\n");
-    for c in &r.riskiest {
-        let facts = [&c.ai_involvement, &c.permission_level, &c.review_status]
+    // A history without service or the contract's AI, permission and review columns
+    // leaves those cells empty: drop the columns.
+    let has_service = r.riskiest.iter().any(|c| !c.service.is_empty());
+    let facts_of = |c: &RiskyChange| {
+        [&c.ai_involvement, &c.permission_level, &c.review_status]
             .iter()
             .filter(|s| !s.is_empty())
             .map(|s| escape(s))
             .collect::<Vec<_>>()
-            .join(" · ");
-        let _ = writeln!(
+            .join(" · ")
+    };
+    let has_facts = r.riskiest.iter().any(|c| !facts_of(c).is_empty());
+    out.push_str("<div class=\"scroll\"><table class=\"cards-on-phone\">\n<thead><tr><th scope=\"col\">change</th><th scope=\"col\">when (UTC)</th>");
+    if has_service {
+        out.push_str("<th scope=\"col\">service</th>");
+    }
+    if has_facts {
+        out.push_str("<th scope=\"col\">AI · permission · review</th>");
+    }
+    out.push_str("<th scope=\"col\" class=\"num\">risk</th><th scope=\"col\">tier</th><th scope=\"col\">reasons</th><th scope=\"col\">policy</th><th scope=\"col\">caused an incident</th></tr></thead>\n<tbody>\n");
+    for c in &r.riskiest {
+        let _ = write!(
             out,
-            "<tr><td data-label=\"change\"><code>{}</code></td><td data-label=\"when\" class=\"when\">{} {}</td><td data-label=\"service\">{}</td><td data-label=\"AI · permission · review\">{}</td><td data-label=\"risk\" class=\"num\">{:.1}%</td><td data-label=\"tier\"><span class=\"tier tier-{}\">{}</span></td><td data-label=\"reasons\" class=\"reasons\">{}</td><td data-label=\"policy\" class=\"policy\">{}</td><td data-label=\"caused an incident\">{}</td></tr>",
+            "<tr><td data-label=\"change\"><code>{}</code></td><td data-label=\"when\" class=\"when\">{} {}</td>",
             escape(&c.id),
             escape(day(&c.timestamp)),
             escape(c.timestamp.get(11..16).unwrap_or_default()),
-            escape(&c.service),
-            facts,
+        );
+        if has_service {
+            let _ = write!(
+                out,
+                "<td data-label=\"service\">{}</td>",
+                escape(&c.service)
+            );
+        }
+        if has_facts {
+            let _ = write!(
+                out,
+                "<td data-label=\"AI · permission · review\">{}</td>",
+                facts_of(c)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "<td data-label=\"risk\" class=\"num\">{:.1}%</td><td data-label=\"tier\"><span class=\"tier tier-{}\">{}</span></td><td data-label=\"reasons\" class=\"reasons\">{}</td><td data-label=\"policy\" class=\"policy\">{}</td><td data-label=\"caused an incident\">{}</td></tr>",
             100.0 * c.risk,
             c.tier,
             c.tier,

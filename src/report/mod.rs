@@ -2,11 +2,11 @@
 //! evaluation and a scored history) and how it is drawn ([`html`] lays out one
 //! self-contained page, [`svg`] draws its charts).
 //!
-//! Two sources, each named on the page: the headline metrics and the calibration curve
-//! come from `evaluate`'s time-ordered protocol (a model trained like the given one on
-//! the past, measured on the most recent changes); the ROC and gating curves, risk by
-//! segment, top factors and the riskiest changes come from the given model scoring the
-//! whole history.
+//! Two sources, each named on the page: the headline metrics and the ROC, calibration
+//! and gating curves come from `evaluate`'s time-ordered protocol (a model trained like
+//! the given one on the past, measured on the most recent changes, out of sample); risk
+//! by segment, top factors and the riskiest changes come from the given model scoring
+//! the whole history.
 
 pub mod html;
 pub mod svg;
@@ -14,7 +14,6 @@ pub mod svg;
 use crate::analysis::{self, GatingPoint, Importance, ScoredHistory, Segment};
 use crate::commands::evaluate::Evaluation;
 use crate::error::Result;
-use crate::features::risk_pattern;
 use crate::model::TIER_NAMES;
 use crate::schema::format_timestamp;
 
@@ -28,9 +27,9 @@ pub struct Report {
     pub history: HistorySummary,
     /// The time-ordered evaluation (headline metrics, calibration).
     pub evaluation: Evaluation,
-    /// The given model on the whole history: ROC and gating curves.
+    /// The evaluation's test period: ROC and gating curves.
     pub model_curves: Curves,
-    /// The rule-only baseline on the whole history (contract schema only).
+    /// The rule-only baseline in the same period (contract schema only).
     pub rule_curves: Option<Curves>,
     /// Risk by AI involvement x permission x review (empty without those columns).
     pub segments: Vec<Segment>,
@@ -91,14 +90,15 @@ impl Report {
         rule_baseline: bool,
     ) -> Result<Report> {
         let (model_file, changes_file, incidents_file) = files;
-        let risks = history.risks();
         let labels = &history.labels;
-        let model_curves = curves(&risks, labels);
-        let rule_curves = if rule_baseline {
-            Some(curves(&risk_pattern().eval(&history.frame)?, labels))
-        } else {
-            None
-        };
+        // ROC and gating curves: the evaluation's test period, out of sample.
+        let test = &evaluation.test;
+        let model_curves = curves(&test.risks, &test.labels);
+        let rule_curves = test
+            .rule
+            .as_ref()
+            .filter(|_| rule_baseline)
+            .map(|rule| curves(rule, &test.labels));
         Ok(Report {
             model_file,
             changes_file,

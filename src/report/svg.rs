@@ -172,7 +172,7 @@ pub fn line_chart(c: &LineChart) -> String {
             n(lx + 27.0),
             escape(name)
         );
-        lx += 38.0 + 7.2 * name.chars().count() as f64;
+        lx += 46.0 + 8.0 * name.chars().count() as f64;
     }
     for s in &c.series {
         let path: Vec<String> = s

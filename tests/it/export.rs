@@ -305,3 +305,87 @@ fn notebook_runs_headlessly_and_python_reads_the_types() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn a_label_column_config_exports_with_the_models_config() {
+    let dir = tempdir();
+    let mut text = String::from("row id,when,défaut,size ,team,note\n");
+    for i in 0..300 {
+        let size = if i % 17 == 0 {
+            String::new()
+        } else {
+            ((i * 37) % 500).to_string()
+        };
+        let bad = u8::from((i * 37) % 500 > 300 || i % 7 == 0);
+        let team = ["core", "web", "data"][i % 3];
+        text.push_str(&format!(
+            "c{i},{},{bad},{size},{team},x{i}\n",
+            1_600_000_000 + i * 3600
+        ));
+    }
+    std::fs::write(dir.path().join("history.csv"), text).unwrap();
+    std::fs::write(
+        dir.path().join("own.toml"),
+        "[columns]\nid = \"row id\"\ntimestamp = \"when\"\ntimestamp_format = \"unix\"\nlabel = \"défaut\"\n\n[features]\nnumeric = [\"size \"]\ncategorical = [\"team\"]\n",
+    )
+    .unwrap();
+    let args = ["--changes", "history.csv"];
+    run(
+        dir.path(),
+        ["train", "--config", "own.toml", "--model", "m.json"]
+            .iter()
+            .chain(&args),
+    )
+    .success();
+    // No --config: the model's own config reads the file, and takes no incidents file.
+    run(
+        dir.path(),
+        ["export", "--model", "m.json", "--output", "out"]
+            .iter()
+            .chain(&args),
+    )
+    .success();
+    let changes = read(
+        &dir.path().join("out/changes.parquet"),
+        ExportFormat::Parquet,
+    );
+    assert_eq!(changes.height(), 300);
+    let size = changes.column("size ").unwrap();
+    assert_eq!(size.dtype(), &DataType::Float64);
+    assert_eq!(size.null_count(), 18, "missing sizes are null");
+    assert_eq!(changes.column("team").unwrap().dtype(), &DataType::String);
+    assert_eq!(changes.column("note").unwrap().dtype(), &DataType::String);
+    let sources = changes
+        .column("label_source")
+        .unwrap()
+        .str()
+        .unwrap()
+        .clone();
+    assert!(sources
+        .iter()
+        .all(|s| matches!(s, Some("explicit") | Some("none"))));
+    let segments = read(
+        &dir.path().join("out/segments.parquet"),
+        ExportFormat::Parquet,
+    );
+    assert_eq!(
+        segments.height(),
+        0,
+        "no segments without the built-in columns"
+    );
+}
+
+#[test]
+fn an_output_that_is_a_file_is_bad_usage() {
+    let dir = tempdir();
+    std::fs::write(dir.path().join("taken"), "x").unwrap();
+    run(
+        &repo_root(),
+        [
+            "export",
+            "--output",
+            &dir.path().join("taken").display().to_string(),
+        ],
+    )
+    .bad_input(&["is a file"]);
+}

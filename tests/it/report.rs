@@ -5,16 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::util::{generate, read_records, repo_root, run, shipped_model, tempdir};
+use changerisk::report::html::CHART_IDS;
 
-/// The ids of the report's charts (`changerisk::report::html::CHART_IDS`).
-const CHART_IDS: [&str; 5] = [
-    "roc-chart",
-    "calibration-chart",
-    "gating-chart",
-    "segment-chart",
-    "factor-chart",
-];
+use crate::util::{generate, read_records, repo_root, run, shipped_model, tempdir};
 
 /// Chromium, from `CHANGERISK_CHROMIUM` (scripts/test.sh installs and sets it). Missing
 /// is a failure, never a skip: the acceptance check must run.
@@ -321,4 +314,66 @@ fn console_check_catches_a_blocked_fetch_and_script() {
         problems.iter().any(|l| l.contains("inline script")),
         "the blocked script is not reported: {problems:#?}"
     );
+}
+
+/// A history described by a feature config with a label column (the Columba
+/// just-in-time defect dataset): no incidents file, no rule baseline and no segments, yet
+/// every other chart is drawn and the riskiest changes list only the columns it has.
+#[test]
+fn report_on_a_config_with_a_label_column_draws_what_applies() {
+    let dir = tempdir();
+    let changes = repo_root().join("../shared/datasets/jit/columba.csv");
+    let config = repo_root().join("data/examples/columba.toml");
+    let model = dir.path().join("model.json");
+    let page = dir.path().join("columba.html");
+    let path = |p: &Path| p.display().to_string();
+    run(
+        dir.path(),
+        [
+            "train",
+            "-q",
+            "--config",
+            &path(&config),
+            "--changes",
+            &path(&changes),
+            "--model",
+            &path(&model),
+        ],
+    )
+    .success();
+    run(
+        dir.path(),
+        [
+            "report",
+            "-q",
+            "--config",
+            &path(&config),
+            "--changes",
+            &path(&changes),
+            "--model",
+            &path(&model),
+            "--output",
+            &path(&page),
+        ],
+    )
+    .success();
+    let html = std::fs::read_to_string(&page).expect("the report was written");
+    assert_self_contained(&html);
+    for id in [
+        "roc-chart",
+        "calibration-chart",
+        "gating-chart",
+        "factor-chart",
+    ] {
+        assert!(html.contains(&format!("<svg id=\"{id}\"")), "no #{id}");
+    }
+    assert!(!html.contains("<svg id=\"segment-chart\""));
+    assert!(html.contains("Not available: the history does not have the ai_involvement"));
+    assert!(html.contains("No rule-only baseline"));
+    assert!(!html.contains("rule baseline"));
+    assert!(!html.contains("<th scope=\"col\">service</th>"));
+    assert!(!html.contains("Incidents: <code>"));
+    let browser = browse(&page, &dir.path().join("profile"), &["--dump-dom".into()]);
+    let problems = console_problems(&browser.stderr);
+    assert!(problems.is_empty(), "console errors: {problems:#?}");
 }
