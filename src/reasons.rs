@@ -19,6 +19,11 @@ fn num(frame: &Frame, column: &str, row: usize) -> f64 {
     }
 }
 
+/// The level of a categorical column ("" when absent).
+fn level<'f>(frame: &'f Frame, column: &str, row: usize) -> &'f str {
+    frame.get(column).and_then(|c| c.level(row)).unwrap_or_default()
+}
+
 fn text(frame: &Frame, column: &str, row: usize) -> String {
     frame
         .get(column)
@@ -46,18 +51,19 @@ fn with_tool(frame: &Frame, row: usize) -> String {
 
 /// Words for factor `factor` of change `row`, led by its largest feature `feature`.
 fn describe(factor: &str, feature: &str, frame: &Frame, row: usize) -> String {
-    let ai = text(frame, "ai_involvement", row);
-    let permission = text(frame, "permission_level", row);
-    let review = text(frame, "review_status", row);
-    let services = num(frame, "services_affected", row);
+    // Looked up only by the factors that use them: this runs for every scored change.
+    let ai = || level(frame, "ai_involvement", row);
+    let permission = || level(frame, "permission_level", row);
+    let review = || level(frame, "review_status", row);
+    let services = || num(frame, "services_affected", row);
     match factor {
-        "ai" => match ai.as_str() {
+        "ai" => match ai() {
             "agent" => format!("made by an AI agent{}", with_tool(frame, row)),
             "assisted" => format!("written with AI assistance{}", with_tool(frame, row)),
             _ => "written without AI tools".into(),
         },
-        "permission" => format!("applied with {permission} permission"),
-        "review" => match review.as_str() {
+        "permission" => format!("applied with {} permission", permission()),
+        "review" => match review() {
             "bypassed" => "review bypassed".into(),
             "none" => "no peer review".into(),
             "self_approved" => "self-approved, no independent review".into(),
@@ -68,7 +74,7 @@ fn describe(factor: &str, feature: &str, frame: &Frame, row: usize) -> String {
         },
         "blast_radius" => format!(
             "touches {} in {}",
-            plural(services, "service", "services"),
+            plural(services(), "service", "services"),
             plural(num(frame, "regions_affected", row), "region", "regions")
         ),
         "customer_facing" if flag(frame, "customer_facing", row) => {
@@ -91,21 +97,21 @@ fn describe(factor: &str, feature: &str, frame: &Frame, row: usize) -> String {
         "rollback" if flag(frame, "rollback_plan", row) => "has a tested rollback plan".into(),
         "rollback" => "no tested rollback plan".into(),
         "pattern" => {
-            let mut s = match ai.as_str() {
+            let mut s = match ai() {
                 "agent" => "AI-agent change".to_string(),
                 "assisted" => "AI-assisted change".to_string(),
                 _ => "change".to_string(),
             };
-            if permission != "standard" {
-                s.push_str(&format!(" with {permission} permission"));
+            if permission() != "standard" {
+                s.push_str(&format!(" with {} permission", permission()));
             }
-            if review != "approved" {
+            if review() != "approved" {
                 s.push_str(" and no independent approving review");
             }
-            if feature.ends_with("blast_radius") && services > 1.0 {
+            if feature.ends_with("blast_radius") && services() > 1.0 {
                 s.push_str(&format!(
                     " across {}",
-                    plural(services, "service", "services")
+                    plural(services(), "service", "services")
                 ));
             }
             s
