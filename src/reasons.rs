@@ -21,7 +21,10 @@ fn num(frame: &Frame, column: &str, row: usize) -> f64 {
 
 /// The level of a categorical column ("" when absent).
 fn level<'f>(frame: &'f Frame, column: &str, row: usize) -> &'f str {
-    frame.get(column).and_then(|c| c.level(row)).unwrap_or_default()
+    frame
+        .get(column)
+        .and_then(|c| c.level(row))
+        .unwrap_or_default()
 }
 
 fn text(frame: &Frame, column: &str, row: usize) -> String {
