@@ -111,10 +111,10 @@ pub fn format_timestamp(secs: i64) -> String {
 /// Parses a severity: an integer 1..5 or `sev1`..`sev5` (any case).
 pub fn parse_severity(s: &str) -> Option<u8> {
     let s = s.trim();
-    let digits = if s.len() > 3 && s[..3].eq_ignore_ascii_case("sev") {
-        &s[3..]
-    } else {
-        s
+    // `get` rather than indexing: the first bytes may split a multi-byte character.
+    let digits = match (s.get(..3), s.get(3..)) {
+        (Some(prefix), Some(rest)) if prefix.eq_ignore_ascii_case("sev") => rest,
+        _ => s,
     };
     let v: f64 = digits.trim().parse().ok()?;
     (v.fract() == 0.0 && (1.0..=5.0).contains(&v)).then_some(v as u8)

@@ -469,3 +469,17 @@ fn shipped_scored_file_is_what_score_writes_with_the_defaults() {
         "data/scored.csv is stale: rerun `changerisk score` from the repository root"
     );
 }
+
+/// The `--help` text is user-facing: a snapshot makes every change to it a reviewed one.
+#[test]
+fn help_texts_match_their_snapshots() {
+    for command in [
+        "generate", "train", "score", "evaluate", "config", "export", "report", "annotate",
+    ] {
+        let help = run(&repo_root(), [command, "--help"]).success();
+        let mut settings = insta::Settings::clone_current();
+        settings.set_snapshot_path(repo_root().join("tests/snapshots"));
+        settings.set_prepend_module_to_snapshot(false);
+        settings.bind(|| insta::assert_snapshot!(format!("help_{command}"), help.stdout));
+    }
+}

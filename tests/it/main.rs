@@ -11,5 +11,6 @@ mod export;
 mod formats;
 mod labelling;
 mod leakage;
+mod properties;
 mod report;
 mod util;
