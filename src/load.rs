@@ -261,21 +261,8 @@ pub fn load_changes(path: &Path, config: &Config, read: Read) -> Result<LoadedCh
     parse_changes(&df, &file, config, read)
 }
 
-/// The contract columns the built-in features read (besides id, time, service, author).
-const BUILTIN_INPUTS: [&str; 12] = [
-    "ai_involvement",
-    "ai_tool",
-    "permission_level",
-    "review_status",
-    "reviewer_count",
-    "change_type",
-    "services_affected",
-    "regions_affected",
-    "customer_facing",
-    "lines_changed",
-    "files_changed",
-    "rollback_plan",
-];
+/// The contract columns the built-in features read (all but id, time, service, author).
+const BUILTIN_INPUTS: &[&str] = CHANGE_COLUMNS.split_at(4).1;
 
 /// Validates an in-memory changes table; `file` names it in errors.
 pub fn parse_changes(

@@ -88,6 +88,11 @@ impl Tiers {
         }
     }
 
+    /// These tiers, or the same distribution cut at `percentiles` when given (`--tiers`).
+    pub fn overridden(&self, percentiles: Option<[f64; 3]>) -> Tiers {
+        percentiles.map_or_else(|| self.clone(), |p| self.with_percentiles(p))
+    }
+
     /// The tier index (0 low .. 3 critical) of a risk.
     pub fn tier(&self, risk: f64) -> usize {
         self.thresholds.iter().filter(|&&t| risk >= t).count()

@@ -90,6 +90,11 @@ impl Policies {
             .unwrap_or_else(|e| unreachable!("the shipped default policy file is valid: {e}"))
     }
 
+    /// The policies of a `--policy` flag: that file, or the compiled-in defaults.
+    pub fn from_flag(path: Option<&Path>) -> Result<Policies> {
+        path.map_or_else(|| Ok(Self::default_rules()), Self::load)
+    }
+
     /// Reads a policy file.
     pub fn load(path: &Path) -> Result<Policies> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;

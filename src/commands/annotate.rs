@@ -269,14 +269,8 @@ pub fn annotate(
     })?;
     progress.stage("loading model");
     let model = Model::load(&s.model)?;
-    let policies = match &s.policy {
-        Some(p) => Policies::load(p)?,
-        None => Policies::default_rules(),
-    };
-    let tiers = match s.tiers {
-        Some(p) => model.tiers.with_percentiles(p),
-        None => model.tiers.clone(),
-    };
+    let policies = Policies::from_flag(s.policy.as_deref())?;
+    let tiers = model.tiers.overridden(s.tiers);
     let history = s
         .history
         .as_deref()

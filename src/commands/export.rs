@@ -80,10 +80,7 @@ pub fn run(args: ExportArgs, progress: &Progress) -> Result<u8> {
     progress.stage("loading model");
     let model = Model::load(&s.model)?;
     s.inputs_for(&model)?;
-    let policies = match &s.policy {
-        Some(p) => Policies::load(p)?,
-        None => Policies::default_rules(),
-    };
+    let policies = Policies::from_flag(s.policy.as_deref())?;
     let history = score_history(&model, &s.inputs, &policies, progress)?;
     progress.stage("writing the export");
     let written = write_export(&model, &history, &s.output, s.format)?;

@@ -59,10 +59,7 @@ pub fn run(args: ReportArgs, progress: &Progress) -> Result<u8> {
     let s = ReportSettings::resolve(args)?;
     progress.stage("loading model");
     let model = Model::load(&s.model)?;
-    let policies = match &s.policy {
-        Some(p) => Policies::load(p)?,
-        None => Policies::default_rules(),
-    };
+    let policies = Policies::from_flag(s.policy.as_deref())?;
     // The headline numbers: `evaluate`'s protocol with the given model's settings.
     let evaluation = evaluate(
         &EvaluateSettings {

@@ -103,14 +103,8 @@ pub fn run(args: ScoreArgs, progress: &Progress) -> Result<u8> {
     let s = ScoreSettings::resolve(args)?;
     progress.stage("loading model");
     let model = Model::load(&s.model)?;
-    let policies = match &s.policy {
-        Some(p) => Policies::load(p)?,
-        None => Policies::default_rules(),
-    };
-    let tiers = match s.tiers {
-        Some(p) => model.tiers.with_percentiles(p),
-        None => model.tiers.clone(),
-    };
+    let policies = Policies::from_flag(s.policy.as_deref())?;
+    let tiers = model.tiers.overridden(s.tiers);
     let (incidents_path, history_path) = history_files(&s, &model)?;
     progress.stage("loading changes");
     let loaded = load_changes(&s.changes, &model.config, Read::Unlabelled)?;
