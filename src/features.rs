@@ -501,7 +501,8 @@ fn numeric_features(
         return;
     }
     let median = present[present.len() / 2];
-    let fill = (missing > 0).then_some(median);
+    // Always recorded: a cell missing only at scoring time is imputed too, never NaN.
+    let fill = Some(median);
     let n = present.len() as f64;
     let mean = present.iter().sum::<f64>() / n;
     let var = present.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;

@@ -299,3 +299,58 @@ fn malformed_configs_exit_2_naming_the_problem() {
         run(dir.path(), args).bad_input(needles);
     }
 }
+
+#[test]
+fn a_value_missing_only_at_scoring_time_is_imputed() {
+    let dir = tempdir();
+    let export = odd_export(dir.path());
+    // Training data without gaps in "size ".
+    let full = std::fs::read_to_string(&export).unwrap();
+    let filled: String = full
+        .lines()
+        .map(|l| l.replace(",,", ",7,"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(dir.path().join("full.csv"), filled + "\n").unwrap();
+    std::fs::write(dir.path().join("odd.toml"), ODD_CONFIG).unwrap();
+    run(
+        dir.path(),
+        [
+            "train",
+            "--config",
+            "odd.toml",
+            "--changes",
+            "full.csv",
+            "--model",
+            "m.json",
+        ],
+    )
+    .success();
+    // Scoring the original file, whose "size " has gaps: every risk is a number.
+    run(
+        dir.path(),
+        [
+            "score",
+            "--model",
+            "m.json",
+            "--changes",
+            "export.csv",
+            "--output",
+            "s.csv",
+        ],
+    )
+    .success();
+    let scored = std::fs::read_to_string(dir.path().join("s.csv")).unwrap();
+    let mut reader = csv::Reader::from_reader(scored.as_bytes());
+    let risks: Vec<f64> = reader
+        .records()
+        .map(|r| r.unwrap()[1].parse().unwrap())
+        .collect();
+    assert_eq!(risks.len(), 400);
+    assert!(
+        risks
+            .iter()
+            .all(|r| r.is_finite() && (0.0..=1.0).contains(r)),
+        "{risks:?}"
+    );
+}
