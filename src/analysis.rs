@@ -14,6 +14,7 @@ use crate::error::Result;
 use crate::frame::{Column, Frame};
 use crate::label::{LabelSource, LabelSummary};
 use crate::load::{load_changes, load_incidents, Incidents, LoadedChanges, Read};
+use crate::metrics::capture_curve;
 use crate::model::{Model, Score};
 use crate::pipeline::prepare;
 use crate::policy::{Action, Policies};
@@ -67,11 +68,7 @@ impl ScoredHistory {
 
     /// Violated policy ids of change `i`, `;`-separated (empty when none).
     pub fn policy_ids(&self, i: usize) -> String {
-        self.policy[i]
-            .iter()
-            .map(|(id, _)| id.as_str())
-            .collect::<Vec<_>>()
-            .join(";")
+        crate::policy::joined_ids(&self.policy[i])
     }
 }
 
@@ -156,45 +153,22 @@ pub struct GatingPoint {
 /// proportion), computed from one sort rather than one per point, so that a million
 /// changes take a fraction of a second.
 pub fn gating_curve(risks: &[f64], labels: &[bool], points: usize) -> Vec<GatingPoint> {
-    let positives = labels.iter().filter(|&&l| l).count();
-    if positives == 0 {
-        return Vec::new();
-    }
-    let mut order: Vec<usize> = (0..risks.len()).collect();
-    order.par_sort_by(|&a, &b| risks[b].total_cmp(&risks[a]).then(a.cmp(&b)));
-    // Tie groups, riskiest first: (rows, positives).
-    let mut groups: Vec<(f64, f64)> = Vec::new();
-    for (k, &i) in order.iter().enumerate() {
-        let hit = f64::from(u8::from(labels[i]));
-        match groups.last_mut() {
-            Some(g) if k > 0 && risks[order[k - 1]] == risks[i] => {
-                g.0 += 1.0;
-                g.1 += hit;
-            }
-            _ => groups.push((1.0, hit)),
-        }
-    }
     let points = points.max(2);
-    let (mut next, mut taken, mut caught) = (0, 0.0, 0.0);
-    (0..points)
-        .map(|k| {
-            let gated_share = k as f64 / (points - 1) as f64;
-            let budget = gated_share * risks.len() as f64;
-            // Whole groups within the budget, then the cut group in proportion.
-            while next < groups.len() && taken + groups[next].0 <= budget {
-                taken += groups[next].0;
-                caught += groups[next].1;
-                next += 1;
-            }
-            let partial = groups.get(next).map_or(0.0, |&(size, hits)| {
-                hits * ((budget - taken) / size).clamp(0.0, 1.0)
-            });
-            GatingPoint {
-                gated_share,
-                caught_share: (caught + partial) / positives as f64,
-            }
+    let shares: Vec<f64> = (0..points)
+        .map(|k| k as f64 / (points - 1) as f64)
+        .collect();
+    capture_curve(risks, labels, &shares)
+        .map(|caught| {
+            shares
+                .iter()
+                .zip(caught)
+                .map(|(&gated_share, caught_share)| GatingPoint {
+                    gated_share,
+                    caught_share,
+                })
+                .collect()
         })
-        .collect()
+        .unwrap_or_default()
 }
 
 /// Changes sharing AI involvement, permission level and review status.

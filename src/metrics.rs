@@ -139,24 +139,42 @@ pub fn expected_calibration_error(probs: &[f64], labels: &[bool]) -> f64 {
 /// Rows tied at the cut are taken in proportion (the expected catch when ties are
 /// broken at random), so a binary rule is measured fairly.
 pub fn capture_at(scores: &[f64], labels: &[bool], fraction: f64) -> Option<f64> {
+    capture_curve(scores, labels, &[fraction]).map(|c| c[0])
+}
+
+/// [`capture_at`] for several gated fractions (ascending) with one sort of the scores.
+pub fn capture_curve(scores: &[f64], labels: &[bool], fractions: &[f64]) -> Option<Vec<f64>> {
     let pos = labels.iter().filter(|&&l| l).count();
     if pos == 0 {
         return None;
     }
-    let budget = fraction * scores.len() as f64;
     let order = order_desc(scores);
-    let (mut taken, mut caught) = (0.0, 0.0);
-    for (s, e) in tie_groups(scores, &order) {
-        let size = (e - s) as f64;
-        let p = order[s..e].iter().filter(|&&i| labels[i]).count() as f64;
-        let share = ((budget - taken) / size).clamp(0.0, 1.0);
-        caught += p * share;
-        taken += size * share;
-        if taken >= budget {
-            break;
-        }
-    }
-    Some(caught / pos as f64)
+    // Tie groups, highest first: (rows, positives).
+    let groups: Vec<(f64, f64)> = tie_groups(scores, &order)
+        .into_iter()
+        .map(|(s, e)| {
+            let hits = order[s..e].iter().filter(|&&i| labels[i]).count();
+            ((e - s) as f64, hits as f64)
+        })
+        .collect();
+    let (mut next, mut taken, mut caught) = (0, 0.0, 0.0);
+    let curve = fractions
+        .iter()
+        .map(|&fraction| {
+            let budget = fraction * scores.len() as f64;
+            // Whole groups within the budget, then the cut group in proportion.
+            while next < groups.len() && taken + groups[next].0 <= budget {
+                taken += groups[next].0;
+                caught += groups[next].1;
+                next += 1;
+            }
+            let partial = groups.get(next).map_or(0.0, |&(size, hits)| {
+                hits * ((budget - taken) / size).clamp(0.0, 1.0)
+            });
+            (caught + partial) / pos as f64
+        })
+        .collect();
+    Some(curve)
 }
 
 /// Every headline metric of one set of scores.

@@ -197,6 +197,15 @@ impl Policies {
     }
 }
 
+/// Violated rule ids as written in outputs: `;`-separated, empty when none.
+pub fn joined_ids(violated: &[(String, Action)]) -> String {
+    violated
+        .iter()
+        .map(|(id, _)| id.as_str())
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
 fn check_levels<T>(
     levels: &Option<Vec<String>>,
     field: &str,

@@ -112,6 +112,26 @@ pub fn write_table(path: &Path, df: &mut DataFrame) -> Result<()> {
     })
 }
 
+/// A table of `columns` followed by the input's pass-through columns; a pass-through
+/// name already taken gets an `input_` prefix (repeated until it is free).
+pub fn with_passthrough(
+    mut columns: Vec<polars::prelude::Column>,
+    passthrough: &DataFrame,
+    height: usize,
+) -> PolarsResult<DataFrame> {
+    let mut taken: std::collections::HashSet<String> =
+        columns.iter().map(|c| c.name().to_string()).collect();
+    for column in passthrough.columns() {
+        let mut column = column.clone();
+        while !taken.insert(column.name().to_string()) {
+            let renamed = format!("input_{}", column.name());
+            column.rename(renamed.into());
+        }
+        columns.push(column);
+    }
+    DataFrame::new(height, columns)
+}
+
 /// One named column of a loaded table, with the context needed for error messages.
 pub struct Cells<'a> {
     file: &'a str,

@@ -14,10 +14,10 @@ use crate::features::{design_matrix, unseen_levels};
 use crate::load::{load_changes, load_incidents, Incidents, LoadedChanges, Read};
 use crate::model::{Model, Tiers, TIER_NAMES};
 use crate::pipeline::{join_history, prepare};
-use crate::policy::{Action, Facts, Policies};
+use crate::policy::{joined_ids, Action, Facts, Policies};
 use crate::progress::Progress;
 use crate::reasons::Explainer;
-use crate::table::write_table;
+use crate::table::{with_passthrough, write_table};
 
 /// Resolved `score` settings.
 pub struct ScoreSettings {
@@ -217,7 +217,7 @@ fn score_chunks(
 /// The output table: the contract's columns, then the pass-through columns (renamed
 /// `input_<name>` where they would clash).
 fn output_frame(ids: &[&str], scored: &[Scored], passthrough: &DataFrame) -> Result<DataFrame> {
-    let mut columns = vec![
+    let columns = vec![
         PlColumn::new("change_id".into(), ids),
         PlColumn::new(
             "risk".into(),
@@ -241,26 +241,11 @@ fn output_frame(ids: &[&str], scored: &[Scored], passthrough: &DataFrame) -> Res
             "policy".into(),
             scored
                 .iter()
-                .map(|s| {
-                    s.policy
-                        .iter()
-                        .map(|p| p.0.as_str())
-                        .collect::<Vec<_>>()
-                        .join(";")
-                })
+                .map(|s| joined_ids(&s.policy))
                 .collect::<Vec<String>>(),
         ),
     ];
-    let taken: Vec<String> = columns.iter().map(|c| c.name().to_string()).collect();
-    for col in passthrough.columns() {
-        let mut col = col.clone();
-        if taken.iter().any(|t| t == col.name().as_str()) {
-            let renamed = format!("input_{}", col.name());
-            col.rename(renamed.into());
-        }
-        columns.push(col);
-    }
-    DataFrame::new(ids.len(), columns)
+    with_passthrough(columns, passthrough, ids.len())
         .map_err(|e| Error::Data(format!("cannot build the output table: {e}")))
 }
 

@@ -24,6 +24,7 @@ use crate::load::CHANGE_COLUMNS;
 use crate::metrics::{reliability, Metrics};
 use crate::model::{Model, TIER_NAMES};
 use crate::output::write_atomic;
+use crate::table::with_passthrough;
 use crate::table::write_table;
 
 /// The file formats of an export.
@@ -229,15 +230,7 @@ pub fn changes_table(model: &Model, history: &ScoredHistory) -> Result<DataFrame
             })
             .collect::<Vec<_>>(),
     );
-    columns.extend(history.passthrough.columns().iter().cloned());
-    let mut taken = std::collections::HashSet::new();
-    for column in &mut columns {
-        while !taken.insert(column.name().to_string()) {
-            let renamed = format!("input_{}", column.name());
-            column.rename(renamed.into());
-        }
-    }
-    DataFrame::new(n, columns).map_err(|e| table_error("changes", e))
+    with_passthrough(columns, &history.passthrough, n).map_err(|e| table_error("changes", e))
 }
 
 /// Model coefficients and importances, the most influential feature first: `feature`,
