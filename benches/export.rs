@@ -7,6 +7,8 @@
 //! scored with the shipped model by `analysis::score_history` before any timing starts.
 //! `CHANGERISK_BENCH_SIZES=10000,100000` restricts the sweep.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -19,23 +21,6 @@ use changerisk::model::Model;
 use changerisk::policy::Policies;
 use changerisk::progress::Progress;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-
-/// History sizes of the sweep.
-const SIZES: [usize; 3] = [10_000, 100_000, 1_000_000];
-
-fn sizes() -> Vec<usize> {
-    match std::env::var("CHANGERISK_BENCH_SIZES") {
-        Ok(list) => list
-            .split(',')
-            .map(|s| {
-                s.trim()
-                    .parse()
-                    .unwrap_or_else(|_| panic!("CHANGERISK_BENCH_SIZES: '{s}' is not a size"))
-            })
-            .collect(),
-        Err(_) => SIZES.to_vec(),
-    }
-}
 
 /// The shipped model, the one `changerisk export` uses by default.
 fn shipped_model() -> Model {
@@ -75,7 +60,7 @@ fn bench_export(c: &mut Criterion) {
     group.sample_size(10);
     group.warm_up_time(Duration::from_secs(1));
     group.measurement_time(Duration::from_secs(20));
-    for n in sizes() {
+    for n in common::sizes() {
         let history = scored(&model, n, data.path());
         group.throughput(Throughput::Elements(n as u64));
         group.bench_with_input(BenchmarkId::from_parameter(n), &history, |b, history| {

@@ -16,6 +16,8 @@
 //! sweep. benches/README.md has the figures and the comparison with the pandas and
 //! scikit-learn baseline (benches/compare.sh).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -37,8 +39,6 @@ use criterion::{
     criterion_group, criterion_main, BatchSize, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
 };
 
-/// History sizes of the sweep.
-const SIZES: [usize; 3] = [10_000, 100_000, 1_000_000];
 /// From this size on, criterion takes 10 samples instead of 20.
 const LARGE: usize = 1_000_000;
 
@@ -52,20 +52,6 @@ struct Fixture {
     /// Every change's own and history columns.
     prepared: Frame,
     model: Model,
-}
-
-fn sizes() -> Vec<usize> {
-    match std::env::var("CHANGERISK_BENCH_SIZES") {
-        Ok(list) => list
-            .split(',')
-            .map(|s| {
-                s.trim()
-                    .parse()
-                    .unwrap_or_else(|_| panic!("CHANGERISK_BENCH_SIZES: '{s}' is not a size"))
-            })
-            .collect(),
-        Err(_) => SIZES.to_vec(),
-    }
 }
 
 fn load(path: &Path) -> Changes {
@@ -134,7 +120,7 @@ fn configure(group: &mut BenchmarkGroup<'_, WallTime>, n: usize) {
 fn pipeline(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let policies = Policies::default_rules();
-    let fixtures: Vec<Fixture> = sizes()
+    let fixtures: Vec<Fixture> = common::sizes()
         .into_iter()
         .map(|n| fixture(n, dir.path()))
         .collect();
