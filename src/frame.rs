@@ -36,11 +36,14 @@ impl Column {
         let mut index = rustc_hash::FxHashMap::<String, u32>::default();
         let codes = values
             .into_iter()
-            .map(|v| {
-                *index.entry(v.to_string()).or_insert_with(|| {
+            .map(|v| match index.get(v) {
+                Some(&code) => code,
+                None => {
                     levels.push(v.to_string());
-                    (levels.len() - 1) as u32
-                })
+                    let code = (levels.len() - 1) as u32;
+                    index.insert(v.to_string(), code);
+                    code
+                }
             })
             .collect();
         Column::Cat { codes, levels }

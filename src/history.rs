@@ -3,13 +3,11 @@
 //! once an incident linked to it has started before `t`. Each feature is two binary
 //! searches in per-service or per-author sorted timestamps: O(n log n) in all.
 
-use rustc_hash::FxHashMap as HashMap;
-
 use rayon::prelude::*;
 
 use crate::frame::{Column, Frame};
 use crate::label::Labels;
-use crate::load::{Changes, Incidents};
+use crate::load::{Events, Incidents};
 
 const DAY: i64 = 86_400;
 /// Days since the service's last incident are capped here (and a service that never had
@@ -47,6 +45,7 @@ impl Timeline {
 }
 
 /// Number of values in sorted `v` within `[from, to)`.
+#[cfg(test)]
 fn count_between(v: &[i64], from: i64, to: i64) -> usize {
     v.partition_point(|&x| x < to) - v.partition_point(|&x| x < from)
 }
@@ -61,60 +60,65 @@ fn count_before(v: &[i64], t: i64) -> usize {
 /// the same way the labels were.
 pub fn add_history(
     frame: &mut Frame,
-    timeline: &Changes,
+    timeline: &Events,
     labels: &Labels,
     incidents: &Incidents,
     rows: &[usize],
 ) {
-    let mut services: HashMap<&str, Timeline> = HashMap::default();
-    let mut authors: HashMap<&str, Timeline> = HashMap::default();
+    let mut services: Vec<Timeline> = Vec::new();
+    services.resize_with(timeline.service.names.len(), Timeline::default);
+    let mut authors: Vec<Timeline> = Vec::new();
+    authors.resize_with(timeline.author.names.len(), Timeline::default);
     for r in 0..timeline.len() {
         let caused_at = labels.first_incident[r].map(|s| s.max(timeline.ts[r]));
         for tl in [
-            services.entry(timeline.service[r].as_str()).or_default(),
-            authors.entry(timeline.author[r].as_str()).or_default(),
+            &mut services[timeline.service.codes[r] as usize],
+            &mut authors[timeline.author.codes[r] as usize],
         ] {
             tl.changes.push(timeline.ts[r]);
             tl.caused.extend(caused_at);
         }
     }
+    // Incidents on a service no change touches are never looked up.
+    let service_code = timeline.service.index();
     for (start, service) in incidents.start.iter().zip(&incidents.service) {
-        services
-            .entry(service.as_str())
-            .or_default()
-            .incidents
-            .push(*start);
+        if let Some(&code) = service_code.get(service.as_str()) {
+            services[code as usize].incidents.push(*start);
+        }
     }
-    services.values_mut().for_each(Timeline::sort);
-    authors.values_mut().for_each(Timeline::sort);
+    services.par_iter_mut().for_each(Timeline::sort);
+    authors.par_iter_mut().for_each(Timeline::sort);
 
-    let empty = Timeline::default();
     let values: Vec<[f64; 8]> = rows
         .par_iter()
         .map(|&r| {
             let t = timeline.ts[r];
-            let s = services.get(timeline.service[r].as_str()).unwrap_or(&empty);
-            let a = authors.get(timeline.author[r].as_str()).unwrap_or(&empty);
-            let last = count_before(&s.incidents, t)
-                .checked_sub(1)
-                .map(|i| s.incidents[i]);
+            let s = &services[timeline.service.codes[r] as usize];
+            let a = &authors[timeline.author.codes[r] as usize];
+            let incidents_before = count_before(&s.incidents, t);
+            let last = incidents_before.checked_sub(1).map(|i| s.incidents[i]);
             let days_since = last.map_or(RECENCY_CAP_DAYS, |l| {
                 ((t - l) as f64 / DAY as f64).min(RECENCY_CAP_DAYS)
             });
+            let changes_before = count_before(&s.changes, t);
             [
-                count_between(&s.incidents, t - 7 * DAY, t) as f64,
-                count_between(&s.incidents, t - 30 * DAY, t) as f64,
+                (incidents_before - count_before(&s.incidents, t - 7 * DAY)) as f64,
+                (incidents_before - count_before(&s.incidents, t - 30 * DAY)) as f64,
                 days_since,
-                count_between(&s.changes, t - 7 * DAY, t) as f64,
-                count_before(&s.changes, t) as f64,
+                (changes_before - count_before(&s.changes, t - 7 * DAY)) as f64,
+                changes_before as f64,
                 count_before(&s.caused, t) as f64,
                 count_before(&a.changes, t) as f64,
                 count_before(&a.caused, t) as f64,
             ]
         })
         .collect();
-    for (k, name) in HISTORY_COLUMNS.iter().enumerate() {
-        frame.insert(*name, Column::Num(values.iter().map(|v| v[k]).collect()));
+    let columns: Vec<Vec<f64>> = (0..HISTORY_COLUMNS.len())
+        .into_par_iter()
+        .map(|k| values.iter().map(|v| v[k]).collect())
+        .collect();
+    for (name, column) in HISTORY_COLUMNS.iter().zip(columns) {
+        frame.insert(*name, Column::Num(column));
     }
 }
 
@@ -147,14 +151,15 @@ mod tests {
     #[test]
     fn equal_timestamps_are_not_history_and_causes_count_once_started() {
         // Author "a": c0 at day 0 (causes incident at day 2), c1 at day 1, c2 and c3 both at day 3.
-        let changes = Changes {
+        let changes = crate::load::Changes {
             ids: ["c0", "c1", "c2", "c3"].map(String::from).to_vec(),
             ts: vec![0, DAY, 3 * DAY, 3 * DAY],
             service: ["s", "s", "s", "t"].map(String::from).to_vec(),
             author: ["a", "a", "a", "a"].map(String::from).to_vec(),
             label: None,
             frame: Frame::new(4),
-        };
+        }
+        .events();
         let incidents = Incidents {
             ids: vec!["i0".into()],
             start: vec![2 * DAY],

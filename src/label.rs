@@ -6,7 +6,9 @@ use rustc_hash::FxHashMap as HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::load::{Changes, Incidents};
+use rayon::prelude::*;
+
+use crate::load::{Events, Incidents};
 
 /// How incidents become labels. Stored in the model so that scoring links history
 /// exactly as training did.
@@ -144,11 +146,7 @@ impl Labels {
 }
 
 /// Links `incidents` to `changes` under `params`.
-pub fn attribute_incidents(
-    changes: &Changes,
-    incidents: &Incidents,
-    params: LabelParams,
-) -> Labels {
+pub fn attribute_incidents(changes: &Events, incidents: &Incidents, params: LabelParams) -> Labels {
     let n = changes.len();
     let mut caused = vec![false; n];
     let mut first_incident: Vec<Option<i64>> = vec![None; n];
@@ -159,20 +157,28 @@ pub fn attribute_incidents(
         ..Default::default()
     };
 
-    let by_id: HashMap<&str, usize> = changes
-        .ids
+    // The rows of the change ids that incidents name, found in one pass over the changes
+    // (the last row when an id repeats).
+    let mut by_id: HashMap<&str, usize> = HashMap::default();
+    let named: rustc_hash::FxHashSet<&str> = incidents
+        .causes
         .iter()
-        .enumerate()
-        .map(|(i, id)| (id.as_str(), i))
+        .flatten()
+        .map(String::as_str)
         .collect();
-    // Per service: change rows sorted by (timestamp, row), for the window search.
-    let mut by_service: HashMap<&str, Vec<usize>> = HashMap::default();
-    for r in changes.time_order() {
-        by_service
-            .entry(changes.service[r].as_str())
-            .or_default()
-            .push(r);
+    if !named.is_empty() {
+        let rows: Vec<usize> = (0..n)
+            .into_par_iter()
+            .filter(|&r| named.contains(changes.ids.get(r)))
+            .collect();
+        by_id.extend(rows.into_iter().map(|r| (changes.ids.get(r), r)));
     }
+    // Per service: change rows sorted by (timestamp, row), for the window search.
+    let mut by_service: Vec<Vec<usize>> = vec![Vec::new(); changes.service.names.len()];
+    for r in changes.time_order() {
+        by_service[changes.service.codes[r] as usize].push(r);
+    }
+    let service_code = changes.service.index();
 
     let mut link = |row: usize, start: i64, how: LabelSource| {
         caused[row] = true;
@@ -209,9 +215,10 @@ pub fn attribute_incidents(
         }
         // The most recent change on the service applied at or before the start and at
         // most the window before it; equal timestamps: the last one in input order.
-        let candidate = by_service
+        let candidate = service_code
             .get(incidents.service[i].as_str())
-            .and_then(|rows| {
+            .and_then(|&code| {
+                let rows = &by_service[code as usize];
                 let after = rows.partition_point(|&r| changes.ts[r] <= start);
                 let row = *rows.get(after.checked_sub(1)?)?;
                 (start - changes.ts[row] <= params.attribution_window_secs).then_some(row)
@@ -256,11 +263,12 @@ pub fn parse_duration(s: &str) -> Option<i64> {
 mod tests {
     use super::*;
     use crate::frame::Frame;
+    use crate::load::Changes;
 
     const H: i64 = 3600;
 
     /// Changes (id, ts, service) with no feature columns.
-    fn changes(rows: &[(&str, i64, &str)]) -> Changes {
+    fn changes(rows: &[(&str, i64, &str)]) -> Events {
         Changes {
             ids: rows.iter().map(|r| r.0.to_string()).collect(),
             ts: rows.iter().map(|r| r.1).collect(),
@@ -269,6 +277,7 @@ mod tests {
             label: None,
             frame: Frame::new(rows.len()),
         }
+        .events()
     }
 
     /// Incidents (start, service, severity, causes).

@@ -15,7 +15,7 @@ use crate::frame::{Column, Frame};
 use crate::schema::{
     parse_bool, parse_severity, parse_timestamp, AiInvolvement, ChangeType, Permission, Review,
 };
-use crate::table::{parse_count, read_table, Cells};
+use crate::table::{parse_count, Cells, Table};
 
 /// The contract's change columns, in SPEC order.
 pub const CHANGE_COLUMNS: &[&str] = &[
@@ -44,6 +44,236 @@ pub const WORKDAY_END_HOUR: u32 = 19;
 
 /// Weekday levels, Monday first.
 pub const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+/// Strings of one column stored end to end, in one allocation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Strs {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl Strs {
+    /// Room for `rows` strings of `bytes` bytes in all.
+    pub fn with_capacity(rows: usize, bytes: usize) -> Strs {
+        Strs {
+            text: String::with_capacity(bytes),
+            ends: Vec::with_capacity(rows),
+        }
+    }
+
+    /// Appends a string.
+    pub fn push(&mut self, s: &str) {
+        self.text.push_str(s);
+        self.ends.push(self.text.len());
+    }
+
+    /// Number of strings.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// True when there are no strings.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The string at `i`.
+    pub fn get(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.text[start..self.ends[i]]
+    }
+
+    /// The strings in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        (0..self.len()).map(|i| self.get(i))
+    }
+
+    /// The strings at `rows`, in that order.
+    pub fn select(&self, rows: &[usize]) -> Strs {
+        rows.iter().map(|&r| self.get(r)).collect()
+    }
+
+    /// Appends all of `other`.
+    pub fn extend(&mut self, other: &Strs) {
+        let base = self.text.len();
+        self.text.push_str(&other.text);
+        self.ends.extend(other.ends.iter().map(|e| e + base));
+    }
+}
+
+impl<'a> FromIterator<&'a str> for Strs {
+    fn from_iter<I: IntoIterator<Item = &'a str>>(iter: I) -> Strs {
+        let mut out = Strs::default();
+        for s in iter {
+            out.push(s);
+        }
+        out
+    }
+}
+
+/// A text column as codes into its distinct values (`names`, in first-seen order).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Interned {
+    pub codes: Vec<u32>,
+    pub names: Vec<String>,
+}
+
+impl Interned {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.codes.len()
+    }
+
+    /// True when there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.codes.is_empty()
+    }
+
+    /// The value of row `i`.
+    pub fn get(&self, i: usize) -> &str {
+        &self.names[self.codes[i] as usize]
+    }
+
+    /// The values in row order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        self.codes.iter().map(|&c| self.names[c as usize].as_str())
+    }
+
+    /// Code of each distinct value.
+    pub fn index(&self) -> HashMap<&str, u32> {
+        self.names
+            .iter()
+            .enumerate()
+            .map(|(c, n)| (n.as_str(), c as u32))
+            .collect()
+    }
+
+    /// The rows `rows`, in that order (all the values are kept).
+    pub fn select(&self, rows: &[usize]) -> Interned {
+        Interned {
+            codes: rows.iter().map(|&r| self.codes[r]).collect(),
+            names: self.names.clone(),
+        }
+    }
+
+    /// Appends `other`'s rows, matching values by name.
+    pub fn append(&mut self, other: &Interned) {
+        let mut index: HashMap<String, u32> = self
+            .names
+            .iter()
+            .enumerate()
+            .map(|(c, n)| (n.clone(), c as u32))
+            .collect();
+        let map: Vec<u32> = other
+            .names
+            .iter()
+            .map(|n| {
+                *index.entry(n.clone()).or_insert_with(|| {
+                    self.names.push(n.clone());
+                    (self.names.len() - 1) as u32
+                })
+            })
+            .collect();
+        self.codes
+            .extend(other.codes.iter().map(|&c| map[c as usize]));
+    }
+}
+
+impl<'a> FromIterator<&'a str> for Interned {
+    fn from_iter<I: IntoIterator<Item = &'a str>>(iter: I) -> Interned {
+        let mut out = Interner::default();
+        for s in iter {
+            out.push(s);
+        }
+        out.finish()
+    }
+}
+
+/// Builds an [`Interned`] column value by value.
+#[derive(Default)]
+struct Interner {
+    index: HashMap<String, u32>,
+    out: Interned,
+}
+
+impl Interner {
+    fn push(&mut self, s: &str) {
+        let code = match self.index.get(s) {
+            Some(&c) => c,
+            None => {
+                let c = self.out.names.len() as u32;
+                self.out.names.push(s.to_string());
+                self.index.insert(s.to_string(), c);
+                c
+            }
+        };
+        self.out.codes.push(code);
+    }
+
+    fn finish(self) -> Interned {
+        self.out
+    }
+}
+
+/// Identity and timing of changes: what linking incidents and history features read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Events {
+    pub ids: Strs,
+    /// Unix seconds, UTC.
+    pub ts: Vec<i64>,
+    pub service: Interned,
+    pub author: Interned,
+    /// The change's own label, when the config names a label column.
+    pub label: Option<Vec<bool>>,
+}
+
+impl Events {
+    /// Number of changes.
+    pub fn len(&self) -> usize {
+        self.ts.len()
+    }
+
+    /// True when there are no changes.
+    pub fn is_empty(&self) -> bool {
+        self.ts.is_empty()
+    }
+
+    /// The changes at `rows`, in that order.
+    pub fn select(&self, rows: &[usize]) -> Events {
+        Events {
+            ids: self.ids.select(rows),
+            ts: rows.iter().map(|&r| self.ts[r]).collect(),
+            service: self.service.select(rows),
+            author: self.author.select(rows),
+            label: self
+                .label
+                .as_ref()
+                .map(|l| rows.iter().map(|&r| l[r]).collect()),
+        }
+    }
+
+    /// Appends `other`.
+    pub fn append(&mut self, other: &Events) {
+        self.ids.extend(&other.ids);
+        self.ts.extend_from_slice(&other.ts);
+        self.service.append(&other.service);
+        self.author.append(&other.author);
+        self.label = match (self.label.take(), &other.label) {
+            (Some(mut a), Some(b)) => {
+                a.extend_from_slice(b);
+                Some(a)
+            }
+            _ => None,
+        };
+    }
+
+    /// Row indices in time order (ties keep input order).
+    pub fn time_order(&self) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        order.par_sort_by_key(|&r| self.ts[r]);
+        order
+    }
+}
 
 /// Validated changes: identity and timing columns plus the typed feature inputs.
 #[derive(Debug, Clone, PartialEq)]
@@ -107,9 +337,41 @@ impl Changes {
     /// Row indices in time order (ties keep input order).
     pub fn time_order(&self) -> Vec<usize> {
         let mut order: Vec<usize> = (0..self.len()).collect();
-        order.sort_by_key(|&r| self.ts[r]);
+        order.par_sort_by_key(|&r| self.ts[r]);
         order
     }
+
+    /// The identity and timing columns as [`Events`].
+    pub fn events(&self) -> Events {
+        Events {
+            ids: self.ids.iter().map(String::as_str).collect(),
+            ts: self.ts.clone(),
+            service: self.service.iter().map(String::as_str).collect(),
+            author: self.author.iter().map(String::as_str).collect(),
+            label: self.label.clone(),
+        }
+    }
+
+    /// Changes from their events and feature columns.
+    pub fn from_events(events: Events, frame: Frame) -> Changes {
+        let strings = |i: &Interned| i.iter().map(String::from).collect();
+        Changes {
+            ids: events.ids.iter().map(String::from).collect(),
+            ts: events.ts,
+            service: strings(&events.service),
+            author: strings(&events.author),
+            label: events.label,
+            frame,
+        }
+    }
+}
+
+/// A loaded changes file in the compact form: events, feature columns and the columns
+/// passed through to outputs.
+pub struct LoadedEvents {
+    pub events: Events,
+    pub frame: Frame,
+    pub passthrough: DataFrame,
 }
 
 /// A loaded changes file: the validated changes and the columns passed through to outputs.
@@ -145,8 +407,8 @@ fn display(path: &Path) -> String {
     path.display().to_string()
 }
 
-fn require_rows(df: &DataFrame, file: &str) -> Result<()> {
-    if df.height() == 0 {
+fn require_rows(table: &Table, file: &str) -> Result<()> {
+    if table.height() == 0 {
         return Err(Error::EmptyTable {
             file: file.into(),
             what: "no data rows (only a header)".into(),
@@ -156,15 +418,19 @@ fn require_rows(df: &DataFrame, file: &str) -> Result<()> {
 }
 
 /// Checks that no value repeats; the error names both rows (1-based).
-fn check_unique(file: &str, column: &str, ids: &[String]) -> Result<()> {
+fn check_unique<'s>(
+    file: &str,
+    column: &str,
+    ids: impl ExactSizeIterator<Item = &'s str>,
+) -> Result<()> {
     let mut seen: HashMap<&str, usize> =
         HashMap::with_capacity_and_hasher(ids.len(), Default::default());
-    for (i, id) in ids.iter().enumerate() {
-        if let Some(first) = seen.insert(id.as_str(), i) {
+    for (i, id) in ids.enumerate() {
+        if let Some(first) = seen.insert(id, i) {
             return Err(Error::Duplicate {
                 file: file.into(),
                 column: column.into(),
-                value: id.clone(),
+                value: id.to_string(),
                 first: first + 1,
                 second: i + 1,
             });
@@ -180,28 +446,71 @@ fn level_column<L: Copy + PartialEq>(
     parse: fn(&str) -> Option<L>,
     expected: &str,
 ) -> Result<Column> {
-    let values = cells.parse_required(expected, parse)?;
-    Ok(Column::Cat {
-        codes: values
+    // Cells spelled exactly as the level are the common case: compared first.
+    let levels: Vec<&str> = all.iter().map(|&l| name(l)).collect();
+    let code = |s: &str| {
+        levels
             .iter()
-            .map(|v| all.iter().position(|l| l == v).unwrap_or(0) as u32)
-            .collect(),
-        levels: all.iter().map(|&l| name(l).to_string()).collect(),
+            .position(|&l| l == s)
+            .or_else(|| parse(s).and_then(|v| all.iter().position(|l| *l == v)))
+            .map(|k| k as u32)
+    };
+    let (codes, first_empty) = cells.parse_filled(expected, 0, code)?;
+    if let Some(i) = first_empty {
+        return Err(cells.empty(i, expected));
+    }
+    Ok(Column::Cat {
+        codes,
+        levels: levels.iter().map(|l| l.to_string()).collect(),
     })
+}
+
+/// A count cell: plain digits are read here, anything else by [`parse_count`].
+fn count(s: &str) -> Option<u64> {
+    let b = s.as_bytes();
+    if !b.is_empty() && b.len() <= 18 && b.iter().all(u8::is_ascii_digit) {
+        return Some(b.iter().fold(0, |v, d| v * 10 + u64::from(d - b'0')));
+    }
+    parse_count(s)
 }
 
 fn count_column(cells: &Cells, min: u64, default: Option<u64>) -> Result<Column> {
     let expected = format!("an integer >= {min}");
-    let values = cells.parse_optional(&expected, |s| parse_count(s).filter(|&v| v >= min))?;
-    values
-        .into_iter()
-        .enumerate()
-        .map(|(i, v)| match (v, default) {
-            (Some(v), _) | (None, Some(v)) => Ok(v as f64),
-            (None, None) => Err(cells.bad(i, "", format!("{expected} (the cell is empty)"))),
-        })
-        .collect::<Result<Vec<f64>>>()
-        .map(Column::Num)
+    let (values, first_empty) =
+        cells.parse_filled(&expected, default.unwrap_or(0) as f64, |s| {
+            count(s).filter(|&v| v >= min).map(|v| v as f64)
+        })?;
+    match (first_empty, default) {
+        (Some(i), None) => Err(cells.empty(i, &expected)),
+        _ => Ok(Column::Num(values)),
+    }
+}
+
+/// A boolean cell: `true` and `false` are read here, anything else by [`parse_bool`].
+fn boolean(s: &str) -> Option<bool> {
+    match s {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => parse_bool(s),
+    }
+}
+
+/// A categorical column of free text, levels in first-seen order; an empty or missing
+/// cell takes the level `missing`.
+fn text_column(cells: Option<&Cells>, rows: usize, missing: &str) -> Result<Column> {
+    let mut interner = Interner::default();
+    match cells {
+        Some(cells) => cells.visit(|_, cell| {
+            interner.push(cell.unwrap_or(missing));
+            Ok(())
+        })?,
+        None => (0..rows).for_each(|_| interner.push(missing)),
+    }
+    let Interned { codes, names } = interner.finish();
+    Ok(Column::Cat {
+        codes,
+        levels: names,
+    })
 }
 
 /// Adds the calendar columns derived from the timestamp: `hour` (UTC), `weekday`,
@@ -250,15 +559,31 @@ pub enum Read {
     /// Everything but the label, which passes through (the changes to score).
     Unlabelled,
     /// Identity and timing only (id, time, service, author): past changes that history
-    /// features count but nobody scores. The other columns are still validated.
+    /// features count but nobody scores. The other columns are still validated; no
+    /// column passes through.
     Events,
 }
 
 /// Loads and validates a changes table described by `config`.
 pub fn load_changes(path: &Path, config: &Config, read: Read) -> Result<LoadedChanges> {
+    load_events(path, config, read).map(LoadedEvents::into_changes)
+}
+
+/// Like [`load_changes`], in the compact form.
+pub fn load_events(path: &Path, config: &Config, read: Read) -> Result<LoadedEvents> {
     let file = display(path);
-    let df = read_table(path)?;
-    parse_changes(&df, &file, config, read)
+    let table = Table::read(path)?;
+    parse_table(&table, &file, config, read)
+}
+
+impl LoadedEvents {
+    /// The owned form.
+    pub fn into_changes(self) -> LoadedChanges {
+        LoadedChanges {
+            changes: Changes::from_events(self.events, self.frame),
+            passthrough: self.passthrough,
+        }
+    }
 }
 
 /// The contract columns the built-in features read (all but id, time, service, author).
@@ -271,6 +596,11 @@ pub fn parse_changes(
     config: &Config,
     read: Read,
 ) -> Result<LoadedChanges> {
+    parse_table(&Table::Frame(df.clone()), file, config, read).map(LoadedEvents::into_changes)
+}
+
+/// Validates a changes table; `file` names it in errors.
+pub fn parse_table(table: &Table, file: &str, config: &Config, read: Read) -> Result<LoadedEvents> {
     let cols = &config.columns;
     let features = &config.features;
     let label_column = cols.label.as_deref().filter(|_| read == Read::Labelled);
@@ -291,25 +621,25 @@ pub fn parse_changes(
     consumed.extend(features.boolean.iter().map(String::as_str));
     consumed.extend(features.categorical.iter().map(String::as_str));
     for column in &consumed {
-        Cells::required(df, file, column)?;
+        Cells::required(table, file, column)?;
     }
     if features.builtin {
         consumed.extend(["ai_tool", "reviewer_count", "rollback_plan"]);
     }
-    require_rows(df, file)?;
+    require_rows(table, file)?;
 
     // Identity and timing in one task, the feature columns in parallel beside it; the
     // first error in that order is reported, so messages do not depend on scheduling.
     let (identity, columns) = rayon::join(
-        || parse_identity(df, file, config, label_column),
+        || parse_identity(table, file, config, label_column),
         || {
-            let jobs = column_jobs(df, file, features);
+            let jobs = column_jobs(table, file, features);
             let parsed: Vec<Result<(String, Column)>> = jobs.par_iter().map(|job| job()).collect();
             parsed.into_iter().collect::<Result<Vec<_>>>()
         },
     );
-    let (ids, ts, service, author, label) = identity?;
-    let mut frame = Frame::new(ids.len());
+    let events = identity?;
+    let mut frame = Frame::new(events.len());
     let columns = columns?;
     if read == Read::Events {
         // Validated above; a history row needs none of them.
@@ -320,29 +650,27 @@ pub fn parse_changes(
         }
     }
     if features.builtin && read != Read::Events {
-        add_calendar(&mut frame, &ts);
+        add_calendar(&mut frame, &events.ts);
     }
 
-    let passthrough: Vec<String> = df
-        .get_column_names()
-        .iter()
-        .map(|c| c.to_string())
-        .filter(|c| !consumed.contains(&c.as_str()))
-        .collect();
-    let passthrough = df.select(passthrough).map_err(|e| Error::Unreadable {
-        file: file.into(),
-        format: "table".into(),
-        message: e.to_string(),
-    })?;
-    Ok(LoadedChanges {
-        changes: Changes {
-            ids,
-            ts,
-            service,
-            author,
-            label,
-            frame,
-        },
+    let passthrough = if read == Read::Events {
+        DataFrame::empty()
+    } else {
+        let names: Vec<String> = table
+            .names()
+            .into_iter()
+            .filter(|c| !consumed.contains(c))
+            .map(String::from)
+            .collect();
+        table.select(&names).map_err(|e| Error::Unreadable {
+            file: file.into(),
+            format: "table".into(),
+            message: e.to_string(),
+        })?
+    };
+    Ok(LoadedEvents {
+        events,
+        frame,
         passthrough,
     })
 }
@@ -370,40 +698,73 @@ fn parse_label(s: &str) -> Option<bool> {
     }
 }
 
-type Identity = (
-    Vec<String>,
-    Vec<i64>,
-    Vec<String>,
-    Vec<String>,
-    Option<Vec<bool>>,
-);
+const NON_EMPTY: &str = "a non-empty string";
+
+/// A required text column, end to end.
+fn strs_column(cells: &Cells) -> Result<Strs> {
+    let mut out = Strs::with_capacity(cells.len(), 0);
+    let mut first_empty = None;
+    cells.visit(|i, cell| {
+        match cell {
+            Some(s) => out.push(s),
+            None => {
+                first_empty.get_or_insert(i);
+                out.push("");
+            }
+        }
+        Ok(())
+    })?;
+    match first_empty {
+        Some(i) => Err(cells.empty(i, NON_EMPTY)),
+        None => Ok(out),
+    }
+}
+
+/// A required text column, interned.
+fn interned_column(cells: &Cells) -> Result<Interned> {
+    let mut interner = Interner::default();
+    let mut first_empty = None;
+    cells.visit(|i, cell| {
+        if cell.is_none() {
+            first_empty.get_or_insert(i);
+        }
+        interner.push(cell.unwrap_or_default());
+        Ok(())
+    })?;
+    match first_empty {
+        Some(i) => Err(cells.empty(i, NON_EMPTY)),
+        None => Ok(interner.finish()),
+    }
+}
 
 /// Ids (checked unique), timestamps, service, author and the label, if read, parsed in
 /// parallel; the first error in that order is reported.
 fn parse_identity(
-    df: &DataFrame,
+    table: &Table,
     file: &str,
     config: &Config,
     label: Option<&str>,
-) -> Result<Identity> {
+) -> Result<Events> {
     let cols = &config.columns;
-    let n = df.height();
-    let text = |column: &Option<String>| -> Result<Vec<String>> {
+    let n = table.height();
+    let text = |column: &Option<String>| -> Result<Interned> {
         match column {
-            Some(c) => Cells::required(df, file, c)?
-                .parse_required("a non-empty string", |s| Some(s.to_string())),
-            None => Ok(vec![String::new(); n]),
+            Some(c) => interned_column(&Cells::required(table, file, c)?),
+            None => Ok(Interned {
+                codes: vec![0; n],
+                names: vec![String::new()],
+            }),
         }
     };
-    let ids = || -> Result<Vec<String>> {
-        let ids = text(&Some(cols.id.clone()))?;
-        check_unique(file, &cols.id, &ids)?;
+    let ids = || -> Result<Strs> {
+        let ids = strs_column(&Cells::required(table, file, &cols.id)?)?;
+        check_unique(file, &cols.id, ids.iter())?;
         Ok(ids)
     };
     let ts = || -> Result<Vec<i64>> {
         let format = config.timestamp_format();
         let expected = format.expected();
-        let cells = Cells::required(df, file, &cols.timestamp)?;
+        let cells = Cells::required(table, file, &cols.timestamp)?;
         cells
             .timestamps(&expected, |s| format.parse_cell(s))?
             .into_iter()
@@ -416,7 +777,7 @@ fn parse_identity(
     let label = || -> Result<Option<Vec<bool>>> {
         match label {
             Some(column) => Ok(Some(
-                Cells::required(df, file, column)?
+                Cells::required(table, file, column)?
                     .parse_required("0, 1, true or false", parse_label)?,
             )),
             None => Ok(None),
@@ -431,7 +792,13 @@ fn parse_identity(
             )
         },
     );
-    Ok((ids?, ts?, service?, author?, label?))
+    Ok(Events {
+        ids: ids?,
+        ts: ts?,
+        service: service?,
+        author: author?,
+        label: label?,
+    })
 }
 
 /// Parses one feature column.
@@ -440,13 +807,13 @@ type ColumnJob<'a> = Box<dyn Fn() -> Result<(String, Column)> + Send + Sync + 'a
 /// One job per feature column the config reads: the contract's columns when `builtin`,
 /// then the declared numeric, boolean and categorical columns.
 fn column_jobs<'a>(
-    df: &'a DataFrame,
+    table: &'a Table,
     file: &'a str,
     features: &'a FeaturesConfig,
 ) -> Vec<ColumnJob<'a>> {
-    let n = df.height();
-    let cells = move |c: &'a str| Cells::required(df, file, c);
-    let optional = move |c: &'a str| Cells::optional(df, file, c);
+    let n = table.height();
+    let cells = move |c: &'a str| Cells::required(table, file, c);
+    let optional = move |c: &'a str| Cells::optional(table, file, c);
     let flags = "true, false, 1, 0, yes or no";
     let mut jobs: Vec<ColumnJob<'a>> = Vec::new();
     if features.builtin {
@@ -469,11 +836,7 @@ fn column_jobs<'a>(
         levels!("review_status", Review);
         levels!("change_type", ChangeType);
         jobs.push(Box::new(move || {
-            let tool = match optional("ai_tool")? {
-                Some(c) => c.text(),
-                None => vec![None; n],
-            };
-            let col = Column::cat_from_text(tool.iter().map(|t| t.as_deref().unwrap_or("")));
+            let col = text_column(optional("ai_tool")?.as_ref(), n, "")?;
             Ok(("ai_tool".into(), col))
         }));
         jobs.push(Box::new(move || {
@@ -494,16 +857,16 @@ fn column_jobs<'a>(
             }));
         }
         jobs.push(Box::new(move || {
-            let col = Column::Flag(cells("customer_facing")?.parse_required(flags, parse_bool)?);
-            Ok(("customer_facing".into(), col))
+            let cells = cells("customer_facing")?;
+            let (values, first_empty) = cells.parse_filled(flags, false, boolean)?;
+            match first_empty {
+                Some(i) => Err(cells.empty(i, flags)),
+                None => Ok(("customer_facing".into(), Column::Flag(values))),
+            }
         }));
         jobs.push(Box::new(move || {
             let values = match optional("rollback_plan")? {
-                Some(c) => c
-                    .parse_optional(flags, parse_bool)?
-                    .into_iter()
-                    .map(|v| v.unwrap_or(false))
-                    .collect(),
+                Some(c) => c.parse_filled(flags, false, boolean)?.0,
                 None => vec![false; n],
             };
             Ok(("rollback_plan".into(), Column::Flag(values)))
@@ -531,9 +894,7 @@ fn column_jobs<'a>(
     }
     for column in &features.categorical {
         jobs.push(Box::new(move || {
-            let values = cells(column)?.text();
-            let col =
-                Column::cat_from_text(values.iter().map(|v| v.as_deref().unwrap_or(MISSING_LEVEL)));
+            let col = text_column(Some(&cells(column)?), n, MISSING_LEVEL)?;
             Ok((column.clone(), col))
         }));
     }
@@ -543,22 +904,25 @@ fn column_jobs<'a>(
 /// Loads and validates an incidents table.
 pub fn load_incidents(path: &Path) -> Result<Incidents> {
     let file = display(path);
-    let df = read_table(path)?;
-    parse_incidents(&df, &file)
+    let table = Table::read(path)?;
+    incidents_of(&table, &file)
 }
 
 /// Validates an in-memory incidents table; `file` names it in errors. A header-only
 /// incidents table is valid (a history without incidents).
 pub fn parse_incidents(df: &DataFrame, file: &str) -> Result<Incidents> {
+    incidents_of(&Table::Frame(df.clone()), file)
+}
+
+fn incidents_of(df: &Table, file: &str) -> Result<Incidents> {
     for column in ["incident_id", "start_time", "service", "severity"] {
         Cells::required(df, file, column)?;
     }
     let text = |column: &'static str| -> Result<Vec<String>> {
-        Cells::required(df, file, column)?
-            .parse_required("a non-empty string", |s| Some(s.to_string()))
+        Cells::required(df, file, column)?.parse_required(NON_EMPTY, |s| Some(s.to_string()))
     };
     let ids = text("incident_id")?;
-    check_unique(file, "incident_id", &ids)?;
+    check_unique(file, "incident_id", ids.iter().map(String::as_str))?;
     let start = Cells::required(df, file, "start_time")?;
     let start = start
         .timestamps(
@@ -603,4 +967,68 @@ pub fn parse_incidents(df: &DataFrame, file: &str) -> Result<Incidents> {
         severity,
         causes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::{read_table, RawCsv};
+
+    /// Loads `text` both ways: split here (it must be plain) and read by polars.
+    fn both_ways(text: &str, read: Read) -> (LoadedEvents, LoadedEvents) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("changes.csv");
+        std::fs::write(&path, text).unwrap();
+        let raw = RawCsv::parse(text.as_bytes().to_vec()).expect("a plain CSV file");
+        let config = Config::default();
+        let fast = parse_table(&Table::Csv(raw), "f", &config, read).unwrap();
+        let polars = Table::Frame(read_table(&path).unwrap());
+        let slow = parse_table(&polars, "f", &config, read).unwrap();
+        (fast, slow)
+    }
+
+    fn assert_same(text: &str) {
+        for read in [Read::Unlabelled, Read::Events] {
+            let (fast, slow) = both_ways(text, read);
+            assert_eq!(fast.events, slow.events);
+            assert_eq!(fast.frame, slow.frame);
+            assert!(
+                fast.passthrough.equals_missing(&slow.passthrough),
+                "{:?} {:?}",
+                fast.passthrough,
+                slow.passthrough
+            );
+            assert_eq!(fast.passthrough.height(), slow.passthrough.height());
+        }
+    }
+
+    #[test]
+    fn plain_csv_loads_as_polars_reads_it() {
+        assert_same(&std::fs::read_to_string("data/changes.csv").unwrap());
+        let header = CHANGE_COLUMNS.join(",");
+        assert_same(&format!(
+            "{header},team,note\n\
+             a, 2025-03-01T16:05:00+02:00 ,s1,ann,Agent,kiro,ADMIN,Self_Approved,3.0,iam,2,1,Yes,10,1,,core,\n\
+             b,2025-03-01T14:05:00Z,s2, bob ,none,,standard,approved,,code,1,3,0,0,0,no,,x y\n\
+             c,2025-03-01 14:05:00,s1,ann,assisted, cursor ,elevated,none,0,config,1,1,false,5,2,TRUE,core,z"
+        ));
+    }
+
+    #[test]
+    fn files_that_are_not_plain_are_left_to_polars() {
+        let header = CHANGE_COLUMNS.join(",");
+        let row = "a,2025-03-01T14:05:00Z,s,x,none,,admin,none,0,iam,1,1,true,1,1,true";
+        for text in [
+            format!("{header}\n\"{row}\"\n"),
+            format!("{header}\r\n{row}\r\n"),
+            format!("{header}\n{row},extra\n"),
+            format!("{header}\n{row}\n\n{row}\n"),
+            format!("\u{feff}{header}\n{row}\n"),
+            format!("{header},change_id\n{row},b\n"),
+            format!("{header}\n"),
+        ] {
+            assert!(RawCsv::parse(text.into_bytes()).is_none());
+        }
+        assert!(RawCsv::parse(format!("{header}\n{row}").into_bytes()).is_some());
+    }
 }

@@ -39,3 +39,85 @@ where
     }
     result
 }
+
+/// CSV cells written exactly as polars' `CsvWriter` writes them with its defaults
+/// (separator `,`, quote `"` only where necessary, `\n` line ends, empty nulls), so that
+/// a table formatted here reads byte for byte like one written by [`crate::table::write_table`].
+pub mod csv {
+    /// Appends a string cell: an empty string is `""` (an empty cell is a null); a cell
+    /// holding a separator, CR or LF is quoted; quotes are doubled (and then quoted).
+    pub fn push_str(buf: &mut Vec<u8>, s: &str) {
+        let bytes = s.as_bytes();
+        if bytes.is_empty() {
+            buf.extend_from_slice(b"\"\"");
+            return;
+        }
+        let needs_quote = memchr::memchr3(b',', b'\n', b'\r', bytes).is_some();
+        let has_quote = memchr::memchr(b'"', bytes).is_some();
+        if !needs_quote && !has_quote {
+            buf.extend_from_slice(bytes);
+            return;
+        }
+        buf.push(b'"');
+        for part in s.split('"').enumerate() {
+            if part.0 > 0 {
+                buf.extend_from_slice(b"\"\"");
+            }
+            buf.extend_from_slice(part.1.as_bytes());
+        }
+        buf.push(b'"');
+    }
+
+    /// Appends an optional string cell (a null is an empty cell).
+    pub fn push_opt_str(buf: &mut Vec<u8>, s: Option<&str>) {
+        if let Some(s) = s {
+            push_str(buf, s);
+        }
+    }
+
+    /// Appends a float the way polars writes one without a set precision (shortest
+    /// round-trip digits).
+    pub fn push_f64(buf: &mut Vec<u8>, v: f64) {
+        let mut b = zmij::Buffer::new();
+        buf.extend_from_slice(b.format(v).as_bytes());
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn cells_match_polars_quoting() {
+            use polars::prelude::*;
+            let texts = [
+                "plain",
+                "",
+                "a,b",
+                "say \"hi\"",
+                "line\nbreak",
+                "cr\rhere",
+                " spaced ",
+                "\"",
+            ];
+            let mut df = df!(
+                "s" => texts.iter().map(|t| Some(*t)).chain([None]).collect::<Vec<_>>(),
+                "f" => [0.1, 1.0, 1e-7, 0.437703771939285, 123456789.5, 1e22, 0.0, -2.5, 3.0]
+            )
+            .unwrap();
+            let mut polars = Vec::new();
+            CsvWriter::new(&mut polars).finish(&mut df).unwrap();
+            let mut ours = b"s,f\n".to_vec();
+            let floats = df.column("f").unwrap().f64().unwrap().clone();
+            for (i, f) in floats.into_no_null_iter().enumerate() {
+                push_opt_str(&mut ours, texts.get(i).copied());
+                ours.push(b',');
+                push_f64(&mut ours, f);
+                ours.push(b'\n');
+            }
+            assert_eq!(
+                String::from_utf8(ours).unwrap(),
+                String::from_utf8(polars).unwrap()
+            );
+        }
+    }
+}

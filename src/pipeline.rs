@@ -2,11 +2,13 @@
 //! timeline, then build the target rows' frame (their own columns plus point-in-time
 //! history).
 
+use rayon::prelude::*;
+
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::history::{add_history, severe_enough};
 use crate::label::{attribute_incidents, LabelParams, Labels};
-use crate::load::{Changes, Incidents};
+use crate::load::{Changes, Events, Incidents};
 
 /// The target rows, ready for the feature definitions.
 pub struct Prepared {
@@ -21,6 +23,17 @@ pub struct Prepared {
 /// own columns in the same order.
 pub fn prepare(
     timeline: &Changes,
+    incidents: &Incidents,
+    params: LabelParams,
+    rows: &[usize],
+    frame: Frame,
+) -> Prepared {
+    prepare_events(&timeline.events(), incidents, params, rows, frame)
+}
+
+/// [`prepare`] for a timeline of [`Events`].
+pub fn prepare_events(
+    timeline: &Events,
     incidents: &Incidents,
     params: LabelParams,
     rows: &[usize],
@@ -64,6 +77,28 @@ pub fn join_history(
         other => other,
     })?;
     Ok((timeline, (offset..offset + scored.len()).collect()))
+}
+
+/// [`join_history`] for [`Events`].
+pub fn join_events(history: Option<Events>, scored: Events) -> (Events, Vec<usize>) {
+    let Some(history) = history else {
+        let rows = (0..scored.len()).collect();
+        return (scored, rows);
+    };
+    let scored_ids: rustc_hash::FxHashSet<&str> = scored.ids.iter().collect();
+    let keep: Vec<usize> = (0..history.len())
+        .into_par_iter()
+        .filter(|&r| !scored_ids.contains(history.ids.get(r)))
+        .collect();
+    drop(scored_ids);
+    let mut timeline = if keep.len() == history.len() {
+        history
+    } else {
+        history.select(&keep)
+    };
+    let offset = timeline.len();
+    timeline.append(&scored);
+    (timeline, (offset..offset + scored.len()).collect())
 }
 
 /// A labelled history with its frame, every row in time order.

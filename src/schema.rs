@@ -76,6 +76,9 @@ pub fn parse_bool(s: &str) -> Option<bool> {
 /// are truncated.
 pub fn parse_timestamp(s: &str) -> Option<i64> {
     let s = s.trim();
+    if let Some(t) = parse_plain_utc(s.as_bytes()) {
+        return Some(t);
+    }
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.timestamp());
     }
@@ -99,6 +102,57 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
         return d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp());
     }
     None
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` exactly, the form most exports write, read without chrono
+/// (which reads every other form); `None` for anything else, an invalid date included.
+fn parse_plain_utc(b: &[u8]) -> Option<i64> {
+    if b.len() != 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[19] != b'Z'
+    {
+        return None;
+    }
+    let num = |from: usize, to: usize| {
+        b[from..to].iter().try_fold(0i64, |v, &d| {
+            d.is_ascii_digit().then(|| v * 10 + i64::from(d - b'0'))
+        })
+    };
+    let (y, mo, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    let (h, mi, sec) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1..=12).contains(&mo) || d < 1 || d > month_days[mo as usize - 1] {
+        return None;
+    }
+    if h > 23 || mi > 59 || sec > 59 {
+        return None;
+    }
+    // Days since 1970-01-01 of a proleptic Gregorian date (years counted from March).
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let day_of_year = (153 * ((mo + 9) % 12) + 2) / 5 + d - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    Some(days * 86_400 + h * 3_600 + mi * 60 + sec)
 }
 
 /// Formats Unix seconds as RFC 3339 UTC (`2025-03-01T14:05:00Z`).
@@ -156,6 +210,37 @@ mod tests {
         assert_eq!(parse_timestamp("2025-03-01 14:05:00"), Some(1_740_837_900));
         assert_eq!(parse_timestamp("2025-13-01T00:00:00Z"), None);
         assert_eq!(format_timestamp(1_740_837_900), "2025-03-01T14:05:00Z");
+    }
+
+    #[test]
+    fn plain_utc_timestamps_read_as_chrono_reads_them() {
+        let mut t: i64 = -62_135_596_800; // 0001-01-01T00:00:00Z
+        while t < 253_402_300_799 {
+            let text = format_timestamp(t);
+            assert_eq!(parse_plain_utc(text.as_bytes()), Some(t), "{text}");
+            t += 7_777_777;
+        }
+        for bad in [
+            "2025-02-29T00:00:00Z",
+            "2024-02-30T00:00:00Z",
+            "2025-13-01T00:00:00Z",
+            "2025-00-01T00:00:00Z",
+            "2025-01-00T00:00:00Z",
+            "2025-01-01T24:00:00Z",
+            "2025-01-01T00:60:00Z",
+            "2025-01-01T00:00:60Z",
+            "2025-01-01 00:00:00Z",
+            "2025-01-01T00:00:00+",
+            "+025-01-01T00:00:00Z",
+        ] {
+            assert_eq!(parse_plain_utc(bad.as_bytes()), None, "{bad}");
+        }
+        assert_eq!(
+            parse_plain_utc(b"2024-02-29T23:59:59Z"),
+            DateTime::parse_from_rfc3339("2024-02-29T23:59:59Z")
+                .ok()
+                .map(|t| t.timestamp())
+        );
     }
 
     #[test]

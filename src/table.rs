@@ -6,6 +6,7 @@ use std::fs::File;
 use std::path::Path;
 
 use polars::prelude::*;
+use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::output::write_atomic;
@@ -119,35 +120,259 @@ pub fn with_passthrough(
     passthrough: &DataFrame,
     height: usize,
 ) -> PolarsResult<DataFrame> {
-    let mut taken: std::collections::HashSet<String> =
-        columns.iter().map(|c| c.name().to_string()).collect();
-    for column in passthrough.columns() {
+    let names = passthrough_names(columns.iter().map(|c| c.name().as_str()), passthrough);
+    for (column, name) in passthrough.columns().iter().zip(names) {
         let mut column = column.clone();
-        while !taken.insert(column.name().to_string()) {
-            let renamed = format!("input_{}", column.name());
-            column.rename(renamed.into());
+        if column.name().as_str() != name {
+            column.rename(name.into());
         }
         columns.push(column);
     }
     DataFrame::new(height, columns)
 }
 
+/// The names the pass-through columns get after the columns `taken`: a name already
+/// taken gets an `input_` prefix (repeated until it is free).
+pub fn passthrough_names<'a>(
+    taken: impl IntoIterator<Item = &'a str>,
+    passthrough: &DataFrame,
+) -> Vec<String> {
+    let mut taken: std::collections::HashSet<String> =
+        taken.into_iter().map(String::from).collect();
+    passthrough
+        .columns()
+        .iter()
+        .map(|column| {
+            let mut name = column.name().to_string();
+            while !taken.insert(name.clone()) {
+                name = format!("input_{name}");
+            }
+            name
+        })
+        .collect()
+}
+
+/// A table as read from a file: a polars `DataFrame`, or for a plain CSV file (no
+/// quotes, no CR, every row with the header's number of fields) the file's text with
+/// the position of every cell, which needs no copy of the cells.
+pub enum Table {
+    Frame(DataFrame),
+    Csv(RawCsv),
+}
+
+impl Table {
+    /// Reads a table; see [`read_table`]. A plain CSV file is split here, in parallel;
+    /// any other CSV file is read by polars.
+    pub fn read(path: &Path) -> Result<Table> {
+        if Format::of(path)? == Format::Csv {
+            let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+            if meta.len() > 0 && meta.len() < RawCsv::MAX_BYTES {
+                let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+                if let Some(raw) = RawCsv::parse(bytes) {
+                    return Ok(Table::Csv(raw));
+                }
+            }
+        }
+        read_table(path).map(Table::Frame)
+    }
+
+    /// Number of data rows.
+    pub fn height(&self) -> usize {
+        match self {
+            Table::Frame(df) => df.height(),
+            Table::Csv(raw) => raw.rows,
+        }
+    }
+
+    /// Column names, in file order.
+    pub fn names(&self) -> Vec<&str> {
+        match self {
+            Table::Frame(df) => df.get_column_names().iter().map(|c| c.as_str()).collect(),
+            Table::Csv(raw) => raw.names.iter().map(String::as_str).collect(),
+        }
+    }
+
+    /// The columns `names` as a `DataFrame` (CSV cells as text, empty cells null, as
+    /// polars reads them).
+    pub fn select(&self, names: &[String]) -> PolarsResult<DataFrame> {
+        match self {
+            Table::Frame(df) => df.select(names.iter().cloned()),
+            Table::Csv(raw) => {
+                let columns = names
+                    .iter()
+                    .map(|name| {
+                        let k = raw
+                            .names
+                            .iter()
+                            .position(|n| n == name)
+                            .ok_or_else(|| PolarsError::ColumnNotFound(name.clone().into()))?;
+                        let cells =
+                            (0..raw.rows).map(|r| Some(raw.cell(k, r)).filter(|c| !c.is_empty()));
+                        Ok(StringChunked::from_iter_options(name.into(), cells).into_column())
+                    })
+                    .collect::<PolarsResult<Vec<_>>>()?;
+                DataFrame::new(raw.rows, columns)
+            }
+        }
+    }
+}
+
+/// A plain CSV file split into cells: its text and, per column, where each cell ends.
+pub struct RawCsv {
+    text: String,
+    names: Vec<String>,
+    /// Byte offset of the first data row.
+    data_start: u32,
+    /// Per column, per row: the offset of the `,` or `\n` that ends the cell.
+    ends: Vec<Vec<u32>>,
+    rows: usize,
+}
+
+impl RawCsv {
+    /// Files from this size on are read by polars (offsets are 32-bit).
+    const MAX_BYTES: u64 = u32::MAX as u64 - 1;
+
+    /// Splits `bytes` into cells, or `None` when the file is not plain: not UTF-8, a
+    /// byte order mark, a quote or CR anywhere, an empty or repeated header name, no data
+    /// row, or a row with another number of fields than the header. Such files are left
+    /// to polars, which knows their rules (and reports their errors).
+    pub fn parse(mut bytes: Vec<u8>) -> Option<RawCsv> {
+        if bytes.len() as u64 >= Self::MAX_BYTES || memchr::memchr2(b'"', b'\r', &bytes).is_some() {
+            return None;
+        }
+        if bytes.last() != Some(&b'\n') {
+            bytes.push(b'\n');
+        }
+        let text = String::from_utf8(bytes).ok()?;
+        if text.starts_with('\u{feff}') {
+            return None;
+        }
+        let header_end = text.find('\n')?;
+        let names: Vec<String> = text[..header_end].split(',').map(String::from).collect();
+        let distinct: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
+        if names.len() < 2 || distinct.len() != names.len() || distinct.contains("") {
+            return None;
+        }
+        let data_start = header_end + 1;
+        let data = &text.as_bytes()[data_start..];
+        if data.is_empty() {
+            return None;
+        }
+        // Chunks ending at line ends: counted, then split, in parallel.
+        let pieces = 4 * rayon::current_num_threads().max(1);
+        let mut bounds = vec![0usize];
+        for k in 1..pieces {
+            let from = (data.len() * k / pieces).max(*bounds.last()?);
+            match memchr::memchr(b'\n', &data[from..]) {
+                Some(p) if from + p + 1 < data.len() => bounds.push(from + p + 1),
+                _ => break,
+            }
+        }
+        bounds.push(data.len());
+        bounds.dedup();
+        let spans: Vec<(usize, usize)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
+        let counts: Vec<usize> = spans
+            .par_iter()
+            .map(|&(a, b)| memchr::memchr_iter(b'\n', &data[a..b]).count())
+            .collect();
+        let rows: usize = counts.iter().sum();
+        let mut ends: Vec<Vec<u32>> = (0..names.len()).map(|_| vec![0u32; rows]).collect();
+        let mut parts: Vec<Vec<&mut [u32]>> = spans.iter().map(|_| Vec::new()).collect();
+        for column in ends.iter_mut() {
+            let mut rest: &mut [u32] = column;
+            for (part, &count) in parts.iter_mut().zip(&counts) {
+                let (mine, others) = rest.split_at_mut(count);
+                part.push(mine);
+                rest = others;
+            }
+        }
+        let last = names.len() - 1;
+        let plain = parts
+            .into_par_iter()
+            .zip(spans)
+            .all(|(mut columns, (a, b))| {
+                let (mut row, mut col) = (0usize, 0usize);
+                for p in memchr::memchr2_iter(b',', b'\n', &data[a..b]) {
+                    let at = (data_start + a + p) as u32;
+                    if data[a + p] == b',' {
+                        if col == last {
+                            return false;
+                        }
+                        columns[col][row] = at;
+                        col += 1;
+                    } else {
+                        if col != last {
+                            return false;
+                        }
+                        columns[col][row] = at;
+                        row += 1;
+                        col = 0;
+                    }
+                }
+                true
+            });
+        plain.then_some(RawCsv {
+            text,
+            names,
+            data_start: data_start as u32,
+            ends,
+            rows,
+        })
+    }
+
+    /// The text of column `k` in row `r`.
+    fn cell(&self, k: usize, r: usize) -> &str {
+        let start = if k > 0 {
+            self.ends[k - 1][r] + 1
+        } else if r > 0 {
+            self.ends[self.names.len() - 1][r - 1] + 1
+        } else {
+            self.data_start
+        };
+        &self.text[start as usize..self.ends[k][r] as usize]
+    }
+}
+
+/// `s` without surrounding white space; cells rarely have any, so the common case is
+/// one look at each end.
+#[inline]
+fn trim(s: &str) -> &str {
+    let plain = |b: u8| b > b' ' && b < 0x80;
+    match s.as_bytes() {
+        [first, .., last] if plain(*first) && plain(*last) => s,
+        [only] if plain(*only) => s,
+        _ => s.trim(),
+    }
+}
+
 /// One named column of a loaded table, with the context needed for error messages.
 pub struct Cells<'a> {
     file: &'a str,
     column: &'a str,
-    data: CellData,
+    data: CellData<'a>,
 }
 
-enum CellData {
+enum CellData<'a> {
     Text(StringChunked),
     /// Unix seconds from a typed datetime/date column.
     Seconds(Int64Chunked),
+    /// Column `k` of a plain CSV file.
+    Raw(&'a RawCsv, usize),
 }
 
 impl<'a> Cells<'a> {
-    /// Looks up `column` in `df`; `Ok(None)` when the column is absent.
-    pub fn optional(df: &DataFrame, file: &'a str, column: &'a str) -> Result<Option<Self>> {
+    /// Looks up `column` in `table`; `Ok(None)` when the column is absent.
+    pub fn optional(table: &'a Table, file: &'a str, column: &'a str) -> Result<Option<Self>> {
+        let df = match table {
+            Table::Frame(df) => df,
+            Table::Csv(raw) => {
+                return Ok(raw.names.iter().position(|n| n == column).map(|k| Cells {
+                    file,
+                    column,
+                    data: CellData::Raw(raw, k),
+                }));
+            }
+        };
         let Some(col) = df
             .get_column_names()
             .into_iter()
@@ -192,22 +417,31 @@ impl<'a> Cells<'a> {
     }
 
     /// Looks up a column that must be present.
-    pub fn required(df: &DataFrame, file: &'a str, column: &'a str) -> Result<Self> {
-        Self::optional(df, file, column)?.ok_or_else(|| Error::MissingColumn {
+    pub fn required(table: &'a Table, file: &'a str, column: &'a str) -> Result<Self> {
+        Self::optional(table, file, column)?.ok_or_else(|| Error::MissingColumn {
             file: file.into(),
             column: column.into(),
-            present: df
-                .get_column_names()
-                .iter()
-                .map(|c| c.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
+            present: table.names().join(", "),
         })
     }
 
     /// The column's name.
     pub fn column(&self) -> &str {
         self.column
+    }
+
+    /// Number of cells.
+    pub fn len(&self) -> usize {
+        match &self.data {
+            CellData::Text(ca) => ca.len(),
+            CellData::Seconds(ca) => ca.len(),
+            CellData::Raw(raw, _) => raw.rows,
+        }
+    }
+
+    /// True when the column has no cells.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// An error for the cell at 0-based `index` (reported 1-based, the first data row is row 1).
@@ -221,54 +455,107 @@ impl<'a> Cells<'a> {
         }
     }
 
+    /// An error for an empty required cell at 0-based `index`.
+    pub fn empty(&self, index: usize, expected: &str) -> Error {
+        self.bad(index, "", format!("{expected} (the cell is empty)"))
+    }
+
+    /// Calls `f` with each cell in order, trimmed (`None` when empty or missing; typed
+    /// dates as Unix seconds), stopping at the first error.
+    pub fn visit(&self, mut f: impl FnMut(usize, Option<&str>) -> Result<()>) -> Result<()> {
+        fn present(s: &str) -> Option<&str> {
+            Some(trim(s)).filter(|s| !s.is_empty())
+        }
+        match &self.data {
+            CellData::Text(ca) => {
+                let mut i = 0;
+                for array in ca.downcast_iter() {
+                    for cell in array.iter() {
+                        f(i, cell.and_then(present))?;
+                        i += 1;
+                    }
+                }
+            }
+            CellData::Seconds(ca) => {
+                for (i, cell) in ca.iter().enumerate() {
+                    match cell {
+                        None => f(i, None)?,
+                        Some(v) => f(i, Some(&v.to_string()))?,
+                    }
+                }
+            }
+            CellData::Raw(raw, k) => {
+                for r in 0..raw.rows {
+                    f(r, present(raw.cell(*k, r)))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Parses every cell with `parse` into `out`; an empty or missing cell gives
+    /// `missing`. A cell `parse` rejects is an error naming `expected`. Returns the index
+    /// of the first empty cell, if any.
+    fn parse_into<T, U>(
+        &self,
+        expected: &str,
+        mut parse: impl FnMut(&str) -> Option<T>,
+        mut put: impl FnMut(Option<T>) -> U,
+        out: &mut Vec<U>,
+    ) -> Result<Option<usize>> {
+        out.reserve(self.len());
+        let mut first_empty = None;
+        self.visit(|i, cell| {
+            out.push(match cell {
+                None => {
+                    first_empty.get_or_insert(i);
+                    put(None)
+                }
+                Some(s) => put(Some(parse(s).ok_or_else(|| self.bad(i, s, expected))?)),
+            });
+            Ok(())
+        })?;
+        Ok(first_empty)
+    }
+
     /// Parses every cell with `parse`; an empty or missing cell gives `None`.
     /// A cell `parse` rejects is an error naming `expected`.
     pub fn parse_optional<T>(
         &self,
         expected: &str,
-        mut parse: impl FnMut(&str) -> Option<T>,
+        parse: impl FnMut(&str) -> Option<T>,
     ) -> Result<Vec<Option<T>>> {
-        match &self.data {
-            CellData::Text(ca) => {
-                let mut out = Vec::with_capacity(ca.len());
-                for (i, cell) in ca.iter().enumerate() {
-                    out.push(match cell.map(str::trim) {
-                        None | Some("") => None,
-                        Some(s) => Some(parse(s).ok_or_else(|| self.bad(i, s, expected))?),
-                    });
-                }
-                Ok(out)
-            }
-            CellData::Seconds(ca) => {
-                let mut out = Vec::with_capacity(ca.len());
-                for (i, cell) in ca.iter().enumerate() {
-                    out.push(match cell {
-                        None => None,
-                        Some(v) => {
-                            let s = v.to_string();
-                            Some(parse(&s).ok_or_else(|| self.bad(i, &s, expected))?)
-                        }
-                    });
-                }
-                Ok(out)
-            }
-        }
+        let mut out = Vec::new();
+        self.parse_into(expected, parse, |v| v, &mut out)?;
+        Ok(out)
     }
 
-    /// Like [`Cells::parse_optional`], but a missing cell is an error.
+    /// Parses every cell with `parse`, `missing` standing in for an empty or missing
+    /// cell; also returns the index of the first such cell. A cell `parse` rejects is an
+    /// error naming `expected`.
+    pub fn parse_filled<T: Copy>(
+        &self,
+        expected: &str,
+        missing: T,
+        parse: impl FnMut(&str) -> Option<T>,
+    ) -> Result<(Vec<T>, Option<usize>)> {
+        let mut out = Vec::new();
+        let first_empty = self.parse_into(expected, parse, |v| v.unwrap_or(missing), &mut out)?;
+        Ok((out, first_empty))
+    }
+
+    /// Like [`Cells::parse_optional`], but a missing cell is an error (reported after
+    /// any cell that does not parse).
     pub fn parse_required<T>(
         &self,
         expected: &str,
         parse: impl FnMut(&str) -> Option<T>,
     ) -> Result<Vec<T>> {
-        let values = self.parse_optional(expected, parse)?;
-        values
-            .into_iter()
-            .enumerate()
-            .map(|(i, v)| {
-                v.ok_or_else(|| self.bad(i, "", format!("{expected} (the cell is empty)")))
-            })
-            .collect()
+        let mut out = Vec::new();
+        match self.parse_into(expected, parse, |v| v, &mut out)? {
+            Some(i) => Err(self.empty(i, expected)),
+            None => Ok(out.into_iter().flatten().collect()),
+        }
     }
 
     /// Timestamps as Unix seconds; typed datetime columns are taken as they are.
@@ -279,19 +566,18 @@ impl<'a> Cells<'a> {
     ) -> Result<Vec<Option<i64>>> {
         match &self.data {
             CellData::Seconds(ca) => Ok(ca.iter().collect()),
-            CellData::Text(_) => self.parse_optional(expected, parse),
+            _ => self.parse_optional(expected, parse),
         }
     }
 
     /// The raw text of every cell (missing cells as `None`).
     pub fn text(&self) -> Vec<Option<String>> {
-        match &self.data {
-            CellData::Text(ca) => ca
-                .iter()
-                .map(|c| c.map(str::trim).filter(|s| !s.is_empty()).map(String::from))
-                .collect(),
-            CellData::Seconds(ca) => ca.iter().map(|c| c.map(|v| v.to_string())).collect(),
-        }
+        let mut out = Vec::with_capacity(self.len());
+        let _ = self.visit(|_, cell| {
+            out.push(cell.map(String::from));
+            Ok(())
+        });
+        out
     }
 }
 
