@@ -61,6 +61,18 @@ impl Column {
         }
     }
 
+    /// The rows `start..end` of this column.
+    pub fn slice(&self, start: usize, end: usize) -> Column {
+        match self {
+            Column::Num(v) => Column::Num(v[start..end].to_vec()),
+            Column::Flag(v) => Column::Flag(v[start..end].to_vec()),
+            Column::Cat { codes, levels } => Column::Cat {
+                codes: codes[start..end].to_vec(),
+                levels: levels.clone(),
+            },
+        }
+    }
+
     /// Appends `other`'s rows. Categorical levels are matched by name; a kind
     /// mismatch returns false and leaves `self` unchanged.
     pub fn append(&mut self, other: &Column) -> bool {
@@ -173,6 +185,18 @@ impl Frame {
                 .columns
                 .iter()
                 .map(|(k, c)| (k.clone(), c.select(rows)))
+                .collect(),
+        }
+    }
+
+    /// The rows `start..end`.
+    pub fn slice(&self, start: usize, end: usize) -> Frame {
+        Frame {
+            len: end - start,
+            columns: self
+                .columns
+                .iter()
+                .map(|(k, c)| (k.clone(), c.slice(start, end)))
                 .collect(),
         }
     }

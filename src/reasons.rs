@@ -3,6 +3,8 @@
 //! factor they describe), the factors that raise the risk most are kept, and each is
 //! worded from the change's own values.
 
+use std::fmt::Write;
+
 use crate::frame::{format_number, Column, Frame};
 use crate::model::Model;
 
@@ -27,33 +29,51 @@ fn level<'f>(frame: &'f Frame, column: &str, row: usize) -> &'f str {
         .unwrap_or_default()
 }
 
-fn text(frame: &Frame, column: &str, row: usize) -> String {
-    frame
-        .get(column)
-        .map(|c| c.display(row))
-        .unwrap_or_default()
+/// Writes the text of a cell (nothing when the column is absent).
+fn push_text(out: &mut String, frame: &Frame, column: &str, row: usize) {
+    match frame.get(column) {
+        Some(Column::Cat { codes, levels }) => out.push_str(&levels[codes[row] as usize]),
+        Some(c) => out.push_str(&c.display(row)),
+        None => {}
+    }
 }
 
 fn flag(frame: &Frame, column: &str, row: usize) -> bool {
     matches!(frame.get(column), Some(Column::Flag(v)) if v[row])
 }
 
-fn plural(n: f64, one: &str, many: &str) -> String {
-    let word = if n == 1.0 { one } else { many };
-    format!("{} {word}", format_number(n))
-}
-
-fn with_tool(frame: &Frame, row: usize) -> String {
-    let tool = text(frame, "ai_tool", row);
-    if tool.is_empty() {
-        String::new()
+/// Writes a number as [`format_number`] does.
+fn push_number(out: &mut String, v: f64) {
+    if !v.is_nan() && v.fract() == 0.0 && v.abs() < 1e15 {
+        let _ = write!(out, "{}", v as i64);
     } else {
-        format!(" ({tool})")
+        out.push_str(&format_number(v));
     }
 }
 
-/// Words for factor `factor` of change `row`, led by its largest feature `feature`.
-fn describe(factor: &str, feature: &str, frame: &Frame, row: usize) -> String {
+/// Writes "`n` `one`" or "`n` `many`".
+fn push_plural(out: &mut String, n: f64, one: &str, many: &str) {
+    push_number(out, n);
+    out.push(' ');
+    out.push_str(if n == 1.0 { one } else { many });
+}
+
+/// Writes " (tool)" when the change names its AI tool.
+fn push_tool(out: &mut String, frame: &Frame, row: usize) {
+    let start = out.len();
+    out.push_str(" (");
+    let tool = out.len();
+    push_text(out, frame, "ai_tool", row);
+    if out.len() == tool {
+        out.truncate(start);
+    } else {
+        out.push(')');
+    }
+}
+
+/// Writes the words for factor `factor` of change `row`, led by its largest feature
+/// `feature`.
+fn describe(out: &mut String, factor: &str, feature: &str, frame: &Frame, row: usize) {
     // Looked up only by the factors that use them: this runs for every scored change.
     let ai = || level(frame, "ai_involvement", row);
     let permission = || level(frame, "permission_level", row);
@@ -61,71 +81,105 @@ fn describe(factor: &str, feature: &str, frame: &Frame, row: usize) -> String {
     let services = || num(frame, "services_affected", row);
     match factor {
         "ai" => match ai() {
-            "agent" => format!("made by an AI agent{}", with_tool(frame, row)),
-            "assisted" => format!("written with AI assistance{}", with_tool(frame, row)),
-            _ => "written without AI tools".into(),
+            "agent" => {
+                out.push_str("made by an AI agent");
+                push_tool(out, frame, row);
+            }
+            "assisted" => {
+                out.push_str("written with AI assistance");
+                push_tool(out, frame, row);
+            }
+            _ => out.push_str("written without AI tools"),
         },
-        "permission" => format!("applied with {} permission", permission()),
-        "review" => match review() {
-            "bypassed" => "review bypassed".into(),
-            "none" => "no peer review".into(),
-            "self_approved" => "self-approved, no independent review".into(),
-            _ => format!(
-                "approved by {}",
-                plural(num(frame, "reviewer_count", row), "reviewer", "reviewers")
-            ),
-        },
-        "blast_radius" => format!(
-            "touches {} in {}",
-            plural(services(), "service", "services"),
-            plural(num(frame, "regions_affected", row), "region", "regions")
-        ),
-        "customer_facing" if flag(frame, "customer_facing", row) => {
-            "touches a customer-facing path".into()
+        "permission" => {
+            out.push_str("applied with ");
+            out.push_str(permission());
+            out.push_str(" permission");
         }
-        "customer_facing" => "not customer-facing".into(),
-        "change_type" => match text(frame, "change_type", row).as_str() {
-            "iam" => "an IAM change".into(),
-            "infra" => "an infrastructure change".into(),
-            "database" => "a database change".into(),
-            "config" => "a config change".into(),
-            "feature_flag" => "a feature-flag change".into(),
-            other => format!("a {other} change"),
+        "review" => match review() {
+            "bypassed" => out.push_str("review bypassed"),
+            "none" => out.push_str("no peer review"),
+            "self_approved" => out.push_str("self-approved, no independent review"),
+            _ => {
+                out.push_str("approved by ");
+                push_plural(
+                    out,
+                    num(frame, "reviewer_count", row),
+                    "reviewer",
+                    "reviewers",
+                );
+            }
         },
-        "size" => format!(
-            "{} changed in {}",
-            plural(num(frame, "lines_changed", row), "line", "lines"),
-            plural(num(frame, "files_changed", row), "file", "files")
-        ),
-        "rollback" if flag(frame, "rollback_plan", row) => "has a tested rollback plan".into(),
-        "rollback" => "no tested rollback plan".into(),
+        "blast_radius" => {
+            out.push_str("touches ");
+            push_plural(out, services(), "service", "services");
+            out.push_str(" in ");
+            push_plural(
+                out,
+                num(frame, "regions_affected", row),
+                "region",
+                "regions",
+            );
+        }
+        "customer_facing" if flag(frame, "customer_facing", row) => {
+            out.push_str("touches a customer-facing path")
+        }
+        "customer_facing" => out.push_str("not customer-facing"),
+        "change_type" => {
+            let mut kind = String::new();
+            push_text(&mut kind, frame, "change_type", row);
+            match kind.as_str() {
+                "iam" => out.push_str("an IAM change"),
+                "infra" => out.push_str("an infrastructure change"),
+                "database" => out.push_str("a database change"),
+                "config" => out.push_str("a config change"),
+                "feature_flag" => out.push_str("a feature-flag change"),
+                other => {
+                    out.push_str("a ");
+                    out.push_str(other);
+                    out.push_str(" change");
+                }
+            }
+        }
+        "size" => {
+            push_plural(out, num(frame, "lines_changed", row), "line", "lines");
+            out.push_str(" changed in ");
+            push_plural(out, num(frame, "files_changed", row), "file", "files");
+        }
+        "rollback" if flag(frame, "rollback_plan", row) => {
+            out.push_str("has a tested rollback plan")
+        }
+        "rollback" => out.push_str("no tested rollback plan"),
         "pattern" => {
-            let mut s = match ai() {
-                "agent" => "AI-agent change".to_string(),
-                "assisted" => "AI-assisted change".to_string(),
-                _ => "change".to_string(),
-            };
+            out.push_str(match ai() {
+                "agent" => "AI-agent change",
+                "assisted" => "AI-assisted change",
+                _ => "change",
+            });
             if permission() != "standard" {
-                s.push_str(&format!(" with {} permission", permission()));
+                out.push_str(" with ");
+                out.push_str(permission());
+                out.push_str(" permission");
             }
             if review() != "approved" {
-                s.push_str(" and no independent approving review");
+                out.push_str(" and no independent approving review");
             }
             if feature.ends_with("blast_radius") && services() > 1.0 {
-                s.push_str(&format!(
-                    " across {}",
-                    plural(services(), "service", "services")
-                ));
+                out.push_str(" across ");
+                push_plural(out, services(), "service", "services");
             }
-            s
         }
         "timing" => {
             let hour = num(frame, "hour", row);
             match feature {
-                "off_hours" => format!("applied off-hours ({:02}:00 UTC)", hour as u32),
-                "weekend" => "applied on a weekend".into(),
+                "off_hours" => {
+                    let _ = write!(out, "applied off-hours ({:02}:00 UTC)", hour as u32);
+                }
+                "weekend" => out.push_str("applied on a weekend"),
                 _ => {
-                    let day = match text(frame, "weekday", row).as_str() {
+                    let mut day = String::new();
+                    push_text(&mut day, frame, "weekday", row);
+                    let day = match day.as_str() {
                         "mon" => "Monday",
                         "tue" => "Tuesday",
                         "wed" => "Wednesday",
@@ -134,93 +188,103 @@ fn describe(factor: &str, feature: &str, frame: &Frame, row: usize) -> String {
                         "sat" => "Saturday",
                         _ => "Sunday",
                     };
-                    format!("applied on a {day}")
+                    out.push_str("applied on a ");
+                    out.push_str(day);
                 }
             }
         }
         "service_history" | "author_history" => {
             let column = feature.strip_suffix("_log").unwrap_or(feature);
             let n = num(frame, column, row);
-            let record = |who: &str| {
-                let hits = num(frame, &format!("{who}_incident_changes"), row);
-                let trials = num(frame, &format!("{who}_prior_changes"), row);
-                (hits, trials)
+            let record = |who: &str| match who {
+                "service" => (
+                    num(frame, "service_incident_changes", row),
+                    num(frame, "service_prior_changes", row),
+                ),
+                _ => (
+                    num(frame, "author_incident_changes", row),
+                    num(frame, "author_prior_changes", row),
+                ),
+            };
+            let rate = |out: &mut String, who: &str, whose: &str| {
+                let (hits, trials) = record(who);
+                push_number(out, hits);
+                out.push_str(" of the ");
+                out.push_str(whose);
+                out.push_str("'s ");
+                push_plural(out, trials, "earlier change", "earlier changes");
+                out.push_str(" caused incidents");
             };
             match column {
                 "service_incident_7d_any" => {
-                    let n = num(frame, "service_incidents_7d", row);
-                    format!(
-                        "service had {} in the last 7 days",
-                        plural(n, "incident", "incidents")
-                    )
+                    out.push_str("service had ");
+                    push_plural(
+                        out,
+                        num(frame, "service_incidents_7d", row),
+                        "incident",
+                        "incidents",
+                    );
+                    out.push_str(" in the last 7 days");
                 }
-                "service_incident_rate" => {
-                    let (hits, trials) = record("service");
-                    format!(
-                        "{} of the service's {} caused incidents",
-                        format_number(hits),
-                        plural(trials, "earlier change", "earlier changes")
-                    )
-                }
+                "service_incident_rate" => rate(out, "service", "service"),
                 "author_incident_rate" if record("author").1 == 0.0 => {
-                    "the author's first change".into()
+                    out.push_str("the author's first change")
                 }
-                "author_incident_rate" => {
-                    let (hits, trials) = record("author");
-                    format!(
-                        "{} of the author's {} caused incidents",
-                        format_number(hits),
-                        plural(trials, "earlier change", "earlier changes")
-                    )
-                }
+                "author_incident_rate" => rate(out, "author", "author"),
                 "service_incidents_7d" => {
-                    format!(
-                        "service had {} in the last 7 days",
-                        plural(n, "incident", "incidents")
-                    )
+                    out.push_str("service had ");
+                    push_plural(out, n, "incident", "incidents");
+                    out.push_str(" in the last 7 days");
                 }
                 "service_incidents_30d" => {
-                    format!(
-                        "service had {} in the last 30 days",
-                        plural(n, "incident", "incidents")
-                    )
+                    out.push_str("service had ");
+                    push_plural(out, n, "incident", "incidents");
+                    out.push_str(" in the last 30 days");
                 }
                 "days_since_service_incident" if n >= crate::history::RECENCY_CAP_DAYS => {
-                    "service had no incident in the past year".into()
+                    out.push_str("service had no incident in the past year")
                 }
-                "days_since_service_incident" => format!(
-                    "service's last incident was {} ago",
-                    plural(n.floor(), "day", "days")
-                ),
-                "service_changes_7d" => format!(
-                    "service changed {} in the last 7 days",
-                    plural(n, "time", "times")
-                ),
+                "days_since_service_incident" => {
+                    out.push_str("service's last incident was ");
+                    push_plural(out, n.floor(), "day", "days");
+                    out.push_str(" ago");
+                }
+                "service_changes_7d" => {
+                    out.push_str("service changed ");
+                    push_plural(out, n, "time", "times");
+                    out.push_str(" in the last 7 days");
+                }
                 "service_prior_changes" => {
-                    format!(
-                        "service has {} before this one",
-                        plural(n, "change", "changes")
-                    )
+                    out.push_str("service has ");
+                    push_plural(out, n, "change", "changes");
+                    out.push_str(" before this one");
                 }
-                "service_incident_changes" => format!(
-                    "{} to this service caused incidents",
-                    plural(n, "earlier change", "earlier changes")
-                ),
-                "author_prior_changes" if n == 0.0 => "the author's first change".into(),
+                "service_incident_changes" => {
+                    push_plural(out, n, "earlier change", "earlier changes");
+                    out.push_str(" to this service caused incidents");
+                }
+                "author_prior_changes" if n == 0.0 => out.push_str("the author's first change"),
                 "author_prior_changes" => {
-                    format!("author has {}", plural(n, "prior change", "prior changes"))
+                    out.push_str("author has ");
+                    push_plural(out, n, "prior change", "prior changes");
                 }
-                "author_incident_changes" => format!(
-                    "{} by this author caused incidents",
-                    plural(n, "earlier change", "earlier changes")
-                ),
-                other => format!("{other} is {}", format_number(n)),
+                "author_incident_changes" => {
+                    push_plural(out, n, "earlier change", "earlier changes");
+                    out.push_str(" by this author caused incidents");
+                }
+                other => {
+                    out.push_str(other);
+                    out.push_str(" is ");
+                    push_number(out, n);
+                }
             }
         }
         // Features from a feature config: name the column and its value.
         _ => {
             let column = feature_column(feature);
-            format!("{column} is {}", text(frame, column, row))
+            out.push_str(column);
+            out.push_str(" is ");
+            push_text(out, frame, column, row);
         }
     }
 }
@@ -277,28 +341,49 @@ impl<'m> Explainer<'m> {
     /// Up to [`TOP_REASONS`] factors that raise the risk of `row` the most, worded,
     /// most important first and `; `-separated.
     pub fn reasons(&self, frame: &Frame, row: usize, contributions: &[f64]) -> String {
-        let sum = self.factor_contributions(contributions);
-        let mut order: Vec<usize> = (0..sum.len())
-            .filter(|&k| sum[k] >= MIN_CONTRIBUTION)
-            .collect();
-        order.sort_by(|&a, &b| sum[b].total_cmp(&sum[a]));
-        order
-            .iter()
-            .take(TOP_REASONS)
-            .map(|&k| {
-                // The factor's largest single feature picks the wording.
-                let lead = (0..contributions.len())
-                    .filter(|&j| self.factor_of[j] == k)
-                    .max_by(|&a, &b| contributions[a].total_cmp(&contributions[b]))
-                    .unwrap_or(0);
-                describe(
-                    self.factors[k],
-                    &self.model.features[lead].def.name,
-                    frame,
-                    row,
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("; ")
+        let mut sum = [0.0; 32];
+        let mut heap;
+        let sum: &mut [f64] = if self.factors.len() <= sum.len() {
+            &mut sum[..self.factors.len()]
+        } else {
+            heap = vec![0.0; self.factors.len()];
+            &mut heap
+        };
+        for (j, &c) in contributions.iter().enumerate() {
+            sum[self.factor_of[j]] += c;
+        }
+        // The top factors, by a stable insertion into at most TOP_REASONS places.
+        let mut top: [usize; TOP_REASONS] = [0; TOP_REASONS];
+        let mut kept = 0;
+        for k in 0..sum.len() {
+            if sum[k].is_nan() || sum[k] < MIN_CONTRIBUTION {
+                continue;
+            }
+            let at = top[..kept].partition_point(|&t| sum[t] >= sum[k]);
+            if at < TOP_REASONS {
+                top.copy_within(at..TOP_REASONS - 1, at + 1);
+                top[at] = k;
+                kept = (kept + 1).min(TOP_REASONS);
+            }
+        }
+        let mut out = String::with_capacity(96);
+        for (i, &k) in top[..kept].iter().enumerate() {
+            if i > 0 {
+                out.push_str("; ");
+            }
+            // The factor's largest single feature picks the wording.
+            let lead = (0..contributions.len())
+                .filter(|&j| self.factor_of[j] == k)
+                .max_by(|&a, &b| contributions[a].total_cmp(&contributions[b]))
+                .unwrap_or(0);
+            describe(
+                &mut out,
+                self.factors[k],
+                &self.model.features[lead].def.name,
+                frame,
+                row,
+            );
+        }
+        out
     }
 }

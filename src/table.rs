@@ -485,8 +485,20 @@ impl<'a> Cells<'a> {
                 }
             }
             CellData::Raw(raw, k) => {
-                for r in 0..raw.rows {
-                    f(r, present(raw.cell(*k, r)))?;
+                // Cell r starts after the end of the cell before it: column k - 1 in the
+                // same row, or the last column of the row before.
+                let ends = &raw.ends[*k];
+                let before: Box<dyn Iterator<Item = u32>> = match k {
+                    0 => {
+                        let last = &raw.ends[raw.names.len() - 1];
+                        let first = raw.data_start.wrapping_sub(1);
+                        Box::new(std::iter::once(first).chain(last.iter().copied()))
+                    }
+                    _ => Box::new(raw.ends[*k - 1].iter().copied()),
+                };
+                for (r, (before, &end)) in before.zip(ends).enumerate() {
+                    let start = before.wrapping_add(1) as usize;
+                    f(r, present(&raw.text[start..end as usize]))?;
                 }
             }
         }

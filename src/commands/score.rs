@@ -11,7 +11,7 @@ use crate::cli::ScoreArgs;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::features::{design_matrix, unseen_levels};
-use crate::load::{load_events, load_incidents, Incidents, LoadedEvents, Read};
+use crate::load::{load_events, load_incidents, LoadedEvents, Read};
 use crate::model::{Model, Tiers, TIER_NAMES};
 use crate::output::{csv, write_atomic};
 use crate::pipeline::{join_events, prepare_events};
@@ -107,21 +107,29 @@ pub fn run(args: ScoreArgs, progress: &Progress) -> Result<u8> {
     let policies = Policies::from_flag(s.policy.as_deref())?;
     let tiers = model.tiers.overridden(s.tiers);
     let (incidents_path, history_path) = history_files(&s, &model)?;
-    progress.stage("loading changes");
+    progress.stage("loading changes and history");
+    // The three files are read at once; errors are reported in this order all the same.
+    let (changes, (history, incidents)) = rayon::join(
+        || load_events(&s.changes, &model.config, Read::Unlabelled),
+        || {
+            rayon::join(
+                || {
+                    history_path
+                        .as_ref()
+                        .map(|path| load_events(path, &model.config, Read::Events))
+                        .transpose()
+                },
+                || incidents_path.as_deref().map(load_incidents).transpose(),
+            )
+        },
+    );
     let LoadedEvents {
         events,
         frame,
         passthrough,
-    } = load_events(&s.changes, &model.config, Read::Unlabelled)?;
-    progress.stage("loading history");
-    let history = match &history_path {
-        Some(path) => Some(load_events(path, &model.config, Read::Events)?.events),
-        None => None,
-    };
-    let incidents = match &incidents_path {
-        Some(path) => load_incidents(path)?,
-        None => Incidents::default(),
-    };
+    } = changes?;
+    let history = history?.map(|h| h.events);
+    let incidents = incidents?.unwrap_or_default();
     progress.stage("linking incidents and history features");
     let (timeline, rows) = join_events(history, events);
     let prepared = prepare_events(&timeline, &incidents, model.labelling, &rows, frame);
@@ -144,7 +152,7 @@ pub fn run(args: ScoreArgs, progress: &Progress) -> Result<u8> {
 }
 
 /// Rows per scoring chunk: bounds the design matrix's memory whatever the input size.
-const SCORE_CHUNK: usize = 1 << 16;
+const SCORE_CHUNK: usize = 1 << 12;
 
 /// Scores every row of `frame` chunk by chunk (each chunk in parallel).
 pub fn score_frame(
@@ -175,43 +183,45 @@ fn score_chunks(
 ) -> Result<Vec<Scored>> {
     let features = model.feature_defs();
     let explainer = Explainer::new(model);
-    let mut scored = Vec::with_capacity(frame.len());
-    for start in (0..frame.len()).step_by(SCORE_CHUNK) {
-        let rows: Vec<usize> = (start..(start + SCORE_CHUNK).min(frame.len())).collect();
-        let part = frame.select(&rows);
-        let x = design_matrix(&features, &part)?;
-        let chunk: Vec<Scored> = (0..x.nrows())
-            .into_par_iter()
-            .map(|row| {
-                let score = model.score_row(x.row(row));
-                let tier = tiers.tier(score.risk);
-                let facts = Facts {
-                    frame: &part,
-                    row,
-                    risk: score.risk,
-                    tier,
-                };
-                Scored {
-                    risk: score.risk,
-                    logit: score.logit,
-                    tier,
-                    reasons: explainer.reasons(&part, row, &score.contributions),
-                    policy: policies
-                        .violated(&facts)
-                        .into_iter()
-                        .map(|r| (r.id.clone(), r.action))
-                        .collect(),
-                    contributions: if keep_contributions {
-                        score.contributions
-                    } else {
-                        Vec::new()
-                    },
-                }
-            })
-            .collect();
-        scored.extend(chunk);
-    }
-    Ok(scored)
+    // Chunks in parallel, each scored by one task: the design matrix of every chunk in
+    // flight is small, and rows come back in input order.
+    let chunks: Vec<Vec<Scored>> = (0..frame.len().div_ceil(SCORE_CHUNK))
+        .into_par_iter()
+        .map(|c| {
+            let start = c * SCORE_CHUNK;
+            let part = frame.slice(start, (start + SCORE_CHUNK).min(frame.len()));
+            let x = design_matrix(&features, &part)?;
+            Ok((0..x.nrows())
+                .map(|row| {
+                    let score = model.score_row(x.row(row));
+                    let tier = tiers.tier(score.risk);
+                    let facts = Facts {
+                        frame: &part,
+                        row,
+                        risk: score.risk,
+                        tier,
+                    };
+                    Scored {
+                        risk: score.risk,
+                        logit: score.logit,
+                        tier,
+                        reasons: explainer.reasons(&part, row, &score.contributions),
+                        policy: policies
+                            .violated(&facts)
+                            .into_iter()
+                            .map(|r| (r.id.clone(), r.action))
+                            .collect(),
+                        contributions: if keep_contributions {
+                            score.contributions
+                        } else {
+                            Vec::new()
+                        },
+                    }
+                })
+                .collect())
+        })
+        .collect::<Result<_>>()?;
+    Ok(chunks.into_iter().flatten().collect())
 }
 
 /// The contract's output columns, before the pass-through columns.
