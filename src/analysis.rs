@@ -15,7 +15,7 @@ use crate::frame::{Column, Frame};
 use crate::label::{LabelSource, LabelSummary};
 use crate::load::{load_changes, load_incidents, Incidents, LoadedChanges, Read};
 use crate::metrics::capture_curve;
-use crate::model::{Model, Score};
+use crate::model::{LearnerChoice, Model, Score};
 use crate::pipeline::prepare;
 use crate::policy::{Action, Policies};
 use crate::progress::Progress;
@@ -226,8 +226,11 @@ pub struct Importance {
     pub feature: String,
     /// The human factor the feature is reported under.
     pub factor: String,
-    /// Coefficient on the standardised scale (comparable across features).
-    pub coefficient: f64,
+    /// Coefficient on the standardised scale (comparable across features), when the
+    /// model has a logistic part.
+    pub coefficient: Option<f64>,
+    /// Whether the feature's contribution grows with its value over the history.
+    pub raises_risk: bool,
     /// Mean |contribution to the logit| over the history: how much the feature moves
     /// scores in practice.
     pub mean_abs_contribution: f64,
@@ -235,15 +238,17 @@ pub struct Importance {
     pub mean_contribution: f64,
 }
 
-/// Feature `j`'s contribution to the logit of every change: the arithmetic of
-/// [`Model::score_row`] (so the values equal `scores[i].contributions[j]` bit for bit),
-/// run down one contiguous column, which is much faster than gathering it from the
+/// Feature `j`'s contribution to the logit of every change (`scores[i].contributions[j]`).
+/// For a logistic model this is the arithmetic of [`Model::score_row`] (equal bit for
+/// bit) run down one contiguous column, much faster than gathering it from the
 /// per-change scores of a large history.
 pub fn contribution_column(model: &Model, history: &ScoredHistory, j: usize) -> Vec<f64> {
-    let f = &model.features[j];
+    if model.trees.is_some() {
+        return history.scores.iter().map(|s| s.contributions[j]).collect();
+    }
     history.design[j]
         .iter()
-        .map(|&v| f.coefficient * (v - f.mean) / f.scale)
+        .map(|&v| model.linear_contribution(j, v))
         .collect()
 }
 
@@ -257,10 +262,19 @@ pub fn importance(model: &Model, history: &ScoredHistory) -> Vec<Importance> {
         .enumerate()
         .map(|(j, f)| {
             let column = contribution_column(model, history, j);
+            let values = &history.design[j];
+            let mean_value = values.iter().sum::<f64>() / n;
+            let covariance: f64 = values
+                .iter()
+                .zip(&column)
+                .map(|(v, c)| (v - mean_value) * c)
+                .sum();
             Importance {
                 feature: f.def.name.clone(),
                 factor: f.def.factor.clone(),
-                coefficient: f.coefficient,
+                coefficient: (model.trees.is_none() || model.learner == LearnerChoice::Blend)
+                    .then_some(f.coefficient),
+                raises_risk: covariance > 0.0,
                 mean_abs_contribution: column.iter().map(|c| c.abs()).sum::<f64>() / n,
                 mean_contribution: column.iter().sum::<f64>() / n,
             }

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::model::LearnerChoice;
 use clap::{Args, Parser, Subcommand};
 
 /// Scores software changes by the probability that they cause an incident, learned
@@ -126,13 +127,41 @@ pub struct TrainArgs {
 /// Learner settings shared by `train` and `evaluate`.
 #[derive(Debug, Args)]
 pub struct LearnerArgs {
-    /// L2 penalty per training row; several (comma-separated) are tried on the most
-    /// recent validation slice and the best is kept. Default: 1e-5,1e-4,1e-3,1e-2,1e-1.
+    /// The learner: logistic regression, gradient-boosted trees, a weighted average of
+    /// the two's log-odds (blend), or whichever validates best (auto).
+    #[arg(long, value_enum, default_value_t = LearnerChoice::Auto)]
+    pub learner: LearnerChoice,
+    /// L2 penalty per training row of the logistic model; several (comma-separated) are
+    /// tried. Default: 1e-5,1e-4,1e-3,1e-2,1e-1.
     #[arg(long, value_delimiter = ',')]
     pub penalty: Vec<f64>,
-    /// Share of the training rows (the most recent) that choose the penalty.
+    /// How long each fold validates, as a share of the selection window (the most recent
+    /// training rows).
     #[arg(long, default_value_t = 0.2)]
     pub validation_fraction: f64,
+    /// Rolling-origin folds: each trains on the rows before its origin and validates on
+    /// the next stretch; the origins are a fold's share of that stretch apart.
+    #[arg(long, default_value_t = 3)]
+    pub folds: usize,
+    /// Model selection uses at most this many of the most recent training rows; the
+    /// final model is refit on all of them.
+    #[arg(long, default_value_t = 100_000)]
+    pub selection_rows: usize,
+    /// Candidate leaf counts per tree (comma-separated). Default: 7,31.
+    #[arg(long, value_delimiter = ',')]
+    pub leaves: Vec<usize>,
+    /// Candidate least training rows per leaf (comma-separated). Default: 20,200.
+    #[arg(long, value_delimiter = ',')]
+    pub min_leaf_rows: Vec<usize>,
+    /// Most trees per model; early stopping on each fold chooses how many.
+    #[arg(long, default_value_t = 400)]
+    pub max_trees: usize,
+    /// Learning rate (shrinkage) of the trees.
+    #[arg(long, default_value_t = 0.08)]
+    pub learning_rate: f64,
+    /// Do not fit Platt scaling on the most recent validation slice.
+    #[arg(long)]
+    pub no_calibration: bool,
 }
 
 /// Arguments of `score`.

@@ -3,6 +3,7 @@
 //! the columns to learn from. The contract's schema of SPEC.md is the default config,
 //! with the built-in semantic features attached to the columns it knows.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -122,6 +123,10 @@ pub struct FeaturesConfig {
     pub boolean: Vec<String>,
     #[serde(default)]
     pub categorical: Vec<String>,
+    /// Known directions, by numeric or boolean column: `1` the risk never falls as the
+    /// value grows (other things equal), `-1` never rises. Tree learners enforce them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub monotone: BTreeMap<String, i8>,
 }
 
 /// A whole feature config.
@@ -199,6 +204,18 @@ impl Config {
                 ));
             }
             seen.push((kind, name));
+        }
+        for (column, &direction) in &f.monotone {
+            if !f.numeric.contains(column) && !f.boolean.contains(column) {
+                return Err(format!(
+                    "monotone names column {column:?}, which is not declared numeric or boolean"
+                ));
+            }
+            if !(-1..=1).contains(&direction) {
+                return Err(format!(
+                    "monotone {column:?} = {direction}: expected 1 (risk never falls as it grows), -1 (never rises) or 0"
+                ));
+            }
         }
         if let TimestampFormat::Pattern(p) = self.timestamp_format() {
             if !p.contains('%') {

@@ -163,6 +163,14 @@ pub struct FeatureDef {
     pub name: String,
     pub factor: String,
     pub expr: Expr,
+    /// The direction the risk must follow as the value grows, other things equal: +1
+    /// never lower, -1 never higher, 0 free. Tree learners enforce it.
+    #[serde(default, skip_serializing_if = "is_free")]
+    pub monotone: i8,
+}
+
+fn is_free(m: &i8) -> bool {
+    *m == 0
 }
 
 /// Evaluates `features` over `frame` into a rows x features matrix (features in parallel).
@@ -214,6 +222,15 @@ fn def(name: &str, factor: &str, expr: Expr) -> FeatureDef {
         name: name.into(),
         factor: factor.into(),
         expr,
+        monotone: 0,
+    }
+}
+
+/// A feature the risk never falls with (other things equal).
+fn rising(name: &str, factor: &str, expr: Expr) -> FeatureDef {
+    FeatureDef {
+        monotone: 1,
+        ..def(name, factor, expr)
     }
 }
 
@@ -242,38 +259,40 @@ fn unreviewed() -> Expr {
 /// involvement, permission, review, blast radius), the interactions behind the
 /// motivating outages, size and timing. History features come from [`history_features`].
 pub fn builtin_features() -> Vec<FeatureDef> {
+    // Ordered levels are coded cumulatively ("at least assisted", "agent") so that a
+    // monotone constraint on each indicator orders every level: agent over assisted over
+    // none, admin over elevated over standard, no review over self-approval over approval.
     let mut f = vec![
-        def("ai_assisted", "ai", is("ai_involvement", "assisted")),
-        def("ai_agent", "ai", is("ai_involvement", "agent")),
-        def(
-            "permission_elevated",
-            "permission",
-            is("permission_level", "elevated"),
-        ),
-        def(
+        rising("ai_any", "ai", ai_any()),
+        rising("ai_agent", "ai", is("ai_involvement", "agent")),
+        rising("permission_raised", "permission", privileged()),
+        rising(
             "permission_admin",
             "permission",
             is("permission_level", "admin"),
         ),
-        def(
-            "review_self_approved",
+        rising("review_not_approved", "review", unreviewed()),
+        rising(
+            "review_none_or_bypassed",
             "review",
-            is("review_status", "self_approved"),
+            one_of("review_status", &["bypassed", "none"]),
         ),
         def("review_bypassed", "review", is("review_status", "bypassed")),
-        def("review_none", "review", is("review_status", "none")),
-        def("reviewers_log", "review", log1p("reviewer_count")),
-        def(
+        FeatureDef {
+            monotone: -1,
+            ..def("reviewers_log", "review", log1p("reviewer_count"))
+        },
+        rising(
             "services_affected_log",
             "blast_radius",
             log1p("services_affected"),
         ),
-        def(
+        rising(
             "regions_affected_log",
             "blast_radius",
             log1p("regions_affected"),
         ),
-        def(
+        rising(
             "customer_facing",
             "customer_facing",
             flag("customer_facing"),
@@ -290,36 +309,36 @@ pub fn builtin_features() -> Vec<FeatureDef> {
         def("lines_changed_log", "size", log1p("lines_changed")),
         def("files_changed_log", "size", log1p("files_changed")),
         def("rollback_plan", "rollback", flag("rollback_plan")),
-        def(
+        rising(
             "ai_x_privileged",
             "pattern",
             Expr::Product {
                 of: vec![ai_any(), privileged()],
             },
         ),
-        def(
+        rising(
             "ai_x_unreviewed",
             "pattern",
             Expr::Product {
                 of: vec![ai_any(), unreviewed()],
             },
         ),
-        def(
+        rising(
             "privileged_x_unreviewed",
             "pattern",
             Expr::Product {
                 of: vec![privileged(), unreviewed()],
             },
         ),
-        def("ai_x_privileged_x_unreviewed", "pattern", risk_pattern()),
-        def(
+        rising("ai_x_privileged_x_unreviewed", "pattern", risk_pattern()),
+        rising(
             "agent_x_unreviewed",
             "pattern",
             Expr::Product {
                 of: vec![is("ai_involvement", "agent"), unreviewed()],
             },
         ),
-        def(
+        rising(
             "pattern_x_blast_radius",
             "pattern",
             Expr::Product {
@@ -331,7 +350,7 @@ pub fn builtin_features() -> Vec<FeatureDef> {
                 ],
             },
         ),
-        def(
+        rising(
             "unreviewed_x_blast_radius",
             "pattern",
             Expr::Product {
@@ -467,7 +486,8 @@ pub fn feature_set(
         let Some(Column::Num(values)) = train.get(column) else {
             continue;
         };
-        numeric_features(column, values, &mut features, &mut warnings);
+        let monotone = config.features.monotone.get(column).copied().unwrap_or(0);
+        numeric_features(column, values, monotone, &mut features, &mut warnings);
     }
     for column in &config.features.categorical {
         let Some(Column::Cat { codes, levels }) = train.get(column) else {
@@ -482,6 +502,7 @@ pub fn feature_set(
 fn numeric_features(
     column: &str,
     values: &[f64],
+    monotone: i8,
     out: &mut Vec<FeatureDef>,
     warnings: &mut Vec<String>,
 ) {
@@ -512,25 +533,27 @@ fn numeric_features(
         0.0
     };
     let column_name = column.to_string();
-    if lo >= 0.0 && skew > LOG_SKEWNESS {
-        out.push(def(
+    let value = if lo >= 0.0 && skew > LOG_SKEWNESS {
+        def(
             &format!("{column}_log"),
             column,
             Expr::Log1p {
                 column: column_name.clone(),
                 fill,
             },
-        ));
+        )
     } else {
-        out.push(def(
+        def(
             column,
             column,
             Expr::Value {
                 column: column_name.clone(),
                 fill,
             },
-        ));
-    }
+        )
+    };
+    // Both transforms keep the order of the values, so the direction carries over.
+    out.push(FeatureDef { monotone, ..value });
     if missing > 0 {
         out.push(def(
             &format!("{column}_missing"),

@@ -17,6 +17,7 @@ pub mod error;
 pub mod export;
 pub mod features;
 pub mod frame;
+pub mod gbdt;
 pub mod generate;
 pub mod history;
 pub mod label;

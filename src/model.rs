@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::features::FeatureDef;
+use crate::gbdt::{Ensemble, ShapScratch};
 use crate::label::{LabelParams, LabelSummary};
 use crate::metrics::Metrics;
 use crate::output::write_atomic;
@@ -18,10 +19,11 @@ use crate::output::write_atomic;
 /// The `format` field every model file carries.
 pub const MODEL_FORMAT: &str = "changerisk-model";
 /// The model file version this build reads and writes.
-pub const MODEL_VERSION: u32 = 1;
+pub const MODEL_VERSION: u32 = 2;
 
-/// One feature as fitted: its definition, standardisation and coefficient
-/// (on the standardised scale, so coefficients compare as importances).
+/// One feature as fitted: its definition, standardisation, coefficient (on the
+/// standardised scale, so coefficients compare as importances; 0 when the model has no
+/// logistic part) and its importance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelFeature {
@@ -30,6 +32,8 @@ pub struct ModelFeature {
     pub mean: f64,
     pub scale: f64,
     pub coefficient: f64,
+    /// Mean |contribution to the log-odds| over the training rows (global importance).
+    pub importance: f64,
 }
 
 /// Risk tiers: cut points at percentiles of the training risk distribution.
@@ -99,16 +103,69 @@ impl Tiers {
     }
 }
 
+/// Which learner `train` fits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum LearnerChoice {
+    /// Whichever of the others validates best.
+    Auto,
+    /// L2-regularised logistic regression on the standardised features.
+    Logistic,
+    /// Gradient-boosted trees.
+    Gbdt,
+    /// A weighted average of the logistic and the trees' log-odds.
+    Blend,
+}
+
+impl LearnerChoice {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LearnerChoice::Auto => "auto",
+            LearnerChoice::Logistic => "logistic",
+            LearnerChoice::Gbdt => "gbdt",
+            LearnerChoice::Blend => "blend",
+        }
+    }
+}
+
+/// Settings of the tree learner; every list is a set of candidates for model selection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TreeParams {
+    /// Most trees per model (early stopping usually ends sooner).
+    pub max_trees: usize,
+    pub learning_rate: f64,
+    /// Candidate leaf counts per tree.
+    pub leaves: Vec<usize>,
+    pub max_depth: usize,
+    /// Candidate least training rows per leaf.
+    pub min_leaf_rows: Vec<usize>,
+    /// L2 penalty on leaf values.
+    pub l2: f64,
+    /// Rounds without validation improvement before boosting stops.
+    pub early_stopping: usize,
+    pub max_bins: usize,
+}
+
 /// The learner's settings, as requested.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LearnerParams {
-    /// Candidate L2 penalties per training row (linfa's alpha = penalty x rows).
+    pub learner: LearnerChoice,
+    /// Candidate L2 penalties per training row of the logistic model.
     pub penalties: Vec<f64>,
-    /// Share of the training rows, the most recent, that choose the penalty.
+    /// How long each fold validates, as a share of the selection window.
     pub validation_fraction: f64,
+    /// Rolling-origin folds: each trains on everything before its slice.
+    pub folds: usize,
+    /// Model selection uses at most this many of the most recent rows (the final model
+    /// is always refit on all of them).
+    pub selection_rows: usize,
     pub max_iterations: u64,
     pub gradient_tolerance: f64,
+    pub trees: TreeParams,
+    /// Platt scaling fitted on the most recent validation slice.
+    pub calibrate: bool,
 }
 
 /// How training went.
@@ -121,22 +178,56 @@ pub struct TrainingSummary {
     pub time_from: String,
     pub time_to: String,
     pub labels: LabelSummary,
-    /// Validation log loss of each candidate penalty, in `penalties` order.
-    pub penalty_search: Vec<PenaltyTrial>,
-    pub penalty: f64,
-    /// The chosen penalty's scores on the validation slice (fit on the rows before it).
+    /// The rolling-origin folds: `[train start, validation start, validation end)` rows.
+    pub folds: Vec<[usize; 3]>,
+    /// Every candidate's validation results, in the order tried.
+    pub selection: Vec<Trial>,
+    /// The chosen candidate (an entry of `selection`).
+    pub chosen: Trial,
+    /// The chosen candidate's scores on the most recent fold (fit on the rows before it,
+    /// before calibration).
     pub validation: Metrics,
+    /// The Platt scaling folded into the model, when calibrated.
+    pub calibration: Option<Platt>,
     /// Mean predicted risk of the final model over its training rows.
     pub mean_training_risk: f64,
 }
 
-/// One candidate penalty's validation result.
+/// One candidate of model selection and how it validated.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PenaltyTrial {
-    pub penalty: f64,
-    pub log_loss: f64,
-    pub roc_auc: Option<f64>,
+pub struct Trial {
+    pub learner: LearnerChoice,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub penalty: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leaves: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_leaf_rows: Option<usize>,
+    /// A blend's logistic share of the log-odds (the trees get the rest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logistic_weight: Option<f64>,
+    /// Trees kept by early stopping, per fold (tree learners).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fold_trees: Vec<usize>,
+    /// Validation ROC-AUC per fold (`null` where a fold has one class only).
+    pub fold_roc_auc: Vec<Option<f64>>,
+    pub fold_log_loss: Vec<f64>,
+    /// Mean over the folds that have one.
+    pub mean_roc_auc: Option<f64>,
+    pub mean_log_loss: f64,
+}
+
+/// Platt scaling: calibrated log-odds = `slope` x raw log-odds + `offset`, fitted on the
+/// most recent validation slice and folded into the coefficients and leaf values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Platt {
+    pub slope: f64,
+    pub offset: f64,
+    pub rows: usize,
+    pub log_loss_before: f64,
+    pub log_loss_after: f64,
 }
 
 /// A trained model.
@@ -145,19 +236,25 @@ pub struct PenaltyTrial {
 pub struct Model {
     pub format: String,
     pub format_version: u32,
-    pub learner: String,
+    /// `logistic`, `gbdt` or `blend` (a weighted average of the two's log-odds).
+    pub learner: LearnerChoice,
     /// How the input files map onto changerisk (scoring reads files the same way).
     pub config: Config,
     pub labelling: LabelParams,
+    /// The constant of the log-odds: the logistic intercept, or the trees' starting score.
     pub intercept: f64,
     pub features: Vec<ModelFeature>,
+    /// The trees, whose outputs add to the log-odds (tree learners only); thresholds
+    /// are on the raw feature values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trees: Option<Ensemble>,
     pub tiers: Tiers,
     pub params: LearnerParams,
     pub training: TrainingSummary,
 }
 
-/// One row's score: the probability, its logit and the per-feature contributions to
-/// the logit (which, with the intercept, add up to it).
+/// One row's score: the probability, its log-odds (`logit`) and the per-feature
+/// contributions to it (which, with [`Model::base_value`], add up to it).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Score {
     pub risk: f64,
@@ -200,7 +297,7 @@ impl Model {
                 ),
             });
         }
-        let model: Model = serde_json::from_value(head).map_err(|e| Error::BadModel {
+        let mut model: Model = serde_json::from_value(head).map_err(|e| Error::BadModel {
             file: file.clone(),
             message: e.to_string(),
         })?;
@@ -210,7 +307,7 @@ impl Model {
         Ok(model)
     }
 
-    fn check(&self) -> std::result::Result<(), String> {
+    fn check(&mut self) -> std::result::Result<(), String> {
         let finite = |v: f64| v.is_finite();
         if !finite(self.intercept) {
             return Err("intercept is not finite".into());
@@ -221,6 +318,18 @@ impl Model {
                     "feature '{}' has invalid scaling or coefficient",
                     f.def.name
                 ));
+            }
+        }
+        match (&mut self.trees, self.learner) {
+            (Some(trees), LearnerChoice::Gbdt | LearnerChoice::Blend) => {
+                trees.check(self.features.len())?
+            }
+            (None, LearnerChoice::Logistic) => {}
+            _ => {
+                return Err(format!(
+                    "learner {} does not match the trees in the file",
+                    self.learner.as_str()
+                ))
             }
         }
         if self.tiers.risk_quantiles.len() != 1001 {
@@ -248,15 +357,50 @@ impl Model {
         self.features.iter().map(|f| f.def.clone()).collect()
     }
 
-    /// Scores one row of raw feature values (model feature order).
+    /// The log-odds of a row with every contribution zero: the intercept plus the
+    /// trees' expected output.
+    pub fn base_value(&self) -> f64 {
+        self.intercept + self.trees.as_ref().map_or(0.0, |t| t.expected_value)
+    }
+
+    /// The logistic part's contribution of feature `j` at raw value `v`.
+    pub fn linear_contribution(&self, j: usize, v: f64) -> f64 {
+        let f = &self.features[j];
+        f.coefficient * (v - f.mean) / f.scale
+    }
+
+    /// The log-odds of one row of raw feature values (model feature order), without
+    /// explaining it.
+    pub fn logit_row(&self, x: ArrayView1<f64>) -> f64 {
+        let linear: f64 = (0..self.features.len())
+            .map(|j| self.linear_contribution(j, x[j]))
+            .sum();
+        let trees = self.trees.as_ref().map_or(0.0, |t| match x.as_slice() {
+            Some(row) => t.predict(row),
+            None => t.predict(&x.to_vec()),
+        });
+        self.intercept + linear + trees
+    }
+
+    /// The risk of one row, without explaining it.
+    pub fn risk_row(&self, x: ArrayView1<f64>) -> f64 {
+        sigmoid(self.logit_row(x))
+    }
+
+    /// Scores one row of raw feature values (model feature order), with exact
+    /// contributions: coefficient x standardised value for the logistic part, TreeSHAP
+    /// values for the trees.
     pub fn score_row(&self, x: ArrayView1<f64>) -> Score {
-        let contributions: Vec<f64> = self
-            .features
-            .iter()
-            .zip(x.iter())
-            .map(|(f, &v)| f.coefficient * (v - f.mean) / f.scale)
+        let mut contributions: Vec<f64> = (0..self.features.len())
+            .map(|j| self.linear_contribution(j, x[j]))
             .collect();
-        let logit = self.intercept + contributions.iter().sum::<f64>();
+        let mut logit = self.intercept + contributions.iter().sum::<f64>();
+        if let Some(trees) = &self.trees {
+            let row = x.to_vec();
+            logit += trees.predict(&row);
+            let mut scratch = ShapScratch::default();
+            trees.shap(&row, &mut contributions, &mut scratch);
+        }
         Score {
             risk: sigmoid(logit),
             logit,

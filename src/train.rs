@@ -1,30 +1,59 @@
-//! Fitting the logistic model: standardise, choose the L2 penalty on the most recent
-//! slice of the training rows (fit on the rows before it), refit on all rows with the
-//! Newton solver of [`crate::solver`]. No class
-//! reweighting, and the intercept is not penalised, so the mean predicted risk matches
-//! the observed rate.
+//! Fitting a model: rolling-origin model selection over the learners and their main
+//! settings, a refit of the chosen candidate on all training rows, Platt scaling fitted
+//! on the most recent validation slice and folded into the model, then tiers and
+//! importances.
+//!
+//! Each fold trains on every row before its validation slice, so selection sees the
+//! same "learn from the past, score the future" situation as production. The logistic
+//! model is fitted by the Newton solver of [`crate::solver`] (intercept unpenalised, no
+//! class reweighting); the trees by [`crate::gbdt`], with early stopping on the fold's
+//! slice and the monotone directions declared by the features.
 
-use ndarray::{Array1, ArrayView2, Axis};
+use std::ops::Range;
+
+use ndarray::{Array1, Array2, ArrayView2, Axis};
+use rayon::prelude::*;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::features::FeatureDef;
+use crate::gbdt::{boost, Binned, BoostParams, Ensemble, Node, Validation};
 use crate::label::{LabelParams, LabelSummary};
-use crate::metrics::{log_loss, Metrics};
+use crate::metrics::{log_loss, roc_auc, Metrics};
 use crate::model::{
-    LearnerParams, Model, ModelFeature, PenaltyTrial, Tiers, TrainingSummary, MODEL_FORMAT,
-    MODEL_VERSION,
+    sigmoid, LearnerChoice, LearnerParams, Model, ModelFeature, Platt, Tiers, TrainingSummary,
+    TreeParams, Trial, MODEL_FORMAT, MODEL_VERSION,
 };
 use crate::schema::format_timestamp;
 use crate::solver::{fit, Linear, NewtonParams};
 
+impl Default for TreeParams {
+    fn default() -> Self {
+        TreeParams {
+            max_trees: 400,
+            learning_rate: 0.08,
+            leaves: vec![7, 31],
+            max_depth: 8,
+            min_leaf_rows: vec![20, 200],
+            l2: 1.0,
+            early_stopping: 25,
+            max_bins: 64,
+        }
+    }
+}
+
 impl Default for LearnerParams {
     fn default() -> Self {
         LearnerParams {
+            learner: LearnerChoice::Auto,
             penalties: vec![1e-5, 1e-4, 1e-3, 1e-2, 1e-1],
             validation_fraction: 0.2,
+            folds: 3,
+            selection_rows: 100_000,
             max_iterations: 100,
             gradient_tolerance: 1e-9,
+            trees: TreeParams::default(),
+            calibrate: true,
         }
     }
 }
@@ -32,25 +61,58 @@ impl Default for LearnerParams {
 impl LearnerParams {
     /// Checks the parameters; only checked parameters can train.
     pub fn check(self) -> Result<LearnerParams> {
+        let usage = |m: String| Err(Error::Usage(m));
         if self.penalties.is_empty() || self.penalties.iter().any(|p| !p.is_finite() || *p < 0.0) {
-            return Err(Error::Usage(format!(
+            return usage(format!(
                 "--penalty must be one or more finite numbers >= 0, got {:?}",
                 self.penalties
-            )));
+            ));
         }
         if !(self.validation_fraction > 0.0 && self.validation_fraction < 1.0) {
-            return Err(Error::Usage(format!(
+            return usage(format!(
                 "--validation-fraction must be between 0 and 1 (exclusive), got {}",
                 self.validation_fraction
-            )));
+            ));
+        }
+        if self.folds == 0 || self.folds > 20 {
+            return usage(format!("--folds must be 1..=20, got {}", self.folds));
+        }
+        if self.selection_rows < 100 {
+            return usage(format!(
+                "--selection-rows must be at least 100, got {}",
+                self.selection_rows
+            ));
         }
         if self.max_iterations == 0
             || self.gradient_tolerance.is_nan()
             || self.gradient_tolerance <= 0.0
         {
-            return Err(Error::Usage(
-                "max iterations and gradient tolerance must be positive".into(),
+            return usage("max iterations and gradient tolerance must be positive".into());
+        }
+        let t = &self.trees;
+        if t.max_trees == 0 || !(t.learning_rate > 0.0 && t.learning_rate <= 1.0) {
+            return usage(format!(
+                "--max-trees must be positive and --learning-rate in (0, 1], got {} and {}",
+                t.max_trees, t.learning_rate
             ));
+        }
+        if t.leaves.is_empty() || t.leaves.iter().any(|&l| !(2..=1024).contains(&l)) {
+            return usage(format!(
+                "--leaves must be one or more of 2..=1024, got {:?}",
+                t.leaves
+            ));
+        }
+        if t.min_leaf_rows.is_empty() || t.min_leaf_rows.contains(&0) {
+            return usage(format!(
+                "--min-leaf-rows must be one or more positive counts, got {:?}",
+                t.min_leaf_rows
+            ));
+        }
+        if t.max_depth == 0 || !(t.l2 >= 0.0 && t.l2.is_finite()) || t.early_stopping == 0 {
+            return usage("tree depth, L2 and early stopping must be positive".into());
+        }
+        if !(2..=256).contains(&t.max_bins) {
+            return usage(format!("max bins must be 2..=256, got {}", t.max_bins));
         }
         Ok(self)
     }
@@ -83,57 +145,468 @@ fn standardisation(x: ArrayView2<f64>) -> (Array1<f64>, Array1<f64>) {
     (mean, scale)
 }
 
-/// One fit with the learner's iteration limits.
-fn fit_logistic(
-    z: ArrayView2<f64>,
-    y: &[bool],
-    penalty: f64,
-    params: &LearnerParams,
-    warm: Option<&Linear>,
-) -> Result<Linear> {
-    let newton = NewtonParams {
-        penalty,
-        max_iterations: params.max_iterations,
-        gradient_tolerance: params.gradient_tolerance,
+/// One rolling-origin fold: train on `train`, validate on `valid` (which follows it).
+#[derive(Debug, Clone)]
+struct Fold {
+    train: Range<usize>,
+    valid: Range<usize>,
+}
+
+/// Rolling-origin folds over the selection window (the last `selection_rows` rows). Each
+/// fold validates on a horizon of `validation_fraction` of the window, as long as the
+/// stretch a deployed model scores before it is retrained, and trains on every window row
+/// before it; the origins step back by a `folds`-th of the horizon, so the last fold
+/// validates on the most recent rows. A long horizon is what shows a model that learned
+/// something true for a few weeks only (a counter that grows with time, a passing
+/// pattern), which short slices right after the training rows would miss.
+fn rolling_origin(n: usize, p: &LearnerParams) -> Result<Vec<Fold>> {
+    let start = n.saturating_sub(p.selection_rows);
+    let window = n - start;
+    let horizon = (window as f64 * p.validation_fraction).floor() as usize;
+    let step = horizon / p.folds;
+    let first = n.saturating_sub(horizon + step * (p.folds - 1));
+    if step == 0 || first <= start {
+        return Err(Error::Data(format!(
+            "{n} training changes are too few for {} validation folds of {:.0}%",
+            p.folds,
+            100.0 * p.validation_fraction
+        )));
+    }
+    Ok((0..p.folds)
+        .map(|k| {
+            let v = first + k * step;
+            Fold {
+                train: start..v,
+                valid: v..if k + 1 == p.folds { n } else { v + horizon },
+            }
+        })
+        .collect())
+}
+
+/// Everything one model fit needs, shared by the folds and the final refit.
+struct Data<'a> {
+    x: ArrayView2<'a, f64>,
+    /// Standardised `x`, for the logistic model.
+    z: ArrayView2<'a, f64>,
+    y: &'a [bool],
+    binned: &'a Binned,
+    monotone: &'a [i8],
+    params: &'a LearnerParams,
+}
+
+/// A fitted model's parts: log-odds = intercept + linear part + trees.
+#[derive(Debug, Clone)]
+struct Fitted {
+    linear: Option<Linear>,
+    intercept: f64,
+    trees: Vec<crate::gbdt::Tree>,
+}
+
+impl Fitted {
+    /// Multiplies the log-odds by `k`: every part scales, so contributions do too.
+    fn scaled(mut self, k: f64) -> Fitted {
+        self.intercept *= k;
+        if let Some(l) = &mut self.linear {
+            l.coef.mapv_inplace(|c| c * k);
+            l.intercept *= k;
+        }
+        for t in &mut self.trees {
+            for node in &mut t.nodes {
+                if let Node::Leaf { value, .. } = node {
+                    *value *= k;
+                }
+            }
+        }
+        self
+    }
+
+    /// `w` x (logistic log-odds) + (1 - w) x (tree log-odds), as one additive model.
+    fn blend(logistic: Fitted, trees: Fitted, w: f64) -> Fitted {
+        let (l, t) = (logistic.scaled(w), trees.scaled(1.0 - w));
+        Fitted {
+            intercept: l.intercept + t.intercept,
+            linear: l.linear,
+            trees: t.trees,
+        }
+    }
+}
+
+/// What a candidate is: the learner and its settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Candidate {
+    learner: LearnerChoice,
+    penalty: Option<f64>,
+    leaves: Option<usize>,
+    min_leaf_rows: Option<usize>,
+    /// The logistic model's share of a blend's log-odds.
+    weight: Option<f64>,
+}
+
+impl Candidate {
+    fn logistic(penalty: f64) -> Candidate {
+        Candidate {
+            learner: LearnerChoice::Logistic,
+            penalty: Some(penalty),
+            leaves: None,
+            min_leaf_rows: None,
+            weight: None,
+        }
+    }
+}
+
+impl Data<'_> {
+    fn boost_params(&self, c: &Candidate, rounds: usize) -> BoostParams {
+        let t = &self.params.trees;
+        BoostParams {
+            rounds,
+            learning_rate: t.learning_rate,
+            max_leaves: c.leaves.unwrap_or(t.leaves[0]),
+            max_depth: t.max_depth,
+            min_leaf_rows: c.min_leaf_rows.unwrap_or(t.min_leaf_rows[0]),
+            min_leaf_hessian: 1e-3,
+            l2: t.l2,
+            min_gain: 0.0,
+            early_stopping: t.early_stopping,
+        }
+    }
+
+    /// Fits the logistic model with `penalty` on `train`.
+    fn fit_logistic(&self, penalty: f64, train: Range<usize>) -> Result<Fitted> {
+        let linear = fit(
+            self.z.slice(ndarray::s![train.clone(), ..]),
+            &self.y[train],
+            NewtonParams {
+                penalty,
+                max_iterations: self.params.max_iterations,
+                gradient_tolerance: self.params.gradient_tolerance,
+            },
+            None,
+        )?;
+        Ok(Fitted {
+            intercept: linear.intercept,
+            linear: Some(linear),
+            trees: Vec::new(),
+        })
+    }
+
+    /// Boosts trees on `train`; with `valid`, stops early on it, otherwise grows `rounds`.
+    fn fit_trees(
+        &self,
+        c: &Candidate,
+        train: Range<usize>,
+        valid: Option<Range<usize>>,
+        rounds: usize,
+    ) -> Fitted {
+        let binned = self.binned.rows(train.clone());
+        let boosted = boost(
+            &binned,
+            &self.y[train],
+            None,
+            self.monotone,
+            &self.boost_params(c, rounds),
+            valid.map(|v| Validation {
+                x: self.x.slice(ndarray::s![v.clone(), ..]),
+                y: &self.y[v],
+                offset: None,
+            }),
+        );
+        Fitted {
+            intercept: boosted.base,
+            linear: None,
+            trees: boosted.trees,
+        }
+    }
+
+    /// The log-odds of `fitted` for `rows`.
+    fn logits(&self, fitted: &Fitted, rows: Range<usize>) -> Vec<f64> {
+        let ensemble = Ensemble::new(fitted.trees.clone());
+        let linear = fitted.linear.as_ref().map(|l| {
+            self.z
+                .slice(ndarray::s![rows.clone(), ..])
+                .dot(&l.coef)
+                .to_vec()
+        });
+        let x = self.x.slice(ndarray::s![rows, ..]);
+        (0..x.nrows())
+            .into_par_iter()
+            .map(|i| {
+                let trees = if ensemble.trees.is_empty() {
+                    0.0
+                } else {
+                    ensemble.predict(&x.row(i).to_vec())
+                };
+                fitted.intercept + linear.as_ref().map_or(0.0, |l| l[i]) + trees
+            })
+            .collect()
+    }
+
+    /// Fits a logistic or tree candidate on `train`, for validation on `valid`.
+    fn fit(&self, c: &Candidate, train: Range<usize>, valid: Range<usize>) -> Result<Fitted> {
+        match c.penalty {
+            Some(penalty) => self.fit_logistic(penalty, train),
+            None => Ok(self.fit_trees(c, train, Some(valid), self.params.trees.max_trees)),
+        }
+    }
+}
+
+/// A validated candidate: how it did, and its log-odds on every fold's slice.
+#[derive(Debug, Clone)]
+struct Run {
+    trial: Trial,
+    candidate: Candidate,
+    logits: Vec<Vec<f64>>,
+}
+
+/// Measures a candidate from its log-odds on each fold's slice.
+fn measure(
+    candidate: Candidate,
+    logits: Vec<Vec<f64>>,
+    trees: Vec<usize>,
+    data: &Data,
+    folds: &[Fold],
+) -> Run {
+    let mut trial = Trial {
+        learner: candidate.learner,
+        penalty: candidate.penalty,
+        leaves: candidate.leaves,
+        min_leaf_rows: candidate.min_leaf_rows,
+        logistic_weight: candidate.weight,
+        fold_trees: trees,
+        fold_roc_auc: Vec::new(),
+        fold_log_loss: Vec::new(),
+        mean_roc_auc: None,
+        mean_log_loss: 0.0,
     };
-    fit(z, y, newton, warm)
+    for (fold, l) in folds.iter().zip(&logits) {
+        let probs: Vec<f64> = l.iter().map(|&v| sigmoid(v)).collect();
+        let y = &data.y[fold.valid.clone()];
+        trial.fold_roc_auc.push(roc_auc(&probs, y));
+        trial.fold_log_loss.push(log_loss(&probs, y));
+    }
+    let aucs: Vec<f64> = trial.fold_roc_auc.iter().flatten().copied().collect();
+    trial.mean_roc_auc = (!aucs.is_empty()).then(|| aucs.iter().sum::<f64>() / aucs.len() as f64);
+    trial.mean_log_loss = trial.fold_log_loss.iter().sum::<f64>() / folds.len().max(1) as f64;
+    Run {
+        trial,
+        candidate,
+        logits,
+    }
+}
+
+/// Fits candidate `c` on every fold and measures it.
+fn validate(data: &Data, c: Candidate, folds: &[Fold]) -> Result<Run> {
+    let mut logits = Vec::new();
+    let mut trees = Vec::new();
+    for fold in folds {
+        let fitted = data.fit(&c, fold.train.clone(), fold.valid.clone())?;
+        if c.penalty.is_none() {
+            trees.push(fitted.trees.len());
+        }
+        logits.push(data.logits(&fitted, fold.valid.clone()));
+    }
+    Ok(measure(c, logits, trees, data, folds))
+}
+
+/// Whether trial `a` validates better than `b`: higher mean ROC-AUC, then lower log loss.
+fn better(a: &Trial, b: &Trial) -> bool {
+    match (a.mean_roc_auc, b.mean_roc_auc) {
+        (Some(x), Some(y)) if (x - y).abs() > 1e-9 => x > y,
+        (Some(_), None) => true,
+        (None, Some(_)) => false,
+        _ => a.mean_log_loss < b.mean_log_loss - 1e-12,
+    }
+}
+
+/// The index of the best validated run among those whose candidate `wanted` accepts
+/// (the first one on a tie).
+fn best_of(runs: &[Run], wanted: impl Fn(&Candidate) -> bool) -> Option<usize> {
+    (0..runs.len())
+        .filter(|&i| wanted(&runs[i].candidate))
+        .fold(None, |best, i| match best {
+            Some(b) if !better(&runs[i].trial, &runs[b].trial) => Some(b),
+            _ => Some(i),
+        })
+}
+
+/// Platt scaling of raw log-odds against outcomes; `None` when it would not keep the
+/// order (slope not positive) or cannot be fitted (one class).
+fn platt(logits: &[f64], y: &[bool]) -> Option<Platt> {
+    if !y.iter().any(|&v| v) || y.iter().all(|&v| v) {
+        return None;
+    }
+    let z = Array2::from_shape_vec((logits.len(), 1), logits.to_vec()).ok()?;
+    let fitted = fit(
+        z.view(),
+        y,
+        NewtonParams {
+            penalty: 0.0,
+            max_iterations: 100,
+            gradient_tolerance: 1e-12,
+        },
+        None,
+    )
+    .ok()?;
+    let slope = fitted.coef[0];
+    if !(slope > 0.0 && slope.is_finite() && fitted.intercept.is_finite()) {
+        return None;
+    }
+    let before: Vec<f64> = logits.iter().map(|&l| sigmoid(l)).collect();
+    let after: Vec<f64> = logits
+        .iter()
+        .map(|&l| sigmoid(slope * l + fitted.intercept))
+        .collect();
+    Some(Platt {
+        slope,
+        offset: fitted.intercept,
+        rows: y.len(),
+        log_loss_before: log_loss(&before, y),
+        log_loss_after: log_loss(&after, y),
+    })
+}
+
+/// The tree candidates: every leaf count with every least-rows-per-leaf.
+fn tree_candidates(t: &TreeParams) -> Vec<Candidate> {
+    let mut out = Vec::new();
+    for &leaves in &t.leaves {
+        for &min_leaf_rows in &t.min_leaf_rows {
+            out.push(Candidate {
+                learner: LearnerChoice::Gbdt,
+                penalty: None,
+                leaves: Some(leaves),
+                min_leaf_rows: Some(min_leaf_rows),
+                weight: None,
+            });
+        }
+    }
+    out
+}
+
+/// The logistic model's shares of the log-odds a blend tries.
+const BLEND_WEIGHTS: [f64; 3] = [0.25, 0.5, 0.75];
+
+/// Validates every candidate `learner` needs: the logistic penalties, the tree
+/// settings, and blends of the best of each.
+fn select(data: &Data, folds: &[Fold]) -> Result<Vec<Run>> {
+    let learner = data.params.learner;
+    let mut runs = Vec::new();
+    if learner != LearnerChoice::Gbdt {
+        let mut penalties = data.params.penalties.clone();
+        penalties.sort_by(|a, b| b.total_cmp(a));
+        for penalty in penalties {
+            runs.push(validate(data, Candidate::logistic(penalty), folds)?);
+        }
+    }
+    if learner != LearnerChoice::Logistic {
+        for c in tree_candidates(&data.params.trees) {
+            runs.push(validate(data, c, folds)?);
+        }
+    }
+    if matches!(learner, LearnerChoice::Auto | LearnerChoice::Blend) {
+        let lin = best_of(&runs, |c| c.learner == LearnerChoice::Logistic);
+        let tree = best_of(&runs, |c| c.learner == LearnerChoice::Gbdt);
+        if let (Some(lin), Some(tree)) = (lin, tree) {
+            let (lin, tree) = (runs[lin].clone(), runs[tree].clone());
+            for w in BLEND_WEIGHTS {
+                let logits = lin
+                    .logits
+                    .iter()
+                    .zip(&tree.logits)
+                    .map(|(a, b)| {
+                        a.iter()
+                            .zip(b)
+                            .map(|(a, b)| w * a + (1.0 - w) * b)
+                            .collect()
+                    })
+                    .collect();
+                let c = Candidate {
+                    learner: LearnerChoice::Blend,
+                    penalty: lin.candidate.penalty,
+                    weight: Some(w),
+                    ..tree.candidate
+                };
+                runs.push(measure(
+                    c,
+                    logits,
+                    tree.trial.fold_trees.clone(),
+                    data,
+                    folds,
+                ));
+            }
+        }
+    }
+    Ok(runs)
 }
 
 /// Trains a model from `set` (rows in time order).
 pub fn train(set: TrainingSet, params: LearnerParams, ctx: TrainContext) -> Result<Model> {
     let params = params.check()?;
     let n = set.y.len();
+    let folds = rolling_origin(n, &params)?;
     let (mean, scale) = standardisation(set.x);
     let z = (&set.x - &mean) / &scale;
+    let monotone: Vec<i8> = ctx.features.iter().map(|f| f.monotone).collect();
+    let binned = if params.learner == LearnerChoice::Logistic {
+        Binned::empty(n)
+    } else {
+        Binned::new(set.x, params.trees.max_bins)
+    };
+    let data = Data {
+        x: set.x.view(),
+        z: z.view(),
+        y: set.y,
+        binned: &binned,
+        monotone: &monotone,
+        params: &params,
+    };
 
-    let cut = ((n as f64) * (1.0 - params.validation_fraction)).round() as usize;
-    let (z_fit, z_val) = z.view().split_at(Axis(0), cut);
-    let (y_fit, y_val) = set.y.split_at(cut);
-    let mut trials = Vec::new();
-    let mut best: Option<(f64, f64, Linear, Vec<f64>)> = None;
-    let mut warm: Option<Linear> = None;
-    // Strongest penalty first, each fit warm-started from the previous one.
-    let mut penalties = params.penalties.clone();
-    penalties.sort_by(|a, b| b.total_cmp(a));
-    for &penalty in &penalties {
-        let candidate = fit_logistic(z_fit, y_fit, penalty, &params, warm.as_ref())?;
-        let probs = candidate.predict(z_val);
-        let loss = log_loss(&probs, y_val);
-        trials.push(PenaltyTrial {
-            penalty,
-            log_loss: loss,
-            roc_auc: crate::metrics::roc_auc(&probs, y_val),
-        });
-        if best.as_ref().is_none_or(|b| loss < b.1) {
-            best = Some((penalty, loss, candidate.clone(), probs));
+    let runs = select(&data, &folds)?;
+    let chosen = best_of(&runs, |c| {
+        params.learner == LearnerChoice::Auto || c.learner == params.learner
+    })
+    .ok_or_else(|| Error::Usage("no candidate model to try".into()))?;
+    let Run {
+        trial: chosen_trial,
+        candidate,
+        logits,
+    } = runs[chosen].clone();
+    let last = folds.last().expect("at least one fold").valid.clone();
+    let y_last = &set.y[last];
+    let last_logits = logits.last().expect("one log-odds vector per fold");
+    let last_probs: Vec<f64> = last_logits.iter().map(|&l| sigmoid(l)).collect();
+    let validation = Metrics::compute(&last_probs, y_last);
+
+    // The final model: refit on every training row. The trees get the mean number the
+    // folds kept.
+    let rounds = if chosen_trial.fold_trees.is_empty() {
+        params.trees.max_trees
+    } else {
+        let mean = chosen_trial.fold_trees.iter().sum::<usize>() as f64
+            / chosen_trial.fold_trees.len() as f64;
+        (mean.round() as usize).max(1)
+    };
+    let all = 0..n;
+    let fitted = match candidate.learner {
+        LearnerChoice::Logistic => data.fit_logistic(candidate.penalty.unwrap_or(0.0), all)?,
+        LearnerChoice::Gbdt => data.fit_trees(&candidate, all, None, rounds),
+        _ => Fitted::blend(
+            data.fit_logistic(candidate.penalty.unwrap_or(0.0), all.clone())?,
+            data.fit_trees(&candidate, all, None, rounds),
+            candidate.weight.unwrap_or(0.5),
+        ),
+    };
+    let calibration = if params.calibrate {
+        platt(last_logits, y_last)
+    } else {
+        None
+    };
+    let fitted = match &calibration {
+        Some(p) => {
+            let mut f = fitted.scaled(p.slope);
+            f.intercept += p.offset;
+            f
         }
-        warm = Some(candidate);
-    }
-    let (penalty, _, best_fit, val_probs) =
-        best.ok_or_else(|| Error::Usage("no penalty to try".into()))?;
-    let validation = Metrics::compute(&val_probs, y_val);
-    let final_fit = fit_logistic(z.view(), set.y, penalty, &params, Some(&best_fit))?;
-    let train_probs = final_fit.predict(z.view());
+        None => fitted,
+    };
 
     let features = ctx
         .features
@@ -143,7 +616,8 @@ pub fn train(set: TrainingSet, params: LearnerParams, ctx: TrainContext) -> Resu
             def,
             mean: mean[j],
             scale: scale[j],
-            coefficient: final_fit.coef[j],
+            coefficient: fitted.linear.as_ref().map_or(0.0, |l| l.coef[j]),
+            importance: 0.0,
         })
         .collect();
     let positives = set.y.iter().filter(|&&v| v).count();
@@ -151,15 +625,17 @@ pub fn train(set: TrainingSet, params: LearnerParams, ctx: TrainContext) -> Resu
         set.ts.iter().min().copied().unwrap_or(0),
         set.ts.iter().max().copied().unwrap_or(0),
     );
-    Ok(Model {
+    let learner = candidate.learner;
+    let mut model = Model {
         format: MODEL_FORMAT.into(),
         format_version: MODEL_VERSION,
-        learner: "logistic".into(),
+        learner,
         config: ctx.config,
         labelling: ctx.labelling,
-        intercept: final_fit.intercept,
+        intercept: fitted.intercept,
         features,
-        tiers: Tiers::from_risks(&train_probs, ctx.tier_percentiles),
+        trees: (learner != LearnerChoice::Logistic).then(|| Ensemble::new(fitted.trees)),
+        tiers: Tiers::from_risks(&[], ctx.tier_percentiles),
         params,
         training: TrainingSummary {
             rows: n,
@@ -168,10 +644,47 @@ pub fn train(set: TrainingSet, params: LearnerParams, ctx: TrainContext) -> Resu
             time_from: format_timestamp(from),
             time_to: format_timestamp(to),
             labels: ctx.labels,
-            penalty_search: trials,
-            penalty,
+            folds: folds
+                .iter()
+                .map(|f| [f.train.start, f.valid.start, f.valid.end])
+                .collect(),
+            selection: runs.into_iter().map(|r| r.trial).collect(),
+            chosen: chosen_trial,
             validation,
-            mean_training_risk: train_probs.iter().sum::<f64>() / n as f64,
+            calibration,
+            mean_training_risk: 0.0,
         },
-    })
+    };
+    let train_probs: Vec<f64> = (0..n)
+        .into_par_iter()
+        .map(|i| model.risk_row(set.x.row(i)))
+        .collect();
+    model.tiers = Tiers::from_risks(&train_probs, ctx.tier_percentiles);
+    model.training.mean_training_risk = train_probs.iter().sum::<f64>() / n as f64;
+    let importance = importance(&model, set.x);
+    for (f, imp) in model.features.iter_mut().zip(importance) {
+        f.importance = imp;
+    }
+    Ok(model)
+}
+
+/// Rows sampled (evenly through time) to measure global importance.
+const IMPORTANCE_ROWS: usize = 20_000;
+
+/// Mean |contribution| of each feature over (a sample of) the training rows.
+fn importance(model: &Model, x: ArrayView2<f64>) -> Vec<f64> {
+    let step = x.nrows().div_ceil(IMPORTANCE_ROWS).max(1);
+    let rows: Vec<usize> = (0..x.nrows()).step_by(step).collect();
+    let per_row: Vec<Vec<f64>> = rows
+        .par_iter()
+        .map(|&i| model.score_row(x.row(i)).contributions)
+        .collect();
+    // Summed in row order, so the model file does not depend on the thread count.
+    let mut sums = vec![0.0; model.features.len()];
+    for row in &per_row {
+        for (s, c) in sums.iter_mut().zip(row) {
+            *s += c.abs();
+        }
+    }
+    sums.iter().map(|s| s / rows.len().max(1) as f64).collect()
 }

@@ -3,6 +3,7 @@
 //! everything before each change. A rule-only baseline (flag every change matching the
 //! AI + elevated + unreviewed pattern) is measured on the same rows.
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use super::Inputs;
@@ -172,9 +173,11 @@ pub fn evaluate(s: &EvaluateSettings, progress: &Progress) -> Result<Evaluation>
             tier_percentiles: [50.0, 90.0, 99.0],
         },
     )?;
+    progress.log(&super::train::describe(&model, None));
     progress.stage("scoring the test period");
     let probs: Vec<f64> = (0..x_test.nrows())
-        .map(|i| model.score_row(x_test.row(i)).risk)
+        .into_par_iter()
+        .map(|i| model.risk_row(x_test.row(i)))
         .collect();
     let (y_train, y_test) = y.split_at(cut);
 

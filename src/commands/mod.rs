@@ -114,16 +114,36 @@ pub(crate) fn label_params(args: LabelArgs) -> Result<LabelParams> {
 /// Resolves the learner flags into checked parameters.
 pub(crate) fn learner_params(args: LearnerArgs) -> Result<LearnerParams> {
     let LearnerArgs {
+        learner,
         penalty,
         validation_fraction,
+        folds,
+        selection_rows,
+        leaves,
+        min_leaf_rows,
+        max_trees,
+        learning_rate,
+        no_calibration,
     } = args;
     let mut params = LearnerParams {
+        learner,
         validation_fraction,
+        folds,
+        selection_rows,
+        calibrate: !no_calibration,
         ..LearnerParams::default()
     };
     if !penalty.is_empty() {
         params.penalties = penalty;
     }
+    if !leaves.is_empty() {
+        params.trees.leaves = leaves;
+    }
+    if !min_leaf_rows.is_empty() {
+        params.trees.min_leaf_rows = min_leaf_rows;
+    }
+    params.trees.max_trees = max_trees;
+    params.trees.learning_rate = learning_rate;
     params.check()
 }
 

@@ -76,24 +76,70 @@ pub fn run(args: TrainArgs, progress: &Progress) -> Result<u8> {
     let settings = TrainSettings::resolve(args)?;
     let model = train_from_files(&settings, progress)?;
     model.save(&settings.model)?;
+    progress.log(&describe(&model, Some(&settings.model)));
+    Ok(0)
+}
+
+/// The training summary printed after `train`.
+pub fn describe(model: &Model, path: Option<&std::path::Path>) -> String {
     let t = &model.training;
-    progress.log(&format!(
+    let auc = |a: Option<f64>| a.map_or("n/a".into(), |a| format!("{a:.4}"));
+    let mut out = format!(
         "trained on {} changes ({} to {}), {} caused incidents ({:.2}%); mean predicted risk {:.2}%\n\
-         penalty {} chosen on the most recent {:.0}%: validation ROC-AUC {}, log loss {:.4}\n\
-         model written to {}",
+         model selection over {} rolling-origin folds validating {} rows each, from training row {}; mean ROC-AUC / log loss:\n",
         t.rows,
         t.time_from,
         t.time_to,
         t.positives,
         100.0 * t.positive_rate,
         100.0 * t.mean_training_risk,
-        t.penalty,
-        100.0 * model.params.validation_fraction,
-        t.validation
-            .roc_auc
-            .map_or("n/a".into(), |a| format!("{a:.4}")),
-        t.validation.log_loss,
-        settings.model.display()
-    ));
-    Ok(0)
+        t.folds.len(),
+        t.folds.first().map_or(0, |f| f[2] - f[1]),
+        t.folds.first().map_or(0, |f| f[1]),
+    );
+    for trial in &t.selection {
+        let chosen = if *trial == t.chosen {
+            "  <- chosen"
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "  {:<64} {}  {:.4}{chosen}\n",
+            trial_name(trial),
+            auc(trial.mean_roc_auc),
+            trial.mean_log_loss
+        ));
+    }
+    if let Some(p) = &t.calibration {
+        out.push_str(&format!(
+            "Platt scaling on the last {} validation changes: slope {:.3}, offset {:+.3}, log loss {:.4} -> {:.4}\n",
+            p.rows, p.slope, p.offset, p.log_loss_before, p.log_loss_after
+        ));
+    }
+    if let Some(trees) = &model.trees {
+        out.push_str(&format!("{} trees in the final model\n", trees.trees.len()));
+    }
+    match path {
+        Some(path) => out.push_str(&format!("model written to {}", path.display())),
+        None => out.truncate(out.trim_end().len()),
+    }
+    out
+}
+
+/// A trial's learner and settings, in words.
+pub fn trial_name(t: &crate::model::Trial) -> String {
+    let mut parts = vec![t.learner.as_str().to_string()];
+    if let Some(p) = t.penalty {
+        parts.push(format!("penalty {p:e}"));
+    }
+    if let Some(l) = t.leaves {
+        parts.push(format!("{l} leaves"));
+    }
+    if let Some(m) = t.min_leaf_rows {
+        parts.push(format!("min {m} rows/leaf"));
+    }
+    if let Some(w) = t.logistic_weight {
+        parts.push(format!("{:.0}% logistic", 100.0 * w));
+    }
+    parts.join(", ")
 }

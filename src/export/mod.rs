@@ -101,6 +101,10 @@ fn f64_column(name: &str, values: Vec<f64>) -> PlColumn {
     Float64Chunked::from_vec(name.into(), values).into_column()
 }
 
+fn opt_f64_column(name: &str, values: Vec<Option<f64>>) -> PlColumn {
+    Float64Chunked::from_iter_options(name.into(), values.into_iter()).into_column()
+}
+
 fn str_column<'a>(name: &str, values: impl Iterator<Item = &'a str>) -> PlColumn {
     StringChunked::from_iter_values(name.into(), values).into_column()
 }
@@ -204,7 +208,7 @@ pub fn changes_table(model: &Model, history: &ScoredHistory) -> Result<DataFrame
         "logit",
         history.scores.iter().map(|s| s.logit).collect(),
     ));
-    columns.push(f64_column("intercept", vec![model.intercept; n]));
+    columns.push(f64_column("intercept", vec![model.base_value(); n]));
     columns.push(str_column(
         "tier",
         history.tiers.iter().map(|&t| TIER_NAMES[t]),
@@ -249,7 +253,7 @@ pub fn coefficients_table(model: &Model, history: &ScoredHistory) -> Result<Data
     let columns = vec![
         str_column("feature", rows.iter().map(|r| r.feature.as_str())),
         str_column("factor", rows.iter().map(|r| r.factor.as_str())),
-        f64_column("coefficient", rows.iter().map(|r| r.coefficient).collect()),
+        opt_f64_column("coefficient", rows.iter().map(|r| r.coefficient).collect()),
         f64_column(
             "mean",
             rows.iter().map(|r| fitted(&r.feature).mean).collect(),
@@ -325,7 +329,7 @@ pub fn metrics_table(model: &Model, risks: &[f64], labels: &[bool]) -> Result<Da
     let columns = vec![
         str_column("scope", scope.into_iter()),
         str_column("metric", metric.into_iter()),
-        Float64Chunked::from_iter_options("value".into(), value.into_iter()).into_column(),
+        opt_f64_column("value", value),
     ];
     DataFrame::new(columns[0].len(), columns).map_err(|e| table_error("metrics", e))
 }

@@ -594,7 +594,7 @@ fn factors(out: &mut String, r: &Report) {
             label: f.feature.clone(),
             value: f.mean_abs_contribution,
             text: format!("{:.3}", f.mean_abs_contribution),
-            raises_risk: f.coefficient > 0.0,
+            raises_risk: f.raises_risk,
         })
         .collect();
     let desc = format!(
@@ -609,10 +609,11 @@ fn factors(out: &mut String, r: &Report) {
     for f in &r.importance {
         let _ = write!(
             table,
-            "<tr><td>{}</td><td>{}</td><td class=\"num\">{:+.3}</td><td class=\"num\">{:.4}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{:.4}</td></tr>",
             escape(&f.feature),
             escape(&f.factor),
-            f.coefficient,
+            f.coefficient
+                .map_or("—".to_string(), |c| format!("{c:+.3}")),
             f.mean_abs_contribution
         );
     }

@@ -11,6 +11,7 @@ mod export;
 mod formats;
 mod labelling;
 mod leakage;
+mod learners;
 mod properties;
 mod report;
 mod util;

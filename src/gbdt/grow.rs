@@ -1,0 +1,535 @@
+//! Boosting: each round fits one tree to the gradient and Hessian of the log loss,
+//! growing it leaf by leaf (the leaf whose best split gains most goes first) from
+//! per-bin histograms, the larger child's histogram taken as parent minus smaller child.
+//!
+//! Monotone constraints follow LightGBM's basic method: a split on a constrained feature
+//! is only taken when the children's values are in the required order, and the children
+//! then inherit bounds at the midpoint of their values, so no leaf below can undo the
+//! order. Everything is deterministic: features are scanned in parallel but chosen in
+//! feature order, and rows keep their order inside each leaf.
+
+use ndarray::ArrayView2;
+use rayon::prelude::*;
+
+use super::bins::Binned;
+use super::tree::{Node, Tree};
+use crate::metrics::log_loss;
+use crate::model::sigmoid;
+
+/// Settings of one boosting run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BoostParams {
+    /// Most trees to grow.
+    pub rounds: usize,
+    pub learning_rate: f64,
+    pub max_leaves: usize,
+    pub max_depth: usize,
+    pub min_leaf_rows: usize,
+    pub min_leaf_hessian: f64,
+    /// L2 penalty on leaf values.
+    pub l2: f64,
+    /// Smallest loss reduction worth a split.
+    pub min_gain: f64,
+    /// Stop when the validation loss has not improved for this many rounds.
+    pub early_stopping: usize,
+}
+
+/// Rows to validate on while boosting (early stopping).
+pub struct Validation<'a> {
+    pub x: ArrayView2<'a, f64>,
+    pub y: &'a [bool],
+    /// Starting raw scores (the logistic part of a blend), or none.
+    pub offset: Option<&'a [f64]>,
+}
+
+/// The result of boosting.
+#[derive(Debug, Clone)]
+pub struct Boosted {
+    /// The starting raw score (log-odds of the training rate) when there is no offset.
+    pub base: f64,
+    pub trees: Vec<Tree>,
+    /// Validation log loss after each round (empty without validation).
+    pub validation_loss: Vec<f64>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Bin {
+    g: f64,
+    h: f64,
+    n: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Stats {
+    g: f64,
+    h: f64,
+    n: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    gain: f64,
+    feature: usize,
+    bin: usize,
+    left: Stats,
+    right: Stats,
+    left_value: f64,
+    right_value: f64,
+}
+
+struct Leaf {
+    start: usize,
+    end: usize,
+    depth: usize,
+    lower: f64,
+    upper: f64,
+    stats: Stats,
+    hist: Vec<Vec<Bin>>,
+    best: Option<Candidate>,
+    node: usize,
+}
+
+/// The loss of a leaf with gradient sums `s` and value `w` (second-order, with L2).
+fn objective(s: Stats, w: f64, l2: f64) -> f64 {
+    s.g * w + 0.5 * (s.h + l2) * w * w
+}
+
+fn leaf_value(s: Stats, l2: f64, lower: f64, upper: f64) -> f64 {
+    (-s.g / (s.h + l2)).clamp(lower, upper)
+}
+
+struct Grower<'a> {
+    data: &'a Binned,
+    g: &'a [f64],
+    h: &'a [f64],
+    monotone: &'a [i8],
+    p: &'a BoostParams,
+}
+
+impl Grower<'_> {
+    /// Per-feature bin sums of the gradients of `rows`. The rows' gradients are gathered
+    /// once into row order ("ordered gradients"), then each feature's bins are read from
+    /// its own column (small enough to stay in cache); a feature's most frequent bin is
+    /// skipped and recovered as the total minus the others, since most rows of a flag
+    /// fall in one bin. Each feature is summed in row order: no dependence on threads.
+    fn histogram(&self, rows: &[u32]) -> Vec<Vec<Bin>> {
+        let data = self.data;
+        let (mut g, mut h) = (0.0, 0.0);
+        let ordered: Vec<(f64, f64)> = rows
+            .iter()
+            .map(|&r| {
+                let pair = (self.g[r as usize], self.h[r as usize]);
+                g += pair.0;
+                h += pair.1;
+                pair
+            })
+            .collect();
+        (0..data.features())
+            .into_par_iter()
+            .map(|f| {
+                let col = &data.bins[f];
+                let common = data.common[f];
+                let mut hist = vec![Bin::default(); data.bin_count(f)];
+                for (&r, &(gr, hr)) in rows.iter().zip(&ordered) {
+                    let code = col[r as usize];
+                    if code != common {
+                        let b = &mut hist[usize::from(code)];
+                        b.g += gr;
+                        b.h += hr;
+                        b.n += 1;
+                    }
+                }
+                let rest = hist.iter().fold(Bin::default(), |a, b| Bin {
+                    g: a.g + b.g,
+                    h: a.h + b.h,
+                    n: a.n + b.n,
+                });
+                hist[usize::from(common)] = Bin {
+                    g: g - rest.g,
+                    h: h - rest.h,
+                    n: rows.len() as u32 - rest.n,
+                };
+                hist
+            })
+            .collect()
+    }
+
+    fn best_split(&self, leaf: &Leaf) -> Option<Candidate> {
+        if leaf.depth >= self.p.max_depth || leaf.stats.n < 2 * self.p.min_leaf_rows {
+            return None;
+        }
+        let l2 = self.p.l2;
+        let total = leaf.stats;
+        let own = objective(total, leaf_value(total, l2, leaf.lower, leaf.upper), l2);
+        let per_feature: Vec<Option<Candidate>> = leaf
+            .hist
+            .par_iter()
+            .enumerate()
+            .map(|(f, hist)| {
+                let mut best: Option<Candidate> = None;
+                let mut left = Stats {
+                    g: 0.0,
+                    h: 0.0,
+                    n: 0,
+                };
+                for (b, bin) in hist[..hist.len() - 1].iter().enumerate() {
+                    left.g += bin.g;
+                    left.h += bin.h;
+                    left.n += bin.n as usize;
+                    let right = Stats {
+                        g: total.g - left.g,
+                        h: total.h - left.h,
+                        n: total.n - left.n,
+                    };
+                    if left.n < self.p.min_leaf_rows || right.n < self.p.min_leaf_rows {
+                        continue;
+                    }
+                    if left.h < self.p.min_leaf_hessian || right.h < self.p.min_leaf_hessian {
+                        continue;
+                    }
+                    let wl = leaf_value(left, l2, leaf.lower, leaf.upper);
+                    let wr = leaf_value(right, l2, leaf.lower, leaf.upper);
+                    let m = self.monotone.get(f).copied().unwrap_or(0);
+                    if (m > 0 && wl > wr) || (m < 0 && wl < wr) {
+                        continue;
+                    }
+                    let gain = own - objective(left, wl, l2) - objective(right, wr, l2);
+                    if gain > best.map_or(self.p.min_gain, |c| c.gain) {
+                        best = Some(Candidate {
+                            gain,
+                            feature: f,
+                            bin: b,
+                            left,
+                            right,
+                            left_value: wl,
+                            right_value: wr,
+                        });
+                    }
+                }
+                best
+            })
+            .collect();
+        per_feature
+            .into_iter()
+            .flatten()
+            .fold(None, |best: Option<Candidate>, c| match best {
+                Some(b) if b.gain >= c.gain => Some(b),
+                _ => Some(c),
+            })
+    }
+
+    /// Grows one tree; returns it with every leaf's row range in `rows` and its value.
+    fn grow(&self, rows: &mut [u32]) -> (Tree, Vec<(usize, usize, f64)>) {
+        let l2 = self.p.l2;
+        let (g, h) = rows.iter().fold((0.0, 0.0), |(g, h), &r| {
+            (g + self.g[r as usize], h + self.h[r as usize])
+        });
+        let mut root = Leaf {
+            start: 0,
+            end: rows.len(),
+            depth: 0,
+            lower: f64::NEG_INFINITY,
+            upper: f64::INFINITY,
+            stats: Stats {
+                g,
+                h,
+                n: rows.len(),
+            },
+            hist: self.histogram(rows),
+            best: None,
+            node: 0,
+        };
+        root.best = self.best_split(&root);
+        let mut nodes = vec![Node::Leaf {
+            value: 0.0,
+            rows: rows.len() as f64,
+        }];
+        let mut leaves = vec![root];
+        while leaves.len() < self.p.max_leaves {
+            // The leaf with the largest gain; ties go to the earliest.
+            let Some(k) = (0..leaves.len())
+                .filter(|&k| leaves[k].best.is_some())
+                .fold(None, |best: Option<usize>, k| match best {
+                    Some(b) if leaves[b].best.map(|c| c.gain) >= leaves[k].best.map(|c| c.gain) => {
+                        Some(b)
+                    }
+                    _ => Some(k),
+                })
+            else {
+                break;
+            };
+            let parent = leaves.swap_remove(k);
+            let c = parent.best.expect("chosen leaves have a split");
+            let col = &self.data.bins[c.feature];
+            let slice = &mut rows[parent.start..parent.end];
+            let (l, r): (Vec<u32>, Vec<u32>) = slice
+                .iter()
+                .partition(|&&i| usize::from(col[i as usize]) <= c.bin);
+            slice[..l.len()].copy_from_slice(&l);
+            slice[l.len()..].copy_from_slice(&r);
+            let mid = parent.start + l.len();
+
+            let (mut lower_l, mut upper_l, mut lower_r, mut upper_r) =
+                (parent.lower, parent.upper, parent.lower, parent.upper);
+            let m = self.monotone.get(c.feature).copied().unwrap_or(0);
+            let midpoint = 0.5 * (c.left_value + c.right_value);
+            if m > 0 {
+                upper_l = midpoint;
+                lower_r = midpoint;
+            } else if m < 0 {
+                lower_l = midpoint;
+                upper_r = midpoint;
+            }
+            let (li, ri) = (nodes.len(), nodes.len() + 1);
+            nodes[parent.node] = Node::Split {
+                feature: c.feature,
+                threshold: self.data.edges[c.feature][c.bin],
+                left: li,
+                right: ri,
+                rows: parent.stats.n as f64,
+            };
+            for s in [c.left, c.right] {
+                nodes.push(Node::Leaf {
+                    value: 0.0,
+                    rows: s.n as f64,
+                });
+            }
+            // The smaller child's histogram is built; the larger one is the difference.
+            let small_is_left = c.left.n <= c.right.n;
+            let small_range = if small_is_left {
+                parent.start..mid
+            } else {
+                mid..parent.end
+            };
+            let small_hist = self.histogram(&rows[small_range]);
+            let mut large_hist = parent.hist;
+            for (lf, sf) in large_hist.iter_mut().zip(&small_hist) {
+                for (lb, sb) in lf.iter_mut().zip(sf) {
+                    lb.g -= sb.g;
+                    lb.h -= sb.h;
+                    lb.n -= sb.n;
+                }
+            }
+            let (left_hist, right_hist) = if small_is_left {
+                (small_hist, large_hist)
+            } else {
+                (large_hist, small_hist)
+            };
+            for (start, end, stats, lower, upper, hist, node) in [
+                (parent.start, mid, c.left, lower_l, upper_l, left_hist, li),
+                (mid, parent.end, c.right, lower_r, upper_r, right_hist, ri),
+            ] {
+                let mut child = Leaf {
+                    start,
+                    end,
+                    depth: parent.depth + 1,
+                    lower,
+                    upper,
+                    stats,
+                    hist,
+                    best: None,
+                    node,
+                };
+                child.best = self.best_split(&child);
+                leaves.push(child);
+            }
+        }
+        let mut ranges = Vec::with_capacity(leaves.len());
+        for leaf in &leaves {
+            let value = self.p.learning_rate * leaf_value(leaf.stats, l2, leaf.lower, leaf.upper);
+            nodes[leaf.node] = Node::Leaf {
+                value,
+                rows: leaf.stats.n as f64,
+            };
+            ranges.push((leaf.start, leaf.end, value));
+        }
+        (Tree { nodes }, ranges)
+    }
+}
+
+/// Log-odds of the rate of `y` (clamped away from 0 and 1).
+pub fn base_score(y: &[bool]) -> f64 {
+    let rate = y.iter().filter(|&&v| v).count() as f64 / y.len().max(1) as f64;
+    let rate = rate.clamp(1e-6, 1.0 - 1e-6);
+    (rate / (1.0 - rate)).ln()
+}
+
+/// Boosts trees on the binned rows `data` with labels `y`, starting from `offset` (one
+/// raw score per row) or, without one, from the log-odds of the training rate.
+/// `monotone[f]` is +1 (never decreasing in feature `f`), -1 or 0. With `valid`, stops
+/// early and keeps the trees up to the best validation loss.
+pub fn boost(
+    data: &Binned,
+    y: &[bool],
+    offset: Option<&[f64]>,
+    monotone: &[i8],
+    p: &BoostParams,
+    valid: Option<Validation>,
+) -> Boosted {
+    let n = y.len();
+    let base = if offset.is_some() { 0.0 } else { base_score(y) };
+    let mut raw: Vec<f64> = offset.map_or_else(|| vec![base; n], <[f64]>::to_vec);
+    let mut valid_raw: Vec<f64> = valid.as_ref().map_or_else(Vec::new, |v| {
+        v.offset
+            .map_or_else(|| vec![base; v.y.len()], <[f64]>::to_vec)
+    });
+    let valid_rows: Vec<Vec<f64>> = valid
+        .as_ref()
+        .map_or_else(Vec::new, |v| v.x.outer_iter().map(|r| r.to_vec()).collect());
+    let (mut g, mut h) = (vec![0.0; n], vec![0.0; n]);
+    let mut rows: Vec<u32> = (0..n as u32).collect();
+    let mut trees = Vec::new();
+    let mut losses = Vec::new();
+    let (mut best_loss, mut best_round) = (f64::INFINITY, 0);
+    for round in 0..p.rounds {
+        g.par_iter_mut()
+            .zip(h.par_iter_mut())
+            .zip(raw.par_iter().zip(y.par_iter()))
+            .for_each(|((g, h), (&f, &y))| {
+                let prob = sigmoid(f);
+                *g = prob - f64::from(u8::from(y));
+                *h = (prob * (1.0 - prob)).max(1e-16);
+            });
+        let grower = Grower {
+            data,
+            g: &g,
+            h: &h,
+            monotone,
+            p,
+        };
+        let (tree, ranges) = grower.grow(&mut rows);
+        for (start, end, value) in ranges {
+            for &r in &rows[start..end] {
+                raw[r as usize] += value;
+            }
+        }
+        if let Some(v) = &valid {
+            valid_raw
+                .par_iter_mut()
+                .zip(valid_rows.par_iter())
+                .for_each(|(f, x)| *f += tree.predict(x));
+            let probs: Vec<f64> = valid_raw.iter().map(|&f| sigmoid(f)).collect();
+            let loss = log_loss(&probs, v.y);
+            losses.push(loss);
+            if loss < best_loss - 1e-12 {
+                best_loss = loss;
+                best_round = round + 1;
+            }
+        }
+        let single_leaf = tree.nodes.len() == 1;
+        trees.push(tree);
+        if valid.is_some() && round + 1 - best_round >= p.early_stopping {
+            break;
+        }
+        if single_leaf {
+            // Nothing left to split: later rounds would only repeat tiny leaf shifts.
+            break;
+        }
+    }
+    if valid.is_some() {
+        trees.truncate(best_round);
+    }
+    Boosted {
+        base,
+        trees,
+        validation_loss: losses,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array2;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    fn params() -> BoostParams {
+        BoostParams {
+            rounds: 60,
+            learning_rate: 0.1,
+            max_leaves: 15,
+            max_depth: 6,
+            min_leaf_rows: 20,
+            min_leaf_hessian: 1e-3,
+            l2: 1.0,
+            min_gain: 0.0,
+            early_stopping: 10,
+        }
+    }
+
+    /// An XOR-like target a linear model cannot learn: risk is high when exactly one of
+    /// two flags is set, and grows with a third (monotone) feature.
+    fn data(n: usize, seed: u64) -> (Array2<f64>, Vec<bool>) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut x = Array2::zeros((n, 3));
+        let mut y = Vec::with_capacity(n);
+        for i in 0..n {
+            let (a, b, c) = (
+                f64::from(u8::from(rng.gen_bool(0.5))),
+                f64::from(u8::from(rng.gen_bool(0.5))),
+                rng.gen_range(0.0..1.0),
+            );
+            x[[i, 0]] = a;
+            x[[i, 1]] = b;
+            x[[i, 2]] = c;
+            let logit = if (a > 0.5) != (b > 0.5) { 1.0 } else { -2.0 } + 1.5 * c;
+            y.push(rng.gen_bool(sigmoid(logit)));
+        }
+        (x, y)
+    }
+
+    #[test]
+    fn learns_an_interaction_a_linear_model_cannot() {
+        let (x, y) = data(8000, 1);
+        let (xv, yv) = data(4000, 2);
+        let binned = Binned::new(x.view(), 64);
+        let boosted = boost(
+            &binned,
+            &y,
+            None,
+            &[0, 0, 0],
+            &params(),
+            Some(Validation {
+                x: xv.view(),
+                y: &yv,
+                offset: None,
+            }),
+        );
+        let probs: Vec<f64> = xv
+            .outer_iter()
+            .map(|r| {
+                let r = r.to_vec();
+                sigmoid(boosted.base + boosted.trees.iter().map(|t| t.predict(&r)).sum::<f64>())
+            })
+            .collect();
+        let auc = crate::metrics::roc_auc(&probs, &yv).unwrap();
+        // The truth's own AUC on this design is about 0.78; a linear model gets ~0.6.
+        assert!(auc > 0.74, "AUC {auc}");
+        assert!(!boosted.trees.is_empty() && boosted.trees.len() <= 60);
+    }
+
+    #[test]
+    fn monotone_constraint_holds_on_the_fitted_trees() {
+        // Feature 2 truly raises the risk, but a decreasing wiggle is planted in
+        // the labels; constrained to +1, no tree may lower the score as it grows.
+        let (x, mut y) = data(6000, 3);
+        for (i, row) in x.outer_iter().enumerate() {
+            if (0.4..0.6).contains(&row[2]) && i % 2 == 0 {
+                y[i] = false;
+            }
+        }
+        let binned = Binned::new(x.view(), 64);
+        let boosted = boost(&binned, &y, None, &[0, 0, 1], &params(), None);
+        for a in [0.0, 1.0] {
+            for b in [0.0, 1.0] {
+                let mut last = f64::NEG_INFINITY;
+                for k in 0..=100 {
+                    let row = [a, b, k as f64 / 100.0];
+                    let score: f64 = boosted.trees.iter().map(|t| t.predict(&row)).sum();
+                    assert!(score >= last - 1e-12, "score fell at c = {}", row[2]);
+                    last = score;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,402 @@
+//! One regression tree of the ensemble: its nodes as stored in the model file, the
+//! value it gives a row, and the row's exact Shapley contributions (TreeSHAP).
+
+use serde::{Deserialize, Serialize};
+
+/// A node: a split on a raw feature value, or a leaf. Rows with `x ≤ threshold` go left;
+/// a missing value (NaN) goes right. `rows` is how many training rows reached the node
+/// (the weights TreeSHAP uses for "feature unknown").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Node {
+    Split {
+        feature: usize,
+        threshold: f64,
+        left: usize,
+        right: usize,
+        rows: f64,
+    },
+    Leaf {
+        value: f64,
+        rows: f64,
+    },
+}
+
+impl Node {
+    fn rows(&self) -> f64 {
+        match self {
+            Node::Split { rows, .. } | Node::Leaf { rows, .. } => *rows,
+        }
+    }
+}
+
+/// A tree; node 0 is the root.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tree {
+    pub nodes: Vec<Node>,
+}
+
+/// One element of the TreeSHAP path: a feature met on the way down, the share of rows
+/// that follow the path when the feature is unknown (`zero`) or known (`one`), and the
+/// permutation weight.
+#[derive(Debug, Clone, Copy, Default)]
+struct PathElem {
+    feature: usize,
+    zero: f64,
+    one: f64,
+    weight: f64,
+}
+
+/// Reusable working memory for [`Tree::shap`].
+#[derive(Debug, Default)]
+pub struct ShapScratch(Vec<PathElem>);
+
+/// The feature index of the path's root element (no feature).
+const NO_FEATURE: usize = usize::MAX;
+
+impl Tree {
+    /// The value of the leaf `x` reaches.
+    pub fn predict(&self, x: &[f64]) -> f64 {
+        let mut i = 0;
+        loop {
+            match &self.nodes[i] {
+                Node::Split {
+                    feature,
+                    threshold,
+                    left,
+                    right,
+                    ..
+                } => {
+                    i = if x[*feature] <= *threshold {
+                        *left
+                    } else {
+                        *right
+                    }
+                }
+                Node::Leaf { value, .. } => return *value,
+            }
+        }
+    }
+
+    /// Whether any split is on `feature`.
+    pub fn uses(&self, feature: usize) -> bool {
+        self.nodes
+            .iter()
+            .any(|n| matches!(n, Node::Split { feature: f, .. } if *f == feature))
+    }
+
+    /// The mean leaf value over the training rows: TreeSHAP's base value.
+    pub fn expected_value(&self) -> f64 {
+        let root = self.nodes[0].rows();
+        if root <= 0.0 {
+            return 0.0;
+        }
+        self.nodes
+            .iter()
+            .map(|n| match n {
+                Node::Leaf { value, rows } => value * rows / root,
+                Node::Split { .. } => 0.0,
+            })
+            .sum()
+    }
+
+    /// Depth of the deepest leaf (the root alone is depth 0).
+    pub fn depth(&self) -> usize {
+        fn walk(t: &Tree, i: usize) -> usize {
+            match &t.nodes[i] {
+                Node::Split { left, right, .. } => 1 + walk(t, *left).max(walk(t, *right)),
+                Node::Leaf { .. } => 0,
+            }
+        }
+        walk(self, 0)
+    }
+
+    /// Checks the node links and values (a model file is read from disk).
+    pub fn check(&self, features: usize) -> Result<(), String> {
+        if self.nodes.is_empty() {
+            return Err("a tree has no nodes".into());
+        }
+        // Children always come after their parent, so walking cannot loop.
+        for (i, n) in self.nodes.iter().enumerate() {
+            match n {
+                Node::Split {
+                    feature,
+                    threshold,
+                    left,
+                    right,
+                    rows,
+                } => {
+                    let child_ok = |c: usize| c > i && c < self.nodes.len();
+                    if *feature >= features
+                        || threshold.is_nan()
+                        || !child_ok(*left)
+                        || !child_ok(*right)
+                        || !(rows.is_finite() && *rows >= 0.0)
+                    {
+                        return Err(format!("tree node {i} is not a valid split"));
+                    }
+                }
+                Node::Leaf { value, rows } => {
+                    if !(value.is_finite() && rows.is_finite() && *rows >= 0.0) {
+                        return Err(format!("tree leaf {i} has an invalid value"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds the exact path-dependent Shapley values of `x` (Lundberg et al., TreeSHAP) to
+    /// `phi`; with [`Tree::expected_value`] they add up to [`Tree::predict`]. `depth` is
+    /// [`Tree::depth`] (computed once per tree by the caller); `scratch` is reused
+    /// between calls.
+    pub fn shap(&self, x: &[f64], depth: usize, phi: &mut [f64], scratch: &mut ShapScratch) {
+        let need = (depth + 2) * (depth + 3);
+        if scratch.0.len() < need {
+            scratch.0.resize(need, PathElem::default());
+        }
+        self.recurse(0, x, phi, &mut scratch.0, 0, 1.0, 1.0, NO_FEATURE);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn recurse(
+        &self,
+        node: usize,
+        x: &[f64],
+        phi: &mut [f64],
+        buf: &mut [PathElem],
+        len: usize,
+        zero: f64,
+        one: f64,
+        feature: usize,
+    ) {
+        // buf[..len] holds this node's copy of the parent's path.
+        extend(buf, len, zero, one, feature);
+        let mut len = len + 1;
+        match &self.nodes[node] {
+            Node::Leaf { value, .. } => {
+                for i in 1..len {
+                    let w = unwound_sum(&buf[..len], i);
+                    let e = buf[i];
+                    phi[e.feature] += w * (e.one - e.zero) * value;
+                }
+            }
+            Node::Split {
+                feature: split,
+                threshold,
+                left,
+                right,
+                rows,
+            } => {
+                let (hot, cold) = if x[*split] <= *threshold {
+                    (*left, *right)
+                } else {
+                    (*right, *left)
+                };
+                let (mut in_zero, mut in_one) = (1.0, 1.0);
+                // A feature met twice on the path: undo its first occurrence.
+                if let Some(k) = (1..len).find(|&k| buf[k].feature == *split) {
+                    in_zero = buf[k].zero;
+                    in_one = buf[k].one;
+                    unwind(buf, len, k);
+                    len -= 1;
+                }
+                let share = |c: usize| {
+                    if *rows > 0.0 {
+                        self.nodes[c].rows() / rows
+                    } else {
+                        0.0
+                    }
+                };
+                for (child, child_one) in [(hot, in_one), (cold, 0.0)] {
+                    let (mine, rest) = buf.split_at_mut(len);
+                    rest[..len].copy_from_slice(mine);
+                    self.recurse(
+                        child,
+                        x,
+                        phi,
+                        rest,
+                        len,
+                        in_zero * share(child),
+                        child_one,
+                        *split,
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn extend(path: &mut [PathElem], len: usize, zero: f64, one: f64, feature: usize) {
+    path[len] = PathElem {
+        feature,
+        zero,
+        one,
+        weight: if len == 0 { 1.0 } else { 0.0 },
+    };
+    let l = len as f64;
+    for i in (0..len).rev() {
+        path[i + 1].weight += one * path[i].weight * (i as f64 + 1.0) / (l + 1.0);
+        path[i].weight = zero * path[i].weight * (l - i as f64) / (l + 1.0);
+    }
+}
+
+fn unwind(path: &mut [PathElem], len: usize, i: usize) {
+    let l = len - 1;
+    let lf = l as f64;
+    let (one, zero) = (path[i].one, path[i].zero);
+    let mut next = path[l].weight;
+    for j in (0..l).rev() {
+        let jf = j as f64;
+        if one != 0.0 {
+            let tmp = path[j].weight;
+            path[j].weight = next * (lf + 1.0) / ((jf + 1.0) * one);
+            next = tmp - path[j].weight * zero * (lf - jf) / (lf + 1.0);
+        } else {
+            path[j].weight = path[j].weight * (lf + 1.0) / (zero * (lf - jf));
+        }
+    }
+    for j in i..l {
+        path[j].feature = path[j + 1].feature;
+        path[j].zero = path[j + 1].zero;
+        path[j].one = path[j + 1].one;
+    }
+}
+
+fn unwound_sum(path: &[PathElem], i: usize) -> f64 {
+    let l = path.len() - 1;
+    let lf = l as f64;
+    let (one, zero) = (path[i].one, path[i].zero);
+    let mut total = 0.0;
+    if one != 0.0 {
+        let mut next = path[l].weight;
+        for j in (0..l).rev() {
+            let jf = j as f64;
+            let tmp = next * (lf + 1.0) / ((jf + 1.0) * one);
+            total += tmp;
+            next = path[j].weight - tmp * zero * (lf - jf) / (lf + 1.0);
+        }
+    } else {
+        for j in (0..l).rev() {
+            let jf = j as f64;
+            total += path[j].weight * (lf + 1.0) / (zero * (lf - jf));
+        }
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A depth-3 tree that splits on feature 0 twice, so the unwinding path is exercised.
+    fn sample_tree() -> Tree {
+        let split = |feature, threshold, left, right, rows| Node::Split {
+            feature,
+            threshold,
+            left,
+            right,
+            rows,
+        };
+        let leaf = |value, rows| Node::Leaf { value, rows };
+        Tree {
+            nodes: vec![
+                split(0, 0.5, 1, 2, 100.0),
+                split(1, 0.5, 3, 4, 60.0),
+                split(2, 1.5, 5, 6, 40.0),
+                split(0, 0.25, 7, 8, 35.0),
+                leaf(0.7, 25.0),
+                leaf(-0.2, 30.0),
+                leaf(0.9, 10.0),
+                leaf(-1.0, 20.0),
+                leaf(0.3, 15.0),
+            ],
+        }
+    }
+
+    /// The path-dependent expectation of the tree given the features in `known`.
+    fn cond_expectation(t: &Tree, x: &[f64], known: &[bool], node: usize) -> f64 {
+        match &t.nodes[node] {
+            Node::Leaf { value, .. } => *value,
+            Node::Split {
+                feature,
+                threshold,
+                left,
+                right,
+                rows,
+            } => {
+                if known[*feature] {
+                    let next = if x[*feature] <= *threshold {
+                        *left
+                    } else {
+                        *right
+                    };
+                    cond_expectation(t, x, known, next)
+                } else {
+                    let (l, r) = (t.nodes[*left].rows(), t.nodes[*right].rows());
+                    (l * cond_expectation(t, x, known, *left)
+                        + r * cond_expectation(t, x, known, *right))
+                        / rows
+                }
+            }
+        }
+    }
+
+    /// Shapley values by enumerating every coalition.
+    fn brute_force(t: &Tree, x: &[f64], d: usize) -> Vec<f64> {
+        let fact = |n: usize| (1..=n).product::<usize>() as f64;
+        let mut phi = vec![0.0; d];
+        for (j, p) in phi.iter_mut().enumerate() {
+            for mask in 0..(1usize << d) {
+                if mask & (1 << j) != 0 {
+                    continue;
+                }
+                let s = mask.count_ones() as usize;
+                let w = fact(s) * fact(d - s - 1) / fact(d);
+                let known: Vec<bool> = (0..d).map(|k| mask & (1 << k) != 0).collect();
+                let mut with = known.clone();
+                with[j] = true;
+                *p += w * (cond_expectation(t, x, &with, 0) - cond_expectation(t, x, &known, 0));
+            }
+        }
+        phi
+    }
+
+    #[test]
+    fn tree_shap_equals_enumerated_shapley_values_and_adds_up() {
+        let t = sample_tree();
+        assert_eq!(t.depth(), 3);
+        t.check(3).unwrap();
+        for x in [
+            [0.1, 0.0, 0.0],
+            [0.3, 0.0, 2.0],
+            [0.3, 1.0, 1.0],
+            [0.9, 1.0, 1.0],
+            [0.9, 0.0, 2.0],
+            [f64::NAN, 0.0, 0.0],
+        ] {
+            let mut phi = vec![0.0; 3];
+            t.shap(&x, t.depth(), &mut phi, &mut ShapScratch::default());
+            let want = brute_force(&t, &x, 3);
+            for j in 0..3 {
+                assert!(
+                    (phi[j] - want[j]).abs() < 1e-12,
+                    "{x:?}: {phi:?} vs {want:?}"
+                );
+            }
+            let total = t.expected_value() + phi.iter().sum::<f64>();
+            assert!((total - t.predict(&x)).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn check_rejects_links_that_could_loop() {
+        let mut t = sample_tree();
+        if let Node::Split { left, .. } = &mut t.nodes[2] {
+            *left = 1;
+        }
+        assert!(t.check(3).is_err());
+        assert!(sample_tree().check(2).is_err());
+    }
+}
