@@ -145,6 +145,9 @@ pub struct TreeParams {
     /// Rounds without validation improvement before boosting stops.
     pub early_stopping: usize,
     pub max_bins: usize,
+    /// Most training rows one tree is grown from: above it, each round draws that many
+    /// (a fixed pseudo-random sample per round: stochastic gradient boosting).
+    pub max_rows_per_tree: usize,
 }
 
 /// The learner's settings, as requested.

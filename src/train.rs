@@ -38,6 +38,7 @@ impl Default for TreeParams {
             l2: 1.0,
             early_stopping: 25,
             max_bins: 64,
+            max_rows_per_tree: 250_000,
         }
     }
 }
@@ -267,6 +268,7 @@ impl Data<'_> {
             l2: t.l2,
             min_gain: 0.0,
             early_stopping: t.early_stopping,
+            max_rows_per_tree: t.max_rows_per_tree,
         }
     }
 
@@ -394,16 +396,22 @@ fn measure(
 }
 
 /// Fits candidate `c` on every fold and measures it.
+/// The folds are fitted in parallel (each fit is deterministic, and the results are
+/// kept in fold order).
 fn validate(data: &Data, c: Candidate, folds: &[Fold]) -> Result<Run> {
-    let mut logits = Vec::new();
-    let mut trees = Vec::new();
-    for fold in folds {
-        let fitted = data.fit(&c, fold.train.clone(), fold.valid.clone())?;
-        if c.penalty.is_none() {
-            trees.push(fitted.trees.len());
-        }
-        logits.push(data.logits(&fitted, fold.valid.clone()));
-    }
+    let fits: Vec<(usize, Vec<f64>)> = folds
+        .par_iter()
+        .map(|fold| {
+            let fitted = data.fit(&c, fold.train.clone(), fold.valid.clone())?;
+            Ok((fitted.trees.len(), data.logits(&fitted, fold.valid.clone())))
+        })
+        .collect::<Result<_>>()?;
+    let trees = if c.penalty.is_none() {
+        fits.iter().map(|f| f.0).collect()
+    } else {
+        Vec::new()
+    };
+    let logits = fits.into_iter().map(|f| f.1).collect();
     Ok(measure(c, logits, trees, data, folds))
 }
 
@@ -497,9 +505,11 @@ fn select(data: &Data, folds: &[Fold]) -> Result<Vec<Run>> {
         }
     }
     if learner != LearnerChoice::Logistic {
-        for c in tree_candidates(&data.params.trees) {
-            runs.push(validate(data, c, folds)?);
-        }
+        let trees: Vec<Run> = tree_candidates(&data.params.trees)
+            .into_par_iter()
+            .map(|c| validate(data, c, folds))
+            .collect::<Result<_>>()?;
+        runs.extend(trees);
     }
     if matches!(learner, LearnerChoice::Auto | LearnerChoice::Blend) {
         let lin = best_of(&runs, |c| c.learner == LearnerChoice::Logistic);

@@ -119,12 +119,26 @@ pub fn describe(model: &Model, path: Option<&std::path::Path>) -> String {
     if let Some(trees) = &model.trees {
         out.push_str(&format!("{} trees in the final model\n", trees.trees.len()));
     }
+    let mut ranked: Vec<&crate::model::ModelFeature> = model.features.iter().collect();
+    ranked.sort_by(|a, b| b.importance.total_cmp(&a.importance));
+    let top: Vec<String> = ranked
+        .iter()
+        .take(IMPORTANCE_SHOWN)
+        .map(|f| format!("{} {:.3}", f.def.name, f.importance))
+        .collect();
+    out.push_str(&format!(
+        "most important features (mean |contribution| to the log-odds): {}\n",
+        top.join(", ")
+    ));
     match path {
         Some(path) => out.push_str(&format!("model written to {}", path.display())),
         None => out.truncate(out.trim_end().len()),
     }
     out
 }
+
+/// Features `train` lists by importance.
+const IMPORTANCE_SHOWN: usize = 5;
 
 /// A trial's learner and settings, in words.
 pub fn trial_name(t: &crate::model::Trial) -> String {

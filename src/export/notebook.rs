@@ -43,9 +43,11 @@ const INTRO: &str = r##"
 Every change of the history, scored by the model, with its label (`label`, and
 `label_source`: explicit / attributed / none), `risk`, `tier`, violated `policy` ids,
 `reasons`, the model's feature values (`feature_*`) and each feature's contribution to
-the logit (`contrib_*`; with `intercept` they add up to `logit`).
+the logit (`contrib_*`: the logistic part's coefficient x standardised value plus the
+trees' TreeSHAP values; with `intercept`, the model's base value, they add up to `logit`).
 
-Side tables: `coefficients` (coefficients and importances), `calibration` (reliability
+Side tables: `coefficients` (the logistic part's coefficients, null for a trees-only
+model, and importances), `calibration` (reliability
 bins over this history), `metrics` (scope `history`: measured on this history, in-sample
 if the model was trained on it; scope `validation`: the training run's out-of-time
 validation), `gating` (share of incident-causing changes caught vs share gated) and
