@@ -543,6 +543,18 @@ mod tests {
         (x, y)
     }
 
+    /// The ROC-AUC of `boosted` on the rows `x` with labels `y`.
+    fn auc_on(boosted: &Boosted, x: &Array2<f64>, y: &[bool]) -> f64 {
+        let probs: Vec<f64> = x
+            .outer_iter()
+            .map(|r| {
+                let r = r.to_vec();
+                sigmoid(boosted.base + boosted.trees.iter().map(|t| t.predict(&r)).sum::<f64>())
+            })
+            .collect();
+        crate::metrics::roc_auc(&probs, y).unwrap()
+    }
+
     #[test]
     fn learns_an_interaction_a_linear_model_cannot() {
         let (x, y) = data(8000, 1);
@@ -560,14 +572,7 @@ mod tests {
                 offset: None,
             }),
         );
-        let probs: Vec<f64> = xv
-            .outer_iter()
-            .map(|r| {
-                let r = r.to_vec();
-                sigmoid(boosted.base + boosted.trees.iter().map(|t| t.predict(&r)).sum::<f64>())
-            })
-            .collect();
-        let auc = crate::metrics::roc_auc(&probs, &yv).unwrap();
+        let auc = auc_on(&boosted, &xv, &yv);
         // The truth's own AUC on this design is about 0.78; a linear model gets ~0.6.
         assert!(auc > 0.74, "AUC {auc}");
         assert!(!boosted.trees.is_empty() && boosted.trees.len() <= 60);
@@ -602,14 +607,7 @@ mod tests {
             panic!("the first tree splits");
         };
         assert!((1700.0..2300.0).contains(&rows), "root rows {rows}");
-        let probs: Vec<f64> = xv
-            .outer_iter()
-            .map(|r| {
-                let r = r.to_vec();
-                sigmoid(boosted.base + boosted.trees.iter().map(|t| t.predict(&r)).sum::<f64>())
-            })
-            .collect();
-        let auc = crate::metrics::roc_auc(&probs, &yv).unwrap();
+        let auc = auc_on(&boosted, &xv, &yv);
         assert!(auc > 0.72, "AUC {auc}");
         assert_eq!(fit().trees, boosted.trees);
     }
