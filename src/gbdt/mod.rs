@@ -39,8 +39,8 @@ impl Ensemble {
 
     /// Checks a loaded ensemble and computes what is not stored.
     pub fn check(&mut self, features: usize) -> Result<(), String> {
-        for t in &self.trees {
-            t.check(features)?;
+        for (k, t) in self.trees.iter().enumerate() {
+            t.check(features).map_err(|e| format!("tree {k}: {e}"))?;
         }
         self.depths = self.trees.iter().map(Tree::depth).collect();
         let expected: f64 = self.trees.iter().map(Tree::expected_value).sum();

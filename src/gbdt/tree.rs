@@ -128,18 +128,28 @@ impl Tree {
                     rows,
                 } => {
                     let child_ok = |c: usize| c > i && c < self.nodes.len();
-                    if *feature >= features
-                        || threshold.is_nan()
-                        || !child_ok(*left)
-                        || !child_ok(*right)
-                        || !(rows.is_finite() && *rows >= 0.0)
-                    {
-                        return Err(format!("tree node {i} is not a valid split"));
+                    if *feature >= features {
+                        return Err(format!(
+                            "node {i} splits on feature {feature}, but the model has {features}"
+                        ));
+                    }
+                    if !child_ok(*left) || !child_ok(*right) {
+                        return Err(format!(
+                            "node {i} links to nodes {left} and {right}: children must come after their parent, below {}",
+                            self.nodes.len()
+                        ));
+                    }
+                    if threshold.is_nan() || !(rows.is_finite() && *rows >= 0.0) {
+                        return Err(format!(
+                            "node {i} has threshold {threshold} and {rows} rows: expected a number and a non-negative count"
+                        ));
                     }
                 }
                 Node::Leaf { value, rows } => {
                     if !(value.is_finite() && rows.is_finite() && *rows >= 0.0) {
-                        return Err(format!("tree leaf {i} has an invalid value"));
+                        return Err(format!(
+                            "leaf {i} has value {value} and {rows} rows: expected finite numbers and a non-negative count"
+                        ));
                     }
                 }
             }
@@ -396,7 +406,9 @@ mod tests {
         if let Node::Split { left, .. } = &mut t.nodes[2] {
             *left = 1;
         }
-        assert!(t.check(3).is_err());
-        assert!(sample_tree().check(2).is_err());
+        let err = t.check(3).unwrap_err();
+        assert!(err.contains("node 2 links to nodes 1"), "{err}");
+        let err = sample_tree().check(2).unwrap_err();
+        assert!(err.contains("feature 2, but the model has 2"), "{err}");
     }
 }
