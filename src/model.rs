@@ -4,14 +4,13 @@
 
 use std::path::Path;
 
-use ndarray::{Array2, ArrayView1};
-use rayon::prelude::*;
+use ndarray::{ArrayView1, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::features::FeatureDef;
-use crate::gbdt::{Ensemble, ShapScratch};
+use crate::gbdt::Ensemble;
 use crate::label::{LabelParams, LabelSummary};
 use crate::metrics::Metrics;
 use crate::output::write_atomic;
@@ -394,28 +393,40 @@ impl Model {
     /// contributions: coefficient x standardised value for the logistic part, TreeSHAP
     /// values for the trees.
     pub fn score_row(&self, x: ArrayView1<f64>) -> Score {
-        let mut contributions: Vec<f64> = (0..self.features.len())
-            .map(|j| self.linear_contribution(j, x[j]))
-            .collect();
-        let mut logit = self.intercept + contributions.iter().sum::<f64>();
-        if let Some(trees) = &self.trees {
-            let row = x.to_vec();
-            logit += trees.predict(&row);
-            let mut scratch = ShapScratch::default();
-            trees.shap(&row, &mut contributions, &mut scratch);
-        }
-        Score {
-            risk: sigmoid(logit),
-            logit,
-            contributions,
-        }
+        let mut scores = self.score(x.insert_axis(Axis(0)));
+        scores.remove(0)
     }
 
-    /// Scores every row of a raw design matrix (columns in model feature order), in parallel.
-    pub fn score(&self, x: &Array2<f64>) -> Vec<Score> {
-        (0..x.nrows())
-            .into_par_iter()
-            .map(|i| self.score_row(x.row(i)))
+    /// Scores every row of a raw design matrix (columns in model feature order) as
+    /// [`Model::score_row`] describes.
+    pub fn score(&self, x: ArrayView2<f64>) -> Vec<Score> {
+        let mut contributions: Vec<Vec<f64>> = x
+            .rows()
+            .into_iter()
+            .map(|row| {
+                (0..self.features.len())
+                    .map(|j| self.linear_contribution(j, row[j]))
+                    .collect()
+            })
+            .collect();
+        let mut logits: Vec<f64> = contributions
+            .iter()
+            .map(|c| self.intercept + c.iter().sum::<f64>())
+            .collect();
+        if let Some(trees) = &self.trees {
+            let outputs = trees.explain(x, &mut contributions);
+            for (logit, output) in logits.iter_mut().zip(outputs) {
+                *logit += output;
+            }
+        }
+        contributions
+            .into_iter()
+            .zip(logits)
+            .map(|(contributions, logit)| Score {
+                risk: sigmoid(logit),
+                logit,
+                contributions,
+            })
             .collect()
     }
 }

@@ -191,9 +191,11 @@ fn score_chunks(
             let start = c * SCORE_CHUNK;
             let part = frame.slice(start, (start + SCORE_CHUNK).min(frame.len()));
             let x = design_matrix(&features, &part)?;
-            Ok((0..x.nrows())
-                .map(|row| {
-                    let score = model.score_row(x.row(row));
+            Ok(model
+                .score(x.view())
+                .into_iter()
+                .enumerate()
+                .map(|(row, score)| {
                     let tier = tiers.tier(score.risk);
                     let facts = Facts {
                         frame: &part,

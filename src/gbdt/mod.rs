@@ -7,10 +7,12 @@ pub mod bins;
 pub mod grow;
 pub mod tree;
 
+use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 
 pub use bins::Binned;
 pub use grow::{base_score, boost, BoostParams, Boosted, Validation};
+use tree::ShapTable;
 pub use tree::{Node, ShapScratch, Tree};
 
 /// The trees of a fitted model: their values add to the raw score (log-odds).
@@ -20,20 +22,36 @@ pub struct Ensemble {
     pub trees: Vec<Tree>,
     /// The trees' mean output over the training rows (TreeSHAP's base value).
     pub expected_value: f64,
-    /// Each tree's depth, so explanations size their scratch space once.
+    /// How each tree is explained, worked out once per model (not stored).
     #[serde(skip)]
-    depths: Vec<usize>,
+    explainers: Vec<Explainer>,
+}
+
+/// How [`Ensemble::shap`] explains one tree.
+#[derive(Debug, Clone, PartialEq)]
+enum Explainer {
+    /// From the tree's table of every pattern's terms (trees with few splits).
+    Table(ShapTable),
+    /// By TreeSHAP on each row; the tree's depth sizes the scratch space.
+    Recursive { depth: usize },
+}
+
+impl Explainer {
+    fn new(tree: &Tree) -> Explainer {
+        let depth = tree.depth();
+        ShapTable::new(tree, depth).map_or(Explainer::Recursive { depth }, Explainer::Table)
+    }
 }
 
 impl Ensemble {
     /// An ensemble of `trees`.
     pub fn new(trees: Vec<Tree>) -> Ensemble {
         let expected_value = trees.iter().map(Tree::expected_value).sum();
-        let depths = trees.iter().map(Tree::depth).collect();
+        let explainers = trees.iter().map(Explainer::new).collect();
         Ensemble {
             trees,
             expected_value,
-            depths,
+            explainers,
         }
     }
 
@@ -42,7 +60,7 @@ impl Ensemble {
         for (k, t) in self.trees.iter().enumerate() {
             t.check(features).map_err(|e| format!("tree {k}: {e}"))?;
         }
-        self.depths = self.trees.iter().map(Tree::depth).collect();
+        self.explainers = self.trees.iter().map(Explainer::new).collect();
         let expected: f64 = self.trees.iter().map(Tree::expected_value).sum();
         if (expected - self.expected_value).abs() > 1e-9 * (1.0 + expected.abs()) {
             return Err(format!(
@@ -58,11 +76,42 @@ impl Ensemble {
         self.trees.iter().map(|t| t.predict(x)).sum()
     }
 
-    /// Adds every tree's TreeSHAP values for `x` to `phi` (one per feature); with
-    /// `expected_value` they add up to [`Ensemble::predict`].
-    pub fn shap(&self, x: &[f64], phi: &mut [f64], scratch: &mut ShapScratch) {
-        for (t, &d) in self.trees.iter().zip(&self.depths) {
-            t.shap(x, d, phi, scratch);
+    /// Each row's summed output (as [`Ensemble::predict`]), adding the row's TreeSHAP
+    /// values to `phi[row]` (one per feature); with `expected_value` they add up to that
+    /// output. Bit for bit what one row at a time would give: every row gets the same
+    /// additions in the same order, but the trees go in the outer loop over a block of
+    /// rows, so the additions of different rows overlap instead of waiting on each other.
+    pub fn explain(&self, x: ArrayView2<f64>, phi: &mut [Vec<f64>]) -> Vec<f64> {
+        let x = x.as_standard_layout();
+        let rows: Vec<&[f64]> = x
+            .rows()
+            .into_iter()
+            .map(|r| r.to_slice().expect("a standard-layout row is contiguous"))
+            .collect();
+        // -0.0, the neutral element of addition, where `Iterator::sum` starts too.
+        let mut outputs = vec![-0.0; rows.len()];
+        let mut scratch = ShapScratch::default();
+        let blocks = rows
+            .chunks(EXPLAIN_BLOCK)
+            .zip(phi.chunks_mut(EXPLAIN_BLOCK))
+            .zip(outputs.chunks_mut(EXPLAIN_BLOCK));
+        for ((rows, phi), outputs) in blocks {
+            for (t, e) in self.trees.iter().zip(&self.explainers) {
+                for ((x, phi), output) in rows.iter().zip(phi.iter_mut()).zip(outputs.iter_mut()) {
+                    *output += match e {
+                        Explainer::Table(table) => table.explain(x, phi),
+                        Explainer::Recursive { depth } => {
+                            t.shap(x, *depth, phi, &mut scratch);
+                            t.predict(x)
+                        }
+                    };
+                }
+            }
         }
+        outputs
     }
 }
+
+/// Rows [`Ensemble::explain`] takes through the trees together: each tree's table is
+/// read from the L1 cache for all of them, their contributions stay in the L2 cache.
+const EXPLAIN_BLOCK: usize = 256;

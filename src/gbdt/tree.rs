@@ -58,6 +58,12 @@ const NO_FEATURE: usize = usize::MAX;
 impl Tree {
     /// The value of the leaf `x` reaches.
     pub fn predict(&self, x: &[f64]) -> f64 {
+        self.leaf_reached(&|_, feature, threshold| x[feature] <= threshold)
+    }
+
+    /// The value of the leaf reached going left at the splits where
+    /// `goes_left(node, feature, threshold)`.
+    fn leaf_reached(&self, goes_left: &impl Fn(usize, usize, f64) -> bool) -> f64 {
         let mut i = 0;
         loop {
             match &self.nodes[i] {
@@ -68,7 +74,7 @@ impl Tree {
                     right,
                     ..
                 } => {
-                    i = if x[*feature] <= *threshold {
+                    i = if goes_left(i, *feature, *threshold) {
                         *left
                     } else {
                         *right
@@ -162,19 +168,33 @@ impl Tree {
     /// [`Tree::depth`] (computed once per tree by the caller); `scratch` is reused
     /// between calls.
     pub fn shap(&self, x: &[f64], depth: usize, phi: &mut [f64], scratch: &mut ShapScratch) {
+        let goes_left = |_, feature: usize, threshold| x[feature] <= threshold;
+        self.shap_terms(depth, &goes_left, &mut |f, term| phi[f] += term, scratch);
+    }
+
+    /// Runs TreeSHAP for a row that goes left at the splits where
+    /// `goes_left(node, feature, threshold)`,
+    /// giving each term `(feature, value)` to `emit` in the order they add up.
+    fn shap_terms(
+        &self,
+        depth: usize,
+        goes_left: &impl Fn(usize, usize, f64) -> bool,
+        emit: &mut impl FnMut(usize, f64),
+        scratch: &mut ShapScratch,
+    ) {
         let need = (depth + 2) * (depth + 3);
         if scratch.0.len() < need {
             scratch.0.resize(need, PathElem::default());
         }
-        self.recurse(0, x, phi, &mut scratch.0, 0, 1.0, 1.0, NO_FEATURE);
+        self.recurse(0, goes_left, emit, &mut scratch.0, 0, 1.0, 1.0, NO_FEATURE);
     }
 
     #[allow(clippy::too_many_arguments)]
     fn recurse(
         &self,
         node: usize,
-        x: &[f64],
-        phi: &mut [f64],
+        goes_left: &impl Fn(usize, usize, f64) -> bool,
+        emit: &mut impl FnMut(usize, f64),
         buf: &mut [PathElem],
         len: usize,
         zero: f64,
@@ -189,7 +209,7 @@ impl Tree {
                 for i in 1..len {
                     let w = unwound_sum(&buf[..len], i);
                     let e = buf[i];
-                    phi[e.feature] += w * (e.one - e.zero) * value;
+                    emit(e.feature, w * (e.one - e.zero) * value);
                 }
             }
             Node::Split {
@@ -199,7 +219,7 @@ impl Tree {
                 right,
                 rows,
             } => {
-                let (hot, cold) = if x[*split] <= *threshold {
+                let (hot, cold) = if goes_left(node, *split, *threshold) {
                     (*left, *right)
                 } else {
                     (*right, *left)
@@ -224,8 +244,8 @@ impl Tree {
                     rest[..len].copy_from_slice(mine);
                     self.recurse(
                         child,
-                        x,
-                        phi,
+                        goes_left,
+                        emit,
                         rest,
                         len,
                         in_zero * share(child),
@@ -235,6 +255,110 @@ impl Tree {
                 }
             }
         }
+    }
+}
+
+/// Trees with at most this many splits are explained from a [`ShapTable`]: 2^6 = 64
+/// patterns, a few thousand terms at most (a 7-leaf tree, the smaller default).
+const MAX_TABLE_SPLITS: usize = 6;
+
+/// A tree's TreeSHAP terms for every pattern of decisions at its splits, worked out once
+/// per model: a row's terms depend on `x` only through which way it goes at each split,
+/// so explaining a row takes a comparison per split and an addition per term. Each
+/// feature's terms are added in the order [`Tree::shap`] adds them (bit-identical
+/// results), in a register, one feature after another (terms of different features never
+/// depended on each other). Every pattern has the same number of terms per feature,
+/// padded with -0.0 (which leaves any sum as it is), so that the loops run the same
+/// counts for every row instead of mispredicting where they end.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShapTable {
+    /// The splits in node order: feature and threshold. Bit k of a row's pattern is set
+    /// when the row goes left at split k.
+    splits: Vec<(usize, f64)>,
+    /// The value of the leaf each pattern reaches.
+    leaves: Vec<f64>,
+    /// The features the terms go to, each with its number of terms per pattern.
+    features: Vec<(usize, usize)>,
+    /// The terms of pattern `p`: `width` of them from `p * width`, feature by feature.
+    terms: Vec<f64>,
+    width: usize,
+}
+
+impl ShapTable {
+    /// The table of `tree` (of depth `depth`), or `None` when it has too many splits.
+    pub fn new(tree: &Tree, depth: usize) -> Option<ShapTable> {
+        let mut split_of = vec![0; tree.nodes.len()];
+        let mut splits = Vec::new();
+        for (i, n) in tree.nodes.iter().enumerate() {
+            if let Node::Split {
+                feature, threshold, ..
+            } = n
+            {
+                split_of[i] = splits.len();
+                splits.push((*feature, *threshold));
+            }
+        }
+        if splits.len() > MAX_TABLE_SPLITS {
+            return None;
+        }
+        let mut scratch = ShapScratch::default();
+        let mut leaves = Vec::new();
+        let patterns: Vec<Vec<(usize, f64)>> = (0..1usize << splits.len())
+            .map(|pattern| {
+                let goes_left = |node: usize, _, _| pattern & (1 << split_of[node]) != 0;
+                let mut emitted = Vec::new();
+                tree.shap_terms(
+                    depth,
+                    &goes_left,
+                    &mut |f, term| emitted.push((f, term)),
+                    &mut scratch,
+                );
+                leaves.push(tree.leaf_reached(&goes_left));
+                emitted
+            })
+            .collect();
+        let mut features: Vec<(usize, usize)> = Vec::new();
+        for emitted in &patterns {
+            for &(f, _) in emitted {
+                let count = emitted.iter().filter(|e| e.0 == f).count();
+                match features.iter_mut().find(|g| g.0 == f) {
+                    Some(g) => g.1 = g.1.max(count),
+                    None => features.push((f, count)),
+                }
+            }
+        }
+        let width = features.iter().map(|g| g.1).sum();
+        let mut terms = Vec::with_capacity(patterns.len() * width);
+        for emitted in &patterns {
+            for &(f, count) in &features {
+                let start = terms.len();
+                terms.extend(emitted.iter().filter(|e| e.0 == f).map(|e| e.1));
+                terms.resize(start + count, -0.0);
+            }
+        }
+        Some(ShapTable {
+            splits,
+            leaves,
+            features,
+            terms,
+            width,
+        })
+    }
+
+    /// Adds the TreeSHAP values of `x` to `phi`, as [`Tree::shap`] does, and returns
+    /// the tree's value for `x` ([`Tree::predict`]).
+    pub fn explain(&self, x: &[f64], phi: &mut [f64]) -> f64 {
+        let mut pattern = 0;
+        for (k, &(feature, threshold)) in self.splits.iter().enumerate() {
+            pattern |= usize::from(x[feature] <= threshold) << k;
+        }
+        let mut terms = &self.terms[pattern * self.width..][..self.width];
+        for &(feature, count) in &self.features {
+            let (mine, rest) = terms.split_at(count);
+            phi[feature] = mine.iter().fold(phi[feature], |sum, term| sum + term);
+            terms = rest;
+        }
+        self.leaves[pattern]
     }
 }
 
@@ -397,6 +521,30 @@ mod tests {
             }
             let total = t.expected_value() + phi.iter().sum::<f64>();
             assert!((total - t.predict(&x)).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn table_gives_the_recursions_values_bit_for_bit() {
+        let t = sample_tree();
+        let table = ShapTable::new(&t, t.depth()).unwrap();
+        let values = [f64::NAN, -1.0, 0.1, 0.25, 0.3, 0.5, 0.9, 1.0, 1.5, 2.0];
+        for &a in &values {
+            for &b in &values {
+                for &c in &values {
+                    let x = [a, b, c];
+                    // Non-zero starting values, as the logistic part gives in a blend.
+                    let mut want = vec![0.1, -0.3, 0.7];
+                    let mut got = want.clone();
+                    t.shap(&x, t.depth(), &mut want, &mut ShapScratch::default());
+                    assert_eq!(
+                        table.explain(&x, &mut got).to_bits(),
+                        t.predict(&x).to_bits()
+                    );
+                    let bits = |v: &[f64]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&got), bits(&want), "{x:?}");
+                }
+            }
         }
     }
 
