@@ -3,6 +3,7 @@
 //! what was expected.
 
 use rustc_hash::FxHashMap as HashMap;
+use std::hash::BuildHasher;
 use std::path::Path;
 
 use chrono::{Datelike, Timelike};
@@ -417,20 +418,32 @@ fn require_rows(table: &Table, file: &str) -> Result<()> {
     Ok(())
 }
 
-/// Checks that no value repeats; the error names both rows (1-based).
+/// Checks that no value of the `n` given by `id` repeats; the error names the first
+/// repeat in row order and the row it repeats (1-based).
 fn check_unique<'s>(
     file: &str,
     column: &str,
-    ids: impl ExactSizeIterator<Item = &'s str>,
+    n: usize,
+    id: impl Fn(usize) -> &'s str + Sync,
 ) -> Result<()> {
-    let mut seen: HashMap<&str, usize> =
-        HashMap::with_capacity_and_hasher(ids.len(), Default::default());
-    for (i, id) in ids.enumerate() {
-        if let Some(first) = seen.insert(id, i) {
+    // The values' hashes, sorted in parallel, show whether any two values could be
+    // equal; only then are the rows walked in order, so that the error names the first
+    // repeat.
+    let mut hashes: Vec<u64> = (0..n)
+        .into_par_iter()
+        .map(|i| rustc_hash::FxBuildHasher.hash_one(id(i)))
+        .collect();
+    hashes.par_sort_unstable();
+    if !hashes.par_windows(2).any(|w| w[0] == w[1]) {
+        return Ok(());
+    }
+    let mut seen: HashMap<&str, usize> = HashMap::with_capacity_and_hasher(n, Default::default());
+    for i in 0..n {
+        if let Some(first) = seen.insert(id(i), i) {
             return Err(Error::Duplicate {
                 file: file.into(),
                 column: column.into(),
-                value: id.to_string(),
+                value: id(i).to_string(),
                 first: first + 1,
                 second: i + 1,
             });
@@ -758,7 +771,7 @@ fn parse_identity(
     };
     let ids = || -> Result<Strs> {
         let ids = strs_column(&Cells::required(table, file, &cols.id)?)?;
-        check_unique(file, &cols.id, ids.iter())?;
+        check_unique(file, &cols.id, ids.len(), |i| ids.get(i))?;
         Ok(ids)
     };
     let ts = || -> Result<Vec<i64>> {
@@ -922,7 +935,7 @@ fn incidents_of(df: &Table, file: &str) -> Result<Incidents> {
         Cells::required(df, file, column)?.parse_required(NON_EMPTY, |s| Some(s.to_string()))
     };
     let ids = text("incident_id")?;
-    check_unique(file, "incident_id", ids.iter().map(String::as_str))?;
+    check_unique(file, "incident_id", ids.len(), |i| &ids[i])?;
     let start = Cells::required(df, file, "start_time")?;
     let start = start
         .timestamps(
