@@ -1,13 +1,14 @@
 //! Point-in-time history features. For a change at time `t`, only changes and incidents
 //! strictly before `t` are visible, and a past change counts as incident-causing only
-//! once an incident linked to it has started before `t`. Each feature is two binary
-//! searches in per-service or per-author sorted timestamps: O(n log n) in all.
+//! once an incident linked to it has started before `t`. The rows are taken per service
+//! (and per author) in time order, so each count is a cursor moving forward over that
+//! service's or author's sorted timestamps: O(n log n) for the sorts, linear after.
 
 use rayon::prelude::*;
 
 use crate::frame::{Column, Frame};
 use crate::label::Labels;
-use crate::load::{Events, Incidents};
+use crate::load::{Events, Incidents, Interned};
 
 const DAY: i64 = 86_400;
 /// Days since the service's last incident are capped here (and a service that never had
@@ -44,17 +45,6 @@ impl Timeline {
     }
 }
 
-/// Number of values in sorted `v` within `[from, to)`.
-#[cfg(test)]
-fn count_between(v: &[i64], from: i64, to: i64) -> usize {
-    v.partition_point(|&x| x < to) - v.partition_point(|&x| x < from)
-}
-
-/// Number of values in sorted `v` strictly before `t`.
-fn count_before(v: &[i64], t: i64) -> usize {
-    v.partition_point(|&x| x < t)
-}
-
 /// Computes the history columns for the timeline rows `rows` and adds them to `frame`
 /// (whose rows correspond to `rows`). `incidents` must already be severity-filtered
 /// the same way the labels were.
@@ -89,36 +79,110 @@ pub fn add_history(
     services.par_iter_mut().for_each(Timeline::sort);
     authors.par_iter_mut().for_each(Timeline::sort);
 
-    let values: Vec<[f64; 8]> = rows
-        .par_iter()
-        .map(|&r| {
-            let t = timeline.ts[r];
-            let s = &services[timeline.service.codes[r] as usize];
-            let a = &authors[timeline.author.codes[r] as usize];
-            let incidents_before = count_before(&s.incidents, t);
-            let last = incidents_before.checked_sub(1).map(|i| s.incidents[i]);
-            let days_since = last.map_or(RECENCY_CAP_DAYS, |l| {
-                ((t - l) as f64 / DAY as f64).min(RECENCY_CAP_DAYS)
-            });
-            let changes_before = count_before(&s.changes, t);
-            [
-                (incidents_before - count_before(&s.incidents, t - 7 * DAY)) as f64,
-                (incidents_before - count_before(&s.incidents, t - 30 * DAY)) as f64,
-                days_since,
-                (changes_before - count_before(&s.changes, t - 7 * DAY)) as f64,
-                changes_before as f64,
-                count_before(&s.caused, t) as f64,
-                count_before(&a.changes, t) as f64,
-                count_before(&a.caused, t) as f64,
-            ]
+    // The rows grouped by service (and by author), each group in time order: every
+    // count is then a cursor moving forward over a sorted timeline, not a binary search.
+    let ts = &timeline.ts;
+    let by_service: Vec<Vec<(u32, [f64; 6])>> = groups(rows, &timeline.service, ts)
+        .into_par_iter()
+        .enumerate()
+        .map(|(code, group)| {
+            let s = &services[code];
+            let (mut incidents, mut incidents_7d, mut incidents_30d) = (
+                Cursor::new(&s.incidents),
+                Cursor::new(&s.incidents),
+                Cursor::new(&s.incidents),
+            );
+            let (mut changes, mut changes_7d) = (Cursor::new(&s.changes), Cursor::new(&s.changes));
+            let mut caused = Cursor::new(&s.caused);
+            group
+                .into_iter()
+                .map(|i| {
+                    let t = ts[rows[i as usize]];
+                    let incidents_before = incidents.before(t);
+                    let last = incidents_before.checked_sub(1).map(|k| s.incidents[k]);
+                    let days_since = last.map_or(RECENCY_CAP_DAYS, |l| {
+                        ((t - l) as f64 / DAY as f64).min(RECENCY_CAP_DAYS)
+                    });
+                    let changes_before = changes.before(t);
+                    let values = [
+                        (incidents_before - incidents_7d.before(t - 7 * DAY)) as f64,
+                        (incidents_before - incidents_30d.before(t - 30 * DAY)) as f64,
+                        days_since,
+                        (changes_before - changes_7d.before(t - 7 * DAY)) as f64,
+                        changes_before as f64,
+                        caused.before(t) as f64,
+                    ];
+                    (i, values)
+                })
+                .collect()
+        })
+        .collect();
+    let by_author: Vec<Vec<(u32, [f64; 2])>> = groups(rows, &timeline.author, ts)
+        .into_par_iter()
+        .enumerate()
+        .map(|(code, group)| {
+            let a = &authors[code];
+            let (mut changes, mut caused) = (Cursor::new(&a.changes), Cursor::new(&a.caused));
+            group
+                .into_iter()
+                .map(|i| {
+                    let t = ts[rows[i as usize]];
+                    (i, [changes.before(t) as f64, caused.before(t) as f64])
+                })
+                .collect()
         })
         .collect();
     let columns: Vec<Vec<f64>> = (0..HISTORY_COLUMNS.len())
         .into_par_iter()
-        .map(|k| values.iter().map(|v| v[k]).collect())
+        .map(|k| {
+            let mut column = vec![0.0; rows.len()];
+            if k < 6 {
+                for &(i, v) in by_service.iter().flatten() {
+                    column[i as usize] = v[k];
+                }
+            } else {
+                for &(i, v) in by_author.iter().flatten() {
+                    column[i as usize] = v[k - 6];
+                }
+            }
+            column
+        })
         .collect();
     for (name, column) in HISTORY_COLUMNS.iter().zip(columns) {
         frame.insert(*name, Column::Num(column));
+    }
+}
+
+/// The positions in `rows` grouped by the code `codes` gives their timeline row, each
+/// group in time order (ties in position order).
+fn groups(rows: &[usize], codes: &Interned, ts: &[i64]) -> Vec<Vec<u32>> {
+    let mut groups = vec![Vec::new(); codes.names.len()];
+    for (i, &r) in rows.iter().enumerate() {
+        groups[codes.codes[r] as usize].push(i as u32);
+    }
+    groups
+        .par_iter_mut()
+        .for_each(|g| g.sort_by_key(|&i| ts[rows[i as usize]]));
+    groups
+}
+
+/// Counts the values of a sorted timeline before a time that only moves forward.
+struct Cursor<'a> {
+    values: &'a [i64],
+    before: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(values: &'a [i64]) -> Cursor<'a> {
+        Cursor { values, before: 0 }
+    }
+
+    /// Number of values strictly before `t`, which is at least the last `t` asked.
+    fn before(&mut self, t: i64) -> usize {
+        while self.values.get(self.before).is_some_and(|&v| v < t) {
+            self.before += 1;
+        }
+        self.before
     }
 }
 
@@ -194,8 +258,14 @@ mod tests {
 
     #[test]
     fn windows_are_half_open() {
-        assert_eq!(count_between(&[0, 7 * DAY, 8 * DAY], DAY, 8 * DAY), 1);
-        assert_eq!(count_between(&[DAY, 8 * DAY], DAY, 8 * DAY), 1);
-        assert_eq!(count_before(&[1, 2, 2, 3], 2), 1);
+        // [DAY, 8 * DAY) holds one of 0, 7 days, 8 days.
+        let v = [0, 7 * DAY, 8 * DAY];
+        let (mut to, mut from) = (Cursor::new(&v), Cursor::new(&v));
+        assert_eq!(to.before(8 * DAY) - from.before(DAY), 1);
+        let mut c = Cursor::new(&[1, 2, 2, 3]);
+        assert_eq!(c.before(2), 1);
+        assert_eq!(c.before(2), 1);
+        assert_eq!(c.before(3), 3);
+        assert_eq!(c.before(9), 4);
     }
 }
