@@ -225,25 +225,30 @@ fn check_levels<T>(
     Ok(())
 }
 
-fn fires(w: &When, f: &Facts) -> bool {
-    let listed = |levels: &Option<Vec<String>>, value: &str| {
-        levels.as_ref().is_none_or(|l| l.iter().any(|x| x == value))
+fn fires<'f>(w: &When, f: &'f Facts) -> bool {
+    // Values are looked up only for the conditions the rule has (this runs for every
+    // rule and scored change).
+    let listed = |levels: &Option<Vec<String>>, value: &dyn Fn() -> &'f str| {
+        levels.as_ref().is_none_or(|l| {
+            let value = value();
+            l.iter().any(|x| x == value)
+        })
     };
-    let at_least = |min: Option<f64>, v: f64| min.is_none_or(|m| v >= m);
-    listed(&w.ai_involvement, f.level("ai_involvement"))
-        && listed(&w.permission_level, f.level("permission_level"))
-        && listed(&w.review_status, f.level("review_status"))
-        && listed(&w.change_type, f.level("change_type"))
-        && listed(&w.tier, TIER_NAMES[f.tier])
+    let at_least = |min: Option<f64>, v: &dyn Fn() -> f64| min.is_none_or(|m| v() >= m);
+    listed(&w.ai_involvement, &|| f.level("ai_involvement"))
+        && listed(&w.permission_level, &|| f.level("permission_level"))
+        && listed(&w.review_status, &|| f.level("review_status"))
+        && listed(&w.change_type, &|| f.level("change_type"))
+        && listed(&w.tier, &|| TIER_NAMES[f.tier])
         && w.customer_facing
             .is_none_or(|b| f.flag("customer_facing") == Some(b))
         && w.rollback_plan
             .is_none_or(|b| f.flag("rollback_plan") == Some(b))
-        && at_least(w.min_services_affected, f.num("services_affected"))
-        && at_least(w.min_regions_affected, f.num("regions_affected"))
+        && at_least(w.min_services_affected, &|| f.num("services_affected"))
+        && at_least(w.min_regions_affected, &|| f.num("regions_affected"))
         && w.reviewer_count_below
             .is_none_or(|m| f.num("reviewer_count") < m)
-        && at_least(w.min_risk, f.risk)
+        && at_least(w.min_risk, &|| f.risk)
 }
 
 #[cfg(test)]
