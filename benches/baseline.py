@@ -255,13 +255,13 @@ def features(timeline, incidents, first, rows, base_rate):
     hour, weekday = when.dt.hour.to_numpy(), when.dt.day_of_week.to_numpy()
 
     f = {
-        "ai_assisted": is_("ai_involvement", "assisted"),
+        "ai_any": ai,
         "ai_agent": is_("ai_involvement", "agent"),
-        "permission_elevated": is_("permission_level", "elevated"),
+        "permission_raised": privileged,
         "permission_admin": is_("permission_level", "admin"),
-        "review_self_approved": is_("review_status", "self_approved"),
+        "review_not_approved": unreviewed,
+        "review_none_or_bypassed": one_of("review_status", ["bypassed", "none"]),
         "review_bypassed": is_("review_status", "bypassed"),
-        "review_none": is_("review_status", "none"),
         "reviewers_log": log1p(c["reviewer_count"]),
         "services_affected_log": services_log,
         "regions_affected_log": log1p(c["regions_affected"]),
