@@ -2,7 +2,7 @@
 //! columns by name, all of one length. Loading fills it, history adds to it, feature
 //! expressions read from it.
 
-use std::collections::BTreeMap;
+use rustc_hash::FxHashMap;
 
 /// One column. Missing numeric values are NaN.
 #[derive(Debug, Clone, PartialEq)]
@@ -136,7 +136,8 @@ pub fn format_number(v: f64) -> String {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Frame {
     len: usize,
-    columns: BTreeMap<String, Column>,
+    /// Hashed by name: scoring looks columns up for every change it explains.
+    columns: FxHashMap<String, Column>,
 }
 
 impl Frame {
@@ -144,7 +145,7 @@ impl Frame {
     pub fn new(len: usize) -> Frame {
         Frame {
             len,
-            columns: BTreeMap::new(),
+            columns: FxHashMap::default(),
         }
     }
 
@@ -174,7 +175,9 @@ impl Frame {
 
     /// Column names in sorted order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.columns.keys().map(String::as_str)
+        let mut names: Vec<&str> = self.columns.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names.into_iter()
     }
 
     /// The rows `rows`, in that order.
@@ -213,10 +216,12 @@ impl Frame {
                 theirs.join(", ")
             ));
         }
-        for (name, col) in self.columns.iter_mut() {
-            let Some(o) = other.columns.get(name) else {
+        let names: Vec<String> = self.names().map(String::from).collect();
+        for name in names {
+            let Some(o) = other.columns.get(&name) else {
                 return Err(format!("column '{name}' is missing"));
             };
+            let col = self.columns.get_mut(&name).expect("a name of this frame");
             if !col.append(o) {
                 return Err(format!("column '{name}' has a different type"));
             }
