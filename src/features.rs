@@ -179,11 +179,14 @@ pub fn design_matrix(features: &[FeatureDef], frame: &Frame) -> Result<Array2<f6
         .par_iter()
         .map(|f| f.expr.eval(frame))
         .collect::<Result<_>>()?;
-    let mut x = Array2::<f64>::zeros((frame.len(), features.len()));
-    for (j, col) in columns.iter().enumerate() {
-        x.column_mut(j).assign(&ndarray::ArrayView1::from(col));
+    // Written row after row (each column read in order alongside the others), not
+    // column after column with strided writes.
+    let mut x = Vec::with_capacity(frame.len() * features.len());
+    for r in 0..frame.len() {
+        x.extend(columns.iter().map(|c| c[r]));
     }
-    Ok(x)
+    Ok(Array2::from_shape_vec((frame.len(), features.len()), x)
+        .expect("one value per row and feature"))
 }
 
 fn strs(v: &[&str]) -> Vec<String> {
