@@ -321,7 +321,6 @@ impl Data<'_> {
 
     /// The log-odds of `fitted` for `rows`.
     fn logits(&self, fitted: &Fitted, rows: Range<usize>) -> Vec<f64> {
-        let ensemble = Ensemble::new(fitted.trees.clone());
         let linear = fitted.linear.as_ref().map(|l| {
             self.z
                 .slice(ndarray::s![rows.clone(), ..])
@@ -332,10 +331,12 @@ impl Data<'_> {
         (0..x.nrows())
             .into_par_iter()
             .map(|i| {
-                let trees = if ensemble.trees.is_empty() {
+                // The trees' sum only: no explainers are needed to validate.
+                let trees = if fitted.trees.is_empty() {
                     0.0
                 } else {
-                    ensemble.predict(&x.row(i).to_vec())
+                    let row = x.row(i).to_vec();
+                    fitted.trees.iter().map(|t| t.predict(&row)).sum()
                 };
                 fitted.intercept + linear.as_ref().map_or(0.0, |l| l[i]) + trees
             })

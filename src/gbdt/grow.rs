@@ -374,24 +374,7 @@ fn split_bins(tree: &Tree, data: &Binned) -> Vec<u8> {
 
 /// The leaf value binned row `r` reaches in `tree`.
 fn route(tree: &Tree, bins: &[u8], data: &Binned, r: usize) -> f64 {
-    let mut i = 0;
-    loop {
-        match &tree.nodes[i] {
-            Node::Split {
-                feature,
-                left,
-                right,
-                ..
-            } => {
-                i = if data.bins[*feature][r] <= bins[i] {
-                    *left
-                } else {
-                    *right
-                }
-            }
-            Node::Leaf { value, .. } => return *value,
-        }
-    }
+    tree.leaf_reached(&|node, feature, _| data.bins[feature][r] <= bins[node])
 }
 
 /// Log-odds of the rate of `y` (clamped away from 0 and 1).

@@ -63,7 +63,7 @@ impl Tree {
 
     /// The value of the leaf reached going left at the splits where
     /// `goes_left(node, feature, threshold)`.
-    fn leaf_reached(&self, goes_left: &impl Fn(usize, usize, f64) -> bool) -> f64 {
+    pub(crate) fn leaf_reached(&self, goes_left: &impl Fn(usize, usize, f64) -> bool) -> f64 {
         let mut i = 0;
         loop {
             match &self.nodes[i] {
