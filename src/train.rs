@@ -299,9 +299,16 @@ impl Data<'_> {
         valid: Option<Range<usize>>,
         rounds: usize,
     ) -> Fitted {
-        let binned = self.binned.rows(train.clone());
+        // Every row (the refit) needs no copy.
+        let part;
+        let binned = if train == (0..self.binned.rows) {
+            self.binned
+        } else {
+            part = self.binned.rows(train.clone());
+            &part
+        };
         let boosted = boost(
-            &binned,
+            binned,
             &self.y[train],
             None,
             self.monotone,
@@ -666,10 +673,7 @@ pub fn train(set: TrainingSet, params: LearnerParams, ctx: TrainContext) -> Resu
             mean_training_risk: 0.0,
         },
     };
-    let train_probs: Vec<f64> = (0..n)
-        .into_par_iter()
-        .map(|i| model.risk_row(set.x.row(i)))
-        .collect();
+    let train_probs = model.risks(set.x);
     model.tiers = Tiers::from_risks(&train_probs, ctx.tier_percentiles);
     model.training.mean_training_risk = train_probs.iter().sum::<f64>() / n as f64;
     let importance = importance(&model, set.x);

@@ -3,7 +3,6 @@
 //! everything before each change. A rule-only baseline (flag every change matching the
 //! AI + elevated + unreviewed pattern) is measured on the same rows.
 
-use rayon::prelude::*;
 use serde::Serialize;
 
 use super::Inputs;
@@ -175,10 +174,7 @@ pub fn evaluate(s: &EvaluateSettings, progress: &Progress) -> Result<Evaluation>
     )?;
     progress.log(&super::train::describe(&model, None));
     progress.stage("scoring the test period");
-    let probs: Vec<f64> = (0..x_test.nrows())
-        .into_par_iter()
-        .map(|i| model.risk_row(x_test.row(i)))
-        .collect();
+    let probs = model.risks(x_test);
     let (y_train, y_test) = y.split_at(cut);
 
     // The rule reads the contract's columns: no rule baseline without them.

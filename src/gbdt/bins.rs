@@ -12,13 +12,38 @@ use rayon::prelude::*;
 /// Rows read to place the bin edges of a feature (evenly spaced through the data).
 const EDGE_SAMPLE: usize = 200_000;
 
-/// The binned training matrix, one column of bin codes per feature.
+/// Rows per block when the row-major codes are written.
+const ROW_BLOCK: usize = 1 << 14;
+
+/// Most two-bin features packed into one byte of [`Binned::by_row`].
+const BUNDLE_BITS: u8 = 6;
+
+/// Where a feature's code sits in a row of [`Binned::by_row`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Slot {
+    /// The whole byte of histogram column `.0`.
+    Own(usize),
+    /// Bit `.1` of histogram column `.0`: a two-bin feature (a flag), bundled with others.
+    Bit(usize, u8),
+}
+
+/// The binned training matrix, twice: one column of bin codes per feature (splits read
+/// one feature of many rows) and row by row (histograms read a whole row at once: one
+/// cache line, however scattered a leaf's rows are).
+///
+/// In the row-major copy, two-bin features are bundled, up to [`BUNDLE_BITS`] to a byte:
+/// a histogram counts the byte's combinations of flags, and each flag's two bins are
+/// recovered from them, so a row costs one addition per byte, not one per flag.
 pub struct Binned {
     /// `bins[f][row]`.
     pub bins: Vec<Vec<u8>>,
-    /// `common[f]`: feature `f`'s most frequent bin. Histograms skip it (most rows of a
-    /// flag fall in one bin) and recover it as the leaf's total minus the other bins.
-    pub common: Vec<u8>,
+    /// `slots[f]`: where feature `f` sits in a row of `by_row`.
+    pub slots: Vec<Slot>,
+    /// `by_row[row * width + c]`: histogram column `c` of the row (`width` columns).
+    pub by_row: Vec<u8>,
+    /// `offsets[c]`: where histogram column `c`'s bins start in a histogram of every
+    /// column; `offsets[width]` is the histogram's length.
+    pub offsets: Vec<usize>,
     /// `edges[f]`: ascending thresholds; feature `f` has `edges[f].len() + 1` bins.
     pub edges: Vec<Vec<f64>>,
     pub rows: usize,
@@ -42,24 +67,71 @@ impl Binned {
     }
 
     fn assemble(bins: Vec<Vec<u8>>, edges: Vec<Vec<f64>>, rows: usize) -> Binned {
-        let common = bins
-            .par_iter()
-            .zip(&edges)
-            .map(|(column, e)| {
-                let mut counts = vec![0usize; e.len() + 1];
-                for &c in column {
-                    counts[usize::from(c)] += 1;
-                }
-                // The first of the most frequent bins.
-                (0..counts.len()).fold(0, |best, b| if counts[b] > counts[best] { b } else { best })
-                    as u8
-            })
-            .collect();
+        // Histogram columns: one per feature, except that two-bin features share bytes.
+        let mut slots = Vec::with_capacity(edges.len());
+        let mut column_bins: Vec<usize> = Vec::new();
+        let mut open: Option<(usize, u8)> = None;
+        for e in &edges {
+            if e.len() == 1 {
+                let (column, bit) = match open {
+                    Some((column, bit)) if bit < BUNDLE_BITS => (column, bit),
+                    _ => {
+                        column_bins.push(0);
+                        (column_bins.len() - 1, 0)
+                    }
+                };
+                column_bins[column] = 1 << (bit + 1);
+                slots.push(Slot::Bit(column, bit));
+                open = Some((column, bit + 1));
+            } else {
+                column_bins.push(e.len() + 1);
+                slots.push(Slot::Own(column_bins.len() - 1));
+            }
+        }
+        let width = column_bins.len();
+        let mut by_row = vec![0u8; rows * width];
+        if width > 0 {
+            by_row
+                .par_chunks_mut(ROW_BLOCK * width)
+                .enumerate()
+                .for_each(|(block, out)| {
+                    let first = block * ROW_BLOCK;
+                    for (i, row) in out.chunks_exact_mut(width).enumerate() {
+                        for (slot, column) in slots.iter().zip(&bins) {
+                            let code = column[first + i];
+                            match *slot {
+                                Slot::Own(c) => row[c] = code,
+                                Slot::Bit(c, bit) => row[c] |= code << bit,
+                            }
+                        }
+                    }
+                });
+        }
+        let mut offsets = Vec::with_capacity(width + 1);
+        offsets.push(0);
+        for b in column_bins {
+            offsets.push(offsets.last().copied().unwrap_or(0) + b);
+        }
         Binned {
             bins,
-            common,
+            slots,
+            by_row,
+            offsets,
             edges,
             rows,
+        }
+    }
+
+    /// Histogram columns per row of `by_row`.
+    pub fn width(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    /// Feature `f`'s bin code in `row`, a row of `by_row`.
+    pub fn code(&self, row: &[u8], f: usize) -> u8 {
+        match self.slots[f] {
+            Slot::Own(c) => row[c],
+            Slot::Bit(c, bit) => (row[c] >> bit) & 1,
         }
     }
 
@@ -130,6 +202,36 @@ fn edges_of(column: &[f64], max_bins: usize) -> Vec<f64> {
 mod tests {
     use super::*;
     use ndarray::Array2;
+
+    #[test]
+    fn flags_share_bytes_and_every_code_reads_back() {
+        // Ten flags around two many-valued columns: the flags fill two bytes (6 + 4).
+        let (n, features) = (500, 12);
+        let x = Array2::from_shape_fn((n, features), |(i, f)| match f {
+            3 => (i % 37) as f64,
+            8 => ((i * 7919) % 101) as f64 / 7.0,
+            _ => f64::from(u8::from((i * (f + 3)) % (f + 5) == 0)),
+        });
+        let b = Binned::new(x.view(), 64);
+        assert_eq!(b.width(), 4);
+        let bits = b
+            .slots
+            .iter()
+            .filter(|s| matches!(s, Slot::Bit(..)))
+            .count();
+        assert_eq!(bits, 10);
+        assert!(matches!(b.slots[3], Slot::Own(_)) && matches!(b.slots[8], Slot::Own(_)));
+        for r in 0..n {
+            let row = &b.by_row[r * b.width()..(r + 1) * b.width()];
+            for f in 0..features {
+                assert_eq!(b.code(row, f), b.bins[f][r], "row {r} feature {f}");
+            }
+        }
+        // A slice of the rows keeps the layout.
+        let part = b.rows(100..200);
+        assert_eq!(part.slots, b.slots);
+        assert_eq!(part.by_row[..], b.by_row[100 * 4..200 * 4]);
+    }
 
     #[test]
     fn bins_route_like_thresholds() {

@@ -76,6 +76,29 @@ impl Ensemble {
         self.trees.iter().map(|t| t.predict(x)).sum()
     }
 
+    /// [`Ensemble::predict`] of every row of `x`, bit for bit, with the trees in the
+    /// outer loop over blocks of rows (as in [`Ensemble::explain`]).
+    pub fn predict_rows(&self, x: ArrayView2<f64>) -> Vec<f64> {
+        let x = x.as_standard_layout();
+        let rows: Vec<&[f64]> = x
+            .rows()
+            .into_iter()
+            .map(|r| r.to_slice().expect("a standard-layout row is contiguous"))
+            .collect();
+        let mut outputs = vec![-0.0; rows.len()];
+        for (rows, outputs) in rows
+            .chunks(EXPLAIN_BLOCK)
+            .zip(outputs.chunks_mut(EXPLAIN_BLOCK))
+        {
+            for t in &self.trees {
+                for (x, output) in rows.iter().zip(outputs.iter_mut()) {
+                    *output += t.predict(x);
+                }
+            }
+        }
+        outputs
+    }
+
     /// Each row's summed output (as [`Ensemble::predict`]), adding the row's TreeSHAP
     /// values to `phi[row]` (one per feature); with `expected_value` they add up to that
     /// output. Bit for bit what one row at a time would give: every row gets the same
