@@ -395,14 +395,27 @@ impl Model {
     /// [`Model::risk_row`] of every row of `x`, bit for bit, in parallel blocks of
     /// [`RISK_BLOCK`] rows.
     pub fn risks(&self, x: ArrayView2<f64>) -> Vec<f64> {
+        self.risks_with(x, |_, rows, trees| trees.predict_rows(rows))
+    }
+
+    /// [`Model::risks`] of the training rows `x`, the trees read from their binned form
+    /// `binned` (faster, and bit for bit the same).
+    pub fn training_risks(&self, x: ArrayView2<f64>, binned: &crate::gbdt::Binned) -> Vec<f64> {
+        self.risks_with(x, |range, _, trees| trees.predict_binned(binned, range))
+    }
+
+    /// Risks with the trees' sums of a block of rows from `tree_sums(range, rows, trees)`.
+    fn risks_with(
+        &self,
+        x: ArrayView2<f64>,
+        tree_sums: impl Fn(std::ops::Range<usize>, ArrayView2<f64>, &Ensemble) -> Vec<f64> + Sync,
+    ) -> Vec<f64> {
         let blocks: Vec<Vec<f64>> = (0..x.nrows().div_ceil(RISK_BLOCK))
             .into_par_iter()
             .map(|b| {
-                let rows = x.slice(ndarray::s![
-                    b * RISK_BLOCK..((b + 1) * RISK_BLOCK).min(x.nrows()),
-                    ..
-                ]);
-                let trees = self.trees.as_ref().map(|t| t.predict_rows(rows));
+                let range = b * RISK_BLOCK..((b + 1) * RISK_BLOCK).min(x.nrows());
+                let rows = x.slice(ndarray::s![range.clone(), ..]);
+                let trees = self.trees.as_ref().map(|t| tree_sums(range, rows, t));
                 rows.rows()
                     .into_iter()
                     .enumerate()

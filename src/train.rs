@@ -561,7 +561,12 @@ pub fn train(set: TrainingSet, params: LearnerParams, ctx: TrainContext) -> Resu
     let n = set.y.len();
     let folds = rolling_origin(n, &params)?;
     let (mean, scale) = standardisation(set.x);
-    let z = (&set.x - &mean) / &scale;
+    // The standardised matrix is only read by logistic fits.
+    let z = if params.learner == LearnerChoice::Gbdt {
+        Array2::zeros((0, 0))
+    } else {
+        (&set.x - &mean) / &scale
+    };
     let monotone: Vec<i8> = ctx.features.iter().map(|f| f.monotone).collect();
     let binned = if params.learner == LearnerChoice::Logistic {
         Binned::empty(n)
@@ -673,7 +678,11 @@ pub fn train(set: TrainingSet, params: LearnerParams, ctx: TrainContext) -> Resu
             mean_training_risk: 0.0,
         },
     };
-    let train_probs = model.risks(set.x);
+    let train_probs = if model.trees.is_some() {
+        model.training_risks(set.x, &binned)
+    } else {
+        model.risks(set.x)
+    };
     model.tiers = Tiers::from_risks(&train_probs, ctx.tier_percentiles);
     model.training.mean_training_risk = train_probs.iter().sum::<f64>() / n as f64;
     let importance = importance(&model, set.x);

@@ -122,6 +122,23 @@ impl Binned {
         }
     }
 
+    /// Row `r` of `by_row`.
+    pub fn row(&self, r: usize) -> &[u8] {
+        let width = self.width();
+        &self.by_row[r * width..(r + 1) * width]
+    }
+
+    /// Other rows `x` (same columns) binned with these edges, in the same layout.
+    pub fn bin_like(&self, x: ArrayView2<f64>) -> Binned {
+        let bins = self
+            .edges
+            .par_iter()
+            .enumerate()
+            .map(|(f, edges)| x.column(f).iter().map(|&v| bin_of(edges, v)).collect())
+            .collect();
+        Binned::assemble(bins, self.edges.clone(), x.nrows())
+    }
+
     /// Histogram columns per row of `by_row`.
     pub fn width(&self) -> usize {
         self.offsets.len() - 1

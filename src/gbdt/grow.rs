@@ -93,6 +93,25 @@ struct Leaf {
     node: usize,
 }
 
+/// Stable partition of `rows` in place: those where `left(row)` first, in their order,
+/// then the others, in theirs; returns how many went left. Branch-free: each row is
+/// written to both sides and only the side's count moves on (`scratch` holds the right
+/// side meanwhile and is at least as long as `rows`).
+fn partition(rows: &mut [u32], scratch: &mut [u32], left: impl Fn(u32) -> bool) -> usize {
+    let (mut nl, mut nr) = (0, 0);
+    for k in 0..rows.len() {
+        let i = rows[k];
+        let goes_left = left(i);
+        // nl <= k: the slot written was already read.
+        rows[nl] = i;
+        scratch[nr] = i;
+        nl += usize::from(goes_left);
+        nr += usize::from(!goes_left);
+    }
+    rows[nl..].copy_from_slice(&scratch[..nr]);
+    nl
+}
+
 fn add(to: &mut Bin, b: &Bin) {
     to.g += b.g;
     to.h += b.h;
@@ -240,6 +259,7 @@ impl Grower<'_> {
     /// Grows one tree; returns it with every leaf's row range in `rows` and its value.
     fn grow(&self, rows: &mut [u32]) -> (Tree, Vec<(usize, usize, f64)>) {
         let l2 = self.p.l2;
+        let mut scratch = vec![0u32; rows.len()];
         let (g, h) = rows.iter().fold((0.0, 0.0), |(g, h), &r| {
             let (gr, hr) = self.grad[r as usize];
             (g + gr, h + hr)
@@ -281,13 +301,10 @@ impl Grower<'_> {
             let parent = leaves.swap_remove(k);
             let c = parent.best.expect("chosen leaves have a split");
             let col = &self.data.bins[c.feature];
-            let slice = &mut rows[parent.start..parent.end];
-            let (l, r): (Vec<u32>, Vec<u32>) = slice
-                .iter()
-                .partition(|&&i| usize::from(col[i as usize]) <= c.bin);
-            slice[..l.len()].copy_from_slice(&l);
-            slice[l.len()..].copy_from_slice(&r);
-            let mid = parent.start + l.len();
+            let left_rows = partition(&mut rows[parent.start..parent.end], &mut scratch, |i| {
+                usize::from(col[i as usize]) <= c.bin
+            });
+            let mid = parent.start + left_rows;
 
             let (mut lower_l, mut upper_l, mut lower_r, mut upper_r) =
                 (parent.lower, parent.upper, parent.lower, parent.upper);
@@ -379,72 +396,140 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// A tree's nodes as tests on the bytes of [`Binned::by_row`], to route binned rows: a
-/// split sends a row left when `(row[column] >> shift) & mask <= bin`.
+/// A node of a [`BinTree`]: a row goes to `left` when `(row[column] >> shift) & mask
+/// <= bin`, else to `right`. A leaf points to itself both ways (its mask makes the code
+/// 0), so a row that reaches it stays there.
 struct BinNode {
     column: u32,
     shift: u8,
     mask: u8,
     bin: u8,
-    /// 0 for a leaf (the root is nobody's child).
     left: u32,
     right: u32,
     value: f64,
 }
 
-fn bin_nodes(tree: &Tree, data: &Binned) -> Vec<BinNode> {
-    tree.nodes
-        .iter()
-        .map(|node| match node {
-            Node::Split {
-                feature,
-                threshold,
-                left,
-                right,
-                ..
-            } => {
-                let (column, shift, mask) = match data.slots[*feature] {
-                    Slot::Own(c) => (c, 0, u8::MAX),
-                    Slot::Bit(c, bit) => (c, bit, 1),
-                };
-                BinNode {
-                    column: column as u32,
-                    shift,
-                    mask,
-                    bin: data.edges[*feature].partition_point(|&e| e < *threshold) as u8,
-                    left: *left as u32,
-                    right: *right as u32,
-                    value: 0.0,
-                }
-            }
-            Node::Leaf { value, .. } => BinNode {
-                column: 0,
-                shift: 0,
-                mask: 0,
-                bin: 0,
-                left: 0,
-                right: 0,
-                value: *value,
-            },
-        })
-        .collect()
+/// A tree as tests on the bytes of [`Binned::by_row`], to route binned rows: the same
+/// leaves as the tree's thresholds on the raw values give.
+pub(crate) struct BinTree {
+    nodes: Vec<BinNode>,
+    /// Splits on the longest path from the root.
+    depth: usize,
 }
 
-/// The leaf value `row` (a row of [`Binned::by_row`]) reaches.
-fn route(nodes: &[BinNode], row: &[u8]) -> f64 {
-    let mut i = 0;
-    loop {
-        let node = &nodes[i];
-        if node.left == 0 {
-            return node.value;
+/// Rows [`BinTree::leaf_values`] routes together, one level at a time: their chains of
+/// dependent loads overlap instead of following each other.
+const ROUTE_LANES: usize = 8;
+
+impl BinTree {
+    pub(crate) fn new(tree: &Tree, data: &Binned) -> BinTree {
+        let nodes = tree
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, node)| match node {
+                Node::Split {
+                    feature,
+                    threshold,
+                    left,
+                    right,
+                    ..
+                } => {
+                    let (column, shift, mask) = match data.slots[*feature] {
+                        Slot::Own(c) => (c, 0, u8::MAX),
+                        Slot::Bit(c, bit) => (c, bit, 1),
+                    };
+                    BinNode {
+                        column: column as u32,
+                        shift,
+                        mask,
+                        bin: data.edges[*feature].partition_point(|&e| e < *threshold) as u8,
+                        left: *left as u32,
+                        right: *right as u32,
+                        value: 0.0,
+                    }
+                }
+                Node::Leaf { value, .. } => BinNode {
+                    column: 0,
+                    shift: 0,
+                    mask: 0,
+                    bin: 0,
+                    left: i as u32,
+                    right: i as u32,
+                    value: *value,
+                },
+            })
+            .collect();
+        BinTree {
+            nodes,
+            depth: tree_depth(tree),
         }
-        let code = (row[node.column as usize] >> node.shift) & node.mask;
-        i = if code <= node.bin {
-            node.left
-        } else {
-            node.right
-        } as usize;
     }
+
+    /// `out[i]`: the leaf value row `first + i` of `data` reaches.
+    pub(crate) fn leaf_values(&self, data: &Binned, first: usize, out: &mut [f64]) {
+        for (c, chunk) in out.chunks_mut(ROUTE_LANES).enumerate() {
+            let base = first + c * ROUTE_LANES;
+            let rows: Vec<&[u8]> = (base..base + chunk.len()).map(|r| data.row(r)).collect();
+            let mut at = [0u32; ROUTE_LANES];
+            for _ in 0..self.depth {
+                for (i, row) in at.iter_mut().zip(&rows) {
+                    let node = &self.nodes[*i as usize];
+                    let code = (row[node.column as usize] >> node.shift) & node.mask;
+                    *i = if code <= node.bin {
+                        node.left
+                    } else {
+                        node.right
+                    };
+                }
+            }
+            for (v, &i) in chunk.iter_mut().zip(&at) {
+                *v = self.nodes[i as usize].value;
+            }
+        }
+    }
+}
+
+/// Splits on the longest path from the root of `tree`.
+fn tree_depth(tree: &Tree) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(0usize, 0usize)];
+    while let Some((i, depth)) = stack.pop() {
+        match tree.nodes[i] {
+            Node::Split { left, right, .. } => {
+                stack.push((left, depth + 1));
+                stack.push((right, depth + 1));
+            }
+            Node::Leaf { .. } => deepest = deepest.max(depth),
+        }
+    }
+    deepest
+}
+
+/// Rows per parallel task when binned rows are routed through a tree.
+const ROUTE_BLOCK: usize = 4096;
+
+/// Adds to `scores[r]` the leaf value row `r` of `data` reaches in `tree`, for every row
+/// where `wanted(r)`.
+fn add_leaf_values(
+    tree: &BinTree,
+    data: &Binned,
+    scores: &mut [f64],
+    wanted: impl Fn(usize) -> bool + Sync,
+) {
+    scores
+        .par_chunks_mut(ROUTE_BLOCK)
+        .enumerate()
+        .for_each(|(b, scores)| {
+            let first = b * ROUTE_BLOCK;
+            let mut values = vec![0.0; scores.len()];
+            tree.leaf_values(data, first, &mut values);
+            for (r, (s, v)) in (first..).zip(scores.iter_mut().zip(values)) {
+                if wanted(r) {
+                    *s += v;
+                }
+            }
+        });
 }
 
 /// Log-odds of the rate of `y` (clamped away from 0 and 1).
@@ -473,9 +558,9 @@ pub fn boost(
         v.offset
             .map_or_else(|| vec![base; v.y.len()], <[f64]>::to_vec)
     });
-    let valid_rows: Vec<Vec<f64>> = valid
-        .as_ref()
-        .map_or_else(Vec::new, |v| v.x.outer_iter().map(|r| r.to_vec()).collect());
+    // The validation rows binned like the training rows: they reach the same leaves as
+    // their raw values would, through compact rows.
+    let valid_binned = valid.as_ref().map(|v| data.bin_like(v.x));
     let mut grad = vec![(0.0, 0.0); n];
     let mut rows: Vec<u32> = (0..n as u32).collect();
     let sample = (p.max_rows_per_tree > 0 && n > p.max_rows_per_tree)
@@ -521,21 +606,13 @@ pub fn boost(
                 raw[r as usize] += value;
             }
         }
+        let binned_tree = BinTree::new(&tree, data);
         if sample.is_some() {
             // Rows outside the sample reach their leaf through the tree.
-            let nodes = bin_nodes(&tree, data);
-            let width = data.width();
-            raw.par_iter_mut().enumerate().for_each(|(r, f)| {
-                if !in_sample(r) {
-                    *f += route(&nodes, &data.by_row[r * width..(r + 1) * width]);
-                }
-            });
+            add_leaf_values(&binned_tree, data, &mut raw, |r| !in_sample(r));
         }
-        if let Some(v) = &valid {
-            valid_raw
-                .par_iter_mut()
-                .zip(valid_rows.par_iter())
-                .for_each(|(f, x)| *f += tree.predict(x));
+        if let (Some(v), Some(vb)) = (&valid, &valid_binned) {
+            add_leaf_values(&binned_tree, vb, &mut valid_raw, |_| true);
             let probs: Vec<f64> = valid_raw.iter().map(|&f| sigmoid(f)).collect();
             let loss = log_loss(&probs, v.y);
             losses.push(loss);
@@ -676,14 +753,26 @@ mod tests {
         }
         let data = Binned::new(x.view(), 64);
         let boosted = boost(&data, &y, None, &[0, 0, 0], &params(), None);
-        let width = data.width();
         for tree in &boosted.trees {
-            let nodes = bin_nodes(tree, &data);
-            for (r, row) in x.outer_iter().enumerate() {
-                let binned = &data.by_row[r * width..(r + 1) * width];
-                assert_eq!(route(&nodes, binned), tree.predict(&row.to_vec()));
+            // An odd number of rows: the last group of lanes is partly filled.
+            let rows = x.nrows() - 3;
+            let mut values = vec![0.0; rows];
+            BinTree::new(tree, &data).leaf_values(&data, 0, &mut values);
+            for (row, value) in x.outer_iter().zip(values) {
+                assert_eq!(value, tree.predict(&row.to_vec()));
             }
         }
+    }
+
+    #[test]
+    fn partition_is_stable_and_in_place() {
+        let mut rows: Vec<u32> = (0..1000).map(|i| (i * 7919) % 1000).collect();
+        let want: (Vec<u32>, Vec<u32>) = rows.iter().partition(|&&i| i % 3 == 0);
+        let mut scratch = vec![0; rows.len()];
+        let left = partition(&mut rows, &mut scratch, |i| i % 3 == 0);
+        assert_eq!(left, want.0.len());
+        assert_eq!(rows[..left], want.0[..]);
+        assert_eq!(rows[left..], want.1[..]);
     }
 
     #[test]

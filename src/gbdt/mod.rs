@@ -99,6 +99,31 @@ impl Ensemble {
         outputs
     }
 
+    /// [`Ensemble::predict`] of the training rows `rows`, bit for bit, from their binned
+    /// form `data` (which the trees' thresholds route exactly like the raw values).
+    pub fn predict_binned(&self, data: &Binned, rows: std::ops::Range<usize>) -> Vec<f64> {
+        let trees: Vec<_> = self
+            .trees
+            .iter()
+            .map(|t| grow::BinTree::new(t, data))
+            .collect();
+        let mut outputs = vec![-0.0; rows.len()];
+        let mut values = vec![0.0; EXPLAIN_BLOCK];
+        for (first, outputs) in rows
+            .step_by(EXPLAIN_BLOCK)
+            .zip(outputs.chunks_mut(EXPLAIN_BLOCK))
+        {
+            let values = &mut values[..outputs.len()];
+            for tree in &trees {
+                tree.leaf_values(data, first, values);
+                for (output, v) in outputs.iter_mut().zip(values.iter()) {
+                    *output += v;
+                }
+            }
+        }
+        outputs
+    }
+
     /// Each row's summed output (as [`Ensemble::predict`]), adding the row's TreeSHAP
     /// values to `phi[row]` (one per feature); with `expected_value` they add up to that
     /// output. Bit for bit what one row at a time would give: every row gets the same
