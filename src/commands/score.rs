@@ -237,6 +237,8 @@ const OUTPUT_COLUMNS: [&str; 5] = ["change_id", "risk", "tier", "reasons", "poli
 
 /// Rows per chunk of CSV output formatted by one task.
 const WRITE_CHUNK: usize = 1 << 13;
+/// Chunks formatted before they are handed to the writing thread.
+const WRITE_GROUP: usize = 16;
 
 /// Writes the scored changes to `path`. CSV with text pass-through columns (what a CSV
 /// input gives) is formatted here, chunks in parallel, byte for byte as polars would
@@ -265,45 +267,65 @@ fn write_scored(
         csv::push_str(&mut header, &name);
     }
     header.push(b'\n');
-    let chunks: Vec<Vec<u8>> = (0..scored.len().div_ceil(WRITE_CHUNK))
-        .into_par_iter()
-        .map(|c| {
-            let start = c * WRITE_CHUNK;
-            let end = (start + WRITE_CHUNK).min(scored.len());
-            let slices: Vec<polars::prelude::StringChunked> = text
-                .iter()
-                .map(|ca| ca.slice(start as i64, end - start))
-                .collect();
-            let extra: Vec<Vec<Option<&str>>> =
-                slices.iter().map(|ca| ca.iter().collect()).collect();
-            let mut buf = Vec::with_capacity((end - start) * 160);
-            for row in start..end {
-                let s = &scored[row];
-                csv::push_str(&mut buf, ids[row]);
+    let format_chunk = |c: usize| -> Vec<u8> {
+        let start = c * WRITE_CHUNK;
+        let end = (start + WRITE_CHUNK).min(scored.len());
+        let slices: Vec<polars::prelude::StringChunked> = text
+            .iter()
+            .map(|ca| ca.slice(start as i64, end - start))
+            .collect();
+        let extra: Vec<Vec<Option<&str>>> = slices.iter().map(|ca| ca.iter().collect()).collect();
+        let mut buf = Vec::with_capacity((end - start) * 160);
+        for row in start..end {
+            let s = &scored[row];
+            csv::push_str(&mut buf, ids[row]);
+            buf.push(b',');
+            csv::push_f64(&mut buf, s.risk);
+            buf.push(b',');
+            csv::push_str(&mut buf, TIER_NAMES[s.tier]);
+            buf.push(b',');
+            csv::push_str(&mut buf, &s.reasons);
+            buf.push(b',');
+            csv::push_str(&mut buf, &joined_ids(&s.policy));
+            for column in &extra {
                 buf.push(b',');
-                csv::push_f64(&mut buf, s.risk);
-                buf.push(b',');
-                csv::push_str(&mut buf, TIER_NAMES[s.tier]);
-                buf.push(b',');
-                csv::push_str(&mut buf, &s.reasons);
-                buf.push(b',');
-                csv::push_str(&mut buf, &joined_ids(&s.policy));
-                for column in &extra {
-                    buf.push(b',');
-                    csv::push_opt_str(&mut buf, column[row - start]);
-                }
-                buf.push(b'\n');
+                csv::push_opt_str(&mut buf, column[row - start]);
             }
-            buf
-        })
-        .collect();
+            buf.push(b'\n');
+        }
+        buf
+    };
+    let chunks = scored.len().div_ceil(WRITE_CHUNK);
+    // Formatting (in parallel, a group of chunks at a time) overlaps with writing the
+    // group before, on its own thread; at most three groups are held at once.
     write_atomic(path, |w| {
         use std::io::Write;
         w.write_all(&header).map_err(|e| Error::io(path, e))?;
-        for chunk in &chunks {
-            w.write_all(chunk).map_err(|e| Error::io(path, e))?;
-        }
-        Ok(())
+        std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Vec<u8>>>(1);
+            let writer = scope.spawn(move || -> Result<()> {
+                for group in rx {
+                    for chunk in &group {
+                        w.write_all(chunk).map_err(|e| Error::io(path, e))?;
+                    }
+                }
+                Ok(())
+            });
+            for first in (0..chunks).step_by(WRITE_GROUP) {
+                let group: Vec<Vec<u8>> = (first..(first + WRITE_GROUP).min(chunks))
+                    .into_par_iter()
+                    .map(format_chunk)
+                    .collect();
+                if tx.send(group).is_err() {
+                    // The writer stopped on an error, which it returns.
+                    break;
+                }
+            }
+            drop(tx);
+            writer
+                .join()
+                .unwrap_or_else(|_| Err(Error::Data("the output writer stopped".into())))
+        })
     })
 }
 
