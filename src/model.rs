@@ -393,7 +393,7 @@ impl Model {
     }
 
     /// [`Model::risk_row`] of every row of `x`, bit for bit, in parallel blocks of
-    /// [`RISK_BLOCK`] rows.
+    /// 4096 rows.
     pub fn risks(&self, x: ArrayView2<f64>) -> Vec<f64> {
         self.risks_with(x, |_, rows, trees| trees.predict_rows(rows))
     }

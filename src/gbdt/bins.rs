@@ -31,7 +31,7 @@ pub enum Slot {
 /// one feature of many rows) and row by row (histograms read a whole row at once: one
 /// cache line, however scattered a leaf's rows are).
 ///
-/// In the row-major copy, two-bin features are bundled, up to [`BUNDLE_BITS`] to a byte:
+/// In the row-major copy, two-bin features are bundled, up to 6 (`BUNDLE_BITS`) to a byte:
 /// a histogram counts the byte's combinations of flags, and each flag's two bins are
 /// recovered from them, so a row costs one addition per byte, not one per flag.
 pub struct Binned {
