@@ -8,12 +8,13 @@ pub mod grow;
 pub mod tree;
 
 use ndarray::ArrayView2;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use bins::Binned;
 pub use grow::{base_score, boost, BoostParams, Boosted, Validation};
-use tree::ShapTable;
 pub use tree::{Node, ShapScratch, Tree};
+use tree::{PathTable, ShapTable};
 
 /// The trees of a fitted model: their values add to the raw score (log-odds).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,6 +33,8 @@ pub struct Ensemble {
 enum Explainer {
     /// From the tree's table of every pattern's terms (trees with few splits).
     Table(ShapTable),
+    /// From each leaf's terms for every pattern of its path's features (larger trees).
+    Paths(PathTable),
     /// By TreeSHAP on each row; the tree's depth sizes the scratch space.
     Recursive { depth: usize },
 }
@@ -39,7 +42,10 @@ enum Explainer {
 impl Explainer {
     fn new(tree: &Tree) -> Explainer {
         let depth = tree.depth();
-        ShapTable::new(tree, depth).map_or(Explainer::Recursive { depth }, Explainer::Table)
+        if let Some(table) = ShapTable::new(tree, depth) {
+            return Explainer::Table(table);
+        }
+        PathTable::new(tree).map_or(Explainer::Recursive { depth }, Explainer::Paths)
     }
 }
 
@@ -47,7 +53,7 @@ impl Ensemble {
     /// An ensemble of `trees`.
     pub fn new(trees: Vec<Tree>) -> Ensemble {
         let expected_value = trees.iter().map(Tree::expected_value).sum();
-        let explainers = trees.iter().map(Explainer::new).collect();
+        let explainers = trees.par_iter().map(Explainer::new).collect();
         Ensemble {
             trees,
             expected_value,
@@ -60,7 +66,7 @@ impl Ensemble {
         for (k, t) in self.trees.iter().enumerate() {
             t.check(features).map_err(|e| format!("tree {k}: {e}"))?;
         }
-        self.explainers = self.trees.iter().map(Explainer::new).collect();
+        self.explainers = self.trees.par_iter().map(Explainer::new).collect();
         let expected: f64 = self.trees.iter().map(Tree::expected_value).sum();
         if (expected - self.expected_value).abs() > 1e-9 * (1.0 + expected.abs()) {
             return Err(format!(
@@ -148,6 +154,7 @@ impl Ensemble {
                 for ((x, phi), output) in rows.iter().zip(phi.iter_mut()).zip(outputs.iter_mut()) {
                     *output += match e {
                         Explainer::Table(table) => table.explain(x, phi),
+                        Explainer::Paths(paths) => paths.explain(x, phi),
                         Explainer::Recursive { depth } => {
                             t.shap(x, *depth, phi, &mut scratch);
                             t.predict(x)

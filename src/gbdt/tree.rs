@@ -118,6 +118,15 @@ impl Tree {
         walk(self, 0)
     }
 
+    /// The share of a split's `rows` (training rows) that went to its `child`.
+    fn share(&self, child: usize, rows: f64) -> f64 {
+        if rows > 0.0 {
+            self.nodes[child].rows() / rows
+        } else {
+            0.0
+        }
+    }
+
     /// Checks the node links and values (a model file is read from disk).
     pub fn check(&self, features: usize) -> Result<(), String> {
         if self.nodes.is_empty() {
@@ -232,13 +241,6 @@ impl Tree {
                     unwind(buf, len, k);
                     len -= 1;
                 }
-                let share = |c: usize| {
-                    if *rows > 0.0 {
-                        self.nodes[c].rows() / rows
-                    } else {
-                        0.0
-                    }
-                };
                 for (child, child_one) in [(hot, in_one), (cold, 0.0)] {
                     let (mine, rest) = buf.split_at_mut(len);
                     rest[..len].copy_from_slice(mine);
@@ -248,7 +250,7 @@ impl Tree {
                         emit,
                         rest,
                         len,
-                        in_zero * share(child),
+                        in_zero * self.share(child, *rows),
                         child_one,
                         *split,
                     );
@@ -359,6 +361,122 @@ impl ShapTable {
             terms = rest;
         }
         self.leaves[pattern]
+    }
+}
+
+/// Most distinct features on one leaf's path for a [`PathTable`] (2^8 patterns).
+const MAX_PATH_FEATURES: usize = 8;
+
+/// One leaf of a [`PathTable`].
+#[derive(Debug, Clone, PartialEq)]
+struct PathLeaf {
+    value: f64,
+    /// The distinct features on the path, in order of first appearance.
+    features: Vec<usize>,
+    /// The path's splits: the position of their feature in `features`, the feature, the
+    /// threshold, and whether the path goes left.
+    conditions: Vec<(usize, usize, f64, bool)>,
+    /// For each pattern `p` (bit j set: the row follows the path at every split on
+    /// `features[j]`), the terms of `features`, `features.len()` from `p * len`.
+    terms: Vec<f64>,
+}
+
+/// TreeSHAP by leaf paths, for trees too large for a [`ShapTable`]. TreeSHAP is a sum
+/// over leaves, and a leaf's share depends on a row only through which of its path's
+/// features the row follows all the way (the "one" fractions), the cover ratios being
+/// fixed: each leaf keeps its terms for every such pattern, so explaining a row costs a
+/// comparison per path split and an addition per path feature, instead of the
+/// recursion's unwinding. The sums equal [`Tree::shap`]'s up to rounding.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PathTable {
+    leaves: Vec<PathLeaf>,
+}
+
+impl PathTable {
+    /// The path table of `tree`, or `None` when a path has more than
+    /// 8 (`MAX_PATH_FEATURES`) distinct features.
+    pub fn new(tree: &Tree) -> Option<PathTable> {
+        let mut leaves = Vec::new();
+        // (node, conditions so far, cover ratio per feature of `features`, features)
+        let mut stack = vec![(0usize, Vec::new(), Vec::<f64>::new(), Vec::<usize>::new())];
+        while let Some((node, conditions, zeros, features)) = stack.pop() {
+            match &tree.nodes[node] {
+                Node::Leaf { value, .. } => {
+                    let k = features.len();
+                    let mut terms = Vec::with_capacity(k << k);
+                    let mut path = vec![PathElem::default(); k + 1];
+                    for pattern in 0..1usize << k {
+                        extend(&mut path, 0, 1.0, 1.0, NO_FEATURE);
+                        for (j, (&f, &zero)) in features.iter().zip(&zeros).enumerate() {
+                            let one = if pattern & (1 << j) != 0 { 1.0 } else { 0.0 };
+                            extend(&mut path, j + 1, zero, one, f);
+                        }
+                        for i in 1..=k {
+                            let w = unwound_sum(&path, i);
+                            terms.push(w * (path[i].one - path[i].zero) * value);
+                        }
+                    }
+                    leaves.push(PathLeaf {
+                        value: *value,
+                        features,
+                        conditions,
+                        terms,
+                    });
+                }
+                Node::Split {
+                    feature,
+                    threshold,
+                    left,
+                    right,
+                    rows,
+                } => {
+                    for (child, went_left) in [(*left, true), (*right, false)] {
+                        let share = tree.share(child, *rows);
+                        let (mut conditions, mut zeros, mut features) =
+                            (conditions.clone(), zeros.clone(), features.clone());
+                        let j = match features.iter().position(|f| f == feature) {
+                            Some(j) => {
+                                zeros[j] *= share;
+                                j
+                            }
+                            None => {
+                                if features.len() == MAX_PATH_FEATURES {
+                                    return None;
+                                }
+                                features.push(*feature);
+                                zeros.push(share);
+                                features.len() - 1
+                            }
+                        };
+                        conditions.push((j, *feature, *threshold, went_left));
+                        stack.push((child, conditions, zeros, features));
+                    }
+                }
+            }
+        }
+        Some(PathTable { leaves })
+    }
+
+    /// Adds the TreeSHAP values of `x` to `phi`, as [`Tree::shap`] does up to rounding,
+    /// and returns the tree's value for `x` ([`Tree::predict`]).
+    pub fn explain(&self, x: &[f64], phi: &mut [f64]) -> f64 {
+        let mut reached = 0.0;
+        for leaf in &self.leaves {
+            let k = leaf.features.len();
+            let mut pattern = (1usize << k) - 1;
+            for &(j, feature, threshold, went_left) in &leaf.conditions {
+                if (x[feature] <= threshold) != went_left {
+                    pattern &= !(1 << j);
+                }
+            }
+            if pattern == (1 << k) - 1 {
+                reached = leaf.value;
+            }
+            for (&f, term) in leaf.features.iter().zip(&leaf.terms[pattern * k..]) {
+                phi[f] += term;
+            }
+        }
+        reached
     }
 }
 
@@ -546,6 +664,62 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A complete depth-4 tree (15 splits: too many for a [`ShapTable`]) over 4
+    /// features, each met several times on a path.
+    fn deep_tree() -> Tree {
+        let mut rows = vec![0.0; 31];
+        for i in (0..31).rev() {
+            rows[i] = if i >= 15 {
+                (5 + (i * 13) % 17) as f64
+            } else {
+                rows[2 * i + 1] + rows[2 * i + 2]
+            };
+        }
+        let nodes = (0..31)
+            .map(|i| {
+                if i >= 15 {
+                    Node::Leaf {
+                        value: ((i * 37) % 11) as f64 / 5.0 - 1.0,
+                        rows: rows[i],
+                    }
+                } else {
+                    Node::Split {
+                        feature: (i * 7) % 4,
+                        threshold: (i % 5) as f64 * 0.3,
+                        left: 2 * i + 1,
+                        right: 2 * i + 2,
+                        rows: rows[i],
+                    }
+                }
+            })
+            .collect();
+        Tree { nodes }
+    }
+
+    #[test]
+    fn path_tables_give_the_recursions_values() {
+        for t in [sample_tree(), deep_tree()] {
+            let paths = PathTable::new(&t).unwrap();
+            let values = [f64::NAN, -1.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0, 1.5];
+            for (k, &a) in values.iter().enumerate() {
+                for &b in &values {
+                    for &c in &values {
+                        let d = values[(k * 5 + 3) % values.len()];
+                        let x = [a, b, c, d];
+                        let mut want = vec![0.1, -0.3, 0.7, 0.0];
+                        let mut got = want.clone();
+                        t.shap(&x, t.depth(), &mut want, &mut ShapScratch::default());
+                        assert_eq!(paths.explain(&x, &mut got), t.predict(&x));
+                        for (g, w) in got.iter().zip(&want) {
+                            assert!((g - w).abs() < 1e-12, "{x:?}: {got:?} vs {want:?}");
+                        }
+                    }
+                }
+            }
+        }
+        assert!(ShapTable::new(&deep_tree(), 4).is_none());
     }
 
     #[test]
