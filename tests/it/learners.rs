@@ -16,22 +16,24 @@ use crate::util::*;
 
 /// Trains `learner` on `history` into `dir/model` and loads the model.
 fn train(dir: &Path, history: &History, learner: &str, model: &str) -> Model {
-    run(
-        dir,
-        [
-            "train",
-            "--quiet",
-            "--learner",
-            learner,
-            "--changes",
-            history.changes.to_str().unwrap(),
-            "--incidents",
-            history.incidents.to_str().unwrap(),
-            "--model",
-            model,
-        ],
-    )
-    .success();
+    train_with(dir, history, learner, model, &[])
+}
+
+/// [`train`] with more `train` flags.
+fn train_with(dir: &Path, history: &History, learner: &str, model: &str, extra: &[&str]) -> Model {
+    let args = [
+        "train",
+        "--quiet",
+        "--learner",
+        learner,
+        "--changes",
+        history.changes.to_str().unwrap(),
+        "--incidents",
+        history.incidents.to_str().unwrap(),
+        "--model",
+        model,
+    ];
+    run(dir, args.iter().chain(extra)).success();
     Model::load(&dir.join(model)).unwrap()
 }
 
@@ -55,13 +57,27 @@ fn every_learner_explains_each_score_exactly_and_survives_its_model_file() {
     let tmp = tempdir();
     let dir = tmp.path();
     let history = generate(dir, 21);
-    for (learner, want) in [
-        ("logistic", LearnerChoice::Logistic),
-        ("gbdt", LearnerChoice::Gbdt),
-        ("blend", LearnerChoice::Blend),
+    // "gbdt31": 31-leaf trees, explained from per-leaf tables rather than split-pattern
+    // tables (more than 6 splits).
+    for (learner, want, extra) in [
+        ("logistic", LearnerChoice::Logistic, &[][..]),
+        ("gbdt", LearnerChoice::Gbdt, &[][..]),
+        ("blend", LearnerChoice::Blend, &[][..]),
+        ("gbdt31", LearnerChoice::Gbdt, &["--leaves", "31"][..]),
     ] {
-        let model = train(dir, &history, learner, &format!("{learner}.json"));
+        let name = learner.trim_end_matches("31");
+        let model = train_with(dir, &history, name, &format!("{learner}.json"), extra);
         assert_eq!(model.learner, want);
+        if learner == "gbdt31" {
+            let splits = |t: &changerisk::gbdt::Tree| {
+                t.nodes
+                    .iter()
+                    .filter(|n| matches!(n, changerisk::gbdt::Node::Split { .. }))
+                    .count()
+            };
+            let trees = &model.trees.as_ref().unwrap().trees;
+            assert!(trees.iter().any(|t| splits(t) > 6), "no tree over 6 splits");
+        }
         assert_eq!(model.trees.is_some(), want != LearnerChoice::Logistic);
         if let Some(trees) = &model.trees {
             assert!(
