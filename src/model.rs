@@ -377,23 +377,23 @@ impl Model {
     /// The log-odds of one row of raw feature values (model feature order), without
     /// explaining it.
     pub fn logit_row(&self, x: ArrayView1<f64>) -> f64 {
-        let linear: f64 = (0..self.features.len())
-            .map(|j| self.linear_contribution(j, x[j]))
-            .sum();
         let trees = self.trees.as_ref().map_or(0.0, |t| match x.as_slice() {
             Some(row) => t.predict(row),
             None => t.predict(&x.to_vec()),
         });
+        self.logit_given_trees(x, trees)
+    }
+
+    /// The log-odds of row `x` whose trees sum to `trees`.
+    fn logit_given_trees(&self, x: ArrayView1<f64>, trees: f64) -> f64 {
+        let linear: f64 = (0..self.features.len())
+            .map(|j| self.linear_contribution(j, x[j]))
+            .sum();
         self.intercept + linear + trees
     }
 
-    /// The risk of one row, without explaining it.
-    pub fn risk_row(&self, x: ArrayView1<f64>) -> f64 {
-        sigmoid(self.logit_row(x))
-    }
-
-    /// [`Model::risk_row`] of every row of `x`, bit for bit, in parallel blocks of
-    /// 4096 rows.
+    /// The risk (sigmoid of [`Model::logit_row`]) of every row of `x`, bit for bit, in
+    /// parallel blocks of 4096 rows.
     pub fn risks(&self, x: ArrayView2<f64>) -> Vec<f64> {
         self.risks_with(x, |_, rows, trees| trees.predict_rows(rows))
     }
@@ -401,7 +401,10 @@ impl Model {
     /// [`Model::risks`] of the training rows `x`, the trees read from their binned form
     /// `binned` (faster, and bit for bit the same).
     pub fn training_risks(&self, x: ArrayView2<f64>, binned: &crate::gbdt::Binned) -> Vec<f64> {
-        self.risks_with(x, |range, _, trees| trees.predict_binned(binned, range))
+        let trees = self.trees.as_ref().map(|t| t.binned(binned));
+        self.risks_with(x, |range, _, _| {
+            trees.as_ref().map_or_else(Vec::new, |t| t.predict(range))
+        })
     }
 
     /// Risks with the trees' sums of a block of rows from `tree_sums(range, rows, trees)`.
@@ -420,11 +423,8 @@ impl Model {
                     .into_iter()
                     .enumerate()
                     .map(|(i, row)| {
-                        let linear: f64 = (0..self.features.len())
-                            .map(|j| self.linear_contribution(j, row[j]))
-                            .sum();
                         let trees = trees.as_ref().map_or(0.0, |t| t[i]);
-                        sigmoid(self.intercept + linear + trees)
+                        sigmoid(self.logit_given_trees(row, trees))
                     })
                     .collect()
             })

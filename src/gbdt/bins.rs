@@ -27,6 +27,16 @@ pub enum Slot {
     Bit(usize, u8),
 }
 
+impl Slot {
+    /// The histogram column, shift and mask: the code is `(row[column] >> shift) & mask`.
+    pub fn decode(self) -> (usize, u8, u8) {
+        match self {
+            Slot::Own(c) => (c, 0, u8::MAX),
+            Slot::Bit(c, bit) => (c, bit, 1),
+        }
+    }
+}
+
 /// The binned training matrix, twice: one column of bin codes per feature (splits read
 /// one feature of many rows) and row by row (histograms read a whole row at once: one
 /// cache line, however scattered a leaf's rows are).
@@ -53,17 +63,21 @@ impl Binned {
     /// Bins every column of `x` into at most `max_bins` (2..=256) bins.
     pub fn new(x: ArrayView2<f64>, max_bins: usize) -> Binned {
         let max_bins = max_bins.clamp(2, 256);
-        let rows = x.nrows();
-        let (bins, edges) = (0..x.ncols())
+        let edges = (0..x.ncols())
             .into_par_iter()
-            .map(|f| {
-                let column: Vec<f64> = x.column(f).to_vec();
-                let edges = edges_of(&column, max_bins);
-                let bins = column.iter().map(|&v| bin_of(&edges, v)).collect();
-                (bins, edges)
-            })
-            .unzip();
-        Binned::assemble(bins, edges, rows)
+            .map(|f| edges_of(&x.column(f).to_vec(), max_bins))
+            .collect();
+        Binned::with_edges(x, edges)
+    }
+
+    /// The rows `x` cut at `edges` (one list per column).
+    fn with_edges(x: ArrayView2<f64>, edges: Vec<Vec<f64>>) -> Binned {
+        let bins = edges
+            .par_iter()
+            .enumerate()
+            .map(|(f, edges)| x.column(f).iter().map(|&v| bin_of(edges, v)).collect())
+            .collect();
+        Binned::assemble(bins, edges, x.nrows())
     }
 
     fn assemble(bins: Vec<Vec<u8>>, edges: Vec<Vec<f64>>, rows: usize) -> Binned {
@@ -130,26 +144,12 @@ impl Binned {
 
     /// Other rows `x` (same columns) binned with these edges, in the same layout.
     pub fn bin_like(&self, x: ArrayView2<f64>) -> Binned {
-        let bins = self
-            .edges
-            .par_iter()
-            .enumerate()
-            .map(|(f, edges)| x.column(f).iter().map(|&v| bin_of(edges, v)).collect())
-            .collect();
-        Binned::assemble(bins, self.edges.clone(), x.nrows())
+        Binned::with_edges(x, self.edges.clone())
     }
 
     /// Histogram columns per row of `by_row`.
     pub fn width(&self) -> usize {
         self.offsets.len() - 1
-    }
-
-    /// Feature `f`'s bin code in `row`, a row of `by_row`.
-    pub fn code(&self, row: &[u8], f: usize) -> u8 {
-        match self.slots[f] {
-            Slot::Own(c) => row[c],
-            Slot::Bit(c, bit) => (row[c] >> bit) & 1,
-        }
     }
 
     /// No features: for learners that do not bin.
@@ -241,7 +241,12 @@ mod tests {
         for r in 0..n {
             let row = &b.by_row[r * b.width()..(r + 1) * b.width()];
             for f in 0..features {
-                assert_eq!(b.code(row, f), b.bins[f][r], "row {r} feature {f}");
+                let (column, shift, mask) = b.slots[f].decode();
+                assert_eq!(
+                    (row[column] >> shift) & mask,
+                    b.bins[f][r],
+                    "row {r} feature {f}"
+                );
             }
         }
         // A slice of the rows keeps the layout.

@@ -435,10 +435,7 @@ impl BinTree {
                     right,
                     ..
                 } => {
-                    let (column, shift, mask) = match data.slots[*feature] {
-                        Slot::Own(c) => (c, 0, u8::MAX),
-                        Slot::Bit(c, bit) => (c, bit, 1),
-                    };
+                    let (column, shift, mask) = data.slots[*feature].decode();
                     BinNode {
                         column: column as u32,
                         shift,
@@ -569,13 +566,15 @@ pub fn boost(
     let mut losses = Vec::new();
     let (mut best_loss, mut best_round) = (f64::INFINITY, 0);
     for round in 0..p.rounds {
-        // Rows whose hash falls below the threshold make a round's sample; only they
-        // need gradients.
-        let in_sample = |r: usize| {
-            sample.is_none_or(|threshold| {
-                mix((round as u64) << 32 | (r / SAMPLE_BLOCK) as u64) < threshold
-            })
+        // Blocks whose hash falls below the threshold make a round's sample, decided
+        // once per round; only their rows need gradients.
+        let blocks: Vec<bool> = match sample {
+            Some(threshold) => (0..n.div_ceil(SAMPLE_BLOCK) as u64)
+                .map(|b| mix((round as u64) << 32 | b) < threshold)
+                .collect(),
+            None => Vec::new(),
         };
+        let in_sample = |r: usize| sample.is_none() || blocks[r / SAMPLE_BLOCK];
         grad.par_iter_mut()
             .zip(raw.par_iter().zip(y.par_iter()))
             .enumerate()

@@ -86,11 +86,7 @@ impl Ensemble {
     /// outer loop over blocks of rows (as in [`Ensemble::explain`]).
     pub fn predict_rows(&self, x: ArrayView2<f64>) -> Vec<f64> {
         let x = x.as_standard_layout();
-        let rows: Vec<&[f64]> = x
-            .rows()
-            .into_iter()
-            .map(|r| r.to_slice().expect("a standard-layout row is contiguous"))
-            .collect();
+        let rows = row_slices(&x);
         let mut outputs = vec![-0.0; rows.len()];
         for (rows, outputs) in rows
             .chunks(EXPLAIN_BLOCK)
@@ -105,29 +101,16 @@ impl Ensemble {
         outputs
     }
 
-    /// [`Ensemble::predict`] of the training rows `rows`, bit for bit, from their binned
-    /// form `data` (which the trees' thresholds route exactly like the raw values).
-    pub fn predict_binned(&self, data: &Binned, rows: std::ops::Range<usize>) -> Vec<f64> {
-        let trees: Vec<_> = self
-            .trees
-            .iter()
-            .map(|t| grow::BinTree::new(t, data))
-            .collect();
-        let mut outputs = vec![-0.0; rows.len()];
-        let mut values = vec![0.0; EXPLAIN_BLOCK];
-        for (first, outputs) in rows
-            .step_by(EXPLAIN_BLOCK)
-            .zip(outputs.chunks_mut(EXPLAIN_BLOCK))
-        {
-            let values = &mut values[..outputs.len()];
-            for tree in &trees {
-                tree.leaf_values(data, first, values);
-                for (output, v) in outputs.iter_mut().zip(values.iter()) {
-                    *output += v;
-                }
-            }
+    /// The trees as tests on the binned rows `data`, to predict those rows.
+    pub fn binned<'a>(&self, data: &'a Binned) -> BinnedTrees<'a> {
+        BinnedTrees {
+            trees: self
+                .trees
+                .iter()
+                .map(|t| grow::BinTree::new(t, data))
+                .collect(),
+            data,
         }
-        outputs
     }
 
     /// Each row's summed output (as [`Ensemble::predict`]), adding the row's TreeSHAP
@@ -137,11 +120,7 @@ impl Ensemble {
     /// rows, so the additions of different rows overlap instead of waiting on each other.
     pub fn explain(&self, x: ArrayView2<f64>, phi: &mut [Vec<f64>]) -> Vec<f64> {
         let x = x.as_standard_layout();
-        let rows: Vec<&[f64]> = x
-            .rows()
-            .into_iter()
-            .map(|r| r.to_slice().expect("a standard-layout row is contiguous"))
-            .collect();
+        let rows = row_slices(&x);
         // -0.0, the neutral element of addition, where `Iterator::sum` starts too.
         let mut outputs = vec![-0.0; rows.len()];
         let mut scratch = ShapScratch::default();
@@ -165,6 +144,42 @@ impl Ensemble {
         }
         outputs
     }
+}
+
+/// An ensemble's trees routing the rows of one [`Binned`] (see [`Ensemble::binned`]).
+pub struct BinnedTrees<'a> {
+    trees: Vec<grow::BinTree>,
+    data: &'a Binned,
+}
+
+impl BinnedTrees<'_> {
+    /// [`Ensemble::predict`] of the binned rows `rows`, bit for bit (the trees'
+    /// thresholds route the binned rows exactly like their raw values).
+    pub fn predict(&self, rows: std::ops::Range<usize>) -> Vec<f64> {
+        let mut outputs = vec![-0.0; rows.len()];
+        let mut values = vec![0.0; EXPLAIN_BLOCK];
+        for (first, outputs) in rows
+            .step_by(EXPLAIN_BLOCK)
+            .zip(outputs.chunks_mut(EXPLAIN_BLOCK))
+        {
+            let values = &mut values[..outputs.len()];
+            for tree in &self.trees {
+                tree.leaf_values(self.data, first, values);
+                for (output, v) in outputs.iter_mut().zip(values.iter()) {
+                    *output += v;
+                }
+            }
+        }
+        outputs
+    }
+}
+
+/// The rows of a standard-layout matrix as slices.
+fn row_slices<'a>(x: &'a ndarray::CowArray<f64, ndarray::Ix2>) -> Vec<&'a [f64]> {
+    x.rows()
+        .into_iter()
+        .map(|r| r.to_slice().expect("a standard-layout row is contiguous"))
+        .collect()
 }
 
 /// Rows [`Ensemble::explain`] takes through the trees together: each tree's table is
