@@ -705,11 +705,23 @@ fn parse_number(s: &str) -> Option<Option<f64>> {
 /// Parses a label: 0, 1, true or false (any case; `1.0` and `0.0` as typed exports write them).
 fn parse_label(s: &str) -> Option<bool> {
     match s.to_ascii_lowercase().as_str() {
-        "1" | "1.0" | "true" => Some(true),
-        "0" | "0.0" | "false" => Some(false),
+        "1" | "true" => Some(true),
+        "0" | "false" => Some(false),
+        _ => float_flag(s),
+    }
+}
+
+/// `1.0` and `0.0`: how pandas writes a 0/1 column that has a missing cell.
+fn float_flag(s: &str) -> Option<bool> {
+    match s {
+        "1.0" => Some(true),
+        "0.0" => Some(false),
         _ => None,
     }
 }
+
+/// What a declared boolean feature column accepts (any case).
+const DECLARED_FLAGS: &str = "true, false, 1, 0, 1.0, 0.0, yes or no";
 
 const NON_EMPTY: &str = "a non-empty string";
 
@@ -897,7 +909,8 @@ fn column_jobs<'a>(
     }
     for column in &features.boolean {
         jobs.push(Box::new(move || {
-            let values = cells(column)?.parse_optional(flags, parse_bool)?;
+            let values = cells(column)?
+                .parse_optional(DECLARED_FLAGS, |s| parse_bool(s).or_else(|| float_flag(s)))?;
             let values = values
                 .into_iter()
                 .map(|v| v.map_or(f64::NAN, |b| f64::from(u8::from(b))))

@@ -184,7 +184,7 @@ fn columba_meets_the_published_baselines_and_sklearn_agrees() {
 
 /// A small labelled export with odd column names, a categorical column and gaps.
 fn odd_export(dir: &Path) -> PathBuf {
-    let mut text = String::from("row id,when,défaut,size ,team,\n");
+    let mut text = String::from("row id,when,défaut,size ,team,hotfix,\n");
     for i in 0..400 {
         let team = ["core", "web", "data"][i % 3];
         let size = if i % 17 == 0 {
@@ -193,8 +193,10 @@ fn odd_export(dir: &Path) -> PathBuf {
             ((i * 37) % 500).to_string()
         };
         let bad = u8::from((i * 37) % 500 > 300 || i % 7 == 0);
+        // A 0/1 column with gaps, as pandas writes it: 1.0, 0.0 and empty.
+        let hotfix = ["1.0", "0.0", "0.0", ""][i % 4];
         text.push_str(&format!(
-            "c{i},{},{bad},{size},{team},x\n",
+            "c{i},{},{bad},{size},{team},{hotfix},x\n",
             1_600_000_000 + i * 3600
         ));
     }
@@ -203,7 +205,7 @@ fn odd_export(dir: &Path) -> PathBuf {
     path
 }
 
-const ODD_CONFIG: &str = "[columns]\nid = \"row id\"\ntimestamp = \"when\"\ntimestamp_format = \"unix\"\nlabel = \"défaut\"\n\n[features]\nnumeric = [\"size \"]\ncategorical = [\"team\"]\n";
+const ODD_CONFIG: &str = "[columns]\nid = \"row id\"\ntimestamp = \"when\"\ntimestamp_format = \"unix\"\nlabel = \"défaut\"\n\n[features]\nnumeric = [\"size \"]\nboolean = [\"hotfix\"]\ncategorical = [\"team\"]\n";
 
 #[test]
 fn odd_column_names_missing_values_and_unseen_levels_work() {
@@ -231,8 +233,11 @@ fn odd_column_names_missing_values_and_unseen_levels_work() {
         .iter()
         .map(|f| f["name"].as_str().unwrap())
         .collect();
-    // The gaps in "size " add a missing indicator; the label and the unnamed column never enter.
-    assert!(names.contains(&"size _missing"), "{names:?}");
+    // The gaps in "size " and "hotfix" add missing indicators; the label and the unnamed
+    // column never enter.
+    for name in ["size _missing", "hotfix", "hotfix_missing"] {
+        assert!(names.contains(&name), "{name} not in {names:?}");
+    }
     assert!(
         !names.iter().any(|n| n.contains("défaut") || n.is_empty()),
         "{names:?}"
@@ -272,7 +277,7 @@ fn malformed_configs_exit_2_naming_the_problem() {
         "incident_id,start_time,service,severity\n",
     )
     .unwrap();
-    let cases: [(&str, &str, &[&str]); 4] = [
+    let cases: [(&str, &str, &[&str]); 5] = [
         (
             "missing.toml",
             &ODD_CONFIG.replace("\"team\"", "\"squad\""),
@@ -289,6 +294,16 @@ fn malformed_configs_exit_2_naming_the_problem() {
                 .replace("label = \"défaut\"", "label = \"size \"")
                 .replace("numeric = [\"size \"]", "numeric = []"),
             &["size ", "0, 1, true or false"],
+        ),
+        (
+            "flag.toml",
+            &ODD_CONFIG
+                .replace("numeric = [\"size \"]", "numeric = []")
+                .replace(
+                    "boolean = [\"hotfix\"]",
+                    "boolean = [\"hotfix\", \"size \"]",
+                ),
+            &["size ", "true, false, 1, 0, 1.0, 0.0, yes or no"],
         ),
         ("both.toml", ODD_CONFIG, &["incidents", "label"]),
     ];
@@ -318,7 +333,13 @@ fn a_value_missing_only_at_scoring_time_is_imputed() {
     let full = std::fs::read_to_string(&export).unwrap();
     let filled: String = full
         .lines()
-        .map(|l| l.replace(",,", ",7,"))
+        .map(|l| {
+            ["core", "web", "data"]
+                .iter()
+                .fold(l.to_string(), |l, team| {
+                    l.replace(&format!(",,{team},"), &format!(",7,{team},"))
+                })
+        })
         .collect::<Vec<_>>()
         .join("\n");
     std::fs::write(dir.path().join("full.csv"), filled + "\n").unwrap();
