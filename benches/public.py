@@ -1,0 +1,133 @@
+"""changerisk against the better of scikit-learn's logistic regression and LightGBM on
+the public just-in-time defect datasets, the way the outside check compares them.
+
+Each case is a CSV with a shipped config: the two datasets whole, and (as stand-ins for
+"other datasets of the same kind", which this machine does not have) windows of
+OpenStack's history, each an independent 80/20 chronological split. Per case:
+
+* changerisk: `evaluate --config ... --learner L --json` (train on the first 80% by time,
+  ROC-AUC on the rest), for L in auto, logistic, gbdt;
+* scikit-learn `LogisticRegression` (default settings) on log1p of the config's declared
+  columns, standardised on the training rows;
+* LightGBM `LGBMClassifier` (default settings) on the raw declared columns;
+
+all on the same split (stable sort by time, first 80% for training). Prints a markdown
+table and the means.
+
+    VENV=/work/bench-venv-q; $VENV/bin/python benches/public.py [--windows 5 --window-rows 9000]
+
+Needs numpy, pandas, scikit-learn and lightgbm; reads ../shared/datasets/jit.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import tomllib
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.preprocessing import StandardScaler
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA = os.path.join(REPO, "..", "shared", "datasets", "jit")
+LEARNERS = ["auto", "logistic", "gbdt"]
+
+
+def times(frame, columns):
+    """Sort keys: the config's timestamp column, parsed as `evaluate` does."""
+    raw = frame[columns["timestamp"]]
+    fmt = columns.get("timestamp_format", "rfc3339")
+    if fmt == "unix":
+        return pd.to_numeric(raw)
+    if fmt == "unix_ms":
+        return pd.to_numeric(raw) / 1000
+    if fmt == "rfc3339":
+        return pd.to_datetime(raw, utc=True)
+    return pd.to_datetime(raw, format=fmt)
+
+
+def baselines(frame, config):
+    columns, features = config["columns"], config["features"]
+    declared = features.get("numeric", []) + features.get("boolean", [])
+    order = np.argsort(times(frame, columns).to_numpy(), kind="stable")
+    data = frame.iloc[order]
+    cut = int(0.8 * len(data))
+    x = data[declared].astype(float).fillna(0.0).to_numpy()
+    y = data[columns["label"]].astype(int).to_numpy()
+    logs = np.log1p(np.maximum(x, 0.0))
+    scaler = StandardScaler().fit(logs[:cut])
+    lr = LogisticRegression(max_iter=5000).fit(scaler.transform(logs[:cut]), y[:cut])
+    p_lr = lr.predict_proba(scaler.transform(logs[cut:]))[:, 1]
+    gbm = lgb.LGBMClassifier(verbose=-1).fit(x[:cut], y[:cut])
+    p_gbm = gbm.predict_proba(x[cut:])[:, 1]
+    return roc_auc_score(y[cut:], p_lr), roc_auc_score(y[cut:], p_gbm)
+
+
+def changerisk(binary, path, config_path, learner):
+    out = subprocess.run(
+        [binary, "evaluate", "--config", config_path, "--changes", path, "--json", "--learner", learner],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    if out.returncode != 0:
+        sys.exit(f"changerisk evaluate failed on {path}:\n{out.stderr}")
+    return json.loads(out.stdout)["model"]["roc_auc"]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--windows", type=int, default=5, help="OpenStack windows (0: none)")
+    ap.add_argument("--window-rows", type=int, default=9000)
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/changerisk-target"))
+    ap.add_argument("--changerisk", default=os.path.join(target, "release", "changerisk"))
+    args = ap.parse_args()
+
+    cases = []
+    for name in ["openstack", "columba"]:
+        config_path = os.path.join(REPO, "data", "examples", f"{name}.toml")
+        with open(config_path, "rb") as f:
+            config = tomllib.load(f)
+        path = os.path.join(DATA, f"{name}.csv")
+        cases.append((name, path, config_path, config, pd.read_csv(path)))
+
+    tmp = tempfile.TemporaryDirectory()
+    _, _, os_config_path, os_config, openstack = cases[0]
+    if args.windows > 0:
+        order = np.argsort(times(openstack, os_config["columns"]).to_numpy(), kind="stable")
+        ordered = openstack.iloc[order]
+        last = len(ordered) - args.window_rows
+        for k in range(args.windows):
+            start = last * k // max(args.windows - 1, 1)
+            window = ordered.iloc[start : start + args.window_rows]
+            path = os.path.join(tmp.name, f"openstack_{start}.csv")
+            window.to_csv(path, index=False)
+            label = f"openstack rows {start}-{start + args.window_rows}"
+            cases.append((label, path, os_config_path, os_config, window))
+
+    rows = []
+    print("| case | " + " | ".join(f"changerisk {l}" for l in LEARNERS) + " | sklearn LR | LightGBM | better of the two | auto - better |")
+    print("|---|" + "---:|" * (len(LEARNERS) + 4))
+    for name, path, config_path, config, frame in cases:
+        lr, gbm = baselines(frame, config)
+        ours = {l: changerisk(args.changerisk, path, config_path, l) for l in LEARNERS}
+        best = max(lr, gbm)
+        rows.append([ours[l] for l in LEARNERS] + [lr, gbm, best, ours["auto"] - best])
+        cells = [f"{v:.4f}" for v in rows[-1][:-1]] + [f"{rows[-1][-1]:+.4f}"]
+        print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
+    mean = np.mean(rows, axis=0)
+    cells = [f"{v:.4f}" for v in mean[:-1]] + [f"{mean[-1]:+.4f}"]
+    print(f"| **mean of {len(rows)}** | " + " | ".join(cells) + " |")
+    whole = np.mean(rows[:2], axis=0)
+    cells = [f"{v:.4f}" for v in whole[:-1]] + [f"{whole[-1]:+.4f}"]
+    print(f"| mean of the 2 whole datasets | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
