@@ -466,23 +466,32 @@ impl BinTree {
     /// `out[i]`: the leaf value row `first + i` of `data` reaches.
     pub(crate) fn leaf_values(&self, data: &Binned, first: usize, out: &mut [f64]) {
         for (c, chunk) in out.chunks_mut(ROUTE_LANES).enumerate() {
-            let base = first + c * ROUTE_LANES;
-            let rows: Vec<&[u8]> = (base..base + chunk.len()).map(|r| data.row(r)).collect();
-            let mut at = [0u32; ROUTE_LANES];
-            for _ in 0..self.depth {
-                for (i, row) in at.iter_mut().zip(&rows) {
-                    let node = &self.nodes[*i as usize];
-                    let code = (row[node.column as usize] >> node.shift) & node.mask;
-                    *i = if code <= node.bin {
-                        node.left
-                    } else {
-                        node.right
-                    };
-                }
+            self.lanes(data, first + c * ROUTE_LANES, chunk);
+        }
+    }
+
+    /// [`BinTree::leaf_values`] for at most [`ROUTE_LANES`] rows, routed together.
+    fn lanes(&self, data: &Binned, first: usize, out: &mut [f64]) {
+        let width = data.width();
+        let mut starts = [0usize; ROUTE_LANES];
+        for (i, s) in starts.iter_mut().enumerate().take(out.len()) {
+            *s = (first + i) * width;
+        }
+        let starts = &starts[..out.len()];
+        let mut at = [0u32; ROUTE_LANES];
+        for _ in 0..self.depth {
+            for (i, &start) in at.iter_mut().zip(starts) {
+                let node = &self.nodes[*i as usize];
+                let code = (data.by_row[start + node.column as usize] >> node.shift) & node.mask;
+                *i = if code <= node.bin {
+                    node.left
+                } else {
+                    node.right
+                };
             }
-            for (v, &i) in chunk.iter_mut().zip(&at) {
-                *v = self.nodes[i as usize].value;
-            }
+        }
+        for (v, &i) in out.iter_mut().zip(&at) {
+            *v = self.nodes[i as usize].value;
         }
     }
 }
@@ -519,11 +528,19 @@ fn add_leaf_values(
         .enumerate()
         .for_each(|(b, scores)| {
             let first = b * ROUTE_BLOCK;
-            let mut values = vec![0.0; scores.len()];
-            tree.leaf_values(data, first, &mut values);
-            for (r, (s, v)) in (first..).zip(scores.iter_mut().zip(values)) {
-                if wanted(r) {
-                    *s += v;
+            let mut values = [0.0; ROUTE_LANES];
+            for (c, scores) in scores.chunks_mut(ROUTE_LANES).enumerate() {
+                let first = first + c * ROUTE_LANES;
+                let rows = first..first + scores.len();
+                // Lanes with no wanted row (a sampled block, in boosting) are not routed.
+                if !rows.clone().any(&wanted) {
+                    continue;
+                }
+                tree.lanes(data, first, &mut values[..scores.len()]);
+                for (r, (s, v)) in rows.zip(scores.iter_mut().zip(values)) {
+                    if wanted(r) {
+                        *s += v;
+                    }
                 }
             }
         });
