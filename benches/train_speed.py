@@ -49,14 +49,25 @@ def logistic_selection(z, y, p):
     LogisticRegression(C=1.0 / (best[1] * n), max_iter=200).fit(z, y)
 
 
-def tree_params(t, leaves, min_rows, monotone, threads):
+def candidates(t):
+    """Every leaf count x rows per leaf x learning rate x L2, as changerisk tries them.
+    (Model files before the last two were lists hold one number each.)"""
+    as_list = lambda v: v if isinstance(v, list) else [v]
+    for leaves in t["leaves"]:
+        for min_rows in t["min_leaf_rows"]:
+            for rate in as_list(t["learning_rate"]):
+                for l2 in as_list(t["l2"]):
+                    yield leaves, min_rows, rate, l2
+
+
+def tree_params(t, leaves, min_rows, rate, l2, monotone, threads):
     return {
         "objective": "binary",
-        "learning_rate": t["learning_rate"],
+        "learning_rate": rate,
         "num_leaves": leaves,
         "max_depth": t["max_depth"],
         "min_data_in_leaf": min_rows,
-        "lambda_l2": t["l2"],
+        "lambda_l2": l2,
         "max_bin": t["max_bins"],
         "monotone_constraints": monotone,
         "num_threads": threads,
@@ -69,24 +80,23 @@ def gbdt_selection(x, y, p, monotone, threads):
     n = len(y)
     t = p["trees"]
     best = None
-    for leaves in t["leaves"]:
-        for min_rows in t["min_leaf_rows"]:
-            params = tree_params(t, leaves, min_rows, monotone, threads)
-            losses, rounds = [], []
-            for a, v, e in folds(n, p):
-                train = lgb.Dataset(x[a:v], y[a:v], params={"max_bin": t["max_bins"]})
-                valid = lgb.Dataset(x[v:e], y[v:e], reference=train)
-                b = lgb.train(
-                    params,
-                    train,
-                    num_boost_round=t["max_trees"],
-                    valid_sets=[valid],
-                    callbacks=[lgb.early_stopping(t["early_stopping"], verbose=False)],
-                )
-                losses.append(b.best_score["valid_0"]["binary_logloss"])
-                rounds.append(b.best_iteration)
-            if best is None or np.mean(losses) < best[0]:
-                best = (np.mean(losses), params, max(1, round(np.mean(rounds))))
+    for leaves, min_rows, rate, l2 in candidates(t):
+        params = tree_params(t, leaves, min_rows, rate, l2, monotone, threads)
+        losses, rounds = [], []
+        for a, v, e in folds(n, p):
+            train = lgb.Dataset(x[a:v], y[a:v], params={"max_bin": t["max_bins"]})
+            valid = lgb.Dataset(x[v:e], y[v:e], reference=train)
+            b = lgb.train(
+                params,
+                train,
+                num_boost_round=t["max_trees"],
+                valid_sets=[valid],
+                callbacks=[lgb.early_stopping(t["early_stopping"], verbose=False)],
+            )
+            losses.append(b.best_score["valid_0"]["binary_logloss"])
+            rounds.append(b.best_iteration)
+        if best is None or np.mean(losses) < best[0]:
+            best = (np.mean(losses), params, max(1, round(np.mean(rounds))))
     lgb.train(best[1], lgb.Dataset(x, y, params={"max_bin": t["max_bins"]}), num_boost_round=best[2])
 
 
@@ -127,7 +137,7 @@ def main():
             "gbdt",
             lambda: gbdt_selection(x, y, p, monotone, threads),
             lambda: lgb.train(
-                tree_params(p["trees"], 31, 20, [0] * len(names), threads),
+                tree_params(p["trees"], 31, 20, *next(candidates(p["trees"]))[2:], [0] * len(names), threads),
                 lgb.Dataset(x, y),
                 num_boost_round=100,
             ),

@@ -156,9 +156,12 @@ pub struct LearnerArgs {
     /// Most trees per model; early stopping on each fold chooses how many.
     #[arg(long, default_value_t = 400)]
     pub max_trees: usize,
-    /// Learning rate (shrinkage) of the trees.
-    #[arg(long, default_value_t = 0.08)]
-    pub learning_rate: f64,
+    /// Candidate learning rates (shrinkage) of the trees (comma-separated). Default: 0.08.
+    #[arg(long, value_delimiter = ',')]
+    pub learning_rate: Vec<f64>,
+    /// Candidate L2 penalties on the trees' leaf values (comma-separated). Default: 1.
+    #[arg(long, value_delimiter = ',')]
+    pub l2: Vec<f64>,
     /// Do not fit Platt scaling on the most recent validation slice.
     #[arg(long)]
     pub no_calibration: bool,

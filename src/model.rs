@@ -136,20 +136,38 @@ impl LearnerChoice {
 pub struct TreeParams {
     /// Most trees per model (early stopping usually ends sooner).
     pub max_trees: usize,
-    pub learning_rate: f64,
+    /// Candidate learning rates (shrinkage). A model file of format version 2 written
+    /// before these were lists holds one number, read as a list of one.
+    #[serde(deserialize_with = "one_or_many")]
+    pub learning_rate: Vec<f64>,
     /// Candidate leaf counts per tree.
     pub leaves: Vec<usize>,
     pub max_depth: usize,
     /// Candidate least training rows per leaf.
     pub min_leaf_rows: Vec<usize>,
-    /// L2 penalty on leaf values.
-    pub l2: f64,
+    /// Candidate L2 penalties on leaf values (one number in older files, as above).
+    #[serde(deserialize_with = "one_or_many")]
+    pub l2: Vec<f64>,
     /// Rounds without validation improvement before boosting stops.
     pub early_stopping: usize,
     pub max_bins: usize,
     /// Most training rows one tree is grown from: above it, each round draws that many
     /// (a fixed pseudo-random sample per round: stochastic gradient boosting).
     pub max_rows_per_tree: usize,
+}
+
+/// A list, or (as older model files wrote it) one number standing for a list of one.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<f64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(f64),
+        Many(Vec<f64>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(v) => vec![v],
+        OneOrMany::Many(v) => v,
+    })
 }
 
 /// The learner's settings, as requested.
@@ -209,6 +227,12 @@ pub struct Trial {
     pub leaves: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_leaf_rows: Option<usize>,
+    /// The trees' learning rate, recorded when more than one was a candidate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learning_rate: Option<f64>,
+    /// The trees' L2 penalty on leaf values, recorded when more than one was a candidate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub l2: Option<f64>,
     /// A blend's logistic share of the log-odds (the trees get the rest).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logistic_weight: Option<f64>,
@@ -477,6 +501,29 @@ impl Model {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tree_settings_read_one_number_as_a_list_of_one() {
+        let json = |rate: &str, l2: &str| {
+            format!(
+                r#"{{"max_trees": 400, "learning_rate": {rate}, "leaves": [7], "max_depth": 8,
+                "min_leaf_rows": [20], "l2": {l2}, "early_stopping": 25, "max_bins": 64,
+                "max_rows_per_tree": 250000}}"#
+            )
+        };
+        // As model files wrote them before the candidates were lists ...
+        let old: TreeParams = serde_json::from_str(&json("0.08", "1.0")).unwrap();
+        assert_eq!((old.learning_rate, old.l2), (vec![0.08], vec![1.0]));
+        // ... and as they are written now, which reads back the same.
+        let new: TreeParams = serde_json::from_str(&json("[0.05, 0.1]", "[0]")).unwrap();
+        assert_eq!(
+            (new.learning_rate.clone(), new.l2.clone()),
+            (vec![0.05, 0.1], vec![0.0])
+        );
+        let back: TreeParams = serde_json::from_str(&serde_json::to_string(&new).unwrap()).unwrap();
+        assert_eq!(back, new);
+        assert!(serde_json::from_str::<TreeParams>(&json("\"fast\"", "1")).is_err());
+    }
 
     #[test]
     fn tiers_cut_at_percentiles() {

@@ -31,11 +31,11 @@ impl Default for TreeParams {
     fn default() -> Self {
         TreeParams {
             max_trees: 400,
-            learning_rate: 0.08,
+            learning_rate: vec![0.08],
             leaves: vec![7, 31],
             max_depth: 8,
             min_leaf_rows: vec![20, 200],
-            l2: 1.0,
+            l2: vec![1.0],
             early_stopping: 25,
             max_bins: 64,
             max_rows_per_tree: 250_000,
@@ -91,10 +91,19 @@ impl LearnerParams {
             return usage("max iterations and gradient tolerance must be positive".into());
         }
         let t = &self.trees;
-        if t.max_trees == 0 || !(t.learning_rate > 0.0 && t.learning_rate <= 1.0) {
+        if t.max_trees == 0 {
+            return usage("--max-trees must be positive, got 0".into());
+        }
+        if t.learning_rate.is_empty() || t.learning_rate.iter().any(|&r| !(r > 0.0 && r <= 1.0)) {
             return usage(format!(
-                "--max-trees must be positive and --learning-rate in (0, 1], got {} and {}",
-                t.max_trees, t.learning_rate
+                "--learning-rate must be one or more numbers in (0, 1], got {:?}",
+                t.learning_rate
+            ));
+        }
+        if t.l2.is_empty() || t.l2.iter().any(|&l| !(l >= 0.0 && l.is_finite())) {
+            return usage(format!(
+                "--l2 must be one or more finite numbers >= 0, got {:?}",
+                t.l2
             ));
         }
         if t.leaves.is_empty() || t.leaves.iter().any(|&l| !(2..=1024).contains(&l)) {
@@ -109,8 +118,8 @@ impl LearnerParams {
                 t.min_leaf_rows
             ));
         }
-        if t.max_depth == 0 || !(t.l2 >= 0.0 && t.l2.is_finite()) || t.early_stopping == 0 {
-            return usage("tree depth, L2 and early stopping must be positive".into());
+        if t.max_depth == 0 || t.early_stopping == 0 {
+            return usage("tree depth and early stopping must be positive".into());
         }
         if !(2..=256).contains(&t.max_bins) {
             return usage(format!("max bins must be 2..=256, got {}", t.max_bins));
@@ -239,6 +248,9 @@ struct Candidate {
     penalty: Option<f64>,
     leaves: Option<usize>,
     min_leaf_rows: Option<usize>,
+    /// Set when more than one learning rate (L2 penalty) is a candidate.
+    learning_rate: Option<f64>,
+    l2: Option<f64>,
     /// The logistic model's share of a blend's log-odds.
     weight: Option<f64>,
 }
@@ -250,6 +262,8 @@ impl Candidate {
             penalty: Some(penalty),
             leaves: None,
             min_leaf_rows: None,
+            learning_rate: None,
+            l2: None,
             weight: None,
         }
     }
@@ -260,12 +274,12 @@ impl Data<'_> {
         let t = &self.params.trees;
         BoostParams {
             rounds,
-            learning_rate: t.learning_rate,
+            learning_rate: c.learning_rate.unwrap_or(t.learning_rate[0]),
             max_leaves: c.leaves.unwrap_or(t.leaves[0]),
             max_depth: t.max_depth,
             min_leaf_rows: c.min_leaf_rows.unwrap_or(t.min_leaf_rows[0]),
             min_leaf_hessian: 1e-3,
-            l2: t.l2,
+            l2: c.l2.unwrap_or(t.l2[0]),
             min_gain: 0.0,
             early_stopping: t.early_stopping,
             max_rows_per_tree: t.max_rows_per_tree,
@@ -380,6 +394,8 @@ fn measure(
         penalty: candidate.penalty,
         leaves: candidate.leaves,
         min_leaf_rows: candidate.min_leaf_rows,
+        learning_rate: candidate.learning_rate,
+        l2: candidate.l2,
         logistic_weight: candidate.weight,
         fold_trees: trees,
         fold_roc_auc: Vec::new(),
@@ -480,18 +496,31 @@ fn platt(logits: &[f64], y: &[bool]) -> Option<Platt> {
     })
 }
 
-/// The tree candidates: every leaf count with every least-rows-per-leaf.
+/// The tree candidates: every leaf count with every least-rows-per-leaf, learning rate
+/// and L2 penalty (the last two named only when there is a choice).
 fn tree_candidates(t: &TreeParams) -> Vec<Candidate> {
+    let choice = |v: &[f64]| -> Vec<Option<f64>> {
+        match v {
+            [_] => vec![None],
+            _ => v.iter().map(|&x| Some(x)).collect(),
+        }
+    };
     let mut out = Vec::new();
     for &leaves in &t.leaves {
         for &min_leaf_rows in &t.min_leaf_rows {
-            out.push(Candidate {
-                learner: LearnerChoice::Gbdt,
-                penalty: None,
-                leaves: Some(leaves),
-                min_leaf_rows: Some(min_leaf_rows),
-                weight: None,
-            });
+            for &learning_rate in &choice(&t.learning_rate) {
+                for &l2 in &choice(&t.l2) {
+                    out.push(Candidate {
+                        learner: LearnerChoice::Gbdt,
+                        penalty: None,
+                        leaves: Some(leaves),
+                        min_leaf_rows: Some(min_leaf_rows),
+                        learning_rate,
+                        l2,
+                        weight: None,
+                    });
+                }
+            }
         }
     }
     out

@@ -123,6 +123,7 @@ pub(crate) fn learner_params(args: LearnerArgs) -> Result<LearnerParams> {
         min_leaf_rows,
         max_trees,
         learning_rate,
+        l2,
         no_calibration,
     } = args;
     let mut params = LearnerParams {
@@ -143,7 +144,12 @@ pub(crate) fn learner_params(args: LearnerArgs) -> Result<LearnerParams> {
         params.trees.min_leaf_rows = min_leaf_rows;
     }
     params.trees.max_trees = max_trees;
-    params.trees.learning_rate = learning_rate;
+    if !learning_rate.is_empty() {
+        params.trees.learning_rate = learning_rate;
+    }
+    if !l2.is_empty() {
+        params.trees.l2 = l2;
+    }
     params.check()
 }
 

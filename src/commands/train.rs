@@ -97,15 +97,16 @@ pub fn describe(model: &Model, path: Option<&std::path::Path>) -> String {
         t.folds.first().map_or(0, |f| f[2] - f[1]),
         t.folds.first().map_or(0, |f| f[1]),
     );
-    for trial in &t.selection {
+    let names: Vec<String> = t.selection.iter().map(trial_name).collect();
+    let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
+    for (trial, name) in t.selection.iter().zip(&names) {
         let chosen = if *trial == t.chosen {
             "  <- chosen"
         } else {
             ""
         };
         out.push_str(&format!(
-            "  {:<64} {}  {:.4}{chosen}\n",
-            trial_name(trial),
+            "  {name:<width$} {}  {:.4}{chosen}\n",
             auc(trial.mean_roc_auc),
             trial.mean_log_loss
         ));
@@ -151,6 +152,12 @@ pub fn trial_name(t: &crate::model::Trial) -> String {
     }
     if let Some(m) = t.min_leaf_rows {
         parts.push(format!("min {m} rows/leaf"));
+    }
+    if let Some(r) = t.learning_rate {
+        parts.push(format!("rate {r}"));
+    }
+    if let Some(l) = t.l2 {
+        parts.push(format!("L2 {l}"));
     }
     if let Some(w) = t.logistic_weight {
         parts.push(format!("{:.0}% logistic", 100.0 * w));

@@ -295,3 +295,67 @@ fn a_model_file_with_broken_trees_exits_2_naming_the_tree() {
     .bad_input(&["broken.json", "tree 1", "node 0 splits on feature 999"]);
     assert!(!output.exists());
 }
+
+#[test]
+fn learning_rate_and_l2_are_chosen_by_validation_and_used_by_the_refit() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    let history = generate(dir, 23);
+    let grid = ["--learning-rate", "0.05,0.2", "--l2", "0,20"];
+    let model = train_with(dir, &history, "gbdt", "grid.json", &grid);
+    let t = &model.training;
+    // Every leaf count x rows per leaf x learning rate x L2 was validated, and each trial
+    // records its rate and L2.
+    assert_eq!(t.selection.len(), 2 * 2 * 2 * 2);
+    let mut settings: Vec<(u64, u64)> = t
+        .selection
+        .iter()
+        .map(|s| (s.learning_rate.unwrap().to_bits(), s.l2.unwrap().to_bits()))
+        .collect();
+    settings.sort_unstable();
+    settings.dedup();
+    assert_eq!(settings.len(), 4, "{settings:?}");
+    let best = t
+        .selection
+        .iter()
+        .map(|s| s.mean_roc_auc.unwrap())
+        .fold(f64::MIN, f64::max);
+    assert_eq!(t.chosen.mean_roc_auc, Some(best));
+    // The final trees are the ones the chosen settings alone give: a grid of one value
+    // each (nothing recorded then) refits the same trees.
+    let (rate, l2) = (t.chosen.learning_rate.unwrap(), t.chosen.l2.unwrap());
+    let (leaves, rows) = (t.chosen.leaves.unwrap(), t.chosen.min_leaf_rows.unwrap());
+    let only = [
+        "--learning-rate".to_string(),
+        rate.to_string(),
+        "--l2".into(),
+        l2.to_string(),
+        "--leaves".into(),
+        leaves.to_string(),
+        "--min-leaf-rows".into(),
+        rows.to_string(),
+    ];
+    let only: Vec<&str> = only.iter().map(String::as_str).collect();
+    let single = train_with(dir, &history, "gbdt", "single.json", &only);
+    assert_eq!(single.training.chosen.learning_rate, None);
+    assert_eq!(single.training.chosen.fold_trees, t.chosen.fold_trees);
+    assert_eq!(single.trees, model.trees);
+    // Out-of-range candidates are usage errors.
+    for bad in [["--learning-rate", "0.1,0"], ["--l2", "1,-1"]] {
+        run(
+            dir,
+            [
+                "train",
+                "--changes",
+                history.changes.to_str().unwrap(),
+                "--incidents",
+                history.incidents.to_str().unwrap(),
+                "--model",
+                "bad.json",
+                bad[0],
+                bad[1],
+            ],
+        )
+        .bad_input(&[bad[0]]);
+    }
+}
