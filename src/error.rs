@@ -34,6 +34,14 @@ pub enum Error {
     /// A table without data rows where rows are needed.
     #[error("{file}: {what}")]
     EmptyTable { file: String, what: String },
+    /// A CSV row with another number of fields than the header.
+    #[error("{file} row {row}: {fields} field(s) where the header has {header} (a missing or extra comma, or a blank line?)")]
+    RaggedRow {
+        file: String,
+        row: usize,
+        fields: usize,
+        header: usize,
+    },
     /// The file extension does not name a supported format.
     #[error("{file}: unsupported file extension (expected .csv, .parquet, .arrow, .ipc, .feather, .jsonl or .ndjson)")]
     UnsupportedFormat { file: String },

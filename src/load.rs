@@ -1005,7 +1005,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("changes.csv");
         std::fs::write(&path, text).unwrap();
-        let raw = RawCsv::parse(text.as_bytes().to_vec()).expect("a plain CSV file");
+        let raw = RawCsv::parse(text.as_bytes().to_vec())
+            .unwrap()
+            .expect("a plain CSV file");
         let config = Config::default();
         let fast = parse_table(&Table::Csv(raw), "f", &config, read).unwrap();
         let polars = Table::Frame(read_table(&path).unwrap());
@@ -1047,14 +1049,50 @@ mod tests {
         for text in [
             format!("{header}\n\"{row}\"\n"),
             format!("{header}\r\n{row}\r\n"),
-            format!("{header}\n{row},extra\n"),
-            format!("{header}\n{row}\n\n{row}\n"),
             format!("\u{feff}{header}\n{row}\n"),
             format!("{header},change_id\n{row},b\n"),
             format!("{header}\n"),
         ] {
-            assert!(RawCsv::parse(text.into_bytes()).is_none());
+            assert_eq!(
+                RawCsv::parse(text.into_bytes()).map(|r| r.is_none()),
+                Ok(true)
+            );
         }
-        assert!(RawCsv::parse(format!("{header}\n{row}").into_bytes()).is_some());
+        // No final line end, or blank lines after the last row: still plain.
+        for text in [format!("{header}\n{row}"), format!("{header}\n{row}\n\n\n")] {
+            let raw = RawCsv::parse(text.into_bytes()).unwrap().unwrap();
+            assert_eq!(Table::Csv(raw).height(), 1);
+        }
+    }
+
+    #[test]
+    fn a_row_with_another_number_of_fields_is_named() {
+        let header = CHANGE_COLUMNS.join(",");
+        let row = "a,2025-03-01T14:05:00Z,s,x,none,,admin,none,0,iam,1,1,true,1,1,true";
+        let short = &row[..row.rfind(',').unwrap()];
+        let n = CHANGE_COLUMNS.len();
+        let ragged = |row, fields| {
+            Some(crate::table::Ragged {
+                row,
+                fields,
+                header: n,
+            })
+        };
+        let many: String = (0..5000).map(|_| format!("{row}\n")).collect();
+        for (text, want) in [
+            (
+                format!("{header}\n{row},extra,more\n{row}\n"),
+                ragged(1, n + 2),
+            ),
+            (format!("{header}\n{row}\n{short}\n"), ragged(2, n - 1)),
+            (format!("{header}\n{row}\n\n{row}\n"), ragged(2, 1)),
+            // In a later piece of a file split for parallel scanning, the first bad row.
+            (
+                format!("{header}\n{many}{short}\n{many}{short}\n"),
+                ragged(5001, n - 1),
+            ),
+        ] {
+            assert_eq!(RawCsv::parse(text.into_bytes()).err(), want);
+        }
     }
 }

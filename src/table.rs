@@ -168,8 +168,17 @@ impl Table {
             let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
             if meta.len() > 0 && meta.len() < RawCsv::MAX_BYTES {
                 let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-                if let Some(raw) = RawCsv::parse(bytes) {
-                    return Ok(Table::Csv(raw));
+                match RawCsv::parse(bytes) {
+                    Ok(Some(raw)) => return Ok(Table::Csv(raw)),
+                    Ok(None) => {}
+                    Err(r) => {
+                        return Err(Error::RaggedRow {
+                            file: path.display().to_string(),
+                            row: r.row,
+                            fields: r.fields,
+                            header: r.header,
+                        })
+                    }
                 }
             }
         }
@@ -217,6 +226,15 @@ impl Table {
     }
 }
 
+/// A data row of a plain CSV file with another number of fields than its header.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ragged {
+    /// 1-based data row (the first row after the header is row 1).
+    pub row: usize,
+    pub fields: usize,
+    pub header: usize,
+}
+
 /// A plain CSV file split into cells: its text and, per column, where each cell ends.
 pub struct RawCsv {
     text: String,
@@ -232,37 +250,45 @@ impl RawCsv {
     /// Files from this size on are read by polars (offsets are 32-bit).
     const MAX_BYTES: u64 = u32::MAX as u64 - 1;
 
-    /// Splits `bytes` into cells, or `None` when the file is not plain: not UTF-8, a
-    /// byte order mark, a quote or CR anywhere, an empty or repeated header name, no data
-    /// row, or a row with another number of fields than the header. Such files are left
-    /// to polars, which knows their rules (and reports their errors).
-    pub fn parse(mut bytes: Vec<u8>) -> Option<RawCsv> {
+    /// Splits `bytes` into cells, or `Ok(None)` when the file is not plain: not UTF-8, a
+    /// byte order mark, a quote or CR anywhere, an empty or repeated header name, or no
+    /// data row. Such files are left to polars, which knows their rules (and reports
+    /// their errors). Blank lines at the end are ignored; a data row with another number
+    /// of fields than the header (a blank line inside the file included) is an error.
+    pub fn parse(mut bytes: Vec<u8>) -> std::result::Result<Option<RawCsv>, Ragged> {
         if bytes.len() as u64 >= Self::MAX_BYTES || memchr::memchr2(b'"', b'\r', &bytes).is_some() {
-            return None;
+            return Ok(None);
+        }
+        while bytes.ends_with(b"\n\n") {
+            bytes.pop();
         }
         if bytes.last() != Some(&b'\n') {
             bytes.push(b'\n');
         }
-        let text = String::from_utf8(bytes).ok()?;
+        let Ok(text) = String::from_utf8(bytes) else {
+            return Ok(None);
+        };
         if text.starts_with('\u{feff}') {
-            return None;
+            return Ok(None);
         }
-        let header_end = text.find('\n')?;
+        let Some(header_end) = text.find('\n') else {
+            return Ok(None);
+        };
         let names: Vec<String> = text[..header_end].split(',').map(String::from).collect();
         let distinct: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
         if names.len() < 2 || distinct.len() != names.len() || distinct.contains("") {
-            return None;
+            return Ok(None);
         }
         let data_start = header_end + 1;
         let data = &text.as_bytes()[data_start..];
         if data.is_empty() {
-            return None;
+            return Ok(None);
         }
         // Chunks ending at line ends: counted, then split, in parallel.
         let pieces = 4 * rayon::current_num_threads().max(1);
         let mut bounds = vec![0usize];
         for k in 1..pieces {
-            let from = (data.len() * k / pieces).max(*bounds.last()?);
+            let from = (data.len() * k / pieces).max(bounds[bounds.len() - 1]);
             match memchr::memchr(b'\n', &data[from..]) {
                 Some(p) if from + p + 1 < data.len() => bounds.push(from + p + 1),
                 _ => break,
@@ -287,37 +313,61 @@ impl RawCsv {
             }
         }
         let last = names.len() - 1;
-        let plain = parts
+        let first_rows: Vec<usize> = counts
+            .iter()
+            .scan(0, |before, &c| {
+                let first = *before;
+                *before += c;
+                Some(first)
+            })
+            .collect();
+        // Each piece's first ragged row, if any: (row, its number of fields).
+        let ragged = parts
             .into_par_iter()
             .zip(spans)
-            .all(|(mut columns, (a, b))| {
+            .zip(first_rows)
+            .filter_map(|((mut columns, (a, b)), first_row)| {
                 let (mut row, mut col) = (0usize, 0usize);
+                let mut row_start = a;
                 for p in memchr::memchr2_iter(b',', b'\n', &data[a..b]) {
                     let at = (data_start + a + p) as u32;
                     if data[a + p] == b',' {
                         if col == last {
-                            return false;
+                            let line_end = memchr::memchr(b'\n', &data[row_start..b])
+                                .map_or(b, |e| row_start + e);
+                            let fields =
+                                1 + memchr::memchr_iter(b',', &data[row_start..line_end]).count();
+                            return Some((first_row + row, fields));
                         }
                         columns[col][row] = at;
                         col += 1;
                     } else {
                         if col != last {
-                            return false;
+                            return Some((first_row + row, col + 1));
                         }
                         columns[col][row] = at;
                         row += 1;
                         col = 0;
+                        row_start = a + p + 1;
                     }
                 }
-                true
+                None
+            })
+            .min();
+        if let Some((row, fields)) = ragged {
+            return Err(Ragged {
+                row: row + 1,
+                fields,
+                header: names.len(),
             });
-        plain.then_some(RawCsv {
+        }
+        Ok(Some(RawCsv {
             text,
             names,
             data_start: data_start as u32,
             ends,
             rows,
-        })
+        }))
     }
 
     /// The text of column `k` in row `r`.
