@@ -82,13 +82,44 @@ pub fn read_table(path: &Path) -> Result<DataFrame> {
         }
         Format::JsonLines => {
             let f = File::open(path).map_err(|e| Error::io(path, e))?;
-            JsonReader::new(f)
-                .with_json_format(JsonFormat::JsonLines)
-                .finish()
-                .map_err(unreadable)?
+            // polars panics (rather than failing) on some input, e.g. a whole number
+            // outside the 64-bit range: that is bad input too, not a crash.
+            without_panics(|| {
+                JsonReader::new(f)
+                    .with_json_format(JsonFormat::JsonLines)
+                    .finish()
+            })
+            .map_err(|panic| Error::Unreadable {
+                file: file_name.clone(),
+                format: format.name().into(),
+                message: if panic.contains("Int128") {
+                    "a whole number outside the 64-bit integer range (write it as text or \
+                     with a decimal point)"
+                        .into()
+                } else {
+                    format!("the reader failed: {panic}")
+                },
+            })?
+            .map_err(unreadable)?
         }
     };
     Ok(df)
+}
+
+/// Runs `f`, turning a panic into `Err` with its message, which is not printed. For
+/// third-party readers that panic on malformed input.
+fn without_panics<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    std::panic::set_hook(hook);
+    result.map_err(|payload| {
+        payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "the reader failed".into())
+    })
 }
 
 /// Writes a table atomically in the format its extension names.

@@ -127,13 +127,27 @@ impl Tree {
         }
     }
 
+    /// Most splits on one path of a tree read from a model file (training grows at most
+    /// `max_depth`, 8 by default).
+    pub const MAX_DEPTH: usize = 64;
+
     /// Checks the node links and values (a model file is read from disk).
     pub fn check(&self, features: usize) -> Result<(), String> {
         if self.nodes.is_empty() {
             return Err("a tree has no nodes".into());
         }
-        // Children always come after their parent, so walking cannot loop.
+        // Children always come after their parent, so walking cannot loop; each node but
+        // the root has exactly one parent (a tree, not a graph whose paths could multiply),
+        // and no path is deeper than MAX_DEPTH (the explanations recurse along paths).
+        let mut parents = vec![0u32; self.nodes.len()];
+        let mut depth = vec![0usize; self.nodes.len()];
         for (i, n) in self.nodes.iter().enumerate() {
+            if i > 0 && parents[i] != 1 {
+                return Err(format!(
+                    "node {i} has {} parents: expected exactly one",
+                    parents[i]
+                ));
+            }
             match n {
                 Node::Split {
                     feature,
@@ -158,6 +172,17 @@ impl Tree {
                         return Err(format!(
                             "node {i} has threshold {threshold} and {rows} rows: expected a number and a non-negative count"
                         ));
+                    }
+                    if depth[i] >= Self::MAX_DEPTH {
+                        return Err(format!(
+                            "node {i} splits at depth {}: expected at most {} splits on a path",
+                            depth[i] + 1,
+                            Self::MAX_DEPTH
+                        ));
+                    }
+                    for c in [*left, *right] {
+                        parents[c] += 1;
+                        depth[c] = depth[i] + 1;
                     }
                 }
                 Node::Leaf { value, rows } => {
@@ -732,5 +757,43 @@ mod tests {
         assert!(err.contains("node 2 links to nodes 1"), "{err}");
         let err = sample_tree().check(2).unwrap_err();
         assert!(err.contains("feature 2, but the model has 2"), "{err}");
+    }
+
+    /// A chain of `splits` splits, each with a leaf on the left and the next on the right.
+    fn chain(splits: usize) -> Tree {
+        let mut nodes = Vec::new();
+        for i in 0..splits {
+            let at = nodes.len();
+            nodes.push(Node::Split {
+                feature: 0,
+                threshold: i as f64,
+                left: at + 1,
+                right: at + 2,
+                rows: 2.0,
+            });
+            nodes.push(Node::Leaf {
+                value: 0.1,
+                rows: 1.0,
+            });
+        }
+        nodes.push(Node::Leaf {
+            value: 0.2,
+            rows: 1.0,
+        });
+        Tree { nodes }
+    }
+
+    #[test]
+    fn check_rejects_shared_nodes_and_paths_too_deep_to_explain() {
+        assert_eq!(chain(Tree::MAX_DEPTH).check(1), Ok(()));
+        let err = chain(Tree::MAX_DEPTH + 1).check(1).unwrap_err();
+        assert!(err.contains("depth 65: expected at most 64"), "{err}");
+        // Node 2 sends both sides to node 4: a graph, not a tree (node 3 is left out).
+        let mut t = chain(2);
+        if let Node::Split { left, .. } = &mut t.nodes[2] {
+            *left = 4;
+        }
+        let err = t.check(1).unwrap_err();
+        assert!(err.contains("node 3 has 0 parents"), "{err}");
     }
 }

@@ -168,6 +168,51 @@ fn empty_required_cell_is_rejected() {
     ]);
 }
 
+#[test]
+fn a_row_with_a_missing_or_extra_field_is_named() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    write_changes(&dir.join("changes.csv"), &small_changes());
+    let text = std::fs::read_to_string(dir.join("changes.csv")).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let header = lines[0].split(',').count();
+    // Row 3 loses its last field (it would otherwise read as an empty cell).
+    let third = lines[3].clone();
+    lines[3] = third[..third.rfind(',').unwrap()].to_string();
+    std::fs::write(dir.join("short.csv"), lines.join("\n") + "\n").unwrap();
+    score(dir, Path::new("short.csv"), None, &dir.join("scored.csv")).bad_input(&[
+        "short.csv row 3",
+        &format!("{} field(s) where the header has {header}", header - 1),
+    ]);
+    lines[3] = format!("{third},extra");
+    std::fs::write(dir.join("long.csv"), lines.join("\n") + "\n").unwrap();
+    score(dir, Path::new("long.csv"), None, &dir.join("scored.csv"))
+        .bad_input(&["long.csv row 3", &format!("{} field(s)", header + 1)]);
+    // Blank lines at the end are not rows.
+    lines[3] = third;
+    std::fs::write(dir.join("blank_end.csv"), lines.join("\n") + "\n\n\n").unwrap();
+    score(
+        dir,
+        Path::new("blank_end.csv"),
+        None,
+        &dir.join("scored.csv"),
+    )
+    .success();
+}
+
+#[test]
+fn a_json_number_beyond_64_bits_is_bad_input() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    std::fs::write(
+        dir.join("huge.jsonl"),
+        "{\"change_id\": \"c1\", \"lines_changed\": 18446744073709551616}\n",
+    )
+    .unwrap();
+    score(dir, Path::new("huge.jsonl"), None, &dir.join("scored.csv"))
+        .bad_input(&["huge.jsonl", "outside the 64-bit integer range"]);
+}
+
 /// Trains on the small valid changes and the given incidents file contents.
 fn train_with_incidents(dir: &Path, rows: &[IncidentRow]) -> Run {
     write_changes(&dir.join("changes.csv"), &small_changes());
@@ -553,6 +598,10 @@ fn garbage_inputs(dir: &Path) -> Vec<PathBuf> {
             [header.as_bytes(), b"\n\xff\xfe\xfd", &valid.as_bytes()[2..], b"\n"].concat(),
         ),
         ("not_json.jsonl", b"{\"change_id\": \"c1\", \n[1,2\n".to_vec()),
+        // polars' reader panics on a whole number beyond 64 bits.
+        ("huge_int.jsonl", b"{\"change_id\": 18446744073709551616}\n".to_vec()),
+        ("short_row.csv", format!("{header}\n{valid}\n{}\n", &valid[..valid.rfind(',').unwrap()]).into_bytes()),
+        ("long_row.csv", format!("{header}\n{valid},x\n").into_bytes()),
         (
             "nested.jsonl",
             b"{\"change_id\": {\"a\": [1, 2]}, \"timestamp\": [1]}\n".to_vec(),
