@@ -322,7 +322,8 @@ impl Model {
                 file,
                 message: format!(
                     "model format version {} is not supported by this build (reads version {MODEL_VERSION}); retrain with this version",
-                    version.map_or("(missing)".to_string(), |v| v.to_string())
+                    head.get("format_version")
+                        .map_or("(missing)".to_string(), |v| v.to_string())
                 ),
             });
         }
@@ -361,8 +362,31 @@ impl Model {
                 ))
             }
         }
-        if self.tiers.risk_quantiles.len() != 1001 {
+        let mut names = std::collections::HashSet::new();
+        for f in &self.features {
+            if !names.insert(f.def.name.as_str()) {
+                return Err(format!("feature name '{}' appears twice", f.def.name));
+            }
+            if !(-1..=1).contains(&f.def.monotone) {
+                return Err(format!(
+                    "feature '{}' has monotone {}: expected -1, 0 or 1",
+                    f.def.name, f.def.monotone
+                ));
+            }
+        }
+        let t = &self.tiers;
+        let in_order = |v: &[f64]| v.windows(2).all(|w| w[0] <= w[1]);
+        let probabilities = |v: &[f64]| v.iter().all(|r| (0.0..=1.0).contains(r));
+        if t.risk_quantiles.len() != 1001 {
             return Err("tiers.risk_quantiles must hold 1001 values".into());
+        }
+        if !(in_order(&t.thresholds) && probabilities(&t.thresholds))
+            || !(in_order(&t.risk_quantiles) && probabilities(&t.risk_quantiles))
+        {
+            return Err(format!(
+                "tiers.thresholds {:?} and tiers.risk_quantiles must be risks in 0..=1, in increasing order",
+                t.thresholds
+            ));
         }
         Ok(())
     }

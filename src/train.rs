@@ -162,6 +162,19 @@ struct Fold {
     valid: Range<usize>,
 }
 
+/// Every learner needs changes that caused an incident and changes that did not, in
+/// all the training rows and in each fold's.
+fn both_outcomes(y: &[bool], what: &str) -> Result<()> {
+    let positives = y.iter().filter(|&&v| v).count();
+    if positives == 0 || positives == y.len() {
+        return Err(Error::Data(format!(
+            "cannot train: {positives} of the {} {what} caused an incident; both outcomes are needed",
+            y.len()
+        )));
+    }
+    Ok(())
+}
+
 /// Rolling-origin folds over the selection window (the last `selection_rows` rows). Each
 /// fold validates on a horizon of `validation_fraction` of the window, as long as the
 /// stretch a deployed model scores before it is retrained, and trains on every window row
@@ -589,6 +602,17 @@ pub fn train(set: TrainingSet, params: LearnerParams, ctx: TrainContext) -> Resu
     let params = params.check()?;
     let n = set.y.len();
     let folds = rolling_origin(n, &params)?;
+    both_outcomes(set.y, "training changes")?;
+    for (k, fold) in folds.iter().enumerate() {
+        both_outcomes(
+            &set.y[fold.train.clone()],
+            &format!(
+                "changes before validation fold {} (the earliest {} by time)",
+                k + 1,
+                fold.train.end
+            ),
+        )?;
+    }
     let (mean, scale) = standardisation(set.x);
     // The standardised matrix is only read by logistic fits.
     let z = if params.learner == LearnerChoice::Gbdt {

@@ -5,6 +5,10 @@ use crate::error::{Error, Result};
 use crate::generate::{generate, write_history, write_truth, GenerateParams};
 use crate::progress::Progress;
 
+/// Longest history `generate` writes: 100 years from 2024 keeps every timestamp a
+/// four-digit-year RFC 3339 time that the loaders read back.
+const MAX_DAYS: u32 = 36_500;
+
 /// Runs `generate`.
 pub fn run(args: GenerateArgs, progress: &Progress) -> Result<u8> {
     let GenerateArgs {
@@ -15,10 +19,10 @@ pub fn run(args: GenerateArgs, progress: &Progress) -> Result<u8> {
         output_dir,
         truth,
     } = args;
-    if changes == 0 || days == 0 {
-        return Err(Error::Usage(
-            "--changes and --days must be at least 1".into(),
-        ));
+    if changes == 0 || !(1..=MAX_DAYS).contains(&days) {
+        return Err(Error::Usage(format!(
+            "--changes must be at least 1 and --days 1..={MAX_DAYS}, got {changes} and {days}"
+        )));
     }
     let params = GenerateParams {
         seed,

@@ -180,6 +180,28 @@ pub fn score_frame_explained(
     score_chunks(model, tiers, policies, frame, true)
 }
 
+/// The error for a change whose risk came out as NaN (opposite infinite contributions):
+/// a model file or input values far out of range, never a risk to report.
+fn not_a_number(model: &Model, row: usize, score: &crate::model::Score) -> Error {
+    let culprits: Vec<String> = model
+        .features
+        .iter()
+        .zip(&score.contributions)
+        .filter(|(_, c)| !c.is_finite())
+        .map(|(f, c)| format!("{} {c}", f.def.name))
+        .collect();
+    Error::Data(format!(
+        "row {}: the risk is not a number (contributions to the log-odds: {}); the model \
+         file or the row's values are out of range",
+        row + 1,
+        if culprits.is_empty() {
+            "all finite, their sum is not".to_string()
+        } else {
+            culprits.join(", ")
+        }
+    ))
+}
+
 fn score_chunks(
     model: &Model,
     tiers: &Tiers,
@@ -197,8 +219,11 @@ fn score_chunks(
             let start = c * SCORE_CHUNK;
             let part = frame.slice(start, (start + SCORE_CHUNK).min(frame.len()));
             let x = design_matrix(&features, &part)?;
-            Ok(model
-                .score(x.view())
+            let scores = model.score(x.view());
+            if let Some(row) = scores.iter().position(|s| s.risk.is_nan()) {
+                return Err(not_a_number(model, start + row, &scores[row]));
+            }
+            Ok(scores
                 .into_iter()
                 .enumerate()
                 .map(|(row, score)| {

@@ -328,6 +328,16 @@ fn missing_input_file_is_bad_input_naming_it() {
 }
 
 #[test]
+fn generate_refuses_a_span_its_own_loaders_could_not_read_back() {
+    let tmp = tempdir();
+    // Past 100 years the timestamps would leave four-digit years (and memory).
+    for days in ["0", "36501", "4294967295"] {
+        run(tmp.path(), ["generate", "--changes", "10", "--days", days])
+            .bad_input(&["--days 1..=36500", days]);
+    }
+}
+
+#[test]
 fn score_tiers_flag_cuts_at_other_percentiles_of_the_training_risks() {
     let tmp = tempdir();
     let output = tmp.path().join("scored.csv");

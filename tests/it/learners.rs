@@ -359,3 +359,113 @@ fn learning_rate_and_l2_are_chosen_by_validation_and_used_by_the_refit() {
         .bad_input(&[bad[0]]);
     }
 }
+
+#[test]
+fn every_learner_refuses_a_history_or_fold_with_one_outcome() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    let history = generate(dir, 24);
+    // No incidents at all: nothing caused one.
+    write_incidents(&dir.join("none.csv"), &[]);
+    // Incidents caused only by the latest 30 changes: every fold's training rows (all
+    // before its validation slice) are incident-free.
+    let mut reader = csv::Reader::from_path(&history.changes).unwrap();
+    let mut changes: Vec<(String, String)> = reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            (r[1].to_string(), r[0].to_string())
+        })
+        .collect();
+    changes.sort();
+    let late: Vec<IncidentRow> = changes[changes.len() - 30..]
+        .iter()
+        .enumerate()
+        .map(|(k, (ts, id))| IncidentRow::new(&format!("i{k}"), ts, "checkout").caused_by(id))
+        .collect();
+    write_incidents(&dir.join("late.csv"), &late);
+    for learner in ["auto", "logistic", "gbdt", "blend"] {
+        for (incidents, needle) in [
+            (
+                "none.csv",
+                "0 of the 3000 training changes caused an incident",
+            ),
+            ("late.csv", "0 of the 2000 changes before validation fold 1"),
+        ] {
+            run(
+                dir,
+                [
+                    "train",
+                    "--learner",
+                    learner,
+                    "--changes",
+                    history.changes.to_str().unwrap(),
+                    "--incidents",
+                    incidents,
+                    "--model",
+                    "m.json",
+                ],
+            )
+            .bad_input(&[needle, "both outcomes are needed"]);
+            assert!(!dir.join("m.json").exists());
+        }
+    }
+}
+
+#[test]
+fn model_files_out_of_range_exit_2_and_a_nan_risk_is_never_written() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    let shipped: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(shipped_model()).unwrap()).unwrap();
+    let new_changes = repo_root().join("data/new_changes.csv");
+    let score = |model: &serde_json::Value| {
+        std::fs::write(dir.join("m.json"), model.to_string()).unwrap();
+        run(
+            dir,
+            [
+                "score",
+                "--model",
+                "m.json",
+                "--changes",
+                new_changes.to_str().unwrap(),
+                "--no-history",
+                "--output",
+                "out.csv",
+            ],
+        )
+    };
+    type Spoil = fn(&mut serde_json::Value);
+    let cases: [(Spoil, &[&str]); 4] = [
+        (
+            |m| m["features"][1]["name"] = m["features"][0]["name"].clone(),
+            &["m.json", "appears twice"],
+        ),
+        (
+            |m| m["features"][0]["monotone"] = 5.into(),
+            &["m.json", "monotone 5: expected -1, 0 or 1"],
+        ),
+        (
+            |m| m["tiers"]["thresholds"] = serde_json::json!([0.5, 0.2, 0.9]),
+            &["m.json", "increasing order"],
+        ),
+        (
+            |m| m["format_version"] = "2".into(),
+            &["m.json", "model format version \"2\""],
+        ),
+    ];
+    for (spoil, needles) in cases {
+        let mut model = shipped.clone();
+        spoil(&mut model);
+        score(&model).bad_input(needles);
+        assert!(!dir.join("out.csv").exists());
+    }
+    // Finite but absurd coefficients: opposite infinite contributions make a NaN risk,
+    // which must stop the run, not be written (and gated) as a low one.
+    let mut model = shipped.clone();
+    for f in model["features"].as_array_mut().unwrap() {
+        f["coefficient"] = 1e308.into();
+    }
+    score(&model).bad_input(&["row 1", "the risk is not a number"]);
+    assert!(!dir.join("out.csv").exists());
+}
