@@ -375,14 +375,13 @@ impl Model {
             }
         }
         let t = &self.tiers;
-        let in_order = |v: &[f64]| v.windows(2).all(|w| w[0] <= w[1]);
-        let probabilities = |v: &[f64]| v.iter().all(|r| (0.0..=1.0).contains(r));
+        let risks_in_order = |v: &[f64]| {
+            v.windows(2).all(|w| w[0] <= w[1]) && v.iter().all(|r| (0.0..=1.0).contains(r))
+        };
         if t.risk_quantiles.len() != 1001 {
             return Err("tiers.risk_quantiles must hold 1001 values".into());
         }
-        if !(in_order(&t.thresholds) && probabilities(&t.thresholds))
-            || !(in_order(&t.risk_quantiles) && probabilities(&t.risk_quantiles))
-        {
+        if !(risks_in_order(&t.thresholds) && risks_in_order(&t.risk_quantiles)) {
             return Err(format!(
                 "tiers.thresholds {:?} and tiers.risk_quantiles must be risks in 0..=1, in increasing order",
                 t.thresholds
