@@ -1066,17 +1066,43 @@ mod tests {
     }
 
     #[test]
+    fn bytes_that_are_not_utf8_are_placed_by_row_and_column() {
+        let header = CHANGE_COLUMNS.join(",");
+        let row = "a,2025-03-01T14:05:00Z,s,x,none,,admin,none,0,iam,1,1,true,1,1,true";
+        let bad = [
+            header.as_bytes(),
+            b"\n",
+            row.as_bytes(),
+            b"\nb,2025-03-01T14:05:00Z,s\xff\xfe,x\n",
+        ]
+        .concat();
+        assert_eq!(
+            RawCsv::parse(bad).err(),
+            Some(crate::table::Malformed::NotUtf8 {
+                row: 2,
+                column: "service".into(),
+                cell: "s\u{fffd}\u{fffd}".into(),
+            })
+        );
+        let bad_header = [b"id,\xffname\n", row.as_bytes()].concat();
+        assert!(matches!(
+            RawCsv::parse(bad_header),
+            Err(crate::table::Malformed::NotUtf8 { row: 0, .. })
+        ));
+    }
+
+    #[test]
     fn a_row_with_another_number_of_fields_is_named() {
         let header = CHANGE_COLUMNS.join(",");
         let row = "a,2025-03-01T14:05:00Z,s,x,none,,admin,none,0,iam,1,1,true,1,1,true";
         let short = &row[..row.rfind(',').unwrap()];
         let n = CHANGE_COLUMNS.len();
         let ragged = |row, fields| {
-            Some(crate::table::Ragged {
+            Some(crate::table::Malformed::Ragged(crate::table::Ragged {
                 row,
                 fields,
                 header: n,
-            })
+            }))
         };
         let many: String = (0..5000).map(|_| format!("{row}\n")).collect();
         for (text, want) in [

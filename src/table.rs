@@ -199,15 +199,32 @@ impl Table {
             let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
             if meta.len() > 0 && meta.len() < RawCsv::MAX_BYTES {
                 let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+                let file = path.display().to_string();
                 match RawCsv::parse(bytes) {
                     Ok(Some(raw)) => return Ok(Table::Csv(raw)),
                     Ok(None) => {}
-                    Err(r) => {
+                    Err(Malformed::Ragged(r)) => {
                         return Err(Error::RaggedRow {
-                            file: path.display().to_string(),
+                            file,
                             row: r.row,
                             fields: r.fields,
                             header: r.header,
+                        })
+                    }
+                    Err(Malformed::NotUtf8 { row: 0, .. }) => {
+                        return Err(Error::Unreadable {
+                            file,
+                            format: Format::Csv.name().into(),
+                            message: "the header is not UTF-8 text (save the file as UTF-8)".into(),
+                        })
+                    }
+                    Err(Malformed::NotUtf8 { row, column, cell }) => {
+                        return Err(Error::BadValue {
+                            file,
+                            row,
+                            column,
+                            value: cell,
+                            expected: "UTF-8 text (save the file as UTF-8)".into(),
                         })
                     }
                 }
@@ -257,6 +274,19 @@ impl Table {
     }
 }
 
+/// Why a CSV file without quotes cannot be read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Malformed {
+    Ragged(Ragged),
+    /// Bytes that are not UTF-8, first found in data row `row` (0: the header), in
+    /// `column` (by position; the cell shown with replacement characters).
+    NotUtf8 {
+        row: usize,
+        column: String,
+        cell: String,
+    },
+}
+
 /// A data row of a plain CSV file with another number of fields than its header.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Ragged {
@@ -286,7 +316,7 @@ impl RawCsv {
     /// data row. Such files are left to polars, which knows their rules (and reports
     /// their errors). Blank lines at the end are ignored; a data row with another number
     /// of fields than the header (a blank line inside the file included) is an error.
-    pub fn parse(mut bytes: Vec<u8>) -> std::result::Result<Option<RawCsv>, Ragged> {
+    pub fn parse(mut bytes: Vec<u8>) -> std::result::Result<Option<RawCsv>, Malformed> {
         if bytes.len() as u64 >= Self::MAX_BYTES || memchr::memchr2(b'"', b'\r', &bytes).is_some() {
             return Ok(None);
         }
@@ -296,8 +326,12 @@ impl RawCsv {
         if bytes.last() != Some(&b'\n') {
             bytes.push(b'\n');
         }
-        let Ok(text) = String::from_utf8(bytes) else {
-            return Ok(None);
+        let text = match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(e) => {
+                let at = e.utf8_error().valid_up_to();
+                return Err(not_utf8(e.as_bytes(), at));
+            }
         };
         if text.starts_with('\u{feff}') {
             return Ok(None);
@@ -386,11 +420,11 @@ impl RawCsv {
             })
             .min();
         if let Some((row, fields)) = ragged {
-            return Err(Ragged {
+            return Err(Malformed::Ragged(Ragged {
                 row: row + 1,
                 fields,
                 header: names.len(),
-            });
+            }));
         }
         Ok(Some(RawCsv {
             text,
@@ -411,6 +445,30 @@ impl RawCsv {
             self.data_start
         };
         &self.text[start as usize..self.ends[k][r] as usize]
+    }
+}
+
+/// Where in `bytes` (a CSV file without quotes) the byte at `at`, the first that is not
+/// UTF-8, lies: its row (0 for the header), column name and cell.
+fn not_utf8(bytes: &[u8], at: usize) -> Malformed {
+    let line_start = memchr::memrchr(b'\n', &bytes[..at]).map_or(0, |p| p + 1);
+    let row = memchr::memchr_iter(b'\n', &bytes[..line_start]).count();
+    let field = memchr::memchr_iter(b',', &bytes[line_start..at]).count();
+    let header_end = memchr::memchr(b'\n', bytes).unwrap_or(bytes.len());
+    let column = bytes[..header_end]
+        .split(|&b| b == b',')
+        .nth(field)
+        .map_or_else(
+            || format!("#{}", field + 1),
+            |h| String::from_utf8_lossy(h).into(),
+        );
+    let cell_start =
+        memchr::memrchr(b',', &bytes[line_start..at]).map_or(line_start, |p| line_start + p + 1);
+    let cell_end = memchr::memchr2(b',', b'\n', &bytes[at..]).map_or(bytes.len(), |p| at + p);
+    Malformed::NotUtf8 {
+        row,
+        column,
+        cell: String::from_utf8_lossy(&bytes[cell_start..cell_end]).into(),
     }
 }
 
