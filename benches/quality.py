@@ -258,7 +258,7 @@ def metrics(p, y):
 # --- one seed ------------------------------------------------------------------------
 
 
-def one_seed(binary, seed, n, days, workdir):
+def one_seed(binary, seed, n, days, workdir, generator=None, gen_args=()):
     d = os.path.join(workdir, f"seed-{seed}")
     os.makedirs(d, exist_ok=True)
     log(f"seed {seed}: {d}")
@@ -267,8 +267,13 @@ def one_seed(binary, seed, n, days, workdir):
     past_csv, future_csv = os.path.join(d, "past.csv"), os.path.join(d, "future.csv")
     model, scored = os.path.join(d, "m.json"), os.path.join(d, "scored.csv")
     days_flag = ["--days", str(days)] if days else []
-    run([binary, "generate", "--quiet", "--changes", str(n), "--new-changes", "0",
-         "--seed", str(seed), *days_flag, "--truth", "--output-dir", d])
+    if generator:
+        # Another generator (e.g. benches/independent_gen.py): same files, same flags.
+        run([sys.executable, generator, "--changes", str(n), "--seed", str(seed),
+             *days_flag, *gen_args, "--out", d])
+    else:
+        run([binary, "generate", "--quiet", "--changes", str(n), "--new-changes", "0",
+             "--seed", str(seed), *days_flag, "--truth", "--output-dir", d])
     changes, n_past = split_by_time(changes_csv, past_csv, future_csv)
     run([binary, "train", "--quiet", "--changes", past_csv, "--incidents", incidents_csv,
          "--model", model])
@@ -298,8 +303,10 @@ def one_seed(binary, seed, n, days, workdir):
     if not (sc["change_id"].to_numpy() == future["change_id"].to_numpy()).all():
         sys.exit("scored.csv is not in future.csv's order")
     truth = pd.read_csv(os.path.join(d, "truth.csv"), dtype={"change_id": str})
-    if not (truth["change_id"].to_numpy() == changes["change_id"].to_numpy()).all():
-        sys.exit("truth.csv is not in changes.csv's order")
+    # Matched by change id (another generator's files need not be in time order).
+    truth = truth.set_index("change_id").reindex(changes["change_id"].to_numpy())
+    if truth["true_risk"].isna().any():
+        sys.exit("truth.csv lacks some of changes.csv's change ids")
     oracle = truth["true_risk"].to_numpy()[n_past:]
 
     preds = {"changerisk": sc["risk"].to_numpy(), "oracle": oracle}
@@ -389,9 +396,14 @@ def main():
     ap.add_argument("--days", type=int, help="span of each history in days (default: generate's)")
     ap.add_argument("--workdir", default="/tmp/changerisk-quality")
     ap.add_argument("--json", help="also write the results as JSON here")
+    ap.add_argument("--generator", help="a Python generator script to use instead of "
+                    "`changerisk generate` (flags --changes --seed [--days] --out DIR; writes "
+                    "changes.csv, incidents.csv, truth.csv), e.g. benches/independent_gen.py")
+    ap.add_argument("--gen-args", default="", help="more flags for --generator, e.g. '--drift 2'")
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",") if s]
-    results = [one_seed(args.bin, s, args.changes, args.days, args.workdir) for s in seeds]
+    results = [one_seed(args.bin, s, args.changes, args.days, args.workdir,
+                        args.generator, args.gen_args.split()) for s in seeds]
 
     out = []
     for r in results:

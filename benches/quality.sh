@@ -15,6 +15,9 @@
 #   QUALITY_CHANGES   changes per history (default 200000)
 #   QUALITY_DAYS      days each history spans (default: generate's, 730)
 #   QUALITY_DIR       generated data, models and scores (default /tmp/changerisk-quality)
+#   QUALITY_GENERATOR a generator script to use instead of `changerisk generate`, e.g.
+#                     benches/independent_gen.py (written from SPEC.md alone, as a held-out
+#                     check); QUALITY_GEN_ARGS passes it more flags ("--drift 2")
 # Prints the tables on stdout (progress on stderr) and writes $QUALITY_DIR/quality.json.
 set -euo pipefail
 
@@ -39,4 +42,5 @@ echo "python: $("$py" -c 'import sys, numpy, pandas, sklearn, lightgbm; print(sy
 exec "$py" "$repo/benches/quality.py" --bin "$bin" \
     --seeds "${QUALITY_SEEDS:-11,12}" --changes "${QUALITY_CHANGES:-200000}" \
     ${QUALITY_DAYS:+--days "$QUALITY_DAYS"} \
+    ${QUALITY_GENERATOR:+--generator "$QUALITY_GENERATOR"} --gen-args "${QUALITY_GEN_ARGS:-}" \
     --workdir "$dir" --json "$dir/quality.json"
