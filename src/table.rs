@@ -199,34 +199,10 @@ impl Table {
             let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
             if meta.len() > 0 && meta.len() < RawCsv::MAX_BYTES {
                 let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-                let file = path.display().to_string();
                 match RawCsv::parse(bytes) {
                     Ok(Some(raw)) => return Ok(Table::Csv(raw)),
                     Ok(None) => {}
-                    Err(Malformed::Ragged(r)) => {
-                        return Err(Error::RaggedRow {
-                            file,
-                            row: r.row,
-                            fields: r.fields,
-                            header: r.header,
-                        })
-                    }
-                    Err(Malformed::NotUtf8 { row: 0, .. }) => {
-                        return Err(Error::Unreadable {
-                            file,
-                            format: Format::Csv.name().into(),
-                            message: "the header is not UTF-8 text (save the file as UTF-8)".into(),
-                        })
-                    }
-                    Err(Malformed::NotUtf8 { row, column, cell }) => {
-                        return Err(Error::BadValue {
-                            file,
-                            row,
-                            column,
-                            value: cell,
-                            expected: "UTF-8 text (save the file as UTF-8)".into(),
-                        })
-                    }
+                    Err(m) => return Err(m.into_error(path.display().to_string())),
                 }
             }
         }
@@ -287,6 +263,32 @@ pub enum Malformed {
     },
 }
 
+impl Malformed {
+    /// The error naming `file`.
+    fn into_error(self, file: String) -> Error {
+        match self {
+            Malformed::Ragged(r) => Error::RaggedRow {
+                file,
+                row: r.row,
+                fields: r.fields,
+                header: r.header,
+            },
+            Malformed::NotUtf8 { row: 0, .. } => Error::Unreadable {
+                file,
+                format: Format::Csv.name().into(),
+                message: "the header is not UTF-8 text (save the file as UTF-8)".into(),
+            },
+            Malformed::NotUtf8 { row, column, cell } => Error::BadValue {
+                file,
+                row,
+                column,
+                value: cell,
+                expected: "UTF-8 text (save the file as UTF-8)".into(),
+            },
+        }
+    }
+}
+
 /// A data row of a plain CSV file with another number of fields than its header.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Ragged {
@@ -311,11 +313,12 @@ impl RawCsv {
     /// Files from this size on are read by polars (offsets are 32-bit).
     const MAX_BYTES: u64 = u32::MAX as u64 - 1;
 
-    /// Splits `bytes` into cells, or `Ok(None)` when the file is not plain: not UTF-8, a
-    /// byte order mark, a quote or CR anywhere, an empty or repeated header name, or no
-    /// data row. Such files are left to polars, which knows their rules (and reports
-    /// their errors). Blank lines at the end are ignored; a data row with another number
-    /// of fields than the header (a blank line inside the file included) is an error.
+    /// Splits `bytes` into cells, or `Ok(None)` when the file is not plain: a byte order
+    /// mark, a quote or CR anywhere, an empty or repeated header name, or no data row.
+    /// Such files are left to polars, which knows their rules (and reports their
+    /// errors). Blank lines at the end are ignored. Bytes that are not UTF-8, or a data
+    /// row with another number of fields than the header (a blank line inside the file
+    /// included), are errors ([`Malformed`]).
     pub fn parse(mut bytes: Vec<u8>) -> std::result::Result<Option<RawCsv>, Malformed> {
         if bytes.len() as u64 >= Self::MAX_BYTES || memchr::memchr2(b'"', b'\r', &bytes).is_some() {
             return Ok(None);
