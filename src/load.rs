@@ -1050,7 +1050,6 @@ mod tests {
             format!("{header}\n\"{row}\"\n"),
             format!("{header}\r\n{row}\r\n"),
             format!("\u{feff}{header}\n{row}\n"),
-            format!("{header},change_id\n{row},b\n"),
             format!("{header}\n"),
         ] {
             assert_eq!(
@@ -1089,6 +1088,20 @@ mod tests {
             RawCsv::parse(bad_header),
             Err(crate::table::Malformed::NotUtf8 { row: 0, .. })
         ));
+    }
+
+    #[test]
+    fn a_header_naming_a_column_twice_is_an_error() {
+        let header = CHANGE_COLUMNS.join(",");
+        let row = "a,2025-03-01T14:05:00Z,s,x,none,,admin,none,0,iam,1,1,true,1,1,true";
+        let text = format!("{header},change_id\n{row},b\n");
+        assert_eq!(
+            RawCsv::parse(text.into_bytes()).err(),
+            Some(crate::table::Malformed::RepeatedName {
+                name: "change_id".into(),
+                columns: (1, CHANGE_COLUMNS.len() + 1),
+            })
+        );
     }
 
     #[test]

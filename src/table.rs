@@ -254,6 +254,12 @@ impl Table {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Malformed {
     Ragged(Ragged),
+    /// A header naming one column twice (1-based positions): which one a config or the
+    /// contract means would be a guess.
+    RepeatedName {
+        name: String,
+        columns: (usize, usize),
+    },
     /// Bytes that are not UTF-8, first found in data row `row` (0: the header), in
     /// `column` (by position; the cell shown with replacement characters).
     NotUtf8 {
@@ -272,6 +278,14 @@ impl Malformed {
                 row: r.row,
                 fields: r.fields,
                 header: r.header,
+            },
+            Malformed::RepeatedName { name, columns } => Error::Unreadable {
+                file,
+                format: Format::Csv.name().into(),
+                message: format!(
+                    "the header names column '{name}' twice (columns {} and {})",
+                    columns.0, columns.1
+                ),
             },
             Malformed::NotUtf8 { row: 0, .. } => Error::Unreadable {
                 file,
@@ -314,11 +328,11 @@ impl RawCsv {
     const MAX_BYTES: u64 = u32::MAX as u64 - 1;
 
     /// Splits `bytes` into cells, or `Ok(None)` when the file is not plain: a byte order
-    /// mark, a quote or CR anywhere, an empty or repeated header name, or no data row.
+    /// mark, a quote or CR anywhere, an empty header name, or no data row.
     /// Such files are left to polars, which knows their rules (and reports their
-    /// errors). Blank lines at the end are ignored. Bytes that are not UTF-8, or a data
-    /// row with another number of fields than the header (a blank line inside the file
-    /// included), are errors ([`Malformed`]).
+    /// errors). Blank lines at the end are ignored. Bytes that are not UTF-8, a header
+    /// naming a column twice, or a data row with another number of fields than the header
+    /// (a blank line inside the file included) are errors ([`Malformed`]).
     pub fn parse(mut bytes: Vec<u8>) -> std::result::Result<Option<RawCsv>, Malformed> {
         if bytes.len() as u64 >= Self::MAX_BYTES || memchr::memchr2(b'"', b'\r', &bytes).is_some() {
             return Ok(None);
@@ -343,8 +357,18 @@ impl RawCsv {
             return Ok(None);
         };
         let names: Vec<String> = text[..header_end].split(',').map(String::from).collect();
-        let distinct: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
-        if names.len() < 2 || distinct.len() != names.len() || distinct.contains("") {
+        let mut seen = std::collections::HashMap::new();
+        for (k, name) in names.iter().enumerate() {
+            if let Some(first) = seen.insert(name.as_str(), k) {
+                if !name.is_empty() {
+                    return Err(Malformed::RepeatedName {
+                        name: name.clone(),
+                        columns: (first + 1, k + 1),
+                    });
+                }
+            }
+        }
+        if names.len() < 2 || seen.contains_key("") {
             return Ok(None);
         }
         let data_start = header_end + 1;
