@@ -499,7 +499,24 @@ pub fn feature_set(
         categorical_features(column, codes, levels, &mut features, &mut warnings);
     }
     features.extend(history_features(config, base_rate));
+    unique_names(&mut features);
     (features, warnings)
+}
+
+/// Makes every feature name unique (a file's own column `x_missing`, or a categorical
+/// level called `other`, could repeat a derived name): a repeat gets ` (2)`, ` (3)`, ...
+fn unique_names(features: &mut [FeatureDef]) {
+    let mut taken: std::collections::HashSet<String> = std::collections::HashSet::new();
+    for f in features.iter_mut() {
+        let mut name = f.name.clone();
+        let mut k = 2;
+        while taken.contains(&name) {
+            name = format!("{} ({k})", f.name);
+            k += 1;
+        }
+        taken.insert(name.clone());
+        f.name = name;
+    }
 }
 
 fn numeric_features(
@@ -664,6 +681,38 @@ mod tests {
         assert_eq!(e.eval(&frame).unwrap(), [0.0, 1.0, -0.0]);
         assert_eq!(log1p("n").eval(&frame).unwrap()[1], 2f64.ln());
         assert!(matches!(flag("n").eval(&frame), Err(Error::Data(_))));
+    }
+
+    #[test]
+    fn derived_names_that_repeat_a_real_one_are_made_unique() {
+        // A real level "other" (kept: frequent enough) next to the pooled rare levels, and
+        // a column of the file really called "x_missing" beside x's missing indicator.
+        let mut levels: Vec<String> = ["core", "other", "web"].map(String::from).to_vec();
+        levels.extend((0..30).map(|k| format!("rare{k}")));
+        let mut codes: Vec<u32> = (0..3000).map(|i| (i % 3) as u32).collect();
+        codes.extend(3..33);
+        let (mut out, mut warnings) = (Vec::new(), Vec::new());
+        categorical_features("team", &codes, &levels, &mut out, &mut warnings);
+        let values: Vec<f64> = (0..100)
+            .map(|i| if i % 9 == 0 { f64::NAN } else { i as f64 })
+            .collect();
+        numeric_features("x", &values, 0, &mut out, &mut warnings);
+        numeric_features("x_missing", &values[1..], 0, &mut out, &mut warnings);
+        let before: Vec<String> = out.iter().map(|f| f.name.clone()).collect();
+        assert!(
+            before.iter().filter(|n| *n == "team=other").count() == 2,
+            "{before:?}"
+        );
+        unique_names(&mut out);
+        let names: Vec<&str> = out.iter().map(|f| f.name.as_str()).collect();
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), names.len(), "{names:?}");
+        assert!(
+            names.contains(&"team=other (2)") && names.contains(&"x_missing (2)"),
+            "{names:?}"
+        );
     }
 
     #[test]

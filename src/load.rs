@@ -1050,12 +1050,16 @@ mod tests {
             format!("{header}\n\"{row}\"\n"),
             format!("{header}\r\n{row}\r\n"),
             format!("\u{feff}{header}\n{row}\n"),
-            format!("{header}\n"),
         ] {
             assert_eq!(
                 RawCsv::parse(text.into_bytes()).map(|r| r.is_none()),
                 Ok(true)
             );
+        }
+        // A header alone, blank lines after it or not: no rows.
+        for text in [format!("{header}\n"), format!("{header}\n\n\n")] {
+            let raw = RawCsv::parse(text.into_bytes()).unwrap().unwrap();
+            assert_eq!(Table::Csv(raw).height(), 0);
         }
         // No final line end, or blank lines after the last row: still plain.
         for text in [format!("{header}\n{row}"), format!("{header}\n{row}\n\n\n")] {

@@ -108,11 +108,25 @@ pub fn read_table(path: &Path) -> Result<DataFrame> {
 
 /// Runs `f`, turning a panic into `Err` with its message, which is not printed. For
 /// third-party readers that panic on malformed input.
+///
+/// The process's panic hook is replaced once by one that stays silent while any such
+/// call is running (a count, not a lock: readers run concurrently, and rayon may run one
+/// inside another on the same thread).
 fn without_panics<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static SILENT: AtomicUsize = AtomicUsize::new(0);
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if SILENT.load(Ordering::SeqCst) == 0 {
+                default(info);
+            }
+        }));
+    });
+    SILENT.fetch_add(1, Ordering::SeqCst);
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-    std::panic::set_hook(hook);
+    SILENT.fetch_sub(1, Ordering::SeqCst);
     result.map_err(|payload| {
         payload
             .downcast_ref::<&str>()
@@ -328,10 +342,10 @@ impl RawCsv {
     const MAX_BYTES: u64 = u32::MAX as u64 - 1;
 
     /// Splits `bytes` into cells, or `Ok(None)` when the file is not plain: a byte order
-    /// mark, a quote or CR anywhere, an empty header name, or no data row.
+    /// mark, a quote or CR anywhere, or an empty header name.
     /// Such files are left to polars, which knows their rules (and reports their
-    /// errors). Blank lines at the end are ignored. Bytes that are not UTF-8, a header
-    /// naming a column twice, or a data row with another number of fields than the header
+    /// errors). Blank lines at the end are ignored (a header alone is a table of no
+    /// rows). Bytes that are not UTF-8, a header naming a column twice, or a data row with another number of fields than the header
     /// (a blank line inside the file included) are errors ([`Malformed`]).
     pub fn parse(mut bytes: Vec<u8>) -> std::result::Result<Option<RawCsv>, Malformed> {
         if bytes.len() as u64 >= Self::MAX_BYTES || memchr::memchr2(b'"', b'\r', &bytes).is_some() {
@@ -374,7 +388,15 @@ impl RawCsv {
         let data_start = header_end + 1;
         let data = &text.as_bytes()[data_start..];
         if data.is_empty() {
-            return Ok(None);
+            // A header alone (blank lines after it or not): a table of no rows, which
+            // is fine for incidents and an error for changes (said where that is known).
+            return Ok(Some(RawCsv {
+                ends: vec![Vec::new(); names.len()],
+                names,
+                data_start: data_start as u32,
+                text,
+                rows: 0,
+            }));
         }
         // Chunks ending at line ends: counted, then split, in parallel.
         let pieces = 4 * rayon::current_num_threads().max(1);

@@ -607,8 +607,9 @@ pub fn train(set: TrainingSet, params: LearnerParams, ctx: TrainContext) -> Resu
         both_outcomes(
             &set.y[fold.train.clone()],
             &format!(
-                "changes before validation fold {} (the earliest {} by time)",
+                "changes validation fold {} trains on (rows {}-{} by time)",
                 k + 1,
+                fold.train.start + 1,
                 fold.train.end
             ),
         )?;

@@ -24,6 +24,15 @@ pub fn run(args: GenerateArgs, progress: &Progress) -> Result<u8> {
             "--changes must be at least 1 and --days 1..={MAX_DAYS}, got {changes} and {days}"
         )));
     }
+    // New changes continue the history at its pace, so their days count too (roughly:
+    // the pace's weekly rhythm and growth are left out; the limit is far from year 9999).
+    let total = f64::from(days) * (1.0 + new_changes as f64 / changes as f64);
+    if total > f64::from(MAX_DAYS) {
+        return Err(Error::Usage(format!(
+            "--days {days} with {new_changes} new changes after {changes} spans about {total:.0} \
+             days (new changes keep the history's pace); the whole must stay within {MAX_DAYS}"
+        )));
+    }
     let params = GenerateParams {
         seed,
         changes,

@@ -213,7 +213,8 @@ fn score_chunks(
     let explainer = Explainer::new(model);
     // Chunks in parallel, each scored by one task: the design matrix of every chunk in
     // flight is small, and rows come back in input order.
-    let chunks: Vec<Vec<Scored>> = (0..frame.len().div_ceil(SCORE_CHUNK))
+    // Collected whole, so that of several bad chunks the first in input order is reported.
+    let chunks: Vec<Result<Vec<Scored>>> = (0..frame.len().div_ceil(SCORE_CHUNK))
         .into_par_iter()
         .map(|c| {
             let start = c * SCORE_CHUNK;
@@ -253,7 +254,8 @@ fn score_chunks(
                 })
                 .collect())
         })
-        .collect::<Result<_>>()?;
+        .collect();
+    let chunks = chunks.into_iter().collect::<Result<Vec<_>>>()?;
     Ok(chunks.into_iter().flatten().collect())
 }
 

@@ -335,6 +335,20 @@ fn generate_refuses_a_span_its_own_loaders_could_not_read_back() {
         run(tmp.path(), ["generate", "--changes", "10", "--days", days])
             .bad_input(&["--days 1..=36500", days]);
     }
+    // New changes continue at the history's pace: 1 change in 36,500 days, then 100,000.
+    run(
+        tmp.path(),
+        [
+            "generate",
+            "--changes",
+            "1",
+            "--new-changes",
+            "100000",
+            "--days",
+            "36500",
+        ],
+    )
+    .bad_input(&["spans about", "within 36500"]);
 }
 
 #[test]

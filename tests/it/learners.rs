@@ -390,7 +390,10 @@ fn every_learner_refuses_a_history_or_fold_with_one_outcome() {
                 "none.csv",
                 "0 of the 3000 training changes caused an incident",
             ),
-            ("late.csv", "0 of the 2000 changes before validation fold 1"),
+            (
+                "late.csv",
+                "0 of the 2000 changes validation fold 1 trains on (rows 1-2000",
+            ),
         ] {
             run(
                 dir,
