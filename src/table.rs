@@ -342,14 +342,29 @@ impl RawCsv {
     const MAX_BYTES: u64 = u32::MAX as u64 - 1;
 
     /// Splits `bytes` into cells, or `Ok(None)` when the file is not plain: a byte order
-    /// mark, a quote or CR anywhere, or an empty header name.
+    /// mark, a quote anywhere, a CR other than in a CRLF line end, or an empty header
+    /// name.
     /// Such files are left to polars, which knows their rules (and reports their
     /// errors). Blank lines at the end are ignored (a header alone is a table of no
     /// rows). Bytes that are not UTF-8, a header naming a column twice, or a data row with another number of fields than the header
     /// (a blank line inside the file included) are errors ([`Malformed`]).
     pub fn parse(mut bytes: Vec<u8>) -> std::result::Result<Option<RawCsv>, Malformed> {
-        if bytes.len() as u64 >= Self::MAX_BYTES || memchr::memchr2(b'"', b'\r', &bytes).is_some() {
+        if bytes.len() as u64 >= Self::MAX_BYTES {
             return Ok(None);
+        }
+        // One scan for a plain LF file; more only when there is a quote or a CR.
+        if let Some(first) = memchr::memchr2(b'"', b'\r', &bytes) {
+            if memchr::memchr(b'"', &bytes[first..]).is_some() {
+                return Ok(None);
+            }
+            // Windows line ends: dropped, as a CSV reader does. A CR anywhere else is
+            // left to polars.
+            let crlf_only = memchr::memchr_iter(b'\r', &bytes[first..])
+                .all(|p| bytes.get(first + p + 1) == Some(&b'\n'));
+            if !crlf_only {
+                return Ok(None);
+            }
+            bytes.retain(|&b| b != b'\r');
         }
         while bytes.ends_with(b"\n\n") {
             bytes.pop();
