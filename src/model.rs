@@ -21,7 +21,11 @@ const RISK_BLOCK: usize = 4096;
 /// The `format` field every model file carries.
 pub const MODEL_FORMAT: &str = "changerisk-model";
 /// The model file version this build reads and writes.
-pub const MODEL_VERSION: u32 = 2;
+pub const MODEL_VERSION: u32 = 3;
+
+/// The oldest format version this build reads: version 2 files hold one learning rate
+/// and one L2 penalty where version 3 holds lists; the rest is the same.
+pub const OLDEST_MODEL_VERSION: u32 = 2;
 
 /// One feature as fitted: its definition, standardisation, coefficient (on the
 /// standardised scale, so coefficients compare as importances; 0 when the model has no
@@ -136,8 +140,8 @@ impl LearnerChoice {
 pub struct TreeParams {
     /// Most trees per model (early stopping usually ends sooner).
     pub max_trees: usize,
-    /// Candidate learning rates (shrinkage). A model file of format version 2 written
-    /// before these were lists holds one number, read as a list of one.
+    /// Candidate learning rates (shrinkage). A model file of format version 2 holds one
+    /// number, read as a list of one.
     #[serde(deserialize_with = "one_or_many")]
     pub learning_rate: Vec<f64>,
     /// Candidate leaf counts per tree.
@@ -317,11 +321,12 @@ impl Model {
             });
         }
         let version = head.get("format_version").and_then(|v| v.as_u64());
-        if version != Some(u64::from(MODEL_VERSION)) {
+        let readable = u64::from(OLDEST_MODEL_VERSION)..=u64::from(MODEL_VERSION);
+        if !version.is_some_and(|v| readable.contains(&v)) {
             return Err(Error::BadModel {
                 file,
                 message: format!(
-                    "model format version {} is not supported by this build (reads version {MODEL_VERSION}); retrain with this version",
+                    "model format version {} is not supported by this build (reads versions {OLDEST_MODEL_VERSION} to {MODEL_VERSION}); retrain with this version",
                     head.get("format_version")
                         .map_or("(missing)".to_string(), |v| v.to_string())
                 ),

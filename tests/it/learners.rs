@@ -453,8 +453,8 @@ fn model_files_out_of_range_exit_2_and_a_nan_risk_is_never_written() {
             &["m.json", "increasing order"],
         ),
         (
-            |m| m["format_version"] = "2".into(),
-            &["m.json", "model format version \"2\""],
+            |m| m["format_version"] = "3".into(),
+            &["m.json", "model format version \"3\""],
         ),
     ];
     for (spoil, needles) in cases {
