@@ -459,7 +459,7 @@ impl BinTree {
             .collect();
         BinTree {
             nodes,
-            depth: tree_depth(tree),
+            depth: tree.depth(),
         }
     }
 
@@ -494,22 +494,6 @@ impl BinTree {
             *v = self.nodes[i as usize].value;
         }
     }
-}
-
-/// Splits on the longest path from the root of `tree`.
-fn tree_depth(tree: &Tree) -> usize {
-    let mut deepest = 0;
-    let mut stack = vec![(0usize, 0usize)];
-    while let Some((i, depth)) = stack.pop() {
-        match tree.nodes[i] {
-            Node::Split { left, right, .. } => {
-                stack.push((left, depth + 1));
-                stack.push((right, depth + 1));
-            }
-            Node::Leaf { .. } => deepest = deepest.max(depth),
-        }
-    }
-    deepest
 }
 
 /// Rows per parallel task when binned rows are routed through a tree.

@@ -107,15 +107,20 @@ impl Tree {
             .sum()
     }
 
-    /// Depth of the deepest leaf (the root alone is depth 0).
+    /// Depth of the deepest leaf: splits on the longest path (the root alone is depth 0).
     pub fn depth(&self) -> usize {
-        fn walk(t: &Tree, i: usize) -> usize {
-            match &t.nodes[i] {
-                Node::Split { left, right, .. } => 1 + walk(t, *left).max(walk(t, *right)),
-                Node::Leaf { .. } => 0,
+        let mut deepest = 0;
+        let mut stack = vec![(0usize, 0usize)];
+        while let Some((i, depth)) = stack.pop() {
+            match self.nodes[i] {
+                Node::Split { left, right, .. } => {
+                    stack.push((left, depth + 1));
+                    stack.push((right, depth + 1));
+                }
+                Node::Leaf { .. } => deepest = deepest.max(depth),
             }
         }
-        walk(self, 0)
+        deepest
     }
 
     /// The share of a split's `rows` (training rows) that went to its `child`.
