@@ -1000,18 +1000,18 @@ mod tests {
     use super::*;
     use crate::table::{read_table, RawCsv};
 
-    /// Loads `text` both ways: split here (it must be plain) and read by polars.
+    /// Loads `text` both ways: split here (it must be plain) and by the quoted reader.
     fn both_ways(text: &str, read: Read) -> (LoadedEvents, LoadedEvents) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("changes.csv");
         std::fs::write(&path, text).unwrap();
-        let raw = RawCsv::parse(text.as_bytes().to_vec())
+        let raw = RawCsv::parse(&mut text.as_bytes().to_vec())
             .unwrap()
             .expect("a plain CSV file");
         let config = Config::default();
         let fast = parse_table(&Table::Csv(raw), "f", &config, read).unwrap();
-        let polars = Table::Frame(read_table(&path).unwrap());
-        let slow = parse_table(&polars, "f", &config, read).unwrap();
+        let quoted = Table::Frame(read_table(&path).unwrap());
+        let slow = parse_table(&quoted, "f", &config, read).unwrap();
         (fast, slow)
     }
 
@@ -1031,7 +1031,7 @@ mod tests {
     }
 
     #[test]
-    fn plain_csv_loads_as_polars_reads_it() {
+    fn plain_csv_loads_as_the_quoted_reader_reads_it() {
         let shipped = std::fs::read_to_string("data/changes.csv").unwrap();
         assert_same(&shipped);
         // Windows line ends read the same.
@@ -1046,7 +1046,30 @@ mod tests {
     }
 
     #[test]
-    fn files_that_are_not_plain_are_left_to_polars() {
+    fn quoted_csv_loads_as_the_plain_file() {
+        let shipped = std::fs::read_to_string("data/changes.csv").unwrap();
+        let quoted: String = shipped
+            .lines()
+            .map(|line| {
+                let cells: Vec<String> = line.split(',').map(|c| format!("\"{c}\"")).collect();
+                cells.join(",") + "\r\n"
+            })
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("changes.csv");
+        std::fs::write(&path, quoted).unwrap();
+        let table = Table::read(&path).unwrap();
+        assert!(matches!(table, Table::Frame(_)));
+        let raw = RawCsv::parse(&mut shipped.into_bytes()).unwrap().unwrap();
+        let config = Config::default();
+        let plain = parse_table(&Table::Csv(raw), "f", &config, Read::Events).unwrap();
+        let read = parse_table(&table, "f", &config, Read::Events).unwrap();
+        assert_eq!(plain.events, read.events);
+        assert_eq!(plain.frame, read.frame);
+    }
+
+    #[test]
+    fn files_that_are_not_plain_take_the_quoted_reader() {
         let header = CHANGE_COLUMNS.join(",");
         let row = "a,2025-03-01T14:05:00Z,s,x,none,,admin,none,0,iam,1,1,true,1,1,true";
         for text in [
@@ -1055,18 +1078,18 @@ mod tests {
             format!("\u{feff}{header}\n{row}\n"),
         ] {
             assert_eq!(
-                RawCsv::parse(text.into_bytes()).map(|r| r.is_none()),
+                RawCsv::parse(&mut text.into_bytes()).map(|r| r.is_none()),
                 Ok(true)
             );
         }
         // A header alone, blank lines after it or not: no rows.
         for text in [format!("{header}\n"), format!("{header}\n\n\n")] {
-            let raw = RawCsv::parse(text.into_bytes()).unwrap().unwrap();
+            let raw = RawCsv::parse(&mut text.into_bytes()).unwrap().unwrap();
             assert_eq!(Table::Csv(raw).height(), 0);
         }
         // No final line end, or blank lines after the last row: still plain.
         for text in [format!("{header}\n{row}"), format!("{header}\n{row}\n\n\n")] {
-            let raw = RawCsv::parse(text.into_bytes()).unwrap().unwrap();
+            let raw = RawCsv::parse(&mut text.into_bytes()).unwrap().unwrap();
             assert_eq!(Table::Csv(raw).height(), 1);
         }
     }
@@ -1075,7 +1098,7 @@ mod tests {
     fn bytes_that_are_not_utf8_are_placed_by_row_and_column() {
         let header = CHANGE_COLUMNS.join(",");
         let row = "a,2025-03-01T14:05:00Z,s,x,none,,admin,none,0,iam,1,1,true,1,1,true";
-        let bad = [
+        let mut bad = [
             header.as_bytes(),
             b"\n",
             row.as_bytes(),
@@ -1083,16 +1106,16 @@ mod tests {
         ]
         .concat();
         assert_eq!(
-            RawCsv::parse(bad).err(),
+            RawCsv::parse(&mut bad).err(),
             Some(crate::table::Malformed::NotUtf8 {
                 row: 2,
                 column: "service".into(),
                 cell: "s\u{fffd}\u{fffd}".into(),
             })
         );
-        let bad_header = [b"id,\xffname\n", row.as_bytes()].concat();
+        let mut bad_header = [b"id,\xffname\n", row.as_bytes()].concat();
         assert!(matches!(
-            RawCsv::parse(bad_header),
+            RawCsv::parse(&mut bad_header),
             Err(crate::table::Malformed::NotUtf8 { row: 0, .. })
         ));
     }
@@ -1103,7 +1126,7 @@ mod tests {
         let row = "a,2025-03-01T14:05:00Z,s,x,none,,admin,none,0,iam,1,1,true,1,1,true";
         let text = format!("{header},change_id\n{row},b\n");
         assert_eq!(
-            RawCsv::parse(text.into_bytes()).err(),
+            RawCsv::parse(&mut text.into_bytes()).err(),
             Some(crate::table::Malformed::RepeatedName {
                 name: "change_id".into(),
                 columns: (1, CHANGE_COLUMNS.len() + 1),
@@ -1138,7 +1161,7 @@ mod tests {
                 ragged(5001, n - 1),
             ),
         ] {
-            assert_eq!(RawCsv::parse(text.into_bytes()).err(), want);
+            assert_eq!(RawCsv::parse(&mut text.into_bytes()).err(), want);
         }
     }
 }

@@ -66,12 +66,10 @@ pub fn read_table(path: &Path) -> Result<DataFrame> {
         });
     }
     let df = match format {
-        Format::Csv => CsvReadOptions::default()
-            .with_has_header(true)
-            .with_infer_schema_length(Some(0))
-            .try_into_reader_with_file_path(Some(path.to_path_buf()))
-            .and_then(|r| r.finish())
-            .map_err(unreadable)?,
+        Format::Csv => {
+            let f = File::open(path).map_err(|e| Error::io(path, e))?;
+            read_csv(std::io::BufReader::new(f), &file_name, None)?
+        }
         Format::Parquet => {
             let f = File::open(path).map_err(|e| Error::io(path, e))?;
             ParquetReader::new(f).finish().map_err(unreadable)?
@@ -104,6 +102,131 @@ pub fn read_table(path: &Path) -> Result<DataFrame> {
         }
     };
     Ok(df)
+}
+
+/// Reads a CSV file (RFC 4180: quoted cells may hold commas, line ends and doubled
+/// quotes) into text columns, empty cells null, with the checks of the plain path
+/// ([`RawCsv::parse`]): bytes that are not UTF-8, a header naming a column twice and a row
+/// with another number of fields than the header (a blank line between rows included)
+/// are errors naming the row. A byte order mark is dropped; unnamed columns are kept
+/// (a second one is called `_duplicated_0`, and so on, as polars names them). Blank lines
+/// at the end are ignored.
+///
+/// `bytes`, when the whole file is at hand, also lets a quote that is never closed be
+/// named (the reader would otherwise take the rest of the file as one cell).
+fn read_csv(input: impl std::io::Read, file: &str, bytes: Option<&[u8]>) -> Result<DataFrame> {
+    let unreadable = |e: csv::Error| Error::Unreadable {
+        file: file.into(),
+        format: Format::Csv.name().into(),
+        message: e.to_string(),
+    };
+    let malformed = |m: Malformed| m.into_error(file.into());
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(input);
+    let mut record = csv::ByteRecord::new();
+    if !reader.read_byte_record(&mut record).map_err(unreadable)? {
+        return Err(Error::EmptyTable {
+            file: file.into(),
+            what: "the file is empty (expected a header and at least one row)".into(),
+        });
+    }
+    let mut names: Vec<String> = Vec::with_capacity(record.len());
+    let mut unnamed = 0;
+    for (k, field) in record.iter().enumerate() {
+        let field = if k == 0 {
+            field.strip_prefix(b"\xef\xbb\xbf").unwrap_or(field)
+        } else {
+            field
+        };
+        let Ok(name) = std::str::from_utf8(field) else {
+            return Err(malformed(Malformed::NotUtf8 {
+                row: 0,
+                column: format!("#{}", k + 1),
+                cell: String::from_utf8_lossy(field).into(),
+            }));
+        };
+        if let Some(first) = names.iter().position(|n| n == name) {
+            if name.is_empty() {
+                names.push(format!("_duplicated_{unnamed}"));
+                unnamed += 1;
+                continue;
+            }
+            return Err(malformed(Malformed::RepeatedName {
+                name: name.into(),
+                columns: (first + 1, k + 1),
+            }));
+        }
+        names.push(name.into());
+    }
+    let mut columns: Vec<StringChunkedBuilder> = names
+        .iter()
+        .map(|n| StringChunkedBuilder::new(n.as_str().into(), 1024))
+        .collect();
+    let lines = |r: &csv::ByteRecord| {
+        1 + r
+            .iter()
+            .map(|f| memchr::memchr_iter(b'\n', f).count() as u64)
+            .sum::<u64>()
+    };
+    let mut row = 0;
+    loop {
+        let start = reader.position().byte() as usize;
+        if !reader.read_byte_record(&mut record).map_err(unreadable)? {
+            break;
+        }
+        row += 1;
+        // The record's position is where the previous one ended: more lines read than
+        // the record holds are blank lines before it, which the reader skips and the
+        // plain path calls a row of one empty field.
+        let from = record.position().map_or(0, |p| p.line());
+        if reader.position().line() > from + lines(&record) {
+            return Err(malformed(Malformed::Ragged(Ragged {
+                row,
+                fields: 1,
+                header: names.len(),
+            })));
+        }
+        // An odd number of quotes from this row to the next (or the end): a quote
+        // opened here is never closed.
+        let end = reader.position().byte() as usize;
+        if let Some(span) = bytes.and_then(|b| b.get(start..end.min(b.len()))) {
+            let open = memchr::memchr_iter(b'"', span).count() % 2 == 1;
+            if open && (record.len() != names.len() || end >= bytes.map_or(0, <[u8]>::len)) {
+                return Err(malformed(Malformed::OpenQuote { row }));
+            }
+        }
+        if record.len() != names.len() {
+            return Err(malformed(Malformed::Ragged(Ragged {
+                row,
+                fields: record.len(),
+                header: names.len(),
+            })));
+        }
+        for (k, field) in record.iter().enumerate() {
+            match std::str::from_utf8(field) {
+                Ok("") => columns[k].append_null(),
+                Ok(text) => columns[k].append_value(text),
+                Err(_) => {
+                    return Err(malformed(Malformed::NotUtf8 {
+                        row,
+                        column: names[k].clone(),
+                        cell: String::from_utf8_lossy(field).into(),
+                    }))
+                }
+            }
+        }
+    }
+    let columns: Vec<Column> = columns
+        .into_iter()
+        .map(|c| c.finish().into_column())
+        .collect();
+    DataFrame::new(row, columns).map_err(|e| Error::Unreadable {
+        file: file.into(),
+        format: Format::Csv.name().into(),
+        message: e.to_string(),
+    })
 }
 
 /// Runs `f`, turning a panic into `Err` with its message, which is not printed. For
@@ -207,17 +330,18 @@ pub enum Table {
 
 impl Table {
     /// Reads a table; see [`read_table`]. A plain CSV file is split here, in parallel;
-    /// any other CSV file is read by polars.
+    /// any other CSV file is read record by record (`read_csv`), with the same checks.
     pub fn read(path: &Path) -> Result<Table> {
         if Format::of(path)? == Format::Csv {
             let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
             if meta.len() > 0 && meta.len() < RawCsv::MAX_BYTES {
-                let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-                match RawCsv::parse(bytes) {
-                    Ok(Some(raw)) => return Ok(Table::Csv(raw)),
-                    Ok(None) => {}
-                    Err(m) => return Err(m.into_error(path.display().to_string())),
-                }
+                let mut bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+                let file = path.display().to_string();
+                return match RawCsv::parse(&mut bytes) {
+                    Ok(Some(raw)) => Ok(Table::Csv(raw)),
+                    Ok(None) => read_csv(&bytes[..], &file, Some(&bytes)).map(Table::Frame),
+                    Err(m) => Err(m.into_error(file)),
+                };
             }
         }
         read_table(path).map(Table::Frame)
@@ -239,8 +363,8 @@ impl Table {
         }
     }
 
-    /// The columns `names` as a `DataFrame` (CSV cells as text, empty cells null, as
-    /// polars reads them).
+    /// The columns `names` as a `DataFrame` (CSV cells as text, empty cells null, as the
+    /// record-by-record reader gives them).
     pub fn select(&self, names: &[String]) -> PolarsResult<DataFrame> {
         match self {
             Table::Frame(df) => df.select(names.iter().cloned()),
@@ -274,6 +398,10 @@ pub enum Malformed {
         name: String,
         columns: (usize, usize),
     },
+    /// A quote opened in data row `row` and never closed.
+    OpenQuote {
+        row: usize,
+    },
     /// Bytes that are not UTF-8, first found in data row `row` (0: the header), in
     /// `column` (by position; the cell shown with replacement characters).
     NotUtf8 {
@@ -299,6 +427,14 @@ impl Malformed {
                 message: format!(
                     "the header names column '{name}' twice (columns {} and {})",
                     columns.0, columns.1
+                ),
+            },
+            Malformed::OpenQuote { row } => Error::Unreadable {
+                file,
+                format: Format::Csv.name().into(),
+                message: format!(
+                    "row {row}: a quote opened in this row is not closed (a quote inside a \
+                     quoted cell is written twice: \"\")"
                 ),
             },
             Malformed::NotUtf8 { row: 0, .. } => Error::Unreadable {
@@ -338,30 +474,32 @@ pub struct RawCsv {
 }
 
 impl RawCsv {
-    /// Files from this size on are read by polars (offsets are 32-bit).
+    /// Files from this size on are read record by record (offsets are 32-bit).
     const MAX_BYTES: u64 = u32::MAX as u64 - 1;
 
-    /// Splits `bytes` into cells, or `Ok(None)` when the file is not plain: a byte order
-    /// mark, a quote anywhere, a CR other than in a CRLF line end, or an empty header
-    /// name.
-    /// Such files are left to polars, which knows their rules (and reports their
-    /// errors). Blank lines at the end are ignored (a header alone is a table of no
+    /// Splits `file` into cells, or `Ok(None)` when it is not plain: a byte order mark, a
+    /// quote anywhere, a CR other than in a CRLF line end, an empty header name or a
+    /// single column. Such files are left (in `file`, unchanged but for blank lines at the
+    /// end) to the record-by-record reader, which knows the quoting rules. Blank lines at the end are ignored (a header alone is a table of no
     /// rows). Bytes that are not UTF-8, a header naming a column twice, or a data row with another number of fields than the header
     /// (a blank line inside the file included) are errors ([`Malformed`]).
-    pub fn parse(mut bytes: Vec<u8>) -> std::result::Result<Option<RawCsv>, Malformed> {
-        if bytes.len() as u64 >= Self::MAX_BYTES {
+    pub fn parse(file: &mut Vec<u8>) -> std::result::Result<Option<RawCsv>, Malformed> {
+        if file.len() as u64 >= Self::MAX_BYTES {
             return Ok(None);
         }
+        let mut bytes = std::mem::take(file);
         // One scan for a plain LF file; more only when there is a quote or a CR.
         if let Some(first) = memchr::memchr2(b'"', b'\r', &bytes) {
             if memchr::memchr(b'"', &bytes[first..]).is_some() {
+                *file = bytes;
                 return Ok(None);
             }
             // Windows line ends: dropped, as a CSV reader does. A CR anywhere else is
-            // left to polars.
+            // left to the record-by-record reader.
             let crlf_only = memchr::memchr_iter(b'\r', &bytes[first..])
                 .all(|p| bytes.get(first + p + 1) == Some(&b'\n'));
             if !crlf_only {
+                *file = bytes;
                 return Ok(None);
             }
             bytes.retain(|&b| b != b'\r');
@@ -380,9 +518,11 @@ impl RawCsv {
             }
         };
         if text.starts_with('\u{feff}') {
+            *file = text.into_bytes();
             return Ok(None);
         }
         let Some(header_end) = text.find('\n') else {
+            *file = text.into_bytes();
             return Ok(None);
         };
         let names: Vec<String> = text[..header_end].split(',').map(String::from).collect();
@@ -398,6 +538,7 @@ impl RawCsv {
             }
         }
         if names.len() < 2 || seen.contains_key("") {
+            *file = text.into_bytes();
             return Ok(None);
         }
         let data_start = header_end + 1;
@@ -822,6 +963,61 @@ mod tests {
             Format::of(Path::new("x.xlsx")),
             Err(Error::UnsupportedFormat { .. })
         ));
+    }
+
+    /// `text` read by [`read_csv`], with the whole file at hand.
+    fn quoted(text: &str) -> Result<DataFrame> {
+        read_csv(text.as_bytes(), "f.csv", Some(text.as_bytes()))
+    }
+
+    fn message(text: &str) -> String {
+        quoted(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn quoted_csv_reads_cells_as_written() {
+        let df = quoted(
+            "\u{feff}id,note,n,,\r\n\"a\",\"one, two\",1,x,y\r\nb,\"line\nbreak \"\"q\"\"\",,x,y\r\n\n\n",
+        )
+        .unwrap();
+        let names: Vec<&str> = df.get_column_names().iter().map(|c| c.as_str()).collect();
+        assert_eq!(names, ["id", "note", "n", "", "_duplicated_0"]);
+        let note = df.column("note").unwrap().str().unwrap();
+        assert_eq!(note.get(0), Some("one, two"));
+        assert_eq!(note.get(1), Some("line\nbreak \"q\""));
+        // Empty cells are missing, as on the plain path.
+        assert_eq!(df.column("n").unwrap().str().unwrap().get(1), None);
+        assert_eq!(df.height(), 2);
+    }
+
+    #[test]
+    fn quoted_csv_errors_name_the_row() {
+        let head = "id,note,n\n\"a\",\"two\nlines\",1\n";
+        // Row numbers count records, not lines: the quoted line break is inside row 1.
+        assert_eq!(
+            message(&format!("{head}b,x\n")),
+            "f.csv row 2: 2 field(s) where the header has 3 (a missing or extra comma, or a blank line?)"
+        );
+        assert!(message(&format!("{head}b,x,1,2\n")).starts_with("f.csv row 2: 4 field(s)"));
+        assert!(message(&format!("{head}\nb,x,1\n")).starts_with("f.csv row 2: 1 field(s)"));
+        assert!(message(&format!("{head}b,\"x,1\nc,y,2\n"))
+            .contains("row 2: a quote opened in this row is not closed"));
+        // A quote left open in the last column would swallow the rest of the file.
+        assert!(message(&format!("{head}b,x,\"1\nc,y,2\n"))
+            .contains("row 2: a quote opened in this row is not closed"));
+        assert_eq!(
+            message("id,\"id\"\n1,2\n"),
+            "f.csv: cannot read as CSV: the header names column 'id' twice (columns 1 and 2)"
+        );
+        let bytes = [head.as_bytes(), b"b,\"x\xff\",1\n"].concat();
+        let err = read_csv(&bytes[..], "f.csv", Some(&bytes)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "f.csv row 2, column 'note': \"x\u{fffd}\" is not UTF-8 text (save the file as UTF-8)"
+        );
+        // Without the whole file (one too big to hold), the rest is still checked.
+        let text = format!("{head}b,x\n");
+        assert!(read_csv(text.as_bytes(), "f.csv", None).is_err());
     }
 
     #[test]
