@@ -1,0 +1,138 @@
+"""Ideas tried for OpenStack's 0.78 (issue 4) and not adopted: recency weights, Kamei's
+normalised churn, additive non-linear models. Each is scored the way `benches/README.md`
+("Tried for OpenStack's 0.78") reports it: mean ROC-AUC over three rolling-origin
+validation folds inside the training 80% (55-70%, 70-85%, 85-100%), then ROC-AUC on the
+chronological test 20%, on OpenStack, Columba and five 9,000-change windows of OpenStack.
+
+    VENV=/work/bench-venv-q; $VENV/bin/python benches/tried.py recency|kamei|additive
+
+Prints `validation/test` per model. Needs numpy, pandas, scikit-learn and lightgbm.
+"""
+
+import os
+import sys
+import tomllib
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import SplineTransformer, StandardScaler
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA = os.path.join(REPO, "..", "shared", "datasets", "jit")
+FOLDS = [(0.55, 0.7), (0.7, 0.85), (0.85, 1.0)]
+WINDOWS = [0, 3439, 6878, 10317, 13757]
+
+
+def load(name):
+    """Declared columns, labels and times, sorted by time, as `evaluate` splits them."""
+    with open(os.path.join(REPO, "data", "examples", f"{name}.toml"), "rb") as f:
+        config = tomllib.load(f)
+    frame = pd.read_csv(os.path.join(DATA, f"{name}.csv"))
+    columns, features = config["columns"], config["features"]
+    names = features.get("numeric", []) + features.get("boolean", [])
+    raw = frame[columns["timestamp"]]
+    if columns.get("timestamp_format") == "unix":
+        t = pd.to_numeric(raw).to_numpy(dtype=float)
+    else:
+        t = pd.to_datetime(raw, utc=True).astype("int64").to_numpy() / 1e9
+    order = np.argsort(t, kind="stable")
+    x = frame[names].astype(float).fillna(0.0).to_numpy()[order]
+    y = frame[columns["label"]].astype(int).to_numpy()[order]
+    return names, x, y, t[order]
+
+
+def cases():
+    for name in ["openstack", "columba"]:
+        names, x, y, t = load(name)
+        yield name, names, x, y, t
+        if name == "openstack":
+            for s in WINDOWS:
+                w = slice(s, s + 9000)
+                yield f"openstack rows {s}", names, x[w], y[w], t[w]
+
+
+def log1p(x):
+    return np.log1p(np.maximum(x, 0.0))
+
+
+def lr(xtr, ytr, xte, w=None, C=1.0, splines=False):
+    steps = [SplineTransformer(n_knots=5, degree=3, knots="quantile", extrapolation="constant")] if splines else []
+    model = make_pipeline(*steps, StandardScaler(), LogisticRegression(C=C, max_iter=5000))
+    model.fit(log1p(xtr), ytr, logisticregression__sample_weight=w)
+    return model.predict_proba(log1p(xte))[:, 1]
+
+
+def gbm(xtr, ytr, xte, w=None, **params):
+    return lgb.LGBMClassifier(verbose=-1, **params).fit(xtr, ytr, sample_weight=w).predict_proba(xte)[:, 1]
+
+
+def score(fit, x, y, t):
+    """(mean validation ROC-AUC over the folds, test ROC-AUC); `fit(xtr, ytr, ttr, xte)`."""
+    cut = int(0.8 * len(y))
+    folds = [(int(cut * a), int(cut * b)) for a, b in FOLDS]
+    val = np.mean([roc_auc_score(y[a:b], fit(x[:a], y[:a], t[:a], x[a:b])) for a, b in folds])
+    test = roc_auc_score(y[cut:], fit(x[:cut], y[:cut], t[:cut], x[cut:]))
+    return val, test
+
+
+def recency(names, x, y, t):
+    """Rows weighted 0.5 ** (age / half-life), half-life a fraction of the training span."""
+    out = {}
+    for frac in [None, 1.0, 0.5, 0.25]:
+        def weights(ttr):
+            if frac is None:
+                return None
+            w = 0.5 ** ((ttr.max() - ttr) / (frac * (ttr.max() - ttr.min())))
+            return w * len(w) / w.sum()
+        label = "none" if frac is None else f"half-life {frac}"
+        out[f"LR {label}"] = score(lambda a, b, c, d: lr(a, b, d, weights(c)), x, y, t)
+        out[f"LightGBM {label}"] = score(lambda a, b, c, d: gbm(a, b, d, weights(c)), x, y, t)
+    return out
+
+
+def kamei(names, x, y, t):
+    """la/lt, ld/lt, lt/nf and nuc/nf (Kamei et al. 2013) added to or replacing the raw ones."""
+    ix = {n: i for i, n in enumerate(names)}
+    if "nuc" not in ix:
+        return {}
+    nf, lt = np.maximum(x[:, ix["nf"]], 1), x[:, ix["lt"]]
+    extra = {"la": x[:, ix["la"]] / np.maximum(lt, 1), "ld": x[:, ix["ld"]] / np.maximum(lt, 1), "lt": lt / nf, "nuc": x[:, ix["nuc"]] / nf}
+    added = np.column_stack([x] + list(extra.values()))
+    replaced = x.copy()
+    for n, v in extra.items():
+        replaced[:, ix[n]] = v
+    out = {}
+    for label, m in [("raw", x), ("added", added), ("replacing", replaced)]:
+        out[f"LR {label}"] = score(lambda a, b, c, d: lr(a, b, d), m, y, t)
+        out[f"LightGBM {label}"] = score(lambda a, b, c, d: gbm(a, b, d), m, y, t)
+    return out
+
+
+def additive(names, x, y, t):
+    """Per-feature non-linear, interaction-free models against plain LR."""
+    return {
+        "LR": score(lambda a, b, c, d: lr(a, b, d), x, y, t),
+        "splines C=1": score(lambda a, b, c, d: lr(a, b, d, splines=True), x, y, t),
+        "splines C=0.1": score(lambda a, b, c, d: lr(a, b, d, C=0.1, splines=True), x, y, t),
+        "stumps 200": score(lambda a, b, c, d: gbm(a, b, d, max_depth=1, num_leaves=2, n_estimators=200, learning_rate=0.1), x, y, t),
+        "stumps 500": score(lambda a, b, c, d: gbm(a, b, d, max_depth=1, num_leaves=2, n_estimators=500, learning_rate=0.1), x, y, t),
+        "depth 2": score(lambda a, b, c, d: gbm(a, b, d, max_depth=2, num_leaves=4, n_estimators=300, learning_rate=0.05), x, y, t),
+    }
+
+
+def main():
+    idea = {"recency": recency, "kamei": kamei, "additive": additive}.get(sys.argv[1] if len(sys.argv) > 1 else "")
+    if idea is None:
+        sys.exit("usage: tried.py recency|kamei|additive")
+    for case, names, x, y, t in cases():
+        results = idea(names, x, y, t)
+        cells = "  ".join(f"{k} {v:.4f}/{te:.4f}" for k, (v, te) in results.items())
+        print(f"{case:20s} {cells}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
