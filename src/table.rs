@@ -67,8 +67,24 @@ pub fn read_table(path: &Path) -> Result<DataFrame> {
     }
     let df = match format {
         Format::Csv => {
+            // Too big to hold: the shape is checked in a first pass.
+            let mut shape = Shape::default();
+            let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
+            let mut chunk = vec![0u8; 1 << 20];
+            loop {
+                let n = std::io::Read::read(&mut f, &mut chunk).map_err(|e| Error::io(path, e))?;
+                if n == 0 {
+                    break;
+                }
+                shape
+                    .feed(&chunk[..n])
+                    .map_err(|m| m.into_error(file_name.clone()))?;
+            }
+            shape
+                .finish()
+                .map_err(|m| m.into_error(file_name.clone()))?;
             let f = File::open(path).map_err(|e| Error::io(path, e))?;
-            read_csv(std::io::BufReader::new(f), &file_name, None)?
+            read_csv(std::io::BufReader::new(f), &file_name)?
         }
         Format::Parquet => {
             let f = File::open(path).map_err(|e| Error::io(path, e))?;
@@ -105,28 +121,73 @@ pub fn read_table(path: &Path) -> Result<DataFrame> {
 }
 
 /// Reads a CSV file (RFC 4180: quoted cells may hold commas, line ends and doubled
-/// quotes) into text columns, empty cells null, with the checks of the plain path
-/// ([`RawCsv::parse`]): bytes that are not UTF-8, a header naming a column twice and a row
-/// with another number of fields than the header (a blank line between rows included)
-/// are errors naming the row. A byte order mark is dropped; unnamed columns are kept
-/// (a second one is called `_duplicated_0`, and so on, as polars names them). Blank lines
-/// at the end are ignored.
-///
-/// `bytes`, when the whole file is at hand, also lets a quote that is never closed be
-/// named (the reader would otherwise take the rest of the file as one cell).
-fn read_csv(input: impl std::io::Read, file: &str, bytes: Option<&[u8]>) -> Result<DataFrame> {
-    let unreadable = |e: csv::Error| Error::Unreadable {
+/// quotes) into text columns, empty cells null. Its shape (quotes, blank lines, fields per
+/// row) must have been checked by [`Shape`]; bytes that are not UTF-8 and a header naming
+/// a column twice are found here, by row and column, as on the plain path. A byte order
+/// mark is dropped; unnamed columns are kept (a second one is called `_duplicated_0`,
+/// and so on, as polars names them).
+fn read_csv(input: impl std::io::Read, file: &str) -> Result<DataFrame> {
+    let mut reader = csv_reader(input);
+    let names = read_header(&mut reader, file)?;
+    let (columns, rows) = read_rows(&mut reader, &names, 0, file)?;
+    frame_of(columns, rows, file)
+}
+
+/// [`read_csv`] on a file held in memory, its data rows split at `starts` (offsets and
+/// row numbers from [`Shape::finish`]) and read in parallel.
+fn read_csv_in_parts(bytes: &[u8], starts: &[(usize, usize)], file: &str) -> Result<DataFrame> {
+    let Some(&(data, _)) = starts.first() else {
+        return read_csv(bytes, file);
+    };
+    let names = read_header(&mut csv_reader(&bytes[..data]), file)?;
+    let parts = starts
+        .par_iter()
+        .enumerate()
+        .map(|(i, &(from, row))| {
+            let to = starts.get(i + 1).map_or(bytes.len(), |next| next.0);
+            read_rows(&mut csv_reader(&bytes[from..to]), &names, row - 1, file)
+        })
+        .collect::<Vec<_>>();
+    let mut rows = 0;
+    let mut columns: Option<Vec<StringChunked>> = None;
+    // The first error in file order, as a single pass would find it.
+    for part in parts {
+        let (part, n) = part?;
+        rows += n;
+        match columns.as_mut() {
+            None => columns = Some(part),
+            Some(columns) => {
+                for (column, more) in columns.iter_mut().zip(&part) {
+                    column.append(more).map_err(|e| unreadable_csv(file, e))?;
+                }
+            }
+        }
+    }
+    frame_of(columns.unwrap_or_default(), rows, file)
+}
+
+fn csv_reader<R: std::io::Read>(input: R) -> csv::Reader<R> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(input)
+}
+
+fn unreadable_csv(file: &str, e: impl std::fmt::Display) -> Error {
+    Error::Unreadable {
         file: file.into(),
         format: Format::Csv.name().into(),
         message: e.to_string(),
-    };
-    let malformed = |m: Malformed| m.into_error(file.into());
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(input);
+    }
+}
+
+/// The header's names (see [`read_csv`]).
+fn read_header<R: std::io::Read>(reader: &mut csv::Reader<R>, file: &str) -> Result<Vec<String>> {
     let mut record = csv::ByteRecord::new();
-    if !reader.read_byte_record(&mut record).map_err(unreadable)? {
+    if !reader
+        .read_byte_record(&mut record)
+        .map_err(|e| unreadable_csv(file, e))?
+    {
         return Err(Error::EmptyTable {
             file: file.into(),
             what: "the file is empty (expected a header and at least one row)".into(),
@@ -141,11 +202,12 @@ fn read_csv(input: impl std::io::Read, file: &str, bytes: Option<&[u8]>) -> Resu
             field
         };
         let Ok(name) = std::str::from_utf8(field) else {
-            return Err(malformed(Malformed::NotUtf8 {
+            return Err(Malformed::NotUtf8 {
                 row: 0,
                 column: format!("#{}", k + 1),
                 cell: String::from_utf8_lossy(field).into(),
-            }));
+            }
+            .into_error(file.into()));
         };
         if let Some(first) = names.iter().position(|n| n == name) {
             if name.is_empty() {
@@ -153,80 +215,277 @@ fn read_csv(input: impl std::io::Read, file: &str, bytes: Option<&[u8]>) -> Resu
                 unnamed += 1;
                 continue;
             }
-            return Err(malformed(Malformed::RepeatedName {
+            return Err(Malformed::RepeatedName {
                 name: name.into(),
                 columns: (first + 1, k + 1),
-            }));
+            }
+            .into_error(file.into()));
         }
         names.push(name.into());
     }
+    Ok(names)
+}
+
+/// The rows `reader` holds, numbered from `before + 1`, as one text column per name;
+/// with the number of rows.
+fn read_rows<R: std::io::Read>(
+    reader: &mut csv::Reader<R>,
+    names: &[String],
+    before: usize,
+    file: &str,
+) -> Result<(Vec<StringChunked>, usize)> {
     let mut columns: Vec<StringChunkedBuilder> = names
         .iter()
         .map(|n| StringChunkedBuilder::new(n.as_str().into(), 1024))
         .collect();
-    let lines = |r: &csv::ByteRecord| {
-        1 + r
-            .iter()
-            .map(|f| memchr::memchr_iter(b'\n', f).count() as u64)
-            .sum::<u64>()
-    };
-    let mut row = 0;
-    loop {
-        let start = reader.position().byte() as usize;
-        if !reader.read_byte_record(&mut record).map_err(unreadable)? {
-            break;
-        }
+    let mut record = csv::ByteRecord::new();
+    let mut row = before;
+    while reader
+        .read_byte_record(&mut record)
+        .map_err(|e| unreadable_csv(file, e))?
+    {
         row += 1;
-        // The record's position is where the previous one ended: more lines read than
-        // the record holds are blank lines before it, which the reader skips and the
-        // plain path calls a row of one empty field.
-        let from = record.position().map_or(0, |p| p.line());
-        if reader.position().line() > from + lines(&record) {
-            return Err(malformed(Malformed::Ragged(Ragged {
-                row,
-                fields: 1,
-                header: names.len(),
-            })));
-        }
-        // An odd number of quotes from this row to the next (or the end): a quote
-        // opened here is never closed.
-        let end = reader.position().byte() as usize;
-        if let Some(span) = bytes.and_then(|b| b.get(start..end.min(b.len()))) {
-            let open = memchr::memchr_iter(b'"', span).count() % 2 == 1;
-            if open && (record.len() != names.len() || end >= bytes.map_or(0, <[u8]>::len)) {
-                return Err(malformed(Malformed::OpenQuote { row }));
-            }
-        }
         if record.len() != names.len() {
-            return Err(malformed(Malformed::Ragged(Ragged {
+            return Err(Malformed::Ragged(Ragged {
                 row,
                 fields: record.len(),
                 header: names.len(),
-            })));
+            })
+            .into_error(file.into()));
         }
         for (k, field) in record.iter().enumerate() {
             match std::str::from_utf8(field) {
                 Ok("") => columns[k].append_null(),
                 Ok(text) => columns[k].append_value(text),
                 Err(_) => {
-                    return Err(malformed(Malformed::NotUtf8 {
+                    return Err(Malformed::NotUtf8 {
                         row,
                         column: names[k].clone(),
                         cell: String::from_utf8_lossy(field).into(),
-                    }))
+                    }
+                    .into_error(file.into()))
                 }
             }
         }
     }
-    let columns: Vec<Column> = columns
-        .into_iter()
-        .map(|c| c.finish().into_column())
-        .collect();
-    DataFrame::new(row, columns).map_err(|e| Error::Unreadable {
-        file: file.into(),
-        format: Format::Csv.name().into(),
-        message: e.to_string(),
-    })
+    Ok((
+        columns.into_iter().map(|c| c.finish()).collect(),
+        row - before,
+    ))
+}
+
+fn frame_of(columns: Vec<StringChunked>, rows: usize, file: &str) -> Result<DataFrame> {
+    let columns: Vec<Column> = columns.into_iter().map(|c| c.into_column()).collect();
+    DataFrame::new(rows, columns).map_err(|e| unreadable_csv(file, e))
+}
+
+/// The shape of a CSV file, checked in one pass over its bytes (in chunks of any size)
+/// before the `csv` crate reads it, which is lenient where a mistake would go unnoticed:
+/// it skips blank lines, takes text after a closing quote into the cell, and lets a quote
+/// that is never closed swallow the following rows, which can even leave the right number
+/// of fields. Here each of those is an error naming the row: a row with another number of
+/// fields than the header, a blank line between rows (a row of one field, as on the plain
+/// path; blank lines at the end are fine), a quote never closed, and text after a
+/// closing quote. Line ends are LF, CRLF or a lone CR, as the `csv` crate splits them;
+/// a quote inside a cell that does not start with one is text, as it reads it.
+#[derive(Default)]
+struct Shape {
+    state: ShapeState,
+    /// The row being read (0: the header).
+    row: usize,
+    /// Fields ended so far in this row.
+    field: usize,
+    /// The header's number of fields.
+    header: usize,
+    /// Where the open quoted cell started, and whether it holds a line end yet.
+    quote_row: usize,
+    quote_lines: bool,
+    /// The last byte was a CR that ended a row (so an LF after it is part of that end).
+    after_cr: bool,
+    /// The first blank line after the header, as a row number.
+    blank: Option<usize>,
+    /// The header's names, as written (for messages).
+    names: Vec<Vec<u8>>,
+    /// Bytes fed before the current chunk, and the offset of the byte being read.
+    fed: usize,
+    at: usize,
+    /// When above 0: about how many bytes apart to note where a row starts, so that
+    /// the rows can be read in parts, in parallel.
+    part_bytes: usize,
+    /// (byte offset, row) of the first data row and of one row about every
+    /// `part_bytes` after it.
+    starts: Vec<(usize, usize)>,
+}
+
+#[derive(Default, Clone, Copy, PartialEq)]
+enum ShapeState {
+    #[default]
+    RowStart,
+    FieldStart,
+    Unquoted,
+    Quoted,
+    /// A quote inside a quoted cell: the cell's end, or the first of a doubled quote.
+    QuoteInQuoted,
+}
+
+impl Shape {
+    /// A check that also notes row starts about `part_bytes` apart (at least 1 MiB).
+    fn in_parts(part_bytes: usize) -> Shape {
+        Shape {
+            part_bytes: part_bytes.max(1 << 20),
+            ..Shape::default()
+        }
+    }
+
+    fn feed(&mut self, chunk: &[u8]) -> std::result::Result<(), Malformed> {
+        let mut i = 0;
+        while i < chunk.len() {
+            // Inside a cell only a few bytes matter: jump to the next.
+            let rest = &chunk[i..];
+            let skip = match self.state {
+                ShapeState::Unquoted => memchr::memchr3(b',', b'\n', b'\r', rest),
+                ShapeState::Quoted => memchr::memchr3(b'"', b'\n', b'\r', rest),
+                _ => Some(0),
+            }
+            .unwrap_or(rest.len());
+            if skip > 0 {
+                if self.row == 0 {
+                    self.names[self.field].extend_from_slice(&rest[..skip]);
+                }
+                i += skip;
+                continue;
+            }
+            self.at = self.fed + i;
+            self.step(chunk[i])?;
+            i += 1;
+        }
+        self.fed += chunk.len();
+        Ok(())
+    }
+
+    fn step(&mut self, b: u8) -> std::result::Result<(), Malformed> {
+        use ShapeState::*;
+        if self.state == RowStart {
+            let after_cr = std::mem::take(&mut self.after_cr);
+            if b == b'\n' && after_cr {
+                return Ok(());
+            }
+            if b == b'\n' || b == b'\r' {
+                if self.row > 0 && self.blank.is_none() {
+                    self.blank = Some(self.row);
+                }
+                self.after_cr = b == b'\r';
+                return Ok(());
+            }
+            if let Some(row) = self.blank {
+                return Err(Malformed::Ragged(Ragged {
+                    row,
+                    fields: 1,
+                    header: self.header,
+                }));
+            }
+            if self.part_bytes > 0
+                && self.row > 0
+                && self
+                    .starts
+                    .last()
+                    .is_none_or(|&(last, _)| self.at >= last + self.part_bytes)
+            {
+                self.starts.push((self.at, self.row));
+            }
+            self.state = FieldStart;
+        }
+        if self.row == 0 {
+            if self.names.len() <= self.field {
+                self.names.push(Vec::new());
+            }
+            if !matches!(b, b',' | b'\n' | b'\r') || self.state == Quoted {
+                self.names[self.field].push(b);
+            }
+        }
+        match (self.state, b) {
+            (Quoted, b'"') => self.state = QuoteInQuoted,
+            (Quoted, b'\n' | b'\r') => self.quote_lines = true,
+            (Quoted, _) => {}
+            (FieldStart | Unquoted | QuoteInQuoted, b',') => {
+                self.field += 1;
+                self.state = FieldStart;
+            }
+            (_, b'\n' | b'\r') => {
+                self.end_row()?;
+                self.after_cr = b == b'\r';
+            }
+            (FieldStart, b'"') => {
+                self.state = Quoted;
+                self.quote_row = self.row;
+                self.quote_lines = false;
+            }
+            (QuoteInQuoted, b'"') => self.state = Quoted,
+            (QuoteInQuoted, _) => {
+                // A quoted cell that spans lines and is then followed by text was
+                // most likely never closed where it should have been.
+                return Err(if self.quote_lines {
+                    Malformed::OpenQuote {
+                        row: self.quote_row,
+                    }
+                } else {
+                    Malformed::AfterQuote {
+                        row: self.row,
+                        column: self.column_name(),
+                    }
+                });
+            }
+            (FieldStart | Unquoted, _) => self.state = Unquoted,
+            (RowStart, _) => unreachable!("a row's first byte moves it to FieldStart"),
+        }
+        Ok(())
+    }
+
+    /// Checks the end of the input (a quote still open, or a last row without a line
+    /// end); gives the row starts noted ([`Shape::in_parts`]).
+    fn finish(mut self) -> std::result::Result<Vec<(usize, usize)>, Malformed> {
+        match self.state {
+            ShapeState::Quoted => {
+                return Err(Malformed::OpenQuote {
+                    row: self.quote_row,
+                })
+            }
+            ShapeState::RowStart => {}
+            _ => self.end_row()?,
+        }
+        Ok(self.starts)
+    }
+
+    fn end_row(&mut self) -> std::result::Result<(), Malformed> {
+        let fields = self.field + 1;
+        if self.row == 0 {
+            self.header = fields;
+        } else if fields != self.header {
+            return Err(Malformed::Ragged(Ragged {
+                row: self.row,
+                fields,
+                header: self.header,
+            }));
+        }
+        self.row += 1;
+        self.field = 0;
+        self.state = ShapeState::RowStart;
+        Ok(())
+    }
+
+    /// The name of the current column, as the header writes it (quotes dropped).
+    fn column_name(&self) -> String {
+        match self.names.get(self.field) {
+            Some(name) if self.row > 0 => {
+                let name = String::from_utf8_lossy(name);
+                let name = name.trim_start_matches('\u{feff}');
+                let name = name.strip_prefix('"').unwrap_or(name);
+                let name = name.strip_suffix('"').unwrap_or(name);
+                name.replace("\"\"", "\"")
+            }
+            _ => format!("#{}", self.field + 1),
+        }
+    }
 }
 
 /// Runs `f`, turning a panic into `Err` with its message, which is not printed. For
@@ -339,7 +598,15 @@ impl Table {
                 let file = path.display().to_string();
                 return match RawCsv::parse(&mut bytes) {
                     Ok(Some(raw)) => Ok(Table::Csv(raw)),
-                    Ok(None) => read_csv(&bytes[..], &file, Some(&bytes)).map(Table::Frame),
+                    Ok(None) => {
+                        let parts = 4 * rayon::current_num_threads().max(1);
+                        let mut shape = Shape::in_parts(bytes.len() / parts);
+                        let starts = shape
+                            .feed(&bytes)
+                            .and_then(|()| shape.finish())
+                            .map_err(|m| m.into_error(file.clone()))?;
+                        read_csv_in_parts(&bytes, &starts, &file).map(Table::Frame)
+                    }
                     Err(m) => Err(m.into_error(file)),
                 };
             }
@@ -398,9 +665,14 @@ pub enum Malformed {
         name: String,
         columns: (usize, usize),
     },
-    /// A quote opened in data row `row` and never closed.
+    /// A quote opened in data row `row` (0: the header) and never closed.
     OpenQuote {
         row: usize,
+    },
+    /// Text after the closing quote of a quoted cell (0: the header).
+    AfterQuote {
+        row: usize,
+        column: String,
     },
     /// Bytes that are not UTF-8, first found in data row `row` (0: the header), in
     /// `column` (by position; the cell shown with replacement characters).
@@ -433,8 +705,18 @@ impl Malformed {
                 file,
                 format: Format::Csv.name().into(),
                 message: format!(
-                    "row {row}: a quote opened in this row is not closed (a quote inside a \
-                     quoted cell is written twice: \"\")"
+                    "{}: a quote opened in this row is not closed (a quote inside a \
+                     quoted cell is written twice: \"\")",
+                    row_name(row)
+                ),
+            },
+            Malformed::AfterQuote { row, column } => Error::Unreadable {
+                file,
+                format: Format::Csv.name().into(),
+                message: format!(
+                    "{}, column '{column}': text after the closing quote of a quoted cell \
+                     (a quote inside a quoted cell is written twice: \"\")",
+                    row_name(row)
                 ),
             },
             Malformed::NotUtf8 { row: 0, .. } => Error::Unreadable {
@@ -450,6 +732,15 @@ impl Malformed {
                 expected: "UTF-8 text (save the file as UTF-8)".into(),
             },
         }
+    }
+}
+
+/// "row N", or "the header" for row 0.
+fn row_name(row: usize) -> String {
+    if row == 0 {
+        "the header".into()
+    } else {
+        format!("row {row}")
     }
 }
 
@@ -967,7 +1258,32 @@ mod tests {
 
     /// `text` read by [`read_csv`], with the whole file at hand.
     fn quoted(text: &str) -> Result<DataFrame> {
-        read_csv(text.as_bytes(), "f.csv", Some(text.as_bytes()))
+        quoted_bytes(text.as_bytes(), usize::MAX)
+    }
+
+    /// `bytes` checked by [`Shape`] in chunks of `chunk` bytes, then read whole and in
+    /// parts of one row each, which must agree.
+    fn quoted_bytes(bytes: &[u8], chunk: usize) -> Result<DataFrame> {
+        let mut shape = Shape::in_parts(1);
+        shape.part_bytes = 1;
+        let starts = bytes
+            .chunks(chunk.min(bytes.len()).max(1))
+            .try_for_each(|c| shape.feed(c))
+            .and_then(|()| shape.finish())
+            .map_err(|m| m.into_error("f.csv".into()))?;
+        let whole = read_csv(bytes, "f.csv");
+        let parts = read_csv_in_parts(bytes, &starts, "f.csv");
+        match (&whole, &parts) {
+            (Ok(a), Ok(b)) => {
+                assert!(a.equals_missing(b));
+                if a.height() > 0 {
+                    assert_eq!(starts.len(), a.height());
+                }
+            }
+            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+            _ => panic!("{whole:?} {parts:?}"),
+        }
+        whole
     }
 
     fn message(text: &str) -> String {
@@ -1010,14 +1326,62 @@ mod tests {
             "f.csv: cannot read as CSV: the header names column 'id' twice (columns 1 and 2)"
         );
         let bytes = [head.as_bytes(), b"b,\"x\xff\",1\n"].concat();
-        let err = read_csv(&bytes[..], "f.csv", Some(&bytes)).unwrap_err();
+        let err = quoted_bytes(&bytes, usize::MAX).unwrap_err();
         assert_eq!(
             err.to_string(),
             "f.csv row 2, column 'note': \"x\u{fffd}\" is not UTF-8 text (save the file as UTF-8)"
         );
-        // Without the whole file (one too big to hold), the rest is still checked.
-        let text = format!("{head}b,x\n");
-        assert!(read_csv(text.as_bytes(), "f.csv", None).is_err());
+        // A quote left open where the next row quotes the same column: the reader alone
+        // would merge the two rows into one of the right width.
+        assert!(message(&format!("{head}b,\"x,1\nc,\"y\",2\n"))
+            .contains("row 2: a quote opened in this row is not closed"));
+        assert!(message(&format!("{head}b,\"x\"y,1\n"))
+            .ends_with("row 2, column 'note': text after the closing quote of a quoted cell (a quote inside a quoted cell is written twice: \"\")"));
+        // The header's quotes are checked too.
+        assert!(message("id,note,\"n\n\"a\",x,1\n")
+            .contains("the header: a quote opened in this row is not closed"));
+        assert!(message("id,note,\"n\na,x,1\n")
+            .contains("the header: a quote opened in this row is not closed"));
+        // Blank lines between rows, whatever the line ends: a lone CR, or a CR alone on
+        // a line of a CRLF file.
+        for text in [
+            "id,n\r\"a\",1\r\rb,2\r".to_string(),
+            "id,n\r\n\"a\",1\r\n\r\r\nb,2\r\n".to_string(),
+        ] {
+            assert!(
+                message(&text).starts_with("f.csv row 2: 1 field(s)"),
+                "{text:?}"
+            );
+        }
+        // A quote inside a cell that does not start with one is text, in any row.
+        for text in [
+            format!("{head}b,x\"y,1"),
+            format!("{head}b,x\"y,1\n\n"),
+            format!("{head}b,x\"y,1\nc,z,2\n"),
+        ] {
+            let df = quoted(&text).unwrap();
+            assert_eq!(
+                df.column("note").unwrap().str().unwrap().get(1),
+                Some("x\"y")
+            );
+        }
+        // Fed in chunks (a file too big to hold), every check gives the same answer.
+        for text in [
+            format!("{head}b,x\n"),
+            format!("{head}\r\r\nb,x,1\n"),
+            format!("{head}b,\"x,1\nc,\"y\",2\n"),
+            format!("{head}b,\"x\"y,1\n"),
+        ] {
+            let whole = message(&text);
+            for chunk in [1, 2, 3, 7] {
+                assert_eq!(
+                    quoted_bytes(text.as_bytes(), chunk)
+                        .unwrap_err()
+                        .to_string(),
+                    whole
+                );
+            }
+        }
     }
 
     #[test]

@@ -201,6 +201,56 @@ fn a_row_with_a_missing_or_extra_field_is_named() {
 }
 
 #[test]
+fn quoted_csv_rows_are_checked_the_same_way() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    write_changes(&dir.join("changes.csv"), &small_changes());
+    let text = std::fs::read_to_string(dir.join("changes.csv")).unwrap();
+    let quote_ids = |lines: &[String]| -> Vec<String> {
+        lines
+            .iter()
+            .map(|l| match l.split_once(',') {
+                Some((id, rest)) => format!("\"{id}\",{rest}"),
+                None => l.clone(),
+            })
+            .collect()
+    };
+    let lines = quote_ids(&text.lines().map(String::from).collect::<Vec<_>>());
+    let header = lines[0].split(',').count();
+    // Quoted, the same changes score the same.
+    std::fs::write(dir.join("quoted.csv"), lines.join("\r\n") + "\r\n").unwrap();
+    score(dir, Path::new("quoted.csv"), None, &dir.join("q.csv")).success();
+    score(dir, Path::new("changes.csv"), None, &dir.join("p.csv")).success();
+    assert_eq!(
+        std::fs::read(dir.join("q.csv")).unwrap(),
+        std::fs::read(dir.join("p.csv")).unwrap()
+    );
+    // A short row is named, not padded with empty cells.
+    let mut short = lines.clone();
+    short[3] = short[3][..short[3].rfind(',').unwrap()].to_string();
+    std::fs::write(dir.join("short.csv"), short.join("\n") + "\n").unwrap();
+    score(dir, Path::new("short.csv"), None, &dir.join("scored.csv")).bad_input(&[
+        "short.csv row 3",
+        &format!("{} field(s) where the header has {header}", header - 1),
+    ]);
+    // A quote opened in row 2's timestamp and never closed would swallow row 3 into one
+    // row of the right width, where row 3 quotes its timestamp.
+    let mut open: Vec<String> = text.lines().map(String::from).collect();
+    let quote_time = |line: &str, close: &str| {
+        let (id, rest) = line.split_once(',').unwrap();
+        let (time, rest) = rest.split_once(',').unwrap();
+        format!("{id},\"{time}{close},{rest}")
+    };
+    open[2] = quote_time(&open[2], "");
+    open[3] = quote_time(&open[3], "\"");
+    std::fs::write(dir.join("open.csv"), open.join("\n") + "\n").unwrap();
+    score(dir, Path::new("open.csv"), None, &dir.join("scored.csv")).bad_input(&[
+        "open.csv",
+        "row 2: a quote opened in this row is not closed",
+    ]);
+}
+
+#[test]
 fn a_json_number_beyond_64_bits_is_bad_input() {
     let tmp = tempdir();
     let dir = tmp.path();
