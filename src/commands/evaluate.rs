@@ -139,7 +139,9 @@ pub fn evaluate(s: &EvaluateSettings, progress: &Progress) -> Result<Evaluation>
     let (frame, y, ts) = (&history.prepared.frame, &history.y, &history.ts);
     progress.log(&history.prepared.labels.summary.describe());
     let n = y.len();
-    let cut = ((n as f64) * (1.0 - s.test_fraction)).round() as usize;
+    // The last ceil(n x fraction) changes are the test set, as scikit-learn's
+    // `train_test_split(shuffle=False)` and `int(0.8 * n)` training rows have it.
+    let cut = n.saturating_sub(((n as f64) * s.test_fraction).ceil() as usize);
     if cut == 0 || cut >= n {
         return Err(Error::Data(format!(
             "{n} changes cannot be split {:.0}/{:.0} into non-empty train and test sets",

@@ -211,7 +211,7 @@ fn evaluate_json_prints_one_object_with_the_model_metrics() {
     let test_rows = eval["test_rows"].as_u64().expect("test_rows") as usize;
     let train_rows = eval["train_rows"].as_u64().expect("train_rows") as usize;
     assert_eq!(train_rows + test_rows, changes);
-    assert_eq!(test_rows, (changes as f64 * 0.2).round() as usize);
+    assert_eq!(test_rows, (changes as f64 * 0.2).ceil() as usize);
     assert!(eval["train_from"].as_str() < eval["test_from"].as_str());
 }
 
