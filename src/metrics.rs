@@ -24,6 +24,21 @@ fn tie_groups(scores: &[f64], order: &[usize]) -> Vec<(usize, usize)> {
     groups
 }
 
+/// An approximate 95% interval for a ROC-AUC of `auc` measured on `positives` and
+/// `negatives` (Hanley & McNeil 1982: the standard error of the Mann-Whitney statistic
+/// under exponential score distributions), clipped to 0..1. How far a test period's
+/// ROC-AUC can be trusted: with tens of positives it is several hundredths either way.
+pub fn auc_interval(auc: f64, positives: usize, negatives: usize) -> [f64; 2] {
+    let (p, n) = (positives as f64, negatives as f64);
+    let q1 = auc / (2.0 - auc);
+    let q2 = 2.0 * auc * auc / (1.0 + auc);
+    let a2 = auc * auc;
+    let variance =
+        (auc * (1.0 - auc) + (p - 1.0) * (q1 - a2) + (n - 1.0) * (q2 - a2)) / (p * n).max(1.0);
+    let half = 1.96 * variance.max(0.0).sqrt();
+    [(auc - half).max(0.0), (auc + half).min(1.0)]
+}
+
 /// ROC-AUC (Mann-Whitney, ties counted half). `None` when one class is absent.
 pub fn roc_auc(scores: &[f64], labels: &[bool]) -> Option<f64> {
     let pos = labels.iter().filter(|&&l| l).count();
@@ -220,6 +235,18 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn auc_interval_follows_hanley_and_mcneil() {
+        // A = 0.8 on 50 + 50: SE = sqrt(4.95111 / 2500) = 0.0445022.
+        let [lo, hi] = auc_interval(0.8, 50, 50);
+        assert!((hi - lo - 2.0 * 1.96 * 0.0445022).abs() < 1e-6, "{lo} {hi}");
+        assert!(((lo + hi) / 2.0 - 0.8).abs() < 1e-12);
+        // Narrower with more data, clipped at 1.
+        let [lo2, _] = auc_interval(0.8, 5000, 5000);
+        assert!(lo2 > lo && lo2 < 0.8);
+        assert_eq!(auc_interval(0.99, 5, 5)[1], 1.0);
+    }
     use approx::assert_abs_diff_eq;
 
     #[test]

@@ -10,7 +10,7 @@ use crate::cli::EvaluateArgs;
 use crate::error::{Error, Result};
 use crate::features::{design_matrix, feature_set, risk_pattern};
 use crate::label::LabelParams;
-use crate::metrics::{reliability, Metrics, ReliabilityBin};
+use crate::metrics::{auc_interval, reliability, Metrics, ReliabilityBin};
 use crate::model::LearnerParams;
 use crate::pipeline::time_ordered;
 use crate::progress::Progress;
@@ -60,6 +60,9 @@ pub struct Evaluation {
     pub test_from: String,
     pub test_to: String,
     pub model: Metrics,
+    /// An approximate 95% interval for the model's ROC-AUC on this test period
+    /// ([`crate::metrics::auc_interval`]); absent when one outcome is missing.
+    pub roc_auc_interval: Option<[f64; 2]>,
     /// The rule-only baseline (only for the contract's schema).
     pub rule_baseline: Option<RuleBaseline>,
     pub reliability: Vec<ReliabilityBin>,
@@ -185,13 +188,18 @@ pub fn evaluate(s: &EvaluateSettings, progress: &Progress) -> Result<Evaluation>
     } else {
         None
     };
+    let model = Metrics::compute(&probs, y_test);
+    let roc_auc_interval = model
+        .roc_auc
+        .map(|auc| auc_interval(auc, model.positives, model.rows - model.positives));
     Ok(Evaluation {
         train_rows: cut,
         test_rows: n - cut,
         train_from: format_timestamp(ts[0]),
         test_from: format_timestamp(ts[cut]),
         test_to: format_timestamp(ts[n - 1]),
-        model: Metrics::compute(&probs, y_test),
+        model,
+        roc_auc_interval,
         reliability: reliability(&probs, y_test, 10),
         test: TestScores {
             rule: rule.as_ref().map(|r| r.probs.clone()),
@@ -227,13 +235,17 @@ pub fn render(e: &Evaluation) -> String {
     out.push_str(header.trim_end());
     out.push('\n');
     let m = &e.model;
-    let rows: [(&str, String, String); 11] = [
+    let interval = e
+        .roc_auc_interval
+        .map_or("n/a".into(), |[lo, hi]| format!("{lo:.3}-{hi:.3}"));
+    let rows: [(&str, String, String); 12] = [
         (
             "positives in the test period",
             m.positives.to_string(),
             r(&|b| b.positives.to_string()),
         ),
         ("ROC-AUC", num(m.roc_auc), r(&|b| num(b.roc_auc))),
+        ("  95% interval (Hanley-McNeil)", interval, String::new()),
         ("PR-AUC", num(m.pr_auc), r(&|b| num(b.pr_auc))),
         (
             "Brier score",

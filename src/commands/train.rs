@@ -85,12 +85,17 @@ pub fn describe(model: &Model, path: Option<&std::path::Path>) -> String {
     let t = &model.training;
     let auc = |a: Option<f64>| a.map_or("n/a".into(), |a| format!("{a:.4}"));
     let mut out = format!(
-        "trained on {} changes ({} to {}), {} caused incidents ({:.2}%); mean predicted risk {:.2}%\n\
+        "trained on {} changes ({} to {}), {} {} ({:.2}%); mean predicted risk {:.2}%\n\
          model selection over {} rolling-origin folds validating {} rows each, from training row {}; mean ROC-AUC / log loss:\n",
         t.rows,
         t.time_from,
         t.time_to,
         t.positives,
+        if t.labels.label_column {
+            "positive"
+        } else {
+            "caused incidents"
+        },
         100.0 * t.positive_rate,
         100.0 * t.mean_training_risk,
         t.folds.len(),

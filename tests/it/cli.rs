@@ -204,6 +204,16 @@ fn evaluate_json_prints_one_object_with_the_model_metrics() {
             "rule_baseline.{metric} missing:\n{eval:#}"
         );
     }
+    // The ROC-AUC's interval holds it and is a few hundredths wide on 3,000 changes.
+    let auc = model["roc_auc"].as_f64().unwrap();
+    let lo = eval["roc_auc_interval"][0]
+        .as_f64()
+        .expect("roc_auc_interval");
+    let hi = eval["roc_auc_interval"][1].as_f64().unwrap();
+    assert!(
+        lo < auc && auc < hi && hi - lo > 0.01 && hi - lo < 0.2,
+        "{lo} {auc} {hi}"
+    );
     // The default split holds out the most recent 20% of the changes.
     let changes = read_records(&root.join("data").join("changes.csv"))
         .rows
