@@ -116,6 +116,18 @@ pub fn describe(model: &Model, path: Option<&std::path::Path>) -> String {
             trial.mean_log_loss
         ));
     }
+    // Fewer of either outcome than this in the latest fold: the choice is noise-sized.
+    const FEW: usize = 20;
+    let v = &t.validation;
+    let fewest = v.positives.min(v.rows - v.positives);
+    if fewest < FEW {
+        out.push_str(&format!(
+            "note: the latest validation fold has {} positive and {} negative changes; with \
+             so few, the ROC-AUCs above differ by chance and the choice is uncertain\n",
+            v.positives,
+            v.rows - v.positives
+        ));
+    }
     if let Some(p) = &t.calibration {
         out.push_str(&format!(
             "Platt scaling on the last {} validation changes: slope {:.3}, offset {:+.3}, log loss {:.4} -> {:.4}\n",

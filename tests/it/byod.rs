@@ -386,3 +386,32 @@ fn a_value_missing_only_at_scoring_time_is_imputed() {
         "{risks:?}"
     );
 }
+
+#[test]
+fn a_small_history_says_the_model_choice_is_uncertain() {
+    let tmp = tempdir();
+    let text = std::fs::read_to_string(dataset("columba")).unwrap();
+    let small: Vec<&str> = text.lines().take(251).collect();
+    let path = tmp.path().join("small.csv");
+    std::fs::write(&path, small.join("\n") + "\n").unwrap();
+    let train = |changes: &Path| {
+        run(
+            tmp.path(),
+            [
+                "train".as_ref(),
+                "--config".as_ref(),
+                config("columba").as_os_str(),
+                "--changes".as_ref(),
+                changes.as_os_str(),
+                "--model".as_ref(),
+                tmp.path().join("model.json").as_os_str(),
+            ],
+        )
+        .success()
+    };
+    let note = "note: the latest validation fold has";
+    let out = train(&path);
+    assert!(out.stderr.contains(note), "{}", out.stderr);
+    assert!(out.stderr.contains("positive ("), "{}", out.stderr);
+    assert!(!train(&dataset("columba")).stderr.contains(note));
+}
