@@ -1384,6 +1384,78 @@ mod tests {
         }
     }
 
+    /// Checks `bytes` in chunks of `chunk` bytes noting every row start: the rows (or
+    /// the error) and the number of data rows the check counted.
+    fn shape_of(bytes: &[u8], chunk: usize) -> std::result::Result<Vec<(usize, usize)>, Malformed> {
+        let mut shape = Shape::in_parts(1);
+        shape.part_bytes = 1;
+        bytes
+            .chunks(chunk.max(1))
+            .try_for_each(|c| shape.feed(c))
+            .and_then(|()| shape.finish())
+    }
+
+    proptest::proptest! {
+        /// What the `csv` crate writes (quoting as needed, LF or CRLF) reads back cell for
+        /// cell, whole or in parts, however the bytes are chunked.
+        #[test]
+        fn written_csv_reads_back(
+            rows in proptest::collection::vec(
+                proptest::collection::vec("[a ,\"\n\r\u{e9}]{0,4}", 3),
+                1..12,
+            ),
+            crlf in proptest::bool::ANY,
+            chunk in 1usize..9,
+        ) {
+            let mut w = csv::WriterBuilder::new()
+                .terminator(if crlf { csv::Terminator::CRLF } else { csv::Terminator::Any(b'\n') })
+                .from_writer(Vec::new());
+            w.write_record(["a", "b \"c\"", "d,e"]).unwrap();
+            for row in &rows {
+                w.write_record(row).unwrap();
+            }
+            let bytes = w.into_inner().unwrap();
+            let starts = shape_of(&bytes, chunk).unwrap();
+            proptest::prop_assert_eq!(starts.len(), rows.len());
+            let df = read_csv_in_parts(&bytes, &starts, "f.csv").unwrap();
+            proptest::prop_assert!(df.equals_missing(&read_csv(&bytes[..], "f.csv").unwrap()));
+            let names: Vec<&str> = df.get_column_names().iter().map(|c| c.as_str()).collect();
+            proptest::prop_assert_eq!(names, ["a", "b \"c\"", "d,e"]);
+            for (k, column) in df.columns().iter().enumerate() {
+                let cells: Vec<Option<&str>> = column.str().unwrap().iter().collect();
+                let want: Vec<Option<&str>> = rows
+                    .iter()
+                    .map(|r| Some(r[k].as_str()).filter(|c| !c.is_empty()))
+                    .collect();
+                proptest::prop_assert_eq!(cells, want);
+            }
+        }
+
+        /// On any text, the check and the reader agree: when the check passes, the
+        /// reader finds the same rows, each with the header's number of fields, and
+        /// reading in parts gives what one pass gives. Nothing panics.
+        #[test]
+        fn the_check_and_the_reader_agree(text in "[a,\"\n\r]{0,60}", chunk in 1usize..9) {
+            let bytes = text.as_bytes();
+            let whole = shape_of(bytes, usize::MAX);
+            proptest::prop_assert_eq!(&shape_of(bytes, chunk), &whole);
+            if let Ok(starts) = whole {
+                match read_csv(bytes, "f.csv") {
+                    Ok(df) => {
+                        proptest::prop_assert_eq!(df.height(), starts.len());
+                        let parts = read_csv_in_parts(bytes, &starts, "f.csv").unwrap();
+                        proptest::prop_assert!(df.equals_missing(&parts));
+                    }
+                    // The header may name a column twice, or there may be no header.
+                    Err(e) => proptest::prop_assert!(
+                        matches!(e, Error::Unreadable { .. } | Error::EmptyTable { .. }),
+                        "{e}"
+                    ),
+                }
+            }
+        }
+    }
+
     #[test]
     fn counts_accept_integral_floats_only() {
         assert_eq!(parse_count("12"), Some(12));
