@@ -28,13 +28,19 @@ fn tie_groups(scores: &[f64], order: &[usize]) -> Vec<(usize, usize)> {
 /// `negatives` (Hanley & McNeil 1982: the standard error of the Mann-Whitney statistic
 /// under exponential score distributions), clipped to 0..1. How far a test period's
 /// ROC-AUC can be trusted: with tens of positives it is several hundredths either way.
+///
+/// At an AUC of exactly 0 or 1 the formula's variance vanishes, which would claim
+/// certainty from a handful of changes; the variance is then taken half a pair in
+/// from the edge.
 pub fn auc_interval(auc: f64, positives: usize, negatives: usize) -> [f64; 2] {
     let (p, n) = (positives as f64, negatives as f64);
-    let q1 = auc / (2.0 - auc);
-    let q2 = 2.0 * auc * auc / (1.0 + auc);
-    let a2 = auc * auc;
+    let edge = 0.5 / (p * n).max(1.0);
+    let a = auc.clamp(edge, 1.0 - edge);
+    let q1 = a / (2.0 - a);
+    let q2 = 2.0 * a * a / (1.0 + a);
+    let a2 = a * a;
     let variance =
-        (auc * (1.0 - auc) + (p - 1.0) * (q1 - a2) + (n - 1.0) * (q2 - a2)) / (p * n).max(1.0);
+        (a * (1.0 - a) + (p - 1.0) * (q1 - a2) + (n - 1.0) * (q2 - a2)) / (p * n).max(1.0);
     let half = 1.96 * variance.max(0.0).sqrt();
     [(auc - half).max(0.0), (auc + half).min(1.0)]
 }
@@ -246,6 +252,10 @@ mod tests {
         let [lo2, _] = auc_interval(0.8, 5000, 5000);
         assert!(lo2 > lo && lo2 < 0.8);
         assert_eq!(auc_interval(0.99, 5, 5)[1], 1.0);
+        // A perfect score on few changes is not certain.
+        let [lo, hi] = auc_interval(1.0, 2, 50);
+        assert!(hi == 1.0 && lo < 0.99, "{lo}");
+        assert!(auc_interval(0.0, 2, 50)[1] > 0.01);
     }
     use approx::assert_abs_diff_eq;
 

@@ -123,9 +123,9 @@ pub fn read_table(path: &Path) -> Result<DataFrame> {
 /// Reads a CSV file (RFC 4180: quoted cells may hold commas, line ends and doubled
 /// quotes) into text columns, empty cells null. Its shape (quotes, blank lines, fields per
 /// row) must have been checked by [`Shape`]; bytes that are not UTF-8 and a header naming
-/// a column twice are found here, by row and column, as on the plain path. A byte order
-/// mark is dropped; unnamed columns are kept (a second one is called `_duplicated_0`,
-/// and so on, as polars names them).
+/// a column twice are found here, by row and column, as on the plain path. The `csv`
+/// crate drops a byte order mark at the start (as [`Shape`] skips it); unnamed columns
+/// are kept (a second one is called `_duplicated_0`, and so on, as polars names them).
 fn read_csv(input: impl std::io::Read, file: &str) -> Result<DataFrame> {
     let mut reader = csv_reader(input);
     let names = read_header(&mut reader, file)?;
@@ -145,7 +145,11 @@ fn read_csv_in_parts(bytes: &[u8], starts: &[(usize, usize)], file: &str) -> Res
         .enumerate()
         .map(|(i, &(from, row))| {
             let to = starts.get(i + 1).map_or(bytes.len(), |next| next.0);
-            read_rows(&mut csv_reader(&bytes[from..to]), &names, row - 1, file)
+            // After a line end, which the reader skips at a row's start: without it, a
+            // part starting with a byte order mark's bytes (text of a cell) would lose
+            // them, as the reader drops a mark at the start of its input.
+            let part = std::io::Read::chain(&b"\n"[..], &bytes[from..to]);
+            read_rows(&mut csv_reader(part), &names, row - 1, file)
         })
         .collect::<Vec<_>>();
     let mut rows = 0;
@@ -196,11 +200,6 @@ fn read_header<R: std::io::Read>(reader: &mut csv::Reader<R>, file: &str) -> Res
     let mut names: Vec<String> = Vec::with_capacity(record.len());
     let mut unnamed = 0;
     for (k, field) in record.iter().enumerate() {
-        let field = if k == 0 {
-            field.strip_prefix(b"\xef\xbb\xbf").unwrap_or(field)
-        } else {
-            field
-        };
         let Ok(name) = std::str::from_utf8(field) else {
             return Err(Malformed::NotUtf8 {
                 row: 0,
@@ -302,6 +301,9 @@ struct Shape {
     quote_lines: bool,
     /// The last byte was a CR that ended a row (so an LF after it is part of that end).
     after_cr: bool,
+    /// Bytes of a byte order mark read at the start (3: the start is past), which the
+    /// `csv` crate drops there too.
+    bom: usize,
     /// The first blank line after the header, as a row number.
     blank: Option<usize>,
     /// The header's names, as written (for messages).
@@ -365,6 +367,18 @@ impl Shape {
 
     fn step(&mut self, b: u8) -> std::result::Result<(), Malformed> {
         use ShapeState::*;
+        const BOM: [u8; 3] = [0xef, 0xbb, 0xbf];
+        if self.bom < BOM.len() {
+            if b == BOM[self.bom] {
+                self.bom += 1;
+                return Ok(());
+            }
+            // Not a byte order mark after all: its first bytes were text.
+            let partial = std::mem::replace(&mut self.bom, BOM.len());
+            for &p in &BOM[..partial] {
+                self.step(p)?;
+            }
+        }
         if self.state == RowStart {
             let after_cr = std::mem::take(&mut self.after_cr);
             if b == b'\n' && after_cr {
@@ -378,11 +392,7 @@ impl Shape {
                 return Ok(());
             }
             if let Some(row) = self.blank {
-                return Err(Malformed::Ragged(Ragged {
-                    row,
-                    fields: 1,
-                    header: self.header,
-                }));
+                return Err(Malformed::BlankLine { row });
             }
             if self.part_bytes > 0
                 && self.row > 0
@@ -655,7 +665,8 @@ impl Table {
     }
 }
 
-/// Why a CSV file without quotes cannot be read.
+/// Why a CSV file cannot be read: found by the plain path ([`RawCsv::parse`]) or by the
+/// quote-aware check of other files.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Malformed {
     Ragged(Ragged),
@@ -664,6 +675,11 @@ pub enum Malformed {
     RepeatedName {
         name: String,
         columns: (usize, usize),
+    },
+    /// A blank line between data rows, where data row `row` would be (found by the
+    /// quote-aware check; the plain path reports it as a row of one field).
+    BlankLine {
+        row: usize,
     },
     /// A quote opened in data row `row` (0: the header) and never closed.
     OpenQuote {
@@ -699,6 +715,14 @@ impl Malformed {
                 message: format!(
                     "the header names column '{name}' twice (columns {} and {})",
                     columns.0, columns.1
+                ),
+            },
+            Malformed::BlankLine { row } => Error::Unreadable {
+                file,
+                format: Format::Csv.name().into(),
+                message: format!(
+                    "row {row} is a blank line between rows (blank lines are allowed only at \
+                     the end; in a one-column file write a missing value as \"\")"
                 ),
             },
             Malformed::OpenQuote { row } => Error::Unreadable {
@@ -744,7 +768,7 @@ fn row_name(row: usize) -> String {
     }
 }
 
-/// A data row of a plain CSV file with another number of fields than its header.
+/// A data row of a CSV file with another number of fields than its header.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Ragged {
     /// 1-based data row (the first row after the header is row 1).
@@ -770,10 +794,13 @@ impl RawCsv {
 
     /// Splits `file` into cells, or `Ok(None)` when it is not plain: a byte order mark, a
     /// quote anywhere, a CR other than in a CRLF line end, an empty header name or a
-    /// single column. Such files are left (in `file`, unchanged but for blank lines at the
-    /// end) to the record-by-record reader, which knows the quoting rules. Blank lines at the end are ignored (a header alone is a table of no
-    /// rows). Bytes that are not UTF-8, a header naming a column twice, or a data row with another number of fields than the header
-    /// (a blank line inside the file included) are errors ([`Malformed`]).
+    /// single column. Such files are left in `file` for the record-by-record reader,
+    /// which knows the quoting rules: unchanged, but for blank lines at the end dropped,
+    /// a final line end added and (in a file without quotes whose every CR ends a line)
+    /// CRs dropped. Blank lines at the end are ignored (a header alone is a table of no
+    /// rows). Bytes that are not UTF-8, a header naming a column twice, or a data row
+    /// with another number of fields than the header (a blank line inside the file
+    /// included) are errors ([`Malformed`]).
     pub fn parse(file: &mut Vec<u8>) -> std::result::Result<Option<RawCsv>, Malformed> {
         if file.len() as u64 >= Self::MAX_BYTES {
             return Ok(None);
@@ -1315,7 +1342,8 @@ mod tests {
             "f.csv row 2: 2 field(s) where the header has 3 (a missing or extra comma, or a blank line?)"
         );
         assert!(message(&format!("{head}b,x,1,2\n")).starts_with("f.csv row 2: 4 field(s)"));
-        assert!(message(&format!("{head}\nb,x,1\n")).starts_with("f.csv row 2: 1 field(s)"));
+        assert!(message(&format!("{head}\nb,x,1\n"))
+            .ends_with("row 2 is a blank line between rows (blank lines are allowed only at the end; in a one-column file write a missing value as \"\")"));
         assert!(message(&format!("{head}b,\"x,1\nc,y,2\n"))
             .contains("row 2: a quote opened in this row is not closed"));
         // A quote left open in the last column would swallow the rest of the file.
@@ -1348,11 +1376,19 @@ mod tests {
             "id,n\r\"a\",1\r\rb,2\r".to_string(),
             "id,n\r\n\"a\",1\r\n\r\r\nb,2\r\n".to_string(),
         ] {
-            assert!(
-                message(&text).starts_with("f.csv row 2: 1 field(s)"),
-                "{text:?}"
-            );
+            assert!(message(&text).contains("row 2 is a blank line"), "{text:?}");
         }
+        // A byte order mark starts the file, not the first name: its quotes count, and a
+        // cell of a later row starting with U+FEFF keeps it, read whole or in parts.
+        let df = quoted("\u{feff}\"a, b\",c\n\u{feff}x,1\n\u{feff}\"y,2\n").unwrap();
+        let names: Vec<&str> = df.get_column_names().iter().map(|c| c.as_str()).collect();
+        assert_eq!(names, ["a, b", "c"]);
+        let first = df.column("a, b").unwrap().str().unwrap();
+        assert_eq!(first.get(0), Some("\u{feff}x"));
+        assert_eq!(first.get(1), Some("\u{feff}\"y"));
+        assert!(message("\u{feff}\"id,n\nx,1\n")
+            .contains("the header: a quote opened in this row is not closed"));
+        assert!(message("\u{feff}\"id\"x,n\n1,2\n").contains("the header, column '#1'"));
         // A quote inside a cell that does not start with one is text, in any row.
         for text in [
             format!("{head}b,x\"y,1"),
@@ -1435,7 +1471,7 @@ mod tests {
         /// reader finds the same rows, each with the header's number of fields, and
         /// reading in parts gives what one pass gives. Nothing panics.
         #[test]
-        fn the_check_and_the_reader_agree(text in "[a,\"\n\r]{0,60}", chunk in 1usize..9) {
+        fn the_check_and_the_reader_agree(text in "[a,\"\n\r\u{feff}]{0,60}", chunk in 1usize..9) {
             let bytes = text.as_bytes();
             let whole = shape_of(bytes, usize::MAX);
             proptest::prop_assert_eq!(&shape_of(bytes, chunk), &whole);

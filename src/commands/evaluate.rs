@@ -61,7 +61,7 @@ pub struct Evaluation {
     pub test_to: String,
     pub model: Metrics,
     /// An approximate 95% interval for the model's ROC-AUC on this test period
-    /// ([`crate::metrics::auc_interval`]); absent when one outcome is missing.
+    /// ([`crate::metrics::auc_interval`]); `null` when one outcome is missing.
     pub roc_auc_interval: Option<[f64; 2]>,
     /// The rule-only baseline (only for the contract's schema).
     pub rule_baseline: Option<RuleBaseline>,

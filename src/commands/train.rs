@@ -123,7 +123,7 @@ pub fn describe(model: &Model, path: Option<&std::path::Path>) -> String {
     if fewest < FEW {
         out.push_str(&format!(
             "note: the latest validation fold has {} positive and {} negative changes; with \
-             so few, the ROC-AUCs above differ by chance and the choice is uncertain\n",
+             so few, the fold ROC-AUCs above are noisy and the choice is uncertain\n",
             v.positives,
             v.rows - v.positives
         ));
