@@ -1,9 +1,11 @@
 //! Throughput of the stages of `changerisk score`, over a sweep of history sizes (10k,
 //! 100k, 1M changes), each as a criterion group with one benchmark per size:
 //!
-//! - `read`: the eager polars CSV read of the changes file alone (`table::read_table`),
-//!   the floor under any CSV-to-CSV run;
+//! - `read`: polars' eager CSV read of the changes file alone, every cell as text (a
+//!   reference floor: changerisk reads CSV files itself);
 //! - `load`: reading and validating it (`load::load_changes`);
+//! - `load_quoted`: the same with every cell quoted (the quote-aware check, then the
+//!   `csv` crate's reader in parallel parts, then the same validation);
 //! - `features`: labelling and the point-in-time history columns of every change
 //!   (`pipeline::prepare`);
 //! - `score`: design matrix, logit, tier, reasons and guardrails of every change
@@ -33,11 +35,11 @@ use changerisk::model::{LearnerParams, Model};
 use changerisk::pipeline::prepare;
 use changerisk::policy::Policies;
 use changerisk::progress::Progress;
-use changerisk::table::read_table;
 use criterion::measurement::WallTime;
 use criterion::{
     criterion_group, criterion_main, BatchSize, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
 };
+use polars::prelude::{CsvReadOptions, DataFrame, SerReader};
 
 /// From this size on, criterion takes 10 samples instead of 20.
 const LARGE: usize = 1_000_000;
@@ -47,6 +49,8 @@ const LARGE: usize = 1_000_000;
 struct Fixture {
     n: usize,
     changes_csv: PathBuf,
+    /// The same file with every cell quoted.
+    quoted_csv: PathBuf,
     changes: Changes,
     incidents: Incidents,
     /// Every change's own and history columns.
@@ -76,6 +80,9 @@ fn fixture(n: usize, dir: &Path) -> Fixture {
     let [changes_csv, incidents_csv, _] = write_history(&history, &dir).expect("write history");
     drop(history);
     let changes = load(&changes_csv);
+    let quoted_csv = dir.join("changes_quoted.csv");
+    quote_every_cell(&changes_csv, &quoted_csv);
+    assert_eq!(load(&quoted_csv).len(), changes.len());
     let incidents = load_incidents(&incidents_csv).expect("load incidents");
     let prepared = prepare_all(&changes, &incidents, changes.frame.clone());
     let settings = TrainSettings {
@@ -93,11 +100,40 @@ fn fixture(n: usize, dir: &Path) -> Fixture {
     Fixture {
         n,
         changes_csv,
+        quoted_csv,
         changes,
         incidents,
         prepared,
         model,
     }
+}
+
+/// Writes `from` (a plain CSV file) with every cell quoted.
+fn quote_every_cell(from: &Path, to: &Path) {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_path(from)
+        .expect("open changes");
+    let mut writer = csv::WriterBuilder::new()
+        .quote_style(csv::QuoteStyle::Always)
+        .from_path(to)
+        .expect("create quoted changes");
+    for record in reader.byte_records() {
+        writer
+            .write_byte_record(&record.expect("read"))
+            .expect("write");
+    }
+    writer.flush().expect("flush");
+}
+
+/// polars' eager CSV read, every cell as text.
+fn polars_read(path: &Path) -> DataFrame {
+    CsvReadOptions::default()
+        .with_has_header(true)
+        .with_infer_schema_length(Some(0))
+        .try_into_reader_with_file_path(Some(path.to_path_buf()))
+        .and_then(|r| r.finish())
+        .expect("polars read")
 }
 
 /// Criterion settings for one size: fewer samples at 1M rows, so that the whole sweep
@@ -131,7 +167,7 @@ fn pipeline(c: &mut Criterion) {
         group.bench_with_input(
             BenchmarkId::from_parameter(f.n),
             &f.changes_csv,
-            |b, path| b.iter(|| read_table(path).expect("read")),
+            |b, path| b.iter(|| polars_read(path)),
         );
     }
     group.finish();
@@ -142,6 +178,17 @@ fn pipeline(c: &mut Criterion) {
         group.bench_with_input(
             BenchmarkId::from_parameter(f.n),
             &f.changes_csv,
+            |b, path| b.iter(|| load(path)),
+        );
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("load_quoted");
+    for f in &fixtures {
+        configure(&mut group, f.n);
+        group.bench_with_input(
+            BenchmarkId::from_parameter(f.n),
+            &f.quoted_csv,
             |b, path| b.iter(|| load(path)),
         );
     }

@@ -319,6 +319,20 @@ struct Shape {
     starts: Vec<(usize, usize)>,
 }
 
+/// The bytes that end a run of text in an unquoted cell, and in a quoted one.
+const UNQUOTED_ENDS: [bool; 256] = byte_set(b",\n\r");
+const QUOTED_ENDS: [bool; 256] = byte_set(b"\"\n\r");
+
+const fn byte_set(bytes: &[u8]) -> [bool; 256] {
+    let mut set = [false; 256];
+    let mut i = 0;
+    while i < bytes.len() {
+        set[bytes[i] as usize] = true;
+        i += 1;
+    }
+    set
+}
+
 #[derive(Default, Clone, Copy, PartialEq)]
 enum ShapeState {
     #[default]
@@ -341,15 +355,34 @@ impl Shape {
 
     fn feed(&mut self, chunk: &[u8]) -> std::result::Result<(), Malformed> {
         let mut i = 0;
-        while i < chunk.len() {
-            // Inside a cell only a few bytes matter: jump to the next.
-            let rest = &chunk[i..];
-            let skip = match self.state {
-                ShapeState::Unquoted => memchr::memchr3(b',', b'\n', b'\r', rest),
-                ShapeState::Quoted => memchr::memchr3(b'"', b'\n', b'\r', rest),
-                _ => Some(0),
+        const BOM: [u8; 3] = [0xef, 0xbb, 0xbf];
+        while self.bom < BOM.len() && i < chunk.len() {
+            if chunk[i] == BOM[self.bom] {
+                self.bom += 1;
+                i += 1;
+            } else {
+                // Not a byte order mark after all: its first bytes were text.
+                let partial = std::mem::replace(&mut self.bom, BOM.len());
+                self.at = self.fed + i;
+                for &p in &BOM[..partial] {
+                    self.step(p)?;
+                }
             }
-            .unwrap_or(rest.len());
+        }
+        while i < chunk.len() {
+            // Inside a cell only a few bytes matter: jump to the next. Cells are short,
+            // so a table lookup per byte beats setting up a vector search.
+            let rest = &chunk[i..];
+            let ends = match self.state {
+                ShapeState::Unquoted => Some(&UNQUOTED_ENDS),
+                ShapeState::Quoted => Some(&QUOTED_ENDS),
+                _ => None,
+            };
+            let skip = ends.map_or(0, |ends| {
+                rest.iter()
+                    .position(|&b| ends[b as usize])
+                    .unwrap_or(rest.len())
+            });
             if skip > 0 {
                 if self.row == 0 {
                     self.names[self.field].extend_from_slice(&rest[..skip]);
@@ -365,20 +398,9 @@ impl Shape {
         Ok(())
     }
 
+    #[inline]
     fn step(&mut self, b: u8) -> std::result::Result<(), Malformed> {
         use ShapeState::*;
-        const BOM: [u8; 3] = [0xef, 0xbb, 0xbf];
-        if self.bom < BOM.len() {
-            if b == BOM[self.bom] {
-                self.bom += 1;
-                return Ok(());
-            }
-            // Not a byte order mark after all: its first bytes were text.
-            let partial = std::mem::replace(&mut self.bom, BOM.len());
-            for &p in &BOM[..partial] {
-                self.step(p)?;
-            }
-        }
         if self.state == RowStart {
             let after_cr = std::mem::take(&mut self.after_cr);
             if b == b'\n' && after_cr {
