@@ -52,6 +52,10 @@ pub struct ConfigArgs {
     /// Check a config file and print it as changerisk reads it.
     #[arg(long, conflicts_with = "default")]
     pub check: Option<PathBuf>,
+    /// Propose a config for a changes file from what its columns hold (id, time and its
+    /// format, a 0/1 label, features), each choice explained in a comment.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["default", "check"])]
+    pub infer: Option<PathBuf>,
 }
 
 /// Which files hold the history and how they are read.

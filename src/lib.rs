@@ -20,6 +20,7 @@ pub mod frame;
 pub mod gbdt;
 pub mod generate;
 pub mod history;
+pub mod infer;
 pub mod label;
 pub mod load;
 pub mod metrics;

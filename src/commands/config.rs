@@ -1,4 +1,5 @@
-//! `changerisk config`: prints the default feature config, or checks one.
+//! `changerisk config`: prints the default feature config, checks one, or proposes one
+//! for a file.
 
 use crate::cli::ConfigArgs;
 use crate::config::{default_config_text, Config};
@@ -6,13 +7,18 @@ use crate::error::{Error, Result};
 
 /// Runs `config`.
 pub fn run(args: ConfigArgs) -> Result<u8> {
-    let ConfigArgs { default, check } = args;
-    let text = match check {
-        Some(path) => Config::load(&path)?.to_toml(),
-        None if default => default_config_text(),
-        None => {
+    let ConfigArgs {
+        default,
+        check,
+        infer,
+    } = args;
+    let text = match (check, infer) {
+        (Some(path), _) => Config::load(&path)?.to_toml(),
+        (None, Some(path)) => crate::infer::infer(&path)?,
+        (None, None) if default => default_config_text(),
+        (None, None) => {
             return Err(Error::Usage(
-                "say what to print: --default, or --check FILE".into(),
+                "say what to print: --default, --check FILE or --infer FILE".into(),
             ))
         }
     };

@@ -415,3 +415,83 @@ fn a_small_history_says_the_model_choice_is_uncertain() {
     assert!(out.stderr.contains("positive ("), "{}", out.stderr);
     assert!(!train(&dataset("columba")).stderr.contains(note));
 }
+
+#[test]
+fn config_infer_proposes_the_shipped_configs() {
+    let tmp = tempdir();
+    for name in ["openstack", "columba"] {
+        let out = run(
+            tmp.path(),
+            [
+                "config".as_ref(),
+                "--infer".as_ref(),
+                dataset(name).as_os_str(),
+            ],
+        )
+        .success();
+        let inferred = changerisk::config::Config::parse(&out.stdout, "inferred").unwrap();
+        let shipped = changerisk::config::Config::load(&config(name)).unwrap();
+        assert_eq!(inferred, shipped, "{}", out.stdout);
+    }
+    // OpenStack's unnamed row number and its copy of the label are left out, saying why.
+    let out = run(
+        tmp.path(),
+        [
+            "config".as_ref(),
+            "--infer".as_ref(),
+            dataset("openstack").as_os_str(),
+        ],
+    );
+    assert!(out.stdout.contains("'': the row number: not learned"));
+    assert!(out.stdout.contains("'__': the label again"));
+}
+
+#[test]
+fn config_infer_reads_other_shapes_and_says_what_it_cannot_find() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    let mut text = String::from("sha,committed,churn,reviewed,team,msg,defective\n");
+    let start = chrono::DateTime::parse_from_rfc3339("2026-03-01T10:00:00+01:00").unwrap();
+    for i in 0..60 {
+        // git's default date format.
+        let when = start + chrono::Duration::hours(7 * i as i64);
+        text.push_str(&format!(
+            "h{i},{},{},{},{},\"note {i}, x\",{}\n",
+            when.format("%a %b %e %H:%M:%S %Y %z"),
+            i * 3,
+            if i % 3 == 0 { "yes" } else { "no" },
+            ["a", "b", "c"][i % 3],
+            i % 2
+        ));
+    }
+    std::fs::write(dir.join("x.csv"), &text).unwrap();
+    let out = run(dir, ["config", "--infer", "x.csv"]).success();
+    let c = changerisk::config::Config::parse(&out.stdout, "inferred").unwrap();
+    assert_eq!(c.columns.id, "sha");
+    assert_eq!(c.columns.timestamp, "committed");
+    assert_eq!(c.columns.timestamp_format, "%a %b %e %H:%M:%S %Y %z");
+    assert_eq!(c.columns.label.as_deref(), Some("defective"));
+    assert_eq!(c.features.numeric, ["churn"]);
+    assert_eq!(c.features.boolean, ["reviewed"]);
+    assert_eq!(c.features.categorical, ["team"]);
+    assert!(out.stdout.contains("'msg': text with many distinct values"));
+    // The proposal trains as it stands.
+    std::fs::write(dir.join("x.toml"), &out.stdout).unwrap();
+    run(
+        dir,
+        [
+            "train",
+            "--config",
+            "x.toml",
+            "--changes",
+            "x.csv",
+            "--model",
+            "m.json",
+        ],
+    )
+    .success();
+    // No time: exit 2, naming what was tried.
+    std::fs::write(dir.join("no_time.csv"), "id,n\na,1\nb,2\n").unwrap();
+    run(dir, ["config", "--infer", "no_time.csv"])
+        .bad_input(&["no_time.csv", "no column reads as a time"]);
+}
