@@ -1,7 +1,7 @@
 //! `changerisk config --infer FILE`: a first feature config for a team's own export,
 //! proposed from what its columns hold. Each choice is written as a comment with its
 //! reason, so that the proposal is read and edited, never taken on trust: a guess about
-//! which column is the label or a time decides what the model learns.
+//! which column is the label or the time decides what the model learns.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -13,38 +13,42 @@ use crate::error::{Error, Result};
 use crate::schema::parse_bool;
 use crate::table::{Cells, Table};
 
-/// Fewest distinct values a text column may have to be a categorical feature rather than
+/// Most distinct values a text column may have to be a categorical feature rather than
 /// passed through (ids, messages, hashes).
 const MAX_LEVELS: usize = 50;
 
-/// Cells of a timestamp column tried against each format before the whole column is.
+/// Cells of a column tried against each timestamp format before the whole column is.
 const TIME_SAMPLE: usize = 200;
 
 /// Timestamp patterns tried after RFC 3339, most specific first.
-const PATTERNS: [&str; 9] = [
+const PATTERNS: [&str; 11] = [
+    "%Y-%m-%dT%H:%M:%S%z",
+    "%Y-%m-%d %H:%M:%S%z",
     "%Y-%m-%d %H:%M:%S%.f",
-    "%Y-%m-%d %H:%M:%S",
     "%Y/%m/%d %H:%M:%S",
     "%Y/%m/%d %H:%M",
     "%Y-%m-%d %H:%M",
     "%a %b %e %H:%M:%S %Y %z",
     "%d/%m/%Y %H:%M",
     "%m/%d/%Y %H:%M",
+    "%d/%m/%Y",
     "%Y-%m-%d",
 ];
 
-/// Words in a column name that suggest its role (lower case, matched as parts of the
-/// name split at non-letters).
-const ID_WORDS: [&str; 7] = [
+/// Words of a column name that suggest its role (see [`words`]).
+const ID_WORDS: &[&str] = &[
     "id",
     "sha",
+    "hexsha",
     "hash",
     "commit",
     "change",
     "transactionid",
     "uuid",
+    "number",
+    "key",
 ];
-const TIME_WORDS: [&str; 9] = [
+const TIME_WORDS: &[&str] = &[
     "date",
     "time",
     "timestamp",
@@ -54,8 +58,9 @@ const TIME_WORDS: [&str; 9] = [
     "when",
     "at",
     "ts",
+    "datetime",
 ];
-const LABEL_WORDS: [&str; 10] = [
+const LABEL_WORDS: &[&str] = &[
     "bug",
     "buggy",
     "defect",
@@ -66,43 +71,88 @@ const LABEL_WORDS: [&str; 10] = [
     "faulty",
     "caused",
     "target",
+    "inducing",
+    "failed",
+    "failure",
+    "reverted",
+    "y",
 ];
-const SERVICE_WORDS: [&str; 5] = ["service", "component", "module", "project", "repo"];
-const AUTHOR_WORDS: [&str; 5] = ["author", "committer", "developer", "owner", "email"];
+const SERVICE_WORDS: &[&str] = &["service", "component", "module", "project", "repo"];
+const AUTHOR_WORDS: &[&str] = &["author", "committer", "developer", "owner", "email"];
 
 /// What one column holds.
 struct Profile {
     name: String,
-    /// Cells with a value.
+    /// Cells with a value, and without (a time or label column may have none missing).
     present: usize,
-    /// Every present value is different, and none is missing.
+    missing: usize,
+    /// Every row has a value, and no two are equal.
     unique: bool,
     /// Distinct values, counted up to `MAX_LEVELS + 1`.
     levels: usize,
-    /// Every present value is a number.
+    /// Every present value is a number (finite, or NaN, which reads as missing), and a
+    /// whole one.
     numeric: bool,
+    integer: bool,
+    /// Most present values are numbers but this one is not.
+    not_number: Option<String>,
     /// The values are the row numbers (from 0 or 1): a written-out index.
     index: bool,
-    /// Every present value reads as a label (`1`/`0`/`true`/`false`/`1.0`/`0.0`), and
-    /// both occur: the values.
+    /// Every present value reads as a label (`1`/`0`/`true`/`false`/`1.0`/`0.0`), both
+    /// occur: the values.
     flags: Option<Vec<Option<bool>>>,
     /// Every present value reads as a declared boolean (adds `yes`/`no`).
     boolean: bool,
-    /// The format every present value parses in, when one does.
+    /// For at most two distinct values: each row's value as 0 or 1 in the order first
+    /// seen, 2 when missing; to find copies of the label in any spelling.
+    codes: Option<Vec<u8>>,
+    /// The format every present value parses in, and another that reads them all as
+    /// other times (day-first against month-first).
     timestamp: Option<String>,
+    ambiguous: Option<String>,
     /// A typed date or time column (Parquet, Arrow).
     typed_time: bool,
 }
 
-fn words(name: &str) -> Vec<String> {
-    name.split(|c: char| !c.is_ascii_alphabetic())
-        .filter(|w| !w.is_empty())
-        .map(str::to_ascii_lowercase)
-        .collect()
+impl Profile {
+    fn is_time(&self) -> bool {
+        self.typed_time || self.timestamp.is_some()
+    }
 }
 
+/// A name's words: split at anything but letters and where a capital follows a small
+/// letter (`isBuggy`), in lower case.
+fn words(name: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut word = String::new();
+    let mut prev_lower = false;
+    for c in name.chars() {
+        let boundary = !c.is_ascii_alphabetic() || (c.is_ascii_uppercase() && prev_lower);
+        if boundary && !word.is_empty() {
+            out.push(std::mem::take(&mut word));
+        }
+        if c.is_ascii_alphabetic() {
+            word.push(c.to_ascii_lowercase());
+        }
+        prev_lower = c.is_ascii_lowercase();
+    }
+    if !word.is_empty() {
+        out.push(word);
+    }
+    out
+}
+
+/// Some word of `name` is in `vocabulary`.
 fn named(name: &str, vocabulary: &[&str]) -> bool {
     words(name).iter().any(|w| vocabulary.contains(&w.as_str()))
+}
+
+/// The last word of `name` is in `vocabulary`: `is_buggy`, `pr_number`; not `bug_fix`
+/// or `change_entropy`.
+fn ends_named(name: &str, vocabulary: &[&str]) -> bool {
+    words(name)
+        .last()
+        .is_some_and(|w| vocabulary.contains(&w.as_str()))
 }
 
 fn label_value(s: &str) -> Option<bool> {
@@ -113,9 +163,14 @@ fn label_value(s: &str) -> Option<bool> {
     }
 }
 
-/// The format all of `values` parse in: RFC 3339, then the patterns; Unix seconds or
-/// milliseconds only for a column whose name says it is a time (counts are numbers too).
-fn time_format(values: &[&str], time_named: bool) -> Option<String> {
+fn is_number(s: &str) -> bool {
+    s.parse::<f64>().is_ok_and(|v| v.is_finite() || v.is_nan())
+}
+
+/// The format all of `values` parse in (RFC 3339, then the patterns; Unix seconds or
+/// milliseconds only in a column named like a time, as counts are numbers too), and a
+/// second pattern that also reads them all, to other times.
+fn time_format(values: &[&str], time_named: bool) -> Option<(String, Option<String>)> {
     if values.is_empty() {
         return None;
     }
@@ -140,18 +195,24 @@ fn time_format(values: &[&str], time_named: bool) -> Option<String> {
             }
         }
     }
-    formats
-        .into_iter()
-        .find(|f| {
-            sample.iter().all(|v| f.parse_cell(v).is_some())
-                && values.iter().all(|v| f.parse_cell(v).is_some())
-        })
-        .map(|f| match f {
-            TimestampFormat::Rfc3339 => "rfc3339".into(),
-            TimestampFormat::Unix => "unix".into(),
-            TimestampFormat::UnixMs => "unix_ms".into(),
-            TimestampFormat::Pattern(p) => p,
-        })
+    let reads = |f: &TimestampFormat| {
+        sample.iter().all(|v| f.parse_cell(v).is_some())
+            && values.iter().all(|v| f.parse_cell(v).is_some())
+    };
+    let chosen = formats.into_iter().find(|f| reads(f))?;
+    let swapped = match &chosen {
+        TimestampFormat::Pattern(p) if p.contains("%d/%m") => Some(p.replace("%d/%m", "%m/%d")),
+        TimestampFormat::Pattern(p) if p.contains("%m/%d") => Some(p.replace("%m/%d", "%d/%m")),
+        _ => None,
+    }
+    .filter(|other| reads(&TimestampFormat::Pattern(other.clone())));
+    let name = match chosen {
+        TimestampFormat::Rfc3339 => "rfc3339".into(),
+        TimestampFormat::Unix => "unix".into(),
+        TimestampFormat::UnixMs => "unix_ms".into(),
+        TimestampFormat::Pattern(p) => p,
+    };
+    Some((name, swapped))
 }
 
 fn profile(table: &Table, file: &str, name: &str) -> Result<Profile> {
@@ -169,15 +230,44 @@ fn profile(table: &Table, file: &str, name: &str) -> Result<Profile> {
         Ok(())
     })?;
     let present: Vec<&str> = values.iter().flatten().map(String::as_str).collect();
-    let mut seen: HashSet<&str> = HashSet::with_capacity(present.len());
+    let mut seen: Vec<&str> = Vec::new();
+    let mut all: HashSet<&str> = HashSet::with_capacity(present.len());
     let mut unique = present.len() == values.len();
     for v in &present {
-        unique &= seen.insert(v);
+        if all.insert(v) {
+            if seen.len() <= MAX_LEVELS {
+                seen.push(v);
+            }
+        } else {
+            unique = false;
+        }
     }
-    let levels = seen.len().min(MAX_LEVELS + 1);
-    let numbers: Vec<f64> = present.iter().filter_map(|v| v.parse().ok()).collect();
+    let levels = all.len().min(MAX_LEVELS + 1);
+    let codes = (all.len() <= 2).then(|| {
+        values
+            .iter()
+            .map(|v| match v {
+                None => 2,
+                Some(v) => seen.iter().position(|s| s == v).unwrap_or(2) as u8,
+            })
+            .collect()
+    });
+    let numbers: Vec<f64> = present
+        .iter()
+        .filter(|v| is_number(v))
+        .filter_map(|v| v.parse().ok())
+        .collect();
     let numeric = !present.is_empty() && numbers.len() == present.len();
+    let not_number = (!numeric && !numbers.is_empty() && numbers.len() * 10 >= present.len() * 9)
+        .then(|| {
+            present
+                .iter()
+                .find(|v| !is_number(v))
+                .map(|v| v.to_string())
+        })
+        .flatten();
     let index = numeric
+        && values.len() >= 3
         && numbers.len() == values.len()
         && (numbers.iter().enumerate().all(|(i, &v)| v == i as f64)
             || numbers
@@ -194,23 +284,47 @@ fn profile(table: &Table, file: &str, name: &str) -> Result<Profile> {
         && present
             .iter()
             .all(|v| parse_bool(v).is_some() || label_value(v).is_some());
-    let timestamp = if typed_time || (numeric && !named(name, &TIME_WORDS)) {
-        None
+    let (timestamp, ambiguous) = if typed_time || (numeric && !named(name, TIME_WORDS)) {
+        (None, None)
     } else {
-        time_format(&present, named(name, &TIME_WORDS))
+        match time_format(&present, named(name, TIME_WORDS)) {
+            Some((format, other)) => (Some(format), other),
+            None => (None, None),
+        }
     };
     Ok(Profile {
         name: name.into(),
         present: present.len(),
+        missing: values.len() - present.len(),
         unique,
         levels,
         numeric,
+        integer: numeric && numbers.iter().all(|v| v.fract() == 0.0),
+        not_number,
         index,
         flags: (both && all_flags).then_some(flags),
         boolean,
+        codes,
         timestamp,
+        ambiguous,
         typed_time,
     })
+}
+
+/// `codes` and `other` hold the same two values row for row, in some spelling.
+fn same_split(codes: &[u8], other: &[u8]) -> bool {
+    let mut map = [None::<u8>; 2];
+    for (&a, &b) in codes.iter().zip(other) {
+        if a == 2 || b == 2 {
+            continue;
+        }
+        match map[a as usize] {
+            None => map[a as usize] = Some(b),
+            Some(m) if m != b => return false,
+            Some(_) => {}
+        }
+    }
+    map[0].is_some() && map[1].is_some() && map[0] != map[1]
 }
 
 /// A proposed config for the table at `path`, as commented TOML that `--config` reads.
@@ -224,68 +338,107 @@ pub fn infer(path: &Path) -> Result<String> {
         });
     }
     let names: Vec<String> = table.names().iter().map(|n| n.to_string()).collect();
-    if crate::load::CHANGE_COLUMNS
-        .iter()
-        .all(|c| names.iter().any(|n| n == c))
-    {
-        // The contract's own columns: the built-in features know what they mean.
-        return Ok(format!(
-            "# {file} has every column of SPEC.md: use the default config (no --config),\n\
-             # which adds the built-in features (AI involvement x permission x review, blast\n\
-             # radius, timing, history). It is:\n\n{}",
-            crate::config::default_config_text()
-        ));
-    }
     let profiles = names
         .iter()
         .map(|n| profile(&table, &file, n))
         .collect::<Result<Vec<_>>>()?;
+    let contract = crate::load::CHANGE_COLUMNS
+        .iter()
+        .all(|c| names.iter().any(|n| n == c));
     let mut notes: Vec<String> = Vec::new();
     let mut taken: HashSet<&str> = HashSet::new();
 
-    // The time: a typed time column, else one whose every value parses, a named one first.
-    let time = profiles
-        .iter()
-        .filter(|p| p.typed_time || p.timestamp.is_some())
-        .max_by_key(|p| (named(&p.name, &TIME_WORDS), p.typed_time, p.present))
-        .ok_or_else(|| Error::Data(format!(
-            "{file}: no column reads as a time in every row (tried RFC 3339, Unix seconds and milliseconds in a column named like a time, and {}); name it in [columns] timestamp with its timestamp_format",
-            PATTERNS.join(", ")
-        )))?;
-    taken.insert(&time.name);
-    let timestamp_format = time.timestamp.clone().unwrap_or_else(|| "rfc3339".into());
-    notes.push(format!(
-        "timestamp: '{}' ({})",
-        time.name,
-        if time.typed_time {
-            "a typed date/time column".to_string()
-        } else {
-            format!("every value parses as {timestamp_format}")
+    let mut columns = if contract {
+        // The contract's own columns: the built-in features know what they mean, and
+        // other columns are proposed on top.
+        notes.push(
+            "the file has every column of SPEC.md: builtin = true adds the built-in features (AI involvement x permission x review, blast radius, timing, history) over them".into(),
+        );
+        taken.extend(crate::load::CHANGE_COLUMNS.iter().copied());
+        Config::default().columns
+    } else {
+        // The time: a typed time column, else one whose every value parses; a column
+        // named like a time first, then the leftmost.
+        let time = profiles
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.is_time())
+            .max_by_key(|(k, p)| (named(&p.name, TIME_WORDS), std::cmp::Reverse(*k)))
+            .map(|(_, p)| p)
+            .ok_or_else(|| Error::Data(format!(
+                "{file}: no column reads as a time in every row (tried RFC 3339, Unix seconds and milliseconds in a column named like a time, and {}); name it in [columns] timestamp with its timestamp_format",
+                PATTERNS.join(", ")
+            )))?;
+        taken.insert(&time.name);
+        let timestamp_format = time.timestamp.clone().unwrap_or_else(|| "rfc3339".into());
+        notes.push(format!(
+            "timestamp: '{}' ({})",
+            time.name,
+            if time.typed_time {
+                "a typed date/time column".to_string()
+            } else {
+                format!("every value parses as {timestamp_format}")
+            }
+        ));
+        if let Some(other) = &time.ambiguous {
+            notes.push(format!(
+                "CHECK: every value of '{}' also parses as {other}, which gives other times: day-first or month-first is a guess",
+                time.name
+            ));
         }
-    ));
+        if time.missing > 0 {
+            notes.push(format!(
+                "CHECK: {} rows have no '{}'; changerisk refuses a change without a time: fill or drop them",
+                time.missing, time.name
+            ));
+        }
+        // The id: a different value in every row. Text first (a hash, a key); a whole
+        // number only when named like an id; a name ending like an id first.
+        let id = profiles
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.unique && !taken.contains(p.name.as_str()))
+            .filter(|(_, p)| !p.numeric || (p.integer && named(&p.name, ID_WORDS)))
+            .max_by_key(|(k, p)| {
+                (
+                    ends_named(&p.name, ID_WORDS),
+                    !p.numeric,
+                    std::cmp::Reverse(*k),
+                )
+            })
+            .map(|(_, p)| p)
+            .ok_or_else(|| {
+                Error::Data(format!(
+                    "{file}: no column can be the change id: one with a different value in every row, text, or whole numbers in a column named like an id; add one"
+                ))
+            })?;
+        taken.insert(&id.name);
+        notes.push(format!(
+            "id: '{}' (a different value in every row)",
+            id.name
+        ));
+        ColumnsConfig {
+            id: id.name.clone(),
+            timestamp: time.name.clone(),
+            timestamp_format,
+            label: None,
+            service: None,
+            author: None,
+        }
+    };
 
-    // The id: unique in every row, not a number that is only a row index; named first.
-    let id = profiles
-        .iter()
-        .filter(|p| p.unique && !p.index && !taken.contains(p.name.as_str()))
-        .max_by_key(|p| (named(&p.name, &ID_WORDS), !p.numeric))
-        .ok_or_else(|| {
-            Error::Data(format!(
-                "{file}: no column has a different value in every row to serve as the change id; add one"
-            ))
-        })?;
-    taken.insert(&id.name);
-    notes.push(format!(
-        "id: '{}' (a different value in every row)",
-        id.name
-    ));
-
-    // The label: a 0/1 column named like an outcome. Without such a name, none is
-    // guessed: an incidents file may be meant.
-    let label = profiles
+    // The label: a 0/1 column named like an outcome, the name ending like one first.
+    // Without such a name none is guessed: an incidents file may be meant.
+    let candidates: Vec<&Profile> = profiles
         .iter()
         .filter(|p| p.flags.is_some() && !taken.contains(p.name.as_str()))
-        .find(|p| named(&p.name, &LABEL_WORDS));
+        .filter(|p| named(&p.name, LABEL_WORDS))
+        .collect();
+    let label = candidates
+        .iter()
+        .find(|p| ends_named(&p.name, LABEL_WORDS))
+        .or(candidates.first())
+        .copied();
     match label {
         Some(l) => {
             taken.insert(&l.name);
@@ -293,88 +446,118 @@ pub fn infer(path: &Path) -> Result<String> {
                 "label: '{}' (0/1 values, named like an outcome); without a label, changerisk needs an incidents file",
                 l.name
             ));
+            let others: Vec<&str> = candidates
+                .iter()
+                .filter(|p| p.name != l.name)
+                .map(|p| p.name.as_str())
+                .collect();
+            if !others.is_empty() {
+                notes.push(format!(
+                    "CHECK: also named like an outcome and 0/1: {}",
+                    others.join(", ")
+                ));
+            }
+            if l.missing > 0 {
+                notes.push(format!(
+                    "CHECK: {} rows have no '{}'; changerisk refuses an unlabelled change: fill or drop them",
+                    l.missing, l.name
+                ));
+            }
+            columns.label = Some(l.name.clone());
         }
-        None => notes.push(
+        None if !contract => notes.push(
             "label: none guessed (no 0/1 column named like bug, defect, label or incident); set [columns] label, or train with --incidents".into(),
         ),
+        None => {}
     }
-    let label_values = label.and_then(|l| l.flags.as_ref());
+    let label_codes = label.and_then(|l| l.codes.as_deref());
 
-    let role = |words: &[&str], taken: &HashSet<&str>| {
-        profiles
-            .iter()
-            .find(|p| {
-                named(&p.name, words) && !p.numeric && !p.unique && !taken.contains(p.name.as_str())
-            })
-            .map(|p| p.name.clone())
+    if !contract {
+        let role = |vocabulary: &[&str], taken: &HashSet<&str>| {
+            profiles
+                .iter()
+                .find(|p| {
+                    named(&p.name, vocabulary)
+                        && !p.numeric
+                        && !p.unique
+                        && !p.is_time()
+                        && !taken.contains(p.name.as_str())
+                })
+                .map(|p| p.name.clone())
+        };
+        columns.service = role(SERVICE_WORDS, &taken);
+        if let Some(s) = &columns.service {
+            taken.insert(s);
+            notes.push(format!(
+                "service: '{s}' (enables per-service history features)"
+            ));
+        }
+        columns.author = role(AUTHOR_WORDS, &taken);
+        if let Some(a) = &columns.author {
+            taken.insert(a);
+            notes.push(format!(
+                "author: '{a}' (enables per-author history features)"
+            ));
+        }
+    }
+
+    let mut features = FeaturesConfig {
+        builtin: contract,
+        ..FeaturesConfig::default()
     };
-    let service = role(&SERVICE_WORDS, &taken);
-    if let Some(s) = &service {
-        taken.insert(s);
-        notes.push(format!(
-            "service: '{s}' (enables per-service history features)"
-        ));
-    }
-    let author = role(&AUTHOR_WORDS, &taken);
-    if let Some(a) = &author {
-        taken.insert(a);
-        notes.push(format!(
-            "author: '{a}' (enables per-author history features)"
-        ));
-    }
-
-    let mut features = FeaturesConfig::default();
     for p in &profiles {
         if taken.contains(p.name.as_str()) {
             continue;
         }
-        let copies_label = match (label_values, &p.flags) {
-            (Some(l), Some(f)) => f == l || f.iter().zip(l).all(|(a, b)| a.map(|a| !a) == *b),
+        let copies_label = match (label_codes, &p.codes) {
+            (Some(l), Some(c)) => same_split(l, c),
             _ => false,
         };
         let why = if p.present == 0 {
-            "empty: not learned"
+            "empty: not learned".to_string()
         } else if copies_label {
-            "the label again (or its negation): not learned, it would leak the outcome"
-        } else if p.index {
-            "the row number: not learned"
-        } else if p.flags.is_some() || (p.boolean && p.levels <= 2 && !p.numeric) {
+            "the label again, in other words or reversed: not learned, it would leak the outcome"
+                .into()
+        } else if p.levels == 1 {
+            "the same value in every row: not learned".into()
+        } else if p.index && !named(&p.name, ID_WORDS) {
+            "the row number: not learned".into()
+        } else if p.unique && p.integer && named(&p.name, ID_WORDS) {
+            "another id (a different whole number in every row): not learned".into()
+        } else if p.is_time() {
+            "another time: not learned (a time is not a feature)".into()
+        } else if p.codes.is_some() && named(&p.name, LABEL_WORDS) {
+            "named like an outcome: not learned, in case it is one (the label must read 0/1/true/false: convert it and set [columns] label)".into()
+        } else if p.flags.is_some() || (p.boolean && p.levels <= 2) {
             features.boolean.push(p.name.clone());
             continue;
         } else if p.numeric {
             features.numeric.push(p.name.clone());
             continue;
+        } else if let Some(example) = &p.not_number {
+            format!("numbers but for cells like '{example}': not learned (write those as empty to learn from it)")
         } else if p.levels <= MAX_LEVELS && !p.unique {
             features.categorical.push(p.name.clone());
             continue;
         } else {
-            "text with many distinct values (an id, a message): passed through, not learned"
+            "text with many distinct values (an id, a message): passed through, not learned".into()
         };
         notes.push(format!("'{}': {why}", p.name));
     }
     let declared = features.numeric.len() + features.boolean.len() + features.categorical.len();
-    if declared == 0 {
+    if declared == 0 && !contract {
         return Err(Error::Data(format!(
             "{file}: no column to learn from was found (numbers, 0/1 flags or text of at most {MAX_LEVELS} values)"
         )));
     }
-    let config = Config {
-        columns: ColumnsConfig {
-            id: id.name.clone(),
-            timestamp: time.name.clone(),
-            timestamp_format,
-            label: label.map(|l| l.name.clone()),
-            service,
-            author,
-        },
-        features,
-    };
+    let config = Config { columns, features };
     let text = config.to_toml();
     // What is printed must be what `--config` accepts.
     Config::parse(&text, "the inferred config")?;
     let mut out = format!(
         "# changerisk feature config inferred from {file} ({} rows, {} columns).\n\
-         # A proposal: check every choice below before training on it.\n",
+         # A proposal: check every choice below (CHECK marks the doubtful ones) before\n\
+         # training on it.\n",
         table.height(),
         names.len()
     );
@@ -384,4 +567,27 @@ pub fn infer(path: &Path) -> Result<String> {
     out.push('\n');
     out.push_str(&text);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_split_into_words() {
+        assert_eq!(words("isBuggy"), ["is", "buggy"]);
+        assert_eq!(words("fix_inducing"), ["fix", "inducing"]);
+        assert_eq!(words("HTTPStatus2xx"), ["httpstatus", "xx"]);
+        assert!(ends_named("contains_bug", LABEL_WORDS));
+        assert!(!ends_named("bug_fix", LABEL_WORDS));
+        assert!(!ends_named("change_entropy", ID_WORDS));
+    }
+
+    #[test]
+    fn same_split_finds_a_recoded_copy() {
+        assert!(same_split(&[0, 1, 1, 2], &[1, 0, 0, 1]));
+        assert!(same_split(&[0, 1, 2], &[0, 1, 0]));
+        assert!(!same_split(&[0, 1, 1], &[0, 1, 0]));
+        assert!(!same_split(&[0, 0, 0], &[0, 0, 0]));
+    }
 }

@@ -495,3 +495,44 @@ fn config_infer_reads_other_shapes_and_says_what_it_cannot_find() {
     run(dir, ["config", "--infer", "no_time.csv"])
         .bad_input(&["no_time.csv", "no column reads as a time"]);
 }
+
+#[test]
+fn config_infer_leaves_out_copies_of_the_label_and_flags_doubts() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    let mut text = String::from("id,date,bug_fix,buggy,outcome,la,release_date\n");
+    for i in 0..40 {
+        let buggy = (i * 7) % 3 == 0;
+        text.push_str(&format!(
+            "{},{:02}/{:02}/2024 10:00,{},{},{},{},{:02}/01/2024 09:00\n",
+            i + 1,
+            1 + i % 12,
+            1 + i % 12,
+            i % 2,
+            u8::from(buggy),
+            if buggy { "buggy" } else { "clean" },
+            i * 5,
+            1 + i % 9
+        ));
+    }
+    std::fs::write(dir.join("x.csv"), &text).unwrap();
+    let out = run(dir, ["config", "--infer", "x.csv"]).success();
+    let c = changerisk::config::Config::parse(&out.stdout, "inferred").unwrap();
+    // A whole-number id written 1..n is an id when named like one, not a row number.
+    assert_eq!(c.columns.id, "id");
+    // The leftmost time; the other is not a feature.
+    assert_eq!(c.columns.timestamp, "date");
+    assert!(out.stdout.contains("'release_date': another time"));
+    // Day and month both at most 12: either order reads every value.
+    assert!(out
+        .stdout
+        .contains("CHECK: every value of 'date' also parses as"));
+    // The name ending like an outcome wins; the other candidate is named and left out.
+    assert_eq!(c.columns.label.as_deref(), Some("buggy"));
+    assert!(out
+        .stdout
+        .contains("CHECK: also named like an outcome and 0/1: bug_fix"));
+    assert!(out.stdout.contains("'outcome': the label again"));
+    assert_eq!(c.features.numeric, ["la"]);
+    assert!(c.features.boolean.is_empty() && c.features.categorical.is_empty());
+}
