@@ -59,6 +59,10 @@ const TIME_WORDS: &[&str] = &[
     "at",
     "ts",
     "datetime",
+    "epoch",
+    "authored",
+    "merged",
+    "deployed",
 ];
 const LABEL_WORDS: &[&str] = &[
     "bug",
