@@ -6,7 +6,8 @@
 //! (point-in-time feature values) → [`train`] / [`model`] (a calibrated logistic model
 //! and its file) → [`reasons`] and [`policy`] (explanations and guardrails) → outputs
 //! ([`table`], [`output`]). [`metrics`] measures, [`generate`] writes synthetic
-//! histories, and [`commands`] ties the stages to the command line.
+//! histories, [`infer`] proposes a feature config for a team's own export, and
+//! [`commands`] ties the stages to the command line.
 
 pub mod analysis;
 pub mod annotate;

@@ -1,6 +1,8 @@
-//! Tables on disk: reading any supported format into a polars `DataFrame` (format chosen
-//! by extension) and writing one back atomically, plus typed access to a column's cells
-//! with errors that name the file, row and column.
+//! Tables on disk: reading any supported format (chosen by extension) and writing one
+//! back atomically, plus typed access to a column's cells with errors that name the
+//! file, row and column. CSV files are read here: a plain file split in parallel without
+//! copying a cell ([`RawCsv`]), any other checked for its shape and read by the `csv`
+//! crate into a polars `DataFrame`; Parquet, Arrow IPC and JSON Lines are read by polars.
 
 use std::fs::File;
 use std::path::Path;
