@@ -469,11 +469,14 @@ const LOG_SKEWNESS: f64 = 1.0;
 /// Every feature of a config, the declared columns' transforms decided from the training
 /// frame and the history rates' prior from the training positive rate. Returns the
 /// features and warnings (dropped columns).
+///
+/// No feature left (every declared column constant or a single level, and no built-in
+/// or history features) is an error: such a model would give every change one risk.
 pub fn feature_set(
     config: &Config,
     train: &Frame,
     base_rate: f64,
-) -> (Vec<FeatureDef>, Vec<String>) {
+) -> Result<(Vec<FeatureDef>, Vec<String>)> {
     let mut features = if config.features.builtin {
         builtin_features()
     } else {
@@ -499,8 +502,14 @@ pub fn feature_set(
         categorical_features(column, codes, levels, &mut features, &mut warnings);
     }
     features.extend(history_features(config, base_rate));
+    if features.is_empty() {
+        return Err(Error::Data(format!(
+            "no feature left to learn from in the training rows: {}",
+            warnings.join("; ")
+        )));
+    }
     unique_names(&mut features);
-    (features, warnings)
+    Ok((features, warnings))
 }
 
 /// Makes every feature name unique (a file's own column `x_missing`, or a categorical

@@ -79,6 +79,7 @@ const LABEL_WORDS: &[&str] = &[
     "failed",
     "failure",
     "reverted",
+    "outcome",
     "y",
 ];
 const SERVICE_WORDS: &[&str] = &["service", "component", "module", "project", "repo"];
@@ -116,6 +117,8 @@ struct Profile {
     ambiguous: Option<String>,
     /// A typed date or time column (Parquet, Arrow).
     typed_time: bool,
+    /// The first values end in a zone (`Z`, `+01:00`, `-0500`).
+    zoned: bool,
 }
 
 impl Profile {
@@ -165,6 +168,23 @@ fn label_value(s: &str) -> Option<bool> {
         "0" | "false" | "0.0" => Some(false),
         _ => None,
     }
+}
+
+/// `s` ends in a time zone: `Z`, or a sign and four digits (a colon between them or not)
+/// after the time.
+fn has_zone(s: &str) -> bool {
+    if s.ends_with(['Z', 'z']) {
+        return true;
+    }
+    let digits: String = s
+        .chars()
+        .rev()
+        .take_while(|c| c.is_ascii_digit() || *c == ':')
+        .collect();
+    let before = s[..s.len() - digits.len()].chars().next_back();
+    matches!(before, Some('+' | '-'))
+        && digits.chars().filter(char::is_ascii_digit).count() == 4
+        && s.len() > 10
 }
 
 fn is_number(s: &str) -> bool {
@@ -312,6 +332,7 @@ fn profile(table: &Table, file: &str, name: &str) -> Result<Profile> {
         timestamp,
         ambiguous,
         typed_time,
+        zoned: present.iter().take(TIME_SAMPLE).all(|v| has_zone(v)),
     })
 }
 
@@ -342,6 +363,13 @@ pub fn infer(path: &Path) -> Result<String> {
         });
     }
     let names: Vec<String> = table.names().iter().map(|n| n.to_string()).collect();
+    if let [only] = names.as_slice() {
+        if let Some(sep) = [';', '\t', '|'].into_iter().find(|&c| only.contains(c)) {
+            return Err(Error::Data(format!(
+                "{file}: one column, named {only:?}: the file looks {sep:?}-separated, and changerisk reads comma-separated CSV"
+            )));
+        }
+    }
     let profiles = names
         .iter()
         .map(|n| profile(&table, &file, n))
@@ -387,6 +415,12 @@ pub fn infer(path: &Path) -> Result<String> {
         if let Some(other) = &time.ambiguous {
             notes.push(format!(
                 "CHECK: every value of '{}' also parses as {other}, which gives other times: day-first or month-first is a guess",
+                time.name
+            ));
+        }
+        if timestamp_format == "rfc3339" && !time.typed_time && !time.zoned {
+            notes.push(format!(
+                "CHECK: the times in '{}' carry no time zone and are read as UTC",
                 time.name
             ));
         }
@@ -585,6 +619,15 @@ mod tests {
         assert!(ends_named("contains_bug", LABEL_WORDS));
         assert!(!ends_named("bug_fix", LABEL_WORDS));
         assert!(!ends_named("change_entropy", ID_WORDS));
+    }
+
+    #[test]
+    fn zones_are_recognised() {
+        assert!(has_zone("2024-01-01T10:00:00Z"));
+        assert!(has_zone("2024-01-01 10:00:00+01:00"));
+        assert!(has_zone("Tue Mar 3 10:00:00 2026 -0500"));
+        assert!(!has_zone("2024-01-01 10:00:00"));
+        assert!(!has_zone("2024-01-01"));
     }
 
     #[test]

@@ -279,12 +279,23 @@ fn describe(out: &mut String, factor: &str, feature: &str, frame: &Frame, row: u
                 }
             }
         }
-        // Features from a feature config: name the column and its value.
+        // Features from a feature config: name the column (the factor its value,
+        // log, missing-indicator and one-hot features are grouped under) and the
+        // change's own value, not the feature's (`env=staging` raises the risk of a
+        // change in prod by being 0).
         _ => {
-            let column = feature_column(feature);
+            let column = if frame.get(factor).is_some() {
+                factor
+            } else {
+                feature_column(feature)
+            };
             out.push_str(column);
             out.push_str(" is ");
+            let start = out.len();
             push_text(out, frame, column, row);
+            if out.len() == start {
+                out.push_str("missing");
+            }
         }
     }
 }

@@ -1104,10 +1104,22 @@ impl<'a> Cells<'a> {
 
     /// Looks up a column that must be present.
     pub fn required(table: &'a Table, file: &'a str, column: &'a str) -> Result<Self> {
-        Self::optional(table, file, column)?.ok_or_else(|| Error::MissingColumn {
-            file: file.into(),
-            column: column.into(),
-            present: table.names().join(", "),
+        Self::optional(table, file, column)?.ok_or_else(|| {
+            let names = table.names();
+            let mut present = names.join(", ");
+            // One column whose name holds another separator: not a comma-separated file.
+            if let [only] = names.as_slice() {
+                if let Some(sep) = [';', '\t', '|'].into_iter().find(|&c| only.contains(c)) {
+                    present.push_str(&format!(
+                        "; the file looks {sep:?}-separated, and changerisk reads comma-separated CSV"
+                    ));
+                }
+            }
+            Error::MissingColumn {
+                file: file.into(),
+                column: column.into(),
+                present,
+            }
         })
     }
 

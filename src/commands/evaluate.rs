@@ -155,7 +155,8 @@ pub fn evaluate(s: &EvaluateSettings, progress: &Progress) -> Result<Evaluation>
     // Column transforms are decided on the training rows only.
     let train_rows: Vec<usize> = (0..cut).collect();
     let base_rate = y[..cut].iter().filter(|&&v| v).count() as f64 / cut as f64;
-    let (features, warnings) = feature_set(&s.inputs.config, &frame.select(&train_rows), base_rate);
+    let (features, warnings) =
+        feature_set(&s.inputs.config, &frame.select(&train_rows), base_rate)?;
     for w in &warnings {
         progress.log(&format!("warning: {w}"));
     }

@@ -48,7 +48,7 @@ pub fn train_from_files(s: &TrainSettings, progress: &Progress) -> Result<Model>
     let history = time_ordered(&changes, &incidents, s.labelling);
     progress.log(&history.prepared.labels.summary.describe());
     let base_rate = history.prepared.labels.summary.positive_rate();
-    let (features, warnings) = feature_set(&s.inputs.config, &history.prepared.frame, base_rate);
+    let (features, warnings) = feature_set(&s.inputs.config, &history.prepared.frame, base_rate)?;
     for w in &warnings {
         progress.log(&format!("warning: {w}"));
     }
@@ -133,6 +133,11 @@ pub fn describe(model: &Model, path: Option<&std::path::Path>) -> String {
             "Platt scaling on the last {} validation changes: slope {:.3}, offset {:+.3}, log loss {:.4} -> {:.4}\n",
             p.rows, p.slope, p.offset, p.log_loss_before, p.log_loss_after
         ));
+        if fewest < FEW {
+            out.push_str(
+                "note: calibrated on that fold, so the risks' overall level is rough too; compare the mean predicted risk with the positive rate above\n",
+            );
+        }
     }
     if let Some(trees) = &model.trees {
         out.push_str(&format!("{} trees in the final model\n", trees.trees.len()));

@@ -536,3 +536,114 @@ fn config_infer_leaves_out_copies_of_the_label_and_flags_doubts() {
     assert_eq!(c.features.numeric, ["la"]);
     assert!(c.features.boolean.is_empty() && c.features.categorical.is_empty());
 }
+
+#[test]
+fn reasons_for_a_config_category_name_the_changes_own_level() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    let mut text = String::from("id,ts,env,la,bug\n");
+    for i in 0..600u64 {
+        // prod is the most frequent level (the baseline) and the risky one.
+        let prod = i % 5 < 3;
+        let bug = if prod { i % 7 < 4 } else { i % 11 == 0 };
+        text.push_str(&format!(
+            "c{i},{},{},{},{}\n",
+            1_700_000_000 + i * 3600,
+            if prod { "prod" } else { "staging" },
+            (i * 37) % 100,
+            u8::from(bug)
+        ));
+    }
+    std::fs::write(dir.join("h.csv"), &text).unwrap();
+    std::fs::write(
+        dir.join("c.toml"),
+        "[columns]\nid = \"id\"\ntimestamp = \"ts\"\ntimestamp_format = \"unix\"\nlabel = \"bug\"\n[features]\nnumeric = [\"la\"]\ncategorical = [\"env\"]\n",
+    )
+    .unwrap();
+    run(
+        dir,
+        [
+            "train",
+            "--config",
+            "c.toml",
+            "--changes",
+            "h.csv",
+            "--model",
+            "m.json",
+        ],
+    )
+    .success();
+    run(
+        dir,
+        [
+            "score",
+            "--model",
+            "m.json",
+            "--changes",
+            "h.csv",
+            "--output",
+            "s.csv",
+        ],
+    )
+    .success();
+    let scored = crate::util::read_records(&dir.join("s.csv"));
+    let reasons = scored.column("reasons");
+    let envs: Vec<String> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(2).unwrap().to_string())
+        .collect();
+    let mut named = 0;
+    for (reason, env) in reasons.iter().zip(&envs) {
+        assert!(
+            !reason.contains('=') && !reason.trim_end().ends_with(" is"),
+            "{reason}"
+        );
+        if reason.contains("env is") {
+            assert!(
+                reason.contains(&format!("env is {env}")),
+                "{reason} for {env}"
+            );
+            named += 1;
+        }
+    }
+    assert!(named > 100, "env named in {named} reasons");
+}
+
+#[test]
+fn a_config_whose_every_feature_is_constant_is_refused() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    let mut text = String::from("id,ts,env,la,bug\n");
+    for i in 0..300u64 {
+        text.push_str(&format!(
+            "c{i},{},prod,5,{}\n",
+            1_700_000_000 + i * 3600,
+            i % 3 == 0
+        ));
+    }
+    std::fs::write(dir.join("h.csv"), &text).unwrap();
+    std::fs::write(
+        dir.join("c.toml"),
+        "[columns]\nid = \"id\"\ntimestamp = \"ts\"\ntimestamp_format = \"unix\"\nlabel = \"bug\"\n[features]\nnumeric = [\"la\"]\ncategorical = [\"env\"]\n",
+    )
+    .unwrap();
+    run(
+        dir,
+        [
+            "train",
+            "--config",
+            "c.toml",
+            "--changes",
+            "h.csv",
+            "--model",
+            "m.json",
+        ],
+    )
+    .bad_input(&[
+        "no feature left to learn from",
+        "column 'la' is constant",
+        "column 'env' has a single level",
+    ]);
+    assert!(!dir.join("m.json").exists());
+}
