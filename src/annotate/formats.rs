@@ -376,8 +376,16 @@ pub fn markdown(a: &Annotation) -> String {
         }
         md.push_str("\n</details>\n\n");
     }
+    let history = if a.model.history_changes == 0 {
+        "no history given (`--history`, `--incidents`): the author's and service's history features see none".to_string()
+    } else {
+        format!(
+            "history of {} changes and {} incidents",
+            a.model.history_changes, a.model.history_incidents
+        )
+    };
     md.push_str(&format!(
-        "<sub>changerisk {}; model {} trained on {} changes ({} to {}).</sub>\n",
+        "<sub>changerisk {}; model {} trained on {} changes ({} to {}); {history}.</sub>\n",
         env!("CARGO_PKG_VERSION"),
         e(&a.model.path),
         a.model.training_rows,

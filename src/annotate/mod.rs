@@ -366,6 +366,10 @@ pub struct ModelInfo {
     pub trained_to: String,
     /// Risks where the medium, high and critical tiers start.
     pub tier_thresholds: [f64; 3],
+    /// Past changes and incidents the history features saw (0 and 0 when none were
+    /// given: `score` reads `data/` by default, `annotate` only with `--history`).
+    pub history_changes: usize,
+    pub history_incidents: usize,
 }
 
 /// The annotated change: everything every output format shows.
@@ -479,6 +483,8 @@ pub fn evaluate(gathered: Gathered, scoring: Scoring) -> Result<Annotation> {
     let id = changes.ids[0].clone();
     changes.ids = vec![id.clone(); changes.len()];
     let own = std::mem::take(&mut changes.frame);
+    let history_changes = history.as_ref().map_or(0, Changes::len);
+    let history_incidents = incidents.len();
     let (timeline, rows) = join_history(history, changes)?;
     let prepared = prepare(&timeline, incidents, model.labelling, &rows, own);
     let warnings = unseen_levels(&model.feature_defs(), &prepared.frame)
@@ -583,6 +589,8 @@ pub fn evaluate(gathered: Gathered, scoring: Scoring) -> Result<Annotation> {
             trained_from: model.training.time_from.clone(),
             trained_to: model.training.time_to.clone(),
             tier_thresholds: tiers.thresholds,
+            history_changes,
+            history_incidents,
         },
         warnings,
         fallback_anchor: ci.and_then(|c| c.anchor),

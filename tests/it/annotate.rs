@@ -1119,6 +1119,9 @@ fn annotate_scores_a_change_exactly_as_score_does() {
             .collect();
         assert_eq!(violated.join(";"), expected[4]);
         assert_eq!(result["change_id"], expected[0].as_str());
+        // The history the features saw is reported (15,000 changes, 901 incidents).
+        assert_eq!(result["model"]["history_changes"], 15_000);
+        assert_eq!(result["model"]["history_incidents"], 901);
     }
 }
 
