@@ -274,8 +274,8 @@ pub struct AnnotateArgs {
     )]
     pub format: Vec<String>,
     /// Exit 1 when the gate trips: warn (any violated guardrail), block (a violated
-    /// block guardrail), tier:high or tier:critical (risk tier at least that). Default:
-    /// advisory, exit 0.
+    /// block guardrail), tier:medium, tier:high or tier:critical (risk tier at least
+    /// that). Default: advisory, exit 0.
     #[arg(long, env = "CHANGERISK_FAIL_LEVEL", value_name = "LEVEL")]
     pub fail_level: Option<String>,
     /// Where the github format appends its Markdown summary.

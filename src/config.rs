@@ -223,6 +223,20 @@ impl Config {
                     "timestamp_format {p:?} is not rfc3339, unix, unix_ms or a strftime pattern such as \"%Y-%m-%d %H:%M\""
                 ));
             }
+            // A pattern must write a time and read it back to the same day: `%Q` is no
+            // pattern, and `%H:%M` has no date.
+            let probe = chrono::DateTime::parse_from_rfc3339("2024-03-05T06:07:08+00:00")
+                .expect("a valid probe time");
+            let mut written = String::new();
+            let back =
+                std::fmt::Write::write_fmt(&mut written, format_args!("{}", probe.format(&p)))
+                    .ok()
+                    .and_then(|()| TimestampFormat::Pattern(p.clone()).parse_cell(&written));
+            if back.is_none_or(|t| (t - probe.timestamp()).abs() >= 86_400) {
+                return Err(format!(
+                    "timestamp_format {p:?} cannot read a time back to its date (a strftime pattern needs the year, month and day, such as \"%Y-%m-%d %H:%M\")"
+                ));
+            }
         }
         Ok(())
     }

@@ -60,6 +60,8 @@ pub struct Evaluation {
     pub test_from: String,
     pub test_to: String,
     pub model: Metrics,
+    /// The candidate model selection chose, in words (as `train` lists them).
+    pub learner: String,
     /// An approximate 95% interval for the model's ROC-AUC on this test period
     /// ([`crate::metrics::auc_interval`]); `null` when one outcome is missing.
     pub roc_auc_interval: Option<[f64; 2]>,
@@ -179,6 +181,7 @@ pub fn evaluate(s: &EvaluateSettings, progress: &Progress) -> Result<Evaluation>
         },
     )?;
     progress.log(&super::train::describe(&model, None));
+    let learner = super::train::trial_name(&model.training.chosen);
     progress.stage("scoring the test period");
     let probs = model.risks(x_test);
     let (y_train, y_test) = y.split_at(cut);
@@ -200,6 +203,7 @@ pub fn evaluate(s: &EvaluateSettings, progress: &Progress) -> Result<Evaluation>
         test_from: format_timestamp(ts[cut]),
         test_to: format_timestamp(ts[n - 1]),
         model,
+        learner,
         roc_auc_interval,
         reliability: reliability(&probs, y_test, 10),
         test: TestScores {

@@ -278,7 +278,7 @@ fn malformed_configs_exit_2_naming_the_problem() {
         "incident_id,start_time,service,severity\n",
     )
     .unwrap();
-    let cases: [(&str, &str, &[&str]); 5] = [
+    let cases: [(&str, &str, &[&str]); 6] = [
         (
             "missing.toml",
             &ODD_CONFIG.replace("\"team\"", "\"squad\""),
@@ -307,6 +307,14 @@ fn malformed_configs_exit_2_naming_the_problem() {
             &["size ", "true, false, 1, 0, 1.0, 0.0, yes or no"],
         ),
         ("both.toml", ODD_CONFIG, &["incidents", "label"]),
+        (
+            "no_date.toml",
+            &ODD_CONFIG.replace("\"unix\"", "\"%H:%M\""),
+            &[
+                "no_date.toml",
+                "\"%H:%M\" cannot read a time back to its date",
+            ],
+        ),
     ];
     for (file, text, needles) in cases {
         std::fs::write(dir.path().join(file), text).unwrap();

@@ -204,6 +204,8 @@ fn evaluate_json_prints_one_object_with_the_model_metrics() {
             "rule_baseline.{metric} missing:\n{eval:#}"
         );
     }
+    // The chosen candidate, as train lists it.
+    assert!(eval["learner"].as_str().is_some_and(|l| !l.is_empty()));
     // The ROC-AUC's interval holds it and is a few hundredths wide on 3,000 changes.
     let auc = model["roc_auc"].as_f64().unwrap();
     let lo = eval["roc_auc_interval"][0]
