@@ -637,8 +637,9 @@ fn categorical_features(
     ));
 }
 
-/// For each `Other` feature, how many rows hold a level never seen in training.
-pub fn unseen_levels(features: &[FeatureDef], frame: &Frame) -> Vec<(String, usize)> {
+/// For each `Other` feature, how many rows hold a level never seen in training, and the
+/// first few such levels.
+pub fn unseen_levels(features: &[FeatureDef], frame: &Frame) -> Vec<(String, usize, Vec<String>)> {
     features
         .iter()
         .filter_map(|f| {
@@ -657,8 +658,19 @@ pub fn unseen_levels(features: &[FeatureDef], frame: &Frame) -> Vec<(String, usi
                 .iter()
                 .map(|l| !kept.contains(l) && !pooled.contains(l))
                 .collect();
-            let count = codes.iter().filter(|&&c| unseen[c as usize]).count();
-            (count > 0).then(|| (column.clone(), count))
+            let mut counts = vec![0usize; levels.len()];
+            for &c in codes {
+                if unseen[c as usize] {
+                    counts[c as usize] += 1;
+                }
+            }
+            let count: usize = counts.iter().sum();
+            let examples: Vec<String> = (0..levels.len())
+                .filter(|&l| counts[l] > 0)
+                .take(3)
+                .map(|l| levels[l].clone())
+                .collect();
+            (count > 0).then(|| (column.clone(), count, examples))
         })
         .collect()
 }

@@ -489,7 +489,7 @@ pub fn evaluate(gathered: Gathered, scoring: Scoring) -> Result<Annotation> {
     let prepared = prepare(&timeline, incidents, model.labelling, &rows, own);
     let warnings = unseen_levels(&model.feature_defs(), &prepared.frame)
         .into_iter()
-        .map(|(column, _)| {
+        .map(|(column, _, _)| {
             format!("the change's '{column}' level was not seen in training; scored as 'other'")
         })
         .collect();

@@ -137,9 +137,10 @@ pub fn run(args: ScoreArgs, progress: &Progress) -> Result<u8> {
         progress.log(&format!("history {}", prepared.labels.summary.describe()));
     }
     let ids: Vec<&str> = rows.iter().map(|&r| timeline.ids.get(r)).collect();
-    for (column, count) in unseen_levels(&model.feature_defs(), &prepared.frame) {
+    for (column, count, examples) in unseen_levels(&model.feature_defs(), &prepared.frame) {
         progress.log(&format!(
-            "warning: {count} change(s) have a '{column}' level not seen in training; scored as 'other'"
+            "warning: {count} change(s) have a '{column}' level not seen in training ('{}'); scored as 'other'",
+            examples.join("', '")
         ));
     }
     progress.stage("scoring");

@@ -243,7 +243,8 @@ fn odd_column_names_missing_values_and_unseen_levels_work() {
         !names.iter().any(|n| n.contains("défaut") || n.is_empty()),
         "{names:?}"
     );
-    // A level never seen in training scores as `other`, with a warning that counts it.
+    // A level never seen in training scores as `other`, with a warning that counts and
+    // names it.
     let text = std::fs::read_to_string(&export)
         .unwrap()
         .replace(",data,", ",mobile,");
@@ -263,7 +264,7 @@ fn odd_column_names_missing_values_and_unseen_levels_work() {
     .success();
     assert!(
         out.stderr
-            .contains("133 change(s) have a 'team' level not seen in training"),
+            .contains("133 change(s) have a 'team' level not seen in training ('mobile')"),
         "{}",
         out.stderr
     );
