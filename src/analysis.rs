@@ -74,7 +74,8 @@ impl ScoredHistory {
 
 /// Loads a labelled history (labels from incidents or from the config's label column),
 /// computes every change's point-in-time history over the whole history, and scores
-/// every change with `model` (tiers from the model, `policies` checked).
+/// every change with `model` (tiers from the model, `policies` checked). The caller
+/// logs the labels' summary (`label_summary`) if it has not already.
 pub fn score_history(
     model: &Model,
     inputs: &Inputs,
@@ -96,7 +97,6 @@ pub fn score_history(
     let rows: Vec<usize> = (0..changes.len()).collect();
     let frame = std::mem::take(&mut changes.frame);
     let prepared = prepare(&changes, &incidents, model.labelling, &rows, frame);
-    progress.log(&prepared.labels.summary.describe());
 
     progress.stage("scoring");
     let frame = prepared.frame;

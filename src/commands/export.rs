@@ -82,6 +82,7 @@ pub fn run(args: ExportArgs, progress: &Progress) -> Result<u8> {
     s.inputs_for(&model)?;
     let policies = Policies::from_flag(s.policy.as_deref())?;
     let history = score_history(&model, &s.inputs, &policies, progress)?;
+    progress.log(&history.label_summary.describe());
     progress.stage("writing the export");
     let written = write_export(&model, &history, &s.output, s.format)?;
     let files: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
