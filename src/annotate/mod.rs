@@ -71,8 +71,13 @@ pub struct Gathered {
 /// Reads a `--change` file (or stdin for `-`): one JSON object, or a CSV header and one
 /// row. Returns the `(column, cell)` pairs; JSON numbers and booleans become their text.
 pub fn read_change_file(path: &Path) -> Result<Vec<(String, String)>> {
-    let label = path.display().to_string();
-    let text = if label == "-" {
+    let stdin = path.as_os_str() == "-";
+    let label = if stdin {
+        "stdin".to_string()
+    } else {
+        path.display().to_string()
+    };
+    let text = if stdin {
         let mut s = String::new();
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
             .map_err(|e| Error::io("stdin", e))?;
@@ -122,6 +127,12 @@ pub fn parse_change_text(text: &str, file: &str) -> Result<Vec<(String, String)>
             .into_iter()
             .zip(row.iter().map(str::to_string))
             .collect()),
+        [] if header.len() < 2 => Err(bad(format!(
+            "neither a JSON object (it does not start with '{{') nor a CSV header and one row \
+             (the first line {:?} has {} field(s))",
+            text.lines().next().unwrap_or_default(),
+            header.len()
+        ))),
         _ => Err(bad(format!(
             "expected exactly one change (one row), found {}",
             rows.len()

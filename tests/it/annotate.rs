@@ -1513,3 +1513,24 @@ fn the_gitlab_template_runs_the_binary_in_a_merge_request_pipeline() {
         .unwrap()
         .contains("mr\\-7"));
 }
+
+#[test]
+fn a_change_that_is_neither_json_nor_csv_is_named_as_such() {
+    let dir = tempdir();
+    let mut cmd = changerisk(dir.path());
+    for var in AMBIENT {
+        cmd.env_remove(var);
+    }
+    let out = cmd
+        .args(["annotate", "--change", "-", "--model", &frozen_model()])
+        .write_stdin("not json\n")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("stdin: cannot read as a change")
+            && stderr.contains("neither a JSON object"),
+        "{stderr}"
+    );
+}
