@@ -305,6 +305,13 @@ pub fn render(e: &Evaluation) -> String {
         out.push_str(line.trim_end());
         out.push('\n');
     }
+    if m.roc_auc.is_none() {
+        out.push_str(&format!(
+            "note: the test period has {} positive and {} negative changes; ROC-AUC needs both (a larger --test-fraction?)\n",
+            m.positives,
+            m.rows - m.positives
+        ));
+    }
     out.push_str(
         "\nreliability (model, test period):\n  predicted      count  mean risk  observed\n",
     );

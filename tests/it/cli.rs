@@ -519,3 +519,15 @@ fn help_texts_match_their_snapshots() {
         settings.bind(|| insta::assert_snapshot!(format!("help_{command}"), help.stdout));
     }
 }
+
+#[test]
+fn evaluate_says_why_a_tiny_test_period_has_no_roc_auc() {
+    let root = repo_root();
+    let out = run(&root, ["evaluate", "--test-fraction", "0.0001"]).success();
+    assert!(
+        out.stdout
+            .contains("note: the test period has 0 positive and 2 negative changes"),
+        "{}",
+        out.stdout
+    );
+}
