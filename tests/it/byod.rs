@@ -546,6 +546,28 @@ fn config_infer_leaves_out_copies_of_the_label_and_flags_doubts() {
     assert!(c.features.boolean.is_empty() && c.features.categorical.is_empty());
 }
 
+/// Trains on `h.csv` in `dir` (columns id, ts in Unix seconds, env, la, bug) with a
+/// config declaring `la` numeric and `env` categorical, writing `m.json`.
+fn train_env_history(dir: &Path) -> crate::util::Run {
+    std::fs::write(
+        dir.join("c.toml"),
+        "[columns]\nid = \"id\"\ntimestamp = \"ts\"\ntimestamp_format = \"unix\"\nlabel = \"bug\"\n[features]\nnumeric = [\"la\"]\ncategorical = [\"env\"]\n",
+    )
+    .unwrap();
+    run(
+        dir,
+        [
+            "train",
+            "--config",
+            "c.toml",
+            "--changes",
+            "h.csv",
+            "--model",
+            "m.json",
+        ],
+    )
+}
+
 #[test]
 fn reasons_for_a_config_category_name_the_changes_own_level() {
     let tmp = tempdir();
@@ -564,24 +586,7 @@ fn reasons_for_a_config_category_name_the_changes_own_level() {
         ));
     }
     std::fs::write(dir.join("h.csv"), &text).unwrap();
-    std::fs::write(
-        dir.join("c.toml"),
-        "[columns]\nid = \"id\"\ntimestamp = \"ts\"\ntimestamp_format = \"unix\"\nlabel = \"bug\"\n[features]\nnumeric = [\"la\"]\ncategorical = [\"env\"]\n",
-    )
-    .unwrap();
-    run(
-        dir,
-        [
-            "train",
-            "--config",
-            "c.toml",
-            "--changes",
-            "h.csv",
-            "--model",
-            "m.json",
-        ],
-    )
-    .success();
+    train_env_history(dir).success();
     run(
         dir,
         [
@@ -632,24 +637,7 @@ fn a_config_whose_every_feature_is_constant_is_refused() {
         ));
     }
     std::fs::write(dir.join("h.csv"), &text).unwrap();
-    std::fs::write(
-        dir.join("c.toml"),
-        "[columns]\nid = \"id\"\ntimestamp = \"ts\"\ntimestamp_format = \"unix\"\nlabel = \"bug\"\n[features]\nnumeric = [\"la\"]\ncategorical = [\"env\"]\n",
-    )
-    .unwrap();
-    run(
-        dir,
-        [
-            "train",
-            "--config",
-            "c.toml",
-            "--changes",
-            "h.csv",
-            "--model",
-            "m.json",
-        ],
-    )
-    .bad_input(&[
+    train_env_history(dir).bad_input(&[
         "no feature left to learn from",
         "column 'la' is constant",
         "column 'env' has a single level",
