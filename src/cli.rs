@@ -79,7 +79,7 @@ pub struct InputArgs {
 pub struct LabelArgs {
     /// An incident naming no cause is attributed to the most recent change on its
     /// service applied at most this long before it (e.g. 24h, 90m, 2d).
-    #[arg(long, default_value = "24h")]
+    #[arg(long, default_value = "24h", allow_hyphen_values = true)]
     pub attribution_window: String,
     /// Ignore incidents less severe than this (1 is the worst; 5 keeps every incident).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u8).range(1..=5))]

@@ -482,6 +482,10 @@ fn bad_attribution_window_is_a_usage_error() {
         train_with_flags(tmp.path(), &[&flag]).bad_input(&["--attribution-window", window]);
         assert!(!tmp.path().join("model.json").exists());
     }
+    // A negative value given as the next argument reaches the duration check too.
+    let tmp = tempdir();
+    train_with_flags(tmp.path(), &["--attribution-window", "-1h"])
+        .bad_input(&["--attribution-window \"-1h\" is not a duration"]);
 }
 
 #[test]
