@@ -42,6 +42,9 @@ pub enum LabelSource {
     None,
 }
 
+/// Unknown named change ids the label summary quotes.
+const UNKNOWN_EXAMPLES: usize = 3;
+
 /// Counts describing one labelling run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LabelSummary {
@@ -59,6 +62,10 @@ pub struct LabelSummary {
     pub named_unknown_only: usize,
     /// Named change ids not present in the changes (each occurrence counted).
     pub unknown_change_ids: usize,
+    /// The first few of them, with the incident naming each (for the warning; not
+    /// stored in model files).
+    #[serde(skip)]
+    pub unknown_examples: Vec<(String, String)>,
     pub changes: usize,
     pub positives: usize,
 }
@@ -100,6 +107,14 @@ impl LabelSummary {
                 "\nwarning: caused_by_change named {} unknown change id(s); {} incident(s) named only unknown ids and were left unlinked",
                 self.unknown_change_ids, self.named_unknown_only
             ));
+            if !self.unknown_examples.is_empty() {
+                let shown: Vec<String> = self
+                    .unknown_examples
+                    .iter()
+                    .map(|(incident, change)| format!("{incident} names {change}"))
+                    .collect();
+                s.push_str(&format!(" (e.g. {})", shown.join(", ")));
+            }
         }
         s
     }
@@ -203,7 +218,14 @@ pub fn attribute_incidents(changes: &Events, incidents: &Incidents, params: Labe
                         link(row, start, LabelSource::Explicit);
                         any = true;
                     }
-                    None => summary.unknown_change_ids += 1,
+                    None => {
+                        summary.unknown_change_ids += 1;
+                        if summary.unknown_examples.len() < UNKNOWN_EXAMPLES {
+                            summary
+                                .unknown_examples
+                                .push((incidents.ids[i].clone(), id.clone()));
+                        }
+                    }
                 }
             }
             if any {

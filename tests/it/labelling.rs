@@ -123,6 +123,10 @@ fn explicit_causes_window_attribution_and_unknown_ids_label_as_computed_by_hand(
         .find(|l| l.to_lowercase().contains("warning") && l.contains("unknown"))
         .unwrap_or_else(|| panic!("no warning about unknown change ids:\n{}", run.stderr));
     assert!(warning.contains('2'), "the warning counts 2 ids: {warning}");
+    assert!(
+        warning.contains("i5 names ghost-1") && warning.contains("i6 names ghost-2"),
+        "the warning names them: {warning}"
+    );
     // The summary printed to stderr gives the same counts: 6 of 20 changes (30.00%).
     assert!(run.stderr.contains("30.00%"), "stderr:\n{}", run.stderr);
 }
