@@ -10,7 +10,7 @@ use polars::prelude::DataType;
 
 use crate::config::{ColumnsConfig, Config, FeaturesConfig, TimestampFormat};
 use crate::error::{Error, Result};
-use crate::schema::parse_bool;
+use crate::load::{declared_flag, parse_label, parse_number};
 use crate::table::{Cells, Table};
 
 /// Most distinct values a text column may have to be a categorical feature rather than
@@ -95,8 +95,8 @@ struct Profile {
     unique: bool,
     /// Distinct values, counted up to `MAX_LEVELS + 1`.
     levels: usize,
-    /// Every present value is a number (finite, or NaN, which reads as missing), and a
-    /// whole one.
+    /// Every present value reads as a number (or a missing marker such as `NA`) as the
+    /// loader reads it, and a whole one.
     numeric: bool,
     integer: bool,
     /// Most present values are numbers but this one is not.
@@ -162,14 +162,6 @@ fn ends_named(name: &str, vocabulary: &[&str]) -> bool {
         .is_some_and(|w| vocabulary.contains(&w.as_str()))
 }
 
-fn label_value(s: &str) -> Option<bool> {
-    match s.to_ascii_lowercase().as_str() {
-        "1" | "true" | "1.0" => Some(true),
-        "0" | "false" | "0.0" => Some(false),
-        _ => None,
-    }
-}
-
 /// `s` ends in a time zone: `Z`, or a sign and four digits (a colon between them or not)
 /// after the time.
 fn has_zone(s: &str) -> bool {
@@ -185,10 +177,6 @@ fn has_zone(s: &str) -> bool {
     matches!(before, Some('+' | '-'))
         && digits.chars().filter(char::is_ascii_digit).count() == 4
         && s.len() > 10
-}
-
-fn is_number(s: &str) -> bool {
-    s.parse::<f64>().is_ok_and(|v| v.is_finite() || v.is_nan())
 }
 
 /// The format all of `values` parse in (RFC 3339, then the patterns; Unix seconds or
@@ -276,18 +264,18 @@ fn profile(table: &Table, file: &str, name: &str) -> Result<Profile> {
             })
             .collect()
     });
-    let numbers: Vec<f64> = present
-        .iter()
-        .filter(|v| is_number(v))
-        .filter_map(|v| v.parse().ok())
-        .collect();
-    let numeric = !present.is_empty() && numbers.len() == present.len();
-    let not_number = (!numeric && !numbers.is_empty() && numbers.len() * 10 >= present.len() * 9)
+    // As the loader reads a numeric column: `NA`, `NaN`, `null` are missing values.
+    let parsed: Vec<Option<Option<f64>>> = present.iter().map(|v| parse_number(v)).collect();
+    let readable = parsed.iter().flatten().count();
+    let numbers: Vec<f64> = parsed.iter().flatten().flatten().copied().collect();
+    let numeric = !present.is_empty() && readable == present.len();
+    let not_number = (!numeric && readable > 0 && readable * 10 >= present.len() * 9)
         .then(|| {
             present
                 .iter()
-                .find(|v| !is_number(v))
-                .map(|v| v.to_string())
+                .zip(&parsed)
+                .find(|(_, p)| p.is_none())
+                .map(|(v, _)| v.to_string())
         })
         .flatten();
     let index = numeric
@@ -300,14 +288,11 @@ fn profile(table: &Table, file: &str, name: &str) -> Result<Profile> {
                 .all(|(i, &v)| v == (i + 1) as f64));
     let flags: Vec<Option<bool>> = values
         .iter()
-        .map(|v| v.as_deref().and_then(label_value))
+        .map(|v| v.as_deref().and_then(parse_label))
         .collect();
     let both = flags.contains(&Some(true)) && flags.contains(&Some(false));
     let all_flags = flags.iter().flatten().count() == present.len();
-    let boolean = !present.is_empty()
-        && present
-            .iter()
-            .all(|v| parse_bool(v).is_some() || label_value(v).is_some());
+    let boolean = !present.is_empty() && present.iter().all(|v| declared_flag(v).is_some());
     let (timestamp, ambiguous) = if typed_time || (numeric && !named(name, TIME_WORDS)) {
         (None, None)
     } else {
@@ -573,7 +558,7 @@ pub fn infer(path: &Path) -> Result<String> {
             features.numeric.push(p.name.clone());
             continue;
         } else if let Some(example) = &p.not_number {
-            format!("numbers but for cells like '{example}': not learned (write those as empty to learn from it)")
+            format!("numbers but for cells like '{example}': not learned (write those as empty or NA to learn from it)")
         } else if p.levels <= MAX_LEVELS && !p.unique {
             features.categorical.push(p.name.clone());
             continue;

@@ -692,7 +692,7 @@ pub fn parse_table(table: &Table, file: &str, config: &Config, read: Read) -> Re
 pub const MISSING_LEVEL: &str = "(missing)";
 
 /// Parses a number; `NA`, `NaN`, `null` and `None` are missing.
-fn parse_number(s: &str) -> Option<Option<f64>> {
+pub(crate) fn parse_number(s: &str) -> Option<Option<f64>> {
     if ["na", "nan", "null", "none"]
         .iter()
         .any(|m| s.eq_ignore_ascii_case(m))
@@ -703,7 +703,7 @@ fn parse_number(s: &str) -> Option<Option<f64>> {
 }
 
 /// Parses a label: 0, 1, true or false (any case; `1.0` and `0.0` as typed exports write them).
-fn parse_label(s: &str) -> Option<bool> {
+pub(crate) fn parse_label(s: &str) -> Option<bool> {
     match s.to_ascii_lowercase().as_str() {
         "1" | "true" => Some(true),
         "0" | "false" => Some(false),
@@ -722,6 +722,11 @@ fn float_flag(s: &str) -> Option<bool> {
 
 /// What a declared boolean feature column accepts (any case).
 const DECLARED_FLAGS: &str = "true, false, 1, 0, 1.0, 0.0, yes or no";
+
+/// A cell of a declared boolean feature column ([`DECLARED_FLAGS`]).
+pub(crate) fn declared_flag(s: &str) -> Option<bool> {
+    parse_bool(s).or_else(|| float_flag(s))
+}
 
 const NON_EMPTY: &str = "a non-empty string";
 
@@ -909,8 +914,7 @@ fn column_jobs<'a>(
     }
     for column in &features.boolean {
         jobs.push(Box::new(move || {
-            let values = cells(column)?
-                .parse_optional(DECLARED_FLAGS, |s| parse_bool(s).or_else(|| float_flag(s)))?;
+            let values = cells(column)?.parse_optional(DECLARED_FLAGS, declared_flag)?;
             let values = values
                 .into_iter()
                 .map(|v| v.map_or(f64::NAN, |b| f64::from(u8::from(b))))

@@ -200,7 +200,6 @@ fn read_header<R: std::io::Read>(reader: &mut csv::Reader<R>, file: &str) -> Res
         });
     }
     let mut names: Vec<String> = Vec::with_capacity(record.len());
-    let mut unnamed = 0;
     for (k, field) in record.iter().enumerate() {
         let Ok(name) = std::str::from_utf8(field) else {
             return Err(Malformed::NotUtf8 {
@@ -210,21 +209,37 @@ fn read_header<R: std::io::Read>(reader: &mut csv::Reader<R>, file: &str) -> Res
             }
             .into_error(file.into()));
         };
-        if let Some(first) = names.iter().position(|n| n == name) {
-            if name.is_empty() {
-                names.push(format!("_duplicated_{unnamed}"));
-                unnamed += 1;
-                continue;
-            }
-            return Err(Malformed::RepeatedName {
-                name: name.into(),
-                columns: (first + 1, k + 1),
-            }
-            .into_error(file.into()));
-        }
         names.push(name.into());
     }
+    if let Some(repeated) = repeated_name(&names) {
+        return Err(repeated.into_error(file.into()));
+    }
+    // Unnamed columns after the first are told apart as polars names them.
+    let mut unnamed = 0;
+    let mut seen_unnamed = false;
+    for name in names.iter_mut().filter(|n| n.is_empty()) {
+        if std::mem::replace(&mut seen_unnamed, true) {
+            *name = format!("_duplicated_{unnamed}");
+            unnamed += 1;
+        }
+    }
     Ok(names)
+}
+
+/// The first name a header repeats (empty names aside: unnamed columns), as the error
+/// naming both 1-based positions.
+fn repeated_name(names: &[String]) -> Option<Malformed> {
+    let mut seen = std::collections::HashMap::with_capacity(names.len());
+    names.iter().enumerate().find_map(|(k, name)| {
+        if name.is_empty() {
+            return None;
+        }
+        seen.insert(name.as_str(), k)
+            .map(|first| Malformed::RepeatedName {
+                name: name.clone(),
+                columns: (first + 1, k + 1),
+            })
+    })
 }
 
 /// The rows `reader` holds, numbered from `before + 1`, as one text column per name;
@@ -285,9 +300,8 @@ fn frame_of(columns: Vec<StringChunked>, rows: usize, file: &str) -> Result<Data
 /// it skips blank lines, takes text after a closing quote into the cell, and lets a quote
 /// that is never closed swallow the following rows, which can even leave the right number
 /// of fields. Here each of those is an error naming the row: a row with another number of
-/// fields than the header, a blank line between rows (a row of one field, as on the plain
-/// path; blank lines at the end are fine), a quote never closed, and text after a
-/// closing quote. Line ends are LF, CRLF or a lone CR, as the `csv` crate splits them;
+/// fields than the header, a blank line between rows (blank lines at the end are fine),
+/// a quote never closed, and text after a closing quote. Line ends are LF, CRLF or a lone CR, as the `csv` crate splits them;
 /// a quote inside a cell that does not start with one is text, as it reads it.
 #[derive(Default)]
 struct Shape {
@@ -512,8 +526,7 @@ impl Shape {
         match self.names.get(self.field) {
             Some(name) if self.row > 0 => {
                 let name = String::from_utf8_lossy(name);
-                let name = name.trim_start_matches('\u{feff}');
-                let name = name.strip_prefix('"').unwrap_or(name);
+                let name = name.strip_prefix('"').unwrap_or(&name);
                 let name = name.strip_suffix('"').unwrap_or(name);
                 name.replace("\"\"", "\"")
             }
@@ -868,18 +881,10 @@ impl RawCsv {
             return Ok(None);
         };
         let names: Vec<String> = text[..header_end].split(',').map(String::from).collect();
-        let mut seen = std::collections::HashMap::new();
-        for (k, name) in names.iter().enumerate() {
-            if let Some(first) = seen.insert(name.as_str(), k) {
-                if !name.is_empty() {
-                    return Err(Malformed::RepeatedName {
-                        name: name.clone(),
-                        columns: (first + 1, k + 1),
-                    });
-                }
-            }
+        if let Some(repeated) = repeated_name(&names) {
+            return Err(repeated);
         }
-        if names.len() < 2 || seen.contains_key("") {
+        if names.len() < 2 || names.iter().any(String::is_empty) {
             *file = text.into_bytes();
             return Ok(None);
         }
