@@ -57,6 +57,42 @@ pub enum Expr {
 }
 
 impl Expr {
+    /// Checks the numbers a model file gives the expression: a prior strictly inside
+    /// (0, 1) and a positive weight (the log-odds stay finite), finite fills and cuts.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        match self {
+            Expr::SmoothedLogOdds { prior, weight, .. } => {
+                if !(*prior > 0.0 && *prior < 1.0 && weight.is_finite() && *weight > 0.0) {
+                    return Err(format!(
+                        "prior {prior} and weight {weight}: expected a prior strictly between \
+                         0 and 1 and a positive weight"
+                    ));
+                }
+            }
+            Expr::Value { fill, .. } | Expr::Log1p { fill, .. } => {
+                if fill.is_some_and(|f| !f.is_finite()) {
+                    return Err(format!("fill {fill:?}: expected a finite number"));
+                }
+            }
+            Expr::AtLeast { value, .. } => {
+                if value.is_nan() {
+                    return Err("cut NaN: expected a number".into());
+                }
+            }
+            Expr::Product { of } => {
+                for term in of {
+                    term.check()?;
+                }
+            }
+            Expr::Missing { .. }
+            | Expr::Flag { .. }
+            | Expr::Is { .. }
+            | Expr::In { .. }
+            | Expr::Other { .. } => {}
+        }
+        Ok(())
+    }
+
     fn column_of<'f>(column: &str, frame: &'f Frame) -> Result<&'f Column> {
         frame
             .get(column)

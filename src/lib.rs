@@ -22,6 +22,7 @@ pub mod gbdt;
 pub mod generate;
 pub mod history;
 pub mod infer;
+pub mod jsonl;
 pub mod label;
 pub mod load;
 pub mod metrics;

@@ -402,6 +402,18 @@ impl Incidents {
     pub fn is_empty(&self) -> bool {
         self.ids.is_empty()
     }
+
+    /// The incidents that started before `t` (Unix seconds), in file order.
+    pub fn started_before(&self, t: i64) -> Incidents {
+        let keep: Vec<usize> = (0..self.len()).filter(|&i| self.start[i] < t).collect();
+        Incidents {
+            ids: keep.iter().map(|&i| self.ids[i].clone()).collect(),
+            start: keep.iter().map(|&i| self.start[i]).collect(),
+            service: keep.iter().map(|&i| self.service[i].clone()).collect(),
+            severity: keep.iter().map(|&i| self.severity[i]).collect(),
+            causes: keep.iter().map(|&i| self.causes[i].clone()).collect(),
+        }
+    }
 }
 
 fn display(path: &Path) -> String {
@@ -691,7 +703,12 @@ pub fn parse_table(table: &Table, file: &str, config: &Config, read: Read) -> Re
 /// The level a missing categorical cell takes.
 pub const MISSING_LEVEL: &str = "(missing)";
 
-/// Parses a number; `NA`, `NaN`, `null` and `None` are missing.
+/// The largest magnitude a config's numeric column may hold: beyond any count or
+/// measure of a change, and far enough inside `f64`'s range that standardising and
+/// squaring a value stay finite.
+pub const MAX_NUMBER: f64 = 1e15;
+
+/// Parses a number within +-[`MAX_NUMBER`]; `NA`, `NaN`, `null` and `None` are missing.
 pub(crate) fn parse_number(s: &str) -> Option<Option<f64>> {
     if ["na", "nan", "null", "none"]
         .iter()
@@ -699,7 +716,10 @@ pub(crate) fn parse_number(s: &str) -> Option<Option<f64>> {
     {
         return Some(None);
     }
-    s.parse::<f64>().ok().filter(|v| v.is_finite()).map(Some)
+    s.parse::<f64>()
+        .ok()
+        .filter(|v| v.abs() <= MAX_NUMBER)
+        .map(Some)
 }
 
 /// Parses a label: 0, 1, true or false (any case; `1.0` and `0.0` as typed exports write them).
@@ -904,7 +924,7 @@ fn column_jobs<'a>(
     }
     for column in &features.numeric {
         jobs.push(Box::new(move || {
-            let values = cells(column)?.parse_optional("a number", parse_number)?;
+            let values = cells(column)?.parse_optional("a number within +-1e15", parse_number)?;
             let values = values
                 .into_iter()
                 .map(|v| v.flatten().unwrap_or(f64::NAN))

@@ -27,6 +27,11 @@ pub const MODEL_VERSION: u32 = 3;
 /// and one L2 penalty where version 3 holds lists; the rest is the same.
 pub const OLDEST_MODEL_VERSION: u32 = 2;
 
+/// The largest log-odds a model file may give as an intercept, a coefficient or a
+/// tree's leaf: far beyond any fitted model's (a risk of 1 - 1e-400000 is no risk a
+/// reviewer can read), near enough that sums of them stay finite.
+pub const MAX_LOG_ODDS: f64 = 1e4;
+
 /// One feature as fitted: its definition, standardisation, coefficient (on the
 /// standardised scale, so coefficients compare as importances; 0 when the model has no
 /// logistic part) and its importance.
@@ -332,7 +337,10 @@ impl Model {
                 ),
             });
         }
-        let mut model: Model = serde_json::from_value(head).map_err(|e| Error::BadModel {
+        // From the text, not the value: a map would keep one of a repeated key's values,
+        // where reading into the model's own fields refuses the repetition.
+        drop(head);
+        let mut model: Model = serde_json::from_str(&text).map_err(|e| Error::BadModel {
             file: file.clone(),
             message: e.to_string(),
         })?;
@@ -347,13 +355,28 @@ impl Model {
         if !finite(self.intercept) {
             return Err("intercept is not finite".into());
         }
+        if self.intercept.abs() > MAX_LOG_ODDS {
+            return Err(format!(
+                "intercept {:?}: expected log-odds within +-{MAX_LOG_ODDS}",
+                self.intercept
+            ));
+        }
         for f in &self.features {
-            if !(finite(f.mean) && finite(f.coefficient) && finite(f.scale) && f.scale > 0.0) {
+            if !(finite(f.mean)
+                && finite(f.coefficient)
+                && f.coefficient.abs() <= MAX_LOG_ODDS
+                && finite(f.scale)
+                && f.scale > 0.0)
+            {
                 return Err(format!(
-                    "feature '{}' has invalid scaling or coefficient",
-                    f.def.name
+                    "feature '{}' has invalid scaling or coefficient (coefficient {:?}, scale {:?})",
+                    f.def.name, f.coefficient, f.scale
                 ));
             }
+            f.def
+                .expr
+                .check()
+                .map_err(|e| format!("feature '{}': {e}", f.def.name))?;
         }
         match (&mut self.trees, self.learner) {
             (Some(trees), LearnerChoice::Gbdt | LearnerChoice::Blend) => {
@@ -383,6 +406,14 @@ impl Model {
         let risks_in_order = |v: &[f64]| {
             v.windows(2).all(|w| w[0] <= w[1]) && v.iter().all(|r| (0.0..=1.0).contains(r))
         };
+        if !(t.percentiles.windows(2).all(|w| w[0] < w[1])
+            && t.percentiles.iter().all(|p| (0.0..=100.0).contains(p)))
+        {
+            return Err(format!(
+                "tiers.percentiles {:?}: expected three increasing percentiles in 0..=100",
+                t.percentiles
+            ));
+        }
         if t.risk_quantiles.len() != 1001 {
             return Err("tiers.risk_quantiles must hold 1001 values".into());
         }

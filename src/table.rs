@@ -2,7 +2,8 @@
 //! back atomically, plus typed access to a column's cells with errors that name the
 //! file, row and column. CSV files are read here: a plain file split in parallel without
 //! copying a cell ([`RawCsv`]), any other checked for its shape and read by the `csv`
-//! crate into a polars `DataFrame`; Parquet, Arrow IPC and JSON Lines are read by polars.
+//! crate into a polars `DataFrame`; JSON Lines by [`crate::jsonl`]; Parquet and Arrow
+//! IPC by polars.
 
 use std::fs::File;
 use std::path::Path;
@@ -55,11 +56,6 @@ impl Format {
 pub fn read_table(path: &Path) -> Result<DataFrame> {
     let format = Format::of(path)?;
     let file_name = path.display().to_string();
-    let unreadable = |e: PolarsError| Error::Unreadable {
-        file: file_name.clone(),
-        format: format.name().into(),
-        message: e.to_string(),
-    };
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     if meta.len() == 0 {
         return Err(Error::EmptyTable {
@@ -90,35 +86,45 @@ pub fn read_table(path: &Path) -> Result<DataFrame> {
         }
         Format::Parquet => {
             let f = File::open(path).map_err(|e| Error::io(path, e))?;
-            ParquetReader::new(f).finish().map_err(unreadable)?
+            typed(|| ParquetReader::new(f).finish(), format, &file_name)?
         }
         Format::Ipc => {
             let f = File::open(path).map_err(|e| Error::io(path, e))?;
-            IpcReader::new(f).finish().map_err(unreadable)?
+            typed(|| IpcReader::new(f).finish(), format, &file_name)?
         }
         Format::JsonLines => {
-            let f = File::open(path).map_err(|e| Error::io(path, e))?;
-            // polars panics (rather than failing) on some input, e.g. a whole number
-            // outside the 64-bit range: that is bad input too, not a crash.
-            without_panics(|| {
-                JsonReader::new(f)
-                    .with_json_format(JsonFormat::JsonLines)
-                    .finish()
-            })
-            .map_err(|panic| Error::Unreadable {
-                file: file_name.clone(),
-                format: format.name().into(),
-                message: if panic.contains("Int128") {
-                    "a whole number outside the 64-bit integer range (write it as text or \
-                     with a decimal point)"
-                        .into()
-                } else {
-                    format!("the reader failed: {panic}")
-                },
-            })?
-            .map_err(unreadable)?
+            let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+            crate::jsonl::read(&bytes, &file_name)?
         }
     };
+    Ok(df)
+}
+
+/// A Parquet or Arrow IPC file read by polars, whose reader panics (rather than
+/// failing) on some files: a corrupt footer, a run-end encoded column, a name used
+/// twice. That is bad input too, not a crash.
+fn typed(
+    read: impl FnOnce() -> PolarsResult<DataFrame>,
+    format: Format,
+    file: &str,
+) -> Result<DataFrame> {
+    let unreadable = |message: String| Error::Unreadable {
+        file: file.into(),
+        format: format.name().into(),
+        message,
+    };
+    let df = without_panics(read)
+        .map_err(|panic| unreadable(format!("the reader failed: {panic}")))?
+        .map_err(|e| {
+            let mut message = e.to_string();
+            if format == Format::Ipc && message.contains("InvalidFooter") {
+                message.push_str(
+                    " (changerisk reads the Arrow IPC file format, also called Feather v2; \
+                     not the IPC stream format or Feather v1)",
+                );
+            }
+            unreadable(message)
+        })?;
     Ok(df)
 }
 
@@ -569,11 +575,22 @@ fn without_panics<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
 pub fn write_table(path: &Path, df: &mut DataFrame) -> Result<()> {
     let format = Format::of(path)?;
     let file_name = path.display().to_string();
+    if format == Format::Csv {
+        if let Some(c) = df.columns().iter().find(|c| c.dtype().is_nested()) {
+            return Err(Error::Data(format!(
+                "{file_name}: column '{}' holds values of type {}, which CSV cannot hold \
+                 (write Parquet, Arrow IPC or JSON Lines instead)",
+                c.name(),
+                c.dtype()
+            )));
+        }
+    }
     write_atomic(path, |w| {
-        let failed = |e: PolarsError| Error::Unreadable {
-            file: file_name.clone(),
-            format: format.name().into(),
-            message: format!("write failed: {e}"),
+        let failed = |e: PolarsError| {
+            Error::Data(format!(
+                "{file_name}: cannot write as {}: {e}",
+                format.name()
+            ))
         };
         match format {
             Format::Csv => CsvWriter::new(w).finish(df).map_err(failed),
@@ -1098,6 +1115,24 @@ impl<'a> Cells<'a> {
             DataType::Date => {
                 let phys = col.cast(&DataType::Int64).map_err(cast_err)?;
                 CellData::Seconds(phys.i64().map_err(cast_err)?.apply_values(|d| d * 86_400))
+            }
+            dt if !(dt.is_primitive_numeric()
+                || dt.is_bool()
+                || dt.is_string()
+                || dt.is_null()
+                || dt.is_decimal()
+                || dt.is_categorical()
+                || dt.is_enum()) =>
+            {
+                return Err(Error::Unreadable {
+                    file: file.into(),
+                    format: "table".into(),
+                    message: format!(
+                        "column '{column}' holds values of type {dt}, which changerisk \
+                         does not read (expected text, numbers, true/false, dates or times \
+                         in each cell)"
+                    ),
+                });
             }
             _ => {
                 let text = col.cast(&DataType::String).map_err(cast_err)?;

@@ -95,19 +95,45 @@ pub fn parse_change_text(text: &str, file: &str) -> Result<Vec<(String, String)>
         format: "a change (one JSON object or a one-row CSV)".into(),
         message,
     };
-    if text.trim_start().starts_with('{') {
-        let object: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
-        return object
-            .into_iter()
-            .filter(|(_, v)| !v.is_null())
-            .map(|(k, v)| match v {
-                serde_json::Value::String(s) => Ok((k, s)),
-                serde_json::Value::Number(n) => Ok((k, n.to_string())),
-                serde_json::Value::Bool(b) => Ok((k, b.to_string())),
-                other => Err(bad(format!("field '{k}' is {other}, not a single value"))),
-            })
-            .collect();
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if text.trim().is_empty() {
+        return Err(bad(
+            "the input is empty (expected one JSON object or a CSV header and one row)".into(),
+        ));
+    }
+    if text.trim_start().starts_with(['{', '[']) {
+        let pairs = if text.trim_start().starts_with('{') {
+            serde_json::from_str::<Fields>(text).map_err(|e| bad(e.to_string()))?
+        } else {
+            let mut objects =
+                serde_json::from_str::<Vec<Fields>>(text).map_err(|e| bad(e.to_string()))?;
+            if objects.len() != 1 {
+                return Err(bad(format!(
+                    "expected exactly one change (one JSON object), found a list of {}",
+                    objects.len()
+                )));
+            }
+            objects.remove(0)
+        };
+        let mut seen = std::collections::HashSet::new();
+        let mut cells = Vec::with_capacity(pairs.0.len());
+        for (k, v) in pairs.0 {
+            if !seen.insert(k.clone()) {
+                return Err(bad(format!(
+                    "the object has field '{k}' twice (which value is meant would be a guess)"
+                )));
+            }
+            match v {
+                serde_json::Value::Null => {}
+                serde_json::Value::String(s) => cells.push((k, s)),
+                serde_json::Value::Number(n) => cells.push((k, n.to_string())),
+                serde_json::Value::Bool(b) => cells.push((k, b.to_string())),
+                // Other fields are ignored, whatever they hold.
+                _ if !crate::load::CHANGE_COLUMNS.contains(&k.as_str()) => {}
+                other => return Err(bad(format!("field '{k}' is {other}, not a single value"))),
+            }
+        }
+        return Ok(cells);
     }
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
@@ -137,6 +163,33 @@ pub fn parse_change_text(text: &str, file: &str) -> Result<Vec<(String, String)>
             "expected exactly one change (one row), found {}",
             rows.len()
         ))),
+    }
+}
+
+/// A JSON object's fields in order, repeated ones kept (to be refused), which a map
+/// would silently drop.
+struct Fields(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for Fields {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Fields;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Fields, A::Error> {
+                let mut fields = Vec::new();
+                while let Some(pair) = map.next_entry()? {
+                    fields.push(pair);
+                }
+                Ok(Fields(fields))
+            }
+        }
+        d.deserialize_map(Visit)
     }
 }
 

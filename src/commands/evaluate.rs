@@ -9,7 +9,7 @@ use super::Inputs;
 use crate::cli::EvaluateArgs;
 use crate::error::{Error, Result};
 use crate::features::{design_matrix, feature_set, risk_pattern};
-use crate::label::LabelParams;
+use crate::label::{attribute_incidents, LabelParams};
 use crate::metrics::{auc_interval, reliability, Metrics, ReliabilityBin};
 use crate::model::LearnerParams;
 use crate::pipeline::time_ordered;
@@ -55,6 +55,9 @@ impl EvaluateSettings {
 #[derive(Debug, Serialize)]
 pub struct Evaluation {
     pub train_rows: usize,
+    /// Training changes labelled as causing an incident, from what was known when the
+    /// test period began (the incidents that started before its first change).
+    pub train_positives: usize,
     pub test_rows: usize,
     pub train_from: String,
     pub test_from: String,
@@ -154,9 +157,27 @@ pub fn evaluate(s: &EvaluateSettings, progress: &Progress) -> Result<Evaluation>
             100.0 * s.test_fraction
         )));
     }
+    // The training rows' labels as they were known when the test period began: from
+    // the incidents that started before its first change. An incident later than that
+    // (on a change shortly before it) is the test period's news, as it would be in use.
+    let known;
+    let y_train: &[bool] = if changes.label.is_some() || incidents.is_empty() {
+        &y[..cut]
+    } else {
+        let labels = attribute_incidents(
+            &changes.events(),
+            &incidents.started_before(ts[cut]),
+            s.labelling,
+        );
+        known = changes.time_order()[..cut]
+            .iter()
+            .map(|&r| labels.caused[r])
+            .collect::<Vec<bool>>();
+        &known
+    };
     // Column transforms are decided on the training rows only.
     let train_rows: Vec<usize> = (0..cut).collect();
-    let base_rate = y[..cut].iter().filter(|&&v| v).count() as f64 / cut as f64;
+    let base_rate = y_train.iter().filter(|&&v| v).count() as f64 / cut as f64;
     let (features, warnings) =
         feature_set(&s.inputs.config, &frame.select(&train_rows), base_rate)?;
     for w in &warnings {
@@ -168,7 +189,7 @@ pub fn evaluate(s: &EvaluateSettings, progress: &Progress) -> Result<Evaluation>
     let model = train(
         TrainingSet {
             x: x_train,
-            y: &y[..cut],
+            y: y_train,
             ts: &ts[..cut],
         },
         s.learner.clone(),
@@ -184,7 +205,7 @@ pub fn evaluate(s: &EvaluateSettings, progress: &Progress) -> Result<Evaluation>
     let learner = super::train::trial_name(&model.training.chosen);
     progress.stage("scoring the test period");
     let probs = model.risks(x_test);
-    let (y_train, y_test) = y.split_at(cut);
+    let y_test = &y[cut..];
 
     // The rule reads the contract's columns: no rule baseline without them.
     let rule = if s.inputs.config.features.builtin {
@@ -198,6 +219,7 @@ pub fn evaluate(s: &EvaluateSettings, progress: &Progress) -> Result<Evaluation>
         .map(|auc| auc_interval(auc, model.positives, model.rows - model.positives));
     Ok(Evaluation {
         train_rows: cut,
+        train_positives: y_train.iter().filter(|&&v| v).count(),
         test_rows: n - cut,
         train_from: format_timestamp(ts[0]),
         test_from: format_timestamp(ts[cut]),

@@ -54,24 +54,6 @@ impl ExportSettings {
             policy,
         })
     }
-
-    /// Without `--config`, the files are read as the model was trained: with its config,
-    /// and without an incidents file when that config takes labels from a column.
-    fn inputs_for(&mut self, model: &Model) -> Result<()> {
-        if self.config_given {
-            return Ok(());
-        }
-        self.inputs.config = model.config.clone();
-        if let Some(label) = &model.config.columns.label {
-            if self.incidents_given {
-                return Err(Error::Usage(format!(
-                    "the model takes labels from the column '{label}', so it uses no incidents file; drop --incidents"
-                )));
-            }
-            self.inputs.incidents = None;
-        }
-        Ok(())
-    }
 }
 
 /// Runs `export`.
@@ -79,7 +61,8 @@ pub fn run(args: ExportArgs, progress: &Progress) -> Result<u8> {
     let mut s = ExportSettings::resolve(args)?;
     progress.stage("loading model");
     let model = Model::load(&s.model)?;
-    s.inputs_for(&model)?;
+    s.inputs
+        .follow_model(&model, s.config_given, s.incidents_given)?;
     let policies = Policies::from_flag(s.policy.as_deref())?;
     let history = score_history(&model, &s.inputs, &policies, progress)?;
     progress.log(&history.label_summary.describe());

@@ -71,6 +71,30 @@ impl Inputs {
         })
     }
 
+    /// Without `--config` (`config_given`), the files are read as `model` was trained:
+    /// with its config, and without an incidents file when that config takes labels from
+    /// a column (an error if `--incidents` was given).
+    pub fn follow_model(
+        &mut self,
+        model: &crate::model::Model,
+        config_given: bool,
+        incidents_given: bool,
+    ) -> Result<()> {
+        if config_given {
+            return Ok(());
+        }
+        self.config = model.config.clone();
+        if let Some(label) = &model.config.columns.label {
+            if incidents_given {
+                return Err(Error::Usage(format!(
+                    "the model takes labels from the column '{label}', so it uses no incidents file; drop --incidents"
+                )));
+            }
+            self.incidents = None;
+        }
+        Ok(())
+    }
+
     /// Loads the changes (with labels, if the config names them) and the incidents.
     pub fn load(&self, progress: &Progress) -> Result<(Changes, Incidents)> {
         progress.stage("loading changes");

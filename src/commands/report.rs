@@ -21,6 +21,10 @@ use crate::report::{html, Report};
 pub struct ReportSettings {
     pub model: PathBuf,
     pub inputs: Inputs,
+    /// `--config` was given (else the model's own config describes the files).
+    pub config_given: bool,
+    /// `--incidents` was given.
+    pub incidents_given: bool,
     pub output: PathBuf,
     pub test_fraction: f64,
     pub policy: Option<PathBuf>,
@@ -43,9 +47,12 @@ impl ReportSettings {
                 "--test-fraction must be between 0 and 1 (exclusive), got {test_fraction}"
             )));
         }
+        let (config_given, incidents_given) = (input.config.is_some(), input.incidents.is_some());
         Ok(ReportSettings {
             model,
             inputs: Inputs::resolve(input)?,
+            config_given,
+            incidents_given,
             output,
             test_fraction,
             policy,
@@ -56,9 +63,11 @@ impl ReportSettings {
 
 /// Runs `report`.
 pub fn run(args: ReportArgs, progress: &Progress) -> Result<u8> {
-    let s = ReportSettings::resolve(args)?;
+    let mut s = ReportSettings::resolve(args)?;
     progress.stage("loading model");
     let model = Model::load(&s.model)?;
+    s.inputs
+        .follow_model(&model, s.config_given, s.incidents_given)?;
     let policies = Policies::from_flag(s.policy.as_deref())?;
     // The headline numbers: `evaluate`'s protocol with the given model's settings.
     let evaluation = evaluate(

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 /// a missing value (NaN) goes right. `rows` is how many training rows reached the node
 /// (the weights TreeSHAP uses for "feature unknown").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, deny_unknown_fields)]
 pub enum Node {
     Split {
         feature: usize,
@@ -191,9 +191,10 @@ impl Tree {
                     }
                 }
                 Node::Leaf { value, rows } => {
-                    if !(value.is_finite() && rows.is_finite() && *rows >= 0.0) {
+                    let max = crate::model::MAX_LOG_ODDS;
+                    if !(value.abs() <= max && rows.is_finite() && *rows >= 0.0) {
                         return Err(format!(
-                            "leaf {i} has value {value} and {rows} rows: expected finite numbers and a non-negative count"
+                            "leaf {i} has value {value:?} and {rows:?} rows: expected log-odds within +-{max} and a non-negative count"
                         ));
                     }
                 }

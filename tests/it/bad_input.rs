@@ -250,17 +250,102 @@ fn quoted_csv_rows_are_checked_the_same_way() {
     ]);
 }
 
+/// The small valid changes as JSON Lines (every value as text), with `edit` applied to
+/// the text of each row (numbered from 1).
+fn small_changes_jsonl(edit: impl Fn(usize, String) -> String) -> String {
+    small_changes()
+        .iter()
+        .enumerate()
+        .map(|(k, row)| {
+            let fields: Vec<String> = row
+                .cells()
+                .into_iter()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(name, v)| format!("{name:?}: {}", serde_json::to_string(&v).unwrap()))
+                .collect();
+            edit(k + 1, format!("{{{}}}", fields.join(", "))) + "\n"
+        })
+        .collect()
+}
+
 #[test]
-fn a_json_number_beyond_64_bits_is_bad_input() {
+fn json_lines_values_that_are_not_single_ones_are_named_by_row_and_key() {
     let tmp = tempdir();
     let dir = tmp.path();
+    type Edit = fn(usize, String) -> String;
+    let cases: [(&str, Edit, &[&str]); 4] = [
+        (
+            "object.jsonl",
+            |k, row| {
+                if k == 2 {
+                    row.replacen("\"service\": ", "\"service\": {\"name\": 1}, \"x\": ", 1)
+                } else {
+                    row
+                }
+            },
+            &["object.jsonl row 2, column 'service'", "an object (line 2)"],
+        ),
+        (
+            "repeated.jsonl",
+            |k, row| {
+                if k == 3 {
+                    row.replacen("\"service\": ", "\"service\": \"other\", \"service\": ", 1)
+                } else {
+                    row
+                }
+            },
+            &["repeated.jsonl", "row 3 (line 3)", "key 'service' twice"],
+        ),
+        (
+            "nan.jsonl",
+            |k, row| {
+                if k == 2 {
+                    row.replacen("{", "{\"lines\": NaN, ", 1)
+                } else {
+                    row
+                }
+            },
+            &[
+                "nan.jsonl",
+                "row 2 (line 2)",
+                "NaN and Infinity are not JSON",
+            ],
+        ),
+        (
+            "deep.jsonl",
+            |k, row| {
+                if k == 1 {
+                    row.replacen(
+                        "{",
+                        &format!("{{\"x\": {}1{}, ", "[".repeat(100_000), "]".repeat(100_000)),
+                        1,
+                    )
+                } else {
+                    row
+                }
+            },
+            &["deep.jsonl", "row 1"],
+        ),
+    ];
+    for (name, edit, needles) in cases {
+        std::fs::write(dir.join(name), small_changes_jsonl(edit)).unwrap();
+        score(dir, Path::new(name), None, &dir.join("scored.csv")).bad_input(needles);
+        assert!(!dir.join("scored.csv").exists());
+    }
+    // A number beyond 64 bits, as the text it is: not a count.
     std::fs::write(
         dir.join("huge.jsonl"),
-        "{\"change_id\": \"c1\", \"lines_changed\": 18446744073709551616}\n",
+        small_changes_jsonl(|_, row| {
+            let at = row.find("\"lines_changed\": \"").unwrap();
+            let end = row[at + 18..].find('"').unwrap() + at + 18;
+            format!("{}18446744073709551616{}", &row[..at + 17], &row[end + 1..])
+        }),
     )
     .unwrap();
-    score(dir, Path::new("huge.jsonl"), None, &dir.join("scored.csv"))
-        .bad_input(&["huge.jsonl", "outside the 64-bit integer range"]);
+    score(dir, Path::new("huge.jsonl"), None, &dir.join("scored.csv")).bad_input(&[
+        "huge.jsonl row 1, column 'lines_changed'",
+        "18446744073709551616",
+    ]);
 }
 
 /// Trains on the small valid changes and the given incidents file contents.
@@ -675,7 +760,7 @@ fn garbage_inputs(dir: &Path) -> Vec<PathBuf> {
             [header.as_bytes(), b"\n\xff\xfe\xfd", &valid.as_bytes()[2..], b"\n"].concat(),
         ),
         ("not_json.jsonl", b"{\"change_id\": \"c1\", \n[1,2\n".to_vec()),
-        // polars' reader panics on a whole number beyond 64 bits.
+        // A whole number beyond 64 bits (polars' reader used to panic on it).
         ("huge_int.jsonl", b"{\"change_id\": 18446744073709551616}\n".to_vec()),
         ("short_row.csv", format!("{header}\n{valid}\n{}\n", &valid[..valid.rfind(',').unwrap()]).into_bytes()),
         ("long_row.csv", format!("{header}\n{valid},x\n").into_bytes()),

@@ -531,3 +531,48 @@ fn evaluate_says_why_a_tiny_test_period_has_no_roc_auc() {
         out.stdout
     );
 }
+
+/// `evaluate` trains on the labels known when the test period began: an incident that
+/// starts in the test period, even one naming a training change, is not one of them.
+#[test]
+fn evaluate_trains_on_labels_known_before_the_test_period() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    let root = repo_root();
+    let incidents = std::fs::read_to_string(root.join("data/incidents.csv")).unwrap();
+    let changes = root.join("data/changes.csv");
+    let train_positives = |extra: &str| {
+        std::fs::write(dir.join("incidents.csv"), format!("{incidents}{extra}")).unwrap();
+        let run = run(
+            dir,
+            [
+                "evaluate",
+                "--json",
+                "--quiet",
+                "--changes",
+                changes.to_str().unwrap(),
+                "--incidents",
+                "incidents.csv",
+            ],
+        )
+        .success();
+        let eval: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+        (
+            eval["train_positives"].as_u64().expect("train_positives"),
+            eval["test_from"].as_str().unwrap().to_string(),
+        )
+    };
+    let (before, test_from) = train_positives("");
+    let test_start = chrono::DateTime::parse_from_rfc3339(&test_from).unwrap();
+    // chg-000002 (2024-01-01) caused nothing; an incident naming it, an hour before the
+    // test period or an hour into it.
+    let naming = |at: chrono::DateTime<chrono::FixedOffset>| {
+        format!(
+            "inc-late,{},ml-inference,2,chg-000002,30\n",
+            at.to_utc().format("%Y-%m-%dT%H:%M:%SZ")
+        )
+    };
+    let hour = chrono::Duration::hours(1);
+    assert_eq!(train_positives(&naming(test_start - hour)).0, before + 1);
+    assert_eq!(train_positives(&naming(test_start + hour)).0, before);
+}

@@ -224,3 +224,114 @@ fn spreadsheet_csv_with_byte_order_mark_and_crlf_loads_like_plain_csv() {
     score(dir, &dir.join("excel.csv"), None, &output).success();
     assert_eq!(scored(&output), reference);
 }
+
+#[test]
+fn small_integer_and_decimal_columns_score_like_csv() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    let history = generate(dir, 25);
+    let reference_out = dir.join("csv_scored.csv");
+    score(dir, &history.new_changes, None, &reference_out).success();
+    let reference = scored(&reference_out);
+    // As pandas and Spark write small counts: 8- and 16-bit integers, and decimals.
+    let casts = [
+        ("regions_affected", DataType::Int16),
+        ("services_affected", DataType::UInt8),
+        ("reviewer_count", DataType::Int8),
+        ("files_changed", DataType::UInt16),
+        ("lines_changed", DataType::Decimal(12, 0)),
+    ];
+    let mut df = read_table(&history.new_changes);
+    for (column, dtype) in &casts {
+        let cast = df
+            .column(column)
+            .expect("the column")
+            .cast(dtype)
+            .expect("cast");
+        assert_eq!(cast.dtype(), dtype);
+        df.with_column(cast).expect("same height");
+    }
+    for ext in ["parquet", "arrow"] {
+        let changes = dir.join(format!("small.{ext}"));
+        write_table(&changes, &mut df);
+        let output = dir.join(format!("{ext}_scored.csv"));
+        score(dir, &changes, None, &output).success();
+        assert_eq!(
+            scored(&output),
+            reference,
+            ".{ext} with small integer types"
+        );
+    }
+}
+
+/// Typed files polars' reader panics on, or would read into nonsense, made by pyarrow
+/// from the first rows of data/new_changes.csv (tests/fixtures/typed/README.md).
+#[test]
+fn typed_files_polars_cannot_read_are_bad_input_not_a_crash() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    let fixtures = repo_root().join("tests/fixtures/typed");
+    for (file, needles) in [
+        (
+            "dupcol.arrow",
+            &["dupcol.arrow", "cannot read as Arrow IPC"][..],
+        ),
+        ("ree.arrow", &["ree.arrow", "cannot read as Arrow IPC"][..]),
+        (
+            "corrupt.parquet",
+            &["corrupt.parquet", "cannot read as Parquet"][..],
+        ),
+        (
+            "svc_struct.parquet",
+            &[
+                "svc_struct.parquet",
+                "column 'service' holds values of type struct",
+            ][..],
+        ),
+    ] {
+        let output = dir.join("scored.csv");
+        score(dir, &fixtures.join(file), None, &output).bad_input(needles);
+        assert!(!output.exists(), "{file}");
+    }
+}
+
+/// JSON Lines as people write them: every value as text, numbers that are text in one
+/// row and numbers in the next, pretty-printed objects, keys in any order.
+#[test]
+fn json_lines_are_read_as_the_text_of_each_value() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    let history = generate(dir, 26);
+    let reference_out = dir.join("csv_scored.csv");
+    score(dir, &history.new_changes, None, &reference_out).success();
+    let reference = scored(&reference_out);
+    let records = read_records(&history.new_changes);
+    let mut text = String::new();
+    for (k, row) in records.rows.iter().enumerate() {
+        let mut fields: Vec<String> = records
+            .header
+            .iter()
+            .zip(row)
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(name, v)| {
+                let numeric = v.parse::<f64>().is_ok() || v == "true" || v == "false";
+                // Every third row writes its numbers and booleans as JSON values.
+                let value = if numeric && k % 3 == 0 {
+                    v.clone()
+                } else {
+                    serde_json::to_string(v).unwrap()
+                };
+                format!("{}: {value}", serde_json::to_string(name).unwrap())
+            })
+            .collect();
+        if k % 2 == 1 {
+            fields.reverse();
+        }
+        let sep = if k % 5 == 0 { ",\n  " } else { ", " };
+        text.push_str(&format!("{{{}}}\n", fields.join(sep)));
+    }
+    std::fs::write(dir.join("new.jsonl"), text).unwrap();
+    let output = dir.join("jsonl_scored.csv");
+    score(dir, &dir.join("new.jsonl"), None, &output).success();
+    assert_eq!(scored(&output), reference);
+}

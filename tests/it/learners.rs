@@ -294,6 +294,45 @@ fn a_model_file_with_broken_trees_exits_2_naming_the_tree() {
     )
     .bad_input(&["broken.json", "tree 1", "node 0 splits on feature 999"]);
     assert!(!output.exists());
+
+    // A leaf far beyond any fitted log-odds, and a node that is both a split and a leaf.
+    let leaf = |nodes: &mut serde_json::Value| {
+        nodes
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .position(|n| n.get("value").is_some())
+            .expect("a leaf")
+    };
+    let mut huge: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let k = leaf(&mut huge["trees"]["trees"][1]["nodes"]);
+    huge["trees"]["trees"][1]["nodes"][k]["value"] = 1e308.into();
+    let mut both: serde_json::Value = serde_json::from_str(&text).unwrap();
+    both["trees"]["trees"][1]["nodes"][0]["value"] = 0.5.into();
+    for (model, needles) in [
+        (
+            huge,
+            &["broken.json", "tree 1", "value 1e308", "within +-10000"][..],
+        ),
+        (both, &["broken.json", "did not match any variant"][..]),
+    ] {
+        std::fs::write(dir.join("broken.json"), model.to_string()).unwrap();
+        run(
+            dir,
+            [
+                "score",
+                "--model",
+                "broken.json",
+                "--changes",
+                history.new_changes.to_str().unwrap(),
+                "--no-history",
+                "--output",
+                output.to_str().unwrap(),
+            ],
+        )
+        .bad_input(needles);
+        assert!(!output.exists());
+    }
 }
 
 #[test]
@@ -439,7 +478,7 @@ fn model_files_out_of_range_exit_2_and_a_nan_risk_is_never_written() {
         )
     };
     type Spoil = fn(&mut serde_json::Value);
-    let cases: [(Spoil, &[&str]); 4] = [
+    let cases: [(Spoil, &[&str]); 7] = [
         (
             |m| m["features"][1]["name"] = m["features"][0]["name"].clone(),
             &["m.json", "appears twice"],
@@ -456,6 +495,26 @@ fn model_files_out_of_range_exit_2_and_a_nan_risk_is_never_written() {
             |m| m["format_version"] = "3".into(),
             &["m.json", "model format version \"3\""],
         ),
+        (
+            |m| m["tiers"]["percentiles"] = serde_json::json!([90.0, 50.0, 99.0]),
+            &["m.json", "tiers.percentiles [90.0, 50.0, 99.0]"],
+        ),
+        (
+            |m| {
+                let f = m["features"]
+                    .as_array_mut()
+                    .unwrap()
+                    .iter_mut()
+                    .find(|f| f["expr"]["op"] == "smoothed_log_odds")
+                    .expect("a smoothed rate");
+                f["expr"]["prior"] = 0.0.into();
+            },
+            &["m.json", "prior 0 and weight", "strictly between 0 and 1"],
+        ),
+        (
+            |m| m["features"][0]["coefficient"] = 1e308.into(),
+            &["m.json", "coefficient 1e308"],
+        ),
     ];
     for (spoil, needles) in cases {
         let mut model = shipped.clone();
@@ -463,12 +522,24 @@ fn model_files_out_of_range_exit_2_and_a_nan_risk_is_never_written() {
         score(&model).bad_input(needles);
         assert!(!dir.join("out.csv").exists());
     }
-    // Finite but absurd coefficients: opposite infinite contributions make a NaN risk,
-    // which must stop the run, not be written (and gated) as a low one.
-    let mut model = shipped.clone();
-    for f in model["features"].as_array_mut().unwrap() {
-        f["coefficient"] = 1e308.into();
-    }
-    score(&model).bad_input(&["row 1", "the risk is not a number"]);
+    // A key given twice: which value is meant would be a guess.
+    let text = shipped.to_string();
+    assert!(text.contains("\"intercept\":"));
+    let repeated = text.replacen("\"intercept\":", "\"intercept\":0.0,\"intercept\":", 1);
+    std::fs::write(dir.join("m.json"), repeated).unwrap();
+    run(
+        dir,
+        [
+            "score",
+            "--model",
+            "m.json",
+            "--changes",
+            new_changes.to_str().unwrap(),
+            "--no-history",
+            "--output",
+            "out.csv",
+        ],
+    )
+    .bad_input(&["m.json", "duplicate field `intercept`"]);
     assert!(!dir.join("out.csv").exists());
 }
