@@ -312,8 +312,24 @@ impl<'de> Visitor<'de> for RowSeed<'_> {
                 b'"' if raw.len() == 2 => column.append_null(),
                 b'"' if !raw.contains('\\') => column.append_value(&raw[1..raw.len() - 1]),
                 b'"' => {
-                    let text: String =
-                        serde_json::from_str(raw).map_err(|e| de::Error::custom(e.to_string()))?;
+                    let text: String = match serde_json::from_str(raw) {
+                        Ok(text) => text,
+                        Err(e) => {
+                            // serde's message, without its position inside the value.
+                            let message = e.to_string();
+                            let message = message.split(" at line ").next().unwrap_or_default();
+                            *self.problem = Some(Problem::Syntax {
+                                row,
+                                offset: self.start,
+                                message: format!(
+                                    "the value of '{key}' is not JSON text: {message} (a \\u \
+                                     escape must name a character; a lone surrogate such as \
+                                     \\ud800 names none)"
+                                ),
+                            });
+                            return Err(de::Error::custom("bad text"));
+                        }
+                    };
                     if text.is_empty() {
                         column.append_null();
                     } else {
@@ -373,9 +389,10 @@ impl<'de> Visitor<'de> for KeySeed {
 /// appearance, missing values where a part lacks a key.
 fn frame(parts: Vec<Part>, rows: usize, file: &str) -> Result<DataFrame> {
     let mut names: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for part in &parts {
         for name in &part.names {
-            if !names.contains(name) {
+            if seen.insert(name.as_str()) {
                 names.push(name.clone());
             }
         }
@@ -511,6 +528,11 @@ mod tests {
         );
         let e = error("{\"a\": 1}\n{\"a\": 2\n");
         assert!(e.contains("row 2"), "{e}");
+        let e = error("{\"a\": 1}\n{\n \"a\": \"x\\ud800\"\n}\n");
+        assert!(
+            e.contains("row 2 (line 2): the value of 'a' is not JSON text"),
+            "{e}"
+        );
         let e = error("[{\"a\": 1}]\n");
         assert!(
             e.contains("row 1 (line 1)") && e.contains("JSON object"),

@@ -58,9 +58,14 @@ pub fn read_table(path: &Path) -> Result<DataFrame> {
     let file_name = path.display().to_string();
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     if meta.len() == 0 {
+        let expected = match format {
+            Format::Csv => "a header and at least one row",
+            Format::JsonLines => "one JSON object per row",
+            Format::Parquet | Format::Ipc => "a table of at least one row",
+        };
         return Err(Error::EmptyTable {
             file: file_name,
-            what: "the file is empty (expected a header and at least one row)".into(),
+            what: format!("the file is empty (expected {expected})"),
         });
     }
     let df = match format {
@@ -114,7 +119,13 @@ fn typed(
         message,
     };
     let df = without_panics(read)
-        .map_err(|panic| unreadable(format!("the reader failed: {panic}")))?
+        .map_err(|panic| {
+            unreadable(format!(
+                "polars' reader failed ({panic}); a column named twice or an encoding it does \
+                 not read (such as run-end encoding) does this: re-export the file with plain \
+                 columns"
+            ))
+        })?
         .map_err(|e| {
             let mut message = e.to_string();
             if format == Format::Ipc && message.contains("InvalidFooter") {
