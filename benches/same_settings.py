@@ -5,7 +5,8 @@ gap on a dataset come from the implementation? Per case (the cases of
 benches/tried_selection.py, plus any `--extra NAME=CSV:CONFIG`) and per tree setting
 (leaves / least rows per leaf):
 
-* `changerisk train --learner gbdt --leaves L --min-leaf-rows M --no-calibration` on the
+* `changerisk train --learner gbdt --leaves L --min-leaf-rows M --subsample 1
+  --no-calibration` (every tree from every row, as LightGBM's defaults) on the
   chronological first 80% (`int(0.8 n)` rows, as `evaluate`), which picks its number of
   trees N by early stopping on its folds;
 * `changerisk export` of both periods gives the model's own feature matrix
@@ -59,7 +60,8 @@ def compare(stem, config, leaves, min_rows):
     """(trees, changerisk's test ROC-AUC, LightGBM's) for one setting."""
     model = f"{stem}_{leaves}_{min_rows}.json"
     run("train", "--config", config, "--changes", stem + "_past.csv", "--learner", "gbdt",
-        "--leaves", str(leaves), "--min-leaf-rows", str(min_rows), "--no-calibration", "--model", model)
+        "--leaves", str(leaves), "--min-leaf-rows", str(min_rows), "--subsample", "1",
+        "--no-calibration", "--model", model)
     tables = {}
     for part in ["past", "future"]:
         out = f"{stem}_{part}_export"

@@ -166,6 +166,10 @@ pub struct LearnerArgs {
     /// Candidate L2 penalties on the trees' leaf values (comma-separated). Default: 1.
     #[arg(long, value_delimiter = ',')]
     pub l2: Vec<f64>,
+    /// Share of the training rows each tree is grown from, drawn afresh every round
+    /// (stochastic gradient boosting); 1 grows every tree from every row.
+    #[arg(long, default_value_t = crate::train::DEFAULT_SUBSAMPLE)]
+    pub subsample: f64,
     /// Do not fit Platt scaling on the most recent validation slice.
     #[arg(long)]
     pub no_calibration: bool,

@@ -21,7 +21,7 @@ const RISK_BLOCK: usize = 4096;
 /// The `format` field every model file carries.
 pub const MODEL_FORMAT: &str = "changerisk-model";
 /// The model file version this build reads and writes.
-pub const MODEL_VERSION: u32 = 3;
+pub const MODEL_VERSION: u32 = 4;
 
 /// The oldest format version this build reads: version 2 files hold one learning rate
 /// and one L2 penalty where version 3 holds lists; the rest is the same.
@@ -163,6 +163,15 @@ pub struct TreeParams {
     /// Most training rows one tree is grown from: above it, each round draws that many
     /// (a fixed pseudo-random sample per round: stochastic gradient boosting).
     pub max_rows_per_tree: usize,
+    /// Share of the training rows each tree is grown from, drawn afresh every round
+    /// (stochastic gradient boosting; 1: every row). Files of format version 3 and
+    /// older grew every tree from every row (up to `max_rows_per_tree`).
+    #[serde(default = "every_row")]
+    pub subsample: f64,
+}
+
+fn every_row() -> f64 {
+    1.0
 }
 
 /// A list, or (as older model files wrote it) one number standing for a list of one.
@@ -573,6 +582,8 @@ mod tests {
         // As model files wrote them before the candidates were lists ...
         let old: TreeParams = serde_json::from_str(&json("0.08", "1.0")).unwrap();
         assert_eq!((old.learning_rate, old.l2), (vec![0.08], vec![1.0]));
+        // Before subsampling was a setting, every tree grew from every row.
+        assert_eq!(old.subsample, 1.0);
         // ... and as they are written now, which reads back the same.
         let new: TreeParams = serde_json::from_str(&json("[0.05, 0.1]", "[0]")).unwrap();
         assert_eq!(

@@ -27,6 +27,12 @@ use crate::model::{
 use crate::schema::format_timestamp;
 use crate::solver::{fit, Linear, NewtonParams};
 
+/// The share of the rows each tree grows from unless `--subsample` says otherwise:
+/// Friedman's (2002) choice for stochastic gradient boosting. Measured on 12 public
+/// just-in-time cases, it lifts the trees' test ROC-AUC by 0.002-0.006 on the mean
+/// (benches/README.md).
+pub const DEFAULT_SUBSAMPLE: f64 = 0.5;
+
 impl Default for TreeParams {
     fn default() -> Self {
         TreeParams {
@@ -39,6 +45,7 @@ impl Default for TreeParams {
             early_stopping: 25,
             max_bins: 64,
             max_rows_per_tree: 250_000,
+            subsample: DEFAULT_SUBSAMPLE,
         }
     }
 }
@@ -120,6 +127,12 @@ impl LearnerParams {
         }
         if t.max_depth == 0 || t.early_stopping == 0 {
             return usage("tree depth and early stopping must be positive".into());
+        }
+        if !(t.subsample > 0.0 && t.subsample <= 1.0) {
+            return usage(format!(
+                "--subsample must be in (0, 1], got {}",
+                t.subsample
+            ));
         }
         if !(2..=256).contains(&t.max_bins) {
             return usage(format!("max bins must be 2..=256, got {}", t.max_bins));
@@ -296,6 +309,7 @@ impl Data<'_> {
             min_gain: 0.0,
             early_stopping: t.early_stopping,
             max_rows_per_tree: t.max_rows_per_tree,
+            subsample: t.subsample,
         }
     }
 

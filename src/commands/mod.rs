@@ -148,6 +148,7 @@ pub(crate) fn learner_params(args: LearnerArgs) -> Result<LearnerParams> {
         max_trees,
         learning_rate,
         l2,
+        subsample,
         no_calibration,
     } = args;
     let mut params = LearnerParams {
@@ -174,6 +175,7 @@ pub(crate) fn learner_params(args: LearnerArgs) -> Result<LearnerParams> {
     if !l2.is_empty() {
         params.trees.l2 = l2;
     }
+    params.trees.subsample = subsample;
     params.check()
 }
 

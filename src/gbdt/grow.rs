@@ -36,6 +36,10 @@ pub struct BoostParams {
     /// grows its tree from a pseudo-random sample of about this many, fixed by the row
     /// and round numbers, and every row's score is then updated through the tree.
     pub max_rows_per_tree: usize,
+    /// Share of the rows each round's tree is grown from (1: all; the smaller of this
+    /// and `max_rows_per_tree` applies): row by row, unless the cap is the smaller, when
+    /// runs of neighbouring rows are drawn to read less memory.
+    pub subsample: f64,
 }
 
 /// Rows to validate on while boosting (early stopping).
@@ -561,8 +565,14 @@ pub fn boost(
     let valid_binned = valid.as_ref().map(|v| data.bin_like(v.x));
     let mut grad = vec![(0.0, 0.0); n];
     let mut rows: Vec<u32> = (0..n as u32).collect();
-    let sample = (p.max_rows_per_tree > 0 && n > p.max_rows_per_tree)
-        .then(|| (p.max_rows_per_tree as f64 / n as f64 * u64::MAX as f64) as u64);
+    let cap = if p.max_rows_per_tree > 0 && n > p.max_rows_per_tree {
+        p.max_rows_per_tree as f64 / n as f64
+    } else {
+        1.0
+    };
+    let fraction = p.subsample.min(cap);
+    let block = if cap < p.subsample { SAMPLE_BLOCK } else { 1 };
+    let sample = (fraction < 1.0).then_some((fraction * u64::MAX as f64) as u64);
     let mut trees = Vec::new();
     let mut losses = Vec::new();
     let (mut best_loss, mut best_round) = (f64::INFINITY, 0);
@@ -570,12 +580,12 @@ pub fn boost(
         // Blocks whose hash falls below the threshold make a round's sample, decided
         // once per round; only their rows need gradients.
         let blocks: Vec<bool> = match sample {
-            Some(threshold) => (0..n.div_ceil(SAMPLE_BLOCK) as u64)
+            Some(threshold) => (0..n.div_ceil(block) as u64)
                 .map(|b| mix((round as u64) << 32 | b) < threshold)
                 .collect(),
             None => Vec::new(),
         };
-        let in_sample = |r: usize| sample.is_none() || blocks[r / SAMPLE_BLOCK];
+        let in_sample = |r: usize| sample.is_none() || blocks[r / block];
         grad.par_iter_mut()
             .zip(raw.par_iter().zip(y.par_iter()))
             .enumerate()
@@ -660,6 +670,7 @@ mod tests {
             min_gain: 0.0,
             early_stopping: 10,
             max_rows_per_tree: 0,
+            subsample: 1.0,
         }
     }
 
@@ -830,6 +841,48 @@ mod tests {
         let auc = auc_on(&boosted, &xv, &yv);
         assert!(auc > 0.72, "AUC {auc}");
         assert_eq!(fit().trees, boosted.trees);
+    }
+
+    #[test]
+    fn trees_grown_from_half_the_rows_learn_and_repeat_exactly() {
+        let (x, y) = data(8000, 1);
+        let (xv, yv) = data(4000, 2);
+        let binned = Binned::new(x.view(), 64);
+        let fit = |subsample: f64| {
+            let p = BoostParams {
+                subsample,
+                ..params()
+            };
+            let valid = Validation {
+                x: xv.view(),
+                y: &yv,
+                offset: None,
+            };
+            boost(&binned, &y, None, &[0, 0, 0], &p, Some(valid))
+        };
+        let half = fit(0.5);
+        // Each root covers about half the rows, a different half each round.
+        let roots: Vec<f64> = half
+            .trees
+            .iter()
+            .take(5)
+            .map(|t| match t.nodes[0] {
+                Node::Split { rows, .. } => rows,
+                Node::Leaf { rows, .. } => rows,
+            })
+            .collect();
+        assert!(
+            roots.iter().all(|r| (3700.0..4300.0).contains(r)),
+            "{roots:?}"
+        );
+        assert!(roots.windows(2).any(|w| w[0] != w[1]), "{roots:?}");
+        assert!(auc_on(&half, &xv, &yv) > 0.74);
+        assert_eq!(fit(0.5).trees, half.trees);
+        // 1 grows every tree from every row.
+        let Node::Split { rows, .. } = fit(1.0).trees[0].nodes[0] else {
+            panic!("the first tree splits");
+        };
+        assert_eq!(rows, 8000.0);
     }
 
     #[test]

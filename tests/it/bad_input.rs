@@ -676,26 +676,32 @@ fn model_file_of_another_format_version_is_rejected() {
 }
 
 #[test]
-fn a_version_2_model_file_still_scores_the_same() {
+fn version_2_and_3_model_files_still_score_the_same() {
     let shipped: serde_json::Value =
         serde_json::from_slice(&std::fs::read(shipped_model()).expect("the shipped model"))
             .expect("JSON");
-    // Version 2 held one learning rate and one L2 penalty where version 3 holds lists.
+    // Version 3 had no subsample setting (every tree grew from every row).
     let mut old = shipped.clone();
+    old["format_version"] = 3.into();
+    let trees = old["params"]["trees"].as_object_mut().unwrap();
+    assert!(trees.remove("subsample").is_some());
+    let (now, then) = (tempdir(), tempdir());
+    score_with_model(now.path(), shipped.to_string().as_bytes()).success();
+    let read = |dir: &Path| std::fs::read(dir.join("scored.csv")).expect("scored");
+    score_with_model(then.path(), old.to_string().as_bytes()).success();
+    assert_eq!(read(now.path()), read(then.path()));
+    // Version 2 held one learning rate and one L2 penalty where version 3 holds lists.
     old["format_version"] = 2.into();
     let trees = &mut old["params"]["trees"];
     trees["learning_rate"] = trees["learning_rate"][0].clone();
     trees["l2"] = trees["l2"][0].clone();
     assert!(trees["learning_rate"].is_f64() && trees["l2"].is_f64());
-    let (now, then) = (tempdir(), tempdir());
-    score_with_model(now.path(), shipped.to_string().as_bytes()).success();
     score_with_model(then.path(), old.to_string().as_bytes()).success();
-    let read = |dir: &Path| std::fs::read(dir.join("scored.csv")).expect("scored");
     assert_eq!(read(now.path()), read(then.path()));
     // Version 1 (and anything else) is still refused.
     old["format_version"] = 1.into();
     score_with_model(then.path(), old.to_string().as_bytes())
-        .bad_input(&["version 1", "reads versions 2 to 3"]);
+        .bad_input(&["version 1", "reads versions 2 to 4"]);
 }
 
 /// Deterministic junk bytes (xorshift64).
