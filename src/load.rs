@@ -493,14 +493,14 @@ fn level_column<L: Copy + PartialEq>(
 /// A count cell: plain digits are read here, anything else by [`parse_count`].
 fn count(s: &str) -> Option<u64> {
     let b = s.as_bytes();
-    if !b.is_empty() && b.len() <= 18 && b.iter().all(u8::is_ascii_digit) {
+    if !b.is_empty() && b.len() <= 15 && b.iter().all(u8::is_ascii_digit) {
         return Some(b.iter().fold(0, |v, d| v * 10 + u64::from(d - b'0')));
     }
     parse_count(s)
 }
 
 fn count_column(cells: &Cells, min: u64, default: Option<u64>) -> Result<Column> {
-    let expected = format!("an integer >= {min}");
+    let expected = format!("an integer >= {min} (below 9e15)");
     let (values, first_empty) =
         cells.parse_filled(&expected, default.unwrap_or(0) as f64, |s| {
             count(s).filter(|&v| v >= min).map(|v| v as f64)

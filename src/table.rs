@@ -1346,7 +1346,7 @@ impl<'a> Cells<'a> {
 /// (`3.0`, as typed exports write them).
 pub fn parse_count(s: &str) -> Option<u64> {
     if let Ok(v) = s.parse::<u64>() {
-        return Some(v);
+        return (v < 9_000_000_000_000_000).then_some(v);
     }
     let v: f64 = s.parse().ok()?;
     (v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v < 9.0e15).then_some(v as u64)
@@ -1586,5 +1586,8 @@ mod tests {
         assert_eq!(parse_count("-1"), None);
         assert_eq!(parse_count("2.5"), None);
         assert_eq!(parse_count("many"), None);
+        // Beyond what a float holds exactly: no count of a change is that large.
+        assert_eq!(parse_count("9223372036854775807"), None);
+        assert_eq!(parse_count("8999999999999999"), Some(8_999_999_999_999_999));
     }
 }

@@ -268,6 +268,22 @@ fn odd_column_names_missing_values_and_unseen_levels_work() {
         "{}",
         out.stderr
     );
+    // `report` reads the files with the model's config, as `score` does: no --config.
+    run(
+        dir.path(),
+        [
+            "report",
+            "--model",
+            "m.json",
+            "--changes",
+            "export.csv",
+            "--output",
+            "r.html",
+        ],
+    )
+    .success();
+    let page = std::fs::read_to_string(dir.path().join("r.html")).unwrap();
+    assert!(page.contains("ROC-AUC"));
 }
 
 #[test]

@@ -461,8 +461,8 @@ fn model_files_out_of_range_exit_2_and_a_nan_risk_is_never_written() {
     let shipped: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(shipped_model()).unwrap()).unwrap();
     let new_changes = repo_root().join("data/new_changes.csv");
-    let score = |model: &serde_json::Value| {
-        std::fs::write(dir.join("m.json"), model.to_string()).unwrap();
+    let score = |model: &str| {
+        std::fs::write(dir.join("m.json"), model).unwrap();
         run(
             dir,
             [
@@ -519,27 +519,28 @@ fn model_files_out_of_range_exit_2_and_a_nan_risk_is_never_written() {
     for (spoil, needles) in cases {
         let mut model = shipped.clone();
         spoil(&mut model);
-        score(&model).bad_input(needles);
+        score(&model.to_string()).bad_input(needles);
         assert!(!dir.join("out.csv").exists());
     }
     // A key given twice: which value is meant would be a guess.
     let text = shipped.to_string();
     assert!(text.contains("\"intercept\":"));
     let repeated = text.replacen("\"intercept\":", "\"intercept\":0.0,\"intercept\":", 1);
-    std::fs::write(dir.join("m.json"), repeated).unwrap();
-    run(
-        dir,
-        [
-            "score",
-            "--model",
-            "m.json",
-            "--changes",
-            new_changes.to_str().unwrap(),
-            "--no-history",
-            "--output",
-            "out.csv",
-        ],
-    )
-    .bad_input(&["m.json", "duplicate field `intercept`"]);
+    score(&repeated).bad_input(&["m.json", "duplicate field `intercept`"]);
+    assert!(!dir.join("out.csv").exists());
+    // The smallest positive scale (allowed: a scale need only be positive) with
+    // coefficients of both signs makes opposite infinite contributions and a NaN risk,
+    // which must stop the run, not be written (and gated) as a low one.
+    let mut model = shipped.clone();
+    for (k, f) in model["features"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .enumerate()
+    {
+        f["scale"] = 5e-324.into();
+        f["coefficient"] = (if k % 2 == 0 { 1.0 } else { -1.0 }).into();
+    }
+    score(&model.to_string()).bad_input(&["row 1", "the risk is not a number"]);
     assert!(!dir.join("out.csv").exists());
 }
