@@ -3,7 +3,8 @@
 //! written as, so that validation (not type inference on the first rows) decides what
 //! a value means and can name its row. A value that is an object or a list, a key
 //! repeated in an object, and text that is not JSON (`NaN`, a cut-off last line) are
-//! errors naming the row, line and key. Objects may span lines (pretty-printed); the
+//! errors naming the row and line (for a value or a key: the line where the row's
+//! object starts, and the key). Objects may span lines (pretty-printed); the
 //! columns are every key any object has, in order of first appearance, and a key an
 //! object lacks is a missing value there, as is `null` or the empty string.
 
@@ -208,10 +209,12 @@ impl Part {
                 return Err(problem);
             }
             if let Err(e) = parsed {
+                // serde's position is inside the object: the line is worked out here.
+                let message = e.to_string();
                 return Err(Problem::Syntax {
                     row,
                     offset: at + offset_of(raw.as_bytes(), &e).unwrap_or(0),
-                    message: e.to_string(),
+                    message: without_position(&message).into(),
                 });
             }
             // A missing value where this row has no such key.
@@ -238,6 +241,11 @@ impl Part {
         self.set_in.push(0);
         self.columns.len() - 1
     }
+}
+
+/// serde_json's message without the " at line L column C" it ends with.
+fn without_position(message: &str) -> &str {
+    message.rsplit_once(" at line ").map_or(message, |(m, _)| m)
 }
 
 /// The first offset at or after `at` that is not JSON whitespace.
@@ -317,7 +325,7 @@ impl<'de> Visitor<'de> for RowSeed<'_> {
                         Err(e) => {
                             // serde's message, without its position inside the value.
                             let message = e.to_string();
-                            let message = message.split(" at line ").next().unwrap_or_default();
+                            let message = without_position(&message);
                             *self.problem = Some(Problem::Syntax {
                                 row,
                                 offset: self.start,
@@ -536,6 +544,12 @@ mod tests {
         let e = error("[{\"a\": 1}]\n");
         assert!(
             e.contains("row 1 (line 1)") && e.contains("JSON object"),
+            "{e}"
+        );
+        // A row that is not an object, on line 4: its line, not serde's inside the row.
+        let e = error("{\"a\": 1}\n\n{\"a\": 2}\n1\n");
+        assert!(
+            e.contains("row 3 (line 4)") && !e.contains("at line"),
             "{e}"
         );
         let e = error("\n \n");

@@ -164,8 +164,8 @@ pub struct TreeParams {
     /// (a fixed pseudo-random sample per round: stochastic gradient boosting).
     pub max_rows_per_tree: usize,
     /// Share of the training rows each tree is grown from, drawn afresh every round
-    /// (stochastic gradient boosting; 1: every row). Files of format version 3 and
-    /// older grew every tree from every row (up to `max_rows_per_tree`).
+    /// (stochastic gradient boosting; 1: every row). A file without it (format version 3
+    /// and older) grew every tree from every row (up to `max_rows_per_tree`).
     #[serde(default = "every_row")]
     pub subsample: f64,
 }
@@ -411,6 +411,11 @@ impl Model {
                 ));
             }
         }
+        if let Err(e) = self.params.clone().check() {
+            return Err(format!(
+                "the training parameters it records are invalid ({e})"
+            ));
+        }
         let t = &self.tiers;
         let risks_in_order = |v: &[f64]| {
             v.windows(2).all(|w| w[0] <= w[1]) && v.iter().all(|r| (0.0..=1.0).contains(r))
@@ -435,8 +440,15 @@ impl Model {
         Ok(())
     }
 
-    /// Writes the model atomically as pretty JSON (byte-identical for identical models).
+    /// Writes the model atomically as pretty JSON (byte-identical for identical models),
+    /// after the checks a load makes: a model nothing could load is never written.
     pub fn save(&self, path: &Path) -> Result<()> {
+        self.clone().check().map_err(|e| {
+            Error::Training(format!(
+                "the model would not pass its own checks, so {} is not written: {e}",
+                path.display()
+            ))
+        })?;
         let json = serde_json::to_string_pretty(self).map_err(|e| Error::BadModel {
             file: path.display().to_string(),
             message: e.to_string(),

@@ -121,9 +121,9 @@ fn typed(
     let df = without_panics(read)
         .map_err(|panic| {
             unreadable(format!(
-                "polars' reader failed ({panic}); a column named twice or an encoding it does \
-                 not read (such as run-end encoding) does this: re-export the file with plain \
-                 columns"
+                "polars' reader failed ({panic}); a damaged file, a column named twice or an \
+                 encoding it does not read (such as run-end encoding) does this: re-export the \
+                 file with plain columns"
             ))
         })?
         .map_err(|e| {
@@ -1130,6 +1130,7 @@ impl<'a> Cells<'a> {
             dt if !(dt.is_primitive_numeric()
                 || dt.is_bool()
                 || dt.is_string()
+                || dt.is_binary()
                 || dt.is_null()
                 || dt.is_decimal()
                 || dt.is_categorical()

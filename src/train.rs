@@ -489,6 +489,10 @@ fn best_of(runs: &[Run], wanted: impl Fn(&Candidate) -> bool) -> Option<usize> {
 
 /// Platt scaling of raw log-odds against outcomes; `None` when it would not keep the
 /// order (slope not positive) or cannot be fitted (one class).
+/// The steepest Platt scaling kept: a model whose validation log-odds need more than ten
+/// times their spread is not one a slope should rescue.
+const MAX_PLATT_SLOPE: f64 = 10.0;
+
 fn platt(logits: &[f64], y: &[bool]) -> Option<Platt> {
     if !y.iter().any(|&v| v) || y.iter().all(|&v| v) {
         return None;
@@ -506,7 +510,9 @@ fn platt(logits: &[f64], y: &[bool]) -> Option<Platt> {
     )
     .ok()?;
     let slope = fitted.coef[0];
-    if !(slope > 0.0 && slope.is_finite() && fitted.intercept.is_finite()) {
+    // A slope far above 1 is a validation slice the log-odds separate (almost)
+    // perfectly, where the unpenalised fit runs off towards infinity: no calibration.
+    if !(slope > 0.0 && slope <= MAX_PLATT_SLOPE && fitted.intercept.is_finite()) {
         return None;
     }
     let before: Vec<f64> = logits.iter().map(|&l| sigmoid(l)).collect();

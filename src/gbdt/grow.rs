@@ -128,6 +128,10 @@ fn objective(s: Stats, w: f64, l2: f64) -> f64 {
 }
 
 fn leaf_value(s: Stats, l2: f64, lower: f64, upper: f64) -> f64 {
+    // No rows and no penalty (an empty sample with `l2` 0): no step, not 0/0.
+    if s.h + l2 <= 0.0 {
+        return 0.0f64.clamp(lower, upper);
+    }
     (-s.g / (s.h + l2)).clamp(lower, upper)
 }
 
@@ -636,8 +640,9 @@ pub fn boost(
         if valid.is_some() && round + 1 - best_round >= p.early_stopping {
             break;
         }
-        if single_leaf {
+        if single_leaf && sample.is_none() {
             // Nothing left to split: later rounds would only repeat tiny leaf shifts.
+            // (A sample that could not split may be followed by one that can.)
             break;
         }
     }
@@ -883,6 +888,42 @@ mod tests {
             panic!("the first tree splits");
         };
         assert_eq!(rows, 8000.0);
+    }
+
+    #[test]
+    fn a_sample_too_small_to_split_does_not_end_boosting() {
+        // Half of 800 rows cannot make two leaves of 300: with every row a tree could.
+        let (x, y) = data(800, 4);
+        let binned = Binned::new(x.view(), 64);
+        let p = BoostParams {
+            rounds: 20,
+            min_leaf_rows: 300,
+            subsample: 0.5,
+            ..params()
+        };
+        let boosted = boost(&binned, &y, None, &[0, 0, 0], &p, None);
+        assert_eq!(boosted.trees.len(), 20);
+        // With every row, the first tree that cannot split ends it.
+        let p = BoostParams {
+            min_leaf_rows: 500,
+            subsample: 1.0,
+            ..p
+        };
+        assert_eq!(
+            boost(&binned, &y, None, &[0, 0, 0], &p, None).trees.len(),
+            1
+        );
+        // No rows in a round's sample and no penalty: every leaf is a number.
+        let p = BoostParams {
+            subsample: 1e-9,
+            l2: 0.0,
+            ..params()
+        };
+        let empty = boost(&binned, &y, None, &[0, 0, 0], &p, None);
+        assert!(empty.trees.iter().all(|t| t.nodes.iter().all(|n| match n {
+            Node::Leaf { value, .. } => value.is_finite(),
+            Node::Split { .. } => true,
+        })));
     }
 
     #[test]

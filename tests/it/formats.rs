@@ -226,7 +226,7 @@ fn spreadsheet_csv_with_byte_order_mark_and_crlf_loads_like_plain_csv() {
 }
 
 #[test]
-fn small_integer_and_decimal_columns_score_like_csv() {
+fn small_integer_decimal_and_binary_columns_score_like_csv() {
     let tmp = tempdir();
     let dir = tmp.path();
     let history = generate(dir, 25);
@@ -240,6 +240,8 @@ fn small_integer_and_decimal_columns_score_like_csv() {
         ("reviewer_count", DataType::Int8),
         ("files_changed", DataType::UInt16),
         ("lines_changed", DataType::Decimal(12, 0)),
+        // Text as bytes without the UTF-8 annotation, as some Spark exports write it.
+        ("author", DataType::Binary),
     ];
     let mut df = read_table(&history.new_changes);
     for (column, dtype) in &casts {

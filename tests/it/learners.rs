@@ -544,3 +544,96 @@ fn model_files_out_of_range_exit_2_and_a_nan_risk_is_never_written() {
     score(&model.to_string()).bad_input(&["row 1", "the risk is not a number"]);
     assert!(!dir.join("out.csv").exists());
 }
+
+/// A history one feature separates perfectly: whatever the learner settings, `train`
+/// writes a model that loads and scores, or writes none and says why.
+#[test]
+fn separable_histories_give_a_model_that_loads_or_none() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    std::fs::write(
+        dir.join("sep.toml"),
+        "[columns]\nid = \"id\"\ntimestamp = \"ts\"\ntimestamp_format = \"unix\"\nlabel = \"bug\"\n\n[features]\nnumeric = [\"x\"]\n",
+    )
+    .unwrap();
+    let mut text = String::from("id,ts,x,bug\n");
+    for i in 0..400u64 {
+        // x in (-0.5, 0.5), every 7th a hair from 0; the outcome is x > 0.
+        let mut x = ((i * 104_729) % 1000) as f64 / 1000.0 - 0.4995;
+        if i % 7 == 0 {
+            x = 1e-5_f64.copysign(x);
+        }
+        let bad = x > 0.0;
+        text.push_str(&format!(
+            "c{i},{},{x},{}\n",
+            1_600_000_000 + 3600 * i,
+            u8::from(bad)
+        ));
+    }
+    std::fs::write(dir.join("sep.csv"), text).unwrap();
+    let train = |extra: &[&str]| {
+        let args = [
+            "train",
+            "--quiet",
+            "--config",
+            "sep.toml",
+            "--changes",
+            "sep.csv",
+            "--model",
+            "m.json",
+        ];
+        let _ = std::fs::remove_file(dir.join("m.json"));
+        run(dir, args.iter().chain(extra))
+    };
+    let scores = || {
+        run(
+            dir,
+            [
+                "score",
+                "--quiet",
+                "--model",
+                "m.json",
+                "--changes",
+                "sep.csv",
+                "--output",
+                "s.csv",
+            ],
+        )
+        .success();
+    };
+    // The logistic model's validation log-odds separate the outcomes: Platt scaling would
+    // need an endless slope, so there is none, and the file loads.
+    train(&["--learner", "logistic"]).success();
+    let model: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("m.json")).unwrap()).unwrap();
+    let calibration = &model["training"]["calibration"];
+    assert!(calibration.is_null(), "{calibration}");
+    scores();
+    // A sample of no rows with no penalty: a step of 0, not 0/0.
+    train(&["--learner", "gbdt", "--subsample", "0.001", "--l2", "0"]).success();
+    scores();
+    // Outcomes a wide gap apart (x near +-1000; a fixture, as the leaf that runs off
+    // depends on the draw), no penalty, full steps, one-row leaves: leaf log-odds beyond
+    // any a file may hold, so no file at all.
+    std::fs::copy(
+        repo_root().join("tests/fixtures/separable_gap.csv"),
+        dir.join("sep.csv"),
+    )
+    .unwrap();
+    let flags = [
+        "--learner",
+        "gbdt",
+        "--l2",
+        "0",
+        "--learning-rate",
+        "1",
+        "--min-leaf-rows",
+        "1",
+    ];
+    train(&flags).bad_input(&[
+        "would not pass its own checks",
+        "m.json is not written",
+        "expected log-odds within +-10000",
+    ]);
+    assert!(!dir.join("m.json").exists());
+}
