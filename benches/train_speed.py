@@ -60,8 +60,13 @@ def candidates(t):
                     yield leaves, min_rows, rate, l2
 
 
-def tree_params(t, leaves, min_rows, rate, l2, monotone, threads):
-    return {
+def tree_params(t, leaves, min_rows, rate, l2, monotone, threads, rows):
+    # changerisk grows each tree from `subsample` of the rows, at most
+    # `max_rows_per_tree` of them: LightGBM bags the same share (model files before
+    # format 4 have no `subsample`: every row).
+    share = min(t.get("subsample", 1.0), t["max_rows_per_tree"] / rows if t["max_rows_per_tree"] else 1.0)
+    bagging = {"bagging_fraction": share, "bagging_freq": 1, "bagging_seed": 7} if share < 1.0 else {}
+    return {**bagging,
         "objective": "binary",
         "learning_rate": rate,
         "num_leaves": leaves,
@@ -81,9 +86,9 @@ def gbdt_selection(x, y, p, monotone, threads):
     t = p["trees"]
     best = None
     for leaves, min_rows, rate, l2 in candidates(t):
-        params = tree_params(t, leaves, min_rows, rate, l2, monotone, threads)
         losses, rounds = [], []
         for a, v, e in folds(n, p):
+            params = tree_params(t, leaves, min_rows, rate, l2, monotone, threads, v - a)
             train = lgb.Dataset(x[a:v], y[a:v], params={"max_bin": t["max_bins"]})
             valid = lgb.Dataset(x[v:e], y[v:e], reference=train)
             b = lgb.train(
@@ -96,8 +101,9 @@ def gbdt_selection(x, y, p, monotone, threads):
             losses.append(b.best_score["valid_0"]["binary_logloss"])
             rounds.append(b.best_iteration)
         if best is None or np.mean(losses) < best[0]:
-            best = (np.mean(losses), params, max(1, round(np.mean(rounds))))
-    lgb.train(best[1], lgb.Dataset(x, y, params={"max_bin": t["max_bins"]}), num_boost_round=best[2])
+            best = (np.mean(losses), (leaves, min_rows, rate, l2), max(1, round(np.mean(rounds))))
+    params = tree_params(t, *best[1], monotone, threads, n)
+    lgb.train(params, lgb.Dataset(x, y, params={"max_bin": t["max_bins"]}), num_boost_round=best[2])
 
 
 def timed(f, runs):
@@ -137,7 +143,11 @@ def main():
             "gbdt",
             lambda: gbdt_selection(x, y, p, monotone, threads),
             lambda: lgb.train(
-                tree_params(p["trees"], 31, 20, *next(candidates(p["trees"]))[2:], [0] * len(names), threads),
+                # A plain fit: every row for every tree.
+                tree_params(
+                    {**p["trees"], "subsample": 1.0, "max_rows_per_tree": 0},
+                    31, 20, *next(candidates(p["trees"]))[2:], [0] * len(names), threads, len(y),
+                ),
                 lgb.Dataset(x, y),
                 num_boost_round=100,
             ),
