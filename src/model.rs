@@ -24,7 +24,8 @@ pub const MODEL_FORMAT: &str = "changerisk-model";
 pub const MODEL_VERSION: u32 = 4;
 
 /// The oldest format version this build reads: version 2 files hold one learning rate
-/// and one L2 penalty where version 3 holds lists; the rest is the same.
+/// and one L2 penalty where later versions hold lists, and versions 2 and 3 have no
+/// `subsample` (their trees grew from every row); the rest is the same.
 pub const OLDEST_MODEL_VERSION: u32 = 2;
 
 /// The largest log-odds a model file may give as an intercept, a coefficient or a
