@@ -187,11 +187,13 @@ impl Part {
             let raw = match stream.next() {
                 None => break,
                 Some(Err(e)) => {
+                    // The line is named from the offset, as for every problem.
+                    let message = e.to_string();
                     return Err(Problem::Syntax {
                         row: part.rows + 1,
                         offset: offset_of(bytes, &e).unwrap_or(start),
-                        message: e.to_string(),
-                    })
+                        message: without_position(&message).into(),
+                    });
                 }
                 Some(Ok(raw)) => raw.get(),
             };

@@ -108,6 +108,8 @@ pub struct TimeOrdered {
     pub y: Vec<bool>,
     /// Timestamps, in time order.
     pub ts: Vec<i64>,
+    /// The input row of each time-ordered row.
+    pub order: Vec<usize>,
 }
 
 /// Prepares every change of a history, in time order (ties keep input order).
@@ -122,5 +124,10 @@ pub fn time_ordered(changes: &Changes, incidents: &Incidents, params: LabelParam
     );
     let y = order.iter().map(|&r| prepared.labels.caused[r]).collect();
     let ts = order.iter().map(|&r| changes.ts[r]).collect();
-    TimeOrdered { prepared, y, ts }
+    TimeOrdered {
+        prepared,
+        y,
+        ts,
+        order,
+    }
 }

@@ -118,7 +118,7 @@ fn typed(
         format: format.name().into(),
         message,
     };
-    let df = without_panics(read)
+    without_panics(read)
         .map_err(|panic| {
             unreadable(format!(
                 "polars' reader failed ({panic}); a damaged file, a column named twice or an \
@@ -135,8 +135,7 @@ fn typed(
                 );
             }
             unreadable(message)
-        })?;
-    Ok(df)
+        })
 }
 
 /// Reads a CSV file (RFC 4180: quoted cells may hold commas, line ends and doubled

@@ -169,7 +169,7 @@ pub fn evaluate(s: &EvaluateSettings, progress: &Progress) -> Result<Evaluation>
             &incidents.started_before(ts[cut]),
             s.labelling,
         );
-        known = changes.time_order()[..cut]
+        known = history.order[..cut]
             .iter()
             .map(|&r| labels.caused[r])
             .collect::<Vec<bool>>();

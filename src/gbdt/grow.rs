@@ -392,8 +392,9 @@ impl Grower<'_> {
     }
 }
 
-/// Rows are sampled for a tree in runs of this many neighbours: a tree then reads a
-/// quarter of the binned rows' memory for a quarter of the rows, not all of it.
+/// When the per-tree cap (`max_rows_per_tree`) draws the sample, rows are drawn in runs of
+/// this many neighbours: a tree then reads a quarter of the binned rows' memory for a
+/// quarter of the rows, not all of it. (`subsample` alone draws row by row.)
 const SAMPLE_BLOCK: usize = 32;
 
 /// SplitMix64's finaliser: a well-mixed 64-bit hash.
