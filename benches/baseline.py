@@ -124,9 +124,16 @@ def first_incident(timeline, incidents):
 
     unnamed = incidents.loc[~incidents.index.isin(names.index), ["start", "service"]]
     unnamed = unnamed.sort_values("start", kind="stable")
+    # Changes in the same second go by change_id, as changerisk orders them: the last one
+    # before an incident is then the greatest id.
     changes = pd.DataFrame(
-        {"ts": timeline["ts"], "service": timeline["service"], "row": np.arange(len(timeline))}
-    ).sort_values("ts", kind="stable")
+        {
+            "ts": timeline["ts"],
+            "id": timeline["change_id"].astype(str),
+            "service": timeline["service"],
+            "row": np.arange(len(timeline)),
+        }
+    ).sort_values(["ts", "id"], kind="stable")
     attributed = pd.merge_asof(
         unnamed,
         changes,
@@ -320,7 +327,7 @@ def train(args):
     phases.done("read")
     first = first_incident(changes, incidents)
     phases.done("label")
-    order = np.argsort(changes["ts"].to_numpy(), kind="stable")
+    order = np.lexsort((changes["change_id"].astype(str).to_numpy(), changes["ts"].to_numpy()))
     y = ~np.isnan(first[order])
     base_rate = y.mean()
     names, x = features(changes, incidents, first, order, base_rate)

@@ -42,6 +42,7 @@ fn scored(model: &Model, n: usize, dir: &Path) -> ScoredHistory {
         changes,
         incidents: Some(incidents),
         config: Config::default(),
+        default_incidents: false,
     };
     score_history(
         model,

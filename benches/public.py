@@ -11,7 +11,7 @@ OpenStack's history, each an independent 80/20 chronological split. Per case:
   columns, standardised on the training rows;
 * LightGBM `LGBMClassifier` (default settings) on the raw declared columns;
 
-all on the same split (stable sort by time, first 80% for training). Prints a markdown
+all on the same split (sorted by time, equal times by id, first 80% for training). Prints a markdown
 table and the means.
 
     VENV=/work/bench-venv-q; $VENV/bin/python benches/public.py [--windows 5 --window-rows 9000]
@@ -52,10 +52,16 @@ def times(frame, columns):
     return pd.to_datetime(raw, format=fmt)
 
 
+def time_order(frame, columns):
+    """Row positions in time order, equal times by id (as `evaluate` orders them)."""
+    ids = frame[columns["id"]].astype(str).to_numpy()
+    return np.lexsort((ids, times(frame, columns).to_numpy()))
+
+
 def baselines(frame, config):
     columns, features = config["columns"], config["features"]
     declared = features.get("numeric", []) + features.get("boolean", [])
-    order = np.argsort(times(frame, columns).to_numpy(), kind="stable")
+    order = time_order(frame, columns)
     data = frame.iloc[order]
     cut = int(0.8 * len(data))
     x = data[declared].astype(float).fillna(0.0).to_numpy()
@@ -100,7 +106,7 @@ def main():
     tmp = tempfile.TemporaryDirectory()
     _, _, os_config_path, os_config, openstack = cases[0]
     if args.windows > 0:
-        order = np.argsort(times(openstack, os_config["columns"]).to_numpy(), kind="stable")
+        order = time_order(openstack, os_config["columns"])
         ordered = openstack.iloc[order]
         last = len(ordered) - args.window_rows
         for k in range(args.windows):

@@ -14,7 +14,7 @@ Per seed:
   4. labels of every change by SPEC.md's rule ("Labels"), computed here independently:
      an incident naming `caused_by_change` labels each named (known) change, else it is
      attributed to the most recent change on its service with timestamp <= its start and
-     start - timestamp <= 24h (ties: the last in file order); every severity. Checked
+     start - timestamp <= 24h (ties: the greatest change_id); every severity. Checked
      against the "labels: N of M" line `changerisk train` prints for the whole file;
   5. baselines trained on past.csv with its labels and the same raw columns (the
      contract's columns but change_id and timestamp; no history features):
@@ -118,7 +118,7 @@ def split_by_time(changes_csv, past_csv, future_csv):
     df = read_changes(changes_csv)
     if len(df) != len(rows):
         sys.exit(f"{changes_csv}: {len(rows)} lines but {len(df)} rows (quoted newlines?)")
-    order = np.argsort(df["_ts"].to_numpy(), kind="stable")
+    order = np.lexsort((df["change_id"].astype(str).to_numpy(), df["_ts"].to_numpy()))
     n_past = len(rows) - int(round(TEST_FRACTION * len(rows)))
     for path, part in ((past_csv, order[:n_past]), (future_csv, order[n_past:])):
         with open(path, "w", encoding="utf-8") as f:
@@ -135,12 +135,12 @@ def spec_labels(changes, incidents):
     ids = changes["change_id"].to_numpy()
     position = {cid: i for i, cid in enumerate(ids)}
     ts = changes["_ts"].to_numpy()
-    # per service: file positions stably sorted by timestamp, so among equal timestamps
-    # the last one is the last in file order
+    # per service: file positions sorted by timestamp, equal timestamps by change_id, so
+    # the last one before an incident is the greatest id (as changerisk orders them)
     by_service = {}
+    ids = changes["change_id"].astype(str).to_numpy()
     for service, rows in changes.groupby("service", sort=False).indices.items():
-        rows = np.sort(rows)
-        rows = rows[np.argsort(ts[rows], kind="stable")]
+        rows = rows[np.lexsort((ids[rows], ts[rows]))]
         by_service[service] = (ts[rows], rows)
     starts = unix_seconds(incidents["start_time"])
     named_col = incidents["caused_by_change"].fillna("").astype(str)

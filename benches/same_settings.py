@@ -43,7 +43,7 @@ def cases(extra):
         yield name, frame, config
         if name == "openstack":
             cfg = tomllib.load(open(config, "rb"))
-            ordered = frame.iloc[np.argsort(public.times(frame, cfg["columns"]).to_numpy(), kind="stable")]
+            ordered = frame.iloc[public.time_order(frame, cfg["columns"])]
             for start in [0, 3439, 6878, 10317, 13757]:
                 yield f"openstack rows {start}", ordered.iloc[start : start + 9000], config
     for item in extra:
@@ -92,7 +92,7 @@ def main():
     for name, frame, config in cases(args.extra):
         cfg = tomllib.load(open(config, "rb"))
         stem = os.path.join(tmp, name.replace(" ", "_"))
-        ordered = frame.iloc[np.argsort(public.times(frame, cfg["columns"]).to_numpy(), kind="stable")]
+        ordered = frame.iloc[public.time_order(frame, cfg["columns"])]
         cut = int(0.8 * len(ordered))
         ordered.iloc[:cut].to_csv(stem + "_past.csv", index=False)
         ordered.iloc[cut:].to_csv(stem + "_future.csv", index=False)

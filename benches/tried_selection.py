@@ -59,7 +59,7 @@ def main():
         cases.append((name, frame, config))
         if name == "openstack":
             cfg = tomllib.load(open(config, "rb"))
-            ordered = frame.iloc[np.argsort(public.times(frame, cfg["columns"]).to_numpy(), kind="stable")]
+            ordered = frame.iloc[public.time_order(frame, cfg["columns"])]
             for start in [0, 3439, 6878, 10317, 13757]:
                 cases.append((f"openstack rows {start}", ordered.iloc[start : start + 9000], config))
     for extra in args.extra:
@@ -75,7 +75,7 @@ def main():
         cfg = tomllib.load(open(config, "rb"))
         stem = os.path.join(tmp, name.replace(" ", "_"))
         frame.to_csv(stem + ".csv", index=False)
-        ordered = frame.iloc[np.argsort(public.times(frame, cfg["columns"]).to_numpy(), kind="stable")]
+        ordered = frame.iloc[public.time_order(frame, cfg["columns"])]
         ordered.iloc[: int(0.8 * len(ordered))].to_csv(stem + "_past.csv", index=False)
         subprocess.run(
             [BINARY, "train", "--config", config, "--changes", stem + "_past.csv", "--model", stem + ".json", "-q"],

@@ -83,13 +83,14 @@ pub fn score_history(
     progress: &Progress,
 ) -> Result<ScoredHistory> {
     // `Inputs::load` drops the pass-through columns, which the export keeps.
+    let incidents_path = inputs.incidents()?;
     progress.stage("loading changes");
     let LoadedChanges {
         mut changes,
         passthrough,
     } = load_changes(&inputs.changes, &inputs.config, Read::Labelled)?;
     progress.stage("loading incidents");
-    let incidents = match &inputs.incidents {
+    let incidents = match incidents_path {
         Some(path) => load_incidents(path)?,
         None => Incidents::default(),
     };

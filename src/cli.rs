@@ -64,8 +64,8 @@ pub struct InputArgs {
     /// Change history (CSV, Parquet, Arrow IPC or JSON Lines).
     #[arg(long, default_value = "data/changes.csv")]
     pub changes: PathBuf,
-    /// Incident history [default: data/incidents.csv, none when the config names a
-    /// label column].
+    /// Incident history [default: data/incidents.csv with the shipped data/changes.csv;
+    /// none when the config names a label column].
     #[arg(long)]
     pub incidents: Option<PathBuf>,
     /// Feature config (TOML) describing the changes file's columns; default: the
@@ -184,15 +184,17 @@ pub struct ScoreArgs {
     /// Changes to score.
     #[arg(long, default_value = "data/new_changes.csv")]
     pub changes: PathBuf,
-    /// Incident history, for the history features [default: data/incidents.csv for a
-    /// model of the built-in schema].
+    /// Incident history, for the history features [default: data/incidents.csv when
+    /// scoring the shipped data/new_changes.csv with a model of the built-in schema].
+    /// Alone (no --history), the changes scored are their own history.
     #[arg(long)]
     pub incidents: Option<PathBuf>,
-    /// Past changes, for the history features; a change also in --changes counts once
-    /// [default: data/changes.csv for a model of the built-in schema].
+    /// Past changes, for the history features, with --incidents; a change also in
+    /// --changes counts once [default: data/changes.csv when scoring the shipped
+    /// data/new_changes.csv with a model of the built-in schema].
     #[arg(long)]
     pub history: Option<PathBuf>,
-    /// Use no default --history and --incidents (history features see only --changes).
+    /// No history files (history features see only --changes and no incidents).
     #[arg(long, conflicts_with_all = ["incidents", "history"])]
     pub no_history: bool,
     /// Where to write the scored changes; the extension names the format.

@@ -236,7 +236,7 @@ pub fn attribute_incidents(changes: &Events, incidents: &Incidents, params: Labe
             continue;
         }
         // The most recent change on the service applied at or before the start and at
-        // most the window before it; equal timestamps: the last one in input order.
+        // most the window before it; equal timestamps: the greatest `change_id`.
         let candidate = service_code
             .get(incidents.service[i].as_str())
             .and_then(|&code| {
@@ -319,6 +319,24 @@ mod tests {
                         .collect()
                 })
                 .collect(),
+        }
+    }
+
+    #[test]
+    fn of_changes_in_the_same_second_the_greatest_id_is_the_most_recent_in_any_order() {
+        let inc = incidents(&[(2 * H, "s", 3, "")]);
+        for rows in [
+            [("b", H, "s"), ("a", H, "s"), ("c", H, "t")],
+            [("a", H, "s"), ("c", H, "t"), ("b", H, "s")],
+        ] {
+            let l = attribute_incidents(&changes(&rows), &inc, LabelParams::default());
+            let caused: Vec<&str> = rows
+                .iter()
+                .zip(&l.caused)
+                .filter(|(_, &c)| c)
+                .map(|(r, _)| r.0)
+                .collect();
+            assert_eq!(caused, ["b"], "rows {rows:?}");
         }
     }
 

@@ -268,12 +268,19 @@ impl Events {
         };
     }
 
-    /// Row indices in time order (ties keep input order).
+    /// Row indices in time order; changes applied in the same second go by `change_id`,
+    /// so nothing downstream (which change an incident is attributed to, the training
+    /// rows' order) depends on the order of the input rows.
     pub fn time_order(&self) -> Vec<usize> {
-        let mut order: Vec<usize> = (0..self.len()).collect();
-        order.par_sort_by_key(|&r| self.ts[r]);
-        order
+        time_order(&self.ts, |r| self.ids.get(r))
     }
+}
+
+/// Row indices sorted by `ts`, equal times by `id` (unique within a history).
+fn time_order<'a>(ts: &[i64], id: impl Fn(usize) -> &'a str + Sync) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..ts.len()).collect();
+    order.par_sort_by(|&a, &b| ts[a].cmp(&ts[b]).then_with(|| id(a).cmp(id(b))));
+    order
 }
 
 /// Validated changes: identity and timing columns plus the typed feature inputs.
@@ -335,11 +342,9 @@ impl Changes {
         Ok(())
     }
 
-    /// Row indices in time order (ties keep input order).
+    /// Row indices in time order, ties by `change_id` ([`Events::time_order`]).
     pub fn time_order(&self) -> Vec<usize> {
-        let mut order: Vec<usize> = (0..self.len()).collect();
-        order.par_sort_by_key(|&r| self.ts[r]);
-        order
+        time_order(&self.ts, |r| self.ids[r].as_str())
     }
 
     /// The identity and timing columns as [`Events`].

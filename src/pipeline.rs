@@ -112,7 +112,7 @@ pub struct TimeOrdered {
     pub order: Vec<usize>,
 }
 
-/// Prepares every change of a history, in time order (ties keep input order).
+/// Prepares every change of a history, in time order (ties by `change_id`).
 pub fn time_ordered(changes: &Changes, incidents: &Incidents, params: LabelParams) -> TimeOrdered {
     let order = changes.time_order();
     let prepared = prepare(

@@ -9,7 +9,7 @@ pub mod report;
 pub mod score;
 pub mod train;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::cli::{Cli, Command, InputArgs, LabelArgs, LearnerArgs};
 use crate::config::Config;
@@ -35,12 +35,21 @@ pub fn run(cli: Cli) -> Result<u8> {
 }
 
 /// The history to learn from: where it is and how to read it.
+#[derive(Debug, Clone)]
 pub struct Inputs {
     pub changes: PathBuf,
     /// `None` when the config's label column gives the labels.
     pub incidents: Option<PathBuf>,
     pub config: Config,
+    /// `incidents` is the shipped [`SHIPPED_INCIDENTS`] because `--incidents` was not
+    /// given: right for the shipped [`SHIPPED_CHANGES`] only ([`Inputs::incidents`]).
+    pub default_incidents: bool,
 }
+
+/// The shipped history the commands read without flags.
+pub const SHIPPED_CHANGES: &str = "data/changes.csv";
+/// The shipped history's incidents.
+pub const SHIPPED_INCIDENTS: &str = "data/incidents.csv";
 
 impl Inputs {
     /// Resolves `--changes`, `--incidents` and `--config`.
@@ -54,6 +63,7 @@ impl Inputs {
             Some(path) => Config::load(&path)?,
             None => Config::default(),
         };
+        let default_incidents = config.columns.label.is_none() && incidents.is_none();
         let incidents = match (&config.columns.label, incidents) {
             (Some(label), Some(path)) => {
                 return Err(Error::Usage(format!(
@@ -62,13 +72,29 @@ impl Inputs {
                 )))
             }
             (Some(_), None) => None,
-            (None, given) => Some(given.unwrap_or_else(|| PathBuf::from("data/incidents.csv"))),
+            (None, given) => Some(given.unwrap_or_else(|| PathBuf::from(SHIPPED_INCIDENTS))),
         };
         Ok(Inputs {
             changes,
             incidents,
             config,
+            default_incidents,
         })
+    }
+
+    /// The incidents file to read, if any. The shipped incidents are only taken by default
+    /// for the shipped changes: another changes file's labels would come from incidents
+    /// of someone else's services, silently wrong.
+    pub fn incidents(&self) -> Result<Option<&Path>> {
+        match &self.incidents {
+            Some(_) if self.default_incidents && self.changes != Path::new(SHIPPED_CHANGES) => {
+                Err(Error::Usage(format!(
+                    "{} needs its incidents: give --incidents (the default {SHIPPED_INCIDENTS} belongs to the shipped {SHIPPED_CHANGES}), or name the changes' label column in a --config",
+                    self.changes.display()
+                )))
+            }
+            incidents => Ok(incidents.as_deref()),
+        }
     }
 
     /// Without `--config` (`config_given`), the files are read as `model` was trained:
@@ -97,10 +123,11 @@ impl Inputs {
 
     /// Loads the changes (with labels, if the config names them) and the incidents.
     pub fn load(&self, progress: &Progress) -> Result<(Changes, Incidents)> {
+        let incidents_path = self.incidents()?;
         progress.stage("loading changes");
         let changes = load_changes(&self.changes, &self.config, Read::Labelled)?.changes;
         progress.stage("loading incidents");
-        let incidents = match &self.incidents {
+        let incidents = match incidents_path {
             Some(path) => load_incidents(path)?,
             None => Incidents::default(),
         };

@@ -72,11 +72,7 @@ pub fn run(args: ReportArgs, progress: &Progress) -> Result<u8> {
     // The headline numbers: `evaluate`'s protocol with the given model's settings.
     let evaluation = evaluate(
         &EvaluateSettings {
-            inputs: Inputs {
-                changes: s.inputs.changes.clone(),
-                incidents: s.inputs.incidents.clone(),
-                config: s.inputs.config.clone(),
-            },
+            inputs: s.inputs.clone(),
             test_fraction: s.test_fraction,
             json: false,
             labelling: model.labelling,

@@ -2,12 +2,13 @@
 //! row per change (input order) with risk, tier, reasons, violated policies and the
 //! input's pass-through columns.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use polars::prelude::{Column as PlColumn, DataFrame};
 use rayon::prelude::*;
 
 use crate::cli::ScoreArgs;
+use crate::commands::{SHIPPED_CHANGES, SHIPPED_INCIDENTS};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::features::{design_matrix, unseen_levels};
@@ -65,26 +66,39 @@ impl ScoreSettings {
     }
 }
 
-/// The incidents and past-changes files to use. A model of the built-in schema defaults
-/// to the shipped data (unless `--no-history`); a model whose config takes labels from a
-/// column uses no incidents file.
+/// The changes the no-flag run scores; the shipped history is theirs.
+const SHIPPED_NEW_CHANGES: &str = "data/new_changes.csv";
+
+/// The incidents and past-changes files to use. A model whose config takes labels from
+/// a column uses no incidents file. A model of the built-in schema needs both unless
+/// `--no-history`: the shipped ones by default for the shipped changes only (for other
+/// changes, history features from someone else's services would be silently wrong), and
+/// `--incidents` alone when the scored changes are their own history.
 fn history_files(s: &ScoreSettings, model: &Model) -> Result<(Option<PathBuf>, Option<PathBuf>)> {
-    let defaults = model.config == Config::default() && !s.no_history;
-    let default = |given: &Option<PathBuf>, path: &str| {
-        given
-            .clone()
-            .or_else(|| defaults.then(|| PathBuf::from(path)))
-    };
     if let (Some(label), Some(path)) = (&model.config.columns.label, &s.incidents) {
         return Err(Error::Usage(format!(
             "the model takes labels from the column '{label}', so it uses no incidents file; drop --incidents {}",
             path.display()
         )));
     }
-    Ok((
-        default(&s.incidents, "data/incidents.csv"),
-        default(&s.history, "data/changes.csv"),
-    ))
+    if model.config != Config::default() || s.no_history {
+        return Ok((s.incidents.clone(), s.history.clone()));
+    }
+    match (&s.incidents, &s.history) {
+        (None, None) if s.changes == Path::new(SHIPPED_NEW_CHANGES) => Ok((
+            Some(PathBuf::from(SHIPPED_INCIDENTS)),
+            Some(PathBuf::from(SHIPPED_CHANGES)),
+        )),
+        (None, None) => Err(Error::Usage(format!(
+            "{} needs its history for the history features: give --history and --incidents (--incidents alone when it holds its own history), or --no-history; the defaults {SHIPPED_CHANGES} and {SHIPPED_INCIDENTS} are the history of the shipped {SHIPPED_NEW_CHANGES}",
+            s.changes.display()
+        ))),
+        (None, Some(history)) => Err(Error::Usage(format!(
+            "--history {} needs --incidents too: which past changes caused incidents is part of the history features (a file with only the header when there were none)",
+            history.display()
+        ))),
+        (incidents, history) => Ok((incidents.clone(), history.clone())),
+    }
 }
 
 /// One scored change.

@@ -29,15 +29,21 @@ fn python() -> String {
 /// the split `evaluate` makes.
 fn chronological_split(
     source: &Path,
-    time_column: &str,
+    (time_column, id_column): (&str, &str),
     parse: impl Fn(&str) -> i64,
     dir: &Path,
 ) -> (PathBuf, PathBuf) {
     let mut reader = csv::Reader::from_path(source).unwrap();
     let headers = reader.headers().unwrap().clone();
-    let t = headers.iter().position(|h| h == time_column).unwrap();
+    let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let (t, id) = (column(time_column), column(id_column));
     let mut rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
-    rows.sort_by_key(|r| parse(&r[t]));
+    // Changes in the same second go by id, as changerisk orders them.
+    rows.sort_by(|a, b| {
+        parse(&a[t])
+            .cmp(&parse(&b[t]))
+            .then_with(|| a[id].cmp(&b[id]))
+    });
     // The last ceil(20%) for testing, as `evaluate` (and scikit-learn) split.
     let cut = rows.len() - (rows.len() as f64 * 0.2).ceil() as usize;
     let write = |name: &str, part: &[csv::StringRecord]| {
@@ -83,8 +89,13 @@ fn sklearn_auc_of_train_and_score(
     time_column: &str,
     parse: impl Fn(&str) -> i64,
 ) -> f64 {
+    let id = if name == "openstack" {
+        "_id"
+    } else {
+        "transactionid"
+    };
     let dir = tempdir();
-    let (past, future) = chronological_split(&dataset(name), time_column, parse, dir.path());
+    let (past, future) = chronological_split(&dataset(name), (time_column, id), parse, dir.path());
     let model = dir.path().join("model.json");
     let scored = dir.path().join("scored.csv");
     run(
@@ -121,11 +132,6 @@ fn sklearn_auc_of_train_and_score(
                   assert len(s) == len(f), (len(s), len(f))\n\
                   assert [str(x) for x in s['change_id']] == [str(x) for x in f[sys.argv[3]]]\n\
                   print(repr(float(roc_auc_score(s['bug'], s['risk']))))";
-    let id = if name == "openstack" {
-        "_id"
-    } else {
-        "transactionid"
-    };
     let out = Process::new(python())
         .args([
             "-c",

@@ -88,6 +88,51 @@ fn help_of_every_command_mentions_each_of_its_flags() {
     }
 }
 
+/// The shipped history is the default only for the shipped changes: another file's
+/// labels or history features drawn from it would be silently wrong.
+#[test]
+fn the_shipped_history_is_not_taken_for_other_changes() {
+    let tmp = tempdir();
+    let root = repo_root();
+    let mine = tmp.path().join("mine.csv");
+    std::fs::copy(root.join("data/new_changes.csv"), &mine).expect("copied");
+    let (mine, output) = (
+        mine.to_str().expect("UTF-8").to_string(),
+        tmp.path()
+            .join("out.csv")
+            .to_str()
+            .expect("UTF-8")
+            .to_string(),
+    );
+    let score = |extra: &[&str]| {
+        let args = [
+            &["score", "--changes", &mine, "--output", &output][..],
+            extra,
+        ]
+        .concat();
+        run(&root, args)
+    };
+    score(&[]).bad_input(&[&mine, "--history", "--incidents", "--no-history"]);
+    score(&["--history", "data/changes.csv"]).bad_input(&["--history", "needs --incidents"]);
+    // Incidents alone: the scored changes are their own history.
+    score(&["--incidents", "data/incidents.csv"]).success();
+    assert_eq!(scored(tmp.path().join("out.csv").as_path()).len(), 500);
+    score(&["--no-history"]).success();
+    let model = tmp.path().join("m.json");
+    run(
+        &root,
+        [
+            "train",
+            "--changes",
+            &mine,
+            "--model",
+            model.to_str().expect("UTF-8"),
+        ],
+    )
+    .bad_input(&[&mine, "--incidents", "data/incidents.csv"]);
+    assert!(!model.exists());
+}
+
 #[test]
 fn score_with_default_inputs_scores_every_new_change_in_input_order() {
     let tmp = tempdir();

@@ -85,6 +85,7 @@ fn expected_tables() -> Vec<(&'static str, DataFrame)> {
         changes: repo_root().join("data/changes.csv"),
         incidents: Some(repo_root().join("data/incidents.csv")),
         config: Config::default(),
+        default_incidents: false,
     };
     let history = score_history(
         &model,

@@ -42,6 +42,7 @@ fn scored(model: &Model, history: &History) -> ScoredHistory {
         changes: history.changes.clone(),
         incidents: Some(history.incidents.clone()),
         config: Config::default(),
+        default_incidents: false,
     };
     score_history(
         model,
