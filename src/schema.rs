@@ -155,6 +155,15 @@ fn parse_plain_utc(b: &[u8]) -> Option<i64> {
     Some(days * 86_400 + h * 3_600 + mi * 60 + sec)
 }
 
+/// The earliest time a change or an incident may have: 1970-01-02T00:00:00Z. Earlier
+/// times (0001-01-01, Go's zero time; the Unix epoch itself, in any offset) are what
+/// exports write for a missing time, and taken as one would make a change the first of
+/// the history, silently.
+pub const EARLIEST_TIME: i64 = 86_400;
+/// The first time past the latest a change or an incident may have: 2200-01-01T00:00:00Z
+/// (9999-12-31 is the other placeholder).
+pub const LATEST_TIME: i64 = 7_258_118_400;
+
 /// Formats Unix seconds as RFC 3339 UTC (`2025-03-01T14:05:00Z`).
 pub fn format_timestamp(secs: i64) -> String {
     DateTime::<Utc>::from_timestamp(secs, 0)

@@ -13,6 +13,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::output::write_atomic;
+use crate::schema::{format_timestamp, EARLIEST_TIME, LATEST_TIME};
 
 /// The file formats a table can be read from or written to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1319,16 +1320,36 @@ impl<'a> Cells<'a> {
         }
     }
 
-    /// Timestamps as Unix seconds; typed datetime columns are taken as they are.
+    /// Timestamps as Unix seconds; typed datetime columns are taken as they are. A time
+    /// outside [`EARLIEST_TIME`]..[`LATEST_TIME`] is an error: a placeholder for a
+    /// missing time, not a time.
     pub fn timestamps(
         &self,
         expected: &str,
         parse: impl Fn(&str) -> Option<i64>,
     ) -> Result<Vec<Option<i64>>> {
-        match &self.data {
-            CellData::Seconds(ca) => Ok(ca.iter().collect()),
-            _ => self.parse_optional(expected, parse),
+        let times = match &self.data {
+            CellData::Seconds(ca) => ca.iter().collect(),
+            _ => self.parse_optional(expected, parse)?,
+        };
+        let outside =
+            |t: &Option<i64>| t.is_some_and(|t| !(EARLIEST_TIME..LATEST_TIME).contains(&t));
+        if let Some(i) = times.iter().position(outside) {
+            let value = match &self.data {
+                CellData::Seconds(_) => times[i].map(format_timestamp),
+                _ => self.text().swap_remove(i),
+            };
+            return Err(self.bad(
+                i,
+                &value.unwrap_or_default(),
+                format!(
+                    "a time from {} to before {} (an earlier or later one is taken for a placeholder of a missing time, such as 0001-01-01)",
+                    format_timestamp(EARLIEST_TIME),
+                    format_timestamp(LATEST_TIME)
+                ),
+            ));
         }
+        Ok(times)
     }
 
     /// The raw text of every cell (missing cells as `None`).

@@ -965,9 +965,10 @@ fn degenerate_but_valid_histories_fail_cleanly() {
 }
 
 #[test]
-fn extreme_typed_timestamps_do_not_panic() {
+fn extreme_typed_timestamps_are_rejected_naming_the_row() {
     // Datetime cells at the ends of the i64 range (year -292 million to +292 million)
-    // are representable in Parquet; whether they are accepted or rejected, nothing panics.
+    // are representable in Parquet; like the Unix epoch itself (a missing time's
+    // placeholder), they are refused, naming the row, and nothing panics.
     let tmp = tempdir();
     let dir = tmp.path();
     let csv = dir.join("source.csv");
@@ -1028,15 +1029,63 @@ fn extreme_typed_timestamps_do_not_panic() {
                 "incidents.csv",
             ],
         ] {
-            let run = run(dir, &args);
-            run.no_panic();
-            assert!(
-                matches!(run.code, Some(0) | Some(2)),
-                "`changerisk {}` exited {:?}; stderr:\n{}",
-                args.join(" "),
-                run.code,
-                run.stderr
-            );
+            run(dir, &args).bad_input(&["extreme.parquet", "row 3", "timestamp", "placeholder"]);
         }
     }
+}
+
+#[test]
+fn placeholder_times_are_rejected_not_taken_for_times() {
+    // Go's zero time, the far end exports write for "never", the Unix epoch: each would
+    // silently become the first or last change of the history.
+    for (at, placeholder) in [
+        (0, "0001-01-01T00:00:00Z"),
+        (3, "9999-12-31T23:59:59Z"),
+        (1, "1970-01-01T05:00:00+05:00"),
+    ] {
+        let tmp = tempdir();
+        score_changes(
+            tmp.path(),
+            &spoiled(at, |r| r.timestamp = placeholder.into()),
+        )
+        .bad_input(&[
+            "changes.csv",
+            &format!("row {}", at + 1),
+            "timestamp",
+            "placeholder",
+        ])
+        .quotes(placeholder);
+    }
+    let tmp = tempdir();
+    let incidents = [IncidentRow::new("i1", "0001-01-01T00:00:00Z", "checkout")];
+    train_with_incidents(tmp.path(), &incidents)
+        .bad_input(&["incidents.csv", "row 1", "start_time", "placeholder"])
+        .quotes("0001-01-01T00:00:00Z");
+    // A config's Unix seconds: 0 is the epoch.
+    let tmp = tempdir();
+    let dir = tmp.path();
+    std::fs::write(
+        dir.join("c.csv"),
+        "id,t,y,x\na,1736150400,1,1\nb,0,0,2\nc,1736150500,0,3\n",
+    )
+    .expect("written");
+    std::fs::write(
+        dir.join("c.toml"),
+        "[columns]\nid = \"id\"\ntimestamp = \"t\"\ntimestamp_format = \"unix\"\nlabel = \"y\"\n[features]\nbuiltin = false\nnumeric = [\"x\"]\n",
+    )
+    .expect("written");
+    run(
+        dir,
+        [
+            "train",
+            "--config",
+            "c.toml",
+            "--changes",
+            "c.csv",
+            "--model",
+            "m.json",
+        ],
+    )
+    .bad_input(&["c.csv", "row 2", "'t'", "placeholder"])
+    .quotes("0");
 }
