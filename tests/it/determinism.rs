@@ -9,6 +9,30 @@ fn read(path: &std::path::Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// Trains in `dir` on `changes` and `incidents`, writing `model`; returns its bytes.
+fn train_bytes(
+    dir: &std::path::Path,
+    changes: &std::path::Path,
+    incidents: &std::path::Path,
+    model: &str,
+) -> Vec<u8> {
+    run(
+        dir,
+        [
+            "train",
+            "--quiet",
+            "--changes",
+            changes.to_str().expect("UTF-8"),
+            "--incidents",
+            incidents.to_str().expect("UTF-8"),
+            "--model",
+            model,
+        ],
+    )
+    .success();
+    read(&dir.join(model))
+}
+
 #[test]
 fn generate_with_the_same_seed_is_byte_identical_and_another_seed_differs() {
     let (a, b, c) = (tempdir(), tempdir(), tempdir());
@@ -39,23 +63,7 @@ fn train_twice_on_the_same_inputs_writes_byte_identical_models() {
     let tmp = tempdir();
     let dir = tmp.path();
     let history = generate(dir, 8);
-    let train = |model: &str| {
-        run(
-            dir,
-            [
-                "train",
-                "--quiet",
-                "--changes",
-                history.changes.to_str().expect("UTF-8"),
-                "--incidents",
-                history.incidents.to_str().expect("UTF-8"),
-                "--model",
-                model,
-            ],
-        )
-        .success();
-        read(&dir.join(model))
-    };
+    let train = |model: &str| train_bytes(dir, &history.changes, &history.incidents, model);
     let first = train("first.json");
     assert!(first == train("second.json"), "two trainings differ");
     let model: serde_json::Value = serde_json::from_slice(&first).expect("JSON");
@@ -114,21 +122,7 @@ fn changes_applied_in_the_same_second_train_and_score_the_same_in_any_input_orde
     records.write(&backward);
 
     let train = |changes: &std::path::Path, model: &str| {
-        run(
-            dir,
-            [
-                "train",
-                "--quiet",
-                "--changes",
-                changes.to_str().expect("UTF-8"),
-                "--incidents",
-                history.incidents.to_str().expect("UTF-8"),
-                "--model",
-                model,
-            ],
-        )
-        .success();
-        read(&dir.join(model))
+        train_bytes(dir, changes, &history.incidents, model)
     };
     assert!(
         train(&forward, "forward.json") == train(&backward, "backward.json"),
