@@ -269,6 +269,9 @@ pub fn annotate(
     })?;
     progress.stage("loading model");
     let model = Model::load(&s.model)?;
+    if let (Some(history), None, None) = (&s.history, &s.incidents, &model.config.columns.label) {
+        return Err(super::history_without_incidents(history));
+    }
     let policies = Policies::from_flag(s.policy.as_deref())?;
     let tiers = model.tiers.overridden(s.tiers);
     let history = s

@@ -135,6 +135,15 @@ impl Inputs {
     }
 }
 
+/// `--history` without `--incidents` for a model of the built-in schema: its history
+/// features would count no incident, silently lowering risks.
+pub(crate) fn history_without_incidents(history: &Path) -> Error {
+    Error::Usage(format!(
+        "--history {} needs --incidents too: which past changes caused incidents is part of the history features (a file with only the header when there were none)",
+        history.display()
+    ))
+}
+
 /// Writes data to stdout with a final newline. A closed pipe (`| head`) surfaces as an
 /// I/O error that the binary treats as success.
 pub(crate) fn print_stdout(text: &str) -> Result<()> {

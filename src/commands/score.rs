@@ -93,10 +93,7 @@ fn history_files(s: &ScoreSettings, model: &Model) -> Result<(Option<PathBuf>, O
             "{} needs its history for the history features: give --history and --incidents (--incidents alone when it holds its own history), or --no-history; the defaults {SHIPPED_CHANGES} and {SHIPPED_INCIDENTS} are the history of the shipped {SHIPPED_NEW_CHANGES}",
             s.changes.display()
         ))),
-        (None, Some(history)) => Err(Error::Usage(format!(
-            "--history {} needs --incidents too: which past changes caused incidents is part of the history features (a file with only the header when there were none)",
-            history.display()
-        ))),
+        (None, Some(history)) => Err(super::history_without_incidents(history)),
         (incidents, history) => Ok((incidents.clone(), history.clone())),
     }
 }

@@ -1047,6 +1047,33 @@ fn unknown_permission_and_review_are_scored_as_the_worst_case() {
 // Agreement with `score`.
 
 #[test]
+fn annotate_refuses_a_history_without_its_incidents() {
+    // Its history features would count no incident and lower the risk, silently.
+    let dir = tempdir();
+    let new_changes = read_records(&repo_root().join("data/new_changes.csv"));
+    let one = Records {
+        header: new_changes.header.clone(),
+        rows: vec![new_changes.rows[0].clone()],
+    };
+    let csv_path = dir.path().join("one.csv");
+    one.write(&csv_path);
+    let history = repo_root().join("data/changes.csv").display().to_string();
+    annotate(
+        dir.path(),
+        [
+            "--change",
+            &csv_path.display().to_string(),
+            "--model",
+            &shipped_model().display().to_string(),
+            "--history",
+            &history,
+        ],
+        &[],
+    )
+    .bad_input(&["--history", "needs --incidents"]);
+}
+
+#[test]
 fn annotate_scores_a_change_exactly_as_score_does() {
     let dir = tempdir();
     let new_changes = read_records(&repo_root().join("data/new_changes.csv"));
