@@ -185,6 +185,23 @@ impl Config {
         let c = &self.columns;
         let mut roles: Vec<(&str, &str)> = vec![("id", &c.id), ("timestamp", &c.timestamp)];
         roles.extend(c.label.as_deref().map(|l| ("label", l)));
+        // Each role its own column: a label read as the service or the author would group
+        // the history features by the outcome itself.
+        let mut grouping: Vec<(&str, &str)> = Vec::new();
+        grouping.extend(c.service.as_deref().map(|s| ("service", s)));
+        grouping.extend(c.author.as_deref().map(|a| ("author", a)));
+        for (k, &(role, name)) in roles.iter().chain(&grouping).enumerate() {
+            if let Some((first, _)) = roles
+                .iter()
+                .chain(&grouping)
+                .take(k)
+                .find(|(_, n)| *n == name)
+            {
+                return Err(format!(
+                    "column {name:?} is the {first} column and cannot also be the {role} column"
+                ));
+            }
+        }
         let declared = f
             .numeric
             .iter()
@@ -313,6 +330,28 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("label column"), "{e}");
+        for (columns, said) in [
+            (
+                "id='a'\ntimestamp='t'\nlabel='bug'\nservice='bug'",
+                "\"bug\" is the label column and cannot also be the service column",
+            ),
+            (
+                "id='a'\ntimestamp='t'\nlabel='bug'\nauthor='bug'",
+                "\"bug\" is the label column and cannot also be the author column",
+            ),
+            (
+                "id='a'\ntimestamp='a'",
+                "\"a\" is the id column and cannot also be the timestamp column",
+            ),
+            (
+                "id='a'\ntimestamp='t'\nservice='s'\nauthor='s'",
+                "\"s\" is the service column and cannot also be the author column",
+            ),
+        ] {
+            let text = format!("[columns]\n{columns}\n[features]\nnumeric=['x']");
+            let e = Config::parse(&text, "c.toml").unwrap_err().to_string();
+            assert!(e.contains(said), "{columns}: {e}");
+        }
         let nothing = "[columns]\nid='a'\ntimestamp='t'\n";
         assert!(Config::parse(nothing, "c.toml")
             .unwrap_err()

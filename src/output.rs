@@ -7,6 +7,36 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 
+/// `path` made absolute with links resolved, whether or not the file exists yet (its
+/// directory must); `None` when that cannot be told.
+fn canonical(path: &Path) -> Option<std::path::PathBuf> {
+    if let Ok(p) = std::fs::canonicalize(path) {
+        return Some(p);
+    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    Some(std::fs::canonicalize(dir).ok()?.join(path.file_name()?))
+}
+
+/// Refuses to write the output `flag` (`path`) over one of the files the run reads
+/// (`inputs`: what each is, and where), which would destroy an input, silently.
+pub fn check_not_an_input(flag: &str, path: &Path, inputs: &[(&str, Option<&Path>)]) -> Result<()> {
+    let Some(out) = canonical(path) else {
+        return Ok(());
+    };
+    for (what, input) in inputs {
+        if input.and_then(canonical).as_ref() == Some(&out) {
+            return Err(Error::Usage(format!(
+                "{flag} would write over {}, the {what} this run reads; write elsewhere",
+                path.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Writes `path` atomically: `write` fills a temporary file in the same directory,
 /// which is flushed, synced and renamed over `path` only if `write` succeeds.
 pub fn write_atomic<F>(path: &Path, write: F) -> Result<()>
@@ -24,7 +54,8 @@ where
         .unwrap_or_else(|| "output".into());
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| {
-        let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        // Named as given: the temporary name would only puzzle.
+        let file = File::create(&tmp).map_err(|e| Error::io(path, e))?;
         let mut writer = BufWriter::with_capacity(1 << 20, file);
         write(&mut writer)?;
         writer.flush().map_err(|e| Error::io(&tmp, e))?;

@@ -152,6 +152,18 @@ fn read_csv(input: impl std::io::Read, file: &str) -> Result<DataFrame> {
     frame_of(columns, rows, file)
 }
 
+/// A CSV text held in memory (such as `annotate --change`'s) read as text columns, with
+/// the checks and messages of a CSV file: a quote left open, a row of another length,
+/// bytes that are not UTF-8, a column named twice, each by row (and column).
+pub fn read_csv_bytes(bytes: &[u8], file: &str) -> Result<DataFrame> {
+    let mut shape = Shape::in_parts(bytes.len());
+    shape
+        .feed(bytes)
+        .and_then(|()| shape.finish())
+        .map_err(|m| m.into_error(file.to_string()))?;
+    read_csv(bytes, file)
+}
+
 /// [`read_csv`] on a file held in memory, its data rows split at `starts` (offsets and
 /// row numbers from [`Shape::finish`]) and read in parallel.
 fn read_csv_in_parts(bytes: &[u8], starts: &[(usize, usize)], file: &str) -> Result<DataFrame> {

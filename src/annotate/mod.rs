@@ -77,15 +77,25 @@ pub fn read_change_file(path: &Path) -> Result<Vec<(String, String)>> {
     } else {
         path.display().to_string()
     };
-    let text = if stdin {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+    let bytes = if stdin {
+        let mut b = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut b)
             .map_err(|e| Error::io("stdin", e))?;
-        s
+        b
     } else {
-        std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?
+        std::fs::read(path).map_err(|e| Error::io(path, e))?
     };
-    parse_change_text(&text, &label)
+    match String::from_utf8(bytes) {
+        Ok(text) => parse_change_text(&text, &label),
+        // The CSV reader says where (row and column); JSON must be UTF-8 as a whole.
+        Err(e) => Err(crate::table::read_csv_bytes(e.as_bytes(), &label)
+            .err()
+            .unwrap_or(Error::Unreadable {
+                file: label,
+                format: "a change (one JSON object or a one-row CSV)".into(),
+                message: format!("{}", e.utf8_error()),
+            })),
+    }
 }
 
 /// Parses the text of a change file; `file` names it in errors.
@@ -135,33 +145,25 @@ pub fn parse_change_text(text: &str, file: &str) -> Result<Vec<(String, String)>
         }
         return Ok(cells);
     }
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_reader(text.as_bytes());
-    let header: Vec<String> = reader
-        .headers()
-        .map_err(|e| bad(e.to_string()))?
-        .iter()
-        .map(|h| h.trim().to_string())
-        .collect();
-    let rows: Vec<csv::StringRecord> = reader
-        .records()
-        .collect::<std::result::Result<_, _>>()
-        .map_err(|e| bad(e.to_string()))?;
-    match rows.as_slice() {
-        [row] => Ok(header
-            .into_iter()
-            .zip(row.iter().map(str::to_string))
+    // Read as `score` reads a CSV file: the same checks, and messages by row and column.
+    let table = crate::table::read_csv_bytes(text.as_bytes(), file)?;
+    match table.height() {
+        1 => Ok(table
+            .columns()
+            .iter()
+            .map(|c| {
+                let cell = c.str().ok().and_then(|s| s.get(0)).unwrap_or_default();
+                (c.name().trim().to_string(), cell.to_string())
+            })
             .collect()),
-        [] if header.len() < 2 => Err(bad(format!(
+        0 if table.width() < 2 => Err(bad(format!(
             "neither a JSON object (it does not start with '{{') nor a CSV header and one row \
              (the first line {:?} has {} field(s))",
             text.lines().next().unwrap_or_default(),
-            header.len()
+            table.width()
         ))),
-        _ => Err(bad(format!(
-            "expected exactly one change (one row), found {}",
-            rows.len()
+        rows => Err(bad(format!(
+            "expected exactly one change (one row), found {rows}"
         ))),
     }
 }

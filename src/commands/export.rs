@@ -63,6 +63,20 @@ pub fn run(args: ExportArgs, progress: &Progress) -> Result<u8> {
     let model = Model::load(&s.model)?;
     s.inputs
         .follow_model(&model, s.config_given, s.incidents_given)?;
+    let inputs = [
+        ("model", Some(s.model.as_path())),
+        ("changes file", Some(s.inputs.changes.as_path())),
+        ("incidents file", s.inputs.incidents.as_deref()),
+        ("policy file", s.policy.as_deref()),
+    ];
+    let tables = crate::export::TABLES.map(|t| format!("{t}.{}", s.format.extension()));
+    for name in tables
+        .iter()
+        .map(String::as_str)
+        .chain([crate::export::NOTEBOOK])
+    {
+        crate::output::check_not_an_input("--output", &s.output.join(name), &inputs)?;
+    }
     let policies = Policies::from_flag(s.policy.as_deref())?;
     let history = score_history(&model, &s.inputs, &policies, progress)?;
     progress.log(&history.label_summary.describe());

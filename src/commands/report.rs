@@ -68,6 +68,16 @@ pub fn run(args: ReportArgs, progress: &Progress) -> Result<u8> {
     let model = Model::load(&s.model)?;
     s.inputs
         .follow_model(&model, s.config_given, s.incidents_given)?;
+    crate::output::check_not_an_input(
+        "--output",
+        &s.output,
+        &[
+            ("model", Some(&s.model)),
+            ("changes file", Some(&s.inputs.changes)),
+            ("incidents file", s.inputs.incidents.as_deref()),
+            ("policy file", s.policy.as_deref()),
+        ],
+    )?;
     let policies = Policies::from_flag(s.policy.as_deref())?;
     // The headline numbers: `evaluate`'s protocol with the given model's settings.
     let evaluation = evaluate(

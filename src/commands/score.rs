@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::features::{design_matrix, unseen_levels};
 use crate::load::{load_events, load_incidents, LoadedEvents, Read};
 use crate::model::{Model, Tiers, TIER_NAMES};
-use crate::output::{csv, write_atomic};
+use crate::output::{check_not_an_input, csv, write_atomic};
 use crate::pipeline::{join_events, prepare_events};
 use crate::policy::{joined_ids, Action, Facts, Policies};
 use crate::progress::Progress;
@@ -118,6 +118,17 @@ pub fn run(args: ScoreArgs, progress: &Progress) -> Result<u8> {
     let policies = Policies::from_flag(s.policy.as_deref())?;
     let tiers = model.tiers.overridden(s.tiers);
     let (incidents_path, history_path) = history_files(&s, &model)?;
+    check_not_an_input(
+        "--output",
+        &s.output,
+        &[
+            ("model", Some(&s.model)),
+            ("changes file", Some(&s.changes)),
+            ("history file", history_path.as_deref()),
+            ("incidents file", incidents_path.as_deref()),
+            ("policy file", s.policy.as_deref()),
+        ],
+    )?;
     progress.stage("loading changes and history");
     // The three files are read at once; errors are reported in this order all the same.
     let (changes, (history, incidents)) = rayon::join(

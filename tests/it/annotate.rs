@@ -1047,6 +1047,45 @@ fn unknown_permission_and_review_are_scored_as_the_worst_case() {
 // Agreement with `score`.
 
 #[test]
+fn a_change_csv_is_read_with_the_checks_of_every_csv_file() {
+    // A column named twice could slip `admin` past a block rule behind `standard`.
+    let dir = tempdir();
+    let new_changes = read_records(&repo_root().join("data/new_changes.csv"));
+    let mut header = new_changes.header.join(",");
+    let mut row = new_changes.rows[0].join(",");
+    header.push_str(",permission_level");
+    row.push_str(",admin");
+    let path = dir.path().join("twice.csv");
+    std::fs::write(&path, format!("{header}\n{row}\n")).expect("written");
+    let model = shipped_model().display().to_string();
+    let change = path.display().to_string();
+    annotate(dir.path(), ["--change", &change, "--model", &model], &[])
+        .bad_input(&["twice.csv", "'permission_level' twice"]);
+    // A quote left open and a short row are named by row, as in `score`.
+    std::fs::write(
+        &path,
+        format!("{}\n\"{row}\n", new_changes.header.join(",")),
+    )
+    .expect("written");
+    annotate(dir.path(), ["--change", &change, "--model", &model], &[]).bad_input(&[
+        "twice.csv",
+        "row 1",
+        "quote",
+    ]);
+    let short = new_changes.rows[0][1..].join(",");
+    std::fs::write(
+        &path,
+        format!("{}\n{short}\n", new_changes.header.join(",")),
+    )
+    .expect("written");
+    annotate(dir.path(), ["--change", &change, "--model", &model], &[]).bad_input(&[
+        "twice.csv",
+        "row 1",
+        "field(s) where the header has",
+    ]);
+}
+
+#[test]
 fn annotate_refuses_a_history_without_its_incidents() {
     // Its history features would count no incident and lower the risk, silently.
     let dir = tempdir();

@@ -79,3 +79,44 @@ fn failed_train_leaves_no_model() {
     .bad_input(&["changes.csv", "aproved"]);
     assert_eq!(file_names(dir), ["changes.csv", "incidents.csv"]);
 }
+
+/// An output path that is one of the run's inputs is refused before anything is read or
+/// written: the input would be lost (a history overwritten by scores, a changes file by
+/// a model).
+#[test]
+fn an_output_over_an_input_is_refused_and_the_input_kept() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    write_changes(&dir.join("changes.csv"), &small_changes());
+    write_incidents(
+        &dir.join("incidents.csv"),
+        &[IncidentRow::new("i1", &at_hours(10.5), "checkout").caused_by("c1")],
+    );
+    let before = |name: &str| std::fs::read(dir.join(name)).expect("readable");
+    let (changes, incidents) = (before("changes.csv"), before("incidents.csv"));
+    // Through another spelling of the same path, too.
+    for output in ["changes.csv", "./incidents.csv"] {
+        score(
+            dir,
+            Path::new("changes.csv"),
+            Some((Path::new("incidents.csv"), Path::new("changes.csv"))),
+            Path::new(output),
+        )
+        .bad_input(&["--output", output, "this run reads"]);
+    }
+    run(
+        dir,
+        [
+            "train",
+            "--changes",
+            "changes.csv",
+            "--incidents",
+            "incidents.csv",
+            "--model",
+            "incidents.csv",
+        ],
+    )
+    .bad_input(&["--model", "incidents file"]);
+    assert!(before("changes.csv") == changes && before("incidents.csv") == incidents);
+    assert_eq!(file_names(dir), ["changes.csv", "incidents.csv"]);
+}
