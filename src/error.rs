@@ -22,6 +22,14 @@ pub enum Error {
         column: String,
         present: String,
     },
+    /// A column is absent, but another differs from its name only in case, spaces or
+    /// invisible characters: taken as absent, an optional column would be defaulted.
+    #[error("{file}: no column '{column}', but column {found:?} differs from it only in case, spaces or invisible characters; rename it to '{column}'")]
+    NearMissColumn {
+        file: String,
+        column: String,
+        found: String,
+    },
     /// The same change_id appears twice.
     #[error("{file}: duplicate {column} {value:?} in rows {first} and {second}")]
     Duplicate {

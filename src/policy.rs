@@ -130,6 +130,21 @@ impl Policies {
             rules.push(rule);
         }
         let mut seen = std::collections::HashSet::new();
+        for rule in &mut rules {
+            // Levels are matched as the inputs' are read: without surrounding spaces.
+            let w = &mut rule.when;
+            for levels in [
+                &mut w.ai_involvement,
+                &mut w.permission_level,
+                &mut w.review_status,
+                &mut w.change_type,
+                &mut w.tier,
+            ] {
+                for level in levels.iter_mut().flatten() {
+                    *level = level.trim().to_string();
+                }
+            }
+        }
         for rule in &rules {
             let in_rule = |m: String| bad(format!("rule '{}': {m}", rule.id));
             if rule.id.trim().is_empty() {
@@ -178,6 +193,23 @@ impl Policies {
                 if !(0.0..=1.0).contains(&r) {
                     return Err(in_rule(format!("min_risk {r} is not between 0 and 1")));
                 }
+            }
+            for (field, value) in [
+                ("min_services_affected", w.min_services_affected),
+                ("min_regions_affected", w.min_regions_affected),
+                ("reviewer_count_below", w.reviewer_count_below),
+            ] {
+                if value.is_some_and(|v| !v.is_finite()) {
+                    return Err(in_rule(format!(
+                        "{field} {} is not a finite number, so the rule could never fire",
+                        value.unwrap_or_default()
+                    )));
+                }
+            }
+            if let Some(n) = w.reviewer_count_below.filter(|&n| n <= 0.0) {
+                return Err(in_rule(format!(
+                    "reviewer_count_below {n}: no change has fewer than {n} reviewers, so the rule could never fire"
+                )));
             }
             if *w == When::default() {
                 return Err(in_rule(
@@ -318,5 +350,31 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("rule 'w'"));
+        // Thresholds no change can meet.
+        for when in [
+            "min_services_affected=nan",
+            "min_regions_affected=inf",
+            "reviewer_count_below=nan",
+            "reviewer_count_below=0",
+            "reviewer_count_below=-5",
+        ] {
+            let text = format!("[[rule]]\nid='v'\ndescription='d'\naction='warn'\nwhen={{{when}}}");
+            let e = Policies::parse(&text, "p.toml").unwrap_err().to_string();
+            assert!(
+                e.contains("rule 'v'") && e.contains("never fire"),
+                "{when}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn levels_written_with_spaces_match_as_the_inputs_are_read() {
+        let text = "[[rule]]\nid='p'\ndescription='d'\naction='block'\nwhen={ai_involvement=[' agent\t'], permission_level=['admin ']}";
+        let p = Policies::parse(text, "p.toml").expect("valid");
+        assert_eq!(
+            fired(&p, &frame("agent", "admin", "approved", 1.0), 0),
+            ["p"]
+        );
+        assert!(fired(&p, &frame("assisted", "admin", "approved", 1.0), 0).is_empty());
     }
 }

@@ -1091,17 +1091,39 @@ enum CellData<'a> {
     Raw(&'a RawCsv, usize),
 }
 
+/// Characters a header may hold unseen: a byte order mark, zero-width spaces and joiners.
+const INVISIBLE: [char; 5] = ['\u{feff}', '\u{200b}', '\u{200c}', '\u{200d}', '\u{2060}'];
+
 impl<'a> Cells<'a> {
     /// Looks up `column` in `table`; `Ok(None)` when the column is absent.
     pub fn optional(table: &'a Table, file: &'a str, column: &'a str) -> Result<Option<Self>> {
+        let near_miss = || {
+            let key = |name: &str| -> String {
+                name.chars()
+                    .filter(|c| !(c.is_whitespace() || c.is_control() || INVISIBLE.contains(c)))
+                    .flat_map(char::to_lowercase)
+                    .collect()
+            };
+            match table.names().into_iter().find(|n| key(n) == key(column)) {
+                Some(found) => Err(Error::NearMissColumn {
+                    file: file.into(),
+                    column: column.into(),
+                    found: found.into(),
+                }),
+                None => Ok(None),
+            }
+        };
         let df = match table {
             Table::Frame(df) => df,
             Table::Csv(raw) => {
-                return Ok(raw.names.iter().position(|n| n == column).map(|k| Cells {
-                    file,
-                    column,
-                    data: CellData::Raw(raw, k),
-                }));
+                return match raw.names.iter().position(|n| n == column) {
+                    Some(k) => Ok(Some(Cells {
+                        file,
+                        column,
+                        data: CellData::Raw(raw, k),
+                    })),
+                    None => near_miss(),
+                };
             }
         };
         let Some(col) = df
@@ -1109,7 +1131,7 @@ impl<'a> Cells<'a> {
             .into_iter()
             .find(|c| c.as_str() == column)
         else {
-            return Ok(None);
+            return near_miss();
         };
         let col = df.column(col.as_str()).map_err(|e| Error::Unreadable {
             file: file.into(),

@@ -1089,3 +1089,35 @@ fn placeholder_times_are_rejected_not_taken_for_times() {
     .bad_input(&["c.csv", "row 2", "'t'", "placeholder"])
     .quotes("0");
 }
+
+/// A header that differs from a contract column only in case, spaces or invisible
+/// characters names both: taken as absent, an optional column would silently default
+/// (`rollback_plan` to false, `reviewer_count` to 0) and a required one would look present.
+#[test]
+fn a_near_miss_header_is_named_not_defaulted() {
+    for (wrong, right) in [
+        ("rollback_plan ", "rollback_plan"),
+        ("Reviewer_Count", "reviewer_count"),
+        ("change_id\u{200b}", "change_id"),
+    ] {
+        let tmp = tempdir();
+        let path = tmp.path().join("changes.csv");
+        write_changes(&path, &small_changes());
+        let text = std::fs::read_to_string(&path).expect("written");
+        let (header, rest) = text.split_once('\n').expect("a header");
+        let header = header
+            .split(',')
+            .map(|h| if h == right { wrong } else { h })
+            .collect::<Vec<_>>()
+            .join(",");
+        std::fs::write(&path, format!("{header}\n{rest}")).expect("written");
+        score(
+            tmp.path(),
+            Path::new("changes.csv"),
+            None,
+            &tmp.path().join("o.csv"),
+        )
+        .bad_input(&["changes.csv", &format!("no column '{right}'"), "rename it"]);
+        assert!(!tmp.path().join("o.csv").exists());
+    }
+}
