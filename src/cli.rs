@@ -78,7 +78,8 @@ pub struct InputArgs {
 #[derive(Debug, Args)]
 pub struct LabelArgs {
     /// An incident naming no cause is attributed to the most recent change on its
-    /// service applied at most this long before it (e.g. 24h, 90m, 2d).
+    /// service applied at most this long before it (e.g. 24h, 90m, 2d; a bare number is
+    /// seconds).
     #[arg(long, default_value = "24h", allow_hyphen_values = true)]
     pub attribution_window: String,
     /// Ignore incidents less severe than this (1 is the worst; 5 keeps every incident).

@@ -53,7 +53,8 @@ impl TimestampFormat {
                 } else {
                     v
                 };
-                (secs.is_finite() && secs.abs() < 1e13).then(|| secs.floor() as i64)
+                // Far times are read, to be refused by their range with their value.
+                (secs.is_finite() && secs.abs() < 1e17).then(|| secs.floor() as i64)
             }
             TimestampFormat::Pattern(p) => {
                 let s = s.trim();

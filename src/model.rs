@@ -109,9 +109,14 @@ impl Tiers {
         percentiles.map_or_else(|| self.clone(), |p| self.with_percentiles(p))
     }
 
-    /// The tier index (0 low .. 3 critical) of a risk.
+    /// The tier index (0 low .. 3 critical) of a risk. A cut point equal to the one
+    /// below it (risks that take few values, or a model that learned nothing) opens no
+    /// tier of its own: such a risk is as common as the lower tier says, not rarer.
     pub fn tier(&self, risk: f64) -> usize {
-        self.thresholds.iter().filter(|&&t| risk >= t).count()
+        let t = &self.thresholds;
+        (0..t.len())
+            .filter(|&k| risk >= t[k] && (k == 0 || t[k] > t[k - 1]))
+            .count()
     }
 }
 
@@ -618,6 +623,20 @@ mod tests {
         assert_eq!(t.tier(0.5), 1);
         assert_eq!(t.tier(0.95), 2);
         assert_eq!(t.tier(1.0), 3);
+        // Equal cut points: the lowest of them counts.
+        let flat = Tiers {
+            thresholds: [0.05, 0.05, 0.05],
+            ..t.clone()
+        };
+        assert_eq!(
+            (flat.tier(0.04), flat.tier(0.05), flat.tier(0.9)),
+            (0, 1, 1)
+        );
+        let top = Tiers {
+            thresholds: [0.1, 0.3, 0.3],
+            ..t.clone()
+        };
+        assert_eq!((top.tier(0.2), top.tier(0.3), top.tier(0.9)), (1, 2, 2));
         let t2 = t.with_percentiles([10.0, 20.0, 30.0]);
         assert!((t2.thresholds[2] - 0.30).abs() < 1e-12);
     }

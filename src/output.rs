@@ -47,7 +47,17 @@ where
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => std::path::PathBuf::from("."),
     };
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        // A file where a directory should be: "File exists" alone would puzzle.
+        let file_in_the_way = dir.ancestors().find(|a| a.is_file());
+        match file_in_the_way {
+            Some(f) => Error::io(
+                &dir,
+                std::io::Error::other(format!("{} is a file, not a directory", f.display())),
+            ),
+            None => Error::io(&dir, e),
+        }
+    })?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -52,6 +52,8 @@ pub struct Rule {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policies {
     pub rules: Vec<Rule>,
+    /// The file they were read from (`None`: the compiled-in defaults).
+    pub file: Option<String>,
 }
 
 /// The inputs a rule can look at, for one change.
@@ -98,7 +100,47 @@ impl Policies {
     /// Reads a policy file.
     pub fn load(path: &Path) -> Result<Policies> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        Self::parse(&text, &path.display().to_string())
+        let file = path.display().to_string();
+        let mut policies = Self::parse(&text, &file)?;
+        policies.file = Some(file);
+        Ok(policies)
+    }
+
+    /// Refuses a policy file with a condition on a column the changes do not have (a
+    /// model whose config reads no such column): the rule could never fire, silently.
+    /// The compiled-in defaults are for the contract's columns and simply do not fire
+    /// on other data.
+    pub fn check_readable(&self, frame: &Frame) -> Result<()> {
+        let Some(file) = &self.file else {
+            return Ok(());
+        };
+        for rule in &self.rules {
+            let w = &rule.when;
+            let reads = [
+                ("ai_involvement", w.ai_involvement.is_some()),
+                ("permission_level", w.permission_level.is_some()),
+                ("review_status", w.review_status.is_some()),
+                ("change_type", w.change_type.is_some()),
+                ("customer_facing", w.customer_facing.is_some()),
+                ("rollback_plan", w.rollback_plan.is_some()),
+                ("services_affected", w.min_services_affected.is_some()),
+                ("regions_affected", w.min_regions_affected.is_some()),
+                ("reviewer_count", w.reviewer_count_below.is_some()),
+            ];
+            if let Some((column, _)) = reads
+                .iter()
+                .find(|&&(column, read)| read && frame.get(column).is_none())
+            {
+                return Err(Error::BadConfig {
+                    file: file.clone(),
+                    message: format!(
+                        "rule '{}' reads '{column}', which the changes do not have (the model's config reads no such column), so it could never fire",
+                        rule.id
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Parses and checks policy TOML; `file` names it in errors.
@@ -217,7 +259,7 @@ impl Policies {
                 ));
             }
         }
-        Ok(Policies { rules })
+        Ok(Policies { rules, file: None })
     }
 
     /// The rules that fire for one change.

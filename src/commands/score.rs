@@ -232,6 +232,7 @@ fn score_chunks(
     frame: &crate::frame::Frame,
     keep_contributions: bool,
 ) -> Result<Vec<Scored>> {
+    policies.check_readable(frame)?;
     let features = model.feature_defs();
     let explainer = Explainer::new(model);
     // Chunks in parallel, each scored by one task: the design matrix of every chunk in

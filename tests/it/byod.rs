@@ -644,6 +644,32 @@ fn reasons_for_a_config_category_name_the_changes_own_level() {
         }
     }
     assert!(named > 100, "env named in {named} reasons");
+
+    // A policy file on the contract's columns, which this config does not read: its
+    // rule could never fire, and saying nothing would pass every change.
+    std::fs::write(
+        dir.join("p.toml"),
+        "[[rule]]\nid = 'cf'\ndescription = 'd'\naction = 'block'\nwhen = { customer_facing = true }\n",
+    )
+    .unwrap();
+    let score_with_policy = [
+        "score",
+        "--model",
+        "m.json",
+        "--changes",
+        "h.csv",
+        "--policy",
+        "p.toml",
+        "--output",
+        "p.csv",
+    ];
+    run(dir, score_with_policy).bad_input(&[
+        "p.toml",
+        "rule 'cf'",
+        "customer_facing",
+        "never fire",
+    ]);
+    assert!(!dir.join("p.csv").exists());
 }
 
 #[test]
