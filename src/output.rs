@@ -3,13 +3,13 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
 /// `path` made absolute with links resolved, whether or not the file exists yet (its
 /// directory must); `None` when that cannot be told.
-fn canonical(path: &Path) -> Option<std::path::PathBuf> {
+fn canonical(path: &Path) -> Option<PathBuf> {
     if let Ok(p) = std::fs::canonicalize(path) {
         return Some(p);
     }
@@ -43,9 +43,43 @@ pub fn write_atomic<F>(path: &Path, write: F) -> Result<()>
 where
     F: FnOnce(&mut BufWriter<File>) -> Result<()>,
 {
+    stage(path, write)?.commit()
+}
+
+/// A file written in full under a temporary name beside its destination, not yet in
+/// place: [`Staged::commit`] renames it there; dropped uncommitted, it is removed. Staging
+/// every output of a run before committing any makes the set all-or-nothing.
+pub struct Staged {
+    tmp: PathBuf,
+    path: PathBuf,
+    committed: bool,
+}
+
+impl Staged {
+    /// Renames the staged file into place.
+    pub fn commit(mut self) -> Result<()> {
+        std::fs::rename(&self.tmp, &self.path).map_err(|e| Error::io(&self.path, e))?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Writes `path`'s content to a temporary sibling (flushed and synced); see [`Staged`].
+pub fn stage<F>(path: &Path, write: F) -> Result<Staged>
+where
+    F: FnOnce(&mut BufWriter<File>) -> Result<()>,
+{
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
+        _ => PathBuf::from("."),
     };
     std::fs::create_dir_all(&dir).map_err(|e| {
         // A file where a directory should be: "File exists" alone would puzzle.
@@ -63,22 +97,22 @@ where
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "output".into());
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        // Named as given: the temporary name would only puzzle.
-        let file = File::create(&tmp).map_err(|e| Error::io(path, e))?;
-        let mut writer = BufWriter::with_capacity(1 << 20, file);
-        write(&mut writer)?;
-        writer.flush().map_err(|e| Error::io(&tmp, e))?;
-        let file = writer
-            .into_inner()
-            .map_err(|e| Error::io(&tmp, e.into_error()))?;
-        file.sync_all().map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    // Named as given in errors: the temporary name would only puzzle.
+    let file = File::create(&tmp).map_err(|e| Error::io(path, e))?;
+    // From here on, an error drops `staged`, which removes the temporary file.
+    let staged = Staged {
+        tmp,
+        path: path.to_path_buf(),
+        committed: false,
+    };
+    let mut writer = BufWriter::with_capacity(1 << 20, file);
+    write(&mut writer)?;
+    writer.flush().map_err(|e| Error::io(path, e))?;
+    let file = writer
+        .into_inner()
+        .map_err(|e| Error::io(path, e.into_error()))?;
+    file.sync_all().map_err(|e| Error::io(path, e))?;
+    Ok(staged)
 }
 
 /// CSV cells written exactly as polars' `CsvWriter` writes them with its defaults

@@ -17,7 +17,7 @@ use crate::cli::{AnnotateArgs, FactArgs};
 use crate::error::{Error, Result};
 use crate::load::{load_changes, load_incidents, Incidents, Read};
 use crate::model::Model;
-use crate::output::write_atomic;
+use crate::output::stage;
 use crate::policy::Policies;
 use crate::progress::Progress;
 
@@ -309,21 +309,39 @@ fn append(path: &Path, text: &str) -> Result<()> {
         .map_err(|e| Error::io(path, e))
 }
 
-/// Writes every requested output.
+/// Writes every requested output. The files are all written before any is put in
+/// place, so a failed run leaves none of them (not a Markdown "pass" without its JSON);
+/// stdout and GitHub's appended files follow.
 fn write_outputs(s: &AnnotateSettings, a: &Annotation, progress: &Progress) -> Result<()> {
-    for output in &s.outputs {
-        let github = (output.format == Format::Github).then(|| formats::github(a));
-        let text = match &github {
-            Some(gh) => gh.annotations.clone(),
-            None => formats::render(output.format, a),
-        };
-        match &output.file {
-            Some(path) => write_atomic(path, |w| {
+    let rendered: Vec<(&Output, String, Option<formats::GithubOutput>)> = s
+        .outputs
+        .iter()
+        .map(|output| {
+            let github = (output.format == Format::Github).then(|| formats::github(a));
+            let text = match &github {
+                Some(gh) => gh.annotations.clone(),
+                None => formats::render(output.format, a),
+            };
+            (output, text, github)
+        })
+        .collect();
+    let staged = rendered
+        .iter()
+        .filter_map(|(output, text, _)| output.file.as_ref().map(|path| (path, text)))
+        .map(|(path, text)| {
+            stage(path, |w| {
                 w.write_all(text.as_bytes())
                     .and_then(|_| w.write_all(b"\n"))
                     .map_err(|e| Error::io(path, e))
-            })?,
-            None => super::print_stdout(&text)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    for file in staged {
+        file.commit()?;
+    }
+    for (output, text, github) in rendered {
+        if output.file.is_none() {
+            super::print_stdout(&text)?;
         }
         if let Some(gh) = github {
             match &s.github_step_summary {

@@ -1086,6 +1086,41 @@ fn a_change_csv_is_read_with_the_checks_of_every_csv_file() {
 }
 
 #[test]
+fn a_failed_annotate_leaves_none_of_its_output_files() {
+    // The Markdown comment ("pass") must not appear when its JSON cannot be written.
+    let dir = tempdir();
+    let new_changes = read_records(&repo_root().join("data/new_changes.csv"));
+    let one = Records {
+        header: new_changes.header.clone(),
+        rows: vec![new_changes.rows[0].clone()],
+    };
+    let csv_path = dir.path().join("one.csv");
+    one.write(&csv_path);
+    std::fs::write(dir.path().join("afile"), "a file").expect("written");
+    let markdown = dir.path().join("comment.md");
+    let json_out = dir.path().join("afile").join("result.json");
+    annotate(
+        dir.path(),
+        [
+            "--change".to_string(),
+            csv_path.display().to_string(),
+            "--model".into(),
+            shipped_model().display().to_string(),
+            "--format".into(),
+            format!(
+                "markdown={},json={}",
+                markdown.display(),
+                json_out.display()
+            ),
+        ],
+        &[],
+    )
+    .bad_input(&["afile", "not a directory"]);
+    assert!(!markdown.exists());
+    assert_eq!(file_names(dir.path()), ["afile", "one.csv"]);
+}
+
+#[test]
 fn annotate_refuses_a_history_without_its_incidents() {
     // Its history features would count no incident and lower the risk, silently.
     let dir = tempdir();
