@@ -92,6 +92,13 @@ where
             None => Error::io(&dir, e),
         }
     })?;
+    // Found now, not when renaming: a set of files must fail before any is in place.
+    if path.is_dir() {
+        return Err(Error::io(
+            path,
+            std::io::Error::other("a directory is there, where the file would go"),
+        ));
+    }
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -12,7 +12,6 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::output::write_atomic;
 use crate::schema::{format_timestamp, EARLIEST_TIME, LATEST_TIME};
 
 /// The file formats a table can be read from or written to.
@@ -596,6 +595,11 @@ fn without_panics<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
 
 /// Writes a table atomically in the format its extension names.
 pub fn write_table(path: &Path, df: &mut DataFrame) -> Result<()> {
+    stage_table(path, df)?.commit()
+}
+
+/// [`write_table`]'s file, staged but not yet in place (see [`crate::output::Staged`]).
+pub fn stage_table(path: &Path, df: &mut DataFrame) -> Result<crate::output::Staged> {
     let format = Format::of(path)?;
     let file_name = path.display().to_string();
     if format == Format::Csv {
@@ -608,7 +612,7 @@ pub fn write_table(path: &Path, df: &mut DataFrame) -> Result<()> {
             )));
         }
     }
-    write_atomic(path, |w| {
+    crate::output::stage(path, |w| {
         let failed = |e: PolarsError| {
             Error::Data(format!(
                 "{file_name}: cannot write as {}: {e}",

@@ -23,9 +23,9 @@ use crate::label::LabelSource;
 use crate::load::CHANGE_COLUMNS;
 use crate::metrics::{reliability, Metrics};
 use crate::model::{Model, TIER_NAMES};
-use crate::output::write_atomic;
+use crate::output::{stage, Staged};
+use crate::table::stage_table;
 use crate::table::with_passthrough;
-use crate::table::write_table;
 
 /// The file formats of an export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -385,6 +385,11 @@ pub fn segments_table(segs: &[Segment]) -> Result<DataFrame> {
 /// the default zstd at a modest size cost, which keeps a million-change export fast.
 /// CSV writes timestamps as RFC 3339 in UTC with a `Z`, so readers see the time zone.
 pub fn write_export_table(path: &Path, df: &mut DataFrame, format: ExportFormat) -> Result<()> {
+    stage_export_table(path, df, format)?.commit()
+}
+
+/// [`write_export_table`]'s file, staged but not yet in place.
+fn stage_export_table(path: &Path, df: &mut DataFrame, format: ExportFormat) -> Result<Staged> {
     let file = path.display().to_string();
     let failed = |e: PolarsError| Error::Unreadable {
         file: file.clone(),
@@ -392,25 +397,26 @@ pub fn write_export_table(path: &Path, df: &mut DataFrame, format: ExportFormat)
         message: format!("write failed: {e}"),
     };
     match format {
-        ExportFormat::Parquet => write_atomic(path, |w| {
+        ExportFormat::Parquet => stage(path, |w| {
             ParquetWriter::new(w)
                 .with_compression(ParquetCompression::Lz4Raw)
                 .finish(df)
                 .map(|_| ())
                 .map_err(failed)
         }),
-        ExportFormat::Csv => write_atomic(path, |w| {
+        ExportFormat::Csv => stage(path, |w| {
             CsvWriter::new(w)
                 .with_datetime_format(Some("%Y-%m-%dT%H:%M:%S%.6fZ".into()))
                 .finish(df)
                 .map_err(failed)
         }),
-        ExportFormat::Arrow => write_table(path, df),
+        ExportFormat::Arrow => stage_table(path, df),
     }
 }
 
 /// Writes the whole export into `dir`: every table of [`TABLES`] as
-/// `<name>.<extension>` and the notebook. Returns the paths written.
+/// `<name>.<extension>` and the notebook, all or none (each is staged before any is put
+/// in place). Returns the paths written.
 pub fn write_export(
     model: &Model,
     history: &ScoredHistory,
@@ -421,9 +427,9 @@ pub fn write_export(
     // The side tables (whose metrics sort the history several times) are built while
     // the main table is built and written.
     let (main, side) = rayon::join(
-        || -> Result<()> {
+        || -> Result<Staged> {
             let mut main = changes_table(model, history)?;
-            write_export_table(&path("changes"), &mut main, format)
+            stage_export_table(&path("changes"), &mut main, format)
         },
         || -> Result<Vec<(&str, DataFrame)>> {
             let risks = history.risks();
@@ -437,20 +443,23 @@ pub fn write_export(
             ])
         },
     );
-    main?;
+    let mut staged = vec![main?];
     let mut written = vec![path("changes")];
     let side = side?;
     let has_segments = side.last().is_some_and(|(_, df)| df.height() > 0);
     for (name, mut df) in side {
-        write_export_table(&path(name), &mut df, format)?;
+        staged.push(stage_export_table(&path(name), &mut df, format)?);
         written.push(path(name));
     }
     let nb = dir.join(NOTEBOOK);
     let text = notebook::render(format, has_segments);
-    write_atomic(&nb, |w| {
+    staged.push(stage(&nb, |w| {
         use std::io::Write;
         w.write_all(text.as_bytes()).map_err(|e| Error::io(&nb, e))
-    })?;
+    })?);
     written.push(nb);
+    for file in staged {
+        file.commit()?;
+    }
     Ok(written)
 }

@@ -390,3 +390,36 @@ fn an_output_that_is_a_file_is_bad_usage() {
     )
     .bad_input(&["is a file"]);
 }
+
+/// The export is all or nothing: when one of its files cannot be written (here a
+/// directory stands where the notebook would go), none of the tables appears, and an
+/// earlier export's files stay as they were.
+#[test]
+fn a_failed_export_writes_none_of_its_files() {
+    let tmp = tempdir();
+    let dir = tmp.path().join("out");
+    std::fs::create_dir_all(dir.join("analysis.ipynb")).expect("created");
+    std::fs::write(dir.join("metrics.csv"), "earlier\n").expect("written");
+    let run = run(
+        &repo_root(),
+        [
+            "export",
+            "--quiet",
+            "--output",
+            &dir.display().to_string(),
+            "--format",
+            "csv",
+        ],
+    );
+    run.no_panic();
+    assert_eq!(run.code, Some(2), "stderr:\n{}", run.stderr);
+    assert!(run.stderr.contains("analysis.ipynb"), "{}", run.stderr);
+    assert_eq!(
+        crate::util::file_names(&dir),
+        ["analysis.ipynb", "metrics.csv"]
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("metrics.csv")).expect("kept"),
+        "earlier\n"
+    );
+}
