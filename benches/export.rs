@@ -43,6 +43,7 @@ fn scored(model: &Model, n: usize, dir: &Path) -> ScoredHistory {
         incidents: Some(incidents),
         config: Config::default(),
         default_incidents: false,
+        config_file: None,
     };
     score_history(
         model,

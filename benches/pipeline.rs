@@ -91,6 +91,7 @@ fn fixture(n: usize, dir: &Path) -> Fixture {
             incidents: Some(incidents_csv),
             config: Config::default(),
             default_incidents: false,
+            config_file: None,
         },
         model: dir.join("model.json"),
         labelling: LabelParams::default(),

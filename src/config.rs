@@ -184,6 +184,15 @@ impl Config {
             return Err("[features] declares no feature (set builtin = true or list numeric, boolean or categorical columns)".into());
         }
         let c = &self.columns;
+        if let Some(label) = c
+            .label
+            .as_deref()
+            .filter(|l| f.builtin && crate::load::CHANGE_COLUMNS.contains(l))
+        {
+            return Err(format!(
+                "column {label:?} is the label column and cannot also be read by the built-in features (builtin = true reads the contract's columns)"
+            ));
+        }
         let mut roles: Vec<(&str, &str)> = vec![("id", &c.id), ("timestamp", &c.timestamp)];
         roles.extend(c.label.as_deref().map(|l| ("label", l)));
         // Each role its own column: a label read as the service or the author would group
@@ -348,8 +357,17 @@ mod tests {
                 "id='a'\ntimestamp='t'\nservice='s'\nauthor='s'",
                 "\"s\" is the service column and cannot also be the author column",
             ),
+            (
+                "id='a'\ntimestamp='t'\nlabel='customer_facing'",
+                "\"customer_facing\" is the label column and cannot also be read by the built-in features",
+            ),
         ] {
-            let text = format!("[columns]\n{columns}\n[features]\nnumeric=['x']");
+            let features = if columns.contains("customer_facing") {
+                "builtin=true"
+            } else {
+                "numeric=['x']"
+            };
+            let text = format!("[columns]\n{columns}\n[features]\n{features}");
             let e = Config::parse(&text, "c.toml").unwrap_err().to_string();
             assert!(e.contains(said), "{columns}: {e}");
         }

@@ -109,14 +109,16 @@ impl Tiers {
         percentiles.map_or_else(|| self.clone(), |p| self.with_percentiles(p))
     }
 
-    /// The tier index (0 low .. 3 critical) of a risk. A cut point equal to the one
-    /// below it (risks that take few values, or a model that learned nothing) opens no
-    /// tier of its own: such a risk is as common as the lower tier says, not rarer.
+    /// The tier index (0 low .. 3 critical) of a risk. Of equal cut points (risks that
+    /// take few values, or a model that learned nothing) the lowest decides: a risk at
+    /// such a cut is as common as the lower tier says, not rarer.
     pub fn tier(&self, risk: f64) -> usize {
         let t = &self.thresholds;
-        (0..t.len())
-            .filter(|&k| risk >= t[k] && (k == 0 || t[k] > t[k - 1]))
-            .count()
+        let mut tier = t.iter().filter(|&&c| risk >= c).count();
+        while tier >= 2 && t[tier - 1] == t[tier - 2] {
+            tier -= 1;
+        }
+        tier
     }
 }
 
@@ -637,6 +639,15 @@ mod tests {
             ..t.clone()
         };
         assert_eq!((top.tier(0.2), top.tier(0.3), top.tier(0.9)), (1, 2, 2));
+        // Equal lower cuts leave the top one its tier.
+        let low = Tiers {
+            thresholds: [0.04, 0.04, 0.8],
+            ..t.clone()
+        };
+        assert_eq!(
+            (low.tier(0.03), low.tier(0.04), low.tier(0.5), low.tier(0.8)),
+            (0, 1, 1, 3)
+        );
         let t2 = t.with_percentiles([10.0, 20.0, 30.0]);
         assert!((t2.thresholds[2] - 0.30).abs() < 1e-12);
     }

@@ -20,6 +20,12 @@ fn canonical(path: &Path) -> Option<PathBuf> {
     Some(std::fs::canonicalize(dir).ok()?.join(path.file_name()?))
 }
 
+/// True when `a` and `b` name the same file (`./data/x.csv`, `data/x.csv` and its
+/// absolute path do), whether or not it exists yet.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    a == b || matches!((canonical(a), canonical(b)), (Some(x), Some(y)) if x == y)
+}
+
 /// Refuses to write the output `flag` (`path`) over one of the files the run reads
 /// (`inputs`: what each is, and where), which would destroy an input, silently.
 pub fn check_not_an_input(flag: &str, path: &Path, inputs: &[(&str, Option<&Path>)]) -> Result<()> {

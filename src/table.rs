@@ -1098,17 +1098,21 @@ enum CellData<'a> {
 /// Characters a header may hold unseen: a byte order mark, zero-width spaces and joiners.
 const INVISIBLE: [char; 5] = ['\u{feff}', '\u{200b}', '\u{200c}', '\u{200d}', '\u{2060}'];
 
+/// A column name as compared for near misses: lower case, without spaces, control and
+/// invisible characters.
+pub fn header_key(name: &str) -> String {
+    name.chars()
+        .filter(|c| !(c.is_whitespace() || c.is_control() || INVISIBLE.contains(c)))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
 impl<'a> Cells<'a> {
     /// Looks up `column` in `table`; `Ok(None)` when the column is absent.
     pub fn optional(table: &'a Table, file: &'a str, column: &'a str) -> Result<Option<Self>> {
         let near_miss = || {
-            let key = |name: &str| -> String {
-                name.chars()
-                    .filter(|c| !(c.is_whitespace() || c.is_control() || INVISIBLE.contains(c)))
-                    .flat_map(char::to_lowercase)
-                    .collect()
-            };
-            match table.names().into_iter().find(|n| key(n) == key(column)) {
+            let key = header_key(column);
+            match table.names().into_iter().find(|n| header_key(n) == key) {
                 Some(found) => Err(Error::NearMissColumn {
                     file: file.into(),
                     column: column.into(),

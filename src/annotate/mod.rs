@@ -87,14 +87,29 @@ pub fn read_change_file(path: &Path) -> Result<Vec<(String, String)>> {
     };
     match String::from_utf8(bytes) {
         Ok(text) => parse_change_text(&text, &label),
-        // The CSV reader says where (row and column); JSON must be UTF-8 as a whole.
-        Err(e) => Err(crate::table::read_csv_bytes(e.as_bytes(), &label)
-            .err()
-            .unwrap_or(Error::Unreadable {
-                file: label,
+        Err(e) => {
+            let json = e
+                .as_bytes()
+                .iter()
+                .find(|b| !b.is_ascii_whitespace())
+                .is_some_and(|b| matches!(b, b'{' | b'['));
+            let whole = Error::Unreadable {
+                file: label.clone(),
                 format: "a change (one JSON object or a one-row CSV)".into(),
-                message: format!("{}", e.utf8_error()),
-            })),
+                message: format!(
+                    "the text is not UTF-8 ({}); save it as UTF-8",
+                    e.utf8_error()
+                ),
+            };
+            // The CSV reader says where (row and column); JSON is refused as a whole.
+            Err(if json {
+                whole
+            } else {
+                crate::table::read_csv_bytes(e.as_bytes(), &label)
+                    .err()
+                    .unwrap_or(whole)
+            })
+        }
     }
 }
 
@@ -143,19 +158,22 @@ pub fn parse_change_text(text: &str, file: &str) -> Result<Vec<(String, String)>
                 other => return Err(bad(format!("field '{k}' is {other}, not a single value"))),
             }
         }
-        return Ok(cells);
+        return named_exactly(cells, file);
     }
     // Read as `score` reads a CSV file: the same checks, and messages by row and column.
     let table = crate::table::read_csv_bytes(text.as_bytes(), file)?;
     match table.height() {
-        1 => Ok(table
-            .columns()
-            .iter()
-            .map(|c| {
-                let cell = c.str().ok().and_then(|s| s.get(0)).unwrap_or_default();
-                (c.name().trim().to_string(), cell.to_string())
-            })
-            .collect()),
+        1 => named_exactly(
+            table
+                .columns()
+                .iter()
+                .map(|c| {
+                    let cell = c.str().ok().and_then(|s| s.get(0)).unwrap_or_default();
+                    (c.name().trim().to_string(), cell.to_string())
+                })
+                .collect(),
+            file,
+        ),
         0 if table.width() < 2 => Err(bad(format!(
             "neither a JSON object (it does not start with '{{') nor a CSV header and one row \
              (the first line {:?} has {} field(s))",
@@ -166,6 +184,38 @@ pub fn parse_change_text(text: &str, file: &str) -> Result<Vec<(String, String)>
             "expected exactly one change (one row), found {rows}"
         ))),
     }
+}
+
+/// The change's `(column, cell)` pairs, refused when a name differs from a contract
+/// column's only in case, spaces or invisible characters (it would be ignored and the
+/// fact defaulted, silently), or when two names are one after trimming.
+fn named_exactly(cells: Vec<(String, String)>, file: &str) -> Result<Vec<(String, String)>> {
+    let columns = crate::load::CHANGE_COLUMNS;
+    for (k, (name, _)) in cells.iter().enumerate() {
+        if cells[..k].iter().any(|(other, _)| other == name) {
+            return Err(Error::Unreadable {
+                file: file.into(),
+                format: "a change (one JSON object or a one-row CSV)".into(),
+                message: format!(
+                    "the column '{name}' is named twice (spaces around a name do not count)"
+                ),
+            });
+        }
+        if columns.contains(&name.as_str()) {
+            continue;
+        }
+        let key = crate::table::header_key(name);
+        if let Some(column) = columns.iter().find(|c| crate::table::header_key(c) == key) {
+            if !cells.iter().any(|(n, _)| n == column) {
+                return Err(Error::NearMissColumn {
+                    file: file.into(),
+                    column: (*column).into(),
+                    found: name.clone(),
+                });
+            }
+        }
+    }
+    Ok(cells)
 }
 
 /// A JSON object's fields in order, repeated ones kept (to be refused), which a map

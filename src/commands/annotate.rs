@@ -361,6 +361,22 @@ fn write_outputs(s: &AnnotateSettings, a: &Annotation, progress: &Progress) -> R
 /// Runs `annotate`.
 pub fn run(args: AnnotateArgs, progress: &Progress) -> Result<u8> {
     let s = AnnotateSettings::resolve(args)?;
+    let change = match &s.input {
+        Input::Change(path) => Some(path.as_path()),
+        _ => None,
+    };
+    let inputs = [
+        ("model", Some(s.model.as_path())),
+        ("change file", change),
+        ("history file", s.history.as_deref()),
+        ("incidents file", s.incidents.as_deref()),
+        ("policy file", s.policy.as_deref()),
+        ("services file", s.services.as_deref()),
+        ("event file", s.event.as_deref()),
+    ];
+    for path in s.outputs.iter().filter_map(|o| o.file.as_deref()) {
+        crate::output::check_not_an_input("--format", path, &inputs)?;
+    }
     let env: HashMap<String, String> = std::env::vars().collect();
     let a = annotate(&s, &env, progress)?;
     progress.stage("writing output");

@@ -67,6 +67,7 @@ pub fn run(args: ExportArgs, progress: &Progress) -> Result<u8> {
         ("model", Some(s.model.as_path())),
         ("changes file", Some(s.inputs.changes.as_path())),
         ("incidents file", s.inputs.incidents.as_deref()),
+        ("config", s.inputs.config_file.as_deref()),
         ("policy file", s.policy.as_deref()),
     ];
     let tables = crate::export::TABLES.map(|t| format!("{t}.{}", s.format.extension()));

@@ -44,6 +44,8 @@ pub struct Inputs {
     /// `incidents` is the shipped [`SHIPPED_INCIDENTS`] because `--incidents` was not
     /// given: right for the shipped [`SHIPPED_CHANGES`] only ([`Inputs::incidents`]).
     pub default_incidents: bool,
+    /// The `--config` file `config` was read from, if any.
+    pub config_file: Option<PathBuf>,
 }
 
 /// The shipped history the commands read without flags.
@@ -59,8 +61,9 @@ impl Inputs {
             incidents,
             config,
         } = args;
-        let config = match config {
-            Some(path) => Config::load(&path)?,
+        let config_file = config;
+        let config = match &config_file {
+            Some(path) => Config::load(path)?,
             None => Config::default(),
         };
         let default_incidents = config.columns.label.is_none() && incidents.is_none();
@@ -79,6 +82,7 @@ impl Inputs {
             incidents,
             config,
             default_incidents,
+            config_file,
         })
     }
 
@@ -87,7 +91,10 @@ impl Inputs {
     /// of someone else's services, silently wrong.
     pub fn incidents(&self) -> Result<Option<&Path>> {
         match &self.incidents {
-            Some(_) if self.default_incidents && self.changes != Path::new(SHIPPED_CHANGES) => {
+            Some(_)
+                if self.default_incidents
+                    && !crate::output::same_file(&self.changes, Path::new(SHIPPED_CHANGES)) =>
+            {
                 Err(Error::Usage(format!(
                     "{} needs its incidents: give --incidents (the default {SHIPPED_INCIDENTS} belongs to the shipped {SHIPPED_CHANGES}), or name the changes' label column in a --config",
                     self.changes.display()

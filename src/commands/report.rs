@@ -75,6 +75,7 @@ pub fn run(args: ReportArgs, progress: &Progress) -> Result<u8> {
             ("model", Some(&s.model)),
             ("changes file", Some(&s.inputs.changes)),
             ("incidents file", s.inputs.incidents.as_deref()),
+            ("config", s.inputs.config_file.as_deref()),
             ("policy file", s.policy.as_deref()),
         ],
     )?;

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::features::{design_matrix, unseen_levels};
 use crate::load::{load_events, load_incidents, LoadedEvents, Read};
 use crate::model::{Model, Tiers, TIER_NAMES};
-use crate::output::{check_not_an_input, csv, write_atomic};
+use crate::output::{check_not_an_input, csv, same_file, write_atomic};
 use crate::pipeline::{join_events, prepare_events};
 use crate::policy::{joined_ids, Action, Facts, Policies};
 use crate::progress::Progress;
@@ -81,11 +81,14 @@ fn history_files(s: &ScoreSettings, model: &Model) -> Result<(Option<PathBuf>, O
             path.display()
         )));
     }
+    if let (Some(history), None, None) = (&s.history, &s.incidents, &model.config.columns.label) {
+        return Err(super::history_without_incidents(history));
+    }
     if model.config != Config::default() || s.no_history {
         return Ok((s.incidents.clone(), s.history.clone()));
     }
     match (&s.incidents, &s.history) {
-        (None, None) if s.changes == Path::new(SHIPPED_NEW_CHANGES) => Ok((
+        (None, None) if same_file(&s.changes, Path::new(SHIPPED_NEW_CHANGES)) => Ok((
             Some(PathBuf::from(SHIPPED_INCIDENTS)),
             Some(PathBuf::from(SHIPPED_CHANGES)),
         )),
@@ -93,7 +96,6 @@ fn history_files(s: &ScoreSettings, model: &Model) -> Result<(Option<PathBuf>, O
             "{} needs its history for the history features: give --history and --incidents (--incidents alone when it holds its own history), or --no-history; the defaults {SHIPPED_CHANGES} and {SHIPPED_INCIDENTS} are the history of the shipped {SHIPPED_NEW_CHANGES}",
             s.changes.display()
         ))),
-        (None, Some(history)) => Err(super::history_without_incidents(history)),
         (incidents, history) => Ok((incidents.clone(), history.clone())),
     }
 }
@@ -449,7 +451,12 @@ fn summary(
     ));
     // The `top` riskiest, ties in input order: a selection, then a sort of those only.
     let mut order: Vec<usize> = (0..scored.len()).collect();
-    let riskier = |a: &usize, b: &usize| scored[*b].risk.total_cmp(&scored[*a].risk).then(a.cmp(b));
+    let riskier = |a: &usize, b: &usize| {
+        scored[*b]
+            .risk
+            .total_cmp(&scored[*a].risk)
+            .then_with(|| ids[*a].cmp(ids[*b]))
+    };
     if top < order.len() {
         order.select_nth_unstable_by(top, riskier);
         order.truncate(top);

@@ -81,6 +81,7 @@ pub fn run(args: TrainArgs, progress: &Progress) -> Result<u8> {
         &[
             ("changes file", Some(&inputs.changes)),
             ("incidents file", inputs.incidents.as_deref()),
+            ("config", inputs.config_file.as_deref()),
         ],
     )?;
     let model = train_from_files(&settings, progress)?;

@@ -182,6 +182,8 @@ fn riskiest_recent(history: &ScoredHistory, top: usize) -> Vec<RiskyChange> {
             .risk
             .total_cmp(&history.scores[a].risk)
             .then(history.ts[b].cmp(&history.ts[a]))
+            // Exact ties by id: the page does not depend on the input's row order.
+            .then_with(|| history.ids[a].cmp(&history.ids[b]))
     });
     let text = |column: &str, i: usize| {
         history

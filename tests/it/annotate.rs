@@ -1121,6 +1121,61 @@ fn a_failed_annotate_leaves_none_of_its_output_files() {
 }
 
 #[test]
+fn annotate_refuses_an_output_over_an_input_and_a_near_miss_name() {
+    let dir = tempdir();
+    let new_changes = read_records(&repo_root().join("data/new_changes.csv"));
+    let one = Records {
+        header: new_changes.header.clone(),
+        rows: vec![new_changes.rows[0].clone()],
+    };
+    let csv_path = dir.path().join("one.csv");
+    one.write(&csv_path);
+    let model = dir.path().join("m.json");
+    std::fs::copy(shipped_model(), &model).expect("copied");
+    let (change, model) = (csv_path.display().to_string(), model.display().to_string());
+    for target in [&model, &change] {
+        annotate(
+            dir.path(),
+            [
+                "--change",
+                &change,
+                "--model",
+                &model,
+                "--format",
+                &format!("json={target}"),
+            ],
+            &[],
+        )
+        .bad_input(&["--format", "this run reads"]);
+    }
+    assert_eq!(
+        std::fs::read(&model).expect("kept"),
+        std::fs::read(shipped_model()).expect("shipped")
+    );
+    // `Rollback_Plan` is not `rollback_plan`: ignored, the fact would default to false.
+    let renamed = Records {
+        header: one
+            .header
+            .iter()
+            .map(|h| {
+                if h == "rollback_plan" {
+                    "Rollback_Plan".to_string()
+                } else {
+                    h.clone()
+                }
+            })
+            .collect(),
+        rows: one.rows.clone(),
+    };
+    renamed.write(&csv_path);
+    annotate(dir.path(), ["--change", &change, "--model", &model], &[]).bad_input(&[
+        "one.csv",
+        "no column 'rollback_plan'",
+        "Rollback_Plan",
+    ]);
+}
+
+#[test]
 fn annotate_refuses_a_history_without_its_incidents() {
     // Its history features would count no incident and lower the risk, silently.
     let dir = tempdir();

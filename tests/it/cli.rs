@@ -118,6 +118,23 @@ fn the_shipped_history_is_not_taken_for_other_changes() {
     score(&["--incidents", "data/incidents.csv"]).success();
     assert_eq!(scored(tmp.path().join("out.csv").as_path()).len(), 500);
     score(&["--no-history"]).success();
+    // The shipped files by another spelling are still the shipped files.
+    let out = tmp.path().join("shipped.csv");
+    let out = out.to_str().expect("UTF-8");
+    run(
+        &root,
+        [
+            "score",
+            "--changes",
+            "./data/new_changes.csv",
+            "--output",
+            out,
+        ],
+    )
+    .success();
+    let shipped = root.join("data/new_changes.csv");
+    let shipped = shipped.to_str().expect("UTF-8");
+    run(&root, ["score", "--changes", shipped, "--output", out]).success();
     let model = tmp.path().join("m.json");
     run(
         &root,
@@ -620,4 +637,63 @@ fn evaluate_trains_on_labels_known_before_the_test_period() {
     let hour = chrono::Duration::hours(1);
     assert_eq!(train_positives(&naming(test_start - hour)).0, before + 1);
     assert_eq!(train_positives(&naming(test_start + hour)).0, before);
+}
+
+/// A model whose own config links incidents (no label column) needs `--incidents` with
+/// `--history` in `score`, as a model of the built-in schema does; and no run writes
+/// over the config it reads.
+#[test]
+fn a_config_model_linking_incidents_needs_them_with_its_history() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    let history = generate(dir, 12);
+    let config = run(dir, ["config", "--default"]).success().stdout;
+    let config = config.replace("categorical = []", "categorical = [\"ai_tool\"]");
+    std::fs::write(dir.join("c.toml"), &config).expect("written");
+    let (changes, incidents) = (
+        history.changes.to_str().expect("UTF-8"),
+        history.incidents.to_str().expect("UTF-8"),
+    );
+    let train = |model: &str| {
+        run(
+            dir,
+            [
+                "train",
+                "--quiet",
+                "--config",
+                "c.toml",
+                "--changes",
+                changes,
+                "--incidents",
+                incidents,
+                "--model",
+                model,
+            ],
+        )
+    };
+    train("c.toml").bad_input(&["--model", "c.toml", "config"]);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("c.toml")).expect("kept"),
+        config
+    );
+    train("m.json").success();
+    let new = history.new_changes.to_str().expect("UTF-8");
+    let score = |extra: &[&str]| {
+        let args = [
+            &[
+                "score",
+                "--model",
+                "m.json",
+                "--changes",
+                new,
+                "--output",
+                "s.csv",
+            ][..],
+            extra,
+        ]
+        .concat();
+        run(dir, args)
+    };
+    score(&["--history", changes]).bad_input(&["--history", "needs --incidents"]);
+    score(&["--history", changes, "--incidents", incidents]).success();
 }

@@ -86,6 +86,7 @@ fn expected_tables() -> Vec<(&'static str, DataFrame)> {
         incidents: Some(repo_root().join("data/incidents.csv")),
         config: Config::default(),
         default_incidents: false,
+        config_file: None,
     };
     let history = score_history(
         &model,

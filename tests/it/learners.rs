@@ -43,6 +43,7 @@ fn scored(model: &Model, history: &History) -> ScoredHistory {
         incidents: Some(history.incidents.clone()),
         config: Config::default(),
         default_incidents: false,
+        config_file: None,
     };
     score_history(
         model,
