@@ -24,7 +24,7 @@ pub enum Error {
     },
     /// A column is absent, but another differs from its name only in case, spaces or
     /// invisible characters: taken as absent, an optional column would be defaulted.
-    #[error("{file}: no column '{column}', but column {found:?} differs from it only in case, spaces or invisible characters; rename it to '{column}'")]
+    #[error("{file}: no column '{column}', but column {found:?} differs from it only in case, spaces or invisible characters; rename one to match the other")]
     NearMissColumn {
         file: String,
         column: String,

@@ -11,6 +11,7 @@ use polars::prelude::DataType;
 use crate::config::{ColumnsConfig, Config, FeaturesConfig, TimestampFormat};
 use crate::error::{Error, Result};
 use crate::load::{declared_flag, parse_label, parse_number};
+use crate::schema::{EARLIEST_TIME, LATEST_TIME};
 use crate::table::{Cells, Table};
 
 /// Most distinct values a text column may have to be a categorical feature rather than
@@ -413,6 +414,27 @@ pub fn infer(path: &Path) -> Result<String> {
             notes.push(format!(
                 "CHECK: {} rows have no '{}'; changerisk refuses a change without a time: fill or drop them",
                 time.missing, time.name
+            ));
+        }
+        let format = TimestampFormat::parse(&timestamp_format);
+        let mut placeholders = 0;
+        Cells::required(&table, &file, &time.name)?.visit(|_, cell| {
+            // Typed times come as Unix seconds.
+            let t = cell.and_then(|v| {
+                if time.typed_time {
+                    v.parse().ok()
+                } else {
+                    format.parse_cell(v)
+                }
+            });
+            placeholders +=
+                usize::from(t.is_some_and(|t| !(EARLIEST_TIME..LATEST_TIME).contains(&t)));
+            Ok(())
+        })?;
+        if placeholders > 0 {
+            notes.push(format!(
+                "CHECK: {placeholders} rows of '{}' hold a time before 1970-01-02 or from 2200 on (a placeholder for a missing time, such as 0001-01-01?), which changerisk refuses: fill or drop them",
+                time.name
             ));
         }
         // The id: a different value in every row. Text first (a hash, a key); a whole

@@ -173,7 +173,9 @@ impl Policies {
         }
         let mut seen = std::collections::HashSet::new();
         for rule in &mut rules {
-            // Levels are matched as the inputs' are read: without surrounding spaces.
+            // Ids and levels without surrounding spaces (as the inputs' levels are read):
+            // `r1 ` is `r1`.
+            rule.id = rule.id.trim().to_string();
             let w = &mut rule.when;
             for levels in [
                 &mut w.ai_involvement,
@@ -243,7 +245,7 @@ impl Policies {
             ] {
                 if value.is_some_and(|v| !v.is_finite()) {
                     return Err(in_rule(format!(
-                        "{field} {} is not a finite number, so the rule could never fire",
+                        "{field} {} is not a finite number (a rule on it would fire on no change or on every one)",
                         value.unwrap_or_default()
                     )));
                 }
@@ -403,10 +405,15 @@ mod tests {
             let text = format!("[[rule]]\nid='v'\ndescription='d'\naction='warn'\nwhen={{{when}}}");
             let e = Policies::parse(&text, "p.toml").unwrap_err().to_string();
             assert!(
-                e.contains("rule 'v'") && e.contains("never fire"),
+                e.contains("rule 'v'") && (e.contains("never fire") || e.contains("no change")),
                 "{when}: {e}"
             );
         }
+        // `r1 ` is `r1`.
+        let twice = "[[rule]]\nid='r1'\ndescription='d'\naction='warn'\nwhen={tier=['high']}\n\
+                     [[rule]]\nid='r1 '\ndescription='d'\naction='warn'\nwhen={tier=['low']}";
+        let e = Policies::parse(twice, "p.toml").unwrap_err().to_string();
+        assert!(e.contains("more than one rule"), "{e}");
     }
 
     #[test]

@@ -1117,7 +1117,7 @@ fn a_near_miss_header_is_named_not_defaulted() {
             None,
             &tmp.path().join("o.csv"),
         )
-        .bad_input(&["changes.csv", &format!("no column '{right}'"), "rename it"]);
+        .bad_input(&["changes.csv", &format!("no column '{right}'"), "rename one"]);
         assert!(!tmp.path().join("o.csv").exists());
     }
 }

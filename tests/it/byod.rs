@@ -566,6 +566,17 @@ fn config_infer_leaves_out_copies_of_the_label_and_flags_doubts() {
     assert!(out.stdout.contains("'outcome': the label again"));
     assert_eq!(c.features.numeric, ["la"]);
     assert!(c.features.boolean.is_empty() && c.features.categorical.is_empty());
+
+    // A placeholder for a missing time, which `train` would refuse, is flagged.
+    let text = text.replacen("03/03/2024 10:00", "01/01/1970 00:00", 1);
+    std::fs::write(dir.join("x.csv"), &text).unwrap();
+    let out = run(dir, ["config", "--infer", "x.csv"]).success();
+    assert!(
+        out.stdout
+            .contains("CHECK: 1 rows of 'date' hold a time before 1970-01-02"),
+        "{}",
+        out.stdout
+    );
 }
 
 /// Trains on `h.csv` in `dir` (columns id, ts in Unix seconds, env, la, bug) with a
