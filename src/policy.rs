@@ -38,6 +38,27 @@ pub struct When {
     pub min_risk: Option<f64>,
 }
 
+impl When {
+    /// The input columns the conditions read (the risk and its tier aside), in this
+    /// order: levels, flags, then thresholds.
+    pub fn columns(&self) -> Vec<&'static str> {
+        [
+            ("ai_involvement", self.ai_involvement.is_some()),
+            ("permission_level", self.permission_level.is_some()),
+            ("review_status", self.review_status.is_some()),
+            ("change_type", self.change_type.is_some()),
+            ("customer_facing", self.customer_facing.is_some()),
+            ("rollback_plan", self.rollback_plan.is_some()),
+            ("services_affected", self.min_services_affected.is_some()),
+            ("regions_affected", self.min_regions_affected.is_some()),
+            ("reviewer_count", self.reviewer_count_below.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(column, read)| read.then_some(column))
+        .collect()
+    }
+}
+
 /// One guardrail.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -115,21 +136,11 @@ impl Policies {
             return Ok(());
         };
         for rule in &self.rules {
-            let w = &rule.when;
-            let reads = [
-                ("ai_involvement", w.ai_involvement.is_some()),
-                ("permission_level", w.permission_level.is_some()),
-                ("review_status", w.review_status.is_some()),
-                ("change_type", w.change_type.is_some()),
-                ("customer_facing", w.customer_facing.is_some()),
-                ("rollback_plan", w.rollback_plan.is_some()),
-                ("services_affected", w.min_services_affected.is_some()),
-                ("regions_affected", w.min_regions_affected.is_some()),
-                ("reviewer_count", w.reviewer_count_below.is_some()),
-            ];
-            if let Some((column, _)) = reads
-                .iter()
-                .find(|&&(column, read)| read && frame.get(column).is_none())
+            if let Some(column) = rule
+                .when
+                .columns()
+                .into_iter()
+                .find(|c| frame.get(c).is_none())
             {
                 return Err(Error::BadConfig {
                     file: file.clone(),

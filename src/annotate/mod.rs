@@ -741,30 +741,22 @@ fn because(rule: &Rule, case: &Completion, facts: &FactSet, risk: f64, tier: usi
         format!("{column} is {value} ({source})")
     };
     let w = &rule.when;
-    let mut out = Vec::new();
-    for (column, present) in [
-        ("ai_involvement", w.ai_involvement.is_some()),
-        ("permission_level", w.permission_level.is_some()),
-        ("review_status", w.review_status.is_some()),
-        ("change_type", w.change_type.is_some()),
-        ("customer_facing", w.customer_facing.is_some()),
-        ("rollback_plan", w.rollback_plan.is_some()),
-    ] {
-        if present {
-            out.push(fact(column));
-        }
-    }
-    for (column, min) in [
-        ("services_affected", w.min_services_affected),
-        ("regions_affected", w.min_regions_affected),
-    ] {
-        if let Some(min) = min {
-            out.push(format!("{} (at least {min})", fact(column)));
-        }
-    }
-    if let Some(below) = w.reviewer_count_below {
-        out.push(format!("{} (fewer than {below})", fact("reviewer_count")));
-    }
+    let mut out: Vec<String> = w
+        .columns()
+        .into_iter()
+        .map(|column| {
+            let threshold = match column {
+                "services_affected" => w.min_services_affected.map(|m| format!("at least {m}")),
+                "regions_affected" => w.min_regions_affected.map(|m| format!("at least {m}")),
+                "reviewer_count" => w.reviewer_count_below.map(|b| format!("fewer than {b}")),
+                _ => None,
+            };
+            match threshold {
+                Some(t) => format!("{} ({t})", fact(column)),
+                None => fact(column),
+            }
+        })
+        .collect();
     if w.tier.is_some() {
         out.push(format!("the risk tier is {}", TIER_NAMES[tier]));
     }
