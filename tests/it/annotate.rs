@@ -1046,6 +1046,18 @@ fn unknown_permission_and_review_are_scored_as_the_worst_case() {
 // ---------------------------------------------------------------------------------
 // Agreement with `score`.
 
+/// The first of the shipped new changes, written as a one-row CSV `one.csv` in `dir`.
+fn first_new_change(dir: &Path) -> (Records, PathBuf) {
+    let new_changes = read_records(&repo_root().join("data/new_changes.csv"));
+    let one = Records {
+        header: new_changes.header.clone(),
+        rows: vec![new_changes.rows[0].clone()],
+    };
+    let path = dir.join("one.csv");
+    one.write(&path);
+    (one, path)
+}
+
 #[test]
 fn a_change_csv_is_read_with_the_checks_of_every_csv_file() {
     // A column named twice could slip `admin` past a block rule behind `standard`.
@@ -1089,13 +1101,7 @@ fn a_change_csv_is_read_with_the_checks_of_every_csv_file() {
 fn a_failed_annotate_leaves_none_of_its_output_files() {
     // The Markdown comment ("pass") must not appear when its JSON cannot be written.
     let dir = tempdir();
-    let new_changes = read_records(&repo_root().join("data/new_changes.csv"));
-    let one = Records {
-        header: new_changes.header.clone(),
-        rows: vec![new_changes.rows[0].clone()],
-    };
-    let csv_path = dir.path().join("one.csv");
-    one.write(&csv_path);
+    let (_, csv_path) = first_new_change(dir.path());
     std::fs::write(dir.path().join("afile"), "a file").expect("written");
     let markdown = dir.path().join("comment.md");
     let json_out = dir.path().join("afile").join("result.json");
@@ -1123,13 +1129,7 @@ fn a_failed_annotate_leaves_none_of_its_output_files() {
 #[test]
 fn annotate_refuses_an_output_over_an_input_and_a_near_miss_name() {
     let dir = tempdir();
-    let new_changes = read_records(&repo_root().join("data/new_changes.csv"));
-    let one = Records {
-        header: new_changes.header.clone(),
-        rows: vec![new_changes.rows[0].clone()],
-    };
-    let csv_path = dir.path().join("one.csv");
-    one.write(&csv_path);
+    let (one, csv_path) = first_new_change(dir.path());
     let model = dir.path().join("m.json");
     std::fs::copy(shipped_model(), &model).expect("copied");
     let (change, model) = (csv_path.display().to_string(), model.display().to_string());
@@ -1179,13 +1179,7 @@ fn annotate_refuses_an_output_over_an_input_and_a_near_miss_name() {
 fn annotate_refuses_a_history_without_its_incidents() {
     // Its history features would count no incident and lower the risk, silently.
     let dir = tempdir();
-    let new_changes = read_records(&repo_root().join("data/new_changes.csv"));
-    let one = Records {
-        header: new_changes.header.clone(),
-        rows: vec![new_changes.rows[0].clone()],
-    };
-    let csv_path = dir.path().join("one.csv");
-    one.write(&csv_path);
+    let (_, csv_path) = first_new_change(dir.path());
     let history = repo_root().join("data/changes.csv").display().to_string();
     annotate(
         dir.path(),
