@@ -79,6 +79,20 @@ pub fn parse_outputs(entries: &[String]) -> Result<Vec<Output>> {
         if outputs.iter().any(|o| o.format == format) {
             return Err(Error::Usage(format!("--format names {name} twice")));
         }
+        if let Some(path) = &file {
+            let taken = outputs.iter().find(|o| {
+                o.file
+                    .as_deref()
+                    .is_some_and(|p| crate::output::same_file(p, path))
+            });
+            if let Some(other) = taken {
+                return Err(Error::Usage(format!(
+                    "--format writes {} and {name} both to {}; give each its own file",
+                    other.format.name(),
+                    path.display()
+                )));
+            }
+        }
         outputs.push(Output { format, file });
     }
     if outputs.is_empty() {
@@ -426,5 +440,10 @@ mod tests {
         ));
         assert!(matches!(outputs(&["yaml"]), Err(Error::Usage(_))));
         assert!(matches!(outputs(&["json", "json=x"]), Err(Error::Usage(_))));
+        // Two formats to one file: the second would silently replace the first.
+        assert!(matches!(
+            outputs(&["markdown=out.txt", "json=./out.txt"]),
+            Err(Error::Usage(m)) if m.contains("both to")
+        ));
     }
 }
