@@ -259,7 +259,7 @@ pub struct AnnotateArgs {
     /// Incident history, for the history features (optional).
     #[arg(long)]
     pub incidents: Option<PathBuf>,
-    /// Past changes, for the history features (optional).
+    /// Past changes, for the history features (optional; needs --incidents).
     #[arg(long)]
     pub history: Option<PathBuf>,
     /// Guardrail policy file (TOML). Default: the built-in policies/default.toml.
@@ -313,7 +313,7 @@ fn path_or_empty() -> impl clap::builder::TypedValueParser<Value = PathBuf> {
 /// scored as its worst case.
 #[derive(Debug, Args)]
 pub struct FactArgs {
-    /// change_id [default: pr-N / mr-N in CI, else the HEAD commit].
+    /// change_id [default: pr-N / mr-N in CI (a push: its head commit), else `change`].
     #[arg(long, env = "CHANGERISK_CHANGE_ID")]
     pub change_id: Option<String>,
     /// When the change is applied (RFC 3339) [default: now].
