@@ -58,14 +58,17 @@ where
 pub struct Staged {
     tmp: PathBuf,
     path: PathBuf,
+    /// Put in place (or written in place: a device or a pipe), so nothing to remove.
     committed: bool,
 }
 
 impl Staged {
     /// Renames the staged file into place.
     pub fn commit(mut self) -> Result<()> {
-        std::fs::rename(&self.tmp, &self.path).map_err(|e| Error::io(&self.path, e))?;
-        self.committed = true;
+        if !self.committed {
+            std::fs::rename(&self.tmp, &self.path).map_err(|e| Error::io(&self.path, e))?;
+            self.committed = true;
+        }
         Ok(())
     }
 }
@@ -79,10 +82,36 @@ impl Drop for Staged {
 }
 
 /// Writes `path`'s content to a temporary sibling (flushed and synced); see [`Staged`].
-pub fn stage<F>(path: &Path, write: F) -> Result<Staged>
+pub fn stage<F>(given: &Path, write: F) -> Result<Staged>
 where
     F: FnOnce(&mut BufWriter<File>) -> Result<()>,
 {
+    // A device or a pipe (`/dev/null`, `/dev/stdout`, a FIFO) is written in place:
+    // renaming a file over it would replace it (as root, `/dev/null` itself).
+    let special = std::fs::metadata(given).is_ok_and(|m| !m.is_file() && !m.is_dir());
+    // A link is followed: the file it names is replaced, not the link.
+    let linked = std::fs::symlink_metadata(given).is_ok_and(|m| m.file_type().is_symlink());
+    let target = if linked && !special {
+        std::fs::canonicalize(given).ok()
+    } else {
+        None
+    };
+    if special || (linked && target.is_none()) {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(given)
+            .map_err(|e| Error::io(given, e))?;
+        let mut writer = BufWriter::with_capacity(1 << 20, file);
+        write(&mut writer)?;
+        writer.flush().map_err(|e| Error::io(given, e))?;
+        return Ok(Staged {
+            tmp: given.to_path_buf(),
+            path: given.to_path_buf(),
+            committed: true,
+        });
+    }
+    let path = target.as_deref().unwrap_or(given);
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),

@@ -120,3 +120,34 @@ fn an_output_over_an_input_is_refused_and_the_input_kept() {
     assert!(before("changes.csv") == changes && before("incidents.csv") == incidents);
     assert_eq!(file_names(dir), ["changes.csv", "incidents.csv"]);
 }
+
+/// An output that is a device or a link is written through, not replaced: renaming a
+/// temporary file over `/dev/null` replaced the device itself when run as root (and then
+/// every later `2>/dev/null` wrote into a plain file), and a link became a plain file.
+#[test]
+fn outputs_through_a_device_or_a_link_keep_it() {
+    use std::os::unix::fs::FileTypeExt;
+    let tmp = tempdir();
+    let dir = tmp.path();
+    write_changes(&dir.join("changes.csv"), &small_changes());
+    std::fs::write(dir.join("real.csv"), "earlier\n").expect("written");
+    std::os::unix::fs::symlink("real.csv", dir.join("link.csv")).expect("linked");
+    let link = dir.join("link.csv");
+    score(dir, Path::new("changes.csv"), None, &link).success();
+    assert!(std::fs::symlink_metadata(&link)
+        .expect("there")
+        .file_type()
+        .is_symlink());
+    assert_eq!(scored(&dir.join("real.csv")).len(), 6);
+    // A report (no extension is checked) to /dev/null.
+    let dev_null = Path::new("/dev/null");
+    let before = std::fs::metadata(dev_null).expect("/dev/null").file_type();
+    if before.is_char_device() {
+        run(&repo_root(), ["report", "--quiet", "--output", "/dev/null"]).success();
+        assert!(std::fs::metadata(dev_null)
+            .expect("/dev/null")
+            .file_type()
+            .is_char_device());
+    }
+    assert_eq!(file_names(dir), ["changes.csv", "link.csv", "real.csv"]);
+}
