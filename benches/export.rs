@@ -42,7 +42,7 @@ fn scored(model: &Model, n: usize, dir: &Path) -> ScoredHistory {
         changes,
         incidents: Some(incidents),
         config: Config::default(),
-        default_incidents: false,
+        incidents_given: true,
         config_file: None,
     };
     score_history(

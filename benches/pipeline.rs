@@ -90,7 +90,7 @@ fn fixture(n: usize, dir: &Path) -> Fixture {
             changes: changes_csv.clone(),
             incidents: Some(incidents_csv),
             config: Config::default(),
-            default_incidents: false,
+            incidents_given: true,
             config_file: None,
         },
         model: dir.join("model.json"),

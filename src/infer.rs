@@ -11,7 +11,7 @@ use polars::prelude::DataType;
 use crate::config::{ColumnsConfig, Config, FeaturesConfig, TimestampFormat};
 use crate::error::{Error, Result};
 use crate::load::{declared_flag, parse_label, parse_number};
-use crate::schema::{EARLIEST_TIME, LATEST_TIME};
+use crate::schema::is_real_time;
 use crate::table::{Cells, Table};
 
 /// Most distinct values a text column may have to be a categorical feature rather than
@@ -120,6 +120,9 @@ struct Profile {
     typed_time: bool,
     /// The first values end in a zone (`Z`, `+01:00`, `-0500`).
     zoned: bool,
+    /// Times (read as `timestamp` says, or typed) that changerisk takes for placeholders
+    /// of a missing time, such as 0001-01-01.
+    placeholders: usize,
 }
 
 impl Profile {
@@ -302,6 +305,20 @@ fn profile(table: &Table, file: &str, name: &str) -> Result<Profile> {
             None => (None, None),
         }
     };
+    // Typed times come as Unix seconds.
+    let format = timestamp.as_deref().map(TimestampFormat::parse);
+    let placeholders = if format.is_some() || typed_time {
+        present
+            .iter()
+            .filter_map(|v| match &format {
+                Some(f) => f.parse_cell(v),
+                None => v.parse().ok(),
+            })
+            .filter(|&t| !is_real_time(t))
+            .count()
+    } else {
+        0
+    };
     Ok(Profile {
         name: name.into(),
         present: present.len(),
@@ -319,6 +336,7 @@ fn profile(table: &Table, file: &str, name: &str) -> Result<Profile> {
         ambiguous,
         typed_time,
         zoned: present.iter().take(TIME_SAMPLE).all(|v| has_zone(v)),
+        placeholders,
     })
 }
 
@@ -416,25 +434,10 @@ pub fn infer(path: &Path) -> Result<String> {
                 time.missing, time.name
             ));
         }
-        let format = TimestampFormat::parse(&timestamp_format);
-        let mut placeholders = 0;
-        Cells::required(&table, &file, &time.name)?.visit(|_, cell| {
-            // Typed times come as Unix seconds.
-            let t = cell.and_then(|v| {
-                if time.typed_time {
-                    v.parse().ok()
-                } else {
-                    format.parse_cell(v)
-                }
-            });
-            placeholders +=
-                usize::from(t.is_some_and(|t| !(EARLIEST_TIME..LATEST_TIME).contains(&t)));
-            Ok(())
-        })?;
-        if placeholders > 0 {
+        if time.placeholders > 0 {
             notes.push(format!(
-                "CHECK: {placeholders} rows of '{}' hold a time before 1970-01-02 or from 2200 on (a placeholder for a missing time, such as 0001-01-01?), which changerisk refuses: fill or drop them",
-                time.name
+                "CHECK: {} rows of '{}' hold a time before 1970-01-02 or from 2200 on (a placeholder for a missing time, such as 0001-01-01?), which changerisk refuses: fill or drop them",
+                time.placeholders, time.name
             ));
         }
         // The id: a different value in every row. Text first (a hash, a key); a whole

@@ -929,7 +929,8 @@ fn column_jobs<'a>(
     }
     for column in &features.numeric {
         jobs.push(Box::new(move || {
-            let values = cells(column)?.parse_optional("a number within +-1e15", parse_number)?;
+            let values = cells(column)?
+                .parse_optional(&format!("a number within +-{MAX_NUMBER:e}"), parse_number)?;
             let values = values
                 .into_iter()
                 .map(|v| v.flatten().unwrap_or(f64::NAN))

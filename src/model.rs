@@ -332,31 +332,37 @@ impl Model {
     pub fn load(path: &Path) -> Result<Model> {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let head: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::BadModel {
+        // The format and version first, for a clear message on any other file; the rest
+        // is skipped here, not built into a tree of values.
+        #[derive(Deserialize)]
+        struct Head {
+            format: Option<serde_json::Value>,
+            format_version: Option<serde_json::Value>,
+        }
+        let head: Head = serde_json::from_str(&text).map_err(|e| Error::BadModel {
             file: file.clone(),
             message: format!("not a JSON model file: {e}"),
         })?;
-        if head.get("format").and_then(|f| f.as_str()) != Some(MODEL_FORMAT) {
+        if head.format.as_ref().and_then(|f| f.as_str()) != Some(MODEL_FORMAT) {
             return Err(Error::BadModel {
                 file,
                 message: format!("not a changerisk model (no \"format\": \"{MODEL_FORMAT}\")"),
             });
         }
-        let version = head.get("format_version").and_then(|v| v.as_u64());
+        let version = head.format_version.as_ref().and_then(|v| v.as_u64());
         let readable = u64::from(OLDEST_MODEL_VERSION)..=u64::from(MODEL_VERSION);
         if !version.is_some_and(|v| readable.contains(&v)) {
             return Err(Error::BadModel {
                 file,
                 message: format!(
                     "model format version {} is not supported by this build (reads versions {OLDEST_MODEL_VERSION} to {MODEL_VERSION}); retrain with this version",
-                    head.get("format_version")
+                    head.format_version
                         .map_or("(missing)".to_string(), |v| v.to_string())
                 ),
             });
         }
-        // From the text, not the value: a map would keep one of a repeated key's values,
-        // where reading into the model's own fields refuses the repetition.
-        drop(head);
+        // Read into the model's own fields, which refuse a repeated key (a map would
+        // keep one of its values).
         let mut model: Model = serde_json::from_str(&text).map_err(|e| Error::BadModel {
             file: file.clone(),
             message: e.to_string(),

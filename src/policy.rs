@@ -202,7 +202,7 @@ impl Policies {
         }
         for rule in &rules {
             let in_rule = |m: String| bad(format!("rule '{}': {m}", rule.id));
-            if rule.id.trim().is_empty() {
+            if rule.id.is_empty() {
                 return Err(bad("a rule has an empty id".into()));
             }
             if !seen.insert(rule.id.clone()) {
@@ -300,7 +300,7 @@ fn check_levels<T>(
     expected: &str,
 ) -> std::result::Result<(), String> {
     for level in levels.iter().flatten() {
-        if parse(level).is_none() || level.trim() != level.trim().to_ascii_lowercase() {
+        if parse(level).is_none() || *level != level.to_ascii_lowercase() {
             return Err(format!("{field} level '{level}' is not {expected}"));
         }
     }

@@ -164,6 +164,12 @@ pub const EARLIEST_TIME: i64 = 86_400;
 /// (9999-12-31 is the other placeholder).
 pub const LATEST_TIME: i64 = 7_258_118_400;
 
+/// True for a time changerisk takes as one: from [`EARLIEST_TIME`] to before
+/// [`LATEST_TIME`] (anything else is taken for a placeholder of a missing time).
+pub fn is_real_time(t: i64) -> bool {
+    (EARLIEST_TIME..LATEST_TIME).contains(&t)
+}
+
 /// Formats Unix seconds as RFC 3339 UTC (`2025-03-01T14:05:00Z`).
 pub fn format_timestamp(secs: i64) -> String {
     DateTime::<Utc>::from_timestamp(secs, 0)

@@ -12,7 +12,7 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::schema::{format_timestamp, EARLIEST_TIME, LATEST_TIME};
+use crate::schema::{format_timestamp, is_real_time, EARLIEST_TIME, LATEST_TIME};
 
 /// The file formats a table can be read from or written to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -329,8 +329,9 @@ fn frame_of(columns: Vec<StringChunked>, rows: usize, file: &str) -> Result<Data
 /// that is never closed swallow the following rows, which can even leave the right number
 /// of fields. Here each of those is an error naming the row: a row with another number of
 /// fields than the header, a blank line between rows (blank lines at the end are fine),
-/// a quote never closed, and text after a closing quote. Line ends are LF, CRLF or a lone CR, as the `csv` crate splits them;
-/// a quote inside a cell that does not start with one is text, as it reads it.
+/// a quote never closed, and text after a closing quote. Line ends are LF, CRLF or a
+/// lone CR, as the `csv` crate splits them; a quote inside a cell that does not start
+/// with one is text, as it reads it.
 #[derive(Default)]
 struct Shape {
     state: ShapeState,
@@ -1374,8 +1375,7 @@ impl<'a> Cells<'a> {
             CellData::Seconds(ca) => ca.iter().collect(),
             _ => self.parse_optional(expected, parse)?,
         };
-        let outside =
-            |t: &Option<i64>| t.is_some_and(|t| !(EARLIEST_TIME..LATEST_TIME).contains(&t));
+        let outside = |t: &Option<i64>| t.is_some_and(|t| !is_real_time(t));
         if let Some(i) = times.iter().position(outside) {
             let value = match &self.data {
                 CellData::Seconds(_) => times[i].map(format_timestamp),

@@ -487,12 +487,13 @@ fn best_of(runs: &[Run], wanted: impl Fn(&Candidate) -> bool) -> Option<usize> {
         })
 }
 
-/// Platt scaling of raw log-odds against outcomes; `None` when it would not keep the
-/// order (slope not positive) or cannot be fitted (one class).
 /// The steepest Platt scaling kept: a model whose validation log-odds need more than ten
 /// times their spread is not one a slope should rescue.
 const MAX_PLATT_SLOPE: f64 = 10.0;
 
+/// Platt scaling of raw log-odds against outcomes; `None` when it would not keep the
+/// order (slope not positive), would be steeper than [`MAX_PLATT_SLOPE`] or cannot be
+/// fitted (one class).
 fn platt(logits: &[f64], y: &[bool]) -> Option<Platt> {
     if !y.iter().any(|&v| v) || y.iter().all(|&v| v) {
         return None;

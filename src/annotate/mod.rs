@@ -68,6 +68,9 @@ pub struct Gathered {
     pub markers: Vec<Marker>,
 }
 
+/// What a `--change` file holds, for its error messages.
+const CHANGE_FILE: &str = "a change (one JSON object or a one-row CSV)";
+
 /// Reads a `--change` file (or stdin for `-`): one JSON object, or a CSV header and one
 /// row. Returns the `(column, cell)` pairs; JSON numbers and booleans become their text.
 pub fn read_change_file(path: &Path) -> Result<Vec<(String, String)>> {
@@ -95,7 +98,7 @@ pub fn read_change_file(path: &Path) -> Result<Vec<(String, String)>> {
                 .is_some_and(|b| matches!(b, b'{' | b'['));
             let whole = Error::Unreadable {
                 file: label.clone(),
-                format: "a change (one JSON object or a one-row CSV)".into(),
+                format: CHANGE_FILE.into(),
                 message: format!(
                     "the text is not UTF-8 ({}); save it as UTF-8",
                     e.utf8_error()
@@ -117,7 +120,7 @@ pub fn read_change_file(path: &Path) -> Result<Vec<(String, String)>> {
 pub fn parse_change_text(text: &str, file: &str) -> Result<Vec<(String, String)>> {
     let bad = |message: String| Error::Unreadable {
         file: file.into(),
-        format: "a change (one JSON object or a one-row CSV)".into(),
+        format: CHANGE_FILE.into(),
         message,
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -195,7 +198,7 @@ fn named_exactly(cells: Vec<(String, String)>, file: &str) -> Result<Vec<(String
         if cells[..k].iter().any(|(other, _)| other == name) {
             return Err(Error::Unreadable {
                 file: file.into(),
-                format: "a change (one JSON object or a one-row CSV)".into(),
+                format: CHANGE_FILE.into(),
                 message: format!(
                     "the column '{name}' is named twice (spaces around a name do not count)"
                 ),

@@ -283,9 +283,7 @@ pub fn annotate(
     })?;
     progress.stage("loading model");
     let model = Model::load(&s.model)?;
-    if let (Some(history), None, None) = (&s.history, &s.incidents, &model.config.columns.label) {
-        return Err(super::history_without_incidents(history));
-    }
+    super::check_history_has_incidents(s.history.as_deref(), s.incidents.as_deref(), &model)?;
     let policies = Policies::from_flag(s.policy.as_deref())?;
     let tiers = model.tiers.overridden(s.tiers);
     let history = s

@@ -17,10 +17,6 @@ use crate::progress::Progress;
 pub struct ExportSettings {
     pub model: PathBuf,
     pub inputs: Inputs,
-    /// `--config` was given (else the model's own config describes the files).
-    pub config_given: bool,
-    /// `--incidents` was given.
-    pub incidents_given: bool,
     pub output: PathBuf,
     pub format: ExportFormat,
     pub policy: Option<PathBuf>,
@@ -42,13 +38,9 @@ impl ExportSettings {
                 output.display()
             )));
         }
-        let config_given = input.config.is_some();
-        let incidents_given = input.incidents.is_some();
         Ok(ExportSettings {
             model,
             inputs: Inputs::resolve(input)?,
-            config_given,
-            incidents_given,
             output,
             format,
             policy,
@@ -61,15 +53,12 @@ pub fn run(args: ExportArgs, progress: &Progress) -> Result<u8> {
     let mut s = ExportSettings::resolve(args)?;
     progress.stage("loading model");
     let model = Model::load(&s.model)?;
-    s.inputs
-        .follow_model(&model, s.config_given, s.incidents_given)?;
-    let inputs = [
+    s.inputs.follow_model(&model)?;
+    let mut inputs = vec![
         ("model", Some(s.model.as_path())),
-        ("changes file", Some(s.inputs.changes.as_path())),
-        ("incidents file", s.inputs.incidents.as_deref()),
-        ("config", s.inputs.config_file.as_deref()),
         ("policy file", s.policy.as_deref()),
     ];
+    inputs.extend(s.inputs.files());
     let tables = crate::export::TABLES.map(|t| format!("{t}.{}", s.format.extension()));
     for name in tables
         .iter()

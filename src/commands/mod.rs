@@ -41,10 +41,11 @@ pub struct Inputs {
     /// `None` when the config's label column gives the labels.
     pub incidents: Option<PathBuf>,
     pub config: Config,
-    /// `incidents` is the shipped [`SHIPPED_INCIDENTS`] because `--incidents` was not
-    /// given: right for the shipped [`SHIPPED_CHANGES`] only ([`Inputs::incidents`]).
-    pub default_incidents: bool,
-    /// The `--config` file `config` was read from, if any.
+    /// `--incidents` was given (else `incidents` is the shipped [`SHIPPED_INCIDENTS`],
+    /// right for the shipped [`SHIPPED_CHANGES`] only: [`Inputs::incidents`]).
+    pub incidents_given: bool,
+    /// The `--config` file `config` was read from (else the contract's, or the model's
+    /// own: [`Inputs::follow_model`]).
     pub config_file: Option<PathBuf>,
 }
 
@@ -66,7 +67,7 @@ impl Inputs {
             Some(path) => Config::load(path)?,
             None => Config::default(),
         };
-        let default_incidents = config.columns.label.is_none() && incidents.is_none();
+        let incidents_given = incidents.is_some();
         let incidents = match (&config.columns.label, incidents) {
             (Some(label), Some(path)) => {
                 return Err(Error::Usage(format!(
@@ -81,7 +82,7 @@ impl Inputs {
             changes,
             incidents,
             config,
-            default_incidents,
+            incidents_given,
             config_file,
         })
     }
@@ -92,7 +93,7 @@ impl Inputs {
     pub fn incidents(&self) -> Result<Option<&Path>> {
         match &self.incidents {
             Some(_)
-                if self.default_incidents
+                if !self.incidents_given
                     && !crate::output::same_file(&self.changes, Path::new(SHIPPED_CHANGES)) =>
             {
                 Err(Error::Usage(format!(
@@ -104,21 +105,16 @@ impl Inputs {
         }
     }
 
-    /// Without `--config` (`config_given`), the files are read as `model` was trained:
-    /// with its config, and without an incidents file when that config takes labels from
-    /// a column (an error if `--incidents` was given).
-    pub fn follow_model(
-        &mut self,
-        model: &crate::model::Model,
-        config_given: bool,
-        incidents_given: bool,
-    ) -> Result<()> {
-        if config_given {
+    /// Without `--config`, the files are read as `model` was trained: with its config,
+    /// and without an incidents file when that config takes labels from a column (an
+    /// error if `--incidents` was given).
+    pub fn follow_model(&mut self, model: &crate::model::Model) -> Result<()> {
+        if self.config_file.is_some() {
             return Ok(());
         }
         self.config = model.config.clone();
         if let Some(label) = &model.config.columns.label {
-            if incidents_given {
+            if self.incidents_given {
                 return Err(Error::Usage(format!(
                     "the model takes labels from the column '{label}', so it uses no incidents file; drop --incidents"
                 )));
@@ -126,6 +122,15 @@ impl Inputs {
             self.incidents = None;
         }
         Ok(())
+    }
+
+    /// The files these inputs read, each with what it is (for [`crate::output::check_not_an_input`]).
+    pub fn files(&self) -> [(&'static str, Option<&Path>); 3] {
+        [
+            ("changes file", Some(self.changes.as_path())),
+            ("incidents file", self.incidents.as_deref()),
+            ("config", self.config_file.as_deref()),
+        ]
     }
 
     /// Loads the changes (with labels, if the config names them) and the incidents.
@@ -142,13 +147,20 @@ impl Inputs {
     }
 }
 
-/// `--history` without `--incidents` for a model of the built-in schema: its history
-/// features would count no incident, silently lowering risks.
-pub(crate) fn history_without_incidents(history: &Path) -> Error {
-    Error::Usage(format!(
-        "--history {} needs --incidents too: which past changes caused incidents is part of the history features (a file with only the header when there were none)",
-        history.display()
-    ))
+/// Refuses `--history` without `--incidents` for a model that links incidents (no label
+/// column): its history features would count no incident, silently lowering risks.
+pub(crate) fn check_history_has_incidents(
+    history: Option<&Path>,
+    incidents: Option<&Path>,
+    model: &crate::model::Model,
+) -> Result<()> {
+    match (history, incidents, &model.config.columns.label) {
+        (Some(history), None, None) => Err(Error::Usage(format!(
+            "--history {} needs --incidents too: which past changes caused incidents is part of the history features (a file with only the header when there were none)",
+            history.display()
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Writes data to stdout with a final newline. A closed pipe (`| head`) surfaces as an

@@ -21,10 +21,6 @@ use crate::report::{html, Report};
 pub struct ReportSettings {
     pub model: PathBuf,
     pub inputs: Inputs,
-    /// `--config` was given (else the model's own config describes the files).
-    pub config_given: bool,
-    /// `--incidents` was given.
-    pub incidents_given: bool,
     pub output: PathBuf,
     pub test_fraction: f64,
     pub policy: Option<PathBuf>,
@@ -47,12 +43,9 @@ impl ReportSettings {
                 "--test-fraction must be between 0 and 1 (exclusive), got {test_fraction}"
             )));
         }
-        let (config_given, incidents_given) = (input.config.is_some(), input.incidents.is_some());
         Ok(ReportSettings {
             model,
             inputs: Inputs::resolve(input)?,
-            config_given,
-            incidents_given,
             output,
             test_fraction,
             policy,
@@ -66,19 +59,13 @@ pub fn run(args: ReportArgs, progress: &Progress) -> Result<u8> {
     let mut s = ReportSettings::resolve(args)?;
     progress.stage("loading model");
     let model = Model::load(&s.model)?;
-    s.inputs
-        .follow_model(&model, s.config_given, s.incidents_given)?;
-    crate::output::check_not_an_input(
-        "--output",
-        &s.output,
-        &[
-            ("model", Some(&s.model)),
-            ("changes file", Some(&s.inputs.changes)),
-            ("incidents file", s.inputs.incidents.as_deref()),
-            ("config", s.inputs.config_file.as_deref()),
-            ("policy file", s.policy.as_deref()),
-        ],
-    )?;
+    s.inputs.follow_model(&model)?;
+    let mut inputs = vec![
+        ("model", Some(s.model.as_path())),
+        ("policy file", s.policy.as_deref()),
+    ];
+    inputs.extend(s.inputs.files());
+    crate::output::check_not_an_input("--output", &s.output, &inputs)?;
     let policies = Policies::from_flag(s.policy.as_deref())?;
     // The headline numbers: `evaluate`'s protocol with the given model's settings.
     let evaluation = evaluate(

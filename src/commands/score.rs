@@ -81,9 +81,7 @@ fn history_files(s: &ScoreSettings, model: &Model) -> Result<(Option<PathBuf>, O
             path.display()
         )));
     }
-    if let (Some(history), None, None) = (&s.history, &s.incidents, &model.config.columns.label) {
-        return Err(super::history_without_incidents(history));
-    }
+    super::check_history_has_incidents(s.history.as_deref(), s.incidents.as_deref(), model)?;
     if model.config != Config::default() || s.no_history {
         return Ok((s.incidents.clone(), s.history.clone()));
     }
@@ -449,7 +447,7 @@ fn summary(
     out.push_str(&format!(
         "policies: {blocked} change(s) violate a block rule, {warned} a warn rule\n"
     ));
-    // The `top` riskiest, ties in input order: a selection, then a sort of those only.
+    // The `top` riskiest, ties by change_id: a selection, then a sort of those only.
     let mut order: Vec<usize> = (0..scored.len()).collect();
     let riskier = |a: &usize, b: &usize| {
         scored[*b]

@@ -74,16 +74,7 @@ pub fn train_from_files(s: &TrainSettings, progress: &Progress) -> Result<Model>
 /// Runs `train`.
 pub fn run(args: TrainArgs, progress: &Progress) -> Result<u8> {
     let settings = TrainSettings::resolve(args)?;
-    let inputs = &settings.inputs;
-    crate::output::check_not_an_input(
-        "--model",
-        &settings.model,
-        &[
-            ("changes file", Some(&inputs.changes)),
-            ("incidents file", inputs.incidents.as_deref()),
-            ("config", inputs.config_file.as_deref()),
-        ],
-    )?;
+    crate::output::check_not_an_input("--model", &settings.model, &settings.inputs.files())?;
     let model = train_from_files(&settings, progress)?;
     model.save(&settings.model)?;
     progress.log(&describe(&model, Some(&settings.model)));

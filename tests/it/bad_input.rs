@@ -352,18 +352,7 @@ fn json_lines_values_that_are_not_single_ones_are_named_by_row_and_key() {
 fn train_with_incidents(dir: &Path, rows: &[IncidentRow]) -> Run {
     write_changes(&dir.join("changes.csv"), &small_changes());
     write_incidents(&dir.join("incidents.csv"), rows);
-    run(
-        dir,
-        [
-            "train",
-            "--changes",
-            "changes.csv",
-            "--incidents",
-            "incidents.csv",
-            "--model",
-            "model.json",
-        ],
-    )
+    train_here(dir, "model.json")
 }
 
 #[test]
@@ -441,19 +430,7 @@ fn header_only_changes_file_is_rejected() {
     )
     .bad_input(&["changes.csv"]);
     write_incidents(&tmp.path().join("incidents.csv"), &[]);
-    run(
-        tmp.path(),
-        [
-            "train",
-            "--changes",
-            "changes.csv",
-            "--incidents",
-            "incidents.csv",
-            "--model",
-            "model.json",
-        ],
-    )
-    .bad_input(&["changes.csv"]);
+    train_here(tmp.path(), "model.json").bad_input(&["changes.csv"]);
 }
 
 #[test]

@@ -42,7 +42,7 @@ fn scored(model: &Model, history: &History) -> ScoredHistory {
         changes: history.changes.clone(),
         incidents: Some(history.incidents.clone()),
         config: Config::default(),
-        default_incidents: false,
+        incidents_given: true,
         config_file: None,
     };
     score_history(

@@ -366,6 +366,22 @@ pub fn write_records(path: &Path, header: &[&str], rows: &[Vec<String>]) {
     writer.flush().expect("flushed");
 }
 
+/// Trains in `dir` on its `changes.csv` and `incidents.csv`, writing `model`.
+pub fn train_here(dir: &Path, model: &str) -> Run {
+    run(
+        dir,
+        [
+            "train",
+            "--changes",
+            "changes.csv",
+            "--incidents",
+            "incidents.csv",
+            "--model",
+            model,
+        ],
+    )
+}
+
 /// The three files `changerisk generate` writes.
 pub struct History {
     pub changes: PathBuf,
