@@ -64,7 +64,7 @@ fn failed_train_leaves_no_model() {
     let dir = tmp.path();
     write_bad_changes(dir);
     write_incidents(&dir.join("incidents.csv"), &[]);
-    train_here(dir, "models/model.json").bad_input(&["changes.csv", "aproved"]);
+    train_here(dir, "models/model.json", &[]).bad_input(&["changes.csv", "aproved"]);
     assert_eq!(file_names(dir), ["changes.csv", "incidents.csv"]);
 }
 
@@ -92,7 +92,7 @@ fn an_output_over_an_input_is_refused_and_the_input_kept() {
         )
         .bad_input(&["--output", output, "this run reads"]);
     }
-    train_here(dir, "incidents.csv").bad_input(&["--model", "incidents file"]);
+    train_here(dir, "incidents.csv", &[]).bad_input(&["--model", "incidents file"]);
     assert!(before("changes.csv") == changes && before("incidents.csv") == incidents);
     assert_eq!(file_names(dir), ["changes.csv", "incidents.csv"]);
 }

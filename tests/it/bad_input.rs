@@ -352,7 +352,7 @@ fn json_lines_values_that_are_not_single_ones_are_named_by_row_and_key() {
 fn train_with_incidents(dir: &Path, rows: &[IncidentRow]) -> Run {
     write_changes(&dir.join("changes.csv"), &small_changes());
     write_incidents(&dir.join("incidents.csv"), rows);
-    train_here(dir, "model.json")
+    train_here(dir, "model.json", &[])
 }
 
 #[test]
@@ -430,7 +430,7 @@ fn header_only_changes_file_is_rejected() {
     )
     .bad_input(&["changes.csv"]);
     write_incidents(&tmp.path().join("incidents.csv"), &[]);
-    train_here(tmp.path(), "model.json").bad_input(&["changes.csv"]);
+    train_here(tmp.path(), "model.json", &[]).bad_input(&["changes.csv"]);
 }
 
 #[test]
@@ -523,17 +523,7 @@ fn train_with_flags(dir: &Path, flags: &[&str]) -> Run {
         &dir.join("incidents.csv"),
         &[IncidentRow::new("i1", &at_hours(10.5), "checkout").caused_by("c1")],
     );
-    let mut args = vec![
-        "train",
-        "--changes",
-        "changes.csv",
-        "--incidents",
-        "incidents.csv",
-        "--model",
-        "model.json",
-    ];
-    args.extend_from_slice(flags);
-    run(dir, args)
+    train_here(dir, "model.json", flags)
 }
 
 #[test]

@@ -65,20 +65,13 @@ fn write_history(dir: &Path) {
 fn train_labels(flags: &[&str]) -> (Run, Value) {
     let tmp = tempdir();
     write_history(tmp.path());
-    let mut args = vec![
-        "train",
-        "--changes",
-        "changes.csv",
-        "--incidents",
-        "incidents.csv",
-        "--model",
+    // A tiny history: a firm penalty keeps the fit well posed.
+    let run = train_here(
+        tmp.path(),
         "model.json",
-        // A tiny history: a firm penalty keeps the fit well posed.
-        "--penalty",
-        "0.1",
-    ];
-    args.extend_from_slice(flags);
-    let run = run(tmp.path(), args).success();
+        &[&["--penalty", "0.1"], flags].concat(),
+    )
+    .success();
     let model: Value = serde_json::from_slice(
         &std::fs::read(tmp.path().join("model.json")).expect("train wrote the model"),
     )

@@ -366,20 +366,19 @@ pub fn write_records(path: &Path, header: &[&str], rows: &[Vec<String>]) {
     writer.flush().expect("flushed");
 }
 
-/// Trains in `dir` on its `changes.csv` and `incidents.csv`, writing `model`.
-pub fn train_here(dir: &Path, model: &str) -> Run {
-    run(
-        dir,
-        [
-            "train",
-            "--changes",
-            "changes.csv",
-            "--incidents",
-            "incidents.csv",
-            "--model",
-            model,
-        ],
-    )
+/// Trains in `dir` on its `changes.csv` and `incidents.csv` with `flags`, writing `model`.
+pub fn train_here(dir: &Path, model: &str, flags: &[&str]) -> Run {
+    let mut args = vec![
+        "train",
+        "--changes",
+        "changes.csv",
+        "--incidents",
+        "incidents.csv",
+        "--model",
+        model,
+    ];
+    args.extend_from_slice(flags);
+    run(dir, args)
 }
 
 /// The three files `changerisk generate` writes.
