@@ -4,7 +4,7 @@ normalised churn, additive non-linear models. Each is scored the way `benches/RE
 validation folds inside the training 80% (55-70%, 70-85%, 85-100%), then ROC-AUC on the
 chronological test 20%, on OpenStack, Columba and five 9,000-change windows of OpenStack.
 
-    VENV=/work/bench-venv-q; $VENV/bin/python benches/tried.py recency|kamei|additive
+    VENV=/work/bench-venv-q; $VENV/bin/python benches/tried.py recency|kamei|additive|boosting
 
 Prints `validation/test` per model. Needs numpy, pandas, scikit-learn and lightgbm.
 """
@@ -124,10 +124,45 @@ def additive(names, x, y, t):
     }
 
 
+def lr_logits(xtr, ytr, xte, C=0.1):
+    """LR log-odds on the training rows and on `xte`."""
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=5000))
+    model.fit(log1p(xtr), ytr)
+    return model.decision_function(log1p(xtr)), model.decision_function(log1p(xte))
+
+
+def boosted(xtr, ytr, xte, trees, start=None, **params):
+    """LightGBM log-odds (31 leaves, half the rows per tree, as changerisk's candidates),
+    optionally boosted from `start = (train log-odds, test log-odds)`."""
+    settings = dict(num_leaves=31, min_child_samples=20, learning_rate=0.08, subsample=0.5, subsample_freq=1)
+    settings.update(params)
+    model = lgb.LGBMClassifier(n_estimators=trees, verbose=-1, **settings)
+    model.fit(xtr, ytr, init_score=None if start is None else start[0])
+    return model.predict(xte, raw_score=True) + (0.0 if start is None else start[1])
+
+
+def boosting(names, x, y, t):
+    """Trees boosted from the logistic model's log-odds (LR as the starting score, trees
+    fitting what it leaves), and DART (trees dropped at random while boosting), against
+    the 40% logistic blend changerisk chooses on OpenStack."""
+    out = {
+        "LR": score(lambda a, b, c, d: lr_logits(a, b, d)[1], x, y, t),
+        "trees 60": score(lambda a, b, c, d: boosted(a, b, d, 60), x, y, t),
+        "blend 40%": score(lambda a, b, c, d: 0.4 * lr_logits(a, b, d)[1] + 0.6 * boosted(a, b, d, 60), x, y, t),
+    }
+    for n in [20, 50, 100]:
+        out[f"from LR {n}"] = score(lambda a, b, c, d: boosted(a, b, d, n, lr_logits(a, b, d), learning_rate=0.04), x, y, t)
+    dart = dict(boosting_type="dart", learning_rate=0.1)
+    out["DART 100"] = score(lambda a, b, c, d: boosted(a, b, d, 100, **dart), x, y, t)
+    out["DART 100 blend 40%"] = score(lambda a, b, c, d: 0.4 * lr_logits(a, b, d)[1] + 0.6 * boosted(a, b, d, 100, **dart), x, y, t)
+    return out
+
+
 def main():
-    idea = {"recency": recency, "kamei": kamei, "additive": additive}.get(sys.argv[1] if len(sys.argv) > 1 else "")
+    ideas = {"recency": recency, "kamei": kamei, "additive": additive, "boosting": boosting}
+    idea = ideas.get(sys.argv[1] if len(sys.argv) > 1 else "")
     if idea is None:
-        sys.exit("usage: tried.py recency|kamei|additive")
+        sys.exit("usage: tried.py recency|kamei|additive|boosting")
     for case, names, x, y, t in cases():
         results = idea(names, x, y, t)
         cells = "  ".join(f"{k} {v:.4f}/{te:.4f}" for k, (v, te) in results.items())

@@ -429,10 +429,14 @@ fn summary(
     }
     let mut out = format!("scored {} changes -> {}\n", scored.len(), output.display());
     for (k, name) in TIER_NAMES.iter().enumerate() {
+        let t = &tiers.thresholds;
         let from = if k == 0 {
             String::new()
+        } else if k >= 2 && t[k - 1] == t[k - 2] {
+            // Equal cuts: the lower tier takes every risk at the cut (`Tiers::tier`).
+            format!(" (none: same cut as {})", TIER_NAMES[k - 1])
         } else {
-            format!(" (risk >= {:.2}%)", 100.0 * tiers.thresholds[k - 1])
+            format!(" (risk >= {:.2}%)", 100.0 * t[k - 1])
         };
         out.push_str(&format!("  {name:<9}{:>8}{from}\n", counts[k]));
     }
@@ -474,4 +478,35 @@ fn summary(
         ));
     }
     out.trim_end().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_names_no_cut_for_a_tier_equal_cuts_keep_empty() {
+        let tiers = Tiers::from_risks(&[0.1, 0.2, 0.2, 0.2, 0.2, 0.2, 0.9], [50.0, 60.0, 95.0]);
+        assert_eq!(tiers.thresholds[0], tiers.thresholds[1]);
+        let scored: Vec<Scored> = [0.1, 0.2, 0.9]
+            .iter()
+            .map(|&risk| Scored {
+                risk,
+                logit: 0.0,
+                tier: tiers.tier(risk),
+                reasons: String::new(),
+                policy: Vec::new(),
+                contributions: Vec::new(),
+            })
+            .collect();
+        let text = summary(&["a", "b", "c"], &scored, &tiers, 0, Path::new("out.csv"));
+        assert!(
+            text.contains("high            0 (none: same cut as medium)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("medium          1 (risk >= 20.00%)"),
+            "{text}"
+        );
+    }
 }
