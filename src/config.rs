@@ -179,7 +179,8 @@ impl Config {
         Ok(config)
     }
 
-    fn check(&self) -> std::result::Result<(), String> {
+    /// The checks of [`Config::parse`], also made on the config a model file carries.
+    pub fn check(&self) -> std::result::Result<(), String> {
         let f = &self.features;
         if !f.builtin && f.numeric.is_empty() && f.boolean.is_empty() && f.categorical.is_empty() {
             return Err("[features] declares no feature (set builtin = true or list numeric, boolean or categorical columns)".into());

@@ -84,6 +84,9 @@ impl Expr {
                     term.check()?;
                 }
             }
+            Expr::In { levels, .. } if levels.is_empty() => {
+                return Err("`in` lists no level, so it would be 0 for every change".into());
+            }
             Expr::Missing { .. }
             | Expr::Flag { .. }
             | Expr::Is { .. }

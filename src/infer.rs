@@ -272,8 +272,9 @@ fn profile(table: &Table, file: &str, name: &str) -> Result<Profile> {
     let parsed: Vec<Option<Option<f64>>> = present.iter().map(|v| parse_number(v)).collect();
     let readable = parsed.iter().flatten().count();
     let numbers: Vec<f64> = parsed.iter().flatten().flatten().copied().collect();
-    let numeric = !present.is_empty() && readable == present.len();
-    let not_number = (!numeric && readable > 0 && readable * 10 >= present.len() * 9)
+    // Numbers only when there are some: a column of `none` and a few words is text.
+    let numeric = !numbers.is_empty() && readable == present.len();
+    let not_number = (!numeric && !numbers.is_empty() && readable * 10 >= present.len() * 9)
         .then(|| {
             present
                 .iter()
@@ -356,6 +357,46 @@ fn same_split(codes: &[u8], other: &[u8]) -> bool {
     map[0].is_some() && map[1].is_some() && map[0] != map[1]
 }
 
+/// The notes on the time column `time` (how it reads, and what to check); returns its
+/// `timestamp_format`.
+fn time_notes(time: &Profile, notes: &mut Vec<String>) -> String {
+    let timestamp_format = time.timestamp.clone().unwrap_or_else(|| "rfc3339".into());
+    notes.push(format!(
+        "timestamp: '{}' ({})",
+        time.name,
+        if time.typed_time {
+            "a typed date/time column".to_string()
+        } else {
+            format!("every value parses as {timestamp_format}")
+        }
+    ));
+    if let Some(other) = &time.ambiguous {
+        notes.push(format!(
+            "CHECK: every value of '{}' also parses as {other}, which gives other times: day-first or month-first is a guess",
+            time.name
+        ));
+    }
+    if timestamp_format == "rfc3339" && !time.typed_time && !time.zoned {
+        notes.push(format!(
+            "CHECK: the times in '{}' carry no time zone and are read as UTC",
+            time.name
+        ));
+    }
+    if time.missing > 0 {
+        notes.push(format!(
+            "CHECK: {} rows have no '{}'; changerisk refuses a change without a time: fill or drop them",
+            time.missing, time.name
+        ));
+    }
+    if time.placeholders > 0 {
+        notes.push(format!(
+            "CHECK: {} rows of '{}' hold a time before 1970-01-02 or from 2200 on (a placeholder for a missing time, such as 0001-01-01?), which changerisk refuses: fill or drop them",
+            time.placeholders, time.name
+        ));
+    }
+    timestamp_format
+}
+
 /// A proposed config for the table at `path`, as commented TOML that `--config` reads.
 pub fn infer(path: &Path) -> Result<String> {
     let file = path.display().to_string();
@@ -391,7 +432,17 @@ pub fn infer(path: &Path) -> Result<String> {
             "the file has every column of SPEC.md: builtin = true adds the built-in features (AI involvement x permission x review, blast radius, timing, history) over them".into(),
         );
         taken.extend(crate::load::CHANGE_COLUMNS.iter().copied());
-        Config::default().columns
+        let mut columns = Config::default().columns;
+        // The contract names the column, not how its times are written.
+        match profiles.iter().find(|p| p.name == columns.timestamp) {
+            Some(time) if time.is_time() => columns.timestamp_format = time_notes(time, &mut notes),
+            _ => notes.push(format!(
+                "CHECK: not every value of '{}' reads as a time (tried RFC 3339, Unix seconds and milliseconds, and {}); give its timestamp_format",
+                columns.timestamp,
+                PATTERNS.join(", ")
+            )),
+        }
+        columns
     } else {
         // The time: a typed time column, else one whose every value parses; a column
         // named like a time first, then the leftmost.
@@ -406,40 +457,7 @@ pub fn infer(path: &Path) -> Result<String> {
                 PATTERNS.join(", ")
             )))?;
         taken.insert(&time.name);
-        let timestamp_format = time.timestamp.clone().unwrap_or_else(|| "rfc3339".into());
-        notes.push(format!(
-            "timestamp: '{}' ({})",
-            time.name,
-            if time.typed_time {
-                "a typed date/time column".to_string()
-            } else {
-                format!("every value parses as {timestamp_format}")
-            }
-        ));
-        if let Some(other) = &time.ambiguous {
-            notes.push(format!(
-                "CHECK: every value of '{}' also parses as {other}, which gives other times: day-first or month-first is a guess",
-                time.name
-            ));
-        }
-        if timestamp_format == "rfc3339" && !time.typed_time && !time.zoned {
-            notes.push(format!(
-                "CHECK: the times in '{}' carry no time zone and are read as UTC",
-                time.name
-            ));
-        }
-        if time.missing > 0 {
-            notes.push(format!(
-                "CHECK: {} rows have no '{}'; changerisk refuses a change without a time: fill or drop them",
-                time.missing, time.name
-            ));
-        }
-        if time.placeholders > 0 {
-            notes.push(format!(
-                "CHECK: {} rows of '{}' hold a time before 1970-01-02 or from 2200 on (a placeholder for a missing time, such as 0001-01-01?), which changerisk refuses: fill or drop them",
-                time.placeholders, time.name
-            ));
-        }
+        let timestamp_format = time_notes(time, &mut notes);
         // The id: a different value in every row. Text first (a hash, a key); a whole
         // number only when named like an id; a name ending like an id first.
         let id = profiles

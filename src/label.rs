@@ -21,6 +21,26 @@ pub struct LabelParams {
     pub max_severity: u8,
 }
 
+impl LabelParams {
+    /// What the command line accepts: a window within [`MAX_DURATION_SECS`] and a
+    /// severity of 1 to 5 (a model file carries these too).
+    pub fn check(&self) -> std::result::Result<(), String> {
+        if !(0..=MAX_DURATION_SECS as i64).contains(&self.attribution_window_secs) {
+            return Err(format!(
+                "attribution window {} s: expected 0 to 10^10 seconds",
+                self.attribution_window_secs
+            ));
+        }
+        if !(1..=5).contains(&self.max_severity) {
+            return Err(format!(
+                "max severity {}: expected 1 (the worst) to 5",
+                self.max_severity
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Default for LabelParams {
     fn default() -> Self {
         LabelParams {
@@ -262,7 +282,12 @@ pub fn attribute_incidents(changes: &Events, incidents: &Incidents, params: Labe
     }
 }
 
-/// Parses a duration such as `24h`, `90m`, `2d`, `3600s` or `3600` (seconds).
+/// The longest duration [`parse_duration`] reads: 10^10 seconds (317 years), longer than
+/// the span of times the loader accepts (1970 to 2200), so nothing longer means more.
+pub const MAX_DURATION_SECS: f64 = 1e10;
+
+/// Parses a duration such as `24h`, `90m`, `2d`, `3600s` or `3600` (seconds), up to
+/// [`MAX_DURATION_SECS`].
 pub fn parse_duration(s: &str) -> Option<i64> {
     let s = s.trim();
     let (num, unit) = match s.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
@@ -278,7 +303,8 @@ pub fn parse_duration(s: &str) -> Option<i64> {
         "w" | "week" | "weeks" => 604800.0,
         _ => return None,
     };
-    (v.is_finite() && v >= 0.0).then(|| (v * mult).round() as i64)
+    let secs = (v * mult).round();
+    (secs.is_finite() && (0.0..=MAX_DURATION_SECS).contains(&secs)).then_some(secs as i64)
 }
 
 #[cfg(test)]
@@ -435,5 +461,9 @@ mod tests {
         assert_eq!(parse_duration("3600"), Some(3600));
         assert_eq!(parse_duration("1 fortnight"), None);
         assert_eq!(parse_duration("-1h"), None);
+        // Not clamped to i64::MAX: refused.
+        assert_eq!(parse_duration("99999999999999999999"), None);
+        assert_eq!(parse_duration("1000000000000000000h"), None);
+        assert_eq!(parse_duration("115740d"), Some(115_740 * 86_400));
     }
 }

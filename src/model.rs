@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::features::FeatureDef;
 use crate::gbdt::Ensemble;
 use crate::label::{LabelParams, LabelSummary};
+use crate::load::MAX_NUMBER;
 use crate::metrics::Metrics;
 use crate::output::write_atomic;
 
@@ -384,16 +385,25 @@ impl Model {
                 self.intercept
             ));
         }
+        self.config
+            .check()
+            .map_err(|e| format!("its feature config: {e}"))?;
+        self.labelling
+            .check()
+            .map_err(|e| format!("its labelling: {e}"))?;
         for f in &self.features {
+            // `train` scales by a standard deviation above 1e-12 (else 1) of values
+            // within MAX_NUMBER, so means and scales outside that are no model of data.
             if !(finite(f.mean)
+                && f.mean.abs() <= MAX_NUMBER
                 && finite(f.coefficient)
                 && f.coefficient.abs() <= MAX_LOG_ODDS
-                && finite(f.scale)
-                && f.scale > 0.0)
+                && f.scale > 1e-12
+                && f.scale <= MAX_NUMBER)
             {
                 return Err(format!(
-                    "feature '{}' has invalid scaling or coefficient (coefficient {:?}, scale {:?})",
-                    f.def.name, f.coefficient, f.scale
+                    "feature '{}' has invalid scaling or coefficient (mean {:?}, scale {:?}, coefficient {:?}): expected |mean| and scale within {MAX_NUMBER:e}, scale above 1e-12, |coefficient| within {MAX_LOG_ODDS}",
+                    f.def.name, f.mean, f.scale, f.coefficient
                 ));
             }
             f.def

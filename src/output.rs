@@ -73,6 +73,67 @@ impl Staged {
     }
 }
 
+/// Puts every staged file in place, or none: a file already there is first moved aside,
+/// and when any rename fails (a file another user owns in a sticky directory, an
+/// immutable file), the files put in place so far are taken back out and the ones moved
+/// aside restored, so the destination keeps the whole previous set.
+pub fn commit_all(staged: Vec<Staged>) -> Result<()> {
+    let mut done: Vec<(Staged, Option<PathBuf>)> = Vec::new();
+    let mut failure = None;
+    for mut file in staged {
+        if file.committed {
+            continue;
+        }
+        let aside = file.path.is_file().then(|| {
+            let name = file.path.file_name().unwrap_or_default().to_string_lossy();
+            file.path
+                .with_file_name(format!(".{name}.old-{}", std::process::id()))
+        });
+        if let Some(old) = &aside {
+            if let Err(e) = std::fs::rename(&file.path, old) {
+                failure = Some(Error::io(&file.path, e));
+                break;
+            }
+        }
+        match std::fs::rename(&file.tmp, &file.path) {
+            Ok(()) => {
+                file.committed = true;
+                done.push((file, aside));
+            }
+            Err(e) => {
+                if let Some(old) = &aside {
+                    let _ = std::fs::rename(old, &file.path);
+                }
+                failure = Some(Error::io(&file.path, e));
+                break;
+            }
+        }
+    }
+    match failure {
+        None => {
+            for (_, aside) in done {
+                if let Some(old) = aside {
+                    let _ = std::fs::remove_file(old);
+                }
+            }
+            Ok(())
+        }
+        Some(e) => {
+            for (file, aside) in done.into_iter().rev() {
+                match aside {
+                    Some(old) => {
+                        let _ = std::fs::rename(old, &file.path);
+                    }
+                    None => {
+                        let _ = std::fs::remove_file(&file.path);
+                    }
+                }
+            }
+            Err(e)
+        }
+    }
+}
+
 impl Drop for Staged {
     fn drop(&mut self) {
         if !self.committed {
@@ -92,7 +153,9 @@ where
     // A link is followed: the file it names is replaced, not the link.
     let linked = std::fs::symlink_metadata(given).is_ok_and(|m| m.file_type().is_symlink());
     let target = if linked && !special {
-        std::fs::canonicalize(given).ok()
+        std::fs::canonicalize(given)
+            .ok()
+            .or_else(|| dangling_target(given))
     } else {
         None
     };
@@ -155,6 +218,30 @@ where
         .map_err(|e| Error::io(path, e.into_error()))?;
     file.sync_all().map_err(|e| Error::io(path, e))?;
     Ok(staged)
+}
+
+/// Where a link whose file does not exist yet points (through a chain of links), so
+/// the file is created there; `None` for a loop or a chain of more than 40.
+fn dangling_target(link: &Path) -> Option<PathBuf> {
+    let mut path = link.to_path_buf();
+    for _ in 0..40 {
+        if !std::fs::symlink_metadata(&path)
+            .ok()?
+            .file_type()
+            .is_symlink()
+        {
+            return None;
+        }
+        let next = std::fs::read_link(&path).ok()?;
+        path = match path.parent() {
+            Some(dir) if next.is_relative() => dir.join(next),
+            _ => next,
+        };
+        if std::fs::symlink_metadata(&path).is_err() {
+            return Some(path);
+        }
+    }
+    None
 }
 
 /// CSV cells written exactly as polars' `CsvWriter` writes them with its defaults
@@ -236,5 +323,74 @@ pub mod csv {
                 String::from_utf8(polars).unwrap()
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stage_text(path: &Path, text: &str) -> Staged {
+        stage(path, |w| {
+            w.write_all(text.as_bytes()).map_err(|e| Error::io(path, e))
+        })
+        .unwrap()
+    }
+
+    /// What `dir` holds: (name, content or "<dir>"), sorted.
+    fn listing(dir: &Path) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let content = std::fs::read_to_string(e.path()).unwrap_or("<dir>".into());
+                (e.file_name().to_string_lossy().into_owned(), content)
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn a_set_of_files_goes_in_whole_or_leaves_the_previous_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, c) = (
+            dir.path().join("a.csv"),
+            dir.path().join("b.csv"),
+            dir.path().join("c.csv"),
+        );
+        std::fs::write(&a, "old a").unwrap();
+        std::fs::write(&c, "old c").unwrap();
+        // `b` cannot be put in place: a directory took its name after it was staged.
+        let staged = vec![
+            stage_text(&a, "new a"),
+            stage_text(&c, "new c"),
+            stage_text(&b, "new b"),
+        ];
+        std::fs::create_dir(&b).unwrap();
+        let e = commit_all(staged).unwrap_err().to_string();
+        assert!(e.contains("b.csv"), "{e}");
+        let before = vec![
+            ("a.csv".to_string(), "old a".to_string()),
+            ("b.csv".to_string(), "<dir>".to_string()),
+            ("c.csv".to_string(), "old c".to_string()),
+        ];
+        assert_eq!(listing(dir.path()), before);
+        // A new file the failed set had added is taken out again.
+        std::fs::remove_file(&c).unwrap();
+        std::fs::remove_dir(&b).unwrap();
+        let staged = vec![stage_text(&c, "new c"), stage_text(&b, "new b")];
+        std::fs::create_dir(&b).unwrap();
+        assert!(commit_all(staged).is_err());
+        assert!(!c.exists());
+        // Once nothing is in the way, every file is new and nothing else is left.
+        std::fs::remove_dir(&b).unwrap();
+        let staged = vec![stage_text(&a, "new a"), stage_text(&b, "new b")];
+        commit_all(staged).unwrap();
+        let after = vec![
+            ("a.csv".to_string(), "new a".to_string()),
+            ("b.csv".to_string(), "new b".to_string()),
+        ];
+        assert_eq!(listing(dir.path()), after);
     }
 }

@@ -205,6 +205,11 @@ impl Policies {
             if rule.id.is_empty() {
                 return Err(bad("a rule has an empty id".into()));
             }
+            if rule.id.contains(';') {
+                return Err(in_rule(
+                    "the id holds ';', which separates rule ids in the policy column".into(),
+                ));
+            }
             if !seen.insert(rule.id.clone()) {
                 return Err(in_rule("the id is used by more than one rule".into()));
             }
@@ -261,6 +266,16 @@ impl Policies {
                     )));
                 }
             }
+            for (field, value) in [
+                ("min_services_affected", w.min_services_affected),
+                ("min_regions_affected", w.min_regions_affected),
+            ] {
+                if let Some(n) = value.filter(|&n| n >= MAX_COUNT) {
+                    return Err(in_rule(format!(
+                        "{field} {n}: counts are below 9e15, so the rule could never fire"
+                    )));
+                }
+            }
             if let Some(n) = w.reviewer_count_below.filter(|&n| n <= 0.0) {
                 return Err(in_rule(format!(
                     "reviewer_count_below {n}: no change has fewer than {n} reviewers, so the rule could never fire"
@@ -283,6 +298,10 @@ impl Policies {
             .collect()
     }
 }
+
+/// Counts in the data are below this (`load`'s count columns), so a threshold at or
+/// above it names no change.
+const MAX_COUNT: f64 = 9e15;
 
 /// Violated rule ids as written in outputs: `;`-separated, empty when none.
 pub fn joined_ids(violated: &[(String, Action)]) -> String {
@@ -412,6 +431,8 @@ mod tests {
             "reviewer_count_below=nan",
             "reviewer_count_below=0",
             "reviewer_count_below=-5",
+            "min_services_affected=1e300",
+            "min_regions_affected=9e15",
         ] {
             let text = format!("[[rule]]\nid='v'\ndescription='d'\naction='warn'\nwhen={{{when}}}");
             let e = Policies::parse(&text, "p.toml").unwrap_err().to_string();
@@ -420,6 +441,12 @@ mod tests {
                 "{when}: {e}"
             );
         }
+        let joined = "[[rule]]\nid='a;b'\ndescription='d'\naction='warn'\nwhen={tier=['high']}";
+        let e = Policies::parse(joined, "p.toml").unwrap_err().to_string();
+        assert!(
+            e.contains("rule 'a;b'") && e.contains("separates rule ids"),
+            "{e}"
+        );
         // `r1 ` is `r1`.
         let twice = "[[rule]]\nid='r1'\ndescription='d'\naction='warn'\nwhen={tier=['high']}\n\
                      [[rule]]\nid='r1 '\ndescription='d'\naction='warn'\nwhen={tier=['low']}";

@@ -129,6 +129,12 @@ pub fn github(payload: &str, file: &str, env: &HashMap<String, String>) -> Resul
         file: file.into(),
         message: format!("not a GitHub event payload (JSON): {e}"),
     })?;
+    if !event.is_object() {
+        return Err(Error::BadConfig {
+            file: file.into(),
+            message: "not a GitHub event payload: expected a JSON object".into(),
+        });
+    }
     let mut ci = CiChange::new(Provider::GitHub);
     ci.repository = env
         .get("GITHUB_REPOSITORY")
@@ -249,6 +255,19 @@ mod tests {
             (Some("b1"), Some("h1"))
         );
         assert_eq!(ci.review, None);
+    }
+
+    #[test]
+    fn a_github_payload_that_is_not_an_object_is_refused() {
+        for payload in ["[]", "\"x\"", "3", "null"] {
+            let e = github(payload, "event.json", &env(&[]))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("event.json") && e.contains("a JSON object"),
+                "{payload}: {e}"
+            );
+        }
     }
 
     #[test]

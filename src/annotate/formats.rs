@@ -544,7 +544,7 @@ pub fn sarif(a: &Annotation) -> String {
             if let Some(path) = location {
                 result["locations"] = json!([{
                     "physicalLocation": {
-                        "artifactLocation": {"uri": path},
+                        "artifactLocation": {"uri": path_uri(path)},
                         "region": {"startLine": 1},
                     }
                 }]);
@@ -570,6 +570,21 @@ pub fn sarif(a: &Annotation) -> String {
             },
         }],
     }))
+}
+
+/// What a path may keep in a relative URI reference: RFC 3986's unreserved characters
+/// and `/`. Everything else (`#`, `%`, `?`, spaces, control characters, non-ASCII) is
+/// percent-encoded, so a SARIF consumer resolves the file named, not a fragment of it.
+const PATH_URI: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'/')
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// A repository path as a SARIF `artifactLocation.uri` (a relative URI reference).
+fn path_uri(path: &str) -> String {
+    percent_encoding::utf8_percent_encode(path, PATH_URI).to_string()
 }
 
 /// Renders the full result as JSON.
@@ -599,6 +614,17 @@ pub fn render(format: Format, a: &Annotation) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sarif_uris_percent_encode_what_a_uri_would_read_otherwise() {
+        assert_eq!(path_uri("src/a_b-c.~1.rs"), "src/a_b-c.~1.rs");
+        assert_eq!(
+            path_uri("my dir/100% ok#1.py"),
+            "my%20dir/100%25%20ok%231.py"
+        );
+        assert_eq!(path_uri("evil\n?.py"), "evil%0A%3F.py");
+        assert_eq!(path_uri("caf\u{e9}.md"), "caf%C3%A9.md");
+    }
 
     #[test]
     fn workflow_command_escaping_follows_the_actions_toolkit() {

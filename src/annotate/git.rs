@@ -1,5 +1,5 @@
 //! Reading a change from git: the commits of `BASE..HEAD` (authors, committers and
-//! trailers, for the AI markers) and the files the change makes (`git diff --numstat`
+//! trailer lines, for the AI markers) and the files the change makes (`git diff --numstat`
 //! from the merge base to HEAD, the diff a pull request shows).
 //!
 //! git runs as a subprocess with an argument vector, never through a shell. Both ends
@@ -20,7 +20,10 @@ pub struct Commit {
     pub author_email: String,
     pub committer_name: String,
     pub committer_email: String,
-    /// `(key, value)` trailers as git parses them (unfolded).
+    /// Every `Key: value` line of the message, wherever it stands. git itself lists a
+    /// trailer only in a last paragraph made of trailers alone, and a hand-edited
+    /// message (a sentence above the `Co-authored-by:` line) breaks that; a marker
+    /// missed there would read as "no AI", so every such line counts.
     pub trailers: Vec<(String, String)>,
 }
 
@@ -117,7 +120,7 @@ pub fn read_range(repo: &Path, range: &str) -> Result<GitChange> {
         &[
             "log",
             "--no-color",
-            "--format=%H%x1f%an%x1f%ae%x1f%cn%x1f%ce%x1f%(trailers:only,unfold)%x1e",
+            "--format=%H%x1f%an%x1f%ae%x1f%cn%x1f%ce%x1f%B%x1e",
             &format!("{base}..{head}"),
         ],
     )?;
@@ -134,8 +137,15 @@ pub fn read_range(repo: &Path, range: &str) -> Result<GitChange> {
             &format!("{base}...{head}"),
         ],
     )?;
+    let commits = parse_log(&String::from_utf8_lossy(&log));
+    if commits.is_empty() {
+        // No commits is no evidence of anything (not of "no AI"): nothing to annotate.
+        return Err(Error::Usage(format!(
+            "git: {range:?} holds no commits (its head is already in its base): nothing to annotate; give the pull request's base and head, e.g. origin/main..HEAD"
+        )));
+    }
     Ok(GitChange {
-        commits: parse_log(&String::from_utf8_lossy(&log)),
+        commits,
         files: parse_numstat(&numstat),
         base,
         head,
@@ -148,7 +158,7 @@ fn parse_log(text: &str) -> Vec<Commit> {
         .filter_map(|record| {
             let record = record.trim_start_matches(['\n', '\r']);
             let fields: Vec<&str> = record.splitn(6, '\x1f').collect();
-            let [id, an, ae, cn, ce, trailers] = fields[..] else {
+            let [id, an, ae, cn, ce, message] = fields[..] else {
                 return None;
             };
             Some(Commit {
@@ -157,10 +167,11 @@ fn parse_log(text: &str) -> Vec<Commit> {
                 author_email: ae.to_string(),
                 committer_name: cn.to_string(),
                 committer_email: ce.to_string(),
-                trailers: trailers
+                trailers: message
                     .lines()
-                    .filter_map(|line| line.split_once(':'))
-                    .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                    .filter_map(|line| line.trim().split_once(':'))
+                    .filter(|(k, _)| !k.is_empty() && !k.contains(char::is_whitespace))
+                    .map(|(k, v)| (k.to_string(), v.trim().to_string()))
                     .collect(),
             })
         })
@@ -242,8 +253,10 @@ mod tests {
     }
 
     #[test]
-    fn log_records_carry_trailers() {
-        let raw = "abc\x1fAna\x1fana@x.org\x1fAna\x1fana@x.org\x1fCo-authored-by: Claude <noreply@anthropic.com>\nAssisted-by: kiro\n\x1e\ndef\x1fBo\x1fbo@x.org\x1fBo\x1fbo@x.org\x1f\x1e\n";
+    fn log_records_carry_every_trailer_line_of_the_message() {
+        // The first message's last paragraph mixes prose and trailers, so git would
+        // list none of them as trailers; "Fixes the bug: x" is prose, not a key.
+        let raw = "abc\x1fAna\x1fana@x.org\x1fAna\x1fana@x.org\x1fTitle\n\nFixes the bug: x\nCo-authored-by: Claude <noreply@anthropic.com>\nAssisted-by: kiro\n\x1e\ndef\x1fBo\x1fbo@x.org\x1fBo\x1fbo@x.org\x1fJust a title\n\x1e\n";
         let commits = parse_log(raw);
         assert_eq!(commits.len(), 2);
         assert_eq!(

@@ -785,7 +785,8 @@ pub enum FailLevel {
 }
 
 impl FailLevel {
-    /// Parses `warn`, `block` or `tier:<low|medium|high|critical>`.
+    /// Parses `warn`, `block` or `tier:<medium|high|critical>` (`tier:low` would fail
+    /// every change, which no gate means).
     pub fn parse(text: &str) -> Option<FailLevel> {
         match text.trim().to_ascii_lowercase().as_str() {
             "warn" => Some(FailLevel::Warn),
@@ -793,6 +794,7 @@ impl FailLevel {
             other => other
                 .strip_prefix("tier:")
                 .and_then(|t| TIER_NAMES.iter().position(|n| *n == t))
+                .filter(|&t| t > 0)
                 .map(FailLevel::Tier),
         }
     }

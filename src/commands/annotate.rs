@@ -66,7 +66,12 @@ pub fn parse_outputs(entries: &[String]) -> Result<Vec<Output>> {
     for entry in entries.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
         let (name, file) = match entry.split_once('=') {
             Some((n, f)) if !f.trim().is_empty() => (n, Some(PathBuf::from(f.trim()))),
-            Some((n, _)) => (n, None),
+            // `json=$OUT` with OUT unset: stdout is not what was meant.
+            Some(_) => {
+                return Err(Error::Usage(format!(
+                    "--format {entry:?} names no file after '='; give NAME=FILE, or NAME alone for stdout"
+                )))
+            }
             None => (entry, None),
         };
         let format = Format::parse(name).ok_or_else(|| {
@@ -348,9 +353,7 @@ fn write_outputs(s: &AnnotateSettings, a: &Annotation, progress: &Progress) -> R
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    for file in staged {
-        file.commit()?;
-    }
+    crate::output::commit_all(staged)?;
     for (output, text, github) in rendered {
         if output.file.is_none() {
             super::print_stdout(&text)?;
@@ -438,6 +441,10 @@ mod tests {
         ));
         assert!(matches!(outputs(&["yaml"]), Err(Error::Usage(_))));
         assert!(matches!(outputs(&["json", "json=x"]), Err(Error::Usage(_))));
+        assert!(matches!(
+            outputs(&["json= "]),
+            Err(Error::Usage(m)) if m.contains("names no file")
+        ));
         // Two formats to one file: the second would silently replace the first.
         assert!(matches!(
             outputs(&["markdown=out.txt", "json=./out.txt"]),

@@ -181,7 +181,7 @@ pub(crate) fn label_params(args: LabelArgs) -> Result<LabelParams> {
     } = args;
     let attribution_window_secs = parse_duration(&attribution_window).ok_or_else(|| {
         Error::Usage(format!(
-            "--attribution-window {attribution_window:?} is not a duration such as 24h, 90m or 2d"
+            "--attribution-window {attribution_window:?} is not a duration such as 24h, 90m or 2d (at most 10^10 seconds)"
         ))
     })?;
     Ok(LabelParams {

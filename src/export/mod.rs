@@ -19,11 +19,12 @@ use crate::analysis::{
 };
 use crate::error::{Error, Result};
 use crate::frame::Column;
+use crate::history::HISTORY_COLUMNS;
 use crate::label::LabelSource;
 use crate::load::CHANGE_COLUMNS;
 use crate::metrics::{reliability, Metrics};
 use crate::model::{Model, TIER_NAMES};
-use crate::output::{stage, Staged};
+use crate::output::{commit_all, stage, Staged};
 use crate::table::stage_table;
 use crate::table::with_passthrough;
 
@@ -171,11 +172,21 @@ pub fn changes_table(model: &Model, history: &ScoredHistory) -> Result<DataFrame
         .copied()
         .filter(|c| history.frame.get(c).is_some())
         .collect();
+    // History columns of a grouping the config does not name were counted as if every
+    // change shared one service (or author); the model does not use them: not exported.
+    let ungrouped = |c: &str| {
+        HISTORY_COLUMNS.contains(&c)
+            && if c.starts_with("author_") {
+                cols.author.is_none()
+            } else {
+                cols.service.is_none()
+            }
+    };
     frame_names.extend(
         history
             .frame
             .names()
-            .filter(|c| !CHANGE_COLUMNS.contains(c)),
+            .filter(|c| !CHANGE_COLUMNS.contains(c) && !ungrouped(c)),
     );
     let booleans = &model.config.features.boolean;
     columns.extend(
@@ -270,6 +281,8 @@ pub fn coefficients_table(model: &Model, history: &ScoredHistory) -> Result<Data
             "mean_contribution",
             rows.iter().map(|r| r.mean_contribution).collect(),
         ),
+        BooleanChunked::from_iter_values("raises_risk".into(), rows.iter().map(|r| r.raises_risk))
+            .into_column(),
     ];
     DataFrame::new(rows.len(), columns).map_err(|e| table_error("coefficients", e))
 }
@@ -283,13 +296,18 @@ pub fn calibration_table(risks: &[f64], labels: &[bool]) -> Result<DataFrame> {
         f64_column("upper", bins.iter().map(|b| b.upper).collect()),
         Int64Chunked::from_iter_values("count".into(), bins.iter().map(|b| b.count as i64))
             .into_column(),
-        f64_column(
+        // An empty bin has no mean: null, not a 0 that reads as a measurement.
+        opt_f64_column(
             "mean_predicted",
-            bins.iter().map(|b| b.mean_predicted).collect(),
+            bins.iter()
+                .map(|b| (b.count > 0).then_some(b.mean_predicted))
+                .collect(),
         ),
-        f64_column(
+        opt_f64_column(
             "observed_rate",
-            bins.iter().map(|b| b.observed_rate).collect(),
+            bins.iter()
+                .map(|b| (b.count > 0).then_some(b.observed_rate))
+                .collect(),
         ),
     ];
     DataFrame::new(bins.len(), columns).map_err(|e| table_error("calibration", e))
@@ -458,8 +476,6 @@ pub fn write_export(
         w.write_all(text.as_bytes()).map_err(|e| Error::io(&nb, e))
     })?);
     written.push(nb);
-    for file in staged {
-        file.commit()?;
-    }
+    commit_all(staged)?;
     Ok(written)
 }

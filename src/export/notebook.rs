@@ -128,10 +128,10 @@ with pl.Config(fmt_str_lengths=200, tbl_width_chars=250, tbl_rows=20):
 const IMPORTANCE: &str = r##"
 top = coefficients.sort("mean_abs_contribution", descending=True).head(20).reverse()
 fig, ax = plt.subplots(figsize=(8, max(3.0, 0.3 * top.height)))
-colors = ["#c44e52" if c > 0 else "#55a868" for c in top["mean_contribution"].to_list()]
+colors = ["#c44e52" if up else "#55a868" for up in top["raises_risk"].to_list()]
 ax.barh(top["feature"].to_list(), top["mean_abs_contribution"].to_numpy(), color=colors)
 ax.set_xlabel("mean |contribution to the logit| over the history")
-ax.set_title("Feature importance (red: raises risk on average, green: lowers it)")
+ax.set_title("Feature importance (red: higher values raise risk, green: lower it)")
 plt.tight_layout()
 plt.show()
 coefficients

@@ -300,6 +300,17 @@ const MARKER_CASES: &[MarkerCase] = &[
         change_type: "code",
     },
     MarkerCase {
+        name: "a co-author line under a sentence, which git lists as no trailer",
+        author: ANA,
+        committer: None,
+        trailers: "Paired on this one.\nCo-authored-by: Claude <noreply@anthropic.com>",
+        file: "services/checkout/handler.py",
+        lines: 4,
+        ai: "assisted",
+        tool: "claude-code",
+        change_type: "code",
+    },
+    MarkerCase {
         name: "no marker at all",
         author: ("Bo Chen", "bo@example.com"),
         committer: None,
@@ -440,7 +451,7 @@ fn git_markers_give_ai_involvement_and_paths_give_the_change_type() {
     assert_eq!(got("author"), "Ana Lima", "the author of the first commit");
     assert_eq!(
         result["ai_markers"].as_array().unwrap().len(),
-        8,
+        9,
         "one marker per marked commit (the Copilot agent commit's human co-author is none)"
     );
     let files: BTreeMap<String, (String, String)> = result["files"]
@@ -542,6 +553,16 @@ fn git_ranges_that_are_not_commits_are_bad_input() {
         &[],
     )
     .bad_input(&["is not a range BASE..HEAD"]);
+    // No commits is no evidence of "no AI": an empty range or a reversed one is refused.
+    let head = repo.commit(&[("b.txt", b"b\n")], "b", ANA, None);
+    for range in [format!("{head}..{head}"), format!("{head}..HEAD~1")] {
+        annotate(
+            repo.path(),
+            ["--git", &range, "--model", &frozen_model()],
+            &[],
+        )
+        .bad_input(&["holds no commits", "nothing to annotate"]);
+    }
 }
 
 // ---------------------------------------------------------------------------------
@@ -906,16 +927,19 @@ fn a_blocked_change_fails_the_gate_only_when_asked() {
     );
     assert_eq!(warn.code, Some(1));
     let tier = json(&advisory.stdout)["tier"].as_str().unwrap().to_string();
-    let low_gate = annotate(
+    assert!(["high", "critical"].contains(&tier.as_str()), "{tier}");
+    let medium_gate = annotate(
         dir.path(),
-        [&base[..], &["--fail-level", "tier:low"]].concat(),
+        [&base[..], &["--fail-level", "tier:medium"]].concat(),
         &[],
     );
-    assert_eq!(low_gate.code, Some(1), "every tier is at least low");
+    assert_eq!(medium_gate.code, Some(1), "its tier is above medium");
     assert!(
-        low_gate.stderr.contains(&format!("is in the {tier} tier")),
+        medium_gate
+            .stderr
+            .contains(&format!("is in the {tier} tier")),
         "{}",
-        low_gate.stderr
+        medium_gate.stderr
     );
     annotate(
         dir.path(),
@@ -1364,6 +1388,9 @@ fn bad_inputs_exit_2_naming_the_problem() {
     with(&["--format", "yaml"])
         .bad_input(&["--format \"yaml\" is not one of github, gitlab, sarif, markdown, json"]);
     with(&["--format", "json,markdown"]).bad_input(&["would all write to stdout"]);
+    with(&["--fail-level", "tier:low"]).bad_input(&[
+        "--fail-level \"tier:low\" is not one of warn, block, tier:medium, tier:high, tier:critical",
+    ]);
     with(&["--reviewers", "two"])
         .bad_input(&["reviewer_count \"two\" (from --reviewers / CHANGERISK_REVIEWERS)"]);
     with(&["--permission", "root"]).bad_input(&["root"]);

@@ -115,6 +115,21 @@ fn outputs_through_a_device_or_a_link_keep_it() {
         .file_type()
         .is_symlink());
     assert_eq!(scored(&dir.join("real.csv")).len(), 6);
+    // A link to a file not there yet (a chain of two, the last relative to its own
+    // directory) creates that file.
+    std::fs::create_dir(dir.join("sub")).expect("mkdir");
+    std::os::unix::fs::symlink("sub/hop.csv", dir.join("new.csv")).expect("linked");
+    std::os::unix::fs::symlink("made.csv", dir.join("sub/hop.csv")).expect("linked");
+    score(dir, Path::new("changes.csv"), None, &dir.join("new.csv")).success();
+    assert_eq!(scored(&dir.join("sub/made.csv")).len(), 6);
+    assert!(std::fs::symlink_metadata(dir.join("new.csv"))
+        .expect("there")
+        .file_type()
+        .is_symlink());
+    for name in ["new.csv", "sub/hop.csv", "sub/made.csv"] {
+        std::fs::remove_file(dir.join(name)).expect("removed");
+    }
+    std::fs::remove_dir(dir.join("sub")).expect("removed");
     // A report (no extension is checked) to /dev/null.
     let dev_null = Path::new("/dev/null");
     let before = std::fs::metadata(dev_null).expect("/dev/null").file_type();

@@ -481,17 +481,19 @@ fn config_infer_proposes_the_shipped_configs() {
 fn config_infer_reads_other_shapes_and_says_what_it_cannot_find() {
     let tmp = tempdir();
     let dir = tmp.path();
-    let mut text = String::from("sha,committed,churn,reviewed,team,msg,defective\n");
+    let mut text = String::from("sha,committed,churn,reviewed,team,msg,gate,defective\n");
     let start = chrono::DateTime::parse_from_rfc3339("2026-03-01T10:00:00+01:00").unwrap();
     for i in 0..60 {
         // git's default date format.
         let when = start + chrono::Duration::hours(7 * i as i64);
         text.push_str(&format!(
-            "h{i},{},{},{},{},\"note {i}, x\",{}\n",
+            "h{i},{},{},{},{},\"note {i}, x\",{},{}\n",
             when.format("%a %b %e %H:%M:%S %Y %z"),
             i * 3,
             if i % 3 == 0 { "yes" } else { "no" },
             ["a", "b", "c"][i % 3],
+            // Mostly a word the number reader takes for "missing": still text.
+            if i % 20 == 0 { "bypassed" } else { "none" },
             i % 2
         ));
     }
@@ -504,7 +506,7 @@ fn config_infer_reads_other_shapes_and_says_what_it_cannot_find() {
     assert_eq!(c.columns.label.as_deref(), Some("defective"));
     assert_eq!(c.features.numeric, ["churn"]);
     assert_eq!(c.features.boolean, ["reviewed"]);
-    assert_eq!(c.features.categorical, ["team"]);
+    assert_eq!(c.features.categorical, ["team", "gate"]);
     assert!(out.stdout.contains("'msg': text with many distinct values"));
     // The proposal trains as it stands.
     std::fs::write(dir.join("x.toml"), &out.stdout).unwrap();
@@ -521,6 +523,24 @@ fn config_infer_reads_other_shapes_and_says_what_it_cannot_find() {
         ],
     )
     .success();
+    // Every column of the contract, with times in Unix seconds: the contract names the
+    // column, the values tell the format.
+    let shipped = std::fs::read_to_string(repo_root().join("data/changes.csv")).unwrap();
+    let mut lines = shipped.lines();
+    let header = lines.next().unwrap();
+    let at = header.split(',').position(|c| c == "timestamp").unwrap();
+    let mut unix = format!("{header}\n");
+    for line in lines.take(300) {
+        let mut cells: Vec<String> = line.split(',').map(str::to_string).collect();
+        let t = chrono::DateTime::parse_from_rfc3339(&cells[at]).unwrap();
+        cells[at] = t.timestamp().to_string();
+        unix.push_str(&(cells.join(",") + "\n"));
+    }
+    std::fs::write(dir.join("contract_unix.csv"), unix).unwrap();
+    let out = run(dir, ["config", "--infer", "contract_unix.csv"]).success();
+    let c = changerisk::config::Config::parse(&out.stdout, "inferred").unwrap();
+    assert!(c.features.builtin);
+    assert_eq!(c.columns.timestamp_format, "unix", "{}", out.stdout);
     // No time: exit 2, naming what was tried.
     std::fs::write(dir.join("no_time.csv"), "id,n\na,1\nb,2\n").unwrap();
     run(dir, ["config", "--infer", "no_time.csv"])

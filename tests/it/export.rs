@@ -379,6 +379,43 @@ fn a_label_column_config_exports_with_the_models_config() {
         0,
         "no segments without the built-in columns"
     );
+    // No service or author column: no history columns counted over one shared group.
+    for history in [
+        "service_prior_changes",
+        "days_since_service_incident",
+        "author_prior_changes",
+    ] {
+        assert!(changes.column(history).is_err(), "{history} exported");
+    }
+    // An empty calibration bin has no mean, and each feature's direction is its own.
+    let calibration = read(
+        &dir.path().join("out/calibration.parquet"),
+        ExportFormat::Parquet,
+    );
+    let counts: Vec<i64> = calibration
+        .column("count")
+        .unwrap()
+        .i64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
+    let empty = counts.iter().filter(|&&c| c == 0).count();
+    assert!(empty > 0, "{counts:?}");
+    for column in ["mean_predicted", "observed_rate"] {
+        assert_eq!(
+            calibration.column(column).unwrap().null_count(),
+            empty,
+            "{column}"
+        );
+    }
+    let coefficients = read(
+        &dir.path().join("out/coefficients.parquet"),
+        ExportFormat::Parquet,
+    );
+    assert_eq!(
+        coefficients.column("raises_risk").unwrap().dtype(),
+        &DataType::Boolean
+    );
 }
 
 #[test]

@@ -441,7 +441,7 @@ fn every_learner_refuses_a_history_or_fold_with_one_outcome() {
 }
 
 #[test]
-fn model_files_out_of_range_exit_2_and_a_nan_risk_is_never_written() {
+fn model_files_out_of_range_exit_2() {
     let tmp = tempdir();
     let dir = tmp.path();
     let shipped: serde_json::Value =
@@ -514,9 +514,8 @@ fn model_files_out_of_range_exit_2_and_a_nan_risk_is_never_written() {
     let repeated = text.replacen("\"intercept\":", "\"intercept\":0.0,\"intercept\":", 1);
     score(&repeated).bad_input(&["m.json", "duplicate field `intercept`"]);
     assert!(!dir.join("out.csv").exists());
-    // The smallest positive scale (allowed: a scale need only be positive) with
-    // coefficients of both signs makes opposite infinite contributions and a NaN risk,
-    // which must stop the run, not be written (and gated) as a low one.
+    // The smallest positive scale with coefficients of both signs would make opposite
+    // infinite contributions and a NaN risk; `train` never scales below 1e-12.
     let mut model = shipped.clone();
     for (k, f) in model["features"]
         .as_array_mut()
@@ -527,8 +526,47 @@ fn model_files_out_of_range_exit_2_and_a_nan_risk_is_never_written() {
         f["scale"] = 5e-324.into();
         f["coefficient"] = (if k % 2 == 0 { 1.0 } else { -1.0 }).into();
     }
-    score(&model.to_string()).bad_input(&["row 1", "the risk is not a number"]);
+    score(&model.to_string()).bad_input(&["m.json", "scale 5e-324", "scale above 1e-12"]);
     assert!(!dir.join("out.csv").exists());
+    // What the command line and a config file refuse, a model file may not carry either.
+    let in_levels = |m: &mut serde_json::Value| {
+        let f = m["features"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|f| f["expr"]["op"] == "in")
+            .expect("an `in` feature");
+        f["expr"]["levels"] = serde_json::json!([]);
+    };
+    let cases: [(Spoil, &[&str]); 5] = [
+        (
+            |m| m["config"]["columns"]["label"] = "ai_involvement".into(),
+            &[
+                "m.json",
+                "its feature config",
+                "\"ai_involvement\" is the label column",
+            ],
+        ),
+        (
+            |m| m["labelling"]["max_severity"] = 0.into(),
+            &["m.json", "its labelling", "max severity 0"],
+        ),
+        (
+            |m| m["labelling"]["attribution_window_secs"] = (-5).into(),
+            &["m.json", "attribution window -5 s"],
+        ),
+        (
+            |m| m["features"][0]["mean"] = 1e300.into(),
+            &["m.json", "mean 1e300"],
+        ),
+        (in_levels, &["m.json", "`in` lists no level"]),
+    ];
+    for (spoil, needles) in cases {
+        let mut model = shipped.clone();
+        spoil(&mut model);
+        score(&model.to_string()).bad_input(needles);
+        assert!(!dir.join("out.csv").exists());
+    }
 }
 
 /// A history one feature separates perfectly: whatever the learner settings, `train`
