@@ -530,7 +530,15 @@ fn boolean(s: &str) -> Option<bool> {
 fn text_column(cells: Option<&Cells>, rows: usize, missing: &str) -> Result<Column> {
     let mut interner = Interner::default();
     match cells {
-        Some(cells) => cells.visit(|_, cell| {
+        Some(cells) => cells.visit(|i, cell| {
+            // A real value spelled like the missing level would merge with the gaps.
+            if !missing.is_empty() && cell == Some(missing) {
+                return Err(cells.bad(
+                    i,
+                    missing,
+                    format!("a value other than {missing:?}, the level an empty cell takes (leave a missing value empty)"),
+                ));
+            }
             interner.push(cell.unwrap_or(missing));
             Ok(())
         })?,

@@ -290,6 +290,30 @@ fn odd_column_names_missing_values_and_unseen_levels_work() {
     .success();
     let page = std::fs::read_to_string(dir.path().join("r.html")).unwrap();
     assert!(page.contains("ROC-AUC"));
+    // A value spelled like the level of an empty cell would merge with the gaps.
+    let text = std::fs::read_to_string(&export)
+        .unwrap()
+        .replacen(",web,", ",(missing),", 1);
+    std::fs::write(dir.path().join("spelled.csv"), text).unwrap();
+    run(
+        dir.path(),
+        [
+            "score",
+            "--model",
+            "m.json",
+            "--changes",
+            "spelled.csv",
+            "--output",
+            "s2.csv",
+        ],
+    )
+    .bad_input(&[
+        "spelled.csv",
+        "row 2",
+        "team",
+        "\"(missing)\"",
+        "the level an empty cell takes",
+    ]);
 }
 
 #[test]
