@@ -56,6 +56,11 @@ pub enum Expr {
     },
 }
 
+/// The largest magnitude of a number a model file gives a feature (a fill, a cut, a
+/// mean, a scale): twice [`crate::load::MAX_NUMBER`], the most any input value holds,
+/// which leaves room for rounding in the means and standard deviations `train` computes.
+pub const MODEL_NUMBER_LIMIT: f64 = 2.0 * crate::load::MAX_NUMBER;
+
 impl Expr {
     /// Checks the numbers a model file gives the expression: a prior strictly inside
     /// (0, 1) and a positive weight (the log-odds stay finite), finite fills and cuts.
@@ -70,13 +75,18 @@ impl Expr {
                 }
             }
             Expr::Value { fill, .. } | Expr::Log1p { fill, .. } => {
-                if fill.is_some_and(|f| !f.is_finite()) {
-                    return Err(format!("fill {fill:?}: expected a finite number"));
+                let within = |v: f64| (-MODEL_NUMBER_LIMIT..=MODEL_NUMBER_LIMIT).contains(&v);
+                if fill.is_some_and(|f| !within(f)) {
+                    return Err(format!(
+                        "fill {fill:?}: expected a number within +-{MODEL_NUMBER_LIMIT:e}"
+                    ));
                 }
             }
             Expr::AtLeast { value, .. } => {
-                if value.is_nan() {
-                    return Err("cut NaN: expected a number".into());
+                if !(-MODEL_NUMBER_LIMIT..=MODEL_NUMBER_LIMIT).contains(value) {
+                    return Err(format!(
+                        "cut {value:?}: expected a number within +-{MODEL_NUMBER_LIMIT:e}"
+                    ));
                 }
             }
             Expr::Product { of } => {

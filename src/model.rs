@@ -10,10 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::features::FeatureDef;
+use crate::features::{FeatureDef, MODEL_NUMBER_LIMIT};
 use crate::gbdt::Ensemble;
 use crate::label::{LabelParams, LabelSummary};
-use crate::load::MAX_NUMBER;
 use crate::metrics::Metrics;
 use crate::output::write_atomic;
 
@@ -385,24 +384,25 @@ impl Model {
                 self.intercept
             ));
         }
+        // Checks `train` makes today: a file an earlier build wrote may fail them.
+        let retrain = "(a file from an earlier build of changerisk may need retraining)";
         self.config
             .check()
-            .map_err(|e| format!("its feature config: {e}"))?;
+            .map_err(|e| format!("its feature config: {e} {retrain}"))?;
         self.labelling
             .check()
-            .map_err(|e| format!("its labelling: {e}"))?;
+            .map_err(|e| format!("its labelling: {e} {retrain}"))?;
         for f in &self.features {
             // `train` scales by a standard deviation above 1e-12 (else 1) of values
-            // within MAX_NUMBER, so means and scales outside that are no model of data.
-            if !(finite(f.mean)
-                && f.mean.abs() <= MAX_NUMBER
-                && finite(f.coefficient)
+            // within MAX_NUMBER, so means and scales beyond that (and its rounding)
+            // are no model of data.
+            if !(f.mean.abs() <= MODEL_NUMBER_LIMIT
                 && f.coefficient.abs() <= MAX_LOG_ODDS
                 && f.scale > 1e-12
-                && f.scale <= MAX_NUMBER)
+                && f.scale <= MODEL_NUMBER_LIMIT)
             {
                 return Err(format!(
-                    "feature '{}' has invalid scaling or coefficient (mean {:?}, scale {:?}, coefficient {:?}): expected |mean| and scale within {MAX_NUMBER:e}, scale above 1e-12, |coefficient| within {MAX_LOG_ODDS}",
+                    "feature '{}' has invalid scaling or coefficient (mean {:?}, scale {:?}, coefficient {:?}): expected |mean| and scale within {MODEL_NUMBER_LIMIT:e}, scale above 1e-12, |coefficient| within {MAX_LOG_ODDS}",
                     f.def.name, f.mean, f.scale, f.coefficient
                 ));
             }

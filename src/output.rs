@@ -13,6 +13,9 @@ fn canonical(path: &Path) -> Option<PathBuf> {
     if let Ok(p) = std::fs::canonicalize(path) {
         return Some(p);
     }
+    // A link to a file not there yet names the file it would create.
+    let target = dangling_target(path);
+    let path = target.as_deref().unwrap_or(path);
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -73,10 +76,12 @@ impl Staged {
     }
 }
 
-/// Puts every staged file in place, or none: a file already there is first moved aside,
-/// and when any rename fails (a file another user owns in a sticky directory, an
-/// immutable file), the files put in place so far are taken back out and the ones moved
-/// aside restored, so the destination keeps the whole previous set.
+/// Puts every staged file in place, or none. A file already there is first kept under a
+/// second name (a hard link, else a copy), then replaced by one atomic rename, so a
+/// reader never finds it missing; when any rename fails (a file another user owns in a
+/// sticky directory, an immutable file), the files put in place so far are renamed back
+/// from their kept copies (or removed, where there was none), so the destination keeps
+/// the whole previous set.
 pub fn commit_all(staged: Vec<Staged>) -> Result<()> {
     let mut done: Vec<(Staged, Option<PathBuf>)> = Vec::new();
     let mut failure = None;
@@ -84,53 +89,67 @@ pub fn commit_all(staged: Vec<Staged>) -> Result<()> {
         if file.committed {
             continue;
         }
-        let aside = file.path.is_file().then(|| {
+        let kept = if file.path.is_file() {
             let name = file.path.file_name().unwrap_or_default().to_string_lossy();
-            file.path
-                .with_file_name(format!(".{name}.old-{}", std::process::id()))
-        });
-        if let Some(old) = &aside {
-            if let Err(e) = std::fs::rename(&file.path, old) {
+            let old = file
+                .path
+                .with_file_name(format!(".{name}.old-{}", std::process::id()));
+            let _ = std::fs::remove_file(&old);
+            let copied = std::fs::hard_link(&file.path, &old)
+                .or_else(|_| std::fs::copy(&file.path, &old).map(|_| ()));
+            if let Err(e) = copied {
                 failure = Some(Error::io(&file.path, e));
                 break;
             }
-        }
+            Some(old)
+        } else {
+            None
+        };
         match std::fs::rename(&file.tmp, &file.path) {
             Ok(()) => {
                 file.committed = true;
-                done.push((file, aside));
+                done.push((file, kept));
             }
             Err(e) => {
-                if let Some(old) = &aside {
-                    let _ = std::fs::rename(old, &file.path);
+                if let Some(old) = kept {
+                    let _ = std::fs::remove_file(old);
                 }
                 failure = Some(Error::io(&file.path, e));
                 break;
             }
         }
     }
-    match failure {
-        None => {
-            for (_, aside) in done {
-                if let Some(old) = aside {
-                    let _ = std::fs::remove_file(old);
-                }
-            }
-            Ok(())
+    let Some(error) = failure else {
+        for old in done.into_iter().filter_map(|(_, kept)| kept) {
+            let _ = std::fs::remove_file(old);
         }
-        Some(e) => {
-            for (file, aside) in done.into_iter().rev() {
-                match aside {
-                    Some(old) => {
-                        let _ = std::fs::rename(old, &file.path);
-                    }
-                    None => {
-                        let _ = std::fs::remove_file(&file.path);
-                    }
-                }
-            }
-            Err(e)
+        return Ok(());
+    };
+    // Back out, newest first; a file that cannot be put back is named in the error.
+    let mut lost = Vec::new();
+    for (file, kept) in done.into_iter().rev() {
+        let restored = match &kept {
+            Some(old) => std::fs::rename(old, &file.path),
+            None => std::fs::remove_file(&file.path),
+        };
+        if restored.is_err() {
+            lost.push(match kept {
+                Some(old) => format!(
+                    "{} (its earlier content is in {})",
+                    file.path.display(),
+                    old.display()
+                ),
+                None => format!("{} (new)", file.path.display()),
+            });
         }
+    }
+    if lost.is_empty() {
+        Err(error)
+    } else {
+        Err(Error::Data(format!(
+            "{error}; the files written before it could not all be taken back: {}",
+            lost.join(", ")
+        )))
     }
 }
 

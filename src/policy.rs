@@ -272,7 +272,7 @@ impl Policies {
             ] {
                 if let Some(n) = value.filter(|&n| n >= MAX_COUNT) {
                     return Err(in_rule(format!(
-                        "{field} {n}: counts are below 9e15, so the rule could never fire"
+                        "{field} {n:e}: counts are below 9e15, so the rule could never fire"
                     )));
                 }
             }

@@ -279,24 +279,7 @@ fn describe(out: &mut String, factor: &str, feature: &str, frame: &Frame, row: u
                 }
             }
         }
-        // Features from a feature config: name the column (the factor its value,
-        // log, missing-indicator and one-hot features are grouped under) and the
-        // change's own value, not the feature's (`env=staging` raises the risk of a
-        // change in prod by being 0).
-        _ => {
-            let column = if frame.get(factor).is_some() {
-                factor
-            } else {
-                feature_column(feature)
-            };
-            out.push_str(column);
-            out.push_str(" is ");
-            let start = out.len();
-            push_text(out, frame, column, row);
-            if out.len() == start {
-                out.push_str("missing");
-            }
-        }
+        _ => describe_column(out, factor, feature, frame, row),
     }
 }
 
@@ -305,10 +288,32 @@ fn feature_column(feature: &str) -> &str {
     feature.strip_suffix("_log").unwrap_or(feature)
 }
 
+/// Words for a feature config's column `factor` (the factor its value, log,
+/// missing-indicator and one-hot features are grouped under): the column and the
+/// change's own value, not the feature's (`env=staging` raises the risk of a change in
+/// prod by being 0).
+fn describe_column(out: &mut String, factor: &str, feature: &str, frame: &Frame, row: usize) {
+    let column = if frame.get(factor).is_some() {
+        factor
+    } else {
+        feature_column(feature)
+    };
+    out.push_str(column);
+    out.push_str(" is ");
+    let start = out.len();
+    push_text(out, frame, column, row);
+    if out.len() == start {
+        out.push_str("missing");
+    }
+}
+
 /// Words the largest risk-raising factors of a score; built once per model.
 pub struct Explainer<'m> {
     model: &'m Model,
     factors: Vec<&'m str>,
+    /// Whether each factor is a column the feature config declares: worded as that
+    /// column, even when it is named like a built-in factor (`size`, `review`).
+    declared: Vec<bool>,
     /// For each model feature, the index of its factor in `factors`.
     factor_of: Vec<usize>,
 }
@@ -328,9 +333,19 @@ impl<'m> Explainer<'m> {
                 }
             })
             .collect();
+        let f = &model.config.features;
+        let declared = factors
+            .iter()
+            .map(|factor| {
+                [&f.numeric, &f.boolean, &f.categorical]
+                    .iter()
+                    .any(|columns| columns.iter().any(|c| c == factor))
+            })
+            .collect();
         Explainer {
             model,
             factors,
+            declared,
             factor_of,
         }
     }
@@ -387,13 +402,12 @@ impl<'m> Explainer<'m> {
                 .filter(|&j| self.factor_of[j] == k)
                 .max_by(|&a, &b| contributions[a].total_cmp(&contributions[b]))
                 .unwrap_or(0);
-            describe(
-                &mut out,
-                self.factors[k],
-                &self.model.features[lead].def.name,
-                frame,
-                row,
-            );
+            let (factor, feature) = (self.factors[k], &self.model.features[lead].def.name);
+            if self.declared[k] {
+                describe_column(&mut out, factor, feature, frame, row);
+            } else {
+                describe(&mut out, factor, feature, frame, row);
+            }
         }
         out
     }

@@ -167,15 +167,42 @@ fn parse_log(text: &str) -> Vec<Commit> {
                 author_email: ae.to_string(),
                 committer_name: cn.to_string(),
                 committer_email: ce.to_string(),
-                trailers: message
-                    .lines()
-                    .filter_map(|line| line.trim().split_once(':'))
-                    .filter(|(k, _)| !k.is_empty() && !k.contains(char::is_whitespace))
-                    .map(|(k, v)| (k.to_string(), v.trim().to_string()))
-                    .collect(),
+                trailers: trailer_lines(message),
             })
         })
         .collect()
+}
+
+/// The `Key: value` lines of a commit message, wherever they stand, read as git reads a
+/// trailer: the key may have spaces before its colon (`Co-authored-by : ...`), and an
+/// indented line continues the value above it (a folded trailer). An indented line that
+/// continues nothing (quoted code, say `    Generated-by: protoc`) is not a trailer.
+fn trailer_lines(message: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut continues = false;
+    for line in message.lines() {
+        if line.starts_with([' ', '\t']) {
+            if let (true, Some((_, value))) = (continues, out.last_mut()) {
+                if !value.is_empty() {
+                    value.push(' ');
+                }
+                value.push_str(line.trim());
+            }
+            continue;
+        }
+        continues = match line.split_once(':') {
+            Some((key, value)) => {
+                let key = key.trim_end();
+                let is_key = !key.is_empty() && !key.contains(char::is_whitespace);
+                if is_key {
+                    out.push((key.to_string(), value.trim().to_string()));
+                }
+                is_key
+            }
+            None => false,
+        };
+    }
+    out
 }
 
 /// Parses `git diff --numstat -z`: `added\tdeleted\tpath\0`, or for a rename
@@ -250,6 +277,19 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn trailers_are_read_as_git_reads_them_anywhere_in_the_message() {
+        let message = "Title\n\nCo-authored-by : Claude <noreply@anthropic.com>\nAssisted-by:\n  Kiro\n   (the IDE)\nSome prose here.\n    Generated-by: protoc-gen-go\nhttps://example.org/x\n";
+        let pairs: Vec<(&str, &str)> = vec![
+            ("Co-authored-by", "Claude <noreply@anthropic.com>"),
+            ("Assisted-by", "Kiro (the IDE)"),
+            ("https", "//example.org/x"),
+        ];
+        let got = trailer_lines(message);
+        let got: Vec<(&str, &str)> = got.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(got, pairs);
     }
 
     #[test]

@@ -391,6 +391,14 @@ pub fn run(args: AnnotateArgs, progress: &Progress) -> Result<u8> {
     ];
     for path in s.outputs.iter().filter_map(|o| o.file.as_deref()) {
         crate::output::check_not_an_input("--format", path, &inputs)?;
+        // In CI the working tree is the pull request's: a link planted there would send
+        // the output wherever it points (a runner's file), so annotate never follows one.
+        if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(Error::Usage(format!(
+                "--format names {}, which is a link: annotate runs in a checkout a pull request controls, so it does not write through links; remove the link or write elsewhere",
+                path.display()
+            )));
+        }
     }
     let env: HashMap<String, String> = std::env::vars().collect();
     let a = annotate(&s, &env, progress)?;

@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::frame::Column;
 use crate::history::HISTORY_COLUMNS;
 use crate::label::LabelSource;
-use crate::load::CHANGE_COLUMNS;
+use crate::load::{CHANGE_COLUMNS, MISSING_LEVEL};
 use crate::metrics::{reliability, Metrics};
 use crate::model::{Model, TIER_NAMES};
 use crate::output::{commit_all, stage, Staged};
@@ -112,7 +112,12 @@ fn str_column<'a>(name: &str, values: impl Iterator<Item = &'a str>) -> PlColumn
 
 /// One frame column as a typed table column: counts as integers, declared booleans
 /// as booleans, other numbers as floats (missing as null), categories as strings.
-fn frame_column(name: &str, column: &Column, booleans: &[String]) -> PlColumn {
+fn frame_column(
+    name: &str,
+    column: &Column,
+    booleans: &[String],
+    categorical: &[String],
+) -> PlColumn {
     match column {
         Column::Num(v) if COUNT_COLUMNS.contains(&name) => Int64Chunked::from_iter_options(
             name.into(),
@@ -130,6 +135,18 @@ fn frame_column(name: &str, column: &Column, booleans: &[String]) -> PlColumn {
         )
         .into_column(),
         Column::Flag(v) => BooleanChunked::from_slice(name.into(), v).into_column(),
+        // A config's categorical column: an empty cell is null, as it was in the input
+        // (the model's level for it is `(missing)`, which the loader refuses as a value).
+        Column::Cat { codes, levels } if categorical.iter().any(|c| c == name) => {
+            StringChunked::from_iter_options(
+                name.into(),
+                codes.iter().map(|&c| {
+                    let level = levels[c as usize].as_str();
+                    (level != MISSING_LEVEL).then_some(level)
+                }),
+            )
+            .into_column()
+        }
         Column::Cat { codes, levels } => {
             str_column(name, codes.iter().map(|&c| levels[c as usize].as_str()))
         }
@@ -172,15 +189,17 @@ pub fn changes_table(model: &Model, history: &ScoredHistory) -> Result<DataFrame
         .copied()
         .filter(|c| history.frame.get(c).is_some())
         .collect();
-    // History columns of a grouping the config does not name were counted as if every
-    // change shared one service (or author); the model does not use them: not exported.
+    // History columns the model cannot use are not exported: those of a grouping the
+    // config does not name (counted as if every change shared one service or author),
+    // and with a label column the incident counts (no incidents are read: every one 0).
     let ungrouped = |c: &str| {
         HISTORY_COLUMNS.contains(&c)
-            && if c.starts_with("author_") {
-                cols.author.is_none()
-            } else {
-                cols.service.is_none()
-            }
+            && (cols.label.is_some() && c.contains("incident")
+                || if c.starts_with("author_") {
+                    cols.author.is_none()
+                } else {
+                    cols.service.is_none()
+                })
     };
     frame_names.extend(
         history
@@ -188,13 +207,16 @@ pub fn changes_table(model: &Model, history: &ScoredHistory) -> Result<DataFrame
             .names()
             .filter(|c| !CHANGE_COLUMNS.contains(c) && !ungrouped(c)),
     );
-    let booleans = &model.config.features.boolean;
+    let (booleans, categorical) = (
+        &model.config.features.boolean,
+        &model.config.features.categorical,
+    );
     columns.extend(
         frame_names
             .par_iter()
             .map(|name| {
                 let column = history.frame.get(name).expect("listed from the frame");
-                frame_column(name, column, booleans)
+                frame_column(name, column, booleans, categorical)
             })
             .collect::<Vec<_>>(),
     );

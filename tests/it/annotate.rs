@@ -1176,6 +1176,32 @@ fn annotate_refuses_an_output_over_an_input_and_a_near_miss_name() {
         std::fs::read(&model).expect("kept"),
         std::fs::read(shipped_model()).expect("shipped")
     );
+    // A link in the checkout, to an existing file or to none yet, is not written through.
+    let outside = dir.path().join("outside.txt");
+    std::fs::write(&outside, "runner's file").expect("written");
+    std::os::unix::fs::symlink(&outside, dir.path().join("planted.json")).expect("linked");
+    std::os::unix::fs::symlink(
+        dir.path().join("nothing.json"),
+        dir.path().join("dangling.json"),
+    )
+    .expect("linked");
+    for link in ["planted.json", "dangling.json"] {
+        annotate(
+            dir.path(),
+            [
+                "--change",
+                &change,
+                "--model",
+                &model,
+                "--format",
+                &format!("json={link}"),
+            ],
+            &[],
+        )
+        .bad_input(&["--format names", link, "is a link"]);
+    }
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), "runner's file");
+    assert!(!dir.path().join("nothing.json").exists());
     // `Rollback_Plan` is not `rollback_plan`: ignored, the fact would default to false.
     let renamed = Records {
         header: one

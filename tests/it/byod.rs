@@ -747,3 +747,54 @@ fn a_config_whose_every_feature_is_constant_is_refused() {
     ]);
     assert!(!dir.join("m.json").exists());
 }
+
+#[test]
+fn config_columns_named_like_built_in_factors_are_worded_as_their_columns() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    let mut text = String::from("id,ts,review,size,bug\n");
+    for i in 0..600u64 {
+        let risky = i % 5 < 3;
+        let bug = if risky { i % 7 < 4 } else { i % 11 == 0 };
+        text.push_str(&format!(
+            "c{i},{},{},{},{}\n",
+            1_700_000_000 + i * 3600,
+            if risky { "rushed" } else { "careful" },
+            (i * 37) % 100 + if bug { 40 } else { 0 },
+            u8::from(bug)
+        ));
+    }
+    std::fs::write(dir.join("h.csv"), &text).unwrap();
+    std::fs::write(
+        dir.join("c.toml"),
+        "[columns]\nid = \"id\"\ntimestamp = \"ts\"\ntimestamp_format = \"unix\"\nlabel = \"bug\"\n[features]\nnumeric = [\"size\"]\ncategorical = [\"review\"]\n",
+    )
+    .unwrap();
+    let args = ["--changes", "h.csv"];
+    run(
+        dir,
+        ["train", "--config", "c.toml", "--model", "m.json"]
+            .iter()
+            .chain(&args),
+    )
+    .success();
+    run(
+        dir,
+        ["score", "--model", "m.json", "--output", "s.csv"]
+            .iter()
+            .chain(&args),
+    )
+    .success();
+    let scored = crate::util::read_records(&dir.join("s.csv"));
+    let reasons = scored.column("reasons");
+    let (mut size, mut review) = (0, 0);
+    for reason in &reasons {
+        // Never the built-in wording, which reads columns this file does not have.
+        for built_in in ["lines changed", "peer review", "approved by", "missing"] {
+            assert!(!reason.contains(built_in), "{reason}");
+        }
+        size += usize::from(reason.contains("size is "));
+        review += usize::from(reason.contains("review is rushed"));
+    }
+    assert!(size > 50 && review > 50, "size {size}, review {review}");
+}

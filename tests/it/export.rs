@@ -323,7 +323,11 @@ fn a_label_column_config_exports_with_the_models_config() {
             ((i * 37) % 500).to_string()
         };
         let bad = u8::from((i * 37) % 500 > 300 || i % 7 == 0);
-        let team = ["core", "web", "data"][i % 3];
+        let team = if i % 11 == 0 {
+            ""
+        } else {
+            ["core", "web", "data"][i % 3]
+        };
         text.push_str(&format!(
             "c{i},{},{bad},{size},{team},x{i}\n",
             1_600_000_000 + i * 3600
@@ -360,6 +364,11 @@ fn a_label_column_config_exports_with_the_models_config() {
     assert_eq!(size.dtype(), &DataType::Float64);
     assert_eq!(size.null_count(), 18, "missing sizes are null");
     assert_eq!(changes.column("team").unwrap().dtype(), &DataType::String);
+    assert_eq!(
+        changes.column("team").unwrap().null_count(),
+        28,
+        "empty teams are null, not the model's `(missing)` level"
+    );
     assert_eq!(changes.column("note").unwrap().dtype(), &DataType::String);
     let sources = changes
         .column("label_source")
