@@ -18,7 +18,7 @@ use serde::{Serialize, Serializer};
 
 use crate::error::{Error, Result};
 use crate::load::CHANGE_COLUMNS;
-use crate::output::write_atomic;
+use crate::output::{commit_all, stage, Staged};
 use crate::schema::{format_timestamp, AiInvolvement, ChangeType, Permission, Review};
 
 const DAY: i64 = 86_400;
@@ -178,18 +178,10 @@ pub fn generate(params: &GenerateParams) -> History {
 }
 
 /// Writes changes.csv, incidents.csv and new_changes.csv into `dir` (created if missing),
-/// each atomically. Returns the three paths in that order.
+/// all or none ([`write_files`]). Returns the three paths in that order.
 pub fn write_history(history: &History, dir: &Path) -> Result<[PathBuf; 3]> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let paths = [
-        dir.join("changes.csv"),
-        dir.join("incidents.csv"),
-        dir.join("new_changes.csv"),
-    ];
-    write_csv(&paths[0], CHANGE_COLUMNS, &history.changes)?;
-    write_csv(&paths[1], &INCIDENT_COLUMNS, &history.incidents)?;
-    write_csv(&paths[2], CHANGE_COLUMNS, &history.new_changes)?;
-    Ok(paths)
+    let paths = write_files(history, dir, false)?;
+    Ok([paths[0].clone(), paths[1].clone(), paths[2].clone()])
 }
 
 /// Writes truth.csv into `dir` (created if missing), atomically: `change_id,true_risk`,
@@ -197,8 +189,47 @@ pub fn write_history(history: &History, dir: &Path) -> Result<[PathBuf; 3]> {
 /// the probability that the generating process gave the change of causing an incident.
 /// Returns its path.
 pub fn write_truth(history: &History, dir: &Path) -> Result<PathBuf> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    create_dir(dir)?;
     let path = dir.join("truth.csv");
+    stage_truth(history, &path)?.commit()?;
+    Ok(path)
+}
+
+/// Writes the history's files (and truth.csv when `truth`) into `dir`, all or none:
+/// each is staged in full before any is put in place ([`commit_all`]), so a failure
+/// never leaves a new changes.csv beside an old incidents.csv. Returns their paths.
+pub fn write_files(history: &History, dir: &Path, truth: bool) -> Result<Vec<PathBuf>> {
+    create_dir(dir)?;
+    let mut paths = vec![
+        dir.join("changes.csv"),
+        dir.join("incidents.csv"),
+        dir.join("new_changes.csv"),
+    ];
+    let mut staged = vec![
+        stage_csv(&paths[0], CHANGE_COLUMNS, &history.changes)?,
+        stage_csv(&paths[1], &INCIDENT_COLUMNS, &history.incidents)?,
+        stage_csv(&paths[2], CHANGE_COLUMNS, &history.new_changes)?,
+    ];
+    if truth {
+        paths.push(dir.join("truth.csv"));
+        staged.push(stage_truth(history, &paths[3])?);
+    }
+    commit_all(staged)?;
+    Ok(paths)
+}
+
+/// Creates the output directory, saying so when a file is in its place.
+fn create_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| match dir.ancestors().find(|a| a.is_file()) {
+        Some(file) => Error::io(
+            dir,
+            std::io::Error::other(format!("{} is a file, not a directory", file.display())),
+        ),
+        None => Error::io(dir, e),
+    })
+}
+
+fn stage_truth(history: &History, path: &Path) -> Result<Staged> {
     let rows: Vec<TruthRow> = history
         .changes
         .iter()
@@ -209,13 +240,12 @@ pub fn write_truth(history: &History, dir: &Path) -> Result<PathBuf> {
             true_risk,
         })
         .collect();
-    write_csv(&path, &TRUTH_COLUMNS, &rows)?;
-    Ok(path)
+    stage_csv(path, &TRUTH_COLUMNS, &rows)
 }
 
 /// Writes the header explicitly so that a table without rows still has its columns.
-fn write_csv<R: Serialize>(path: &Path, columns: &[&str], rows: &[R]) -> Result<()> {
-    write_atomic(path, |out| {
+fn stage_csv<R: Serialize>(path: &Path, columns: &[&str], rows: &[R]) -> Result<Staged> {
+    stage(path, |out| {
         let csv_error = |e: csv::Error| Error::io(path, e.into());
         let mut writer = csv::WriterBuilder::new()
             .has_headers(false)

@@ -111,14 +111,24 @@ impl Tiers {
 
     /// The tier index (0 low .. 3 critical) of a risk. Of equal cut points (risks that
     /// take few values, or a model that learned nothing) the lowest decides: a risk at
-    /// such a cut is as common as the lower tier says, not rarer.
+    /// such a cut is as common as the lower tier says, not rarer. The lowest training
+    /// risk counts as the cut below medium's, so a medium cut at that risk opens no tier
+    /// either (a model that gives every change one risk calls them all low).
     pub fn tier(&self, risk: f64) -> usize {
         let t = &self.thresholds;
         let mut tier = t.iter().filter(|&&c| risk >= c).count();
-        while tier >= 2 && t[tier - 1] == t[tier - 2] {
+        while tier >= 1 && Some(t[tier - 1]) == self.floor(tier - 1) {
             tier -= 1;
         }
         tier
+    }
+
+    /// The risk where tier `k` starts: the lowest training risk for `low`, else its cut.
+    pub fn floor(&self, k: usize) -> Option<f64> {
+        match k {
+            0 => self.risk_quantiles.first().copied(),
+            _ => self.thresholds.get(k - 1).copied(),
+        }
     }
 }
 
@@ -664,6 +674,14 @@ mod tests {
             (low.tier(0.03), low.tier(0.04), low.tier(0.5), low.tier(0.8)),
             (0, 1, 1, 3)
         );
+        // A medium cut at the lowest training risk opens no tier: the changes at it are
+        // low (a constant model, or one flag: half the changes at the lowest risk).
+        let constant = Tiers::from_risks(&[0.2; 10], [50.0, 90.0, 99.0]);
+        assert_eq!((constant.tier(0.2), constant.tier(0.3)), (0, 0));
+        let mut one_flag = vec![0.14; 6];
+        one_flag.extend([0.4; 4]);
+        let one_flag = Tiers::from_risks(&one_flag, [50.0, 90.0, 99.0]);
+        assert_eq!((one_flag.tier(0.14), one_flag.tier(0.4)), (0, 2));
         let t2 = t.with_percentiles([10.0, 20.0, 30.0]);
         assert!((t2.thresholds[2] - 0.30).abs() < 1e-12);
     }

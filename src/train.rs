@@ -33,6 +33,10 @@ use crate::solver::{fit, Linear, NewtonParams};
 /// (benches/README.md).
 pub const DEFAULT_SUBSAMPLE: f64 = 0.5;
 
+/// The most trees `--max-trees` allows: early stopping keeps models far below it (tens
+/// to hundreds), and a bound keeps a tiny learning rate from running for days.
+pub const MAX_TREES: usize = 10_000;
+
 impl Default for TreeParams {
     fn default() -> Self {
         TreeParams {
@@ -98,8 +102,11 @@ impl LearnerParams {
             return usage("max iterations and gradient tolerance must be positive".into());
         }
         let t = &self.trees;
-        if t.max_trees == 0 {
-            return usage("--max-trees must be positive, got 0".into());
+        if !(1..=MAX_TREES).contains(&t.max_trees) {
+            return usage(format!(
+                "--max-trees must be 1..={MAX_TREES}, got {}",
+                t.max_trees
+            ));
         }
         if t.learning_rate.is_empty() || t.learning_rate.iter().any(|&r| !(r > 0.0 && r <= 1.0)) {
             return usage(format!(
@@ -203,7 +210,7 @@ fn rolling_origin(n: usize, p: &LearnerParams) -> Result<Vec<Fold>> {
     let first = n.saturating_sub(horizon + step * (p.folds - 1));
     if step == 0 || first <= start {
         return Err(Error::Data(format!(
-            "{n} training changes are too few for {} validation folds of {:.0}%",
+            "{n} training changes are too few for {} validation folds of {}% of the {window}-row selection window ({horizon} rows each, {step} apart): give more changes, or a larger --validation-fraction, fewer --folds or more --selection-rows",
             p.folds,
             100.0 * p.validation_fraction
         )));

@@ -2,12 +2,16 @@
 
 use crate::cli::GenerateArgs;
 use crate::error::{Error, Result};
-use crate::generate::{generate, write_history, write_truth, GenerateParams};
+use crate::generate::{generate, write_files, GenerateParams};
 use crate::progress::Progress;
 
 /// Longest history `generate` writes: 100 years from 2024 keeps every timestamp a
 /// four-digit-year RFC 3339 time that the loaders read back.
 const MAX_DAYS: u32 = 36_500;
+
+/// Most changes (labelled, and new) `generate` writes: about 0.35 kB of memory each
+/// while generating, so 20 million stay within a few GB.
+const MAX_CHANGES: usize = 20_000_000;
 
 /// Runs `generate`.
 pub fn run(args: GenerateArgs, progress: &Progress) -> Result<u8> {
@@ -19,9 +23,14 @@ pub fn run(args: GenerateArgs, progress: &Progress) -> Result<u8> {
         output_dir,
         truth,
     } = args;
-    if changes == 0 || !(1..=MAX_DAYS).contains(&days) {
+    if !(1..=MAX_CHANGES).contains(&changes) || new_changes > MAX_CHANGES {
         return Err(Error::Usage(format!(
-            "--changes must be at least 1 and --days 1..={MAX_DAYS}, got {changes} and {days}"
+            "--changes must be 1..={MAX_CHANGES} and --new-changes at most {MAX_CHANGES}, got {changes} and {new_changes}"
+        )));
+    }
+    if !(1..=MAX_DAYS).contains(&days) {
+        return Err(Error::Usage(format!(
+            "--days must be 1..={MAX_DAYS}, got {days}"
         )));
     }
     // New changes continue the history at its pace, so their days count too (roughly:
@@ -29,7 +38,7 @@ pub fn run(args: GenerateArgs, progress: &Progress) -> Result<u8> {
     let total = f64::from(days) * (1.0 + new_changes as f64 / changes as f64);
     if total > f64::from(MAX_DAYS) {
         return Err(Error::Usage(format!(
-            "--days {days} with {new_changes} new changes after {changes} spans about {total:.0} \
+            "--days {days} with {new_changes} new changes after {changes} spans about {total:.1} \
              days (new changes keep the history's pace); the whole must stay within {MAX_DAYS}"
         )));
     }
@@ -42,10 +51,7 @@ pub fn run(args: GenerateArgs, progress: &Progress) -> Result<u8> {
     };
     progress.stage("generating history");
     let history = generate(&params);
-    let mut paths = write_history(&history, &output_dir)?.to_vec();
-    if truth {
-        paths.push(write_truth(&history, &output_dir)?);
-    }
+    let paths = write_files(&history, &output_dir, truth)?;
     progress.log(&format!(
         "wrote {} changes, {} incidents and {} new changes (seed {seed}){}: {}",
         history.changes.len(),

@@ -429,14 +429,13 @@ fn summary(
     }
     let mut out = format!("scored {} changes -> {}\n", scored.len(), output.display());
     for (k, name) in TIER_NAMES.iter().enumerate() {
-        let t = &tiers.thresholds;
         let from = if k == 0 {
             String::new()
-        } else if k >= 2 && t[k - 1] == t[k - 2] {
+        } else if tiers.floor(k) == tiers.floor(k - 1) {
             // Equal cuts: the lower tier takes every risk at the cut (`Tiers::tier`).
             format!(" (none: same cut as {})", TIER_NAMES[k - 1])
         } else {
-            format!(" (risk >= {:.2}%)", 100.0 * t[k - 1])
+            format!(" (risk >= {:.2}%)", 100.0 * tiers.thresholds[k - 1])
         };
         out.push_str(&format!("  {name:<9}{:>8}{from}\n", counts[k]));
     }

@@ -407,7 +407,12 @@ fn generate_refuses_a_span_its_own_loaders_could_not_read_back() {
     // Past 100 years the timestamps would leave four-digit years (and memory).
     for days in ["0", "36501", "4294967295"] {
         run(tmp.path(), ["generate", "--changes", "10", "--days", days])
-            .bad_input(&["--days 1..=36500", days]);
+            .bad_input(&["--days must be 1..=36500", days]);
+    }
+    // Counts past what memory holds are refused, not a crash.
+    for changes in ["0", "20000001", "18446744073709551615"] {
+        run(tmp.path(), ["generate", "--changes", changes])
+            .bad_input(&["--changes must be 1..=20000000", changes]);
     }
     // New changes continue at the history's pace: 1 change in 36,500 days, then 100,000.
     run(
@@ -423,6 +428,23 @@ fn generate_refuses_a_span_its_own_loaders_could_not_read_back() {
         ],
     )
     .bad_input(&["spans about", "within 36500"]);
+    // All files or none: new_changes.csv cannot be written (a directory is in its way),
+    // so changes.csv and incidents.csv keep their earlier content.
+    let out = tmp.path().join("g");
+    std::fs::create_dir_all(out.join("new_changes.csv")).unwrap();
+    std::fs::write(out.join("changes.csv"), "old").unwrap();
+    std::fs::write(out.join("incidents.csv"), "old").unwrap();
+    run(
+        tmp.path(),
+        ["generate", "--changes", "50", "--output-dir", "g"],
+    )
+    .bad_input(&["new_changes.csv", "a directory is there"]);
+    for name in ["changes.csv", "incidents.csv"] {
+        assert_eq!(std::fs::read_to_string(out.join(name)).unwrap(), "old");
+    }
+    // An output directory that is a file is named as such.
+    run(tmp.path(), ["generate", "--output-dir", "g/changes.csv"])
+        .bad_input(&["g/changes.csv is a file, not a directory"]);
 }
 
 #[test]

@@ -366,7 +366,12 @@ fn learning_rate_and_l2_are_chosen_by_validation_and_used_by_the_refit() {
     assert_eq!(single.training.chosen.fold_trees, t.chosen.fold_trees);
     assert_eq!(single.trees, model.trees);
     // Out-of-range candidates are usage errors.
-    for bad in [["--learning-rate", "0.1,0"], ["--l2", "1,-1"]] {
+    for bad in [
+        ["--learning-rate", "0.1,0"],
+        ["--l2", "1,-1"],
+        ["--max-trees", "10001"],
+        ["--max-trees", "18446744073709551615"],
+    ] {
         run(
             dir,
             [
