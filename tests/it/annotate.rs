@@ -1157,20 +1157,16 @@ fn annotate_refuses_an_output_over_an_input_and_a_near_miss_name() {
     let model = dir.path().join("m.json");
     std::fs::copy(shipped_model(), &model).expect("copied");
     let (change, model) = (csv_path.display().to_string(), model.display().to_string());
-    for target in [&model, &change] {
+    let json_to = |target: &str| {
+        let format = format!("json={target}");
         annotate(
             dir.path(),
-            [
-                "--change",
-                &change,
-                "--model",
-                &model,
-                "--format",
-                &format!("json={target}"),
-            ],
+            ["--change", &change, "--model", &model, "--format", &format],
             &[],
         )
-        .bad_input(&["--format", "this run reads"]);
+    };
+    for target in [&model, &change] {
+        json_to(target).bad_input(&["--format", "this run reads"]);
     }
     assert_eq!(
         std::fs::read(&model).expect("kept"),
@@ -1186,19 +1182,7 @@ fn annotate_refuses_an_output_over_an_input_and_a_near_miss_name() {
     )
     .expect("linked");
     for link in ["planted.json", "dangling.json"] {
-        annotate(
-            dir.path(),
-            [
-                "--change",
-                &change,
-                "--model",
-                &model,
-                "--format",
-                &format!("json={link}"),
-            ],
-            &[],
-        )
-        .bad_input(&["--format names", link, "is a link"]);
+        json_to(link).bad_input(&["--format names", link, "is a link"]);
     }
     assert_eq!(std::fs::read_to_string(&outside).unwrap(), "runner's file");
     assert!(!dir.path().join("nothing.json").exists());

@@ -255,19 +255,11 @@ fn odd_column_names_missing_values_and_unseen_levels_work() {
         .unwrap()
         .replace(",data,", ",mobile,");
     std::fs::write(dir.path().join("new.csv"), text).unwrap();
-    let out = run(
-        dir.path(),
-        [
-            "score",
-            "--model",
-            "m.json",
-            "--changes",
-            "new.csv",
-            "--output",
-            "s.csv",
-        ],
-    )
-    .success();
+    let score = |changes: &str, output: &str| {
+        let args = ["score", "--model", "m.json", "--changes", changes];
+        run(dir.path(), args.iter().chain(&["--output", output]))
+    };
+    let out = score("new.csv", "s.csv").success();
     assert!(
         out.stderr
             .contains("133 change(s) have a 'team' level not seen in training ('mobile')"),
@@ -295,19 +287,7 @@ fn odd_column_names_missing_values_and_unseen_levels_work() {
         .unwrap()
         .replacen(",web,", ",(missing),", 1);
     std::fs::write(dir.path().join("spelled.csv"), text).unwrap();
-    run(
-        dir.path(),
-        [
-            "score",
-            "--model",
-            "m.json",
-            "--changes",
-            "spelled.csv",
-            "--output",
-            "s2.csv",
-        ],
-    )
-    .bad_input(&[
+    score("spelled.csv", "s2.csv").bad_input(&[
         "spelled.csv",
         "row 2",
         "team",
@@ -645,24 +625,33 @@ fn train_env_history(dir: &Path) -> crate::util::Run {
     )
 }
 
-#[test]
-fn reasons_for_a_config_category_name_the_changes_own_level() {
-    let tmp = tempdir();
-    let dir = tmp.path();
-    let mut text = String::from("id,ts,env,la,bug\n");
+/// Writes `h.csv`: 600 labelled changes an hour apart with a two-level column
+/// (`names[0]`, `levels[0]` the more frequent and riskier) and a numeric one
+/// (`names[1]`, higher for incident-causing changes when `numeric_signal`). Returns it.
+fn level_history(dir: &Path, names: [&str; 2], levels: [&str; 2], numeric_signal: bool) -> String {
+    let mut text = format!("id,ts,{},{},bug\n", names[0], names[1]);
     for i in 0..600u64 {
-        // prod is the most frequent level (the baseline) and the risky one.
-        let prod = i % 5 < 3;
-        let bug = if prod { i % 7 < 4 } else { i % 11 == 0 };
+        let risky = i % 5 < 3;
+        let bug = if risky { i % 7 < 4 } else { i % 11 == 0 };
+        let signal = if numeric_signal && bug { 40 } else { 0 };
         text.push_str(&format!(
             "c{i},{},{},{},{}\n",
             1_700_000_000 + i * 3600,
-            if prod { "prod" } else { "staging" },
-            (i * 37) % 100,
+            levels[usize::from(!risky)],
+            (i * 37) % 100 + signal,
             u8::from(bug)
         ));
     }
     std::fs::write(dir.join("h.csv"), &text).unwrap();
+    text
+}
+
+#[test]
+fn reasons_for_a_config_category_name_the_changes_own_level() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    // prod is the most frequent level (the baseline) and the risky one.
+    let text = level_history(dir, ["env", "la"], ["prod", "staging"], false);
     train_env_history(dir).success();
     run(
         dir,
@@ -752,19 +741,7 @@ fn a_config_whose_every_feature_is_constant_is_refused() {
 fn config_columns_named_like_built_in_factors_are_worded_as_their_columns() {
     let tmp = tempdir();
     let dir = tmp.path();
-    let mut text = String::from("id,ts,review,size,bug\n");
-    for i in 0..600u64 {
-        let risky = i % 5 < 3;
-        let bug = if risky { i % 7 < 4 } else { i % 11 == 0 };
-        text.push_str(&format!(
-            "c{i},{},{},{},{}\n",
-            1_700_000_000 + i * 3600,
-            if risky { "rushed" } else { "careful" },
-            (i * 37) % 100 + if bug { 40 } else { 0 },
-            u8::from(bug)
-        ));
-    }
-    std::fs::write(dir.join("h.csv"), &text).unwrap();
+    level_history(dir, ["review", "size"], ["rushed", "careful"], true);
     std::fs::write(
         dir.join("c.toml"),
         "[columns]\nid = \"id\"\ntimestamp = \"ts\"\ntimestamp_format = \"unix\"\nlabel = \"bug\"\n[features]\nnumeric = [\"size\"]\ncategorical = [\"review\"]\n",
