@@ -129,6 +129,16 @@ pub fn describe(model: &Model, path: Option<&std::path::Path>) -> String {
             v.rows - v.positives
         ));
     }
+    let q = &model.tiers.risk_quantiles;
+    if q.first().is_some_and(|lowest| q.last() == Some(lowest)) {
+        out.push_str(&format!(
+            "warning: the model gives every training change the same risk ({:.2}%): it learned \
+             nothing from the features, so its ranking, tiers and reasons carry no information \
+             (a tiny --subsample or --learning-rate, or a huge --penalty, --l2 or \
+             --min-leaf-rows, does this)\n",
+            100.0 * q[0]
+        ));
+    }
     if let Some(p) = &t.calibration {
         out.push_str(&format!(
             "Platt scaling on the last {} validation changes: slope {:.3}, offset {:+.3}, log loss {:.4} -> {:.4}\n",

@@ -638,8 +638,27 @@ fn separable_histories_give_a_model_that_loads_or_none() {
     let calibration = &model["training"]["calibration"];
     assert!(calibration.is_null(), "{calibration}");
     scores();
-    // A sample of no rows with no penalty: a step of 0, not 0/0.
+    // A sample of no rows with no penalty: a step of 0, not 0/0. The model is constant,
+    // and says so.
     train(&["--learner", "gbdt", "--subsample", "0.001", "--l2", "0"]).success();
+    let flags = ["--learner", "gbdt", "--subsample", "0.001", "--l2", "0"];
+    let loud = [
+        "train",
+        "--config",
+        "sep.toml",
+        "--changes",
+        "sep.csv",
+        "--model",
+        "c.json",
+    ];
+    let constant = run(dir, loud.iter().chain(&flags)).success();
+    assert!(
+        constant
+            .stderr
+            .contains("warning: the model gives every training change the same risk"),
+        "{}",
+        constant.stderr
+    );
     scores();
     // Outcomes a wide gap apart (x near +-1000; a fixture, as the leaf that runs off
     // depends on the draw), no penalty, full steps, one-row leaves: leaf log-odds beyond
