@@ -594,6 +594,72 @@ fn without_panics<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
     })
 }
 
+/// How CSV outputs write a time: RFC 3339 in UTC, to the microsecond, with `Z`.
+pub const CSV_DATETIME: &str = "%Y-%m-%dT%H:%M:%S%.6fZ";
+
+/// Readies `df` for a text format (CSV when `csv`, else JSON Lines): times with a zone
+/// become the same instants in UTC (a text file keeps no named zone: CSV would drop
+/// it, and polars' JSON writer cannot write one); what the format cannot hold is exit 2
+/// naming the column (and row): binary, durations and nested values in CSV, binary and
+/// non-finite numbers in JSON Lines (JSON has no NaN, and null would read as missing).
+pub fn prepare_text_output(df: &mut DataFrame, csv: bool, file: &str) -> Result<()> {
+    let (what, instead) = if csv {
+        ("CSV", "Parquet, Arrow IPC or JSON Lines")
+    } else {
+        ("JSON Lines", "Parquet, Arrow IPC or CSV")
+    };
+    let cannot = |c: &Column, held: String| {
+        Error::Data(format!(
+            "{file}: column '{}' holds {held}, which {what} cannot hold (write {instead} instead)",
+            c.name()
+        ))
+    };
+    let mut zoned = Vec::new();
+    for c in df.columns() {
+        match c.dtype() {
+            DataType::Binary | DataType::BinaryOffset => {
+                return Err(Error::Data(format!(
+                    "{file}: column '{}' holds binary values, which {what} cannot hold (write Parquet or Arrow IPC instead)",
+                    c.name()
+                )))
+            }
+            DataType::Duration(_) if csv => return Err(cannot(c, "durations".into())),
+            t if csv && t.is_nested() => return Err(cannot(c, format!("values of type {t}"))),
+            DataType::Float64 | DataType::Float32 if !csv => {
+                let cast = c
+                    .cast(&DataType::Float64)
+                    .map_err(|e| Error::Data(format!("{file}: column '{}': {e}", c.name())))?;
+                let found = cast
+                    .f64()
+                    .expect("cast to Float64")
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, v)| v.filter(|v| !v.is_finite()).map(|v| (i, v)));
+                if let Some((row, v)) = found {
+                    return Err(cannot(c, format!("{v} in row {}", row + 1)));
+                }
+            }
+            DataType::Datetime(unit, Some(zone)) if zone.as_str() != "UTC" => {
+                zoned.push((c.name().clone(), *unit));
+            }
+            _ => {}
+        }
+    }
+    for (name, unit) in zoned {
+        let column = df.column(&name).expect("listed from the frame");
+        let utc = column
+            .datetime()
+            .expect("a datetime column")
+            .physical()
+            .clone()
+            .into_datetime(unit, Some(TimeZone::UTC))
+            .into_column();
+        df.replace(&name, utc)
+            .map_err(|e| Error::Data(format!("{file}: column '{name}': {e}")))?;
+    }
+    Ok(())
+}
+
 /// Writes a table atomically in the format its extension names.
 pub fn write_table(path: &Path, df: &mut DataFrame) -> Result<()> {
     stage_table(path, df)?.commit()
@@ -603,15 +669,8 @@ pub fn write_table(path: &Path, df: &mut DataFrame) -> Result<()> {
 pub fn stage_table(path: &Path, df: &mut DataFrame) -> Result<crate::output::Staged> {
     let format = Format::of(path)?;
     let file_name = path.display().to_string();
-    if format == Format::Csv {
-        if let Some(c) = df.columns().iter().find(|c| c.dtype().is_nested()) {
-            return Err(Error::Data(format!(
-                "{file_name}: column '{}' holds values of type {}, which CSV cannot hold \
-                 (write Parquet, Arrow IPC or JSON Lines instead)",
-                c.name(),
-                c.dtype()
-            )));
-        }
+    if matches!(format, Format::Csv | Format::JsonLines) {
+        prepare_text_output(df, format == Format::Csv, &file_name)?;
     }
     crate::output::stage(path, |w| {
         let failed = |e: PolarsError| {
@@ -621,7 +680,10 @@ pub fn stage_table(path: &Path, df: &mut DataFrame) -> Result<crate::output::Sta
             ))
         };
         match format {
-            Format::Csv => CsvWriter::new(w).finish(df).map_err(failed),
+            Format::Csv => CsvWriter::new(w)
+                .with_datetime_format(Some(CSV_DATETIME.into()))
+                .finish(df)
+                .map_err(failed),
             Format::Parquet => ParquetWriter::new(w).finish(df).map(|_| ()).map_err(failed),
             Format::Ipc => IpcWriter::new(w).finish(df).map_err(failed),
             Format::JsonLines => JsonWriter::new(w)
@@ -633,7 +695,7 @@ pub fn stage_table(path: &Path, df: &mut DataFrame) -> Result<crate::output::Sta
 }
 
 /// A table of `columns` followed by the input's pass-through columns; a pass-through
-/// name already taken gets an `input_` prefix (repeated until it is free).
+/// name an output column has gets an `input_` prefix (repeated until it is free).
 pub fn with_passthrough(
     mut columns: Vec<polars::prelude::Column>,
     passthrough: &DataFrame,
@@ -650,21 +712,31 @@ pub fn with_passthrough(
     DataFrame::new(height, columns)
 }
 
-/// The names the pass-through columns get after the columns `taken`: a name already
-/// taken gets an `input_` prefix (repeated until it is free).
+/// The names the pass-through columns get after the output columns `taken`: a name an
+/// output column has gets an `input_` prefix (repeated until no column has it).
 pub fn passthrough_names<'a>(
     taken: impl IntoIterator<Item = &'a str>,
     passthrough: &DataFrame,
 ) -> Vec<String> {
-    let mut taken: std::collections::HashSet<String> =
-        taken.into_iter().map(String::from).collect();
+    let outputs: std::collections::HashSet<String> = taken.into_iter().map(String::from).collect();
+    // A pass-through name that clashes with no output column keeps it, whatever the
+    // column order; a clashing one takes `input_` prefixes until it is free of both.
+    let mut taken: std::collections::HashSet<String> = passthrough
+        .columns()
+        .iter()
+        .map(|c| c.name().to_string())
+        .filter(|n| !outputs.contains(n))
+        .chain(outputs.iter().cloned())
+        .collect();
     passthrough
         .columns()
         .iter()
         .map(|column| {
             let mut name = column.name().to_string();
-            while !taken.insert(name.clone()) {
-                name = format!("input_{name}");
+            if outputs.contains(&name) {
+                while !taken.insert(name.clone()) {
+                    name = format!("input_{name}");
+                }
             }
             name
         })

@@ -25,8 +25,8 @@ use crate::load::{CHANGE_COLUMNS, MISSING_LEVEL};
 use crate::metrics::{reliability, Metrics};
 use crate::model::{Model, TIER_NAMES};
 use crate::output::{commit_all, stage, Staged};
-use crate::table::stage_table;
 use crate::table::with_passthrough;
+use crate::table::{prepare_text_output, stage_table, CSV_DATETIME};
 
 /// The file formats of an export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -444,12 +444,15 @@ fn stage_export_table(path: &Path, df: &mut DataFrame, format: ExportFormat) -> 
                 .map(|_| ())
                 .map_err(failed)
         }),
-        ExportFormat::Csv => stage(path, |w| {
-            CsvWriter::new(w)
-                .with_datetime_format(Some("%Y-%m-%dT%H:%M:%S%.6fZ".into()))
-                .finish(df)
-                .map_err(failed)
-        }),
+        ExportFormat::Csv => {
+            prepare_text_output(df, true, &file)?;
+            stage(path, |w| {
+                CsvWriter::new(w)
+                    .with_datetime_format(Some(CSV_DATETIME.into()))
+                    .finish(df)
+                    .map_err(failed)
+            })
+        }
         ExportFormat::Arrow => stage_table(path, df),
     }
 }

@@ -297,6 +297,80 @@ fn typed_files_polars_cannot_read_are_bad_input_not_a_crash() {
     }
 }
 
+/// Pass-through columns in the text outputs: a time with a named zone is written as the
+/// same instant in UTC; what a format cannot hold (NaN in JSON, binary in either) is exit
+/// 2 naming the column, never a crash or a silent null; a clashing name's `input_`
+/// prefix does not depend on the column order.
+#[test]
+fn text_outputs_write_zoned_times_in_utc_and_refuse_what_they_cannot_hold() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    let fixture = |name: &str| repo_root().join("tests/fixtures/typed").join(name);
+    let zoned = fixture("passthrough_zoned.parquet");
+    score(dir, &zoned, None, &dir.join("z.csv")).success();
+    let text = std::fs::read_to_string(dir.join("z.csv")).unwrap();
+    assert!(
+        text.lines()
+            .nth(1)
+            .unwrap()
+            .ends_with(",2025-06-01T08:00:00.000000Z"),
+        "{text}"
+    );
+    score(dir, &zoned, None, &dir.join("z.jsonl")).success();
+    let text = std::fs::read_to_string(dir.join("z.jsonl")).unwrap();
+    assert!(
+        text.contains("\"opened_at\":\"2025-06-01T08:00:00+00:00\""),
+        "{text}"
+    );
+    // Parquet keeps the zone as it came.
+    score(dir, &zoned, None, &dir.join("z.parquet")).success();
+    let df = read_table(&dir.join("z.parquet"));
+    assert!(
+        matches!(df.column("opened_at").unwrap().dtype(), DataType::Datetime(_, Some(z)) if z.as_str() == "Europe/Berlin"),
+        "{:?}",
+        df.column("opened_at").unwrap().dtype()
+    );
+
+    let nan = fixture("passthrough_nan.parquet");
+    score(dir, &nan, None, &dir.join("n.jsonl")).bad_input(&[
+        "n.jsonl",
+        "column 'm' holds NaN in row 2",
+        "JSON Lines cannot hold",
+    ]);
+    score(dir, &nan, None, &dir.join("n.csv")).success();
+    let binary = fixture("passthrough_binary.parquet");
+    for out in ["b.jsonl", "b.csv"] {
+        score(dir, &binary, None, &dir.join(out)).bad_input(&[
+            out,
+            "column 'blob' holds binary values",
+            "Parquet or Arrow IPC",
+        ]);
+        assert!(!dir.join(out).exists());
+    }
+
+    // `risk` clashes with an output column; `input_risk` clashes with nothing and keeps
+    // its name (and its values) in either order.
+    let rows = small_changes();
+    write_changes(&dir.join("base.csv"), &rows);
+    let base = std::fs::read_to_string(dir.join("base.csv")).unwrap();
+    for (name, first, second) in [
+        ("a.csv", "risk", "input_risk"),
+        ("b.csv", "input_risk", "risk"),
+    ] {
+        let mut lines = base.lines();
+        let mut text = format!("{},{first},{second}\n", lines.next().unwrap());
+        for line in lines {
+            text.push_str(&format!("{line},from_{first},from_{second}\n"));
+        }
+        std::fs::write(dir.join(name), text).unwrap();
+        let out = dir.join(format!("scored_{name}"));
+        score(dir, &dir.join(name), None, &out).success();
+        let records = read_records(&out);
+        assert_eq!(records.column("input_risk")[0], "from_input_risk", "{name}");
+        assert_eq!(records.column("input_input_risk")[0], "from_risk", "{name}");
+    }
+}
+
 /// JSON Lines as people write them: every value as text, numbers that are text in one
 /// row and numbers in the next, pretty-printed objects, keys in any order.
 #[test]
