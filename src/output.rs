@@ -223,6 +223,10 @@ where
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     // Named as given in errors: the temporary name would only puzzle.
     let file = File::create(&tmp).map_err(|e| Error::io(path, e))?;
+    // A file replaced keeps its permissions (a 0640 report stays 0640).
+    if let Ok(earlier) = std::fs::metadata(path) {
+        let _ = file.set_permissions(earlier.permissions());
+    }
     // From here on, an error drops `staged`, which removes the temporary file.
     let staged = Staged {
         tmp,
@@ -380,6 +384,8 @@ mod tests {
         );
         std::fs::write(&a, "old a").unwrap();
         std::fs::write(&c, "old c").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&a, std::fs::Permissions::from_mode(0o640)).unwrap();
         // `b` cannot be put in place: a directory took its name after it was staged.
         let staged = vec![
             stage_text(&a, "new a"),
@@ -411,5 +417,7 @@ mod tests {
             ("b.csv".to_string(), "new b".to_string()),
         ];
         assert_eq!(listing(dir.path()), after);
+        let mode = std::fs::metadata(&a).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640, "the replaced file keeps its permissions");
     }
 }
