@@ -197,7 +197,9 @@ pub fn write_truth(history: &History, dir: &Path) -> Result<PathBuf> {
 
 /// Writes the history's files (and truth.csv when `truth`) into `dir`, all or none:
 /// each is staged in full before any is put in place ([`commit_all`]), so a failure
-/// never leaves a new changes.csv beside an old incidents.csv. Returns their paths.
+/// never leaves a new changes.csv beside an old incidents.csv. Without `truth`, an
+/// earlier run's truth.csv there is removed (it belongs to another history). Returns
+/// their paths.
 pub fn write_files(history: &History, dir: &Path, truth: bool) -> Result<Vec<PathBuf>> {
     create_dir(dir)?;
     let mut paths = vec![
@@ -210,11 +212,17 @@ pub fn write_files(history: &History, dir: &Path, truth: bool) -> Result<Vec<Pat
         stage_csv(&paths[1], &INCIDENT_COLUMNS, &history.incidents)?,
         stage_csv(&paths[2], CHANGE_COLUMNS, &history.new_changes)?,
     ];
+    let truth_path = dir.join("truth.csv");
     if truth {
-        paths.push(dir.join("truth.csv"));
-        staged.push(stage_truth(history, &paths[3])?);
+        staged.push(stage_truth(history, &truth_path)?);
     }
     commit_all(staged)?;
+    if truth {
+        paths.push(truth_path);
+    } else if truth_path.is_file() {
+        // An earlier run's true risks describe another history: not left beside this one.
+        std::fs::remove_file(&truth_path).map_err(|e| Error::io(&truth_path, e))?;
+    }
     Ok(paths)
 }
 

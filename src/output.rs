@@ -223,9 +223,12 @@ where
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     // Named as given in errors: the temporary name would only puzzle.
     let file = File::create(&tmp).map_err(|e| Error::io(path, e))?;
-    // A file replaced keeps its permissions (a 0640 report stays 0640).
+    // A file replaced keeps its permission bits (a 0640 report stays 0640); not
+    // set-user-id and the like, on a file this process now owns.
     if let Ok(earlier) = std::fs::metadata(path) {
-        let _ = file.set_permissions(earlier.permissions());
+        use std::os::unix::fs::PermissionsExt;
+        let mode = earlier.permissions().mode() & 0o777;
+        let _ = file.set_permissions(std::fs::Permissions::from_mode(mode));
     }
     // From here on, an error drops `staged`, which removes the temporary file.
     let staged = Staged {

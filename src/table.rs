@@ -594,21 +594,21 @@ fn without_panics<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
     })
 }
 
-/// How CSV outputs write a time: RFC 3339 in UTC, to the microsecond, with `Z`.
-pub const CSV_DATETIME: &str = "%Y-%m-%dT%H:%M:%S%.6fZ";
-
-/// Readies `df` for a text format (CSV when `csv`, else JSON Lines): times with a zone
-/// become the same instants in UTC (a text file keeps no named zone: CSV would drop
-/// it, and polars' JSON writer cannot write one); what the format cannot hold is exit 2
-/// naming the column (and row): binary, durations and nested values in CSV, binary and
-/// non-finite numbers in JSON Lines (JSON has no NaN, and null would read as missing).
+/// Readies `df` for a text format (CSV when `csv`, else JSON Lines). A time with a zone
+/// is written as the same instant in UTC: in CSV as RFC 3339 text with `Z` at the
+/// column's precision (polars would drop the zone), in JSON Lines as a UTC time (polars'
+/// JSON writer cannot write a named zone); a time without a zone is left as it is. What
+/// the format cannot hold is exit 2 naming the column (and row): binary values;
+/// durations and nested values in CSV; NaN and infinities in JSON Lines (JSON has none,
+/// and `null` would read as missing), and nested values holding floats, binary or
+/// zoned times there (they cannot be checked or written faithfully).
 pub fn prepare_text_output(df: &mut DataFrame, csv: bool, file: &str) -> Result<()> {
     let (what, instead) = if csv {
         ("CSV", "Parquet, Arrow IPC or JSON Lines")
     } else {
         ("JSON Lines", "Parquet, Arrow IPC or CSV")
     };
-    let cannot = |c: &Column, held: String| {
+    let cannot = |c: &Column, held: String, instead: &str| {
         Error::Data(format!(
             "{file}: column '{}' holds {held}, which {what} cannot hold (write {instead} instead)",
             c.name()
@@ -618,13 +618,21 @@ pub fn prepare_text_output(df: &mut DataFrame, csv: bool, file: &str) -> Result<
     for c in df.columns() {
         match c.dtype() {
             DataType::Binary | DataType::BinaryOffset => {
-                return Err(Error::Data(format!(
-                    "{file}: column '{}' holds binary values, which {what} cannot hold (write Parquet or Arrow IPC instead)",
-                    c.name()
-                )))
+                return Err(cannot(c, "binary values".into(), "Parquet or Arrow IPC"))
             }
-            DataType::Duration(_) if csv => return Err(cannot(c, "durations".into())),
-            t if csv && t.is_nested() => return Err(cannot(c, format!("values of type {t}"))),
+            DataType::Duration(_) if csv => return Err(cannot(c, "durations".into(), instead)),
+            t if csv && t.is_nested() => {
+                return Err(cannot(c, format!("values of type {t}"), instead))
+            }
+            t if t.is_nested() => {
+                if let Some(held) = unfaithful_in_json(t) {
+                    return Err(cannot(
+                        c,
+                        format!("values of type {t}, with {held} inside"),
+                        "Parquet or Arrow IPC",
+                    ));
+                }
+            }
             DataType::Float64 | DataType::Float32 if !csv => {
                 let cast = c
                     .cast(&DataType::Float64)
@@ -636,10 +644,10 @@ pub fn prepare_text_output(df: &mut DataFrame, csv: bool, file: &str) -> Result<
                     .enumerate()
                     .find_map(|(i, v)| v.filter(|v| !v.is_finite()).map(|v| (i, v)));
                 if let Some((row, v)) = found {
-                    return Err(cannot(c, format!("{v} in row {}", row + 1)));
+                    return Err(cannot(c, format!("{v} in row {}", row + 1), instead));
                 }
             }
-            DataType::Datetime(unit, Some(zone)) if zone.as_str() != "UTC" => {
+            DataType::Datetime(unit, Some(zone)) if csv || zone.as_str() != "UTC" => {
                 zoned.push((c.name().clone(), *unit));
             }
             _ => {}
@@ -647,17 +655,55 @@ pub fn prepare_text_output(df: &mut DataFrame, csv: bool, file: &str) -> Result<
     }
     for (name, unit) in zoned {
         let column = df.column(&name).expect("listed from the frame");
-        let utc = column
-            .datetime()
-            .expect("a datetime column")
-            .physical()
-            .clone()
-            .into_datetime(unit, Some(TimeZone::UTC))
-            .into_column();
+        let instants = column.datetime().expect("a datetime column").physical();
+        let utc = if csv {
+            StringChunked::from_iter_options(
+                name.clone(),
+                instants.iter().map(|v| v.map(|v| utc_text(v, unit))),
+            )
+            .into_column()
+        } else {
+            instants
+                .clone()
+                .into_datetime(unit, Some(TimeZone::UTC))
+                .into_column()
+        };
         df.replace(&name, utc)
             .map_err(|e| Error::Data(format!("{file}: column '{name}': {e}")))?;
     }
     Ok(())
+}
+
+/// What inside a nested type polars' JSON writer would write unfaithfully or not at all.
+fn unfaithful_in_json(t: &DataType) -> Option<&'static str> {
+    match t {
+        DataType::List(inner) => unfaithful_in_json(inner),
+        DataType::Struct(fields) => fields.iter().find_map(|f| unfaithful_in_json(f.dtype())),
+        DataType::Float32 | DataType::Float64 => Some("floating-point values"),
+        DataType::Binary | DataType::BinaryOffset => Some("binary values"),
+        DataType::Datetime(_, Some(_)) => Some("times with a time zone"),
+        _ => None,
+    }
+}
+
+/// An instant (`v` in `unit` since the epoch) as RFC 3339 text in UTC with `Z`, to the
+/// unit's precision.
+fn utc_text(v: i64, unit: TimeUnit) -> String {
+    let (time, format) = match unit {
+        TimeUnit::Milliseconds => (
+            chrono::DateTime::from_timestamp_millis(v),
+            "%Y-%m-%dT%H:%M:%S%.3fZ",
+        ),
+        TimeUnit::Microseconds => (
+            chrono::DateTime::from_timestamp_micros(v),
+            "%Y-%m-%dT%H:%M:%S%.6fZ",
+        ),
+        TimeUnit::Nanoseconds => (
+            Some(chrono::DateTime::from_timestamp_nanos(v)),
+            "%Y-%m-%dT%H:%M:%S%.9fZ",
+        ),
+    };
+    time.map_or_else(|| v.to_string(), |t| t.format(format).to_string())
 }
 
 /// Writes a table atomically in the format its extension names.
@@ -680,10 +726,7 @@ pub fn stage_table(path: &Path, df: &mut DataFrame) -> Result<crate::output::Sta
             ))
         };
         match format {
-            Format::Csv => CsvWriter::new(w)
-                .with_datetime_format(Some(CSV_DATETIME.into()))
-                .finish(df)
-                .map_err(failed),
+            Format::Csv => CsvWriter::new(w).finish(df).map_err(failed),
             Format::Parquet => ParquetWriter::new(w).finish(df).map(|_| ()).map_err(failed),
             Format::Ipc => IpcWriter::new(w).finish(df).map_err(failed),
             Format::JsonLines => JsonWriter::new(w)

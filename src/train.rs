@@ -208,11 +208,16 @@ fn rolling_origin(n: usize, p: &LearnerParams) -> Result<Vec<Fold>> {
     let horizon = (window as f64 * p.validation_fraction).floor() as usize;
     let step = horizon / p.folds;
     let first = n.saturating_sub(horizon + step * (p.folds - 1));
-    if step == 0 || first <= start {
+    if step == 0 {
         return Err(Error::Data(format!(
-            "{n} training changes are too few for {} validation folds of {}% of the {window}-row selection window ({horizon} rows each, {step} apart): give more changes, or a larger --validation-fraction, fewer --folds or more --selection-rows",
-            p.folds,
-            100.0 * p.validation_fraction
+            "{n} training changes are too few for {} validation folds: --validation-fraction {} of the {window}-row selection window is {horizon} rows, under one row per fold; give more changes, a larger --validation-fraction or fewer --folds",
+            p.folds, p.validation_fraction
+        )));
+    }
+    if first <= start {
+        return Err(Error::Data(format!(
+            "{} validation folds of {horizon} rows (--validation-fraction {}), {step} rows apart, leave no rows of the {window}-row selection window to train the first fold on; give a smaller --validation-fraction or fewer --folds",
+            p.folds, p.validation_fraction
         )));
     }
     Ok((0..p.folds)

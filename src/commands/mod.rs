@@ -238,7 +238,7 @@ pub(crate) fn learner_params(args: LearnerArgs) -> Result<LearnerParams> {
 pub(crate) fn parse_tiers(flag: &str, text: &str) -> Result<[f64; 3]> {
     let bad = || {
         Error::Usage(format!(
-            "{flag} {text:?} must be three increasing percentiles between 0 and 100, e.g. 50,90,99"
+            "{flag} {text:?} must be three increasing percentiles above 0 and at most 100, e.g. 50,90,99 (a cut at 0, the lowest training risk, would open no tier)"
         ))
     };
     let values: Vec<f64> = text
@@ -248,7 +248,7 @@ pub(crate) fn parse_tiers(flag: &str, text: &str) -> Result<[f64; 3]> {
         .map_err(|_| bad())?;
     let tiers: [f64; 3] = values.try_into().map_err(|_| bad())?;
     let ordered = tiers[0] < tiers[1] && tiers[1] < tiers[2];
-    if !ordered || tiers[0] < 0.0 || tiers[2] > 100.0 {
+    if !ordered || tiers[0] <= 0.0 || tiers[2] > 100.0 {
         return Err(bad());
     }
     Ok(tiers)
@@ -267,5 +267,6 @@ mod tests {
         assert!(parse_tiers("--tiers", "90,50,99").is_err());
         assert!(parse_tiers("--tiers", "50,90").is_err());
         assert!(parse_tiers("--tiers", "50,90,101").is_err());
+        assert!(parse_tiers("--tiers", "0,50,90").is_err());
     }
 }

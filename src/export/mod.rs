@@ -26,7 +26,7 @@ use crate::metrics::{reliability, Metrics};
 use crate::model::{Model, TIER_NAMES};
 use crate::output::{commit_all, stage, Staged};
 use crate::table::with_passthrough;
-use crate::table::{prepare_text_output, stage_table, CSV_DATETIME};
+use crate::table::{prepare_text_output, stage_table};
 
 /// The file formats of an export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -446,12 +446,7 @@ fn stage_export_table(path: &Path, df: &mut DataFrame, format: ExportFormat) -> 
         }),
         ExportFormat::Csv => {
             prepare_text_output(df, true, &file)?;
-            stage(path, |w| {
-                CsvWriter::new(w)
-                    .with_datetime_format(Some(CSV_DATETIME.into()))
-                    .finish(df)
-                    .map_err(failed)
-            })
+            stage(path, |w| CsvWriter::new(w).finish(df).map_err(failed))
         }
         ExportFormat::Arrow => stage_table(path, df),
     }

@@ -338,6 +338,21 @@ fn text_outputs_write_zoned_times_in_utc_and_refuse_what_they_cannot_hold() {
         "JSON Lines cannot hold",
     ]);
     score(dir, &nan, None, &dir.join("n.csv")).success();
+    // Inside a nested value a NaN cannot be found or written: refused in JSON Lines.
+    let nested = fixture("passthrough_nested.parquet");
+    score(dir, &nested, None, &dir.join("l.jsonl")).bad_input(&[
+        "column 'xs' holds values of type list[f64], with floating-point values inside",
+    ]);
+    score(dir, &nested, None, &dir.join("l.parquet")).success();
+    // A time without a zone is left as it is: no `Z` is made up, no digit is cut.
+    let naive = fixture("passthrough_naive_ns.parquet");
+    score(dir, &naive, None, &dir.join("t.csv")).success();
+    let text = std::fs::read_to_string(dir.join("t.csv")).unwrap();
+    let cell = text.lines().nth(1).unwrap().rsplit(',').next().unwrap();
+    assert!(
+        cell.contains("22:13:20.123456789") && !cell.ends_with('Z'),
+        "{cell}"
+    );
     let binary = fixture("passthrough_binary.parquet");
     for out in ["b.jsonl", "b.csv"] {
         score(dir, &binary, None, &dir.join(out)).bad_input(&[
