@@ -225,7 +225,8 @@ pub fn markdown(a: &Annotation) -> String {
         .model
         .tier_thresholds
         .iter()
-        .map(|&t| percent(t))
+        .zip(a.model.tier_open)
+        .map(|(&t, open)| if open { percent(t) } else { "none".into() })
         .collect();
     for (label, value) in [
         ("Decision", a.decision.as_str().to_string()),

@@ -485,6 +485,10 @@ pub struct ModelInfo {
     pub trained_to: String,
     /// Risks where the medium, high and critical tiers start.
     pub tier_thresholds: [f64; 3],
+    /// Whether each of those tiers can hold a change: a cut equal to the one below it
+    /// (or, for medium, to the lowest training risk) opens none (`Tiers::tier`).
+    #[serde(skip)]
+    pub tier_open: [bool; 3],
     /// Past changes and incidents the history features saw (0 and 0 when none were
     /// given: `score` reads `data/` by default, `annotate` only with `--history`).
     pub history_changes: usize,
@@ -708,6 +712,7 @@ pub fn evaluate(gathered: Gathered, scoring: Scoring) -> Result<Annotation> {
             trained_from: model.training.time_from.clone(),
             trained_to: model.training.time_to.clone(),
             tier_thresholds: tiers.thresholds,
+            tier_open: [1, 2, 3].map(|k| tiers.floor(k) != tiers.floor(k - 1)),
             history_changes,
             history_incidents,
         },

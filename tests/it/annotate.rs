@@ -1721,3 +1721,31 @@ fn a_change_that_is_neither_json_nor_csv_is_named_as_such() {
         "{stderr}"
     );
 }
+
+#[test]
+fn tiers_that_cannot_hold_a_change_are_shown_as_none() {
+    let dir = tempdir();
+    // A model whose training risks were all one value: every cut is that value.
+    let mut model: Value =
+        serde_json::from_str(&std::fs::read_to_string(frozen_model()).unwrap()).unwrap();
+    model["tiers"]["risk_quantiles"] = serde_json::json!(vec![0.01; 1001]);
+    model["tiers"]["thresholds"] = serde_json::json!([0.01, 0.01, 0.01]);
+    let path = dir.path().join("flat.json");
+    std::fs::write(&path, model.to_string()).unwrap();
+    let change = fixture("blocked-change.json").display().to_string();
+    let flat = path.display().to_string();
+    let args = ["--change", &change, "--model", &flat, "--format"];
+    let md = annotate(dir.path(), args.iter().chain(&["markdown"]), &[]).success();
+    assert!(
+        md.stdout
+            .contains(r"low tier\; medium\, high and critical start at none\, none\, none"),
+        "{}",
+        md.stdout
+    );
+    let result = json(
+        &annotate(dir.path(), args.iter().chain(&["json"]), &[])
+            .success()
+            .stdout,
+    );
+    assert_eq!(result["tier"], "low");
+}
