@@ -6,6 +6,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     keep_freed_memory();
+    report_oversized_writes();
     let cli = changerisk::cli::Cli::parse();
     match changerisk::commands::run(cli) {
         Ok(code) => ExitCode::from(code),
@@ -26,6 +27,16 @@ fn main() -> ExitCode {
 /// heap, which is never trimmed): scoring allocates and frees many buffers of a few
 /// megabytes, and every page the kernel hands out anew is a page fault and a page of
 /// zeroes. Scoring 1M changes: about a quarter fewer page faults, ~0.2 s less.
+/// A write past the file size limit (`ulimit -f`) fails with "File too large" (exit 2,
+/// the earlier output kept) instead of SIGXFSZ killing the process without a word.
+fn report_oversized_writes() {
+    #[cfg(unix)]
+    // SAFETY: ignoring a signal changes only its disposition; no other thread runs yet.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+}
+
 fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes malloc's tuning; it runs before any other thread.

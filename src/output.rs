@@ -76,6 +76,29 @@ impl Staged {
     }
 }
 
+/// A hidden name beside `path` for this process: `.NAME.TAG-PID`. A name too long to
+/// carry that (file names stop at 255 bytes) is cut, with a hash of the whole name so
+/// two long names that share a beginning still get their own.
+fn sibling(path: &Path, tag: &str) -> PathBuf {
+    use std::hash::{Hash, Hasher};
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "output".into());
+    let short = if name.len() > 200 {
+        let mut cut = 200;
+        while !name.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        name.hash(&mut hasher);
+        format!("{}~{:016x}", &name[..cut], hasher.finish())
+    } else {
+        name
+    };
+    path.with_file_name(format!(".{short}.{tag}-{}", std::process::id()))
+}
+
 /// Puts every staged file in place, or none. A file already there is first kept under a
 /// second name (a hard link, else a copy), then replaced by one atomic rename, so a
 /// reader never finds it missing; when any rename fails (a file another user owns in a
@@ -90,10 +113,7 @@ pub fn commit_all(staged: Vec<Staged>) -> Result<()> {
             continue;
         }
         let kept = if file.path.is_file() {
-            let name = file.path.file_name().unwrap_or_default().to_string_lossy();
-            let old = file
-                .path
-                .with_file_name(format!(".{name}.old-{}", std::process::id()));
+            let old = sibling(&file.path, "old");
             let _ = std::fs::remove_file(&old);
             let copied = std::fs::hard_link(&file.path, &old)
                 .or_else(|_| std::fs::copy(&file.path, &old).map(|_| ()));
@@ -216,11 +236,7 @@ where
             std::io::Error::other("a directory is there, where the file would go"),
         ));
     }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "output".into());
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let tmp = sibling(path, "tmp");
     // Named as given in errors: the temporary name would only puzzle.
     let file = File::create(&tmp).map_err(|e| Error::io(path, e))?;
     // A file replaced keeps its permission bits (a 0640 report stays 0640); not

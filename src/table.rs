@@ -798,27 +798,54 @@ impl Table {
     /// Reads a table; see [`read_table`]. A plain CSV file is split here, in parallel;
     /// any other CSV file is read record by record (`read_csv`), with the same checks.
     pub fn read(path: &Path) -> Result<Table> {
-        if Format::of(path)? == Format::Csv {
-            let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-            if meta.len() > 0 && meta.len() < RawCsv::MAX_BYTES {
-                let mut bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-                let file = path.display().to_string();
-                return match RawCsv::parse(&mut bytes) {
-                    Ok(Some(raw)) => Ok(Table::Csv(raw)),
-                    Ok(None) => {
-                        let parts = 4 * rayon::current_num_threads().max(1);
-                        let mut shape = Shape::in_parts(bytes.len() / parts);
-                        let starts = shape
-                            .feed(&bytes)
-                            .and_then(|()| shape.finish())
-                            .map_err(|m| m.into_error(file.clone()))?;
-                        read_csv_in_parts(&bytes, &starts, &file).map(Table::Frame)
-                    }
-                    Err(m) => Err(m.into_error(file)),
-                };
-            }
+        let format = Format::of(path)?;
+        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        let file = path.display().to_string();
+        // A pipe (`<(...)`, a FIFO) has no size and can be read only once: it is read
+        // whole, then parsed like a file's bytes.
+        if !meta.is_file() && !meta.is_dir() {
+            let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+            return Table::from_bytes(bytes, format, &file);
+        }
+        if format == Format::Csv && meta.len() > 0 && meta.len() < RawCsv::MAX_BYTES {
+            let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+            return Table::from_bytes(bytes, format, &file);
         }
         read_table(path).map(Table::Frame)
+    }
+
+    /// A table from a whole file's bytes (`file` names it in errors).
+    fn from_bytes(mut bytes: Vec<u8>, format: Format, file: &str) -> Result<Table> {
+        if bytes.is_empty() {
+            return Err(Error::EmptyTable {
+                file: file.into(),
+                what: "the file is empty".into(),
+            });
+        }
+        match format {
+            Format::Csv => match RawCsv::parse(&mut bytes) {
+                Ok(Some(raw)) => Ok(Table::Csv(raw)),
+                Ok(None) => {
+                    let parts = 4 * rayon::current_num_threads().max(1);
+                    let mut shape = Shape::in_parts(bytes.len() / parts);
+                    let starts = shape
+                        .feed(&bytes)
+                        .and_then(|()| shape.finish())
+                        .map_err(|m| m.into_error(file.to_string()))?;
+                    read_csv_in_parts(&bytes, &starts, file).map(Table::Frame)
+                }
+                Err(m) => Err(m.into_error(file.to_string())),
+            },
+            Format::Parquet => {
+                let cursor = std::io::Cursor::new(bytes);
+                typed(|| ParquetReader::new(cursor).finish(), format, file).map(Table::Frame)
+            }
+            Format::Ipc => {
+                let cursor = std::io::Cursor::new(bytes);
+                typed(|| IpcReader::new(cursor).finish(), format, file).map(Table::Frame)
+            }
+            Format::JsonLines => crate::jsonl::read(&bytes, file).map(Table::Frame),
+        }
     }
 
     /// Number of data rows.

@@ -75,6 +75,24 @@ pub fn split_range(range: &str) -> Result<(&str, &str)> {
 /// Runs `git -C repo args...` and returns its stdout; a failure is bad input that
 /// quotes git's own message.
 fn git(repo: &Path, args: &[&str]) -> Result<Vec<u8>> {
+    run_git(repo, args).map_err(|failure| match failure {
+        GitFailure::NotRun(message) => Error::Usage(message),
+        GitFailure::Failed(stderr) => Error::Usage(format!(
+            "git {} failed in {}: {stderr}",
+            args.first().copied().unwrap_or(""),
+            repo.display(),
+        )),
+    })
+}
+
+/// Why a git command gave no output: git could not be started at all, or it ran and
+/// failed (with its stderr).
+enum GitFailure {
+    NotRun(String),
+    Failed(String),
+}
+
+fn run_git(repo: &Path, args: &[&str]) -> std::result::Result<Vec<u8>, GitFailure> {
     let output = Command::new("git")
         .arg("-C")
         .arg(repo)
@@ -82,16 +100,39 @@ fn git(repo: &Path, args: &[&str]) -> Result<Vec<u8>> {
         .env("GIT_TERMINAL_PROMPT", "0")
         .env("LC_ALL", "C")
         .output()
-        .map_err(|e| Error::Usage(format!("cannot run git (is it installed?): {e}")))?;
+        .map_err(|e| {
+            GitFailure::NotRun(format!(
+                "cannot run git (is it installed and on PATH?): {e}"
+            ))
+        })?;
     if !output.status.success() {
-        return Err(Error::Usage(format!(
-            "git {} failed in {}: {}",
-            args.first().copied().unwrap_or(""),
-            repo.display(),
-            String::from_utf8_lossy(&output.stderr).trim()
-        )));
+        let stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
+        // 126/127: the shell's "cannot execute" and "not found", from a wrapper script.
+        if matches!(output.status.code(), Some(126 | 127)) {
+            return Err(GitFailure::NotRun(format!("cannot run git: {stderr}")));
+        }
+        return Err(GitFailure::Failed(stderr));
     }
     Ok(output.stdout)
+}
+
+/// Checks that `repo` is a directory git can read as a repository, so that a later
+/// failure to find a commit means what it says.
+fn check_repository(repo: &Path) -> Result<()> {
+    if !repo.is_dir() {
+        return Err(Error::Usage(format!(
+            "--repo {}: no such directory",
+            repo.display()
+        )));
+    }
+    match run_git(repo, &["rev-parse", "--git-dir"]) {
+        Ok(_) => Ok(()),
+        Err(GitFailure::NotRun(message)) => Err(Error::Usage(message)),
+        Err(GitFailure::Failed(stderr)) => Err(Error::Usage(format!(
+            "{} is not a git repository (git: {stderr}); give --repo the checkout's directory",
+            repo.display()
+        ))),
+    }
 }
 
 /// Resolves a revision to a full commit id.
@@ -113,6 +154,7 @@ fn resolve(repo: &Path, rev: &str) -> Result<String> {
 /// Reads the commits and changed files of `range` in the repository at `repo`.
 pub fn read_range(repo: &Path, range: &str) -> Result<GitChange> {
     let (base, head) = split_range(range)?;
+    check_repository(repo)?;
     let base = resolve(repo, base)?;
     let head = resolve(repo, head)?;
     let log = git(

@@ -374,6 +374,49 @@ fn write_outputs(s: &AnnotateSettings, a: &Annotation, progress: &Progress) -> R
 }
 
 /// Runs `annotate`.
+/// The first part of `path` inside the current directory (the checkout) that is a
+/// link: the file itself or a directory on the way to it. Parts above the current
+/// directory (`/tmp`, `$RUNNER_TEMP`) are the runner's, not the pull request's.
+fn link_in_checkout(path: &std::path::Path) -> Option<PathBuf> {
+    let here = std::env::current_dir().ok()?;
+    let full = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        here.join(path)
+    };
+    let mut parts: Vec<&std::path::Path> = full
+        .ancestors()
+        .filter(|a| a.starts_with(&here) && *a != here)
+        .collect();
+    parts.reverse();
+    parts
+        .into_iter()
+        .find(|a| std::fs::symlink_metadata(a).is_ok_and(|m| m.file_type().is_symlink()))
+        .map(std::path::Path::to_path_buf)
+}
+
+/// The environment as text. A variable that is not UTF-8 is skipped, unless it is one
+/// annotate may read (CI metadata, git's, its own), which is exit 2: taking it as absent
+/// would silently change what the change is scored as.
+fn environment() -> Result<HashMap<String, String>> {
+    const READ: [&str; 5] = ["CHANGERISK_", "GITHUB_", "GITLAB_", "CI_", "GIT_"];
+    let mut env = HashMap::new();
+    for (key, value) in std::env::vars_os() {
+        match (key.into_string(), value.into_string()) {
+            (Ok(k), Ok(v)) => {
+                env.insert(k, v);
+            }
+            (Ok(k), Err(_)) if READ.iter().any(|p| k.starts_with(p)) || k == "CI" => {
+                return Err(Error::Usage(format!(
+                    "environment variable {k} is not UTF-8 text; set it to a UTF-8 value or unset it"
+                )));
+            }
+            _ => {}
+        }
+    }
+    Ok(env)
+}
+
 pub fn run(args: AnnotateArgs, progress: &Progress) -> Result<u8> {
     let s = AnnotateSettings::resolve(args)?;
     let change = match &s.input {
@@ -393,14 +436,15 @@ pub fn run(args: AnnotateArgs, progress: &Progress) -> Result<u8> {
         crate::output::check_not_an_input("--format", path, &inputs)?;
         // In CI the working tree is the pull request's: a link planted there would send
         // the output wherever it points (a runner's file), so annotate never follows one.
-        if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        if let Some(link) = link_in_checkout(path) {
             return Err(Error::Usage(format!(
-                "--format names {}, which is a link: annotate runs in a checkout a pull request controls, so it does not write through links; remove the link or write elsewhere",
-                path.display()
+                "--format names {}, which goes through the link {}: annotate runs in a checkout a pull request controls, so it does not write through links; remove the link or write elsewhere",
+                path.display(),
+                link.display()
             )));
         }
     }
-    let env: HashMap<String, String> = std::env::vars().collect();
+    let env = environment()?;
     let a = annotate(&s, &env, progress)?;
     progress.stage("writing output");
     write_outputs(&s, &a, progress)?;

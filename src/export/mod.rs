@@ -431,10 +431,11 @@ pub fn write_export_table(path: &Path, df: &mut DataFrame, format: ExportFormat)
 /// [`write_export_table`]'s file, staged but not yet in place.
 fn stage_export_table(path: &Path, df: &mut DataFrame, format: ExportFormat) -> Result<Staged> {
     let file = path.display().to_string();
-    let failed = |e: PolarsError| Error::Unreadable {
-        file: file.clone(),
-        format: format.extension().into(),
-        message: format!("write failed: {e}"),
+    let failed = |e: PolarsError| {
+        Error::Data(format!(
+            "{file}: cannot write as {}: {e}",
+            format.extension()
+        ))
     };
     match format {
         ExportFormat::Parquet => stage(path, |w| {

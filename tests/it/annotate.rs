@@ -553,6 +553,28 @@ fn git_ranges_that_are_not_commits_are_bad_input() {
         &[],
     )
     .bad_input(&["is not a range BASE..HEAD"]);
+    // A repository that is not there, or not a repository, is named as such (not as a
+    // commit missing from a shallow clone).
+    let outside = tempdir();
+    let plain = outside.path().display().to_string();
+    for (at, needle) in [
+        ("nowhere", "no such directory"),
+        (plain.as_str(), "is not a git repository"),
+    ] {
+        annotate(
+            repo.path(),
+            [
+                "--repo",
+                at,
+                "--git",
+                "HEAD~1..HEAD",
+                "--model",
+                &frozen_model(),
+            ],
+            &[],
+        )
+        .bad_input(&[needle]);
+    }
     // No commits is no evidence of "no AI": an empty range or a reversed one is refused.
     let head = repo.commit(&[("b.txt", b"b\n")], "b", ANA, None);
     for range in [format!("{head}..{head}"), format!("{head}..HEAD~1")] {
@@ -1181,9 +1203,14 @@ fn annotate_refuses_an_output_over_an_input_and_a_near_miss_name() {
         dir.path().join("dangling.json"),
     )
     .expect("linked");
-    for link in ["planted.json", "dangling.json"] {
-        json_to(link).bad_input(&["--format names", link, "is a link"]);
+    // ... nor a directory on the way that is a link.
+    std::fs::create_dir(dir.path().join("elsewhere")).expect("mkdir");
+    std::os::unix::fs::symlink(dir.path().join("elsewhere"), dir.path().join("ldir"))
+        .expect("linked");
+    for link in ["planted.json", "dangling.json", "ldir/report.json"] {
+        json_to(link).bad_input(&["--format names", link, "goes through the link"]);
     }
+    assert!(!dir.path().join("elsewhere/report.json").exists());
     assert_eq!(std::fs::read_to_string(&outside).unwrap(), "runner's file");
     assert!(!dir.path().join("nothing.json").exists());
     // `Rollback_Plan` is not `rollback_plan`: ignored, the fact would default to false.
@@ -1748,4 +1775,39 @@ fn tiers_that_cannot_hold_a_change_are_shown_as_none() {
             .stdout,
     );
     assert_eq!(result["tier"], "low");
+}
+
+#[test]
+fn environment_variables_that_are_not_text_are_refused_only_when_read() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempdir();
+    let change = fixture("blocked-change.json").display().to_string();
+    let not_utf8 = std::ffi::OsStr::from_bytes(b"\xff");
+    let run = |var: &str| {
+        let mut cmd = changerisk(dir.path());
+        for v in AMBIENT {
+            cmd.env_remove(v);
+        }
+        let output = cmd
+            .args([
+                "annotate",
+                "--change",
+                &change,
+                "--model",
+                &frozen_model(),
+                "--format",
+                "json",
+            ])
+            .env(var, not_utf8)
+            .output()
+            .expect("the binary starts");
+        Run {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    };
+    // A variable annotate never reads is no concern of it (it used to panic).
+    run("SOME_OTHER_TOOL").success();
+    run("GITHUB_EVENT_PATH").bad_input(&["GITHUB_EVENT_PATH is not UTF-8"]);
 }

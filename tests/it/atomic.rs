@@ -142,3 +142,73 @@ fn outputs_through_a_device_or_a_link_keep_it() {
     }
     assert_eq!(file_names(dir), ["changes.csv", "link.csv", "real.csv"]);
 }
+
+/// Outputs at the edges the operating system sets: a file size limit (`ulimit -f`) is
+/// exit 2 with the earlier output kept, not a silent SIGXFSZ kill; a file name near the
+/// 255-byte limit is written (its temporary name is shortened); a named pipe is read as
+/// an input.
+#[test]
+fn file_size_limits_long_names_and_pipes_are_handled() {
+    use std::os::unix::process::CommandExt;
+    let tmp = tempdir();
+    let dir = tmp.path();
+    write_changes(&dir.join("changes.csv"), &small_changes());
+    std::fs::write(dir.join("scored.csv"), "earlier\n").expect("written");
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("changerisk"));
+    cmd.current_dir(dir).args([
+        "score",
+        "--model",
+        shipped_model().to_str().unwrap(),
+        "--changes",
+        "changes.csv",
+        "--no-history",
+        "--output",
+        "scored.csv",
+    ]);
+    // SAFETY: setrlimit only changes the child's own limit, before it runs the binary.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 200,
+                rlim_max: 200,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let output = cmd.output().expect("the binary starts");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("scored.csv") && stderr.contains("File too large"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("scored.csv")).unwrap(),
+        "earlier\n"
+    );
+    assert_eq!(file_names(dir), ["changes.csv", "scored.csv"]);
+
+    let long = format!("{}.csv", "b".repeat(250));
+    score(dir, Path::new("changes.csv"), None, &dir.join(&long)).success();
+    assert_eq!(scored(&dir.join(&long)).len(), small_changes().len());
+    std::fs::remove_file(dir.join(&long)).unwrap();
+
+    let fifo = dir.join("piped.csv");
+    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo reads a valid, NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    let text = std::fs::read(dir.join("changes.csv")).unwrap();
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::write(fifo, text).expect("written to the pipe"))
+    };
+    score(dir, &fifo, None, &dir.join("from_pipe.csv")).success();
+    writer.join().unwrap();
+    assert_eq!(
+        scored(&dir.join("from_pipe.csv")).len(),
+        small_changes().len()
+    );
+}
