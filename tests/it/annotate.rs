@@ -73,17 +73,19 @@ fn annotate<S: AsRef<std::ffi::OsStr>>(
     args: impl IntoIterator<Item = S>,
     env: &[(&str, &str)],
 ) -> Run {
+    let mut cmd = annotate_command(dir);
+    cmd.args(args).envs(env.iter().copied());
+    run_command(cmd)
+}
+
+/// `changerisk annotate` in `dir`, without the ambient CI variables.
+fn annotate_command(dir: &Path) -> assert_cmd::Command {
     let mut cmd = changerisk(dir);
     for var in AMBIENT {
         cmd.env_remove(var);
     }
-    cmd.arg("annotate").args(args).envs(env.iter().copied());
-    let output = cmd.output().expect("the binary starts");
-    Run {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    cmd.arg("annotate");
+    cmd
 }
 
 fn json(text: &str) -> Value {
@@ -1341,29 +1343,11 @@ fn a_json_change_on_stdin_scores_like_the_csv_row() {
     let dir = tempdir();
     let change = std::fs::read_to_string(fixture("blocked-change.json")).unwrap();
     let via_stdin = {
-        let mut cmd = changerisk(dir.path());
-        for var in AMBIENT {
-            cmd.env_remove(var);
-        }
-        let out = cmd
-            .args([
-                "annotate",
-                "--change",
-                "-",
-                "--model",
-                &frozen_model(),
-                "--format",
-                "json",
-            ])
-            .write_stdin(change.clone())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        json(&String::from_utf8_lossy(&out.stdout))
+        let mut cmd = annotate_command(dir.path());
+        let model = frozen_model();
+        cmd.args(["--change", "-", "--model", &model, "--format", "json"])
+            .write_stdin(change.clone());
+        json(&run_command(cmd).success().stdout)
     };
     let object = json(&change);
     let header: Vec<&str> = object
@@ -1784,28 +1768,11 @@ fn environment_variables_that_are_not_text_are_refused_only_when_read() {
     let change = fixture("blocked-change.json").display().to_string();
     let not_utf8 = std::ffi::OsStr::from_bytes(b"\xff");
     let run = |var: &str| {
-        let mut cmd = changerisk(dir.path());
-        for v in AMBIENT {
-            cmd.env_remove(v);
-        }
-        let output = cmd
-            .args([
-                "annotate",
-                "--change",
-                &change,
-                "--model",
-                &frozen_model(),
-                "--format",
-                "json",
-            ])
-            .env(var, not_utf8)
-            .output()
-            .expect("the binary starts");
-        Run {
-            code: output.status.code(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
+        let mut cmd = annotate_command(dir.path());
+        let model = frozen_model();
+        cmd.args(["--change", &change, "--model", &model, "--format", "json"])
+            .env(var, not_utf8);
+        run_command(cmd)
     };
     // A variable annotate never reads is no concern of it (it used to panic).
     run("SOME_OTHER_TOOL").success();

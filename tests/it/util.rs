@@ -39,10 +39,14 @@ pub struct Run {
 
 /// Runs `changerisk args...` from `dir`.
 pub fn run<S: AsRef<std::ffi::OsStr>>(dir: &Path, args: impl IntoIterator<Item = S>) -> Run {
-    let output = changerisk(dir)
-        .args(args)
-        .output()
-        .expect("the binary starts");
+    let mut cmd = changerisk(dir);
+    cmd.args(args);
+    run_command(cmd)
+}
+
+/// Runs a prepared command and keeps its exit code and (lossy) output.
+pub fn run_command(mut cmd: Command) -> Run {
+    let output = cmd.output().expect("the binary starts");
     Run {
         code: output.status.code(),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
