@@ -920,8 +920,14 @@ fn agent_share(t: f64) -> f64 {
 
 struct Simulation<'w> {
     world: &'w World,
-    /// Start times of every incident so far (and of caused ones still to come) per service.
-    service_incidents: Vec<Vec<i64>>,
+    /// Start times of the background incidents per service, sorted, with the cursors
+    /// of the recent-incident window `[ts - RECENT_INCIDENT_WINDOW, ts)`: changes come
+    /// in time order, so both only move forward.
+    background: Vec<Vec<i64>>,
+    window: Vec<(usize, usize)>,
+    /// Start times of the incidents changes caused per service, pruned of those the
+    /// window has passed (later changes come later, so they never count again).
+    caused: Vec<Vec<i64>>,
     author_changes: Vec<u32>,
     last_change_on_service: Vec<Option<usize>>,
     incidents: Vec<IncidentRow>,
@@ -929,19 +935,41 @@ struct Simulation<'w> {
 
 impl<'w> Simulation<'w> {
     fn new(world: &'w World, background: Vec<(usize, IncidentRow)>) -> Self {
-        let mut service_incidents = vec![Vec::new(); world.services.len()];
+        let mut starts = vec![Vec::new(); world.services.len()];
         let mut incidents = Vec::with_capacity(background.len());
         for (service, incident) in background {
-            service_incidents[service].push(incident.start_time);
+            starts[service].push(incident.start_time);
             incidents.push(incident);
+        }
+        for s in &mut starts {
+            s.sort_unstable();
         }
         Simulation {
             world,
-            service_incidents,
+            window: vec![(0, 0); starts.len()],
+            background: starts,
+            caused: vec![Vec::new(); world.services.len()],
             author_changes: vec![0; world.authors.len()],
             last_change_on_service: vec![None; world.services.len()],
             incidents,
         }
+    }
+
+    /// Incidents on `service` that started in the week before `ts` (not at `ts`); `ts`
+    /// never decreases from one call to the next.
+    fn recent_incidents(&mut self, service: usize, ts: i64) -> usize {
+        let starts = &self.background[service];
+        let (lo, hi) = &mut self.window[service];
+        while *lo < starts.len() && starts[*lo] < ts - RECENT_INCIDENT_WINDOW {
+            *lo += 1;
+        }
+        *hi = (*hi).max(*lo);
+        while *hi < starts.len() && starts[*hi] < ts {
+            *hi += 1;
+        }
+        let caused = &mut self.caused[service];
+        caused.retain(|&start| ts - start <= RECENT_INCIDENT_WINDOW);
+        *hi - *lo + caused.iter().filter(|&&start| start < ts).count()
     }
 
     /// Draws change number `index` at `ts` (`t` its span fraction), decides whether it
@@ -958,10 +986,7 @@ impl<'w> Simulation<'w> {
         let world = self.world;
         let service = world.service_choice.sample(rng);
         let (author, change) = draw_change(world, rng, index, ts, t, service);
-        let recent = self.service_incidents[service]
-            .iter()
-            .filter(|&&start| start < ts && ts - start <= RECENT_INCIDENT_WINDOW)
-            .count();
+        let recent = self.recent_incidents(service, ts);
         let context = RiskContext {
             author_risk: world.authors[author].risk,
             service_risk: world.services[service].base_risk,
@@ -971,7 +996,7 @@ impl<'w> Simulation<'w> {
         let p = sigmoid(TRUTH.logit(&change, &context));
         if chance(rng, p) {
             let (on, incident) = self.caused_incident(rng, index, &change, service);
-            self.service_incidents[on].push(incident.start_time);
+            self.caused[on].push(incident.start_time);
             if labelled {
                 self.incidents.push(incident);
             }
