@@ -286,6 +286,8 @@ pub fn annotate(
         services: services.as_ref(),
         now: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
     })?;
+    // A fact no source gives is exit 2 now, before a large history is read for nothing.
+    crate::annotate::facts::check_required(&gathered.facts)?;
     progress.stage("loading model");
     let model = Model::load(&s.model)?;
     super::check_history_has_incidents(s.history.as_deref(), s.incidents.as_deref(), &model)?;

@@ -1452,6 +1452,16 @@ fn bad_inputs_exit_2_naming_the_problem() {
     ]);
     annotate(dir.path(), ["--author", "ana", "--model", &model], &[])
         .bad_input(&["no value for service", "change_type (give --change-type"]);
+    // Checked before a history is read (here one that is not even there).
+    let missing = ["--history", "nowhere.csv", "--incidents", "nowhere.csv"];
+    annotate(
+        dir.path(),
+        ["--author", "ana", "--model", &model]
+            .iter()
+            .chain(&missing),
+        &[],
+    )
+    .bad_input(&["no value for service"]);
 }
 
 /// The blocked-change fixture with one field replaced.
