@@ -45,7 +45,9 @@ impl TrainSettings {
 pub fn train_from_files(s: &TrainSettings, progress: &Progress) -> Result<Model> {
     let (changes, incidents) = s.inputs.load(progress)?;
     progress.stage("linking incidents and building features");
-    let history = time_ordered(&changes, &incidents, s.labelling);
+    let mut history = time_ordered(&changes, &incidents, s.labelling);
+    // The input order's copy of the columns is not needed again.
+    drop(changes);
     progress.log(&history.prepared.labels.summary.describe());
     let base_rate = history.prepared.labels.summary.positive_rate();
     let (features, warnings) = feature_set(&s.inputs.config, &history.prepared.frame, base_rate)?;
@@ -53,6 +55,9 @@ pub fn train_from_files(s: &TrainSettings, progress: &Progress) -> Result<Model>
         progress.log(&format!("warning: {w}"));
     }
     let x = design_matrix(&features, &history.prepared.frame)?;
+    // Nor the columns, once the design matrix holds the features: at a few hundred
+    // columns they are as large as the matrix.
+    drop(std::mem::take(&mut history.prepared.frame));
     progress.stage("fitting the model");
     train(
         TrainingSet {
