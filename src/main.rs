@@ -1,5 +1,6 @@
 //! The `changerisk` binary: parse, run, map the result to an exit code.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -16,17 +17,14 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(err) => {
-            eprintln!("error: {err:#}");
+            // Not `eprintln!`, which panics when stderr itself cannot be written (a
+            // full disk, a file size limit): the exit code says enough then.
+            let _ = writeln!(std::io::stderr(), "error: {err:#}");
             ExitCode::from(err.exit_code())
         }
     }
 }
 
-/// Tunes glibc's malloc so that freed memory stays with the process for the next
-/// allocation rather than going back to the kernel (blocks up to 32 MiB come from the
-/// heap, which is never trimmed): scoring allocates and frees many buffers of a few
-/// megabytes, and every page the kernel hands out anew is a page fault and a page of
-/// zeroes. Scoring 1M changes: about a quarter fewer page faults, ~0.2 s less.
 /// A write past the file size limit (`ulimit -f`) fails with "File too large" (exit 2,
 /// the earlier output kept) instead of SIGXFSZ killing the process without a word.
 fn report_oversized_writes() {
@@ -37,6 +35,11 @@ fn report_oversized_writes() {
     }
 }
 
+/// Tunes glibc's malloc so that freed memory stays with the process for the next
+/// allocation rather than going back to the kernel (blocks up to 32 MiB come from the
+/// heap, which is never trimmed): scoring allocates and frees many buffers of a few
+/// megabytes, and every page the kernel hands out anew is a page fault and a page of
+/// zeroes. Scoring 1M changes: about a quarter fewer page faults, ~0.2 s less.
 fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes malloc's tuning; it runs before any other thread.

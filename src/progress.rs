@@ -3,7 +3,7 @@
 //! output reads the same with `NO_COLOR`.
 
 use std::cell::RefCell;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -46,7 +46,8 @@ impl Progress {
         if let Some(timing) = &self.timing {
             let mut t = timing.borrow_mut();
             if !t.0.is_empty() {
-                eprintln!("timing: {} {:.3}s", t.0, t.1.elapsed().as_secs_f64());
+                let elapsed = t.1.elapsed().as_secs_f64();
+                let _ = writeln!(std::io::stderr(), "timing: {} {elapsed:.3}s", t.0);
             }
             *t = (next.to_string(), Instant::now());
         }
@@ -58,8 +59,13 @@ impl Progress {
             return;
         }
         match &self.bar {
-            Some(bar) => bar.suspend(|| eprintln!("{message}")),
-            None => eprintln!("{message}"),
+            // Not `eprintln!`, which panics when stderr cannot be written.
+            Some(bar) => bar.suspend(|| {
+                let _ = writeln!(std::io::stderr(), "{message}");
+            }),
+            None => {
+                let _ = writeln!(std::io::stderr(), "{message}");
+            }
         }
     }
 }

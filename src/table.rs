@@ -801,8 +801,8 @@ impl Table {
         let format = Format::of(path)?;
         let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
         let file = path.display().to_string();
-        // A pipe (`<(...)`, a FIFO) has no size and can be read only once: it is read
-        // whole, then parsed like a file's bytes.
+        // A named pipe (a FIFO, with the table's extension) has no size and can be read
+        // only once: it is read whole, then parsed like a file's bytes.
         if !meta.is_file() && !meta.is_dir() {
             let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
             return Table::from_bytes(bytes, format, &file);
@@ -817,9 +817,14 @@ impl Table {
     /// A table from a whole file's bytes (`file` names it in errors).
     fn from_bytes(mut bytes: Vec<u8>, format: Format, file: &str) -> Result<Table> {
         if bytes.is_empty() {
+            let expected = match format {
+                Format::Csv => "a header and at least one row",
+                Format::JsonLines => "one JSON object per row",
+                Format::Parquet | Format::Ipc => "a table of at least one row",
+            };
             return Err(Error::EmptyTable {
                 file: file.into(),
-                what: "the file is empty".into(),
+                what: format!("the file is empty (expected {expected})"),
             });
         }
         match format {

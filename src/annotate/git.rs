@@ -119,17 +119,31 @@ fn run_git(repo: &Path, args: &[&str]) -> std::result::Result<Vec<u8>, GitFailur
 /// Checks that `repo` is a directory git can read as a repository, so that a later
 /// failure to find a commit means what it says.
 fn check_repository(repo: &Path) -> Result<()> {
-    if !repo.is_dir() {
+    if !repo.exists() {
         return Err(Error::Usage(format!(
             "--repo {}: no such directory",
+            repo.display()
+        )));
+    }
+    if !repo.is_dir() {
+        return Err(Error::Usage(format!(
+            "--repo {}: is not a directory (give the checkout's directory)",
             repo.display()
         )));
     }
     match run_git(repo, &["rev-parse", "--git-dir"]) {
         Ok(_) => Ok(()),
         Err(GitFailure::NotRun(message)) => Err(Error::Usage(message)),
+        // git's own words for the rest (a repository owned by another user, say, where
+        // the fix is `safe.directory`, not another --repo).
+        Err(GitFailure::Failed(stderr)) if stderr.contains("not a git repository") => {
+            Err(Error::Usage(format!(
+                "{} is not a git repository (git: {stderr}); give --repo the checkout's directory",
+                repo.display()
+            )))
+        }
         Err(GitFailure::Failed(stderr)) => Err(Error::Usage(format!(
-            "{} is not a git repository (git: {stderr}); give --repo the checkout's directory",
+            "git cannot read the repository at {}: {stderr}",
             repo.display()
         ))),
     }

@@ -375,33 +375,39 @@ fn write_outputs(s: &AnnotateSettings, a: &Annotation, progress: &Progress) -> R
     Ok(())
 }
 
-/// Runs `annotate`.
-/// The first part of `path` inside the current directory (the checkout) that is a
-/// link: the file itself or a directory on the way to it. Parts above the current
-/// directory (`/tmp`, `$RUNNER_TEMP`) are the runner's, not the pull request's.
-fn link_in_checkout(path: &std::path::Path) -> Option<PathBuf> {
-    let here = std::env::current_dir().ok()?;
-    let full = if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        here.join(path)
-    };
-    let mut parts: Vec<&std::path::Path> = full
-        .ancestors()
-        .filter(|a| a.starts_with(&here) && *a != here)
+/// The link, if any, that `path` goes through (the file itself or a directory on the
+/// way) and that lies inside the checkout: the current directory or `repo`, however
+/// spelled (`$PWD` through a linked parent, an absolute path). Links outside it
+/// (`/tmp`, `$RUNNER_TEMP`, a linked parent of the checkout) are the runner's, not the
+/// pull request's. `Err` when no checkout directory can be resolved.
+fn link_in_checkout(path: &Path, repo: &Path) -> Result<Option<PathBuf>> {
+    let here = std::env::current_dir()
+        .map_err(|e| Error::Usage(format!("cannot read the current directory: {e}")))?;
+    let roots: Vec<PathBuf> = [here.clone(), here.join(repo)]
+        .iter()
+        .filter_map(|d| std::fs::canonicalize(d).ok())
         .collect();
+    let full = here.join(path);
+    let mut parts: Vec<&Path> = full.ancestors().collect();
     parts.reverse();
-    parts
-        .into_iter()
-        .find(|a| std::fs::symlink_metadata(a).is_ok_and(|m| m.file_type().is_symlink()))
-        .map(std::path::Path::to_path_buf)
+    for part in parts {
+        let is_link = std::fs::symlink_metadata(part).is_ok_and(|m| m.file_type().is_symlink());
+        // Where the link itself lives, with every link above it resolved.
+        let home = part.parent().and_then(|p| std::fs::canonicalize(p).ok());
+        if is_link && home.is_some_and(|h| roots.iter().any(|r| h.starts_with(r))) {
+            return Ok(Some(part.to_path_buf()));
+        }
+    }
+    Ok(None)
 }
 
 /// The environment as text. A variable that is not UTF-8 is skipped, unless it is one
-/// annotate may read (CI metadata, git's, its own), which is exit 2: taking it as absent
-/// would silently change what the change is scored as.
+/// whose text the CI metadata reader takes (`ci.rs`: GitLab's `CI_*` and `GITLAB_*`,
+/// `GITHUB_REPOSITORY`, `CI`), which is exit 2: taking it as absent would silently
+/// change what the change is scored as. (Paths such as `GITHUB_EVENT_PATH` and the
+/// `CHANGERISK_*` flags are read by the command line, not from here.)
 fn environment() -> Result<HashMap<String, String>> {
-    const READ: [&str; 5] = ["CHANGERISK_", "GITHUB_", "GITLAB_", "CI_", "GIT_"];
+    const READ: [&str; 3] = ["GITLAB_", "CI_", "GITHUB_REPOSITORY"];
     let mut env = HashMap::new();
     for (key, value) in std::env::vars_os() {
         match (key.into_string(), value.into_string()) {
@@ -419,6 +425,7 @@ fn environment() -> Result<HashMap<String, String>> {
     Ok(env)
 }
 
+/// Runs `annotate`.
 pub fn run(args: AnnotateArgs, progress: &Progress) -> Result<u8> {
     let s = AnnotateSettings::resolve(args)?;
     let change = match &s.input {
@@ -438,7 +445,7 @@ pub fn run(args: AnnotateArgs, progress: &Progress) -> Result<u8> {
         crate::output::check_not_an_input("--format", path, &inputs)?;
         // In CI the working tree is the pull request's: a link planted there would send
         // the output wherever it points (a runner's file), so annotate never follows one.
-        if let Some(link) = link_in_checkout(path) {
+        if let Some(link) = link_in_checkout(path, &s.repo)? {
             return Err(Error::Usage(format!(
                 "--format names {}, which goes through the link {}: annotate runs in a checkout a pull request controls, so it does not write through links; remove the link or write elsewhere",
                 path.display(),
@@ -469,7 +476,7 @@ pub fn run(args: AnnotateArgs, progress: &Progress) -> Result<u8> {
     match s.fail_level.and_then(|level| level.tripped(&a)) {
         Some(why) => {
             // The gate's verdict is printed even with --quiet: it is why the job fails.
-            eprintln!("{why}");
+            let _ = writeln!(std::io::stderr(), "{why}");
             Ok(1)
         }
         None => Ok(0),

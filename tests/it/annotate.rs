@@ -1213,6 +1213,25 @@ fn annotate_refuses_an_output_over_an_input_and_a_near_miss_name() {
         json_to(link).bad_input(&["--format names", link, "goes through the link"]);
     }
     assert!(!dir.path().join("elsewhere/report.json").exists());
+    // However the checkout is spelled: here through a linked parent (`$PWD` can be).
+    std::fs::create_dir(dir.path().join("real")).expect("mkdir");
+    std::os::unix::fs::symlink(dir.path().join("real"), dir.path().join("logical"))
+        .expect("linked");
+    std::os::unix::fs::symlink(dir.path().join("elsewhere"), dir.path().join("real/evil"))
+        .expect("linked");
+    let spelled = dir
+        .path()
+        .join("logical/evil/out.json")
+        .display()
+        .to_string();
+    let format = format!("json={spelled}");
+    annotate(
+        &dir.path().join("real"),
+        ["--change", &change, "--model", &model, "--format", &format],
+        &[],
+    )
+    .bad_input(&["goes through the link", "evil"]);
+    assert!(!dir.path().join("elsewhere/out.json").exists());
     assert_eq!(std::fs::read_to_string(&outside).unwrap(), "runner's file");
     assert!(!dir.path().join("nothing.json").exists());
     // `Rollback_Plan` is not `rollback_plan`: ignored, the fact would default to false.
@@ -1786,5 +1805,7 @@ fn environment_variables_that_are_not_text_are_refused_only_when_read() {
     };
     // A variable annotate never reads is no concern of it (it used to panic).
     run("SOME_OTHER_TOOL").success();
-    run("GITHUB_EVENT_PATH").bad_input(&["GITHUB_EVENT_PATH is not UTF-8"]);
+    run("CI_MERGE_REQUEST_IID").bad_input(&["CI_MERGE_REQUEST_IID is not UTF-8"]);
+    // A path variable is a path, which need not be text.
+    run("GITHUB_STEP_SUMMARY").success();
 }
