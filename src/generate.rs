@@ -18,7 +18,7 @@ use serde::{Serialize, Serializer};
 
 use crate::error::{Error, Result};
 use crate::load::CHANGE_COLUMNS;
-use crate::output::{commit_all, stage, Staged};
+use crate::output::{commit_all, create_dir, stage, Staged};
 use crate::schema::{format_timestamp, AiInvolvement, ChangeType, Permission, Review};
 
 const DAY: i64 = 86_400;
@@ -224,17 +224,6 @@ pub fn write_files(history: &History, dir: &Path, truth: bool) -> Result<Vec<Pat
         std::fs::remove_file(&truth_path).map_err(|e| Error::io(&truth_path, e))?;
     }
     Ok(paths)
-}
-
-/// Creates the output directory, saying so when a file is in its place.
-fn create_dir(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| match dir.ancestors().find(|a| a.is_file()) {
-        Some(file) => Error::io(
-            dir,
-            std::io::Error::other(format!("{} is a file, not a directory", file.display())),
-        ),
-        None => Error::io(dir, e),
-    })
 }
 
 fn stage_truth(history: &History, path: &Path) -> Result<Staged> {

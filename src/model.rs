@@ -117,14 +117,20 @@ impl Tiers {
     pub fn tier(&self, risk: f64) -> usize {
         let t = &self.thresholds;
         let mut tier = t.iter().filter(|&&c| risk >= c).count();
-        while tier >= 1 && Some(t[tier - 1]) == self.floor(tier - 1) {
+        while tier >= 1 && !self.opens(tier) {
             tier -= 1;
         }
         tier
     }
 
+    /// Whether tier `k` (1 medium .. 3 critical) can hold a change: its cut differs from
+    /// where the tier below starts (the lowest training risk, for medium).
+    pub fn opens(&self, k: usize) -> bool {
+        self.floor(k) != self.floor(k - 1)
+    }
+
     /// The risk where tier `k` starts: the lowest training risk for `low`, else its cut.
-    pub fn floor(&self, k: usize) -> Option<f64> {
+    fn floor(&self, k: usize) -> Option<f64> {
         match k {
             0 => self.risk_quantiles.first().copied(),
             _ => self.thresholds.get(k - 1).copied(),

@@ -76,6 +76,18 @@ impl Staged {
     }
 }
 
+/// Creates directory `dir` and its parents, naming a file that stands where one of
+/// them should be ("File exists" alone would puzzle).
+pub fn create_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| match dir.ancestors().find(|a| a.is_file()) {
+        Some(f) => Error::io(
+            dir,
+            std::io::Error::other(format!("{} is a file, not a directory", f.display())),
+        ),
+        None => Error::io(dir, e),
+    })
+}
+
 /// A hidden name beside `path` for this process: `.NAME.TAG-PID`. A name too long to
 /// carry that (file names stop at 255 bytes) is cut, with a hash of the whole name so
 /// two long names that share a beginning still get their own.
@@ -218,17 +230,7 @@ where
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    std::fs::create_dir_all(&dir).map_err(|e| {
-        // A file where a directory should be: "File exists" alone would puzzle.
-        let file_in_the_way = dir.ancestors().find(|a| a.is_file());
-        match file_in_the_way {
-            Some(f) => Error::io(
-                &dir,
-                std::io::Error::other(format!("{} is a file, not a directory", f.display())),
-            ),
-            None => Error::io(&dir, e),
-        }
-    })?;
+    create_dir(&dir)?;
     // Found now, not when renaming: a set of files must fail before any is in place.
     if path.is_dir() {
         return Err(Error::io(

@@ -270,7 +270,7 @@ impl Policies {
                 ("min_services_affected", w.min_services_affected),
                 ("min_regions_affected", w.min_regions_affected),
             ] {
-                if let Some(n) = value.filter(|&n| n >= MAX_COUNT) {
+                if let Some(n) = value.filter(|&n| n >= crate::table::COUNT_LIMIT as f64) {
                     return Err(in_rule(format!(
                         "{field} {n:e}: counts are below 9e15, so the rule could never fire"
                     )));
@@ -298,10 +298,6 @@ impl Policies {
             .collect()
     }
 }
-
-/// Counts in the data are below this (`load`'s count columns), so a threshold at or
-/// above it names no change.
-const MAX_COUNT: f64 = 9e15;
 
 /// Violated rule ids as written in outputs: `;`-separated, empty when none.
 pub fn joined_ids(violated: &[(String, Action)]) -> String {

@@ -58,15 +58,7 @@ pub fn read_table(path: &Path) -> Result<DataFrame> {
     let file_name = path.display().to_string();
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     if meta.len() == 0 {
-        let expected = match format {
-            Format::Csv => "a header and at least one row",
-            Format::JsonLines => "one JSON object per row",
-            Format::Parquet | Format::Ipc => "a table of at least one row",
-        };
-        return Err(Error::EmptyTable {
-            file: file_name,
-            what: format!("the file is empty (expected {expected})"),
-        });
+        return Err(empty_file(format, file_name));
     }
     let df = match format {
         Format::Csv => {
@@ -103,6 +95,19 @@ pub fn read_table(path: &Path) -> Result<DataFrame> {
         }
     };
     Ok(df)
+}
+
+/// The error for an input of no bytes, saying what the format should have held.
+fn empty_file(format: Format, file: String) -> Error {
+    let expected = match format {
+        Format::Csv => "a header and at least one row",
+        Format::JsonLines => "one JSON object per row",
+        Format::Parquet | Format::Ipc => "a table of at least one row",
+    };
+    Error::EmptyTable {
+        file,
+        what: format!("the file is empty (expected {expected})"),
+    }
 }
 
 /// A Parquet or Arrow IPC file read by polars, whose reader panics (rather than
@@ -817,15 +822,7 @@ impl Table {
     /// A table from a whole file's bytes (`file` names it in errors).
     fn from_bytes(mut bytes: Vec<u8>, format: Format, file: &str) -> Result<Table> {
         if bytes.is_empty() {
-            let expected = match format {
-                Format::Csv => "a header and at least one row",
-                Format::JsonLines => "one JSON object per row",
-                Format::Parquet | Format::Ipc => "a table of at least one row",
-            };
-            return Err(Error::EmptyTable {
-                file: file.into(),
-                what: format!("the file is empty (expected {expected})"),
-            });
+            return Err(empty_file(format, file.into()));
         }
         match format {
             Format::Csv => match RawCsv::parse(&mut bytes) {
@@ -1556,11 +1553,14 @@ impl<'a> Cells<'a> {
 /// (`3.0`, as typed exports write them).
 pub fn parse_count(s: &str) -> Option<u64> {
     if let Ok(v) = s.parse::<u64>() {
-        return (v < 9_000_000_000_000_000).then_some(v);
+        return (v < COUNT_LIMIT).then_some(v);
     }
     let v: f64 = s.parse().ok()?;
-    (v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v < 9.0e15).then_some(v as u64)
+    (v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v < COUNT_LIMIT as f64).then_some(v as u64)
 }
+
+/// Counts are below this (9e15, where `f64` still holds every integer exactly).
+pub const COUNT_LIMIT: u64 = 9_000_000_000_000_000;
 
 #[cfg(test)]
 mod tests {

@@ -712,7 +712,7 @@ pub fn evaluate(gathered: Gathered, scoring: Scoring) -> Result<Annotation> {
             trained_from: model.training.time_from.clone(),
             trained_to: model.training.time_to.clone(),
             tier_thresholds: tiers.thresholds,
-            tier_open: [1, 2, 3].map(|k| tiers.floor(k) != tiers.floor(k - 1)),
+            tier_open: [1, 2, 3].map(|k| tiers.opens(k)),
             history_changes,
             history_incidents,
         },

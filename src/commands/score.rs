@@ -431,7 +431,7 @@ fn summary(
     for (k, name) in TIER_NAMES.iter().enumerate() {
         let from = if k == 0 {
             String::new()
-        } else if tiers.floor(k) == tiers.floor(k - 1) {
+        } else if !tiers.opens(k) {
             // Equal cuts: the lower tier takes every risk at the cut (`Tiers::tier`).
             format!(" (none: same cut as {})", TIER_NAMES[k - 1])
         } else {

@@ -8,9 +8,8 @@ pub mod notebook;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::{
-    BooleanChunked, Column as PlColumn, CsvWriter, DataFrame, Float64Chunked, Int64Chunked,
-    IntoColumn, NewChunkedArray, ParquetCompression, ParquetWriter, PolarsError, SerWriter,
-    StringChunked, TimeUnit, TimeZone,
+    BooleanChunked, Column as PlColumn, DataFrame, Float64Chunked, Int64Chunked, IntoColumn,
+    NewChunkedArray, ParquetCompression, ParquetWriter, StringChunked, TimeUnit, TimeZone,
 };
 use rayon::prelude::*;
 
@@ -25,8 +24,8 @@ use crate::load::{CHANGE_COLUMNS, MISSING_LEVEL};
 use crate::metrics::{reliability, Metrics};
 use crate::model::{Model, TIER_NAMES};
 use crate::output::{commit_all, stage, Staged};
+use crate::table::stage_table;
 use crate::table::with_passthrough;
-use crate::table::{prepare_text_output, stage_table};
 
 /// The file formats of an export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -430,26 +429,19 @@ pub fn write_export_table(path: &Path, df: &mut DataFrame, format: ExportFormat)
 
 /// [`write_export_table`]'s file, staged but not yet in place.
 fn stage_export_table(path: &Path, df: &mut DataFrame, format: ExportFormat) -> Result<Staged> {
-    let file = path.display().to_string();
-    let failed = |e: PolarsError| {
-        Error::Data(format!(
-            "{file}: cannot write as {}: {e}",
-            format.extension()
-        ))
-    };
     match format {
+        // Compressed, unlike `score`'s Parquet: exports are kept and shared.
         ExportFormat::Parquet => stage(path, |w| {
             ParquetWriter::new(w)
                 .with_compression(ParquetCompression::Lz4Raw)
                 .finish(df)
                 .map(|_| ())
-                .map_err(failed)
+                .map_err(|e| {
+                    Error::Data(format!("{}: cannot write as Parquet: {e}", path.display()))
+                })
         }),
-        ExportFormat::Csv => {
-            prepare_text_output(df, true, &file)?;
-            stage(path, |w| CsvWriter::new(w).finish(df).map_err(failed))
-        }
-        ExportFormat::Arrow => stage_table(path, df),
+        // The file's extension names the format, as for every other table written.
+        ExportFormat::Csv | ExportFormat::Arrow => stage_table(path, df),
     }
 }
 

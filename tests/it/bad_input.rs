@@ -350,9 +350,14 @@ fn json_lines_values_that_are_not_single_ones_are_named_by_row_and_key() {
 
 /// Trains on the small valid changes and the given incidents file contents.
 fn train_with_incidents(dir: &Path, rows: &[IncidentRow]) -> Run {
+    train_small(dir, rows, &[])
+}
+
+/// Trains on the small valid changes and `rows` as incidents, with `flags`.
+fn train_small(dir: &Path, rows: &[IncidentRow], flags: &[&str]) -> Run {
     write_changes(&dir.join("changes.csv"), &small_changes());
     write_incidents(&dir.join("incidents.csv"), rows);
-    train_here(dir, "model.json", &[])
+    train_here(dir, "model.json", flags)
 }
 
 #[test]
@@ -516,14 +521,10 @@ fn valid_policy_file_replaces_the_default_rules() {
     }
 }
 
-/// Trains on the small valid changes with extra flags.
+/// Trains on the small valid changes, one incident caused by `c1`, with extra flags.
 fn train_with_flags(dir: &Path, flags: &[&str]) -> Run {
-    write_changes(&dir.join("changes.csv"), &small_changes());
-    write_incidents(
-        &dir.join("incidents.csv"),
-        &[IncidentRow::new("i1", &at_hours(10.5), "checkout").caused_by("c1")],
-    );
-    train_here(dir, "model.json", flags)
+    let incident = IncidentRow::new("i1", &at_hours(10.5), "checkout").caused_by("c1");
+    train_small(dir, &[incident], flags)
 }
 
 #[test]
@@ -1041,20 +1042,9 @@ fn placeholder_times_are_rejected_not_taken_for_times() {
         "[columns]\nid = \"id\"\ntimestamp = \"t\"\ntimestamp_format = \"unix\"\nlabel = \"y\"\n[features]\nbuiltin = false\nnumeric = [\"x\"]\n",
     )
     .expect("written");
-    run(
-        dir,
-        [
-            "train",
-            "--config",
-            "c.toml",
-            "--changes",
-            "c.csv",
-            "--model",
-            "m.json",
-        ],
-    )
-    .bad_input(&["c.csv", "row 2", "'t'", "placeholder"])
-    .quotes("0");
+    train_config(dir, "c.toml", "c.csv", &[])
+        .bad_input(&["c.csv", "row 2", "'t'", "placeholder"])
+        .quotes("0");
 }
 
 /// A header that differs from a contract column only in case, spaces or invisible

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
 
-use crate::util::{repo_root, run, tempdir};
+use crate::util::{repo_root, run, tempdir, train_config};
 
 fn dataset(name: &str) -> PathBuf {
     repo_root()
@@ -219,19 +219,7 @@ fn odd_column_names_missing_values_and_unseen_levels_work() {
     let dir = tempdir();
     let export = odd_export(dir.path());
     std::fs::write(dir.path().join("odd.toml"), ODD_CONFIG).unwrap();
-    run(
-        dir.path(),
-        [
-            "train",
-            "--config",
-            "odd.toml",
-            "--changes",
-            "export.csv",
-            "--model",
-            "m.json",
-        ],
-    )
-    .success();
+    train_config(dir.path(), "odd.toml", "export.csv", &[]).success();
     let model: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("m.json")).unwrap()).unwrap();
     let names: Vec<&str> = model["features"]
@@ -345,19 +333,12 @@ fn malformed_configs_exit_2_naming_the_problem() {
     ];
     for (file, text, needles) in cases {
         std::fs::write(dir.path().join(file), text).unwrap();
-        let mut args = vec![
-            "train",
-            "--config",
-            file,
-            "--changes",
-            "export.csv",
-            "--model",
-            "m.json",
-        ];
-        if file == "both.toml" {
-            args.extend(["--incidents", "incidents.csv"]);
-        }
-        run(dir.path(), args).bad_input(needles);
+        let incidents: &[&str] = if file == "both.toml" {
+            &["--incidents", "incidents.csv"]
+        } else {
+            &[]
+        };
+        train_config(dir.path(), file, "export.csv", incidents).bad_input(needles);
     }
 }
 
@@ -380,19 +361,7 @@ fn a_value_missing_only_at_scoring_time_is_imputed() {
         .join("\n");
     std::fs::write(dir.path().join("full.csv"), filled + "\n").unwrap();
     std::fs::write(dir.path().join("odd.toml"), ODD_CONFIG).unwrap();
-    run(
-        dir.path(),
-        [
-            "train",
-            "--config",
-            "odd.toml",
-            "--changes",
-            "full.csv",
-            "--model",
-            "m.json",
-        ],
-    )
-    .success();
+    train_config(dir.path(), "odd.toml", "full.csv", &[]).success();
     // Scoring the original file, whose "size " has gaps: every risk is a number.
     run(
         dir.path(),
@@ -514,19 +483,7 @@ fn config_infer_reads_other_shapes_and_says_what_it_cannot_find() {
     assert!(out.stdout.contains("'msg': text with many distinct values"));
     // The proposal trains as it stands.
     std::fs::write(dir.join("x.toml"), &out.stdout).unwrap();
-    run(
-        dir,
-        [
-            "train",
-            "--config",
-            "x.toml",
-            "--changes",
-            "x.csv",
-            "--model",
-            "m.json",
-        ],
-    )
-    .success();
+    train_config(dir, "x.toml", "x.csv", &[]).success();
     // Every column of the contract, with times in Unix seconds: the contract names the
     // column, the values tell the format.
     let shipped = std::fs::read_to_string(repo_root().join("data/changes.csv")).unwrap();
@@ -603,26 +560,31 @@ fn config_infer_leaves_out_copies_of_the_label_and_flags_doubts() {
     );
 }
 
-/// Trains on `h.csv` in `dir` (columns id, ts in Unix seconds, env, la, bug) with a
-/// config declaring `la` numeric and `env` categorical, writing `m.json`.
-fn train_env_history(dir: &Path) -> crate::util::Run {
+/// Trains on `h.csv` in `dir` (columns id, ts in Unix seconds, `names`, bug) with a
+/// config declaring `names[0]` categorical and `names[1]` numeric, writing `m.json`.
+fn train_levels(dir: &Path, names: [&str; 2]) -> crate::util::Run {
+    let [categorical, numeric] = names;
     std::fs::write(
         dir.join("c.toml"),
-        "[columns]\nid = \"id\"\ntimestamp = \"ts\"\ntimestamp_format = \"unix\"\nlabel = \"bug\"\n[features]\nnumeric = [\"la\"]\ncategorical = [\"env\"]\n",
+        format!("[columns]\nid = \"id\"\ntimestamp = \"ts\"\ntimestamp_format = \"unix\"\nlabel = \"bug\"\n[features]\nnumeric = [\"{numeric}\"]\ncategorical = [\"{categorical}\"]\n"),
     )
     .unwrap();
-    run(
-        dir,
-        [
-            "train",
-            "--config",
-            "c.toml",
-            "--changes",
-            "h.csv",
-            "--model",
-            "m.json",
-        ],
-    )
+    train_config(dir, "c.toml", "h.csv", &[])
+}
+
+/// Scores `h.csv` in `dir` with `m.json`; returns each change's reasons.
+fn scored_reasons(dir: &Path) -> Vec<String> {
+    let score = [
+        "score",
+        "--model",
+        "m.json",
+        "--changes",
+        "h.csv",
+        "--output",
+        "s.csv",
+    ];
+    run(dir, score).success();
+    crate::util::read_records(&dir.join("s.csv")).column("reasons")
 }
 
 /// Writes `h.csv`: 600 labelled changes an hour apart with a two-level column
@@ -652,22 +614,8 @@ fn reasons_for_a_config_category_name_the_changes_own_level() {
     let dir = tmp.path();
     // prod is the most frequent level (the baseline) and the risky one.
     let text = level_history(dir, ["env", "la"], ["prod", "staging"], false);
-    train_env_history(dir).success();
-    run(
-        dir,
-        [
-            "score",
-            "--model",
-            "m.json",
-            "--changes",
-            "h.csv",
-            "--output",
-            "s.csv",
-        ],
-    )
-    .success();
-    let scored = crate::util::read_records(&dir.join("s.csv"));
-    let reasons = scored.column("reasons");
+    train_levels(dir, ["env", "la"]).success();
+    let reasons = scored_reasons(dir);
     let envs: Vec<String> = text
         .lines()
         .skip(1)
@@ -729,7 +677,7 @@ fn a_config_whose_every_feature_is_constant_is_refused() {
         ));
     }
     std::fs::write(dir.join("h.csv"), &text).unwrap();
-    train_env_history(dir).bad_input(&[
+    train_levels(dir, ["env", "la"]).bad_input(&[
         "no feature left to learn from",
         "column 'la' is constant",
         "column 'env' has a single level",
@@ -742,28 +690,8 @@ fn config_columns_named_like_built_in_factors_are_worded_as_their_columns() {
     let tmp = tempdir();
     let dir = tmp.path();
     level_history(dir, ["review", "size"], ["rushed", "careful"], true);
-    std::fs::write(
-        dir.join("c.toml"),
-        "[columns]\nid = \"id\"\ntimestamp = \"ts\"\ntimestamp_format = \"unix\"\nlabel = \"bug\"\n[features]\nnumeric = [\"size\"]\ncategorical = [\"review\"]\n",
-    )
-    .unwrap();
-    let args = ["--changes", "h.csv"];
-    run(
-        dir,
-        ["train", "--config", "c.toml", "--model", "m.json"]
-            .iter()
-            .chain(&args),
-    )
-    .success();
-    run(
-        dir,
-        ["score", "--model", "m.json", "--output", "s.csv"]
-            .iter()
-            .chain(&args),
-    )
-    .success();
-    let scored = crate::util::read_records(&dir.join("s.csv"));
-    let reasons = scored.column("reasons");
+    train_levels(dir, ["review", "size"]).success();
+    let reasons = scored_reasons(dir);
     let (mut size, mut review) = (0, 0);
     for reason in &reasons {
         // Never the built-in wording, which reads columns this file does not have.

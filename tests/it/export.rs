@@ -18,7 +18,7 @@ use changerisk::policy::Policies;
 use changerisk::progress::Progress;
 use polars::prelude::*;
 
-use crate::util::{repo_root, run, shipped_model, tempdir};
+use crate::util::{repo_root, run, shipped_model, tempdir, train_config};
 
 const FORMATS: [ExportFormat; 3] = [
     ExportFormat::Parquet,
@@ -339,22 +339,18 @@ fn a_label_column_config_exports_with_the_models_config() {
         "[columns]\nid = \"row id\"\ntimestamp = \"when\"\ntimestamp_format = \"unix\"\nlabel = \"défaut\"\n\n[features]\nnumeric = [\"size \"]\ncategorical = [\"team\"]\n",
     )
     .unwrap();
-    let args = ["--changes", "history.csv"];
-    run(
-        dir.path(),
-        ["train", "--config", "own.toml", "--model", "m.json"]
-            .iter()
-            .chain(&args),
-    )
-    .success();
+    train_config(dir.path(), "own.toml", "history.csv", &[]).success();
     // No --config: the model's own config reads the file, and takes no incidents file.
-    run(
-        dir.path(),
-        ["export", "--model", "m.json", "--output", "out"]
-            .iter()
-            .chain(&args),
-    )
-    .success();
+    let export = [
+        "export",
+        "--model",
+        "m.json",
+        "--changes",
+        "history.csv",
+        "--output",
+        "out",
+    ];
+    run(dir.path(), export).success();
     let changes = read(
         &dir.path().join("out/changes.parquet"),
         ExportFormat::Parquet,

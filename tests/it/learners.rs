@@ -601,18 +601,8 @@ fn separable_histories_give_a_model_that_loads_or_none() {
     }
     std::fs::write(dir.join("sep.csv"), text).unwrap();
     let train = |extra: &[&str]| {
-        let args = [
-            "train",
-            "--quiet",
-            "--config",
-            "sep.toml",
-            "--changes",
-            "sep.csv",
-            "--model",
-            "m.json",
-        ];
         let _ = std::fs::remove_file(dir.join("m.json"));
-        run(dir, args.iter().chain(extra))
+        train_config(dir, "sep.toml", "sep.csv", extra)
     };
     let scores = || {
         run(
@@ -640,18 +630,7 @@ fn separable_histories_give_a_model_that_loads_or_none() {
     scores();
     // A sample of no rows with no penalty: a step of 0, not 0/0. The model is constant,
     // and says so.
-    train(&["--learner", "gbdt", "--subsample", "0.001", "--l2", "0"]).success();
-    let flags = ["--learner", "gbdt", "--subsample", "0.001", "--l2", "0"];
-    let loud = [
-        "train",
-        "--config",
-        "sep.toml",
-        "--changes",
-        "sep.csv",
-        "--model",
-        "c.json",
-    ];
-    let constant = run(dir, loud.iter().chain(&flags)).success();
+    let constant = train(&["--learner", "gbdt", "--subsample", "0.001", "--l2", "0"]).success();
     assert!(
         constant
             .stderr

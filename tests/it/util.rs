@@ -385,6 +385,22 @@ pub fn train_here(dir: &Path, model: &str, flags: &[&str]) -> Run {
     run(dir, args)
 }
 
+/// Trains in `dir` with the feature config `config` on `changes` and `flags`, writing
+/// `m.json`.
+pub fn train_config(dir: &Path, config: &str, changes: &str, flags: &[&str]) -> Run {
+    let mut args = vec![
+        "train",
+        "--config",
+        config,
+        "--changes",
+        changes,
+        "--model",
+        "m.json",
+    ];
+    args.extend_from_slice(flags);
+    run(dir, args)
+}
+
 /// The three files `changerisk generate` writes.
 pub struct History {
     pub changes: PathBuf,
