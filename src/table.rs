@@ -41,6 +41,24 @@ impl Format {
         }
     }
 
+    /// The format of a table's bytes, for an input without an extension (a pipe such
+    /// as `<(zcat changes.csv.gz)`, `/dev/stdin`): Parquet and Arrow IPC files by their
+    /// magic bytes, JSON Lines when the first character (after blanks and a byte order
+    /// mark) opens an object, CSV otherwise.
+    pub fn sniff(bytes: &[u8]) -> Format {
+        if bytes.starts_with(b"PAR1") {
+            return Format::Parquet;
+        }
+        if bytes.starts_with(b"ARROW1") {
+            return Format::Ipc;
+        }
+        let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        match text.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'{') => Format::JsonLines,
+            _ => Format::Csv,
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Format::Csv => "CSV",
@@ -803,11 +821,22 @@ impl Table {
     /// Reads a table; see [`read_table`]. A plain CSV file is split here, in parallel;
     /// any other CSV file is read record by record (`read_csv`), with the same checks.
     pub fn read(path: &Path) -> Result<Table> {
-        let format = Format::of(path)?;
+        // An input without an extension (a pipe such as `<(zcat changes.csv.gz)`,
+        // `/dev/stdin`) is known by its content ([`Format::sniff`]).
+        let format = match Format::of(path) {
+            Ok(format) => Some(format),
+            Err(_) if path.extension().is_none() && !path.is_dir() => None,
+            Err(e) => return Err(e),
+        };
         let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
         let file = path.display().to_string();
-        // A named pipe (a FIFO, with the table's extension) has no size and can be read
-        // only once: it is read whole, then parsed like a file's bytes.
+        // A named pipe has no size and can be read only once, so it is read whole and
+        // parsed like a file's bytes; so is an input known by its content.
+        let Some(format) = format else {
+            let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+            let format = Format::sniff(&bytes);
+            return Table::from_bytes(bytes, format, &file);
+        };
         if !meta.is_file() && !meta.is_dir() {
             let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
             return Table::from_bytes(bytes, format, &file);
@@ -1578,6 +1607,20 @@ mod tests {
             Format::of(Path::new("x.xlsx")),
             Err(Error::UnsupportedFormat { .. })
         ));
+    }
+
+    #[test]
+    fn content_names_the_format_of_an_input_without_extension() {
+        assert_eq!(Format::sniff(b"PAR1\x15\x04"), Format::Parquet);
+        assert_eq!(Format::sniff(b"ARROW1\0\0"), Format::Ipc);
+        assert_eq!(
+            Format::sniff(b"\xEF\xBB\xBF \n{\"a\": 1}\n"),
+            Format::JsonLines
+        );
+        assert_eq!(Format::sniff(b"change_id,timestamp\n"), Format::Csv);
+        // A CSV header that merely starts with a brace-free name, and an empty input.
+        assert_eq!(Format::sniff(b"\"{odd}\",x\n"), Format::Csv);
+        assert_eq!(Format::sniff(b""), Format::Csv);
     }
 
     /// `text` read by [`read_csv`], with the whole file at hand.

@@ -67,6 +67,44 @@ fn the_same_tables_in_every_format_score_the_same() {
         );
     }
 
+    // Without an extension (a pipe such as `<(zcat new.csv.gz)`, /dev/stdin, a file
+    // named `new`), an input is known by its content.
+    for ext in ["csv", "parquet", "arrow", "jsonl"] {
+        let source = match ext {
+            "csv" => history.new_changes.clone(),
+            _ => dir.join(format!("new.{ext}")),
+        };
+        let bare = dir.join(format!("new_{ext}"));
+        std::fs::copy(&source, &bare).unwrap();
+        let output = dir.join(format!("bare_{ext}.csv"));
+        score(
+            dir,
+            &bare,
+            Some((&history.incidents, &history.changes)),
+            &output,
+        )
+        .success();
+        assert_eq!(scored(&output), reference, "{ext} without its extension");
+
+        let piped = dir.join(format!("piped_{ext}.csv"));
+        let mut cmd = changerisk(dir);
+        cmd.args(["score", "--model"])
+            .arg(shipped_model())
+            .args(["--changes", "/dev/stdin", "--incidents"])
+            .arg(&history.incidents)
+            .arg("--history")
+            .arg(&history.changes)
+            .arg("--output")
+            .arg(&piped)
+            .write_stdin(std::fs::read(&source).unwrap());
+        run_command(cmd).success();
+        assert_eq!(scored(&piped), reference, "{ext} through a pipe");
+    }
+    // An extension that names no format is still refused, not guessed at.
+    std::fs::copy(&history.new_changes, dir.join("new.txt")).unwrap();
+    score(dir, &dir.join("new.txt"), None, &dir.join("txt.csv"))
+        .bad_input(&["new.txt", "unsupported file extension"]);
+
     // Typed datetime columns (as a warehouse export writes them) instead of text.
     let changes = with_typed_time(
         &history.new_changes,
