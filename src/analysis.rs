@@ -239,15 +239,24 @@ pub struct Importance {
     pub mean_contribution: f64,
 }
 
-/// Feature `j`'s contribution to the logit of every change (`scores[i].contributions[j]`).
+/// Feature `j`'s contribution to the logit of the changes `rows`
+/// (`scores[i].contributions[j]`).
 /// For a logistic model this is the arithmetic of [`Model::score_row`] (equal bit for
 /// bit) run down one contiguous column, much faster than gathering it from the
 /// per-change scores of a large history.
-pub fn contribution_column(model: &Model, history: &ScoredHistory, j: usize) -> Vec<f64> {
+pub fn contribution_column(
+    model: &Model,
+    history: &ScoredHistory,
+    j: usize,
+    rows: std::ops::Range<usize>,
+) -> Vec<f64> {
     if model.trees.is_some() {
-        return history.scores.iter().map(|s| s.contributions[j]).collect();
+        return history.scores[rows]
+            .iter()
+            .map(|s| s.contributions[j])
+            .collect();
     }
-    history.design[j]
+    history.design[j][rows]
         .iter()
         .map(|&v| model.linear_contribution(j, v))
         .collect()
@@ -262,7 +271,7 @@ pub fn importance(model: &Model, history: &ScoredHistory) -> Vec<Importance> {
         .par_iter()
         .enumerate()
         .map(|(j, f)| {
-            let column = contribution_column(model, history, j);
+            let column = contribution_column(model, history, j, 0..history.len());
             let values = &history.design[j];
             let mean_value = values.iter().sum::<f64>() / n;
             let covariance: f64 = values

@@ -5,11 +5,13 @@
 
 pub mod notebook;
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::{
-    BooleanChunked, Column as PlColumn, DataFrame, Float64Chunked, Int64Chunked, IntoColumn,
-    NewChunkedArray, ParquetCompression, ParquetWriter, StringChunked, TimeUnit, TimeZone,
+    BooleanChunked, Column as PlColumn, CsvWriter, DataFrame, Float64Chunked, Int64Chunked,
+    IntoColumn, NewChunkedArray, ParquetCompression, ParquetWriter, PolarsError, SerWriter,
+    StringChunked, TimeUnit, TimeZone,
 };
 use rayon::prelude::*;
 
@@ -24,8 +26,7 @@ use crate::load::{CHANGE_COLUMNS, MISSING_LEVEL};
 use crate::metrics::{reliability, Metrics};
 use crate::model::{Model, TIER_NAMES};
 use crate::output::{commit_all, stage, Staged};
-use crate::table::stage_table;
-use crate::table::with_passthrough;
+use crate::table::{prepare_text_output, stage_table, with_passthrough};
 
 /// The file formats of an export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -114,41 +115,43 @@ fn str_column<'a>(name: &str, values: impl Iterator<Item = &'a str>) -> PlColumn
 fn frame_column(
     name: &str,
     column: &Column,
+    rows: Range<usize>,
     booleans: &[String],
     categorical: &[String],
 ) -> PlColumn {
     match column {
         Column::Num(v) if COUNT_COLUMNS.contains(&name) => Int64Chunked::from_iter_options(
             name.into(),
-            v.iter().map(|&x| x.is_finite().then_some(x as i64)),
+            v[rows].iter().map(|&x| x.is_finite().then_some(x as i64)),
         )
         .into_column(),
         Column::Num(v) if booleans.iter().any(|b| b == name) => BooleanChunked::from_iter_options(
             name.into(),
-            v.iter().map(|&x| (!x.is_nan()).then_some(x != 0.0)),
+            v[rows].iter().map(|&x| (!x.is_nan()).then_some(x != 0.0)),
         )
         .into_column(),
         Column::Num(v) => Float64Chunked::from_iter_options(
             name.into(),
-            v.iter().map(|&x| (!x.is_nan()).then_some(x)),
+            v[rows].iter().map(|&x| (!x.is_nan()).then_some(x)),
         )
         .into_column(),
-        Column::Flag(v) => BooleanChunked::from_slice(name.into(), v).into_column(),
+        Column::Flag(v) => BooleanChunked::from_slice(name.into(), &v[rows]).into_column(),
         // A config's categorical column: an empty cell is null, as it was in the input
         // (the model's level for it is `(missing)`, which the loader refuses as a value).
         Column::Cat { codes, levels } if categorical.iter().any(|c| c == name) => {
             StringChunked::from_iter_options(
                 name.into(),
-                codes.iter().map(|&c| {
+                codes[rows].iter().map(|&c| {
                     let level = levels[c as usize].as_str();
                     (level != MISSING_LEVEL).then_some(level)
                 }),
             )
             .into_column()
         }
-        Column::Cat { codes, levels } => {
-            str_column(name, codes.iter().map(|&c| levels[c as usize].as_str()))
-        }
+        Column::Cat { codes, levels } => str_column(
+            name,
+            codes[rows].iter().map(|&c| levels[c as usize].as_str()),
+        ),
     }
 }
 
@@ -157,15 +160,21 @@ fn frame_column(
 /// label and how it was derived, `risk`, `logit`, `intercept`, `tier`, `policy`,
 /// `reasons`, each feature's contribution to the logit (`contrib_<name>`; with
 /// `intercept` they sum to `logit`), then the pass-through columns. A name already
-/// taken gets an `input_` prefix.
-pub fn changes_table(model: &Model, history: &ScoredHistory) -> Result<DataFrame> {
-    let n = history.len();
+/// taken gets an `input_` prefix. Only the changes `rows` (a stretch of the history,
+/// so that a large export is written a part at a time).
+pub fn changes_table(
+    model: &Model,
+    history: &ScoredHistory,
+    rows: Range<usize>,
+) -> Result<DataFrame> {
+    let n = rows.len();
     let cols = &model.config.columns;
+    let r = || rows.clone();
     let mut columns: Vec<PlColumn> = vec![
-        str_column("change_id", history.ids.iter().map(String::as_str)),
+        str_column("change_id", history.ids[r()].iter().map(String::as_str)),
         Int64Chunked::from_iter_values(
             "timestamp".into(),
-            history.ts.iter().map(|&t| t * 1_000_000),
+            history.ts[r()].iter().map(|&t| t * 1_000_000),
         )
         .into_datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
         .into_column(),
@@ -173,13 +182,13 @@ pub fn changes_table(model: &Model, history: &ScoredHistory) -> Result<DataFrame
     if cols.service.is_some() {
         columns.push(str_column(
             "service",
-            history.service.iter().map(String::as_str),
+            history.service[r()].iter().map(String::as_str),
         ));
     }
     if cols.author.is_some() {
         columns.push(str_column(
             "author",
-            history.author.iter().map(String::as_str),
+            history.author[r()].iter().map(String::as_str),
         ));
     }
     // The contract's columns in SPEC order, then the rest (sorted by name).
@@ -215,7 +224,7 @@ pub fn changes_table(model: &Model, history: &ScoredHistory) -> Result<DataFrame
             .par_iter()
             .map(|name| {
                 let column = history.frame.get(name).expect("listed from the frame");
-                frame_column(name, column, booleans, categorical)
+                frame_column(name, column, r(), booleans, categorical)
             })
             .collect::<Vec<_>>(),
     );
@@ -224,35 +233,32 @@ pub fn changes_table(model: &Model, history: &ScoredHistory) -> Result<DataFrame
         names
             .par_iter()
             .zip(&history.design)
-            .map(|(name, values)| f64_column(&format!("feature_{name}"), values.clone()))
+            .map(|(name, values)| f64_column(&format!("feature_{name}"), values[r()].to_vec()))
             .collect::<Vec<_>>(),
     );
-    columns.push(BooleanChunked::from_slice("label".into(), &history.labels).into_column());
+    columns.push(BooleanChunked::from_slice("label".into(), &history.labels[r()]).into_column());
     columns.push(str_column(
         "label_source",
-        history.label_source.iter().map(|&s| label_source_name(s)),
+        history.label_source[r()]
+            .iter()
+            .map(|&s| label_source_name(s)),
     ));
-    columns.push(f64_column(
-        "risk",
-        history.scores.iter().map(|s| s.risk).collect(),
-    ));
+    let scores = &history.scores[r()];
+    columns.push(f64_column("risk", scores.iter().map(|s| s.risk).collect()));
     columns.push(f64_column(
         "logit",
-        history.scores.iter().map(|s| s.logit).collect(),
+        scores.iter().map(|s| s.logit).collect(),
     ));
     columns.push(f64_column("intercept", vec![model.base_value(); n]));
     columns.push(str_column(
         "tier",
-        history.tiers.iter().map(|&t| TIER_NAMES[t]),
+        history.tiers[r()].iter().map(|&t| TIER_NAMES[t]),
     ));
-    let policy: Vec<String> = (0..n)
-        .into_par_iter()
-        .map(|i| history.policy_ids(i))
-        .collect();
+    let policy: Vec<String> = r().into_par_iter().map(|i| history.policy_ids(i)).collect();
     columns.push(str_column("policy", policy.iter().map(String::as_str)));
     columns.push(str_column(
         "reasons",
-        history.reasons.iter().map(String::as_str),
+        history.reasons[r()].iter().map(String::as_str),
     ));
     columns.extend(
         names
@@ -261,12 +267,13 @@ pub fn changes_table(model: &Model, history: &ScoredHistory) -> Result<DataFrame
             .map(|(j, name)| {
                 f64_column(
                     &format!("contrib_{name}"),
-                    contribution_column(model, history, j),
+                    contribution_column(model, history, j, r()),
                 )
             })
             .collect::<Vec<_>>(),
     );
-    with_passthrough(columns, &history.passthrough, n).map_err(|e| table_error("changes", e))
+    let passthrough = history.passthrough.slice(rows.start as i64, n);
+    with_passthrough(columns, &passthrough, n).map_err(|e| table_error("changes", e))
 }
 
 /// Model coefficients and importances, the most influential feature first: `feature`,
@@ -427,13 +434,20 @@ pub fn write_export_table(path: &Path, df: &mut DataFrame, format: ExportFormat)
     stage_export_table(path, df, format)?.commit()
 }
 
+/// Exports are compressed, unlike `score`'s Parquet: they are kept and shared.
+const EXPORT_COMPRESSION: ParquetCompression = ParquetCompression::Lz4Raw;
+
+/// Rows of the main table built and written at a time: a large export holds one part of
+/// the table besides the scored history, not all of it (at 1M changes, 2.75 GB peak
+/// written whole, 1.73 GB in parts; benches/README.md).
+pub const EXPORT_PART_ROWS: usize = 100_000;
+
 /// [`write_export_table`]'s file, staged but not yet in place.
 fn stage_export_table(path: &Path, df: &mut DataFrame, format: ExportFormat) -> Result<Staged> {
     match format {
-        // Compressed, unlike `score`'s Parquet: exports are kept and shared.
         ExportFormat::Parquet => stage(path, |w| {
             ParquetWriter::new(w)
-                .with_compression(ParquetCompression::Lz4Raw)
+                .with_compression(EXPORT_COMPRESSION)
                 .finish(df)
                 .map(|_| ())
                 .map_err(|e| {
@@ -443,6 +457,61 @@ fn stage_export_table(path: &Path, df: &mut DataFrame, format: ExportFormat) -> 
         // The file's extension names the format, as for every other table written.
         ExportFormat::Csv | ExportFormat::Arrow => stage_table(path, df),
     }
+}
+
+/// Stages the main table ([`changes_table`]) at `path`, built and written `part_rows`
+/// rows at a time in Parquet and CSV (the same table as written whole; Parquet gets a
+/// row group per part). Arrow IPC is written whole: polars' part-by-part Arrow writer
+/// needs the arrow crate's field descriptions, which changerisk does not depend on.
+pub fn stage_changes_table(
+    model: &Model,
+    history: &ScoredHistory,
+    path: &Path,
+    format: ExportFormat,
+    part_rows: usize,
+) -> Result<Staged> {
+    let n = history.len();
+    let part_rows = part_rows.max(1);
+    if format == ExportFormat::Arrow || n <= part_rows {
+        let mut df = changes_table(model, history, 0..n)?;
+        return stage_export_table(path, &mut df, format);
+    }
+    let file = path.display().to_string();
+    let failed = |e: PolarsError| Error::Data(format!("{file}: cannot write: {e}"));
+    // Each part as written: chunks aligned (a pass-through column's slice may not be),
+    // CSV cells prepared as `stage_table` prepares them.
+    let part = |start: usize| -> Result<DataFrame> {
+        let mut df = changes_table(model, history, start..(start + part_rows).min(n))?;
+        df.align_chunks_par();
+        if format == ExportFormat::Csv {
+            prepare_text_output(&mut df, true, &file)?;
+        }
+        Ok(df)
+    };
+    let mut starts = (0..n).step_by(part_rows);
+    stage(path, |w| {
+        let first = part(starts.next().unwrap_or(0))?;
+        if format == ExportFormat::Parquet {
+            let mut writer = ParquetWriter::new(w)
+                .with_compression(EXPORT_COMPRESSION)
+                .batched(first.schema())
+                .map_err(failed)?;
+            writer.write_batch(&first).map_err(failed)?;
+            drop(first);
+            for start in starts {
+                writer.write_batch(&part(start)?).map_err(failed)?;
+            }
+            writer.finish().map(|_| ()).map_err(failed)
+        } else {
+            let mut writer = CsvWriter::new(w).batched(first.schema()).map_err(failed)?;
+            writer.write_batch(&first).map_err(failed)?;
+            drop(first);
+            for start in starts {
+                writer.write_batch(&part(start)?).map_err(failed)?;
+            }
+            writer.finish().map_err(failed)
+        }
+    })
 }
 
 /// Writes the whole export into `dir`: every table of [`TABLES`] as
@@ -459,8 +528,7 @@ pub fn write_export(
     // the main table is built and written.
     let (main, side) = rayon::join(
         || -> Result<Staged> {
-            let mut main = changes_table(model, history)?;
-            stage_export_table(&path("changes"), &mut main, format)
+            stage_changes_table(model, history, &path("changes"), format, EXPORT_PART_ROWS)
         },
         || -> Result<Vec<(&str, DataFrame)>> {
             let risks = history.risks();

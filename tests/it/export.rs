@@ -6,12 +6,12 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use changerisk::analysis::score_history;
+use changerisk::analysis::{score_history, ScoredHistory};
 use changerisk::commands::Inputs;
 use changerisk::config::Config;
 use changerisk::export::{
     calibration_table, changes_table, coefficients_table, gating_table, metrics_table,
-    segments_table, ExportFormat, NOTEBOOK, TABLES,
+    segments_table, stage_changes_table, ExportFormat, NOTEBOOK, TABLES,
 };
 use changerisk::model::{sigmoid, Model};
 use changerisk::policy::Policies;
@@ -82,8 +82,8 @@ fn utc_timestamps(mut df: DataFrame) -> PolarsResult<DataFrame> {
     Ok(df)
 }
 
-/// The tables the library builds for the shipped history, by name.
-fn expected_tables() -> Vec<(&'static str, DataFrame)> {
+/// The shipped model and the shipped history it scored.
+fn shipped_history() -> (Model, ScoredHistory) {
     let model = Model::load(&shipped_model()).unwrap();
     let inputs = Inputs {
         changes: repo_root().join("data/changes.csv"),
@@ -99,10 +99,19 @@ fn expected_tables() -> Vec<(&'static str, DataFrame)> {
         &Progress::new(true),
     )
     .unwrap();
+    (model, history)
+}
+
+/// The tables the library builds for the shipped history, by name.
+fn expected_tables() -> Vec<(&'static str, DataFrame)> {
+    let (model, history) = shipped_history();
     let risks = history.risks();
     let segments = changerisk::analysis::segments(&history);
     let tables = vec![
-        ("changes", changes_table(&model, &history).unwrap()),
+        (
+            "changes",
+            changes_table(&model, &history, 0..history.len()).unwrap(),
+        ),
         (
             "coefficients",
             coefficients_table(&model, &history).unwrap(),
@@ -120,6 +129,41 @@ fn expected_tables() -> Vec<(&'static str, DataFrame)> {
     ];
     assert_eq!(tables.iter().map(|t| t.0).collect::<Vec<_>>(), TABLES);
     tables
+}
+
+/// A large export writes its main table a part at a time: written 7 rows at a time, it
+/// is the table written whole (CSV byte for byte, Parquet value for value, one row group
+/// per part).
+#[test]
+fn the_main_table_written_in_parts_equals_it_written_whole() {
+    let (model, history) = shipped_history();
+    assert!(history.len() > 7 * 3);
+    let tmp = tempdir();
+    for format in [ExportFormat::Parquet, ExportFormat::Csv] {
+        let path = |name: &str| tmp.path().join(format!("{name}.{}", format.extension()));
+        for (name, rows) in [("whole", usize::MAX), ("parts", 7)] {
+            stage_changes_table(&model, &history, &path(name), format, rows)
+                .and_then(|staged| staged.commit())
+                .unwrap();
+        }
+        let (whole, parts) = (path("whole"), path("parts"));
+        if format == ExportFormat::Csv {
+            assert_eq!(
+                std::fs::read(&whole).unwrap(),
+                std::fs::read(&parts).unwrap()
+            );
+            continue;
+        }
+        let (a, b) = (read(&whole, format), read(&parts, format));
+        assert_eq!(b.height(), history.len());
+        assert!(a.equals_missing(&b), "{a}\n{b}");
+        let groups = ParquetReader::new(File::open(&parts).unwrap())
+            .get_metadata()
+            .unwrap()
+            .row_groups
+            .len();
+        assert_eq!(groups, history.len().div_ceil(7));
+    }
 }
 
 fn f64s(df: &DataFrame, column: &str) -> Vec<f64> {
