@@ -825,7 +825,7 @@ impl Table {
         // `/dev/stdin`) is known by its content ([`Format::sniff`]).
         let format = match Format::of(path) {
             Ok(format) => Some(format),
-            Err(_) if path.extension().is_none() && !path.is_dir() => None,
+            Err(_) if path.extension().is_none() => None,
             Err(e) => return Err(e),
         };
         let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
