@@ -44,19 +44,58 @@ impl Format {
     /// The format of a table's bytes, for an input without an extension (a pipe such
     /// as `<(zcat changes.csv.gz)`, `/dev/stdin`): Parquet and Arrow IPC files by their
     /// magic bytes, JSON Lines when the first character (after blanks and a byte order
-    /// mark) opens an object, CSV otherwise.
-    pub fn sniff(bytes: &[u8]) -> Format {
+    /// mark) opens an object, CSV otherwise. What is known not to be a table changerisk
+    /// reads (compressed or archived bytes, an Arrow IPC stream, Feather v1) is refused
+    /// by name rather than read as a CSV file: the error says what `file` holds.
+    pub fn sniff(bytes: &[u8], file: &str) -> Result<Format> {
         if bytes.starts_with(b"PAR1") {
-            return Format::Parquet;
+            return Ok(Format::Parquet);
         }
         if bytes.starts_with(b"ARROW1") {
-            return Format::Ipc;
+            return Ok(Format::Ipc);
+        }
+        const FILE_FORMAT: &str =
+            "changerisk reads the Arrow IPC file format, also called Feather v2";
+        let not_tables: [(&[u8], String); 7] = [
+            (
+                b"\x1F\x8B",
+                "gzip-compressed data (decompress it first: <(zcat FILE))".into(),
+            ),
+            (
+                b"\x28\xB5\x2F\xFD",
+                "zstd-compressed data (decompress it first: <(zstdcat FILE))".into(),
+            ),
+            (
+                b"BZh",
+                "bzip2-compressed data (decompress it first: <(bzcat FILE))".into(),
+            ),
+            (
+                b"\xFD7zXZ\0",
+                "xz-compressed data (decompress it first: <(xzcat FILE))".into(),
+            ),
+            (
+                b"PK\x03\x04",
+                "a zip archive (extract the table first)".into(),
+            ),
+            (
+                b"\xFF\xFF\xFF\xFF",
+                format!("an Arrow IPC stream ({FILE_FORMAT})"),
+            ),
+            (b"FEA1", format!("a Feather v1 file ({FILE_FORMAT})")),
+        ];
+        if let Some((_, what)) = not_tables
+            .iter()
+            .find(|(magic, _)| bytes.starts_with(magic))
+        {
+            return Err(Error::Data(format!(
+                "{file}: has no extension, and its content is {what}; expected CSV, Parquet, an Arrow IPC file or JSON Lines"
+            )));
         }
         let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-        match text.iter().find(|b| !b.is_ascii_whitespace()) {
+        Ok(match text.iter().find(|b| !b.is_ascii_whitespace()) {
             Some(b'{') => Format::JsonLines,
             _ => Format::Csv,
-        }
+        })
     }
 
     fn name(self) -> &'static str {
@@ -834,7 +873,7 @@ impl Table {
         // parsed like a file's bytes; so is an input known by its content.
         let Some(format) = format else {
             let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-            let format = Format::sniff(&bytes);
+            let format = Format::sniff(&bytes, &file)?;
             return Table::from_bytes(bytes, format, &file);
         };
         if !meta.is_file() && !meta.is_dir() {
@@ -1611,16 +1650,28 @@ mod tests {
 
     #[test]
     fn content_names_the_format_of_an_input_without_extension() {
-        assert_eq!(Format::sniff(b"PAR1\x15\x04"), Format::Parquet);
-        assert_eq!(Format::sniff(b"ARROW1\0\0"), Format::Ipc);
-        assert_eq!(
-            Format::sniff(b"\xEF\xBB\xBF \n{\"a\": 1}\n"),
-            Format::JsonLines
-        );
-        assert_eq!(Format::sniff(b"change_id,timestamp\n"), Format::Csv);
-        // A CSV header that merely starts with a brace-free name, and an empty input.
-        assert_eq!(Format::sniff(b"\"{odd}\",x\n"), Format::Csv);
-        assert_eq!(Format::sniff(b""), Format::Csv);
+        let sniff = |b: &[u8]| Format::sniff(b, "in").unwrap();
+        assert_eq!(sniff(b"PAR1\x15\x04"), Format::Parquet);
+        assert_eq!(sniff(b"ARROW1\0\0"), Format::Ipc);
+        assert_eq!(sniff(b"\xEF\xBB\xBF \n{\"a\": 1}\n"), Format::JsonLines);
+        assert_eq!(sniff(b"change_id,timestamp\n"), Format::Csv);
+        // A quoted CSV header that holds a brace, and an empty input.
+        assert_eq!(sniff(b"\"{odd}\",x\n"), Format::Csv);
+        assert_eq!(sniff(b""), Format::Csv);
+        // Bytes known not to be a table are refused by name, not parsed as CSV.
+        for (bytes, named) in [
+            (&b"\x1F\x8B\x08\0"[..], "gzip"),
+            (b"\x28\xB5\x2F\xFD\0", "zstd"),
+            (b"PK\x03\x04", "zip"),
+            (b"\xFF\xFF\xFF\xFF\x10\0", "Arrow IPC stream"),
+            (b"FEA1\0", "Feather v1"),
+        ] {
+            let message = Format::sniff(bytes, "in").unwrap_err().to_string();
+            assert!(
+                message.starts_with("in: ") && message.contains(named),
+                "{message}"
+            );
+        }
     }
 
     /// `text` read by [`read_csv`], with the whole file at hand.

@@ -438,8 +438,8 @@ pub fn write_export_table(path: &Path, df: &mut DataFrame, format: ExportFormat)
 const EXPORT_COMPRESSION: ParquetCompression = ParquetCompression::Lz4Raw;
 
 /// Rows of the main table built and written at a time: a large export holds one part of
-/// the table besides the scored history, not all of it (at 1M changes, 2.75 GB peak
-/// written whole, 1.73 GB in parts; benches/README.md).
+/// the table besides the scored history, not all of it (a 1M-change export in Parquet
+/// peaked at 2.75 GB written whole, 1.66 GB in parts; README, "Speed of the export").
 pub const EXPORT_PART_ROWS: usize = 100_000;
 
 /// [`write_export_table`]'s file, staged but not yet in place.
@@ -461,8 +461,10 @@ fn stage_export_table(path: &Path, df: &mut DataFrame, format: ExportFormat) -> 
 
 /// Stages the main table ([`changes_table`]) at `path`, built and written `part_rows`
 /// rows at a time in Parquet and CSV (the same table as written whole; Parquet gets a
-/// row group per part). Arrow IPC is written whole: polars' part-by-part Arrow writer
-/// needs the arrow crate's field descriptions, which changerisk does not depend on.
+/// row group per part). Arrow IPC holds the whole table, its parts stacked as record
+/// batches: polars' part-by-part Arrow writer needs the arrow crate's field
+/// descriptions, which changerisk does not depend on. The first part is built before
+/// anything is written, so a column the format cannot hold stops the export there.
 pub fn stage_changes_table(
     model: &Model,
     history: &ScoredHistory,
@@ -472,7 +474,7 @@ pub fn stage_changes_table(
 ) -> Result<Staged> {
     let n = history.len();
     let part_rows = part_rows.max(1);
-    if format == ExportFormat::Arrow || n <= part_rows {
+    if n <= part_rows {
         let mut df = changes_table(model, history, 0..n)?;
         return stage_export_table(path, &mut df, format);
     }
@@ -489,9 +491,16 @@ pub fn stage_changes_table(
         Ok(df)
     };
     let mut starts = (0..n).step_by(part_rows);
-    stage(path, |w| {
-        let first = part(starts.next().unwrap_or(0))?;
-        if format == ExportFormat::Parquet {
+    let first = part(starts.next().unwrap_or(0))?;
+    match format {
+        ExportFormat::Arrow => {
+            let mut df = first;
+            for start in starts {
+                df.vstack_mut_owned(part(start)?).map_err(failed)?;
+            }
+            stage_export_table(path, &mut df, format)
+        }
+        ExportFormat::Parquet => stage(path, |w| {
             let mut writer = ParquetWriter::new(w)
                 .with_compression(EXPORT_COMPRESSION)
                 .batched(first.schema())
@@ -502,7 +511,8 @@ pub fn stage_changes_table(
                 writer.write_batch(&part(start)?).map_err(failed)?;
             }
             writer.finish().map(|_| ()).map_err(failed)
-        } else {
+        }),
+        ExportFormat::Csv => stage(path, |w| {
             let mut writer = CsvWriter::new(w).batched(first.schema()).map_err(failed)?;
             writer.write_batch(&first).map_err(failed)?;
             drop(first);
@@ -510,8 +520,8 @@ pub fn stage_changes_table(
                 writer.write_batch(&part(start)?).map_err(failed)?;
             }
             writer.finish().map_err(failed)
-        }
-    })
+        }),
+    }
 }
 
 /// Writes the whole export into `dir`: every table of [`TABLES`] as

@@ -131,15 +131,15 @@ fn expected_tables() -> Vec<(&'static str, DataFrame)> {
     tables
 }
 
-/// A large export writes its main table a part at a time: written 7 rows at a time, it
-/// is the table written whole (CSV byte for byte, Parquet value for value, one row group
-/// per part).
+/// A large export builds its main table a part at a time: in parts of 7 rows, it is the
+/// table written whole (CSV byte for byte, Parquet and Arrow IPC value for value;
+/// Parquet with one row group per part).
 #[test]
 fn the_main_table_written_in_parts_equals_it_written_whole() {
     let (model, history) = shipped_history();
     assert!(history.len() > 7 * 3);
     let tmp = tempdir();
-    for format in [ExportFormat::Parquet, ExportFormat::Csv] {
+    for format in FORMATS {
         let path = |name: &str| tmp.path().join(format!("{name}.{}", format.extension()));
         for (name, rows) in [("whole", usize::MAX), ("parts", 7)] {
             stage_changes_table(&model, &history, &path(name), format, rows)
@@ -157,6 +157,9 @@ fn the_main_table_written_in_parts_equals_it_written_whole() {
         let (a, b) = (read(&whole, format), read(&parts, format));
         assert_eq!(b.height(), history.len());
         assert!(a.equals_missing(&b), "{a}\n{b}");
+        if format == ExportFormat::Arrow {
+            continue;
+        }
         let groups = ParquetReader::new(File::open(&parts).unwrap())
             .get_metadata()
             .unwrap()
