@@ -663,17 +663,27 @@ fn without_panics<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
 /// the format cannot hold is exit 2 naming the column (and row): binary values;
 /// durations and nested values in CSV; NaN and infinities in JSON Lines (JSON has none,
 /// and `null` would read as missing), and nested values holding floats, binary or
-/// zoned times there (they cannot be checked or written faithfully).
-pub fn prepare_text_output(df: &mut DataFrame, csv: bool, file: &str) -> Result<()> {
-    let (what, instead) = if csv {
+/// zoned times there (they cannot be checked or written faithfully). The error gives
+/// `instead` as the advice (default: write one of the formats that can hold it).
+pub fn prepare_text_output(
+    df: &mut DataFrame,
+    csv: bool,
+    file: &str,
+    instead: Option<&str>,
+) -> Result<()> {
+    let (what, instead_of_text) = if csv {
         ("CSV", "Parquet, Arrow IPC or JSON Lines")
     } else {
         ("JSON Lines", "Parquet, Arrow IPC or CSV")
     };
-    let cannot = |c: &Column, held: String, instead: &str| {
+    // What to do instead: the caller's advice, or writing one of `formats`.
+    let advice =
+        |formats: &str| instead.map_or_else(|| format!("write {formats} instead"), String::from);
+    let cannot = |c: &Column, held: String, formats: &str| {
         Error::Data(format!(
-            "{file}: column '{}' holds {held}, which {what} cannot hold (write {instead} instead)",
-            c.name()
+            "{file}: column '{}' holds {held}, which {what} cannot hold ({})",
+            c.name(),
+            advice(formats)
         ))
     };
     let mut zoned = Vec::new();
@@ -682,9 +692,11 @@ pub fn prepare_text_output(df: &mut DataFrame, csv: bool, file: &str) -> Result<
             DataType::Binary | DataType::BinaryOffset => {
                 return Err(cannot(c, "binary values".into(), "Parquet or Arrow IPC"))
             }
-            DataType::Duration(_) if csv => return Err(cannot(c, "durations".into(), instead)),
+            DataType::Duration(_) if csv => {
+                return Err(cannot(c, "durations".into(), instead_of_text))
+            }
             t if csv && t.is_nested() => {
-                return Err(cannot(c, format!("values of type {t}"), instead))
+                return Err(cannot(c, format!("values of type {t}"), instead_of_text))
             }
             t if t.is_nested() => {
                 if let Some(held) = unfaithful_in_json(t) {
@@ -706,7 +718,11 @@ pub fn prepare_text_output(df: &mut DataFrame, csv: bool, file: &str) -> Result<
                     .enumerate()
                     .find_map(|(i, v)| v.filter(|v| !v.is_finite()).map(|v| (i, v)));
                 if let Some((row, v)) = found {
-                    return Err(cannot(c, format!("{v} in row {}", row + 1), instead));
+                    return Err(cannot(
+                        c,
+                        format!("{v} in row {}", row + 1),
+                        instead_of_text,
+                    ));
                 }
             }
             DataType::Datetime(unit, Some(zone)) if csv || zone.as_str() != "UTC" => {
@@ -778,7 +794,7 @@ pub fn stage_table(path: &Path, df: &mut DataFrame) -> Result<crate::output::Sta
     let format = Format::of(path)?;
     let file_name = path.display().to_string();
     if matches!(format, Format::Csv | Format::JsonLines) {
-        prepare_text_output(df, format == Format::Csv, &file_name)?;
+        prepare_text_output(df, format == Format::Csv, &file_name, None)?;
     }
     crate::output::stage(path, |w| {
         let failed = |e: PolarsError| {

@@ -442,8 +442,15 @@ const EXPORT_COMPRESSION: ParquetCompression = ParquetCompression::Lz4Raw;
 /// peaked at 2.75 GB written whole, 1.66 GB in parts; README, "Speed of the export").
 pub const EXPORT_PART_ROWS: usize = 100_000;
 
+/// What an export that CSV cannot hold should be written as instead.
+const EXPORT_INSTEAD_OF_CSV: &str = "export with --format parquet or --format arrow instead";
+
 /// [`write_export_table`]'s file, staged but not yet in place.
 fn stage_export_table(path: &Path, df: &mut DataFrame, format: ExportFormat) -> Result<Staged> {
+    if format == ExportFormat::Csv {
+        let file = path.display().to_string();
+        prepare_text_output(df, true, &file, Some(EXPORT_INSTEAD_OF_CSV))?;
+    }
     match format {
         ExportFormat::Parquet => stage(path, |w| {
             ParquetWriter::new(w)
@@ -486,7 +493,7 @@ pub fn stage_changes_table(
         let mut df = changes_table(model, history, start..(start + part_rows).min(n))?;
         df.align_chunks_par();
         if format == ExportFormat::Csv {
-            prepare_text_output(&mut df, true, &file)?;
+            prepare_text_output(&mut df, true, &file, Some(EXPORT_INSTEAD_OF_CSV))?;
         }
         Ok(df)
     };

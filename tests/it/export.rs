@@ -504,3 +504,33 @@ fn a_failed_export_writes_none_of_its_files() {
         "earlier\n"
     );
 }
+
+/// A pass-through column CSV cannot hold (a list) stops a CSV export with the export's
+/// own advice (it has no JSON Lines format), before the output directory exists.
+#[test]
+fn a_column_csv_cannot_hold_is_refused_with_the_exports_advice() {
+    let tmp = tempdir();
+    let out = tmp.path().join("out");
+    let changes = repo_root().join("tests/fixtures/typed/passthrough_nested.parquet");
+    run(
+        &repo_root(),
+        [
+            "export",
+            "--quiet",
+            "--changes",
+            changes.to_str().unwrap(),
+            "--incidents",
+            "data/incidents.csv",
+            "--format",
+            "csv",
+            "--output",
+            out.to_str().unwrap(),
+        ],
+    )
+    .bad_input(&[
+        "changes.csv",
+        "column 'xs'",
+        "export with --format parquet or --format arrow instead",
+    ]);
+    assert!(!out.exists());
+}
