@@ -880,7 +880,8 @@ impl Table {
         // `/dev/stdin`) is known by its content ([`Format::sniff`]).
         let format = match Format::of(path) {
             Ok(format) => Some(format),
-            Err(_) if path.extension().is_none() => None,
+            // (`new.` has an empty extension: none either.)
+            Err(_) if path.extension().is_none_or(|e| e.is_empty()) => None,
             Err(e) => return Err(e),
         };
         let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;

@@ -100,6 +100,17 @@ fn the_same_tables_in_every_format_score_the_same() {
         run_command(cmd).success();
         assert_eq!(scored(&piped), reference, "{ext} through a pipe");
     }
+    // An empty extension (`new.`) is no extension either.
+    std::fs::copy(&history.new_changes, dir.join("new.")).unwrap();
+    let output = dir.join("dot.csv");
+    score(
+        dir,
+        &dir.join("new."),
+        Some((&history.incidents, &history.changes)),
+        &output,
+    )
+    .success();
+    assert_eq!(scored(&output), reference, "a name ending in a dot");
     // An extension that names no format is still refused, not guessed at.
     std::fs::copy(&history.new_changes, dir.join("new.txt")).unwrap();
     score(dir, &dir.join("new.txt"), None, &dir.join("txt.csv"))
