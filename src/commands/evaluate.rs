@@ -141,9 +141,11 @@ pub fn run(args: EvaluateArgs, progress: &Progress) -> Result<u8> {
 
 /// The time-ordered evaluation.
 pub fn evaluate(s: &EvaluateSettings, progress: &Progress) -> Result<Evaluation> {
-    let (changes, incidents) = s.inputs.load(progress)?;
+    let (mut changes, incidents) = s.inputs.load(progress)?;
     progress.stage("linking incidents and building features");
     let history = time_ordered(&changes, &incidents, s.labelling);
+    // The input order's copy of the columns is not needed again (its events are).
+    drop(std::mem::take(&mut changes.frame));
     let (frame, y, ts) = (&history.prepared.frame, &history.y, &history.ts);
     progress.log(&history.prepared.labels.summary.describe());
     let n = y.len();
