@@ -50,6 +50,7 @@ fn scored(model: &Model, n: usize, dir: &Path) -> ScoredHistory {
         &inputs,
         &Policies::default_rules(),
         &Progress::new(true),
+        true,
     )
     .expect("score the history")
 }

@@ -3,6 +3,7 @@
 //! contributions, tier, violated policies and reasons), and the summaries built on it:
 //! the gating curve, risk by segment and feature importance.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use polars::prelude::DataFrame;
@@ -32,7 +33,9 @@ pub struct ScoredHistory {
     /// The typed input columns, calendar columns and point-in-time history columns.
     pub frame: Frame,
     /// The model's feature values (before standardisation): `design[j][i]` is feature
-    /// `j` (model order) of change `i`.
+    /// `j` (model order) of change `i`. Empty when the history was scored without them
+    /// ([`score_history`]'s `keep_design`); [`ScoredHistory::feature`] gives a feature
+    /// either way.
     pub design: Vec<Vec<f64>>,
     /// Caused an incident (or labelled positive by the config's label column).
     pub labels: Vec<bool>,
@@ -66,6 +69,15 @@ impl ScoredHistory {
         self.scores.iter().map(|s| s.risk).collect()
     }
 
+    /// Feature `j`'s values (model order): kept from scoring, or evaluated again on the
+    /// frame (the same values, bit for bit) when the history was scored without them.
+    pub fn feature(&self, model: &Model, j: usize) -> Result<Cow<'_, [f64]>> {
+        match self.design.get(j) {
+            Some(values) => Ok(Cow::Borrowed(values)),
+            None => Ok(Cow::Owned(model.features[j].def.expr.eval(&self.frame)?)),
+        }
+    }
+
     /// Violated policy ids of change `i`, `;`-separated (empty when none).
     pub fn policy_ids(&self, i: usize) -> String {
         crate::policy::joined_ids(&self.policy[i])
@@ -75,12 +87,15 @@ impl ScoredHistory {
 /// Loads a labelled history (labels from incidents or from the config's label column),
 /// computes every change's point-in-time history over the whole history, and scores
 /// every change with `model` (tiers from the model, `policies` checked). The caller
-/// logs the labels' summary (`label_summary`) if it has not already.
+/// logs the labels' summary (`label_summary`) if it has not already. Without
+/// `keep_design` the feature values are not kept (a report needs one at a time: at 1M
+/// changes of the built-in schema they take 344 MB).
 pub fn score_history(
     model: &Model,
     inputs: &Inputs,
     policies: &Policies,
     progress: &Progress,
+    keep_design: bool,
 ) -> Result<ScoredHistory> {
     // `Inputs::load` drops the pass-through columns, which the export keeps.
     let incidents_path = inputs.incidents()?;
@@ -101,11 +116,15 @@ pub fn score_history(
 
     progress.stage("scoring");
     let frame = prepared.frame;
-    let design: Vec<Vec<f64>> = model
-        .features
-        .par_iter()
-        .map(|f| f.def.expr.eval(&frame))
-        .collect::<Result<_>>()?;
+    let design: Vec<Vec<f64>> = if keep_design {
+        model
+            .features
+            .par_iter()
+            .map(|f| f.def.expr.eval(&frame))
+            .collect::<Result<_>>()?
+    } else {
+        Vec::new()
+    };
     let n = frame.len();
     let (mut scores, mut tiers) = (Vec::with_capacity(n), Vec::with_capacity(n));
     let (mut policy, mut reasons) = (Vec::with_capacity(n), Vec::with_capacity(n));
@@ -249,37 +268,37 @@ pub fn contribution_column(
     history: &ScoredHistory,
     j: usize,
     rows: std::ops::Range<usize>,
-) -> Vec<f64> {
+) -> Result<Vec<f64>> {
     if model.trees.is_some() {
-        return history.scores[rows]
+        return Ok(history.scores[rows]
             .iter()
             .map(|s| s.contributions[j])
-            .collect();
+            .collect());
     }
-    history.design[j][rows]
+    Ok(history.feature(model, j)?[rows]
         .iter()
         .map(|&v| model.linear_contribution(j, v))
-        .collect()
+        .collect())
 }
 
 /// Feature importance over a scored history, the most influential first (by mean
 /// |contribution|; ties in model order).
-pub fn importance(model: &Model, history: &ScoredHistory) -> Vec<Importance> {
+pub fn importance(model: &Model, history: &ScoredHistory) -> Result<Vec<Importance>> {
     let n = history.len().max(1) as f64;
     let mut out: Vec<Importance> = model
         .features
         .par_iter()
         .enumerate()
         .map(|(j, f)| {
-            let column = contribution_column(model, history, j, 0..history.len());
-            let values = &history.design[j];
+            let column = contribution_column(model, history, j, 0..history.len())?;
+            let values = history.feature(model, j)?;
             let mean_value = values.iter().sum::<f64>() / n;
             let covariance: f64 = values
                 .iter()
                 .zip(&column)
                 .map(|(v, c)| (v - mean_value) * c)
                 .sum();
-            Importance {
+            Ok(Importance {
                 feature: f.def.name.clone(),
                 factor: f.def.factor.clone(),
                 coefficient: (model.trees.is_none() || model.learner == LearnerChoice::Blend)
@@ -287,11 +306,11 @@ pub fn importance(model: &Model, history: &ScoredHistory) -> Vec<Importance> {
                 raises_risk: covariance > 0.0,
                 mean_abs_contribution: column.iter().map(|c| c.abs()).sum::<f64>() / n,
                 mean_contribution: column.iter().sum::<f64>() / n,
-            }
+            })
         })
-        .collect();
+        .collect::<Result<_>>()?;
     out.sort_by(|a, b| b.mean_abs_contribution.total_cmp(&a.mean_abs_contribution));
-    out
+    Ok(out)
 }
 
 #[cfg(test)]

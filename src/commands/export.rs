@@ -68,7 +68,7 @@ pub fn run(args: ExportArgs, progress: &Progress) -> Result<u8> {
         crate::output::check_not_an_input("--output", &s.output.join(name), &inputs)?;
     }
     let policies = Policies::from_flag(s.policy.as_deref())?;
-    let history = score_history(&model, &s.inputs, &policies, progress)?;
+    let history = score_history(&model, &s.inputs, &policies, progress, true)?;
     progress.log(&history.label_summary.describe());
     progress.stage("writing the export");
     let written = write_export(&model, &history, &s.output, s.format)?;

@@ -78,9 +78,10 @@ pub fn run(args: ReportArgs, progress: &Progress) -> Result<u8> {
         },
         progress,
     )?;
-    let history = score_history(&model, &s.inputs, &policies, progress)?;
+    // The report reads the feature values one at a time (importance): not kept.
+    let history = score_history(&model, &s.inputs, &policies, progress, false)?;
     progress.stage("drawing the report");
-    let importance = importance(&model, &history);
+    let importance = importance(&model, &history)?;
     let report = Report::build(
         (
             s.model.display().to_string(),

@@ -229,13 +229,15 @@ pub fn changes_table(
             .collect::<Vec<_>>(),
     );
     let names: Vec<&str> = model.features.iter().map(|f| f.def.name.as_str()).collect();
-    columns.extend(
-        names
-            .par_iter()
-            .zip(&history.design)
-            .map(|(name, values)| f64_column(&format!("feature_{name}"), values[r()].to_vec()))
-            .collect::<Vec<_>>(),
-    );
+    let features: Vec<PlColumn> = names
+        .par_iter()
+        .enumerate()
+        .map(|(j, name)| {
+            let values = history.feature(model, j)?;
+            Ok(f64_column(&format!("feature_{name}"), values[r()].to_vec()))
+        })
+        .collect::<Result<_>>()?;
+    columns.extend(features);
     columns.push(BooleanChunked::from_slice("label".into(), &history.labels[r()]).into_column());
     columns.push(str_column(
         "label_source",
@@ -260,18 +262,15 @@ pub fn changes_table(
         "reasons",
         history.reasons[r()].iter().map(String::as_str),
     ));
-    columns.extend(
-        names
-            .par_iter()
-            .enumerate()
-            .map(|(j, name)| {
-                f64_column(
-                    &format!("contrib_{name}"),
-                    contribution_column(model, history, j, r()),
-                )
-            })
-            .collect::<Vec<_>>(),
-    );
+    let contributions: Vec<PlColumn> = names
+        .par_iter()
+        .enumerate()
+        .map(|(j, name)| {
+            let values = contribution_column(model, history, j, r())?;
+            Ok(f64_column(&format!("contrib_{name}"), values))
+        })
+        .collect::<Result<_>>()?;
+    columns.extend(contributions);
     let passthrough = history.passthrough.slice(rows.start as i64, n);
     with_passthrough(columns, &passthrough, n).map_err(|e| table_error("changes", e))
 }
@@ -281,7 +280,7 @@ pub fn changes_table(
 /// standardisation), `mean_abs_contribution` and `mean_contribution` (to the logit,
 /// over the exported history).
 pub fn coefficients_table(model: &Model, history: &ScoredHistory) -> Result<DataFrame> {
-    let rows = importance(model, history);
+    let rows = importance(model, history)?;
     let fitted = |name: &str| {
         model
             .features

@@ -6,7 +6,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use changerisk::analysis::{score_history, ScoredHistory};
+use changerisk::analysis::{contribution_column, importance, score_history, ScoredHistory};
 use changerisk::commands::Inputs;
 use changerisk::config::Config;
 use changerisk::export::{
@@ -85,6 +85,12 @@ fn utc_timestamps(mut df: DataFrame) -> PolarsResult<DataFrame> {
 /// The shipped model and the shipped history it scored.
 fn shipped_history() -> (Model, ScoredHistory) {
     let model = Model::load(&shipped_model()).unwrap();
+    let history = shipped_history_by(&model, true);
+    (model, history)
+}
+
+/// The shipped history scored by `model`, its feature values kept or not.
+fn shipped_history_by(model: &Model, keep_design: bool) -> ScoredHistory {
     let inputs = Inputs {
         changes: repo_root().join("data/changes.csv"),
         incidents: Some(repo_root().join("data/incidents.csv")),
@@ -92,14 +98,46 @@ fn shipped_history() -> (Model, ScoredHistory) {
         incidents_given: true,
         config_file: None,
     };
-    let history = score_history(
-        &model,
+    score_history(
+        model,
         &inputs,
         &Policies::default_rules(),
         &Progress::new(true),
+        keep_design,
     )
-    .unwrap();
-    (model, history)
+    .unwrap()
+}
+
+/// `report` scores the history without keeping its feature values: importance and
+/// contributions come out the same, bit for bit, for a tree model (the shipped blend)
+/// and a logistic one (whose contributions are computed from the values).
+#[test]
+fn a_history_scored_without_its_feature_values_explains_the_same() {
+    let tmp = tempdir();
+    for name in ["changes.csv", "incidents.csv"] {
+        std::fs::copy(repo_root().join("data").join(name), tmp.path().join(name)).unwrap();
+    }
+    crate::util::train_here(tmp.path(), "logistic.json", &["--learner", "logistic"]).success();
+    let logistic = Model::load(&tmp.path().join("logistic.json")).unwrap();
+    for model in [Model::load(&shipped_model()).unwrap(), logistic] {
+        let (kept, lean) = (
+            shipped_history_by(&model, true),
+            shipped_history_by(&model, false),
+        );
+        assert!(lean.design.is_empty() && !kept.design.is_empty());
+        assert_eq!(
+            importance(&model, &lean).unwrap(),
+            importance(&model, &kept).unwrap()
+        );
+        for j in 0..model.features.len() {
+            let all = 0..kept.len();
+            let (a, b) = (
+                contribution_column(&model, &kept, j, all.clone()).unwrap(),
+                contribution_column(&model, &lean, j, all).unwrap(),
+            );
+            assert_eq!(a, b, "feature {j}");
+        }
+    }
 }
 
 /// The tables the library builds for the shipped history, by name.

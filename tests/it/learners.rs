@@ -50,6 +50,7 @@ fn scored(model: &Model, history: &History) -> ScoredHistory {
         &inputs,
         &Policies::default_rules(),
         &Progress::new(true),
+        true,
     )
     .unwrap()
 }
