@@ -492,15 +492,7 @@ fn model_files_out_of_range_exit_2() {
             &["m.json", "tiers.percentiles [90.0, 50.0, 99.0]"],
         ),
         (
-            |m| {
-                let f = m["features"]
-                    .as_array_mut()
-                    .unwrap()
-                    .iter_mut()
-                    .find(|f| f["expr"]["op"] == "smoothed_log_odds")
-                    .expect("a smoothed rate");
-                f["expr"]["prior"] = 0.0.into();
-            },
+            |m| feature_with_op(m, "smoothed_log_odds")["expr"]["prior"] = 0.0.into(),
             &["m.json", "prior 0 and weight", "strictly between 0 and 1"],
         ),
         (
@@ -536,13 +528,7 @@ fn model_files_out_of_range_exit_2() {
     assert!(!dir.join("out.csv").exists());
     // What the command line and a config file refuse, a model file may not carry either.
     let in_levels = |m: &mut serde_json::Value| {
-        let f = m["features"]
-            .as_array_mut()
-            .unwrap()
-            .iter_mut()
-            .find(|f| f["expr"]["op"] == "in")
-            .expect("an `in` feature");
-        f["expr"]["levels"] = serde_json::json!([]);
+        feature_with_op(m, "in")["expr"]["levels"] = serde_json::json!([]);
     };
     let cases: [(Spoil, &[&str]); 5] = [
         (
@@ -664,4 +650,14 @@ fn separable_histories_give_a_model_that_loads_or_none() {
         "expected log-odds within +-10000",
     ]);
     assert!(!dir.join("m.json").exists());
+}
+
+/// The first feature of a model file (as JSON) whose expression is `op`.
+fn feature_with_op<'a>(model: &'a mut serde_json::Value, op: &str) -> &'a mut serde_json::Value {
+    model["features"]
+        .as_array_mut()
+        .expect("a feature list")
+        .iter_mut()
+        .find(|f| f["expr"]["op"] == op)
+        .unwrap_or_else(|| panic!("a feature with op {op}"))
 }
