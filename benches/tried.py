@@ -1,11 +1,12 @@
 """Ideas tried for OpenStack's 0.78 (issue 4) and not adopted: recency weights, Kamei's
 normalised churn, additive non-linear models, boosting from the logistic model, label-rate
-weights, a forest of extremely randomised trees. Each is scored the way `benches/README.md`
+weights, a forest of extremely randomised trees, time-of-day and activity columns,
+leaving out the most recent training rows. Each is scored the way `benches/README.md`
 ("Tried for OpenStack's 0.78") reports it: mean ROC-AUC over three rolling-origin
 validation folds inside the training 80% (55-70%, 70-85%, 85-100%), then ROC-AUC on the
 chronological test 20%, on OpenStack, Columba and five 9,000-change windows of OpenStack.
 
-    VENV=/work/bench-venv-q; $VENV/bin/python benches/tried.py recency|kamei|additive|boosting|rate|forest
+    VENV=/work/bench-venv-q; $VENV/bin/python benches/tried.py recency|kamei|additive|boosting|rate|forest|clock|latency
 
 Prints `validation/test` per model. Needs numpy, pandas, scikit-learn and lightgbm.
 """
@@ -244,14 +245,68 @@ def forest(names, x, y, t):
     return out
 
 
+def clock_features(t, kinds):
+    """Columns derived from the change times alone: `h` hour of day (UTC, as sine and
+    cosine), `w` weekend and Friday flags, `a` log1p of the changes in the day and the
+    week strictly before (project activity; equal times do not count each other)."""
+    cols = []
+    if "h" in kinds:
+        hours = (t % 86400) / 3600.0
+        cols += [np.sin(2 * np.pi * hours / 24), np.cos(2 * np.pi * hours / 24)]
+    if "w" in kinds:
+        weekday = ((t // 86400) + 3) % 7  # 1970-01-01 was a Thursday; 0 = Monday
+        cols += [(weekday >= 5).astype(float), (weekday == 4).astype(float)]
+    if "a" in kinds:
+        before = np.searchsorted(t, t, side="left")
+        for span in [86400, 7 * 86400]:
+            cols.append(np.log1p(before - np.searchsorted(t, t - span, side="left")))
+    return np.column_stack(cols) if cols else np.zeros((len(t), 0))
+
+
+def clock(names, x, y, t):
+    """Time-of-day, weekday and recent-activity columns added for LR and the 40% blend."""
+    out = {}
+    for kinds in ["", "h", "w", "a", "hwa"]:
+        extra = clock_features(t, kinds)
+
+        def fit(a, b, c, d, extra=extra, trees=True):
+            n, m = len(a), len(d)
+            xa, xd = np.hstack([a, extra[:n]]), np.hstack([d, extra[n : n + m]])
+            model = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=5000))
+            model.fit(np.hstack([log1p(a), extra[:n]]), b)
+            logit = model.decision_function(np.hstack([log1p(d), extra[n : n + m]]))
+            return 0.4 * logit + 0.6 * boosted(xa, b, xd, 60) if trees else logit
+
+        label = kinds or "none"
+        out[f"LR {label}"] = score(lambda a, b, c, d: fit(a, b, c, d, trees=False), x, y, t)
+        out[f"blend {label}"] = score(fit, x, y, t)
+    return out
+
+
+def latency(names, x, y, t):
+    """The most recent 5%, 10% or 20% of the training rows left out (their SZZ labels had
+    the least time to be found), for LR and the 40% blend."""
+    out = {}
+    for drop in [0.0, 0.05, 0.1, 0.2]:
+        def keep(a, b, drop=drop):
+            k = int(len(a) * (1 - drop))
+            return a[:k], b[:k]
+
+        out[f"LR -{drop:.0%}"] = score(lambda a, b, c, d: lr_logits(*keep(a, b), d)[1], x, y, t)
+        out[f"blend -{drop:.0%}"] = score(
+            lambda a, b, c, d: 0.4 * lr_logits(*keep(a, b), d)[1] + 0.6 * boosted(*keep(a, b), d, 60), x, y, t
+        )
+    return out
+
+
 def main():
     ideas = {
         "recency": recency, "kamei": kamei, "additive": additive, "boosting": boosting, "rate": rate,
-        "forest": forest,
+        "forest": forest, "clock": clock, "latency": latency,
     }
     idea = ideas.get(sys.argv[1] if len(sys.argv) > 1 else "")
     if idea is None:
-        sys.exit("usage: tried.py recency|kamei|additive|boosting|rate|forest")
+        sys.exit("usage: tried.py " + "|".join(ideas))
     for case, names, x, y, t in cases():
         results = idea(names, x, y, t)
         cells = "  ".join(f"{k} {v:.4f}/{te:.4f}" for k, (v, te) in results.items())
