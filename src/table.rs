@@ -91,6 +91,16 @@ impl Format {
                 "{file}: has no extension, and its content is {what}; expected CSV, Parquet, an Arrow IPC file or JSON Lines"
             )));
         }
+        refuse_utf16(bytes, file)?;
+        // Text tables hold no NUL byte; UTF-16 text without its mark and other binary
+        // data do.
+        if bytes.iter().take(SNIFF_BYTES).any(|&b| b == 0) {
+            return Err(Error::Data(format!(
+                "{file}: has no extension, and its content holds NUL bytes: binary data or \
+                 UTF-16 text, neither a Parquet nor an Arrow IPC file (by their first bytes); \
+                 expected CSV, Parquet, an Arrow IPC file or JSON Lines"
+            )));
+        }
         let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
         Ok(match text.iter().find(|b| !b.is_ascii_whitespace()) {
             Some(b'{') => Format::JsonLines,
@@ -108,6 +118,22 @@ impl Format {
     }
 }
 
+/// How many leading bytes [`Format::sniff`] looks through for a NUL byte.
+const SNIFF_BYTES: usize = 8192;
+
+/// Refuses text in UTF-16 (known by its byte order mark, as spreadsheets save "Unicode
+/// text"), which would otherwise fail as a header that is not UTF-8, or as one long
+/// field.
+fn refuse_utf16(bytes: &[u8], file: &str) -> Result<()> {
+    if bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF") {
+        return Err(Error::Data(format!(
+            "{file}: is UTF-16 text (it starts with a UTF-16 byte order mark); changerisk \
+             reads UTF-8: convert it first (iconv -f UTF-16 -t UTF-8 FILE > FILE.csv)"
+        )));
+    }
+    Ok(())
+}
+
 /// Reads a table. CSV cells are all read as text, so that validation (not type
 /// inference) decides what a cell means and can name the offending row.
 pub fn read_table(path: &Path) -> Result<DataFrame> {
@@ -123,10 +149,14 @@ pub fn read_table(path: &Path) -> Result<DataFrame> {
             let mut shape = Shape::default();
             let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
             let mut chunk = vec![0u8; 1 << 20];
+            let mut first = true;
             loop {
                 let n = std::io::Read::read(&mut f, &mut chunk).map_err(|e| Error::io(path, e))?;
                 if n == 0 {
                     break;
+                }
+                if std::mem::take(&mut first) {
+                    refuse_utf16(&chunk[..n], &file_name)?;
                 }
                 shape
                     .feed(&chunk[..n])
@@ -148,6 +178,7 @@ pub fn read_table(path: &Path) -> Result<DataFrame> {
         }
         Format::JsonLines => {
             let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+            refuse_utf16(&bytes, &file_name)?;
             crate::jsonl::read(&bytes, &file_name)?
         }
     };
@@ -217,6 +248,7 @@ fn read_csv(input: impl std::io::Read, file: &str) -> Result<DataFrame> {
 /// the checks and messages of a CSV file: a quote left open, a row of another length,
 /// bytes that are not UTF-8, a column named twice, each by row (and column).
 pub fn read_csv_bytes(bytes: &[u8], file: &str) -> Result<DataFrame> {
+    refuse_utf16(bytes, file)?;
     let mut shape = Shape::in_parts(bytes.len());
     shape
         .feed(bytes)
@@ -908,6 +940,9 @@ impl Table {
     fn from_bytes(mut bytes: Vec<u8>, format: Format, file: &str) -> Result<Table> {
         if bytes.is_empty() {
             return Err(empty_file(format, file.into()));
+        }
+        if matches!(format, Format::Csv | Format::JsonLines) {
+            refuse_utf16(&bytes, file)?;
         }
         match format {
             Format::Csv => match RawCsv::parse(&mut bytes) {
@@ -1682,6 +1717,9 @@ mod tests {
             (b"PK\x03\x04", "zip"),
             (b"\xFF\xFF\xFF\xFF\x10\0", "Arrow IPC stream"),
             (b"FEA1\0", "Feather v1"),
+            (b"\xFF\xFEc\0h\0", "UTF-16"),
+            (b"c\0h\0g\0", "NUL bytes"),
+            (b"\x7FELF\x02\x01\x01\0", "NUL bytes"),
         ] {
             let message = Format::sniff(bytes, "in").unwrap_err().to_string();
             assert!(

@@ -274,6 +274,36 @@ fn spreadsheet_csv_with_byte_order_mark_and_crlf_loads_like_plain_csv() {
     assert_eq!(scored(&output), reference);
 }
 
+/// Spreadsheets save "Unicode text" as UTF-16: refused by name, as CSV, as JSON Lines and
+/// without an extension, instead of failing as a header that is not UTF-8.
+#[test]
+fn utf16_text_is_refused_by_name() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    score_rows(dir, "plain", &canonical());
+    let plain = std::fs::read_to_string(dir.join("plain.csv")).expect("written");
+    let utf16: Vec<u8> = std::iter::once(0xFEFF_u16)
+        .chain(plain.encode_utf16())
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    for name in ["utf16.csv", "utf16.jsonl", "utf16"] {
+        std::fs::write(dir.join(name), &utf16).expect("written");
+        score(dir, &dir.join(name), None, &dir.join("out.csv")).bad_input(&[
+            name,
+            "is UTF-16 text",
+            "iconv -f UTF-16 -t UTF-8",
+        ]);
+    }
+    // Without its mark, the NUL bytes give it away when nothing else names the format.
+    std::fs::write(dir.join("nomark"), &utf16[2..]).expect("written");
+    score(dir, &dir.join("nomark"), None, &dir.join("out.csv")).bad_input(&[
+        "nomark",
+        "holds NUL bytes",
+        "UTF-16",
+    ]);
+    assert!(!dir.join("out.csv").exists());
+}
+
 #[test]
 fn small_integer_decimal_and_binary_columns_score_like_csv() {
     let tmp = tempdir();
