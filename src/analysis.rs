@@ -41,7 +41,9 @@ pub struct ScoredHistory {
     pub labels: Vec<bool>,
     pub label_source: Vec<LabelSource>,
     pub label_summary: LabelSummary,
-    /// Risk, logit and per-feature contributions (model feature order).
+    /// Risk, logit and per-feature contributions (model feature order); the
+    /// contributions are empty for a logistic model, read them with
+    /// [`contribution_column`].
     pub scores: Vec<Score>,
     /// Tier index into [`crate::model::TIER_NAMES`] (model tiers).
     pub tiers: Vec<usize>,
@@ -132,7 +134,14 @@ pub fn score_history(
         scores.push(Score {
             risk: s.risk,
             logit: s.logit,
-            contributions: s.contributions,
+            // A logistic model's contributions follow from the feature values
+            // ([`contribution_column`]): not kept, they would be 8 bytes per feature
+            // and change.
+            contributions: if model.trees.is_some() {
+                s.contributions
+            } else {
+                Vec::new()
+            },
         });
         tiers.push(s.tier);
         policy.push(s.policy);

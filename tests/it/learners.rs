@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use changerisk::analysis::{score_history, ScoredHistory};
+use changerisk::analysis::{contribution_column, score_history, ScoredHistory};
 use changerisk::commands::Inputs;
 use changerisk::config::Config;
 use changerisk::model::{sigmoid, LearnerChoice, Model};
@@ -90,9 +90,16 @@ fn every_learner_explains_each_score_exactly_and_survives_its_model_file() {
             );
         }
         let history_scores = scored(&model, &history);
+        // As the export and the report read them (a logistic model's from the feature
+        // values, trees' from the kept per-change contributions).
+        let columns: Vec<Vec<f64>> = (0..model.features.len())
+            .map(|j| {
+                contribution_column(&model, &history_scores, j, 0..history_scores.len()).unwrap()
+            })
+            .collect();
         let mut tree_parts = 0;
         for (i, s) in history_scores.scores.iter().enumerate() {
-            let sum = model.base_value() + s.contributions.iter().sum::<f64>();
+            let sum = model.base_value() + columns.iter().map(|c| c[i]).sum::<f64>();
             assert!(
                 (sum - s.logit).abs() <= 1e-9,
                 "{learner}, row {i}: base {} + contributions = {sum}, logit {}",
