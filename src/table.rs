@@ -170,9 +170,13 @@ pub fn read_table(path: &Path) -> Result<DataFrame> {
         }
         Format::Parquet => {
             let f = File::open(path).map_err(|e| Error::io(path, e))?;
+            refuse_unheld_types(|| ParquetReader::new(f).schema(), format, &file_name)?;
+            let f = File::open(path).map_err(|e| Error::io(path, e))?;
             typed(|| ParquetReader::new(f).finish(), format, &file_name)?
         }
         Format::Ipc => {
+            let f = File::open(path).map_err(|e| Error::io(path, e))?;
+            refuse_unheld_types(|| IpcReader::new(f).schema(), format, &file_name)?;
             let f = File::open(path).map_err(|e| Error::io(path, e))?;
             typed(|| IpcReader::new(f).finish(), format, &file_name)?
         }
@@ -195,6 +199,53 @@ fn empty_file(format: Format, file: String) -> Error {
     Error::EmptyTable {
         file,
         what: format!("the file is empty (expected {expected})"),
+    }
+}
+
+/// Refuses, by column, a Parquet or Arrow IPC file holding a type polars' readers cannot
+/// hold (their own errors name no column: "cannot create series from Float16"). Its
+/// schema is read first; a schema that cannot be read is left to the read's own error.
+fn refuse_unheld_types(
+    schema: impl FnOnce() -> PolarsResult<std::sync::Arc<ArrowSchema>>,
+    format: Format,
+    file: &str,
+) -> Result<()> {
+    let Ok(Ok(schema)) = without_panics(schema) else {
+        return Ok(());
+    };
+    let unheld = schema
+        .iter_values()
+        .find_map(|field| unheld_type(&field.dtype).map(|what| (field.name.clone(), what)));
+    match unheld {
+        Some((name, what)) => Err(Error::Unreadable {
+            file: file.into(),
+            format: format.name().into(),
+            message: format!(
+                "column '{name}' holds {what}, which changerisk's reader (polars) cannot \
+                 hold; re-export the file with the column cast, or without it"
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// What in an Arrow type polars cannot hold, with the type to cast it to.
+fn unheld_type(t: &ArrowDataType) -> Option<&'static str> {
+    match t {
+        ArrowDataType::Float16 => Some("16-bit floats (float16: cast it to float32 or float64)"),
+        ArrowDataType::Decimal256(..) => {
+            Some("256-bit decimals (decimal256: cast it to decimal128, float64 or text)")
+        }
+        ArrowDataType::Decimal(precision, _) if *precision > 38 => Some(
+            "decimals of more than 38 digits (cast it to decimal128 of at most 38, float64 or text)",
+        ),
+        ArrowDataType::List(f)
+        | ArrowDataType::LargeList(f)
+        | ArrowDataType::FixedSizeList(f, _)
+        | ArrowDataType::Map(f, _) => unheld_type(&f.dtype),
+        ArrowDataType::Struct(fields) => fields.iter().find_map(|f| unheld_type(&f.dtype)),
+        ArrowDataType::Dictionary(_, values, _) => unheld_type(values),
+        _ => None,
     }
 }
 
@@ -959,10 +1010,14 @@ impl Table {
                 Err(m) => Err(m.into_error(file.to_string())),
             },
             Format::Parquet => {
+                let schema = || ParquetReader::new(std::io::Cursor::new(&bytes[..])).schema();
+                refuse_unheld_types(schema, format, file)?;
                 let cursor = std::io::Cursor::new(bytes);
                 typed(|| ParquetReader::new(cursor).finish(), format, file).map(Table::Frame)
             }
             Format::Ipc => {
+                let schema = || IpcReader::new(std::io::Cursor::new(&bytes[..])).schema();
+                refuse_unheld_types(schema, format, file)?;
                 let cursor = std::io::Cursor::new(bytes);
                 typed(|| IpcReader::new(cursor).finish(), format, file).map(Table::Frame)
             }

@@ -369,6 +369,26 @@ fn typed_files_polars_cannot_read_are_bad_input_not_a_crash() {
                 "column 'service' holds values of type struct",
             ][..],
         ),
+        // Types polars cannot hold, named by column (polars' own errors name none).
+        (
+            "float16.parquet",
+            &["float16.parquet", "column 'm16' holds 16-bit floats"][..],
+        ),
+        (
+            "float16.arrow",
+            &["float16.arrow", "column 'm16' holds 16-bit floats"][..],
+        ),
+        (
+            "decimal256.parquet",
+            &[
+                "decimal256.parquet",
+                "column 'amount' holds 256-bit decimals",
+            ][..],
+        ),
+        (
+            "decimal256.arrow",
+            &["decimal256.arrow", "column 'amount' holds 256-bit decimals"][..],
+        ),
     ] {
         let output = dir.join("scored.csv");
         score(dir, &fixtures.join(file), None, &output).bad_input(needles);
