@@ -1627,6 +1627,17 @@ impl<'a> Cells<'a> {
         mut put: impl FnMut(Option<T>) -> U,
         out: &mut Vec<U>,
     ) -> Result<Option<usize>> {
+        // A typed date or time is not a number, a flag or a level: as Unix seconds it
+        // would parse as one (`lines_changed` of 1735689600).
+        if let CellData::Seconds(ca) = &self.data {
+            if let Some((i, t)) = ca.iter().enumerate().find_map(|(i, t)| t.map(|t| (i, t))) {
+                return Err(self.bad(
+                    i,
+                    &format_timestamp(t),
+                    format!("{expected}, not a date or time (the column is typed as one)"),
+                ));
+            }
+        }
         out.reserve(self.len());
         let mut first_empty = None;
         self.visit(|i, cell| {

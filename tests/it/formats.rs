@@ -345,6 +345,42 @@ fn small_integer_decimal_and_binary_columns_score_like_csv() {
     }
 }
 
+/// A date or time typed column where a number is expected is refused, not read as Unix
+/// seconds (`lines_changed` of 1735689600).
+#[test]
+fn typed_times_where_numbers_are_expected_are_bad_input() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    let history = generate(dir, 26);
+    for (column, dtype) in [
+        (
+            "lines_changed",
+            DataType::Datetime(TimeUnit::Milliseconds, None),
+        ),
+        ("files_changed", DataType::Date),
+    ] {
+        let mut df = read_table(&history.new_changes);
+        let cast = df
+            .column(column)
+            .expect("the column")
+            .cast(&DataType::Int32)
+            .and_then(|c| c.cast(&dtype))
+            .expect("cast");
+        df.with_column(cast).expect("same height");
+        for ext in ["parquet", "arrow"] {
+            let changes = dir.join(format!("typed_{column}.{ext}"));
+            write_table(&changes, &mut df);
+            let output = dir.join("out.csv");
+            score(dir, &changes, None, &output).bad_input(&[
+                &format!("typed_{column}.{ext} row 1, column '{column}'"),
+                "not a date or time",
+                "1970-01-",
+            ]);
+            assert!(!output.exists());
+        }
+    }
+}
+
 /// Typed files polars' reader panics on, or would read into nonsense, made by pyarrow
 /// from the first rows of data/new_changes.csv (tests/fixtures/typed/README.md).
 #[test]
