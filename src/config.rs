@@ -23,6 +23,10 @@ pub enum TimestampFormat {
     Pattern(String),
 }
 
+/// Seconds from 1970-01-01 to 1971-01-01: `unix_ms` values below this many seconds are
+/// refused (see [`TimestampFormat::parse_cell`]).
+const SECONDS_IN_1970: f64 = 31_536_000.0;
+
 impl TimestampFormat {
     /// The format a config's `timestamp_format` names.
     pub fn parse(text: &str) -> TimestampFormat {
@@ -54,6 +58,12 @@ impl TimestampFormat {
                 } else {
                     v
                 };
+                // Milliseconds that land in 1970 are Unix seconds read in the wrong unit
+                // (a history of 2015-2018 would fit in January 1970): refused, as the
+                // range check would let them through.
+                if *self == TimestampFormat::UnixMs && (0.0..SECONDS_IN_1970).contains(&secs) {
+                    return None;
+                }
                 // Far times are read, to be refused by their range with their value.
                 (secs.is_finite() && secs.abs() < 1e17).then(|| secs.floor() as i64)
             }
@@ -80,7 +90,9 @@ impl TimestampFormat {
         match self {
             TimestampFormat::Rfc3339 => "an RFC 3339 timestamp such as 2025-03-01T14:05:00Z".into(),
             TimestampFormat::Unix => "Unix seconds".into(),
-            TimestampFormat::UnixMs => "Unix milliseconds".into(),
+            TimestampFormat::UnixMs => "Unix milliseconds of a time from 1971 on (a value below \
+                31536000000 is more likely Unix seconds: timestamp_format = \"unix\")"
+                .into(),
             TimestampFormat::Pattern(p) => format!("a timestamp in the format {p:?}"),
         }
     }
@@ -323,6 +335,12 @@ mod tests {
         assert_eq!(
             TimestampFormat::UnixMs.parse_cell("1451578374500"),
             Some(1_451_578_374)
+        );
+        // Seconds read as milliseconds would land in January 1970: refused.
+        assert_eq!(TimestampFormat::UnixMs.parse_cell("1451578374"), None);
+        assert_eq!(
+            TimestampFormat::UnixMs.parse_cell("31536000000"),
+            Some(31_536_000)
         );
     }
 
