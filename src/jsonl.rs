@@ -441,7 +441,37 @@ fn frame(parts: Vec<Part>, rows: usize, file: &str) -> Result<DataFrame> {
         }
         columns.push(joined.expect("at least one part").into_column());
     }
+    refuse_respelled_keys(&columns, file)?;
     DataFrame::new(rows, columns).map_err(failed)
+}
+
+/// Refuses a key spelled two ways (differing in case, spaces or invisible characters,
+/// as [`crate::table::header_key`] compares them) that no row uses both ways: one
+/// column spelled differently in some rows. Taken as two columns, the rows with the
+/// other spelling would silently lose the value (an optional column's default instead).
+fn refuse_respelled_keys(columns: &[Column], file: &str) -> Result<()> {
+    let mut by_key: HashMap<String, usize> = HashMap::new();
+    for (k, column) in columns.iter().enumerate() {
+        let Some(&first) = by_key.get(&crate::table::header_key(column.name())) else {
+            by_key.insert(crate::table::header_key(column.name()), k);
+            continue;
+        };
+        let (a, b) = (&columns[first], column);
+        let both = a.is_not_null() & b.is_not_null();
+        if both.any() {
+            continue;
+        }
+        if let Some(row) = b.is_not_null().iter().position(|v| v == Some(true)) {
+            return Err(Error::Data(format!(
+                "{file} row {}: the key '{}' is spelled '{}' in other rows; a column has one \
+                 spelling in every row",
+                row + 1,
+                b.name(),
+                a.name()
+            )));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -475,6 +505,26 @@ mod tests {
             [Some("true".into()), None, Some("1e400".into())]
         );
         assert_eq!(texts(&df, "d"), [None, Some("q\"".into()), None]);
+    }
+
+    #[test]
+    fn a_key_spelled_another_way_in_some_rows_is_refused() {
+        let text =
+            "{\"rollback_plan\": \"true\", \"n\": 1}\n{\"n\": 2, \"Rollback_Plan\": \"true\"}\n";
+        let message = read(text.as_bytes(), "f.jsonl").unwrap_err().to_string();
+        assert!(
+            message
+                .starts_with("f.jsonl row 2: the key 'Rollback_Plan' is spelled 'rollback_plan'"),
+            "{message}"
+        );
+        let spaced = "{\"n \": 1, \"m\": 0}\n{\"n\": 2}\n";
+        assert!(read(spaced.as_bytes(), "f.jsonl").is_err());
+        // Both spellings in one row are two columns; a spelling only ever null is no value.
+        let both = "{\"a\": 1, \"A\": 2}\n{\"a\": 3}\n{\"A\": null, \"a\": 4}\n";
+        let df = read(both.as_bytes(), "f.jsonl").unwrap();
+        assert_eq!(df.width(), 2);
+        let null_only = "{\"a\": 1}\n{\"A\": null, \"a\": 4}\n";
+        assert!(read(null_only.as_bytes(), "f.jsonl").is_ok());
     }
 
     #[test]
