@@ -235,6 +235,13 @@ impl Config {
             .chain(f.categorical.iter().map(|n| ("categorical", n.as_str())));
         let mut seen: Vec<(&str, &str)> = Vec::new();
         for (kind, name) in declared {
+            if f.builtin && crate::load::CHANGE_COLUMNS.contains(&name) {
+                return Err(format!(
+                    "column {name:?} is read by the built-in features (builtin = true reads \
+                     the contract's columns) and cannot also be a {kind} feature; declare \
+                     only columns beyond the contract"
+                ));
+            }
             if let Some((role, _)) = roles.iter().find(|(_, r)| *r == name) {
                 return Err(format!(
                     "column {name:?} is the {role} column and cannot also be a {kind} feature"
@@ -388,6 +395,22 @@ mod tests {
             let e = Config::parse(&text, "c.toml").unwrap_err().to_string();
             assert!(e.contains(said), "{columns}: {e}");
         }
+        // A contract column the built-in features read, declared again: learnt twice (a
+        // number) or under a clashing type (a flag).
+        for features in [
+            "builtin=true\nboolean=['rollback_plan']",
+            "builtin=true\nnumeric=['lines_changed']",
+        ] {
+            let text =
+                format!("[columns]\nid='change_id'\ntimestamp='timestamp'\n[features]\n{features}");
+            let e = Config::parse(&text, "c.toml").unwrap_err().to_string();
+            assert!(
+                e.contains("is read by the built-in features"),
+                "{features}: {e}"
+            );
+        }
+        let beyond = "[columns]\nid='change_id'\ntimestamp='timestamp'\n[features]\nbuiltin=true\nnumeric=['cost']";
+        assert!(Config::parse(beyond, "c.toml").is_ok());
         let nothing = "[columns]\nid='a'\ntimestamp='t'\n";
         assert!(Config::parse(nothing, "c.toml")
             .unwrap_err()
