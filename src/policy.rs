@@ -168,7 +168,8 @@ impl Policies {
             )));
         }
         let entries = match table.get("rule") {
-            Some(toml::Value::Array(entries)) => entries.clone(),
+            // (`rule = []` is no rule either: a policy file that guards nothing.)
+            Some(toml::Value::Array(entries)) if !entries.is_empty() => entries.clone(),
             _ => return Err(bad("no [[rule]] tables".into())),
         };
         let mut rules = Vec::with_capacity(entries.len());
@@ -273,6 +274,20 @@ impl Policies {
                 if let Some(n) = value.filter(|&n| n >= crate::table::COUNT_LIMIT as f64) {
                     return Err(in_rule(format!(
                         "{field} {n:e}: counts are below 9e15, so the rule could never fire"
+                    )));
+                }
+            }
+            // Every change affects at least one service and region and has a risk of at
+            // least 0: such a condition holds for every change (a mistyped threshold).
+            for (field, value, floor) in [
+                ("min_services_affected", w.min_services_affected, 1.0),
+                ("min_regions_affected", w.min_regions_affected, 1.0),
+                ("min_risk", w.min_risk, 0.0),
+            ] {
+                if let Some(n) = value.filter(|&n| n <= floor) {
+                    return Err(in_rule(format!(
+                        "{field} {n}: every change has at least {floor}, so the condition holds \
+                         for every change (raise it, or leave it out)"
                     )));
                 }
             }
@@ -437,6 +452,27 @@ mod tests {
                 "{when}: {e}"
             );
         }
+        // Thresholds every change meets (alone or beside another condition).
+        for when in [
+            "min_services_affected=1",
+            "min_services_affected=-3",
+            "min_regions_affected=0",
+            "min_risk=0, tier=['high']",
+        ] {
+            let text =
+                format!("[[rule]]\nid='u'\ndescription='d'\naction='block'\nwhen={{{when}}}");
+            let e = Policies::parse(&text, "p.toml").unwrap_err().to_string();
+            assert!(
+                e.contains("rule 'u'") && e.contains("holds for every change"),
+                "{when}: {e}"
+            );
+        }
+        let ok = "[[rule]]\nid='t'\ndescription='d'\naction='warn'\nwhen={min_services_affected=2, min_risk=0.5}";
+        assert!(Policies::parse(ok, "p.toml").is_ok());
+        assert!(Policies::parse("rule = []", "p.toml")
+            .unwrap_err()
+            .to_string()
+            .contains("no [[rule]] tables"));
         let joined = "[[rule]]\nid='a;b'\ndescription='d'\naction='warn'\nwhen={tier=['high']}";
         let e = Policies::parse(joined, "p.toml").unwrap_err().to_string();
         assert!(
