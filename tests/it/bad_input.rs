@@ -629,6 +629,32 @@ fn model_file_that_is_not_a_model_is_rejected() {
     }
 }
 
+/// Trees past the file's own limits are not what `train` writes (and a deep tree costs
+/// scoring time with its leaves): the shipped model with its limits lowered is refused.
+#[test]
+fn model_file_whose_trees_exceed_its_own_limits_is_rejected() {
+    let shipped: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(shipped_model()).expect("the shipped model"))
+            .expect("JSON");
+    let tmp = tempdir();
+    for (limit, value, said) in [
+        (
+            "max_depth",
+            serde_json::json!(1),
+            "the file's params allow at most depth 1",
+        ),
+        ("leaves", serde_json::json!([2]), "and 2 leaves"),
+    ] {
+        let mut model = shipped.clone();
+        model["params"]["trees"][limit] = value;
+        score_with_model(tmp.path(), model.to_string().as_bytes()).bad_input(&[
+            "model.json",
+            "tree 0 has depth",
+            said,
+        ]);
+    }
+}
+
 #[test]
 fn model_file_of_another_format_version_is_rejected() {
     let mut model: serde_json::Value =
