@@ -23,6 +23,22 @@ pub enum TimestampFormat {
     Pattern(String),
 }
 
+/// How the built-in features load a contract column, which is then the only kind it
+/// may also be declared as (the declared feature shares the loaded column): text as
+/// categorical, a required count as numeric. `None` for the columns whose loaded values a
+/// declared feature would change: the flags (read as true/false, not 0/1) and
+/// `reviewer_count` (an empty cell is 0, not missing).
+fn builtin_reads_as(column: &str) -> Option<&'static str> {
+    match column {
+        "service" | "author" | "ai_involvement" | "ai_tool" | "permission_level"
+        | "review_status" | "change_type" => Some("categorical"),
+        "services_affected" | "regions_affected" | "lines_changed" | "files_changed" => {
+            Some("numeric")
+        }
+        _ => None,
+    }
+}
+
 /// Seconds from 1970-01-01 to 1971-01-01: `unix_ms` values below this many seconds are
 /// refused (see [`TimestampFormat::parse_cell`]).
 const SECONDS_IN_1970: f64 = 31_536_000.0;
@@ -236,11 +252,16 @@ impl Config {
         let mut seen: Vec<(&str, &str)> = Vec::new();
         for (kind, name) in declared {
             if f.builtin && crate::load::CHANGE_COLUMNS.contains(&name) {
-                return Err(format!(
-                    "column {name:?} is read by the built-in features (builtin = true reads \
-                     the contract's columns) and cannot also be a {kind} feature; declare \
-                     only columns beyond the contract"
-                ));
+                let allowed = builtin_reads_as(name);
+                if allowed != Some(kind) {
+                    let may = allowed.map_or("it cannot also be declared".to_string(), |k| {
+                        format!("it may also be declared only as a {k} feature")
+                    });
+                    return Err(format!(
+                        "column {name:?} is read by the built-in features (builtin = true \
+                         reads the contract's columns), so {may}, not as {kind}"
+                    ));
+                }
             }
             if let Some((role, _)) = roles.iter().find(|(_, r)| *r == name) {
                 return Err(format!(
@@ -395,22 +416,40 @@ mod tests {
             let e = Config::parse(&text, "c.toml").unwrap_err().to_string();
             assert!(e.contains(said), "{columns}: {e}");
         }
-        // A contract column the built-in features read, declared again: learnt twice (a
-        // number) or under a clashing type (a flag).
-        for features in [
-            "builtin=true\nboolean=['rollback_plan']",
-            "builtin=true\nnumeric=['lines_changed']",
+        // A contract column the built-in features read, declared again: only as the kind
+        // they load it as (a flag declared as one clashed at train time).
+        let with = |features: &str| {
+            let text = format!(
+                "[columns]\nid='change_id'\ntimestamp='timestamp'\n[features]\nbuiltin=true\n{features}"
+            );
+            Config::parse(&text, "c.toml").map_err(|e| e.to_string())
+        };
+        for (features, said) in [
+            ("boolean=['rollback_plan']", "so it cannot also be declared"),
+            (
+                "categorical=['customer_facing']",
+                "so it cannot also be declared",
+            ),
+            (
+                "numeric=['reviewer_count']",
+                "so it cannot also be declared",
+            ),
+            ("categorical=['lines_changed']", "only as a numeric feature"),
+            ("boolean=['service']", "only as a categorical feature"),
         ] {
-            let text =
-                format!("[columns]\nid='change_id'\ntimestamp='timestamp'\n[features]\n{features}");
-            let e = Config::parse(&text, "c.toml").unwrap_err().to_string();
+            let e = with(features).unwrap_err();
             assert!(
-                e.contains("is read by the built-in features"),
+                e.contains("is read by the built-in features") && e.contains(said),
                 "{features}: {e}"
             );
         }
-        let beyond = "[columns]\nid='change_id'\ntimestamp='timestamp'\n[features]\nbuiltin=true\nnumeric=['cost']";
-        assert!(Config::parse(beyond, "c.toml").is_ok());
+        for features in [
+            "numeric=['cost']",
+            "categorical=['ai_tool', 'service']",
+            "numeric=['lines_changed']",
+        ] {
+            assert!(with(features).is_ok(), "{features}");
+        }
         let nothing = "[columns]\nid='a'\ntimestamp='t'\n";
         assert!(Config::parse(nothing, "c.toml")
             .unwrap_err()

@@ -295,6 +295,10 @@ pub fn parse_duration(s: &str) -> Option<i64> {
         None => (s, "s"),
     };
     let v: f64 = num.trim().parse().ok()?;
+    // `M` is months in some tools and minutes in others: neither is guessed.
+    if unit.trim() == "M" {
+        return None;
+    }
     let mult = match unit.trim().to_ascii_lowercase().as_str() {
         "s" | "sec" | "secs" => 1.0,
         "m" | "min" | "mins" => 60.0,
@@ -460,6 +464,9 @@ mod tests {
         assert_eq!(parse_duration("2d"), Some(172800));
         assert_eq!(parse_duration("3600"), Some(3600));
         assert_eq!(parse_duration("1 fortnight"), None);
+        // `M`: months or minutes, depending on the tool.
+        assert_eq!(parse_duration("1M"), None);
+        assert_eq!(parse_duration("1 M"), None);
         assert_eq!(parse_duration("-1h"), None);
         // Not clamped to i64::MAX: refused.
         assert_eq!(parse_duration("99999999999999999999"), None);
