@@ -170,15 +170,25 @@ pub fn read_table(path: &Path) -> Result<DataFrame> {
         }
         Format::Parquet => {
             let f = File::open(path).map_err(|e| Error::io(path, e))?;
-            refuse_unheld_types(|| ParquetReader::new(f).schema(), format, &file_name)?;
+            let dictionary = check_schema(|| ParquetReader::new(f).schema(), format, &file_name)?;
             let f = File::open(path).map_err(|e| Error::io(path, e))?;
-            typed(|| ParquetReader::new(f).finish(), format, &file_name)?
+            typed(
+                || ParquetReader::new(f).finish(),
+                format,
+                &file_name,
+                &dictionary,
+            )?
         }
         Format::Ipc => {
             let f = File::open(path).map_err(|e| Error::io(path, e))?;
-            refuse_unheld_types(|| IpcReader::new(f).schema(), format, &file_name)?;
+            let dictionary = check_schema(|| IpcReader::new(f).schema(), format, &file_name)?;
             let f = File::open(path).map_err(|e| Error::io(path, e))?;
-            typed(|| IpcReader::new(f).finish(), format, &file_name)?
+            typed(
+                || IpcReader::new(f).finish(),
+                format,
+                &file_name,
+                &dictionary,
+            )?
         }
         Format::JsonLines => {
             let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
@@ -205,13 +215,14 @@ fn empty_file(format: Format, file: String) -> Error {
 /// Refuses, by column, a Parquet or Arrow IPC file holding a type polars' readers cannot
 /// hold (their own errors name no column: "cannot create series from Float16"). Its
 /// schema is read first; a schema that cannot be read is left to the read's own error.
-fn refuse_unheld_types(
+/// Gives the dictionary-encoded columns, for [`typed`]'s messages.
+fn check_schema(
     schema: impl FnOnce() -> PolarsResult<std::sync::Arc<ArrowSchema>>,
     format: Format,
     file: &str,
-) -> Result<()> {
+) -> Result<Vec<String>> {
     let Ok(Ok(schema)) = without_panics(schema) else {
-        return Ok(());
+        return Ok(Vec::new());
     };
     let unheld = schema
         .iter_values()
@@ -225,7 +236,11 @@ fn refuse_unheld_types(
                  hold; re-export the file with the column cast, or without it"
             ),
         }),
-        None => Ok(()),
+        None => Ok(schema
+            .iter_values()
+            .filter(|f| matches!(f.dtype, ArrowDataType::Dictionary(..)))
+            .map(|f| f.name.to_string())
+            .collect()),
     }
 }
 
@@ -251,11 +266,13 @@ fn unheld_type(t: &ArrowDataType) -> Option<&'static str> {
 
 /// A Parquet or Arrow IPC file read by polars, whose reader panics (rather than
 /// failing) on some files: a corrupt footer, a run-end encoded column, a name used
-/// twice. That is bad input too, not a crash.
+/// twice. That is bad input too, not a crash. `dictionary` names the dictionary-encoded
+/// columns ([`check_schema`]), for the error about their keys.
 fn typed(
     read: impl FnOnce() -> PolarsResult<DataFrame>,
     format: Format,
     file: &str,
+    dictionary: &[String],
 ) -> Result<DataFrame> {
     let unreadable = |message: String| Error::Unreadable {
         file: file.into(),
@@ -272,6 +289,14 @@ fn typed(
         })?
         .map_err(|e| {
             let mut message = e.to_string();
+            if message.contains("dictionary key must fit") {
+                message.push_str(&format!(
+                    " (in a dictionary-encoded column: {}; pandas writes a categorical with \
+                     missing values so, with key -1 under them, which polars does not read: \
+                     write the column as text, or the table as Parquet)",
+                    dictionary.join(", ")
+                ));
+            }
             if format == Format::Ipc && message.contains("InvalidFooter") {
                 message.push_str(
                     " (changerisk reads the Arrow IPC file format, also called Feather v2; \
@@ -1011,15 +1036,17 @@ impl Table {
             },
             Format::Parquet => {
                 let schema = || ParquetReader::new(std::io::Cursor::new(&bytes[..])).schema();
-                refuse_unheld_types(schema, format, file)?;
+                let dictionary = check_schema(schema, format, file)?;
                 let cursor = std::io::Cursor::new(bytes);
-                typed(|| ParquetReader::new(cursor).finish(), format, file).map(Table::Frame)
+                let read = || ParquetReader::new(cursor).finish();
+                typed(read, format, file, &dictionary).map(Table::Frame)
             }
             Format::Ipc => {
                 let schema = || IpcReader::new(std::io::Cursor::new(&bytes[..])).schema();
-                refuse_unheld_types(schema, format, file)?;
+                let dictionary = check_schema(schema, format, file)?;
                 let cursor = std::io::Cursor::new(bytes);
-                typed(|| IpcReader::new(cursor).finish(), format, file).map(Table::Frame)
+                let read = || IpcReader::new(cursor).finish();
+                typed(read, format, file, &dictionary).map(Table::Frame)
             }
             Format::JsonLines => crate::jsonl::read(&bytes, file).map(Table::Frame),
         }

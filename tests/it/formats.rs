@@ -425,6 +425,13 @@ fn typed_files_polars_cannot_read_are_bad_input_not_a_crash() {
             "decimal256.arrow",
             &["decimal256.arrow", "column 'amount' holds 256-bit decimals"][..],
         ),
+        (
+            "categorical_null.arrow",
+            &[
+                "categorical_null.arrow",
+                "in a dictionary-encoded column: team",
+            ][..],
+        ),
     ] {
         let output = dir.join("scored.csv");
         score(dir, &fixtures.join(file), None, &output).bad_input(needles);
