@@ -379,9 +379,19 @@ impl Model {
         }
         // Read into the model's own fields, which refuse a repeated key (a map would
         // keep one of its values).
-        let mut model: Model = serde_json::from_str(&text).map_err(|e| Error::BadModel {
-            file: file.clone(),
-            message: e.to_string(),
+        let mut model: Model = serde_json::from_str(&text).map_err(|e| {
+            let mut message = e.to_string();
+            // serde names the type, not the shapes it would have taken.
+            if message.contains("untagged enum Node") {
+                message.push_str(
+                    " (a tree node is a split {\"feature\", \"threshold\", \"left\", \"right\", \
+                     \"rows\"} or a leaf {\"value\", \"rows\"}, nothing else)",
+                );
+            }
+            Error::BadModel {
+                file: file.clone(),
+                message,
+            }
         })?;
         model
             .check()

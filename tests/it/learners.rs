@@ -308,7 +308,14 @@ fn a_model_file_with_broken_trees_exits_2_naming_the_tree() {
             huge,
             &["broken.json", "tree 1", "value 1e308", "within +-10000"][..],
         ),
-        (both, &["broken.json", "did not match any variant"][..]),
+        (
+            both,
+            &[
+                "broken.json",
+                "did not match any variant",
+                "a tree node is a split",
+            ][..],
+        ),
     ] {
         std::fs::write(dir.join("broken.json"), model.to_string()).unwrap();
         run(
