@@ -22,9 +22,10 @@ pub enum Error {
         column: String,
         present: String,
     },
-    /// A column is absent, but another differs from its name only in case, spaces or
-    /// invisible characters: taken as absent, an optional column would be defaulted.
-    #[error("{file}: no column '{column}', but column {found:?} differs from it only in case, spaces or invisible characters; rename one to match the other")]
+    /// A column is absent, but another differs from its name only in case, spaces,
+    /// underscores, hyphens or invisible characters: taken as absent, an optional column
+    /// would be defaulted.
+    #[error("{file}: no column '{column}', but column {found:?} differs from it only in case, spaces, underscores, hyphens or invisible characters; rename one to match the other")]
     NearMissColumn {
         file: String,
         column: String,

@@ -445,9 +445,9 @@ fn frame(parts: Vec<Part>, rows: usize, file: &str) -> Result<DataFrame> {
     DataFrame::new(rows, columns).map_err(failed)
 }
 
-/// Refuses a key spelled two ways (differing in case, spaces or invisible characters,
-/// as [`crate::table::header_key`] compares them) that no row uses both ways: one
-/// column spelled differently in some rows. Taken as two columns, the rows with the
+/// Refuses a key spelled two ways (differing in case, spaces, underscores, hyphens or
+/// invisible characters, as [`crate::table::header_key`] compares them) that no row uses
+/// both ways: one column spelled differently in some rows. Taken as two columns, the rows with the
 /// other spelling would silently lose the value (an optional column's default instead).
 fn refuse_respelled_keys(columns: &[Column], file: &str) -> Result<()> {
     let mut by_key: HashMap<String, usize> = HashMap::new();

@@ -1451,11 +1451,13 @@ enum CellData<'a> {
 /// Characters a header may hold unseen: a byte order mark, zero-width spaces and joiners.
 const INVISIBLE: [char; 5] = ['\u{feff}', '\u{200b}', '\u{200c}', '\u{200d}', '\u{2060}'];
 
-/// A column name as compared for near misses: lower case, without spaces, control and
-/// invisible characters.
+/// A column name as compared for near misses: lower case, without spaces (a no-break
+/// space included), underscores, hyphens, control and invisible characters.
 pub fn header_key(name: &str) -> String {
     name.chars()
-        .filter(|c| !(c.is_whitespace() || c.is_control() || INVISIBLE.contains(c)))
+        .filter(|c| {
+            !(c.is_whitespace() || c.is_control() || INVISIBLE.contains(c) || "_-".contains(*c))
+        })
         .flat_map(char::to_lowercase)
         .collect()
 }

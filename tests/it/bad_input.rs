@@ -1073,8 +1073,8 @@ fn placeholder_times_are_rejected_not_taken_for_times() {
         .quotes("0");
 }
 
-/// A header that differs from a contract column only in case, spaces or invisible
-/// characters names both: taken as absent, an optional column would silently default
+/// A header that differs from a contract column only in case, spaces, underscores,
+/// hyphens or invisible characters names both: taken as absent, an optional column would silently default
 /// (`rollback_plan` to false, `reviewer_count` to 0) and a required one would look present.
 #[test]
 fn a_near_miss_header_is_named_not_defaulted() {
@@ -1082,6 +1082,8 @@ fn a_near_miss_header_is_named_not_defaulted() {
         ("rollback_plan ", "rollback_plan"),
         ("Reviewer_Count", "reviewer_count"),
         ("change_id\u{200b}", "change_id"),
+        ("rollback\u{a0}plan", "rollback_plan"),
+        ("ai-tool", "ai_tool"),
     ] {
         let tmp = tempdir();
         let path = tmp.path().join("changes.csv");
