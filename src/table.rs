@@ -1543,6 +1543,25 @@ impl<'a> Cells<'a> {
                     ),
                 });
             }
+            DataType::Binary => {
+                // Bytes that are not UTF-8, named by row and value (the cast's error names
+                // neither).
+                let bytes = col.binary().map_err(cast_err)?;
+                let bad = bytes.iter().enumerate().find_map(|(i, b)| {
+                    b.filter(|b| std::str::from_utf8(b).is_err())
+                        .map(|b| (i, b))
+                });
+                if let Some((row, b)) = bad {
+                    return Err(Malformed::NotUtf8 {
+                        row: row + 1,
+                        column: column.into(),
+                        cell: String::from_utf8_lossy(b).into(),
+                    }
+                    .into_error(file.into()));
+                }
+                let text = col.cast(&DataType::String).map_err(cast_err)?;
+                CellData::Text(text.str().map_err(cast_err)?.clone())
+            }
             _ => {
                 let text = col.cast(&DataType::String).map_err(cast_err)?;
                 CellData::Text(text.str().map_err(cast_err)?.clone())

@@ -426,6 +426,13 @@ fn typed_files_polars_cannot_read_are_bad_input_not_a_crash() {
             &["decimal256.arrow", "column 'amount' holds 256-bit decimals"][..],
         ),
         (
+            "binary_not_utf8.parquet",
+            &[
+                "binary_not_utf8.parquet row 2, column 'service'",
+                "web\" is not UTF-8 text",
+            ][..],
+        ),
+        (
             "categorical_null.arrow",
             &[
                 "categorical_null.arrow",
