@@ -447,15 +447,18 @@ fn frame(parts: Vec<Part>, rows: usize, file: &str) -> Result<DataFrame> {
 
 /// Refuses a key spelled two ways (differing in case, spaces, underscores, hyphens or
 /// invisible characters, as [`crate::table::header_key`] compares them) that no row uses
-/// both ways: one column spelled differently in some rows. Taken as two columns, the rows with the
-/// other spelling would silently lose the value (an optional column's default instead).
+/// both ways: one column spelled differently in some rows. Taken as two columns, the
+/// rows with the other spelling would silently lose the value (an optional column's
+/// default instead).
 fn refuse_respelled_keys(columns: &[Column], file: &str) -> Result<()> {
     let mut by_key: HashMap<String, usize> = HashMap::new();
     for (k, column) in columns.iter().enumerate() {
-        let Some(&first) = by_key.get(&crate::table::header_key(column.name())) else {
-            by_key.insert(crate::table::header_key(column.name()), k);
+        let first = *by_key
+            .entry(crate::table::header_key(column.name()))
+            .or_insert(k);
+        if first == k {
             continue;
-        };
+        }
         let (a, b) = (&columns[first], column);
         let both = a.is_not_null() & b.is_not_null();
         if both.any() {
