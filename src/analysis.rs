@@ -284,10 +284,15 @@ pub fn contribution_column(
             .map(|s| s.contributions[j])
             .collect());
     }
-    Ok(history.feature(model, j)?[rows]
+    Ok(linear_column(model, j, &history.feature(model, j)?[rows]))
+}
+
+/// A logistic model's contributions of feature `j` with the values `values`.
+fn linear_column(model: &Model, j: usize, values: &[f64]) -> Vec<f64> {
+    values
         .iter()
         .map(|&v| model.linear_contribution(j, v))
-        .collect())
+        .collect()
 }
 
 /// Feature importance over a scored history, the most influential first (by mean
@@ -299,8 +304,12 @@ pub fn importance(model: &Model, history: &ScoredHistory) -> Result<Vec<Importan
         .par_iter()
         .enumerate()
         .map(|(j, f)| {
-            let column = contribution_column(model, history, j, 0..history.len())?;
             let values = history.feature(model, j)?;
+            // (A logistic model's from the values at hand, not evaluated a second time.)
+            let column = match &model.trees {
+                Some(_) => contribution_column(model, history, j, 0..history.len())?,
+                None => linear_column(model, j, &values),
+            };
             let mean_value = values.iter().sum::<f64>() / n;
             let covariance: f64 = values
                 .iter()

@@ -168,27 +168,9 @@ pub fn read_table(path: &Path) -> Result<DataFrame> {
             let f = File::open(path).map_err(|e| Error::io(path, e))?;
             read_csv(std::io::BufReader::new(f), &file_name)?
         }
-        Format::Parquet => {
-            let f = File::open(path).map_err(|e| Error::io(path, e))?;
-            let dictionary = check_schema(|| ParquetReader::new(f).schema(), format, &file_name)?;
-            let f = File::open(path).map_err(|e| Error::io(path, e))?;
-            typed(
-                || ParquetReader::new(f).finish(),
-                format,
-                &file_name,
-                &dictionary,
-            )?
-        }
-        Format::Ipc => {
-            let f = File::open(path).map_err(|e| Error::io(path, e))?;
-            let dictionary = check_schema(|| IpcReader::new(f).schema(), format, &file_name)?;
-            let f = File::open(path).map_err(|e| Error::io(path, e))?;
-            typed(
-                || IpcReader::new(f).finish(),
-                format,
-                &file_name,
-                &dictionary,
-            )?
+        Format::Parquet | Format::Ipc => {
+            let open = || File::open(path).map_err(|e| Error::io(path, e));
+            read_typed(open, format, &file_name)?
         }
         Format::JsonLines => {
             let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
@@ -209,6 +191,28 @@ fn empty_file(format: Format, file: String) -> Error {
     Error::EmptyTable {
         file,
         what: format!("the file is empty (expected {expected})"),
+    }
+}
+
+/// A Parquet or Arrow IPC table from the reader `open` gives (called twice: for the
+/// schema, checked first by [`check_schema`], then for the table, read by [`typed`]).
+fn read_typed<R: polars::io::mmap::MmapBytesReader>(
+    open: impl Fn() -> Result<R>,
+    format: Format,
+    file: &str,
+) -> Result<DataFrame> {
+    let (schema, table) = (open()?, open()?);
+    if format == Format::Parquet {
+        let dictionary = check_schema(|| ParquetReader::new(schema).schema(), format, file)?;
+        typed(
+            || ParquetReader::new(table).finish(),
+            format,
+            file,
+            &dictionary,
+        )
+    } else {
+        let dictionary = check_schema(|| IpcReader::new(schema).schema(), format, file)?;
+        typed(|| IpcReader::new(table).finish(), format, file, &dictionary)
     }
 }
 
@@ -1034,19 +1038,10 @@ impl Table {
                 }
                 Err(m) => Err(m.into_error(file.to_string())),
             },
-            Format::Parquet => {
-                let schema = || ParquetReader::new(std::io::Cursor::new(&bytes[..])).schema();
-                let dictionary = check_schema(schema, format, file)?;
-                let cursor = std::io::Cursor::new(bytes);
-                let read = || ParquetReader::new(cursor).finish();
-                typed(read, format, file, &dictionary).map(Table::Frame)
-            }
-            Format::Ipc => {
-                let schema = || IpcReader::new(std::io::Cursor::new(&bytes[..])).schema();
-                let dictionary = check_schema(schema, format, file)?;
-                let cursor = std::io::Cursor::new(bytes);
-                let read = || IpcReader::new(cursor).finish();
-                typed(read, format, file, &dictionary).map(Table::Frame)
+            // (polars reads a borrowed cursor's bytes in place, as an owned one's.)
+            Format::Parquet | Format::Ipc => {
+                let open = || Ok(std::io::Cursor::new(&bytes[..]));
+                read_typed(open, format, file).map(Table::Frame)
             }
             Format::JsonLines => crate::jsonl::read(&bytes, file).map(Table::Frame),
         }
