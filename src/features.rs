@@ -106,6 +106,25 @@ impl Expr {
         Ok(())
     }
 
+    /// The columns the expression reads, each with the kind it reads it as
+    /// (`numeric`, `boolean` or `categorical`).
+    pub fn inputs(&self) -> Vec<(&str, &'static str)> {
+        match self {
+            Expr::Value { column, .. }
+            | Expr::Log1p { column, .. }
+            | Expr::Missing { column }
+            | Expr::AtLeast { column, .. } => vec![(column, "numeric")],
+            Expr::Flag { column } => vec![(column, "boolean")],
+            Expr::Is { column, .. } | Expr::In { column, .. } | Expr::Other { column, .. } => {
+                vec![(column, "categorical")]
+            }
+            Expr::SmoothedLogOdds { hits, trials, .. } => {
+                vec![(hits, "numeric"), (trials, "numeric")]
+            }
+            Expr::Product { of } => of.iter().flat_map(Expr::inputs).collect(),
+        }
+    }
+
     fn column_of<'f>(column: &str, frame: &'f Frame) -> Result<&'f Column> {
         frame
             .get(column)
@@ -559,6 +578,32 @@ pub fn feature_set(
     }
     unique_names(&mut features);
     Ok((features, warnings))
+}
+
+/// The columns, with their kinds, that the features `config` can give a model read:
+/// the built-in and history features' inputs, and the declared columns (a declared
+/// boolean is read as a 0/1 number).
+pub fn readable_inputs(config: &Config) -> Vec<(String, &'static str)> {
+    let mut defs = history_features(config, 0.5);
+    if config.features.builtin {
+        defs.extend(builtin_features());
+    }
+    let f = &config.features;
+    let mut out: Vec<(String, &'static str)> = defs
+        .iter()
+        .flat_map(|d| d.expr.inputs())
+        .map(|(c, k)| (c.to_string(), k))
+        .collect();
+    out.extend(
+        f.numeric
+            .iter()
+            .chain(&f.boolean)
+            .map(|c| (c.clone(), "numeric")),
+    );
+    out.extend(f.categorical.iter().map(|c| (c.clone(), "categorical")));
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// Makes every feature name unique (a file's own column `x_missing`, or a categorical

@@ -127,6 +127,10 @@ pub fn format_number(v: f64) -> String {
         "missing".into()
     } else if v.fract() == 0.0 && v.abs() < 1e15 {
         format!("{}", v as i64)
+    } else if v.fract() == 0.0 {
+        // A whole number beyond that (every float from 2^53 up is one) has no decimals
+        // to show: `{}` writes its digits in full, with no exponent.
+        format!("{v}")
     } else {
         format!("{v:.3}")
     }
@@ -242,6 +246,15 @@ mod tests {
         assert!(a.append(&b));
         let shown: Vec<String> = (0..4).map(|r| a.display(r)).collect();
         assert_eq!(shown, ["x", "y", "y", "z"]);
+    }
+
+    #[test]
+    fn numbers_show_whole_numbers_without_a_fraction() {
+        assert_eq!(format_number(42.0), "42");
+        assert_eq!(format_number(1e15), "1000000000000000");
+        assert_eq!(format_number(-1e20), "-100000000000000000000");
+        assert_eq!(format_number(2.5), "2.500");
+        assert_eq!(format_number(f64::NAN), "missing");
     }
 
     #[test]

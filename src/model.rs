@@ -468,6 +468,26 @@ impl Model {
                 ))
             }
         }
+        // Every feature reads a column its config loads, as the kind it is loaded as
+        // (else scoring would fail on the first change, naming no file).
+        let readable = crate::features::readable_inputs(&self.config);
+        for f in &self.features {
+            for (column, kind) in f.def.expr.inputs() {
+                if !readable.iter().any(|(c, k)| c == column && *k == kind) {
+                    let loaded = readable
+                        .iter()
+                        .find(|(c, _)| c == column)
+                        .map_or("does not load it".to_string(), |(_, k)| {
+                            format!("loads it as {k}")
+                        });
+                    return Err(format!(
+                        "feature '{}' reads column '{column}' as {kind}, but its feature \
+                         config {loaded}",
+                        f.def.name
+                    ));
+                }
+            }
+        }
         let mut names = std::collections::HashSet::new();
         for f in &self.features {
             if !names.insert(f.def.name.as_str()) {

@@ -108,6 +108,9 @@ pub struct TimeOrdered {
     pub y: Vec<bool>,
     /// Timestamps, in time order.
     pub ts: Vec<i64>,
+    /// When each label became known, in time order: the start of the change's first
+    /// incident (`None` for a negative label or one given by a label column).
+    pub first_incident: Vec<Option<i64>>,
     /// The input row of each time-ordered row.
     pub order: Vec<usize>,
 }
@@ -124,10 +127,15 @@ pub fn time_ordered(changes: &Changes, incidents: &Incidents, params: LabelParam
     );
     let y = order.iter().map(|&r| prepared.labels.caused[r]).collect();
     let ts = order.iter().map(|&r| changes.ts[r]).collect();
+    let first_incident = order
+        .iter()
+        .map(|&r| prepared.labels.first_incident[r])
+        .collect();
     TimeOrdered {
         prepared,
         y,
         ts,
+        first_incident,
         order,
     }
 }

@@ -29,10 +29,18 @@ fn level<'f>(frame: &'f Frame, column: &str, row: usize) -> &'f str {
         .unwrap_or_default()
 }
 
-/// Writes the text of a cell (nothing when the column is absent).
+/// Writes the text of a cell (nothing when the column is absent). A `;` in it is
+/// written as `,`: reasons are separated by `; `, which a value must not forge.
 fn push_text(out: &mut String, frame: &Frame, column: &str, row: usize) {
     match frame.get(column) {
-        Some(Column::Cat { codes, levels }) => out.push_str(&levels[codes[row] as usize]),
+        Some(Column::Cat { codes, levels }) => {
+            let text = &levels[codes[row] as usize];
+            if text.contains(';') {
+                out.extend(text.chars().map(|c| if c == ';' { ',' } else { c }));
+            } else {
+                out.push_str(text);
+            }
+        }
         Some(c) => out.push_str(&c.display(row)),
         None => {}
     }

@@ -93,8 +93,19 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
             return Some(t.and_utc().timestamp());
         }
     }
-    for fmt in ["%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.f%z"] {
-        if let Ok(t) = DateTime::parse_from_str(s, fmt) {
+    // With an offset: `Z`, `+HH`, `+HHMM` or `+HH:MM` (PostgreSQL writes `+01`), after
+    // seconds or minutes.
+    let zoned = match s.strip_suffix(['Z', 'z']) {
+        Some(rest) => std::borrow::Cow::Owned(format!("{rest}+00:00")),
+        None => std::borrow::Cow::Borrowed(s),
+    };
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f%#z",
+        "%Y-%m-%d %H:%M:%S%.f%#z",
+        "%Y-%m-%dT%H:%M%#z",
+        "%Y-%m-%d %H:%M%#z",
+    ] {
+        if let Ok(t) = DateTime::parse_from_str(&zoned, fmt) {
             return Some(t.timestamp());
         }
     }
@@ -223,6 +234,26 @@ mod tests {
             Some(1_740_837_900)
         );
         assert_eq!(parse_timestamp("2025-03-01 14:05:00"), Some(1_740_837_900));
+        // ISO 8601 forms beside RFC 3339: no seconds with a zone, hour-only and
+        // colon-less offsets (PostgreSQL's text form), a space before the zone's time.
+        for s in [
+            "2025-03-01T14:05Z",
+            "2025-03-01T16:05+02:00",
+            "2025-03-01 15:05:00+01",
+            "2025-03-01 16:05:00.25+0200",
+            "2025-03-01 14:05Z",
+            "2025-03-01T12:05:00-02",
+            "2025-03-01t14:05:00z",
+        ] {
+            assert_eq!(parse_timestamp(s), Some(1_740_837_900), "{s}");
+        }
+        for s in [
+            "2025-03-01T14:05+2",
+            "2025-03-01T14Z",
+            "2025-03-01T14:05:00+02:00Z",
+        ] {
+            assert_eq!(parse_timestamp(s), None, "{s}");
+        }
         assert_eq!(parse_timestamp("2025-13-01T00:00:00Z"), None);
         assert_eq!(format_timestamp(1_740_837_900), "2025-03-01T14:05:00Z");
     }

@@ -129,6 +129,19 @@ fn accumulate(
     total
 }
 
+/// The Newton step `hess^-1 grad`, with a ridge for numerical safety only when the
+/// Hessian is singular (e.g. a constant column with no penalty).
+fn newton_step(mut hess: Array2<f64>, grad: &Array1<f64>) -> Result<Array1<f64>> {
+    cholesky_solve(&hess, grad)
+        .or_else(|| {
+            for j in 0..hess.nrows() {
+                hess[[j, j]] += 1e-8;
+            }
+            cholesky_solve(&hess, grad)
+        })
+        .ok_or_else(|| Error::Training("the Hessian is not positive definite".into()))
+}
+
 /// Solves `a x = r` for symmetric positive definite `a` by Cholesky decomposition.
 fn cholesky_solve(a: &Array2<f64>, r: &Array1<f64>) -> Option<Array1<f64>> {
     let n = a.nrows();
@@ -167,12 +180,27 @@ fn cholesky_solve(a: &Array2<f64>, r: &Array1<f64>) -> Option<Array1<f64>> {
     Some(x)
 }
 
-/// Fits the model; `warm` starts from an earlier solution.
+/// Keeps coefficient `j` on the side `signs[j]` allows (+1: >= 0, -1: <= 0, 0: any).
+fn project(w: &mut Array1<f64>, signs: &[i8]) {
+    for (v, &s) in w.iter_mut().zip(signs) {
+        if f64::from(s) * *v < 0.0 {
+            *v = 0.0;
+        }
+    }
+}
+
+/// Fits the model; `warm` starts from an earlier solution. `signs` (one per column, or
+/// empty) bounds the coefficients' signs: +1 never negative, -1 never positive, 0 free,
+/// so a feature with a known direction never moves the risk the other way. Bounded
+/// coefficients are fitted by projected Newton: a coefficient at its bound whose
+/// gradient pushes it out is held at 0 for the step, the others take the Newton step on
+/// their part of the Hessian, and the line search projects onto the bounds.
 pub fn fit(
     z: ArrayView2<f64>,
     y: &[bool],
     params: NewtonParams,
     warm: Option<&Linear>,
+    signs: &[i8],
 ) -> Result<Linear> {
     let n = y.len();
     let d = z.ncols();
@@ -185,6 +213,12 @@ pub fn fit(
     let nf = n as f64;
     let lambda = params.penalty;
     let objective = |loss: f64, w: &Array1<f64>| loss / nf + 0.5 * lambda * w.dot(w);
+    assert!(signs.is_empty() || signs.len() == d, "one sign per column");
+    let signs = if signs.iter().all(|&s| s == 0) {
+        &[][..]
+    } else {
+        signs
+    };
     let (mut w, mut b) = match warm {
         Some(l) if l.coef.len() == d => (l.coef.clone(), l.intercept),
         _ => {
@@ -192,32 +226,46 @@ pub fn fit(
             (Array1::zeros(d), (rate / (1.0 - rate)).ln())
         }
     };
+    project(&mut w, signs);
     let mut current = accumulate(z, y, w.view(), b, true);
     for _ in 0..params.max_iterations {
         let mut grad = &current.grad / nf;
         let mut grad_w = grad.slice_mut(s![..d]);
         grad_w += &(&w * lambda);
-        if grad.iter().fold(0.0f64, |m, g| m.max(g.abs())) < params.gradient_tolerance {
+        // Held: at the bound, with the descent direction (-gradient) pointing out.
+        let held: Vec<bool> = (0..=d)
+            .map(|j| {
+                let s = f64::from(signs.get(j).copied().unwrap_or(0));
+                s != 0.0 && w[j] == 0.0 && s * grad[j] > 0.0
+            })
+            .collect();
+        let free: Vec<usize> = (0..=d).filter(|&j| !held[j]).collect();
+        let largest = free.iter().fold(0.0f64, |m, &j| m.max(grad[j].abs()));
+        if largest < params.gradient_tolerance {
             break;
         }
         let mut hess = &current.hess / nf;
         for j in 0..d {
             hess[[j, j]] += lambda;
         }
-        // Ridge for numerical safety only when the Hessian is singular (e.g. a constant
-        // column with no penalty).
-        let step = cholesky_solve(&hess, &grad)
-            .or_else(|| {
-                for j in 0..=d {
-                    hess[[j, j]] += 1e-8;
-                }
-                cholesky_solve(&hess, &grad)
-            })
-            .ok_or_else(|| Error::Training("the Hessian is not positive definite".into()))?;
+        // The Newton step on the free coefficients (all of them, unless bounded).
+        let step = if free.len() == d + 1 {
+            newton_step(hess, &grad)?
+        } else {
+            let sub =
+                Array2::from_shape_fn((free.len(), free.len()), |(a, c)| hess[[free[a], free[c]]]);
+            let part = newton_step(sub, &free.iter().map(|&j| grad[j]).collect())?;
+            let mut step = Array1::<f64>::zeros(d + 1);
+            for (k, &j) in free.iter().enumerate() {
+                step[j] = part[k];
+            }
+            step
+        };
         let before = objective(current.loss, &w);
         let mut t = 1.0;
         loop {
-            let w_new = &w - &(&step.slice(s![..d]) * t);
+            let mut w_new = &w - &(&step.slice(s![..d]) * t);
+            project(&mut w_new, signs);
             let b_new = b - t * step[d];
             let trial = accumulate(z, y, w_new.view(), b_new, false);
             if objective(trial.loss, &w_new) <= before + 1e-12 * before.abs() || t < 1e-6 {
@@ -274,6 +322,7 @@ mod tests {
                 gradient_tolerance: 1e-12,
             },
             None,
+            &[],
         )
         .unwrap();
         let data = DatasetBase::new(z.clone(), Array1::from(y.clone()));
@@ -307,6 +356,7 @@ mod tests {
                 gradient_tolerance: 1e-12,
             },
             None,
+            &[],
         )
         .unwrap();
         let mean_p: f64 = m.predict(z.view()).iter().sum::<f64>() / 5000.0;
@@ -322,13 +372,45 @@ mod tests {
             max_iterations: 50,
             gradient_tolerance: 1e-10,
         };
-        let a = fit(z.view(), &y, params, None).unwrap();
+        let a = fit(z.view(), &y, params, None, &[]).unwrap();
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(1)
             .build()
             .unwrap();
-        let b = pool.install(|| fit(z.view(), &y, params, None).unwrap());
+        let b = pool.install(|| fit(z.view(), &y, params, None, &[]).unwrap());
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn bounded_signs_hold_and_otherwise_fit_as_without_those_columns() {
+        // True coefficients -1.2, -0.8, -0.4, 0, 0.4, 0.8: bounding the first two at
+        // >= 0 (against the data) holds them at 0, which is then the fit of the other
+        // columns alone; the agreeing bound on the last column changes nothing.
+        let (z, y) = problem(4000, 6, 5);
+        let params = NewtonParams {
+            penalty: 1e-3,
+            max_iterations: 100,
+            gradient_tolerance: 1e-12,
+        };
+        let bounded = fit(z.view(), &y, params, None, &[1, 1, 0, 0, 0, 1]).unwrap();
+        assert_eq!((bounded.coef[0], bounded.coef[1]), (0.0, 0.0));
+        assert!(bounded.coef[5] > 0.0);
+        let rest = fit(z.slice(s![.., 2..]), &y, params, None, &[]).unwrap();
+        for j in 0..4 {
+            assert!(
+                (bounded.coef[j + 2] - rest.coef[j]).abs() < 1e-9,
+                "coef {}: {} vs {}",
+                j + 2,
+                bounded.coef[j + 2],
+                rest.coef[j]
+            );
+        }
+        assert!((bounded.intercept - rest.intercept).abs() < 1e-9);
+        // Free, the same data fits negative coefficients there.
+        let free = fit(z.view(), &y, params, None, &[]).unwrap();
+        assert!(free.coef[0] < -0.5 && free.coef[1] < -0.3);
+        let minus = fit(z.view(), &y, params, None, &[0, 0, 0, 0, -1, 0]).unwrap();
+        assert_eq!(minus.coef[4], 0.0);
     }
 
     #[test]
@@ -340,7 +422,7 @@ mod tests {
             gradient_tolerance: 1e-9,
         };
         assert!(matches!(
-            fit(z.view(), &[false; 3], params, None),
+            fit(z.view(), &[false; 3], params, None, &[]),
             Err(Error::Data(_))
         ));
     }

@@ -41,6 +41,20 @@ impl Format {
         }
     }
 
+    /// The format an output is written in: the one its extension names, or CSV for a
+    /// device or a pipe without one (`--output /dev/null`, `/dev/stdout`, a FIFO).
+    pub fn of_output(path: &Path) -> Result<Format> {
+        Format::of(path).or_else(|e| {
+            let special = path.extension().is_none_or(|x| x.is_empty())
+                && std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir());
+            if special {
+                Ok(Format::Csv)
+            } else {
+                Err(e)
+            }
+        })
+    }
+
     /// The format of a table's bytes, for an input without an extension (a pipe such
     /// as `<(zcat changes.csv.gz)`, `/dev/stdin`): Parquet and Arrow IPC files by their
     /// magic bytes, JSON Lines when the first character (after blanks and a byte order
@@ -903,7 +917,7 @@ pub fn write_table(path: &Path, df: &mut DataFrame) -> Result<()> {
 
 /// [`write_table`]'s file, staged but not yet in place (see [`crate::output::Staged`]).
 pub fn stage_table(path: &Path, df: &mut DataFrame) -> Result<crate::output::Staged> {
-    let format = Format::of(path)?;
+    let format = Format::of_output(path)?;
     let file_name = path.display().to_string();
     if matches!(format, Format::Csv | Format::JsonLines) {
         prepare_text_output(df, format == Format::Csv, &file_name, None)?;

@@ -153,6 +153,10 @@ pub struct TrainingSet<'a> {
     pub x: ArrayView2<'a, f64>,
     pub y: &'a [bool],
     pub ts: &'a [i64],
+    /// When each positive label became known (the start of its first incident); `None`
+    /// where nothing says (a label column), taken as known from the start. A fold trains
+    /// on the labels known when its validation stretch begins.
+    pub first_incident: &'a [Option<i64>],
 }
 
 /// What else goes into the model file.
@@ -180,6 +184,22 @@ fn standardisation(x: ArrayView2<f64>) -> (Array1<f64>, Array1<f64>) {
 struct Fold {
     train: Range<usize>,
     valid: Range<usize>,
+    /// The labels of the `train` rows as they were known when `valid` began: a change
+    /// whose first incident started later was not yet known to be bad.
+    known: Vec<bool>,
+}
+
+impl Fold {
+    /// Sets `known` from every row's label, timestamp and first incident's start.
+    fn with_known_labels(mut self, y: &[bool], ts: &[i64], first: &[Option<i64>]) -> Fold {
+        let origin = ts[self.valid.start];
+        self.known = self
+            .train
+            .clone()
+            .map(|i| y[i] && first[i].is_none_or(|t| t < origin))
+            .collect();
+        self
+    }
 }
 
 /// Every learner needs changes that caused an incident and changes that did not, in
@@ -226,6 +246,7 @@ fn rolling_origin(n: usize, p: &LearnerParams) -> Result<Vec<Fold>> {
             Fold {
                 train: start..v,
                 valid: v..if k + 1 == p.folds { n } else { v + horizon },
+                known: Vec::new(),
             }
         })
         .collect())
@@ -325,17 +346,18 @@ impl Data<'_> {
         }
     }
 
-    /// Fits the logistic model with `penalty` on `train`.
-    fn fit_logistic(&self, penalty: f64, train: Range<usize>) -> Result<Fitted> {
+    /// Fits the logistic model with `penalty` on rows `train`, labelled `y`.
+    fn fit_logistic(&self, penalty: f64, train: Range<usize>, y: &[bool]) -> Result<Fitted> {
         let linear = fit(
-            self.z.slice(ndarray::s![train.clone(), ..]),
-            &self.y[train],
+            self.z.slice(ndarray::s![train, ..]),
+            y,
             NewtonParams {
                 penalty,
                 max_iterations: self.params.max_iterations,
                 gradient_tolerance: self.params.gradient_tolerance,
             },
             None,
+            self.monotone,
         )?;
         Ok(Fitted {
             intercept: linear.intercept,
@@ -344,11 +366,13 @@ impl Data<'_> {
         })
     }
 
-    /// Boosts trees on `train`; with `valid`, stops early on it, otherwise grows `rounds`.
+    /// Boosts trees on rows `train`, labelled `y`; with `valid`, stops early on it,
+    /// otherwise grows `rounds`.
     fn fit_trees(
         &self,
         c: &Candidate,
         train: Range<usize>,
+        y: &[bool],
         valid: Option<Range<usize>>,
         rounds: usize,
     ) -> Fitted {
@@ -357,12 +381,12 @@ impl Data<'_> {
         let binned = if train == (0..self.binned.rows) {
             self.binned
         } else {
-            part = self.binned.rows(train.clone());
+            part = self.binned.rows(train);
             &part
         };
         let boosted = boost(
             binned,
-            &self.y[train],
+            y,
             None,
             self.monotone,
             &self.boost_params(c, rounds),
@@ -403,11 +427,19 @@ impl Data<'_> {
             .collect()
     }
 
-    /// Fits a logistic or tree candidate on `train`, for validation on `valid`.
-    fn fit(&self, c: &Candidate, train: Range<usize>, valid: Range<usize>) -> Result<Fitted> {
+    /// Fits a logistic or tree candidate on `fold`'s training rows and the labels known
+    /// then, for validation on its slice.
+    fn fit(&self, c: &Candidate, fold: &Fold) -> Result<Fitted> {
+        let (train, y) = (fold.train.clone(), &fold.known);
         match c.penalty {
-            Some(penalty) => self.fit_logistic(penalty, train),
-            None => Ok(self.fit_trees(c, train, Some(valid), self.params.trees.max_trees)),
+            Some(penalty) => self.fit_logistic(penalty, train, y),
+            None => Ok(self.fit_trees(
+                c,
+                train,
+                y,
+                Some(fold.valid.clone()),
+                self.params.trees.max_trees,
+            )),
         }
     }
 }
@@ -465,7 +497,7 @@ fn validate(data: &Data, c: Candidate, folds: &[Fold]) -> Result<Run> {
     let fits: Vec<(usize, Vec<f64>)> = folds
         .par_iter()
         .map(|fold| {
-            let fitted = data.fit(&c, fold.train.clone(), fold.valid.clone())?;
+            let fitted = data.fit(&c, fold)?;
             Ok((fitted.trees.len(), data.logits(&fitted, fold.valid.clone())))
         })
         .collect::<Result<_>>()?;
@@ -520,6 +552,7 @@ fn platt(logits: &[f64], y: &[bool]) -> Option<Platt> {
             gradient_tolerance: 1e-12,
         },
         None,
+        &[],
     )
     .ok()?;
     let slope = fitted.coef[0];
@@ -637,11 +670,15 @@ fn select(data: &Data, folds: &[Fold]) -> Result<Vec<Run>> {
 pub fn train(set: TrainingSet, params: LearnerParams, ctx: TrainContext) -> Result<Model> {
     let params = params.check()?;
     let n = set.y.len();
-    let folds = rolling_origin(n, &params)?;
+    assert_eq!(set.first_incident.len(), n, "one first incident per row");
+    let folds: Vec<Fold> = rolling_origin(n, &params)?
+        .into_iter()
+        .map(|f| f.with_known_labels(set.y, set.ts, set.first_incident))
+        .collect();
     both_outcomes(set.y, "training changes")?;
     for (k, fold) in folds.iter().enumerate() {
         both_outcomes(
-            &set.y[fold.train.clone()],
+            &fold.known,
             &format!(
                 "changes validation fold {} trains on (rows {}-{} by time)",
                 k + 1,
@@ -699,11 +736,13 @@ pub fn train(set: TrainingSet, params: LearnerParams, ctx: TrainContext) -> Resu
     };
     let all = 0..n;
     let fitted = match candidate.learner {
-        LearnerChoice::Logistic => data.fit_logistic(candidate.penalty.unwrap_or(0.0), all)?,
-        LearnerChoice::Gbdt => data.fit_trees(&candidate, all, None, rounds),
+        LearnerChoice::Logistic => {
+            data.fit_logistic(candidate.penalty.unwrap_or(0.0), all, set.y)?
+        }
+        LearnerChoice::Gbdt => data.fit_trees(&candidate, all, set.y, None, rounds),
         _ => Fitted::blend(
-            data.fit_logistic(candidate.penalty.unwrap_or(0.0), all.clone())?,
-            data.fit_trees(&candidate, all, None, rounds),
+            data.fit_logistic(candidate.penalty.unwrap_or(0.0), all.clone(), set.y)?,
+            data.fit_trees(&candidate, all, set.y, None, rounds),
             candidate.weight.unwrap_or(0.5),
         ),
     };

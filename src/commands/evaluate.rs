@@ -193,6 +193,7 @@ pub fn evaluate(s: &EvaluateSettings, progress: &Progress) -> Result<Evaluation>
             x: x_train,
             y: y_train,
             ts: &ts[..cut],
+            first_incident: &history.first_incident[..cut],
         },
         s.learner.clone(),
         TrainContext {

@@ -49,7 +49,7 @@ impl ScoreSettings {
             policy,
             top,
         } = args;
-        crate::table::Format::of(&output)?;
+        crate::table::Format::of_output(&output)?;
         Ok(ScoreSettings {
             model,
             changes,
@@ -302,7 +302,7 @@ fn write_scored(
 ) -> Result<()> {
     let text: Option<Vec<&polars::prelude::StringChunked>> =
         passthrough.columns().iter().map(|c| c.str().ok()).collect();
-    let (Format::Csv, Some(text)) = (Format::of(path)?, text) else {
+    let (Format::Csv, Some(text)) = (Format::of_output(path)?, text) else {
         let mut df = output_frame(ids, scored, passthrough)?;
         return write_table(path, &mut df);
     };

@@ -64,6 +64,7 @@ pub fn train_from_files(s: &TrainSettings, progress: &Progress) -> Result<Model>
             x: x.view(),
             y: &history.y,
             ts: &history.ts,
+            first_incident: &history.first_incident,
         },
         s.learner.clone(),
         TrainContext {

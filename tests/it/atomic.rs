@@ -135,11 +135,32 @@ fn outputs_through_a_device_or_a_link_keep_it() {
     let before = std::fs::metadata(dev_null).expect("/dev/null").file_type();
     if before.is_char_device() {
         run(&repo_root(), ["report", "--quiet", "--output", "/dev/null"]).success();
+        // A table output without an extension that is a device or a pipe is CSV.
+        score(dir, Path::new("changes.csv"), None, dev_null).success();
         assert!(std::fs::metadata(dev_null)
             .expect("/dev/null")
             .file_type()
             .is_char_device());
     }
+    let fifo = dir.join("out");
+    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo reads a valid, NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).expect("read from the pipe"))
+    };
+    score(dir, Path::new("changes.csv"), None, &fifo).success();
+    let piped = reader.join().unwrap();
+    assert!(
+        piped.starts_with("change_id,risk,tier,reasons,policy"),
+        "{piped}"
+    );
+    assert_eq!(piped.lines().count(), 1 + small_changes().len());
+    std::fs::remove_file(&fifo).unwrap();
+    // A plain file without an extension is still refused: its format is unknown.
+    score(dir, Path::new("changes.csv"), None, &dir.join("plain"))
+        .bad_input(&["plain", "unsupported file extension"]);
     assert_eq!(file_names(dir), ["changes.csv", "link.csv", "real.csv"]);
 }
 

@@ -630,13 +630,30 @@ fn model_file_that_is_not_a_model_is_rejected() {
 }
 
 /// Trees past the file's own limits are not what `train` writes (and a deep tree costs
-/// scoring time with its leaves): the shipped model with its limits lowered is refused.
+/// scoring time with its leaves): a trained tree model with its limits lowered is refused.
 #[test]
 fn model_file_whose_trees_exceed_its_own_limits_is_rejected() {
-    let shipped: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(shipped_model()).expect("the shipped model"))
-            .expect("JSON");
     let tmp = tempdir();
+    let history = generate(tmp.path(), 5);
+    run(
+        tmp.path(),
+        [
+            "train",
+            "--quiet",
+            "--learner",
+            "gbdt",
+            "--changes",
+            history.changes.to_str().unwrap(),
+            "--incidents",
+            history.incidents.to_str().unwrap(),
+            "--model",
+            "trees.json",
+        ],
+    )
+    .success();
+    let trained: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("trees.json")).expect("trained"))
+            .expect("JSON");
     for (limit, value, said) in [
         (
             "max_depth",
@@ -645,7 +662,7 @@ fn model_file_whose_trees_exceed_its_own_limits_is_rejected() {
         ),
         ("leaves", serde_json::json!([2]), "and 2 leaves"),
     ] {
-        let mut model = shipped.clone();
+        let mut model = trained.clone();
         model["params"]["trees"][limit] = value;
         score_with_model(tmp.path(), model.to_string().as_bytes()).bad_input(&[
             "model.json",

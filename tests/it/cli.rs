@@ -739,3 +739,32 @@ fn a_config_model_linking_incidents_needs_them_with_its_history() {
     score(&["--history", changes]).bad_input(&["--history", "needs --incidents"]);
     score(&["--history", changes, "--incidents", incidents]).success();
 }
+
+/// Reasons stay `; `-separated whatever the cells hold, and show whole numbers whole.
+#[test]
+fn reasons_keep_their_separator_and_write_large_counts_whole() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    let mut agent = ChangeRow::new("c1", &at_hours(9.0));
+    agent.ai_involvement = "agent".into();
+    agent.ai_tool = "tool; with semicolons;".into();
+    let mut big = ChangeRow::new("c2", &at_hours(10.0));
+    big.lines_changed = "1000000000000000".into();
+    big.files_changed = "1".into();
+    let changes = dir.join("changes.csv");
+    write_changes(&changes, &[agent, big]);
+    let output = dir.join("scored.csv");
+    score(dir, &changes, None, &output).success();
+    let rows = scored(&output);
+    let agent_reasons = &rows[0][3];
+    assert!(
+        agent_reasons.contains("made by an AI agent (tool, with semicolons,)"),
+        "{agent_reasons}"
+    );
+    assert!(agent_reasons.split("; ").count() <= 3, "{agent_reasons}");
+    let big_reasons = &rows[1][3];
+    assert!(
+        big_reasons.contains("1000000000000000 lines changed"),
+        "{big_reasons}"
+    );
+}

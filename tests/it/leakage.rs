@@ -233,3 +233,96 @@ fn change_in_both_history_and_changes_counts_once() {
         "duplicated history should have moved some score"
     );
 }
+
+/// Model selection is time-ordered too: each fold trains on the labels known when its
+/// validation stretch begins. Incidents that start after the whole history, naming
+/// changes before the first fold's origin, make those changes positive for the final
+/// fit, and must not move any fold's validation (they would have, when folds trained on
+/// every label known at training time).
+#[test]
+fn folds_train_on_the_labels_known_at_their_origin() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    let history = generate(dir, 21);
+    let changes = read_records(&history.changes);
+    let incidents = read_records(&history.incidents);
+    // The built-in features without the per-service and per-author history: those
+    // shrink rates towards the training rows' positive rate, which the late labels move.
+    std::fs::write(
+        dir.join("c.toml"),
+        "[columns]\nid = \"change_id\"\ntimestamp = \"timestamp\"\n[features]\nbuiltin = true\n",
+    )
+    .unwrap();
+    let flags = [
+        "--config",
+        "c.toml",
+        "--learner",
+        "gbdt",
+        "--no-calibration",
+    ];
+    let model = |incidents: &Path, name: &str| -> serde_json::Value {
+        run(
+            dir,
+            [
+                &["train", "--changes", history.changes.to_str().unwrap()][..],
+                &["--incidents", incidents.to_str().unwrap(), "--model", name],
+                &flags,
+            ]
+            .concat(),
+        )
+        .success();
+        serde_json::from_str(&std::fs::read_to_string(dir.join(name)).unwrap()).unwrap()
+    };
+    let before = model(&history.incidents, "before.json");
+
+    // The 150 changes just before the first fold's origin (time order, ties by id, as
+    // training orders them; all strictly earlier than the origin's change), and a time
+    // after every change.
+    let origin = before["training"]["folds"][0][1].as_u64().unwrap() as usize;
+    let (ts, id) = (changes.col("timestamp"), changes.col("change_id"));
+    let time = |row: &[String]| chrono::DateTime::parse_from_rfc3339(&row[ts]).unwrap();
+    let mut by_time = changes.rows.clone();
+    by_time.sort_by_key(|r| (time(r), r[id].clone()));
+    let earlier: Vec<&Vec<String>> = by_time[origin - 150..origin]
+        .iter()
+        .filter(|r| time(r) < time(&by_time[origin]))
+        .collect();
+    assert!(earlier.len() > 100);
+    let late = (time(by_time.last().unwrap()) + chrono::Duration::days(1)).to_rfc3339();
+    let mut added = Records {
+        header: incidents.header.clone(),
+        rows: incidents.rows.clone(),
+    };
+    for (k, row) in earlier.iter().enumerate() {
+        let mut cells = vec![String::new(); incidents.header.len()];
+        cells[incidents.col("incident_id")] = format!("late-{k}");
+        cells[incidents.col("start_time")] = late.clone();
+        cells[incidents.col("service")] = "nowhere".into();
+        cells[incidents.col("severity")] = "2".into();
+        cells[incidents.col("caused_by_change")] = row[id].clone();
+        added.rows.push(cells);
+    }
+    let added_path = dir.join("late_incidents.csv");
+    added.write(&added_path);
+    let after = model(&added_path, "after.json");
+
+    let (b, a) = (&before["training"], &after["training"]);
+    assert!(
+        a["positives"].as_u64().unwrap() > b["positives"].as_u64().unwrap(),
+        "the late incidents label more training changes"
+    );
+    assert_ne!(before["trees"], after["trees"], "the final fit sees them");
+    for (tb, ta) in b["selection"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(a["selection"].as_array().unwrap())
+    {
+        assert_eq!(
+            tb["fold_roc_auc"], ta["fold_roc_auc"],
+            "a fold saw a later label"
+        );
+        assert_eq!(tb["fold_log_loss"], ta["fold_log_loss"]);
+        assert_eq!(tb["fold_trees"], ta["fold_trees"]);
+    }
+}
