@@ -442,8 +442,9 @@ pub fn builtin_features() -> Vec<FeatureDef> {
 /// incident-causing changes need an incidents file (a label column says nothing about
 /// *when* a change was found to be bad, so counting earlier labels would leak).
 ///
-/// `base_rate` (the training rows' positive rate) is the prior the per-author and
-/// per-service incident rates shrink towards.
+/// `base_rate` is the prior the per-author and per-service incident rates shrink
+/// towards: the positive rate of the training rows before model selection's first
+/// validation fold, by the labels known then ([`crate::train::prior_rate`]).
 pub fn history_features(config: &Config, base_rate: f64) -> Vec<FeatureDef> {
     let incidents = !config.has_label();
     let service = config.columns.service.is_some();

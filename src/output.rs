@@ -200,7 +200,10 @@ where
 {
     // A device or a pipe (`/dev/null`, `/dev/stdout`, a FIFO) is written in place:
     // renaming a file over it would replace it (as root, `/dev/null` itself).
-    let special = std::fs::metadata(given).is_ok_and(|m| !m.is_file() && !m.is_dir());
+    // So is a name under `/dev` or `/proc` (`/dev/stdout` when the shell redirects it to
+    // a file), appended to: the shell opened it (`>` truncated it, `>>` keeps it).
+    let pseudo = (given.starts_with("/dev") || given.starts_with("/proc")) && given.exists();
+    let special = pseudo || std::fs::metadata(given).is_ok_and(|m| !m.is_file() && !m.is_dir());
     // A link is followed: the file it names is replaced, not the link.
     let linked = std::fs::symlink_metadata(given).is_ok_and(|m| m.file_type().is_symlink());
     let target = if linked && !special {
@@ -213,7 +216,8 @@ where
     if special || (linked && target.is_none()) {
         let file = std::fs::OpenOptions::new()
             .write(true)
-            .truncate(true)
+            .append(pseudo)
+            .truncate(!pseudo)
             .open(given)
             .map_err(|e| Error::io(given, e))?;
         let mut writer = BufWriter::with_capacity(1 << 20, file);

@@ -79,18 +79,51 @@ pub fn join_history(
     Ok((timeline, (offset..offset + scored.len()).collect()))
 }
 
-/// [`join_history`] for [`Events`].
-pub fn join_events(history: Option<Events>, scored: Events) -> (Events, Vec<usize>) {
+/// [`join_history`] for [`Events`]. Also returns the changes in both whose copies
+/// disagree on time, service or author (the scored copy is the one kept): how many, and
+/// the first one's id.
+pub fn join_events(
+    history: Option<Events>,
+    scored: Events,
+) -> (Events, Vec<usize>, (usize, Option<String>)) {
     let Some(history) = history else {
         let rows = (0..scored.len()).collect();
-        return (scored, rows);
+        return (scored, rows, (0, None));
     };
-    let scored_ids: rustc_hash::FxHashSet<&str> = scored.ids.iter().collect();
-    let keep: Vec<usize> = (0..history.len())
-        .into_par_iter()
-        .filter(|&r| !scored_ids.contains(history.ids.get(r)))
+    let scored_at: rustc_hash::FxHashMap<&str, usize> = scored
+        .ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id, i))
         .collect();
-    drop(scored_ids);
+    let differs = |r: usize, i: usize| {
+        history.ts[r] != scored.ts[i]
+            || history.service.get(r) != scored.service.get(i)
+            || history.author.get(r) != scored.author.get(i)
+    };
+    let (keep, differing): (Vec<usize>, Vec<usize>) = {
+        let flags: Vec<(usize, Option<bool>)> = (0..history.len())
+            .into_par_iter()
+            .map(|r| (r, scored_at.get(history.ids.get(r)).map(|&i| differs(r, i))))
+            .collect();
+        (
+            flags
+                .iter()
+                .filter(|f| f.1.is_none())
+                .map(|f| f.0)
+                .collect(),
+            flags
+                .iter()
+                .filter(|f| f.1 == Some(true))
+                .map(|f| f.0)
+                .collect(),
+        )
+    };
+    let conflicts = (
+        differing.len(),
+        differing.first().map(|&r| history.ids.get(r).to_string()),
+    );
+    drop(scored_at);
     let mut timeline = if keep.len() == history.len() {
         history
     } else {
@@ -98,7 +131,11 @@ pub fn join_events(history: Option<Events>, scored: Events) -> (Events, Vec<usiz
     };
     let offset = timeline.len();
     timeline.append(&scored);
-    (timeline, (offset..offset + scored.len()).collect())
+    (
+        timeline,
+        (offset..offset + scored.len()).collect(),
+        conflicts,
+    )
 }
 
 /// A labelled history with its frame, every row in time order.

@@ -306,7 +306,7 @@ fn describe_column(out: &mut String, factor: &str, feature: &str, frame: &Frame,
     } else {
         feature_column(feature)
     };
-    out.push_str(column);
+    out.extend(column.chars().map(|c| if c == ';' { ',' } else { c }));
     out.push_str(" is ");
     let start = out.len();
     push_text(out, frame, column, row);

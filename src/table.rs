@@ -42,11 +42,14 @@ impl Format {
     }
 
     /// The format an output is written in: the one its extension names, or CSV for a
-    /// device or a pipe without one (`--output /dev/null`, `/dev/stdout`, a FIFO).
+    /// device or a pipe without one (`--output /dev/null`, a FIFO), and for `/dev/...`
+    /// and `/proc/...` names (`/dev/stdout` is a file when the shell redirects it to one).
     pub fn of_output(path: &Path) -> Result<Format> {
         Format::of(path).or_else(|e| {
             let special = path.extension().is_none_or(|x| x.is_empty())
-                && std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir());
+                && (path.starts_with("/dev")
+                    || path.starts_with("/proc")
+                    || std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()));
             if special {
                 Ok(Format::Csv)
             } else {

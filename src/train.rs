@@ -666,6 +666,27 @@ fn select(data: &Data, folds: &[Fold]) -> Result<Vec<Run>> {
     Ok(runs)
 }
 
+/// The positive rate the history features shrink per-service and per-author rates
+/// towards: that of the rows before the first fold's validation stretch, by the labels
+/// known when it began, so that no fold is trained or validated on features shaped by
+/// labels it could not have known. `ts` and `first_incident` are in time order, like `y`.
+pub fn prior_rate(
+    y: &[bool],
+    ts: &[i64],
+    first_incident: &[Option<i64>],
+    params: &LearnerParams,
+) -> Result<f64> {
+    let params = params.clone().check()?;
+    let origin = rolling_origin(y.len(), &params)?[0].valid.start;
+    let fold = Fold {
+        train: 0..origin,
+        valid: origin..origin + 1,
+        known: Vec::new(),
+    }
+    .with_known_labels(y, ts, first_incident);
+    Ok(fold.known.iter().filter(|&&v| v).count() as f64 / origin as f64)
+}
+
 /// Trains a model from `set` (rows in time order).
 pub fn train(set: TrainingSet, params: LearnerParams, ctx: TrainContext) -> Result<Model> {
     let params = params.check()?;

@@ -15,7 +15,7 @@ use crate::model::LearnerParams;
 use crate::pipeline::time_ordered;
 use crate::progress::Progress;
 use crate::schema::format_timestamp;
-use crate::train::{train, TrainContext, TrainingSet};
+use crate::train::{prior_rate, train, TrainContext, TrainingSet};
 
 /// Resolved `evaluate` settings.
 pub struct EvaluateSettings {
@@ -179,7 +179,12 @@ pub fn evaluate(s: &EvaluateSettings, progress: &Progress) -> Result<Evaluation>
     };
     // Column transforms are decided on the training rows only.
     let train_rows: Vec<usize> = (0..cut).collect();
-    let base_rate = y_train.iter().filter(|&&v| v).count() as f64 / cut as f64;
+    let base_rate = prior_rate(
+        y_train,
+        &ts[..cut],
+        &history.first_incident[..cut],
+        &s.learner,
+    )?;
     let (features, warnings) =
         feature_set(&s.inputs.config, &frame.select(&train_rows), base_rate)?;
     for w in &warnings {

@@ -153,7 +153,13 @@ pub fn run(args: ScoreArgs, progress: &Progress) -> Result<u8> {
     let history = history?.map(|h| h.events);
     let incidents = incidents?.unwrap_or_default();
     progress.stage("linking incidents and history features");
-    let (timeline, rows) = join_events(history, events);
+    let (timeline, rows, (conflicts, first)) = join_events(history, events);
+    if let Some(first) = first {
+        progress.log(&format!(
+            "warning: {conflicts} change(s) in both --history and --changes differ in time, \
+             service or author (the first: '{first}'); the --changes copy is used"
+        ));
+    }
     let prepared = prepare_events(&timeline, &incidents, model.labelling, &rows, frame);
     if incidents_path.is_some() {
         progress.log(&format!("history {}", prepared.labels.summary.describe()));

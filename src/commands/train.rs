@@ -10,7 +10,7 @@ use crate::label::LabelParams;
 use crate::model::{LearnerParams, Model};
 use crate::pipeline::time_ordered;
 use crate::progress::Progress;
-use crate::train::{train, TrainContext, TrainingSet};
+use crate::train::{prior_rate, train, TrainContext, TrainingSet};
 
 /// Resolved `train` settings.
 pub struct TrainSettings {
@@ -49,7 +49,7 @@ pub fn train_from_files(s: &TrainSettings, progress: &Progress) -> Result<Model>
     // The input order's copy of the columns is not needed again.
     drop(changes);
     progress.log(&history.prepared.labels.summary.describe());
-    let base_rate = history.prepared.labels.summary.positive_rate();
+    let base_rate = prior_rate(&history.y, &history.ts, &history.first_incident, &s.learner)?;
     let (features, warnings) = feature_set(&s.inputs.config, &history.prepared.frame, base_rate)?;
     for w in &warnings {
         progress.log(&format!("warning: {w}"));

@@ -158,10 +158,43 @@ fn outputs_through_a_device_or_a_link_keep_it() {
     );
     assert_eq!(piped.lines().count(), 1 + small_changes().len());
     std::fs::remove_file(&fifo).unwrap();
+    // `--output /dev/stdout` with stdout a file (`>> out.csv`): CSV, appended.
+    std::fs::write(dir.join("out.csv"), "earlier\n").unwrap();
+    let appended = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.join("out.csv"))
+        .unwrap();
+    let mut cmd = score_command(dir, "/dev/stdout");
+    cmd.stdout(appended);
+    assert!(cmd.status().expect("runs").success());
+    let text = std::fs::read_to_string(dir.join("out.csv")).unwrap();
+    assert!(
+        text.starts_with("earlier\nchange_id,risk,tier,reasons,policy\n"),
+        "{text}"
+    );
+    assert_eq!(text.lines().count(), 2 + small_changes().len());
+    std::fs::remove_file(dir.join("out.csv")).unwrap();
     // A plain file without an extension is still refused: its format is unknown.
     score(dir, Path::new("changes.csv"), None, &dir.join("plain"))
         .bad_input(&["plain", "unsupported file extension"]);
     assert_eq!(file_names(dir), ["changes.csv", "link.csv", "real.csv"]);
+}
+
+/// `changerisk score` of `dir/changes.csv` with the shipped model and no history, to
+/// `output`, as a plain process (its stdout and limits set by the caller).
+fn score_command(dir: &Path, output: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("changerisk"));
+    cmd.current_dir(dir).args([
+        "score",
+        "--model",
+        shipped_model().to_str().unwrap(),
+        "--changes",
+        "changes.csv",
+        "--no-history",
+        "--output",
+        output,
+    ]);
+    cmd
 }
 
 /// Outputs at the edges the operating system sets: a file size limit (`ulimit -f`) is
@@ -175,17 +208,7 @@ fn file_size_limits_long_names_and_pipes_are_handled() {
     let dir = tmp.path();
     write_changes(&dir.join("changes.csv"), &small_changes());
     std::fs::write(dir.join("scored.csv"), "earlier\n").expect("written");
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("changerisk"));
-    cmd.current_dir(dir).args([
-        "score",
-        "--model",
-        shipped_model().to_str().unwrap(),
-        "--changes",
-        "changes.csv",
-        "--no-history",
-        "--output",
-        "scored.csv",
-    ]);
+    let mut cmd = score_command(dir, "scored.csv");
     // SAFETY: setrlimit only changes the child's own limit, before it runs the binary.
     unsafe {
         cmd.pre_exec(|| {

@@ -235,10 +235,11 @@ fn change_in_both_history_and_changes_counts_once() {
 }
 
 /// Model selection is time-ordered too: each fold trains on the labels known when its
-/// validation stretch begins. Incidents that start after the whole history, naming
+/// validation stretch begins, and the history features' prior rate on those known at
+/// the first fold's origin. Incidents that start after the whole history, naming
 /// changes before the first fold's origin, make those changes positive for the final
 /// fit, and must not move any fold's validation (they would have, when folds trained on
-/// every label known at training time).
+/// every label known at training time, or the prior was the rate of them all).
 #[test]
 fn folds_train_on_the_labels_known_at_their_origin() {
     let tmp = tempdir();
@@ -246,20 +247,9 @@ fn folds_train_on_the_labels_known_at_their_origin() {
     let history = generate(dir, 21);
     let changes = read_records(&history.changes);
     let incidents = read_records(&history.incidents);
-    // The built-in features without the per-service and per-author history: those
-    // shrink rates towards the training rows' positive rate, which the late labels move.
-    std::fs::write(
-        dir.join("c.toml"),
-        "[columns]\nid = \"change_id\"\ntimestamp = \"timestamp\"\n[features]\nbuiltin = true\n",
-    )
-    .unwrap();
-    let flags = [
-        "--config",
-        "c.toml",
-        "--learner",
-        "gbdt",
-        "--no-calibration",
-    ];
+    // The default config: its per-service and per-author rates shrink towards a prior
+    // rate, which must not take in the late labels either.
+    let flags = ["--learner", "gbdt", "--no-calibration"];
     let model = |incidents: &Path, name: &str| -> serde_json::Value {
         run(
             dir,
@@ -325,4 +315,43 @@ fn folds_train_on_the_labels_known_at_their_origin() {
         assert_eq!(tb["fold_log_loss"], ta["fold_log_loss"]);
         assert_eq!(tb["fold_trees"], ta["fold_trees"]);
     }
+}
+
+/// A change in both `--history` and `--changes` whose copies disagree (another time,
+/// service or author) is scored as `--changes` has it, with a warning naming it.
+#[test]
+fn a_change_in_both_files_that_differs_is_warned_about() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    let history = small_changes();
+    write_changes(&dir.join("history.csv"), &history);
+    write_incidents(&dir.join("incidents.csv"), &[]);
+    // c5 again, an hour later; c6 again, the same.
+    let moved = ChangeRow::new("c5", &at_hours(35.0));
+    let same = history[5].clone();
+    write_changes(&dir.join("changes.csv"), &[moved, same]);
+    let out = dir.join("scored.csv");
+    let run = score(
+        dir,
+        Path::new("changes.csv"),
+        Some((&dir.join("incidents.csv"), &dir.join("history.csv"))),
+        &out,
+    )
+    .success();
+    assert!(
+        run.stderr.contains(
+            "warning: 1 change(s) in both --history and --changes differ in time, service or author (the first: 'c5')"
+        ),
+        "{}",
+        run.stderr
+    );
+    // Without the disagreement, no warning.
+    write_changes(&dir.join("changes.csv"), &[history[5].clone()]);
+    let run = score(
+        dir,
+        Path::new("changes.csv"),
+        Some((&dir.join("incidents.csv"), &dir.join("history.csv"))),
+        &out,
+    );
+    assert!(!run.success().stderr.contains("differ in time"));
 }

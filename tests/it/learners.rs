@@ -151,13 +151,7 @@ fn the_fitted_trees_keep_the_builtin_monotone_constraints() {
     let history = generate(dir, 22);
     let model = train(dir, &history, "gbdt", "gbdt.json");
     let history_scores = scored(&model, &history);
-    let constrained: Vec<(usize, i8)> = model
-        .features
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| f.def.monotone != 0)
-        .map(|(j, f)| (j, f.def.monotone))
-        .collect();
+    let constrained = constrained(&model);
     let names: Vec<&str> = constrained
         .iter()
         .map(|&(j, _)| model.features[j].def.name.as_str())
@@ -215,16 +209,21 @@ fn the_logistic_model_and_blends_keep_the_builtin_monotone_constraints() {
     }
 }
 
-/// Every 25th change, each constrained feature swept over its observed values (the
-/// others held): the log-odds never move against the declared direction.
-fn assert_monotone(model: &Model, history_scores: &ScoredHistory) {
-    let constrained: Vec<(usize, i8)> = model
+/// The features with a monotone direction: (index, direction).
+fn constrained(model: &Model) -> Vec<(usize, i8)> {
+    model
         .features
         .iter()
         .enumerate()
         .filter(|(_, f)| f.def.monotone != 0)
         .map(|(j, f)| (j, f.def.monotone))
-        .collect();
+        .collect()
+}
+
+/// Every 25th change, each constrained feature swept over its observed values (the
+/// others held): the log-odds never move against the declared direction.
+fn assert_monotone(model: &Model, history_scores: &ScoredHistory) {
+    let constrained = constrained(model);
     let n = history_scores.scores.len();
     for i in (0..n).step_by(25) {
         let row: Vec<f64> = (0..model.features.len())
