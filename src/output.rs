@@ -193,6 +193,24 @@ impl Drop for Staged {
     }
 }
 
+/// Whether `path` names one of this process's open descriptors (`/dev/stdout`,
+/// `/dev/stderr`, `/dev/fd/N`, `/proc/self/fd/N`, `/proc/PID/fd/N`), which may be a
+/// regular file the shell opened for it; not any other name under `/dev` (such as a file
+/// in `/dev/shm`).
+pub fn names_a_descriptor(path: &Path) -> bool {
+    let parts: Vec<&std::ffi::OsStr> = path.iter().collect();
+    match parts.as_slice() {
+        [root, dev, name, ..] if *root == "/" && *dev == "dev" => {
+            *name == "stdout" || *name == "stderr" || *name == "fd"
+        }
+        [root, proc, who, fd, ..] if *root == "/" && *proc == "proc" && *fd == "fd" => {
+            let who = who.to_string_lossy();
+            who == "self" || who == "thread-self" || who.bytes().all(|b| b.is_ascii_digit())
+        }
+        _ => false,
+    }
+}
+
 /// Writes `path`'s content to a temporary sibling (flushed and synced); see [`Staged`].
 pub fn stage<F>(given: &Path, write: F) -> Result<Staged>
 where
@@ -200,9 +218,10 @@ where
 {
     // A device or a pipe (`/dev/null`, `/dev/stdout`, a FIFO) is written in place:
     // renaming a file over it would replace it (as root, `/dev/null` itself).
-    // So is a name under `/dev` or `/proc` (`/dev/stdout` when the shell redirects it to
-    // a file), appended to: the shell opened it (`>` truncated it, `>>` keeps it).
-    let pseudo = (given.starts_with("/dev") || given.starts_with("/proc")) && given.exists();
+    // So is a name for one of this process's descriptors (`/dev/stdout` when the shell
+    // redirects it to a file), appended to: the shell opened it (`>` truncated it, `>>`
+    // keeps it).
+    let pseudo = names_a_descriptor(given) && given.exists();
     let special = pseudo || std::fs::metadata(given).is_ok_and(|m| !m.is_file() && !m.is_dir());
     // A link is followed: the file it names is replaced, not the link.
     let linked = std::fs::symlink_metadata(given).is_ok_and(|m| m.file_type().is_symlink());
@@ -383,6 +402,29 @@ mod tests {
             w.write_all(text.as_bytes()).map_err(|e| Error::io(path, e))
         })
         .unwrap()
+    }
+
+    #[test]
+    fn descriptor_names_are_known_and_other_device_paths_are_not() {
+        for p in [
+            "/dev/stdout",
+            "/dev/stderr",
+            "/dev/fd/3",
+            "/proc/self/fd/1",
+            "/proc/4242/fd/1",
+        ] {
+            assert!(names_a_descriptor(Path::new(p)), "{p}");
+        }
+        for p in [
+            "/dev/shm/out.csv",
+            "/dev/null",
+            "/proc/self/status",
+            "/proc/x1/fd/1",
+            "dev/stdout",
+            "/tmp/fd/1",
+        ] {
+            assert!(!names_a_descriptor(Path::new(p)), "{p}");
+        }
     }
 
     /// What `dir` holds: (name, content or "<dir>"), sorted.

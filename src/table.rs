@@ -42,13 +42,12 @@ impl Format {
     }
 
     /// The format an output is written in: the one its extension names, or CSV for a
-    /// device or a pipe without one (`--output /dev/null`, a FIFO), and for `/dev/...`
-    /// and `/proc/...` names (`/dev/stdout` is a file when the shell redirects it to one).
+    /// device or a pipe without one (`--output /dev/null`, a FIFO), and for a name of a
+    /// descriptor (`/dev/stdout` is a file when the shell redirects it to one).
     pub fn of_output(path: &Path) -> Result<Format> {
         Format::of(path).or_else(|e| {
             let special = path.extension().is_none_or(|x| x.is_empty())
-                && (path.starts_with("/dev")
-                    || path.starts_with("/proc")
+                && (crate::output::names_a_descriptor(path)
                     || std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()));
             if special {
                 Ok(Format::Csv)
