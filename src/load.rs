@@ -769,6 +769,16 @@ fn strs_column(cells: &Cells) -> Result<Strs> {
     let mut first_empty = None;
     cells.visit(|i, cell| {
         match cell {
+            // A byte-order mark inside the file: two files joined with the second's BOM
+            // kept. The id would never match an incident's `caused_by_change`.
+            Some(s) if s.starts_with('\u{feff}') => {
+                return Err(cells.bad(
+                    i,
+                    s,
+                    "an id without a byte-order mark (U+FEFF) before it: the row starts a \
+                     file joined onto another with its BOM kept; remove the mark",
+                ))
+            }
             Some(s) => out.push(s),
             None => {
                 first_empty.get_or_insert(i);

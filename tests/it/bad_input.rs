@@ -1123,3 +1123,25 @@ fn a_near_miss_header_is_named_not_defaulted() {
         assert!(!tmp.path().join("o.csv").exists());
     }
 }
+
+/// Two CSV files joined with the second's byte-order mark kept: the mark starts a data
+/// row's id, which would then match no incident. Refused by row, column and value.
+#[test]
+fn a_byte_order_mark_inside_the_file_is_refused_at_the_id() {
+    let tmp = tempdir();
+    let changes = tmp.path().join("changes.csv");
+    write_changes(&changes, &small_changes());
+    let text = std::fs::read_to_string(&changes).unwrap();
+    let (header, rows) = text.split_once('\n').unwrap();
+    let mut lines: Vec<&str> = rows.lines().collect();
+    let fourth = format!("\u{feff}{}", lines[3]);
+    lines[3] = &fourth;
+    std::fs::write(&changes, format!("{header}\n{}\n", lines.join("\n"))).unwrap();
+    score(
+        tmp.path(),
+        Path::new("changes.csv"),
+        None,
+        &tmp.path().join("scored.csv"),
+    )
+    .bad_input(&["changes.csv", "row 4", "change_id", "byte-order mark"]);
+}
