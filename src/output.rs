@@ -211,18 +211,24 @@ pub fn names_a_descriptor(path: &Path) -> bool {
     }
 }
 
+/// Whether an output at `path` is written in place instead of replaced by a renamed
+/// temporary file: a device or a pipe (`/dev/null`, a FIFO; renaming over one would
+/// replace it, as root `/dev/null` itself), or a name of one of this process's
+/// descriptors, which may be a file the shell opened for it.
+pub fn written_in_place(path: &Path) -> bool {
+    (names_a_descriptor(path) && path.exists())
+        || std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
+}
+
 /// Writes `path`'s content to a temporary sibling (flushed and synced); see [`Staged`].
 pub fn stage<F>(given: &Path, write: F) -> Result<Staged>
 where
     F: FnOnce(&mut BufWriter<File>) -> Result<()>,
 {
-    // A device or a pipe (`/dev/null`, `/dev/stdout`, a FIFO) is written in place:
-    // renaming a file over it would replace it (as root, `/dev/null` itself).
-    // So is a name for one of this process's descriptors (`/dev/stdout` when the shell
-    // redirects it to a file), appended to: the shell opened it (`>` truncated it, `>>`
-    // keeps it).
-    let pseudo = names_a_descriptor(given) && given.exists();
-    let special = pseudo || std::fs::metadata(given).is_ok_and(|m| !m.is_file() && !m.is_dir());
+    let special = written_in_place(given);
+    // A descriptor's name is appended to: the shell opened it (`>` truncated it, `>>`
+    // keeps what it held).
+    let pseudo = special && names_a_descriptor(given);
     // A link is followed: the file it names is replaced, not the link.
     let linked = std::fs::symlink_metadata(given).is_ok_and(|m| m.file_type().is_symlink());
     let target = if linked && !special {

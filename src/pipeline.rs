@@ -79,16 +79,16 @@ pub fn join_history(
     Ok((timeline, (offset..offset + scored.len()).collect()))
 }
 
-/// [`join_history`] for [`Events`]. Also returns the changes in both whose copies
-/// disagree on time, service or author (the scored copy is the one kept): how many, and
-/// the first one's id.
+/// [`join_history`] for [`Events`]. Also gives, when there are any, the changes in both
+/// whose copies disagree on time, service or author (the scored copy is the one kept):
+/// how many, and the first one's id.
 pub fn join_events(
     history: Option<Events>,
     scored: Events,
-) -> (Events, Vec<usize>, (usize, Option<String>)) {
+) -> (Events, Vec<usize>, Option<(usize, String)>) {
     let Some(history) = history else {
         let rows = (0..scored.len()).collect();
-        return (scored, rows, (0, None));
+        return (scored, rows, None);
     };
     let scored_at: rustc_hash::FxHashMap<&str, usize> = scored
         .ids
@@ -101,29 +101,20 @@ pub fn join_events(
             || history.service.get(r) != scored.service.get(i)
             || history.author.get(r) != scored.author.get(i)
     };
-    let (keep, differing): (Vec<usize>, Vec<usize>) = {
-        let flags: Vec<(usize, Option<bool>)> = (0..history.len())
-            .into_par_iter()
-            .map(|r| (r, scored_at.get(history.ids.get(r)).map(|&i| differs(r, i))))
-            .collect();
-        (
-            flags
-                .iter()
-                .filter(|f| f.1.is_none())
-                .map(|f| f.0)
-                .collect(),
-            flags
-                .iter()
-                .filter(|f| f.1 == Some(true))
-                .map(|f| f.0)
-                .collect(),
-        )
-    };
-    let conflicts = (
-        differing.len(),
-        differing.first().map(|&r| history.ids.get(r).to_string()),
-    );
+    // Per history row: its row in `scored`, when the change is scored too.
+    let scored_row: Vec<Option<usize>> = (0..history.len())
+        .into_par_iter()
+        .map(|r| scored_at.get(history.ids.get(r)).copied())
+        .collect();
     drop(scored_at);
+    let keep: Vec<usize> = (0..history.len())
+        .filter(|&r| scored_row[r].is_none())
+        .collect();
+    let mut differing =
+        (0..history.len()).filter(|&r| scored_row[r].is_some_and(|i| differs(r, i)));
+    let conflicts = differing
+        .next()
+        .map(|r| (1 + differing.count(), history.ids.get(r).to_string()));
     let mut timeline = if keep.len() == history.len() {
         history
     } else {

@@ -29,18 +29,20 @@ fn level<'f>(frame: &'f Frame, column: &str, row: usize) -> &'f str {
         .unwrap_or_default()
 }
 
-/// Writes the text of a cell (nothing when the column is absent). A `;` in it is
-/// written as `,`: reasons are separated by `; `, which a value must not forge.
+/// Writes `text` from the input (a value, a column name) with each `;` as `,`: reasons
+/// are separated by `; `, which the input must not forge.
+fn push_quoted(out: &mut String, text: &str) {
+    if text.contains(';') {
+        out.extend(text.chars().map(|c| if c == ';' { ',' } else { c }));
+    } else {
+        out.push_str(text);
+    }
+}
+
+/// Writes the text of a cell (nothing when the column is absent), as [`push_quoted`].
 fn push_text(out: &mut String, frame: &Frame, column: &str, row: usize) {
     match frame.get(column) {
-        Some(Column::Cat { codes, levels }) => {
-            let text = &levels[codes[row] as usize];
-            if text.contains(';') {
-                out.extend(text.chars().map(|c| if c == ';' { ',' } else { c }));
-            } else {
-                out.push_str(text);
-            }
-        }
+        Some(Column::Cat { codes, levels }) => push_quoted(out, &levels[codes[row] as usize]),
         Some(c) => out.push_str(&c.display(row)),
         None => {}
     }
@@ -306,7 +308,7 @@ fn describe_column(out: &mut String, factor: &str, feature: &str, frame: &Frame,
     } else {
         feature_column(feature)
     };
-    out.extend(column.chars().map(|c| if c == ';' { ',' } else { c }));
+    push_quoted(out, column);
     out.push_str(" is ");
     let start = out.len();
     push_text(out, frame, column, row);

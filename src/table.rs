@@ -46,10 +46,8 @@ impl Format {
     /// descriptor (`/dev/stdout` is a file when the shell redirects it to one).
     pub fn of_output(path: &Path) -> Result<Format> {
         Format::of(path).or_else(|e| {
-            let special = path.extension().is_none_or(|x| x.is_empty())
-                && (crate::output::names_a_descriptor(path)
-                    || std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()));
-            if special {
+            let bare = path.extension().is_none_or(|x| x.is_empty());
+            if bare && crate::output::written_in_place(path) {
                 Ok(Format::Csv)
             } else {
                 Err(e)

@@ -189,6 +189,12 @@ struct Fold {
     known: Vec<bool>,
 }
 
+/// Whether a change labelled `y`, whose first incident started at `first` (`None` when
+/// nothing says: a label column), was known to be bad at time `at`.
+fn known_positive(y: bool, first: Option<i64>, at: i64) -> bool {
+    y && first.is_none_or(|t| t < at)
+}
+
 impl Fold {
     /// Sets `known` from every row's label, timestamp and first incident's start.
     fn with_known_labels(mut self, y: &[bool], ts: &[i64], first: &[Option<i64>]) -> Fold {
@@ -196,7 +202,7 @@ impl Fold {
         self.known = self
             .train
             .clone()
-            .map(|i| y[i] && first[i].is_none_or(|t| t < origin))
+            .map(|i| known_positive(y[i], first[i], origin))
             .collect();
         self
     }
@@ -678,13 +684,10 @@ pub fn prior_rate(
 ) -> Result<f64> {
     let params = params.clone().check()?;
     let origin = rolling_origin(y.len(), &params)?[0].valid.start;
-    let fold = Fold {
-        train: 0..origin,
-        valid: origin..origin + 1,
-        known: Vec::new(),
-    }
-    .with_known_labels(y, ts, first_incident);
-    Ok(fold.known.iter().filter(|&&v| v).count() as f64 / origin as f64)
+    let known = (0..origin)
+        .filter(|&i| known_positive(y[i], first_incident[i], ts[origin]))
+        .count();
+    Ok(known as f64 / origin as f64)
 }
 
 /// Trains a model from `set` (rows in time order).

@@ -153,8 +153,8 @@ pub fn run(args: ScoreArgs, progress: &Progress) -> Result<u8> {
     let history = history?.map(|h| h.events);
     let incidents = incidents?.unwrap_or_default();
     progress.stage("linking incidents and history features");
-    let (timeline, rows, (conflicts, first)) = join_events(history, events);
-    if let Some(first) = first {
+    let (timeline, rows, conflicts) = join_events(history, events);
+    if let Some((conflicts, first)) = conflicts {
         progress.log(&format!(
             "warning: {conflicts} change(s) in both --history and --changes differ in time, \
              service or author (the first: '{first}'); the --changes copy is used"
