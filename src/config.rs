@@ -85,9 +85,13 @@ impl TimestampFormat {
             }
             TimestampFormat::Pattern(p) => {
                 let s = s.trim();
-                chrono::NaiveDateTime::parse_from_str(s, p)
-                    .map(|t| t.and_utc().timestamp())
-                    .or_else(|_| chrono::DateTime::parse_from_str(s, p).map(|t| t.timestamp()))
+                // With an offset first: a naive parse of a pattern with `%z` reads the
+                // offset and drops it, which would shift every time by its zone.
+                chrono::DateTime::parse_from_str(s, p)
+                    .map(|t| t.timestamp())
+                    .or_else(|_| {
+                        chrono::NaiveDateTime::parse_from_str(s, p).map(|t| t.and_utc().timestamp())
+                    })
                     .or_else(|_| {
                         chrono::NaiveDate::parse_from_str(s, p).map(|d| {
                             d.and_hms_opt(0, 0, 0)
@@ -124,7 +128,8 @@ pub struct ColumnsConfig {
     /// `rfc3339` (default), `unix`, `unix_ms` or a strftime pattern.
     #[serde(default = "default_timestamp_format")]
     pub timestamp_format: String,
-    /// The change's own 0/1/true/false label; then no incidents file is used.
+    /// The change's own label (read as a boolean: 0/1, true/false, yes/no); then no
+    /// incidents file is used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
     /// Enables the per-service history features.
@@ -232,6 +237,32 @@ impl Config {
         let mut grouping: Vec<(&str, &str)> = Vec::new();
         grouping.extend(c.service.as_deref().map(|s| ("service", s)));
         grouping.extend(c.author.as_deref().map(|a| ("author", a)));
+        let listed = f
+            .numeric
+            .iter()
+            .map(|n| ("[features] numeric", n.as_str()))
+            .chain(f.boolean.iter().map(|n| ("[features] boolean", n.as_str())))
+            .chain(
+                f.categorical
+                    .iter()
+                    .map(|n| ("[features] categorical", n.as_str())),
+            );
+        if let Some((key, _)) = roles
+            .iter()
+            .chain(&grouping)
+            .copied()
+            .chain(listed)
+            .find(|(_, name)| name.is_empty())
+        {
+            let key = if key.starts_with('[') {
+                key.to_string()
+            } else {
+                format!("[columns] {key}")
+            };
+            return Err(format!(
+                "{key} names the column \"\": expected a column name (a header cell that is empty can't be named: give the column a name)"
+            ));
+        }
         for (k, &(role, name)) in roles.iter().enumerate() {
             let earlier = roles[..k].iter().find(|(_, n)| *n == name);
             let grouped = (role == "label")
@@ -291,6 +322,12 @@ impl Config {
             if !p.contains('%') {
                 return Err(format!(
                     "timestamp_format {p:?} is not rfc3339, unix, unix_ms or a strftime pattern such as \"%Y-%m-%d %H:%M\""
+                ));
+            }
+            // A zone name is skipped when read (`PST` would be taken for UTC).
+            if p.contains("%Z") {
+                return Err(format!(
+                    "timestamp_format {p:?} reads a time zone name (%Z), which cannot be converted to UTC (PST, IST and CST each name several zones): export the times with a numeric offset and read it with %z, or in UTC"
                 ));
             }
             // A pattern must write a time and read it back to the same day: `%Q` is no
@@ -356,6 +393,17 @@ mod tests {
         assert_eq!(f.parse_cell("2006/7/8 9:06"), Some(1_152_349_560));
         assert_eq!(f.parse_cell("2006/07/08 09:06"), Some(1_152_349_560));
         assert_eq!(f.parse_cell("2006-07-08"), None);
+        // An offset in the pattern is applied, not dropped (git's default date format).
+        let git = TimestampFormat::Pattern("%a %b %e %H:%M:%S %Y %z".into());
+        assert_eq!(
+            git.parse_cell("Fri Jan 1 10:00:00 2016 -0800"),
+            TimestampFormat::Rfc3339.parse_cell("2016-01-01T18:00:00Z")
+        );
+        let iso = TimestampFormat::Pattern("%Y-%m-%dT%H:%M:%S%z".into());
+        assert_eq!(
+            iso.parse_cell("2016-01-01T10:00:00-08:00"),
+            TimestampFormat::Rfc3339.parse_cell("2016-01-01T18:00:00Z")
+        );
         assert_eq!(
             TimestampFormat::Unix.parse_cell("1451578374"),
             Some(1_451_578_374)

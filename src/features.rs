@@ -3,7 +3,7 @@
 //! it belongs to; the model file stores these definitions verbatim, so a score can be
 //! recomputed (or translated to SQL) from the model file alone.
 
-use ndarray::Array2;
+use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -535,6 +535,22 @@ pub const MIN_LEVEL_ROWS: usize = 10;
 /// Skewness above which a non-negative numeric column is log-transformed.
 const LOG_SKEWNESS: f64 = 1.0;
 
+/// Largest share of negative values a numeric column may have and still be
+/// log-transformed (its negative values read as 0).
+const MAX_NEGATIVE_SHARE: f64 = 0.01;
+
+/// The skewness of `values` (0 when they are all equal).
+fn skewness(values: impl Iterator<Item = f64> + Clone) -> f64 {
+    let n = values.clone().count() as f64;
+    let mean = values.clone().sum::<f64>() / n;
+    let var = values.clone().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+    if var > 0.0 {
+        values.map(|v| (v - mean).powi(3)).sum::<f64>() / n / var.powf(1.5)
+    } else {
+        0.0
+    }
+}
+
 /// Every feature of a config, the declared columns' transforms decided from the training
 /// frame and the history rates' prior from the training positive rate. Returns the
 /// features and warnings (dropped columns).
@@ -648,16 +664,25 @@ fn numeric_features(
     let median = present[present.len() / 2];
     // Always recorded: a cell missing only at scoring time is imputed too, never NaN.
     let fill = Some(median);
-    let n = present.len() as f64;
-    let mean = present.iter().sum::<f64>() / n;
-    let var = present.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
-    let skew = if var > 0.0 {
-        present.iter().map(|v| (v - mean).powi(3)).sum::<f64>() / n / var.powf(1.5)
+    // A few negative values in a count or a duration (a -1 sentinel, a clock's skew)
+    // do not make it a signed quantity: the log transform reads them as 0, as it
+    // reads any negative value at scoring time.
+    let negatives = present.partition_point(|&v| v < 0.0);
+    let few_negatives = negatives as f64 <= MAX_NEGATIVE_SHARE * present.len() as f64;
+    let skew = if few_negatives {
+        skewness(present.iter().map(|v| v.max(0.0)))
     } else {
         0.0
     };
     let column_name = column.to_string();
-    let value = if lo >= 0.0 && skew > LOG_SKEWNESS {
+    let log = skew > LOG_SKEWNESS;
+    if log && negatives > 0 {
+        warnings.push(format!(
+            "column '{column}' has {negatives} negative value(s) in training (the least {lo}): \
+             read as 0 by its log transform"
+        ));
+    }
+    let value = if log {
         def(
             &format!("{column}_log"),
             column,
@@ -707,9 +732,15 @@ fn categorical_features(
     let (kept, pooled): (Vec<usize>, Vec<usize>) =
         order.iter().partition(|&&l| counts[l] >= min_rows);
     if kept.len() + usize::from(!pooled.is_empty()) < 2 {
-        warnings.push(format!(
-            "column '{column}' has a single level in training: dropped"
-        ));
+        warnings.push(if kept.is_empty() && pooled.len() > 1 {
+            format!(
+                "column '{column}': each of its {} levels is held by fewer than {min_rows} training \
+                 rows, so all would pool into 'other' (free text, an id?): dropped",
+                pooled.len()
+            )
+        } else {
+            format!("column '{column}' has a single level in training: dropped")
+        });
         return;
     }
     let name = |l: usize| levels[l].clone();
@@ -768,6 +799,107 @@ pub fn unseen_levels(features: &[FeatureDef], frame: &Frame) -> Vec<(String, usi
             (count > 0).then(|| (column.clone(), count, examples))
         })
         .collect()
+}
+
+/// Fewest positive and negative training rows for [`separating_features`] to judge.
+const SEPARATION_ROWS: usize = 20;
+
+/// Warnings for features that alone separate the training labels (every positive row's
+/// value above every negative row's, or below): on real histories that is the outcome
+/// in other words (a count of the bugs a change was later found to have), which would
+/// leak it into the model and score the future by what is not known then.
+pub fn separating_features(features: &[FeatureDef], x: ArrayView2<f64>, y: &[bool]) -> Vec<String> {
+    let positives = y.iter().filter(|&&v| v).count();
+    if positives < SEPARATION_ROWS || y.len() - positives < SEPARATION_ROWS {
+        return Vec::new();
+    }
+    let p = x.ncols();
+    // Per column: the least and greatest value of the positive rows, then the negative.
+    let mut bounds = vec![[f64::INFINITY, f64::NEG_INFINITY]; 2 * p];
+    for (row, &label) in x.rows().into_iter().zip(y) {
+        let b = &mut bounds[if label { 0 } else { p }..][..p];
+        for (b, &v) in b.iter_mut().zip(row) {
+            b[0] = b[0].min(v);
+            b[1] = b[1].max(v);
+        }
+    }
+    let (pos, neg) = bounds.split_at(p);
+    features
+        .iter()
+        .zip(pos.iter().zip(neg))
+        .filter(|(_, (pos, neg))| pos[0] > neg[1] || pos[1] < neg[0])
+        .map(|(f, _)| {
+            format!(
+                "feature '{}' alone separates the training labels (every positive change on one side \
+                 of a cut, every other on the other): if its column is recorded after the change \
+                 (a count of the bugs it was found to have), it leaks the outcome; leave it out of the config",
+                f.name
+            )
+        })
+        .collect()
+}
+
+/// Warnings on what the scored rows of `frame` hold that training never did: levels of
+/// a categorical column not seen in training ([`unseen_levels`]) and values missing from
+/// a column that always had one ([`unseen_missing`]).
+pub fn scoring_gaps(features: &[FeatureDef], frame: &Frame) -> Vec<String> {
+    let levels = unseen_levels(features, frame)
+        .into_iter()
+        .map(|(column, count, examples)| {
+            format!(
+                "{count} change(s) have a '{column}' level not seen in training ('{}'); scored as 'other'",
+                examples.join("', '")
+            )
+        });
+    let missing = unseen_missing(features, frame)
+        .into_iter()
+        .map(|(column, count, fill)| {
+            format!(
+                "{count} of {} change(s) have no '{column}', which every training change had; \
+                 scored with its training median {}",
+                frame.len(),
+                crate::frame::format_number(fill)
+            )
+        });
+    levels.chain(missing).collect()
+}
+
+/// For each numeric column a feature reads with a fill and that had a value in every
+/// training row (no `_missing` feature), how many rows of `frame` have none, and the
+/// fill they are scored with: a gap the model never saw, which a warning should name.
+pub fn unseen_missing(features: &[FeatureDef], frame: &Frame) -> Vec<(String, usize, f64)> {
+    let modelled: Vec<&str> = features
+        .iter()
+        .filter_map(|f| match &f.expr {
+            Expr::Missing { column } => Some(column.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut out: Vec<(String, usize, f64)> = Vec::new();
+    for f in features {
+        let (Expr::Value {
+            column,
+            fill: Some(fill),
+        }
+        | Expr::Log1p {
+            column,
+            fill: Some(fill),
+        }) = &f.expr
+        else {
+            continue;
+        };
+        if modelled.contains(&column.as_str()) || out.iter().any(|(c, ..)| c == column) {
+            continue;
+        }
+        let Some(Column::Num(values)) = frame.get(column) else {
+            continue;
+        };
+        let count = values.iter().filter(|v| v.is_nan()).count();
+        if count > 0 {
+            out.push((column.clone(), count, *fill));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -829,6 +961,32 @@ mod tests {
             names.contains(&"team=other (2)") && names.contains(&"x_missing (2)"),
             "{names:?}"
         );
+    }
+
+    #[test]
+    fn a_few_negative_values_keep_a_skewed_column_log_transformed() {
+        // A skewed count (as lines added are) with one -1 sentinel in 200 rows.
+        let mut skewed: Vec<f64> = (0..200)
+            .map(|i| (f64::from(i * i % 97) / 10.0).exp().floor())
+            .collect();
+        skewed[7] = -1.0;
+        let (mut out, mut warnings) = (Vec::new(), Vec::new());
+        numeric_features("la", &skewed, 0, &mut out, &mut warnings);
+        assert!(matches!(out[0].expr, Expr::Log1p { .. }), "{out:?}");
+        assert!(
+            warnings[0].contains("1 negative value(s)") && warnings[0].contains("read as 0"),
+            "{warnings:?}"
+        );
+        // Many negative values: a signed quantity, kept as it is, without a warning.
+        let signed: Vec<f64> = skewed
+            .iter()
+            .enumerate()
+            .map(|(i, v)| if i % 10 == 0 { -v - 1.0 } else { *v })
+            .collect();
+        let (mut out, mut warnings) = (Vec::new(), Vec::new());
+        numeric_features("delta", &signed, 0, &mut out, &mut warnings);
+        assert!(matches!(out[0].expr, Expr::Value { .. }), "{out:?}");
+        assert!(warnings.is_empty(), "{warnings:?}");
     }
 
     #[test]

@@ -112,6 +112,9 @@ struct Profile {
     /// For at most two distinct values: each row's value as 0 or 1 in the order first
     /// seen, 2 when missing; to find copies of the label in any spelling.
     codes: Option<Vec<u8>>,
+    /// For a numeric column: each row's value as 0 when it is zero, 1 when not, 2 when
+    /// missing; to find a count of the label (`bugcount` > 0 exactly when `buggy`).
+    nonzero: Option<Vec<u8>>,
     /// The format every present value parses in, and another that reads them all as
     /// other times (day-first against month-first).
     timestamp: Option<String>,
@@ -164,6 +167,24 @@ fn ends_named(name: &str, vocabulary: &[&str]) -> bool {
     words(name)
         .last()
         .is_some_and(|w| vocabulary.contains(&w.as_str()))
+}
+
+/// Stems of words that name an outcome when counted or measured: `bugcount`, `nbugs`,
+/// `num_defects`, `bug_density`, `faults`.
+const OUTCOME_STEMS: &[&str] = &["bug", "defect", "fault", "incident", "failure"];
+
+/// `name` reads like a count or measure of the outcome: a word holds an outcome stem
+/// (not as part of `debug`), and no word says it is about fixes (`bug_fix`, `bugfix`,
+/// Kamei's `fix` flag, which is known before the change).
+fn counts_outcome(name: &str) -> bool {
+    let words = words(name);
+    let about_fixes = words.iter().any(|w| w.contains("fix"));
+    !about_fixes
+        && words.iter().any(|w| {
+            OUTCOME_STEMS
+                .iter()
+                .any(|stem| w.contains(stem) && !w.contains("debug"))
+        })
 }
 
 /// `s` ends in a time zone: `Z`, or a sign and four digits (a colon between them or not)
@@ -283,6 +304,15 @@ fn profile(table: &Table, file: &str, name: &str) -> Result<Profile> {
                 .map(|(v, _)| v.to_string())
         })
         .flatten();
+    let nonzero = numeric.then(|| {
+        values
+            .iter()
+            .map(|v| match v.as_deref().and_then(parse_number).flatten() {
+                None => 2,
+                Some(x) => u8::from(x != 0.0),
+            })
+            .collect()
+    });
     let index = numeric
         && values.len() >= 3
         && numbers.len() == values.len()
@@ -333,6 +363,7 @@ fn profile(table: &Table, file: &str, name: &str) -> Result<Profile> {
         flags: (both && all_flags).then_some(flags),
         boolean,
         codes,
+        nonzero,
         timestamp,
         ambiguous,
         typed_time,
@@ -579,11 +610,17 @@ pub fn infer(path: &Path) -> Result<String> {
             (Some(l), Some(c)) => same_split(l, c),
             _ => false,
         };
+        let counts_label = match (label_codes, &p.nonzero) {
+            (Some(l), Some(c)) => !copies_label && same_split(l, c),
+            _ => false,
+        };
         let why = if p.present == 0 {
             "empty: not learned".to_string()
         } else if copies_label {
             "the label again, in other words or reversed: not learned, it would leak the outcome"
                 .into()
+        } else if counts_label {
+            "CHECK: not zero exactly where the label is positive (a count of the outcome, found after the change?): not learned, it would leak the outcome".into()
         } else if p.levels == 1 {
             "the same value in every row: not learned".into()
         } else if p.index && !named(&p.name, ID_WORDS) {
@@ -592,8 +629,12 @@ pub fn infer(path: &Path) -> Result<String> {
             "another id (a different whole number in every row): not learned".into()
         } else if p.is_time() {
             "another time: not learned (a time is not a feature)".into()
+        } else if p.numeric && ends_named(&p.name, &["year"]) {
+            "the year: not learned (it only grows, so every later change lies beyond the years trained on)".into()
         } else if p.codes.is_some() && named(&p.name, LABEL_WORDS) {
-            "named like an outcome: not learned, in case it is one (the label must read 0/1/true/false: convert it and set [columns] label)".into()
+            "named like an outcome: not learned, in case it is one (the label must read 0/1, true/false or yes/no: convert it and set [columns] label)".into()
+        } else if p.numeric && counts_outcome(&p.name) {
+            "CHECK: named like a count of the outcome: not learned, in case it was counted after the change (it would leak the outcome); if it is known before the change, add it to [features] numeric".into()
         } else if p.flags.is_some() || (p.boolean && p.levels <= 2) {
             features.boolean.push(p.name.clone());
             continue;
@@ -647,6 +688,26 @@ mod tests {
         assert!(ends_named("contains_bug", LABEL_WORDS));
         assert!(!ends_named("bug_fix", LABEL_WORDS));
         assert!(!ends_named("change_entropy", ID_WORDS));
+        for counted in [
+            "bugcount",
+            "bug_count",
+            "nbugs",
+            "num_defects",
+            "bugDensity",
+            "faults",
+        ] {
+            assert!(counts_outcome(counted), "{counted}");
+        }
+        for other in [
+            "la",
+            "fix",
+            "bug_fix",
+            "bugfix_count",
+            "debug_lines",
+            "entropy",
+        ] {
+            assert!(!counts_outcome(other), "{other}");
+        }
     }
 
     #[test]

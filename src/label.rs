@@ -86,6 +86,12 @@ pub struct LabelSummary {
     /// stored in model files).
     #[serde(skip)]
     pub unknown_examples: Vec<(String, String)>,
+    /// Named causes applied after their incident started (each occurrence counted) and
+    /// the first of them: a clock or an id gone wrong (for the warning; not stored).
+    #[serde(skip)]
+    pub named_after_start: usize,
+    #[serde(skip)]
+    pub after_start_example: Option<(String, String)>,
     pub changes: usize,
     pub positives: usize,
 }
@@ -135,6 +141,14 @@ impl LabelSummary {
                     .collect();
                 s.push_str(&format!(" (e.g. {})", shown.join(", ")));
             }
+        }
+        if let Some((incident, change)) = &self.after_start_example {
+            s.push_str(&format!(
+                "\nwarning: caused_by_change named {} change(s) applied after their incident started \
+                 (the first: {incident} names {change}); they are labelled as named, but check the \
+                 ids and the clocks",
+                self.named_after_start
+            ));
         }
         s
     }
@@ -235,6 +249,12 @@ pub fn attribute_incidents(changes: &Events, incidents: &Incidents, params: Labe
             for id in named {
                 match by_id.get(id.as_str()) {
                     Some(&row) => {
+                        if changes.ts[row] > start {
+                            summary.named_after_start += 1;
+                            summary
+                                .after_start_example
+                                .get_or_insert_with(|| (incidents.ids[i].clone(), id.clone()));
+                        }
                         link(row, start, LabelSource::Explicit);
                         any = true;
                     }
@@ -417,6 +437,22 @@ mod tests {
     }
 
     #[test]
+    fn a_named_cause_applied_after_its_incident_started_is_warned_about() {
+        let c = changes(&[("a", 0, "s"), ("late", 9 * H, "s")]);
+        let i = incidents(&[(2 * H, "s", 1, "a;late"), (3 * H, "s", 1, "late")]);
+        let l = attribute_incidents(&c, &i, LabelParams::default());
+        // Labelled as named, and counted for the warning with the first example.
+        assert_eq!(l.caused, [true, true]);
+        assert_eq!(l.summary.named_after_start, 2);
+        let said = l.summary.describe();
+        assert!(
+            said.contains("named 2 change(s) applied after their incident started")
+                && said.contains("names late"),
+            "{said}"
+        );
+    }
+
+    #[test]
     fn named_causes_split_on_semicolons_and_unknown_ids_are_counted() {
         let c = changes(&[("a", 0, "s"), ("b", H, "s"), ("c", 2 * H, "s")]);
         let i = incidents(&[
@@ -429,6 +465,8 @@ mod tests {
         assert_eq!(l.source, [LabelSource::Explicit; 3]);
         assert_eq!(l.summary.linked_explicitly, 2);
         assert_eq!(l.summary.unknown_change_ids, 2);
+        // "c" is applied at 2H, before the incident at 3H: no warning.
+        assert_eq!(l.summary.named_after_start, 0);
         // The incident naming only an unknown id is not attributed by the window.
         assert_eq!(l.summary.named_unknown_only, 1);
         assert_eq!(l.summary.linked_by_attribution, 0);

@@ -721,12 +721,17 @@ pub const MISSING_LEVEL: &str = "(missing)";
 /// squaring a value stay finite.
 pub const MAX_NUMBER: f64 = 1e15;
 
-/// Parses a number within +-[`MAX_NUMBER`]; `NA`, `NaN`, `null` and `None` are missing.
-pub(crate) fn parse_number(s: &str) -> Option<Option<f64>> {
-    if ["na", "nan", "null", "none"]
+/// `NA`, `NaN`, `null` or `None` (any case): a missing value as R, pandas and
+/// databases write one.
+fn missing_marker(s: &str) -> bool {
+    ["na", "nan", "null", "none"]
         .iter()
         .any(|m| s.eq_ignore_ascii_case(m))
-    {
+}
+
+/// Parses a number within +-[`MAX_NUMBER`]; a [`missing_marker`] is missing.
+pub(crate) fn parse_number(s: &str) -> Option<Option<f64>> {
+    if missing_marker(s) {
         return Some(None);
     }
     s.parse::<f64>()
@@ -735,13 +740,9 @@ pub(crate) fn parse_number(s: &str) -> Option<Option<f64>> {
         .map(Some)
 }
 
-/// Parses a label: 0, 1, true or false (any case; `1.0` and `0.0` as typed exports write them).
+/// Parses a label as a boolean is read ([`declared_flag`]): a missing label is no label.
 pub(crate) fn parse_label(s: &str) -> Option<bool> {
-    match s.to_ascii_lowercase().as_str() {
-        "1" | "true" => Some(true),
-        "0" | "false" => Some(false),
-        _ => float_flag(s),
-    }
+    declared_flag(s)
 }
 
 /// `1.0` and `0.0`: how pandas writes a 0/1 column that has a missing cell.
@@ -756,9 +757,19 @@ fn float_flag(s: &str) -> Option<bool> {
 /// What a declared boolean feature column accepts (any case).
 const DECLARED_FLAGS: &str = "true, false, 1, 0, 1.0, 0.0, yes or no";
 
-/// A cell of a declared boolean feature column ([`DECLARED_FLAGS`]).
+/// A cell of a declared boolean feature column or a label ([`DECLARED_FLAGS`]).
 pub(crate) fn declared_flag(s: &str) -> Option<bool> {
     parse_bool(s).or_else(|| float_flag(s))
+}
+
+/// A cell of a declared boolean feature column, where a [`missing_marker`] is missing
+/// as in a numeric one.
+fn optional_flag(s: &str) -> Option<Option<bool>> {
+    if missing_marker(s) {
+        Some(None)
+    } else {
+        declared_flag(s).map(Some)
+    }
 }
 
 const NON_EMPTY: &str = "a non-empty string";
@@ -851,7 +862,7 @@ fn parse_identity(
         match label {
             Some(column) => Ok(Some(
                 Cells::required(table, file, column)?
-                    .parse_required("0, 1, true or false", parse_label)?,
+                    .parse_required(DECLARED_FLAGS, parse_label)?,
             )),
             None => Ok(None),
         }
@@ -958,10 +969,10 @@ fn column_jobs<'a>(
     }
     for column in &features.boolean {
         jobs.push(Box::new(move || {
-            let values = cells(column)?.parse_optional(DECLARED_FLAGS, declared_flag)?;
+            let values = cells(column)?.parse_optional(DECLARED_FLAGS, optional_flag)?;
             let values = values
                 .into_iter()
-                .map(|v| v.map_or(f64::NAN, |b| f64::from(u8::from(b))))
+                .map(|v| v.flatten().map_or(f64::NAN, |b| f64::from(u8::from(b))))
                 .collect();
             Ok((column.clone(), Column::Num(values)))
         }));

@@ -68,44 +68,12 @@ impl Format {
         if bytes.starts_with(b"ARROW1") {
             return Ok(Format::Ipc);
         }
-        const FILE_FORMAT: &str =
-            "changerisk reads the Arrow IPC file format, also called Feather v2";
-        let not_tables: [(&[u8], String); 7] = [
-            (
-                b"\x1F\x8B",
-                "gzip-compressed data (decompress it first: <(zcat FILE))".into(),
-            ),
-            (
-                b"\x28\xB5\x2F\xFD",
-                "zstd-compressed data (decompress it first: <(zstdcat FILE))".into(),
-            ),
-            (
-                b"BZh",
-                "bzip2-compressed data (decompress it first: <(bzcat FILE))".into(),
-            ),
-            (
-                b"\xFD7zXZ\0",
-                "xz-compressed data (decompress it first: <(xzcat FILE))".into(),
-            ),
-            (
-                b"PK\x03\x04",
-                "a zip archive (extract the table first)".into(),
-            ),
-            (
-                b"\xFF\xFF\xFF\xFF",
-                format!("an Arrow IPC stream ({FILE_FORMAT})"),
-            ),
-            (b"FEA1", format!("a Feather v1 file ({FILE_FORMAT})")),
-        ];
-        if let Some((_, what)) = not_tables
-            .iter()
-            .find(|(magic, _)| bytes.starts_with(magic))
-        {
+        if let Some(what) = not_a_table(bytes) {
             return Err(Error::Data(format!(
                 "{file}: has no extension, and its content is {what}; expected CSV, Parquet, an Arrow IPC file or JSON Lines"
             )));
         }
-        refuse_utf16(bytes, file)?;
+        refuse_not_text(bytes, file)?;
         // Text tables hold no NUL byte; UTF-16 text without its mark and other binary
         // data do.
         if bytes.iter().take(SNIFF_BYTES).any(|&b| b == 0) {
@@ -135,10 +103,63 @@ impl Format {
 /// How many leading bytes [`Format::sniff`] looks through for a NUL byte.
 const SNIFF_BYTES: usize = 8192;
 
-/// Refuses text in UTF-16 (known by its byte order mark, as spreadsheets save "Unicode
-/// text"), which would otherwise fail as a header that is not UTF-8, or as one long
+/// What `bytes` hold when they are known not to be a table changerisk reads as text:
+/// compressed or archived bytes, an Arrow IPC stream, Feather v1, or a Parquet or Arrow
+/// IPC file (which a text format's name would not read).
+fn not_a_table(bytes: &[u8]) -> Option<String> {
+    const FILE_FORMAT: &str = "changerisk reads the Arrow IPC file format, also called Feather v2";
+    let not_tables: [(&[u8], String); 7] = [
+        (
+            b"\x1F\x8B",
+            "gzip-compressed data (decompress it first: <(zcat FILE))".into(),
+        ),
+        (
+            b"\x28\xB5\x2F\xFD",
+            "zstd-compressed data (decompress it first: <(zstdcat FILE))".into(),
+        ),
+        (
+            b"BZh",
+            "bzip2-compressed data (decompress it first: <(bzcat FILE))".into(),
+        ),
+        (
+            b"\xFD7zXZ\0",
+            "xz-compressed data (decompress it first: <(xzcat FILE))".into(),
+        ),
+        (
+            b"PK\x03\x04",
+            "a zip archive (extract the table first)".into(),
+        ),
+        (
+            b"\xFF\xFF\xFF\xFF",
+            format!("an Arrow IPC stream ({FILE_FORMAT})"),
+        ),
+        (b"FEA1", format!("a Feather v1 file ({FILE_FORMAT})")),
+    ];
+    if let Some((_, what)) = not_tables
+        .into_iter()
+        .find(|(magic, _)| bytes.starts_with(magic))
+    {
+        return Some(what);
+    }
+    if bytes.starts_with(b"PAR1") {
+        return Some("a Parquet file (name it .parquet)".into());
+    }
+    bytes
+        .starts_with(b"ARROW1")
+        .then(|| "an Arrow IPC file (name it .arrow)".into())
+}
+
+/// Refuses, by what they hold, bytes named as a text table that are no UTF-8 text:
+/// compressed, archived or typed tables ([`not_a_table`]), which would fail as a row of
+/// the wrong length, and text in UTF-16 (known by its byte order mark, as spreadsheets
+/// save "Unicode text"), which would fail as a header that is not UTF-8, or as one long
 /// field.
-fn refuse_utf16(bytes: &[u8], file: &str) -> Result<()> {
+fn refuse_not_text(bytes: &[u8], file: &str) -> Result<()> {
+    if let Some(what) = not_a_table(bytes) {
+        return Err(Error::Data(format!(
+            "{file}: is named as a text table (CSV or JSON Lines), but its content is {what}"
+        )));
+    }
     if bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF") {
         return Err(Error::Data(format!(
             "{file}: is UTF-16 text (it starts with a UTF-16 byte order mark); changerisk \
@@ -170,7 +191,7 @@ pub fn read_table(path: &Path) -> Result<DataFrame> {
                     break;
                 }
                 if std::mem::take(&mut first) {
-                    refuse_utf16(&chunk[..n], &file_name)?;
+                    refuse_not_text(&chunk[..n], &file_name)?;
                 }
                 shape
                     .feed(&chunk[..n])
@@ -188,7 +209,7 @@ pub fn read_table(path: &Path) -> Result<DataFrame> {
         }
         Format::JsonLines => {
             let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-            refuse_utf16(&bytes, &file_name)?;
+            refuse_not_text(&bytes, &file_name)?;
             crate::jsonl::read(&bytes, &file_name)?
         }
     };
@@ -297,7 +318,7 @@ fn typed(
         format: format.name().into(),
         message,
     };
-    without_panics(read)
+    let df = without_panics(read)
         .map_err(|panic| {
             unreadable(format!(
                 "polars' reader failed ({panic}); a damaged file, a column named twice or an \
@@ -322,7 +343,18 @@ fn typed(
                 );
             }
             unreadable(message)
-        })
+        })?;
+    // A damaged file can claim other row counts for some columns than for others, and
+    // the reader does not check.
+    match df.columns().iter().find(|c| c.len() != df.height()) {
+        Some(c) => Err(unreadable(format!(
+            "column '{}' holds {} values where the table has {} rows: a damaged file; re-export it",
+            c.name(),
+            c.len(),
+            df.height()
+        ))),
+        None => Ok(df),
+    }
 }
 
 /// Reads a CSV file (RFC 4180: quoted cells may hold commas, line ends and doubled
@@ -342,7 +374,7 @@ fn read_csv(input: impl std::io::Read, file: &str) -> Result<DataFrame> {
 /// the checks and messages of a CSV file: a quote left open, a row of another length,
 /// bytes that are not UTF-8, a column named twice, each by row (and column).
 pub fn read_csv_bytes(bytes: &[u8], file: &str) -> Result<DataFrame> {
-    refuse_utf16(bytes, file)?;
+    refuse_not_text(bytes, file)?;
     let mut shape = Shape::in_parts(bytes.len());
     shape
         .feed(bytes)
@@ -1036,7 +1068,7 @@ impl Table {
             return Err(empty_file(format, file.into()));
         }
         if matches!(format, Format::Csv | Format::JsonLines) {
-            refuse_utf16(&bytes, file)?;
+            refuse_not_text(&bytes, file)?;
         }
         match format {
             Format::Csv => match RawCsv::parse(&mut bytes) {

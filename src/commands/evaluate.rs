@@ -8,7 +8,9 @@ use serde::Serialize;
 use super::Inputs;
 use crate::cli::EvaluateArgs;
 use crate::error::{Error, Result};
-use crate::features::{design_matrix, feature_set, risk_pattern};
+use crate::features::{
+    design_matrix, feature_set, risk_pattern, scoring_gaps, separating_features,
+};
 use crate::label::{attribute_incidents, LabelParams};
 use crate::metrics::{auc_interval, reliability, Metrics, ReliabilityBin};
 use crate::model::LearnerParams;
@@ -190,9 +192,16 @@ pub fn evaluate(s: &EvaluateSettings, progress: &Progress) -> Result<Evaluation>
     for w in &warnings {
         progress.log(&format!("warning: {w}"));
     }
+    let test_rows: Vec<usize> = (cut..n).collect();
+    for w in scoring_gaps(&features, &frame.select(&test_rows)) {
+        progress.log(&format!("warning: in the test period, {w}"));
+    }
     let x = design_matrix(&features, frame)?;
     progress.stage("fitting the model");
     let (x_train, x_test) = x.view().split_at(ndarray::Axis(0), cut);
+    for w in separating_features(&features, x_train, y_train) {
+        progress.log(&format!("warning: {w}"));
+    }
     let model = train(
         TrainingSet {
             x: x_train,

@@ -11,7 +11,7 @@ use crate::cli::ScoreArgs;
 use crate::commands::{SHIPPED_CHANGES, SHIPPED_INCIDENTS};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::features::{design_matrix, unseen_levels};
+use crate::features::{design_matrix, scoring_gaps};
 use crate::load::{load_events, load_incidents, LoadedEvents, Read};
 use crate::model::{Model, Tiers, TIER_NAMES};
 use crate::output::{check_not_an_input, csv, same_file, write_atomic};
@@ -118,6 +118,18 @@ pub fn run(args: ScoreArgs, progress: &Progress) -> Result<u8> {
     let policies = Policies::from_flag(s.policy.as_deref())?;
     let tiers = model.tiers.overridden(s.tiers);
     let (incidents_path, history_path) = history_files(&s, &model)?;
+    let columns = &model.config.columns;
+    if (columns.service.is_some() || columns.author.is_some())
+        && history_path.is_none()
+        && incidents_path.is_none()
+        && !s.no_history
+    {
+        progress.log(
+            "warning: the model has per-service or per-author history features and no --history \
+             was given: each change's history is counted from --changes alone (give the changes \
+             before them with --history, or --no-history when that is meant)",
+        );
+    }
     check_not_an_input(
         "--output",
         &s.output,
@@ -165,11 +177,8 @@ pub fn run(args: ScoreArgs, progress: &Progress) -> Result<u8> {
         progress.log(&format!("history {}", prepared.labels.summary.describe()));
     }
     let ids: Vec<&str> = rows.iter().map(|&r| timeline.ids.get(r)).collect();
-    for (column, count, examples) in unseen_levels(&model.feature_defs(), &prepared.frame) {
-        progress.log(&format!(
-            "warning: {count} change(s) have a '{column}' level not seen in training ('{}'); scored as 'other'",
-            examples.join("', '")
-        ));
+    for warning in scoring_gaps(&model.feature_defs(), &prepared.frame) {
+        progress.log(&format!("warning: {warning}"));
     }
     progress.stage("scoring");
     let scored = score_frame(&model, &tiers, &policies, &prepared.frame)?;

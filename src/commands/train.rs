@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use super::Inputs;
 use crate::cli::TrainArgs;
 use crate::error::Result;
-use crate::features::{design_matrix, feature_set};
+use crate::features::{design_matrix, feature_set, separating_features};
 use crate::label::LabelParams;
 use crate::model::{LearnerParams, Model};
 use crate::pipeline::time_ordered;
@@ -55,6 +55,9 @@ pub fn train_from_files(s: &TrainSettings, progress: &Progress) -> Result<Model>
         progress.log(&format!("warning: {w}"));
     }
     let x = design_matrix(&features, &history.prepared.frame)?;
+    for w in separating_features(&features, x.view(), &history.y) {
+        progress.log(&format!("warning: {w}"));
+    }
     // Nor the columns, once the design matrix holds the features: at a few hundred
     // columns they are as large as the matrix.
     drop(std::mem::take(&mut history.prepared.frame));

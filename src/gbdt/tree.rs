@@ -200,6 +200,21 @@ impl Tree {
                 }
             }
         }
+        // A split's rows are its children's (TreeSHAP weighs each side by its share, so
+        // other counts would make the contributions stop adding up to the score).
+        for (i, n) in self.nodes.iter().enumerate() {
+            if let Node::Split {
+                left, right, rows, ..
+            } = n
+            {
+                let children = self.nodes[*left].rows() + self.nodes[*right].rows();
+                if (children - rows).abs() > 1e-9 * rows.max(1.0) {
+                    return Err(format!(
+                        "node {i} has {rows} rows, but its children {left} and {right} have {children} together: expected the same"
+                    ));
+                }
+            }
+        }
         Ok(())
     }
 
@@ -775,7 +790,8 @@ mod tests {
                 threshold: i as f64,
                 left: at + 1,
                 right: at + 2,
-                rows: 2.0,
+                // The leaves below: one on the left of each split from here on, and the last.
+                rows: (splits - i + 1) as f64,
             });
             nodes.push(Node::Leaf {
                 value: 0.1,

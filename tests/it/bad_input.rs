@@ -670,6 +670,17 @@ fn model_file_whose_trees_exceed_its_own_limits_is_rejected() {
             said,
         ]);
     }
+    // A split's rows must be its children's: TreeSHAP weighs each side by its share, and
+    // other counts give contributions that no longer add up to the score.
+    for rows in [1e300, 0.0] {
+        let mut model = trained.clone();
+        model["trees"]["trees"][0]["nodes"][1]["rows"] = serde_json::json!(rows);
+        score_with_model(tmp.path(), model.to_string().as_bytes()).bad_input(&[
+            "model.json",
+            "tree 0: node 0 has",
+            "but its children 1 and 2 have",
+        ]);
+    }
 }
 
 #[test]

@@ -293,7 +293,7 @@ fn malformed_configs_exit_2_naming_the_problem() {
         "incident_id,start_time,service,severity\n",
     )
     .unwrap();
-    let cases: [(&str, &str, &[&str]); 6] = [
+    let cases: [(&str, &str, &[&str]); 8] = [
         (
             "missing.toml",
             &ODD_CONFIG.replace("\"team\"", "\"squad\""),
@@ -309,7 +309,7 @@ fn malformed_configs_exit_2_naming_the_problem() {
             &ODD_CONFIG
                 .replace("label = \"défaut\"", "label = \"size \"")
                 .replace("numeric = [\"size \"]", "numeric = []"),
-            &["size ", "0, 1, true or false"],
+            &["size ", "true, false, 1, 0, 1.0, 0.0, yes or no"],
         ),
         (
             "flag.toml",
@@ -328,6 +328,19 @@ fn malformed_configs_exit_2_naming_the_problem() {
             &[
                 "no_date.toml",
                 "\"%H:%M\" cannot read a time back to its date",
+            ],
+        ),
+        (
+            "zone_name.toml",
+            &ODD_CONFIG.replace("\"unix\"", "\"%Y-%m-%d %H:%M %Z\""),
+            &["zone_name.toml", "a time zone name (%Z)"],
+        ),
+        (
+            "empty_name.toml",
+            &ODD_CONFIG.replace("numeric = [\"size \"]", "numeric = [\"size \", \"\"]"),
+            &[
+                "empty_name.toml",
+                "[features] numeric names the column \"\"",
             ],
         ),
     ];
@@ -363,7 +376,7 @@ fn a_value_missing_only_at_scoring_time_is_imputed() {
     std::fs::write(dir.path().join("odd.toml"), ODD_CONFIG).unwrap();
     train_config(dir.path(), "odd.toml", "full.csv", &[]).success();
     // Scoring the original file, whose "size " has gaps: every risk is a number.
-    run(
+    let out = run(
         dir.path(),
         [
             "score",
@@ -389,6 +402,129 @@ fn a_value_missing_only_at_scoring_time_is_imputed() {
             .all(|r| r.is_finite() && (0.0..=1.0).contains(r)),
         "{risks:?}"
     );
+    // Gaps the model never saw are counted in a warning ("hotfix" had gaps in training
+    // too, and its indicator models them: no warning for it).
+    let median = "scored with its training median";
+    assert!(
+        out.stderr.contains(&format!(
+            "warning: 24 of 400 change(s) have no 'size ', which every training change had; {median}"
+        )) && !out.stderr.contains("'hotfix', which"),
+        "{}",
+        out.stderr
+    );
+    // `evaluate` says the same of its test period: here gaps only in the last 80 rows.
+    let late: String = full
+        .lines()
+        .enumerate()
+        .map(|(k, l)| {
+            if k > 320 {
+                return l.to_string();
+            }
+            ["core", "web", "data"]
+                .iter()
+                .fold(l.to_string(), |l, team| {
+                    l.replace(&format!(",,{team},"), &format!(",7,{team},"))
+                })
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(dir.path().join("late.csv"), late + "\n").unwrap();
+    let out = run(
+        dir.path(),
+        ["evaluate", "--config", "odd.toml", "--changes", "late.csv"],
+    )
+    .success();
+    assert!(
+        out.stderr.contains(&format!(
+            "warning: in the test period, 5 of 80 change(s) have no 'size ', which every training change had; {median}"
+        )),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_feature_that_alone_separates_the_labels_is_warned_about() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    let export = std::fs::read_to_string(odd_export(dir)).unwrap();
+    // A count of the bugs a change was found to have: not zero exactly where `défaut` is 1.
+    let mut lines = export.lines();
+    let mut text = format!("{},bugs\n", lines.next().unwrap());
+    for (i, line) in lines.enumerate() {
+        let bad = line.split(',').nth(2).unwrap() == "1";
+        text.push_str(&format!("{line},{}\n", if bad { 1 + i % 3 } else { 0 }));
+    }
+    std::fs::write(dir.join("leak.csv"), text).unwrap();
+    let leaky = ODD_CONFIG.replace("numeric = [\"size \"]", "numeric = [\"size \", \"bugs\"]");
+    std::fs::write(dir.join("leak.toml"), leaky).unwrap();
+    let warning = "alone separates the training labels";
+    let out = train_config(dir, "leak.toml", "leak.csv", &[]).success();
+    assert!(
+        out.stderr.contains(warning) && out.stderr.contains("feature 'bugs"),
+        "{}",
+        out.stderr
+    );
+    let out = run(
+        dir,
+        ["evaluate", "--config", "leak.toml", "--changes", "leak.csv"],
+    )
+    .success();
+    assert!(out.stderr.contains(warning), "{}", out.stderr);
+    // Without the count, no feature separates them: no warning.
+    std::fs::write(dir.join("odd.toml"), ODD_CONFIG).unwrap();
+    let out = train_config(dir, "odd.toml", "leak.csv", &[]).success();
+    assert!(!out.stderr.contains("alone separates"), "{}", out.stderr);
+}
+
+#[test]
+fn a_yes_no_label_and_na_in_a_boolean_column_read_as_booleans() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    let export = std::fs::read_to_string(odd_export(dir)).unwrap();
+    // The label as yes/no, and the boolean's gaps as R writes them.
+    let mut lines = export.lines();
+    let mut text = format!("{}\n", lines.next().unwrap());
+    for line in lines {
+        let mut cells: Vec<String> = line.split(',').map(String::from).collect();
+        cells[2] = if cells[2] == "1" { "Yes" } else { "no" }.into();
+        if cells[5].is_empty() {
+            cells[5] = "NA".into();
+        }
+        text.push_str(&(cells.join(",") + "\n"));
+    }
+    std::fs::write(dir.join("yes.csv"), text).unwrap();
+    std::fs::write(dir.join("odd.toml"), ODD_CONFIG).unwrap();
+    train_config(dir, "odd.toml", "yes.csv", &[]).success();
+    let yes: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("m.json")).unwrap()).unwrap();
+    // The same model as from the 0/1 label with empty cells, but for where the file
+    // came from.
+    train_config(dir, "odd.toml", "export.csv", &[]).success();
+    let plain: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("m.json")).unwrap()).unwrap();
+    assert_eq!(yes["features"], plain["features"]);
+    assert_eq!(yes["training"]["positives"], plain["training"]["positives"]);
+    assert_eq!(yes["intercept"], plain["intercept"]);
+}
+
+#[test]
+fn a_model_with_history_features_scored_without_a_history_says_so() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    odd_export(dir);
+    let config = ODD_CONFIG.replace("label = ", "service = \"team\"\nlabel = ");
+    std::fs::write(dir.join("svc.toml"), config).unwrap();
+    train_config(dir, "svc.toml", "export.csv", &[]).success();
+    let score = |extra: &[&str]| {
+        let args = ["score", "--model", "m.json", "--changes", "export.csv"];
+        let out = ["--output", "s.csv"];
+        run(dir, args.iter().chain(extra).chain(&out)).success()
+    };
+    let warning = "no --history was given: each change's history is counted from --changes alone";
+    assert!(score(&[]).stderr.contains(warning));
+    assert!(!score(&["--no-history"]).stderr.contains(warning));
+    assert!(!score(&["--history", "export.csv"]).stderr.contains(warning));
 }
 
 #[test]
@@ -512,11 +648,13 @@ fn config_infer_reads_other_shapes_and_says_what_it_cannot_find() {
 fn config_infer_leaves_out_copies_of_the_label_and_flags_doubts() {
     let tmp = tempdir();
     let dir = tmp.path();
-    let mut text = String::from("id,date,bug_fix,buggy,outcome,la,release_date\n");
+    let mut text = String::from(
+        "id,date,bug_fix,buggy,outcome,la,release_date,bugcount,prior_faults,commit_year\n",
+    );
     for i in 0..40 {
         let buggy = (i * 7) % 3 == 0;
         text.push_str(&format!(
-            "{},{:02}/{:02}/2024 10:00,{},{},{},{},{:02}/01/2024 09:00\n",
+            "{},{:02}/{:02}/2024 10:00,{},{},{},{},{:02}/01/2024 09:00,{},{},{}\n",
             i + 1,
             1 + i % 12,
             1 + i % 12,
@@ -524,7 +662,10 @@ fn config_infer_leaves_out_copies_of_the_label_and_flags_doubts() {
             u8::from(buggy),
             if buggy { "buggy" } else { "clean" },
             i * 5,
-            1 + i % 9
+            1 + i % 9,
+            if buggy { 1 + i % 4 } else { 0 },
+            i % 4,
+            2020 + i / 10
         ));
     }
     std::fs::write(dir.join("x.csv"), &text).unwrap();
@@ -545,6 +686,15 @@ fn config_infer_leaves_out_copies_of_the_label_and_flags_doubts() {
         .stdout
         .contains("CHECK: also named like an outcome and 0/1: bug_fix"));
     assert!(out.stdout.contains("'outcome': the label again"));
+    // A count that is not zero exactly where the label is positive is the label again;
+    // another count named like the outcome is left out in case it was counted later.
+    assert!(out
+        .stdout
+        .contains("'bugcount': CHECK: not zero exactly where the label is positive"));
+    assert!(out
+        .stdout
+        .contains("'prior_faults': CHECK: named like a count of the outcome"));
+    assert!(out.stdout.contains("'commit_year': the year: not learned"));
     assert_eq!(c.features.numeric, ["la"]);
     assert!(c.features.boolean.is_empty() && c.features.categorical.is_empty());
 

@@ -294,6 +294,26 @@ fn utf16_text_is_refused_by_name() {
             "iconv -f UTF-16 -t UTF-8",
         ]);
     }
+    // Compressed or typed bytes under a text table's name are named for what they hold,
+    // not read as a row of the wrong length.
+    let gzip = [0x1f_u8, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xcb, 0x48];
+    let parquet = b"PAR1\x15\x04\x15\x10";
+    for (name, bytes, what) in [
+        ("gz.csv", &gzip[..], "gzip-compressed data"),
+        ("pq.csv", &parquet[..], "a Parquet file (name it .parquet)"),
+        (
+            "pq.jsonl",
+            &parquet[..],
+            "a Parquet file (name it .parquet)",
+        ),
+    ] {
+        std::fs::write(dir.join(name), bytes).expect("written");
+        score(dir, &dir.join(name), None, &dir.join("out.csv")).bad_input(&[
+            name,
+            "is named as a text table",
+            what,
+        ]);
+    }
     // Without its mark, the NUL bytes give it away when nothing else names the format.
     std::fs::write(dir.join("nomark"), &utf16[2..]).expect("written");
     score(dir, &dir.join("nomark"), None, &dir.join("out.csv")).bad_input(&[
@@ -393,6 +413,10 @@ fn typed_files_polars_cannot_read_are_bad_input_not_a_crash() {
         ("dupcol.arrow", "cannot read as Arrow IPC"),
         ("ree.arrow", "cannot read as Arrow IPC"),
         ("corrupt.parquet", "cannot read as Parquet"),
+        (
+            "damaged_row_count.parquet",
+            "column 'ai_tool' holds 400 values where the table has 500 rows",
+        ),
         (
             "svc_struct.parquet",
             "column 'service' holds values of type struct",
