@@ -85,13 +85,15 @@ impl TimestampFormat {
             }
             TimestampFormat::Pattern(p) => {
                 let s = s.trim();
-                // With an offset first: a naive parse of a pattern with `%z` reads the
-                // offset and drops it, which would shift every time by its zone.
-                chrono::DateTime::parse_from_str(s, p)
-                    .map(|t| t.timestamp())
-                    .or_else(|_| {
-                        chrono::NaiveDateTime::parse_from_str(s, p).map(|t| t.and_utc().timestamp())
-                    })
+                // A pattern with an offset is read with it: a naive parse reads `%z` and
+                // drops it, which would shift every time by its zone.
+                if specifiers(p).contains(&'z') {
+                    return chrono::DateTime::parse_from_str(s, p)
+                        .ok()
+                        .map(|t| t.timestamp());
+                }
+                chrono::NaiveDateTime::parse_from_str(s, p)
+                    .map(|t| t.and_utc().timestamp())
                     .or_else(|_| {
                         chrono::NaiveDate::parse_from_str(s, p).map(|d| {
                             d.and_hms_opt(0, 0, 0)
@@ -116,6 +118,28 @@ impl TimestampFormat {
             TimestampFormat::Pattern(p) => format!("a timestamp in the format {p:?}"),
         }
     }
+}
+
+/// The conversion letters of a strftime pattern (`z` of `%z`, `%:z` and `%#z`; none
+/// of a literal `%%`).
+fn specifiers(pattern: &str) -> Vec<char> {
+    let mut out = Vec::new();
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            continue;
+        }
+        // Flags and modifiers (`-`, `_`, `0`, `#`, `:`, `.`, digits) come before the letter.
+        for c in chars.by_ref() {
+            if !matches!(c, '-' | '_' | '0'..='9' | '#' | ':' | '.') {
+                if c != '%' {
+                    out.push(c);
+                }
+                break;
+            }
+        }
+    }
+    out
 }
 
 /// `[columns]`: where the roles live in the file.
@@ -325,7 +349,7 @@ impl Config {
                 ));
             }
             // A zone name is skipped when read (`PST` would be taken for UTC).
-            if p.contains("%Z") {
+            if specifiers(&p).contains(&'Z') {
                 return Err(format!(
                     "timestamp_format {p:?} reads a time zone name (%Z), which cannot be converted to UTC (PST, IST and CST each name several zones): export the times with a numeric offset and read it with %z, or in UTC"
                 ));
@@ -399,6 +423,13 @@ mod tests {
             git.parse_cell("Fri Jan 1 10:00:00 2016 -0800"),
             TimestampFormat::Rfc3339.parse_cell("2016-01-01T18:00:00Z")
         );
+        assert_eq!(
+            specifiers("%Y-%m-%d %H:%M:%S%.3f %:z %%Z"),
+            "YmdHMSfz".chars().collect::<Vec<_>>()
+        );
+        // A date with an offset and no time is not read as midnight UTC.
+        let date = TimestampFormat::Pattern("%Y-%m-%d %z".into());
+        assert_eq!(date.parse_cell("2024-01-01 -0700"), None);
         let iso = TimestampFormat::Pattern("%Y-%m-%dT%H:%M:%S%z".into());
         assert_eq!(
             iso.parse_cell("2016-01-01T10:00:00-08:00"),

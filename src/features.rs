@@ -829,11 +829,19 @@ pub fn separating_features(features: &[FeatureDef], x: ArrayView2<f64>, y: &[boo
         .zip(pos.iter().zip(neg))
         .filter(|(_, (pos, neg))| pos[0] > neg[1] || pos[1] < neg[0])
         .map(|(f, _)| {
+            let columns: Vec<String> = f
+                .expr
+                .inputs()
+                .into_iter()
+                .map(|(c, _)| format!("'{c}'"))
+                .collect();
             format!(
-                "feature '{}' alone separates the training labels (every positive change on one side \
-                 of a cut, every other on the other): if its column is recorded after the change \
-                 (a count of the bugs it was found to have), it leaks the outcome; leave it out of the config",
-                f.name
+                "feature '{}' (column {}) alone separates the training labels (every positive change \
+                 on one side of a cut, every other on the other): if the column is recorded after \
+                 the change (a count of the bugs it was found to have), it leaks the outcome; leave \
+                 it out of the config",
+                f.name,
+                columns.join(", ")
             )
         })
         .collect()

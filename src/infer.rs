@@ -173,17 +173,30 @@ fn ends_named(name: &str, vocabulary: &[&str]) -> bool {
 /// `num_defects`, `bug_density`, `faults`.
 const OUTCOME_STEMS: &[&str] = &["bug", "defect", "fault", "incident", "failure"];
 
-/// `name` reads like a count or measure of the outcome: a word holds an outcome stem
-/// (not as part of `debug`), and no word says it is about fixes (`bug_fix`, `bugfix`,
-/// Kamei's `fix` flag, which is known before the change).
+/// Words that say a count is of what came before the change (`prior_bugs`,
+/// `days_since_service_incident`, `failure_rate_lag`): known when it is scored.
+const EARLIER_WORDS: &[&str] = &[
+    "prior", "past", "prev", "previous", "since", "before", "rate", "lag", "last", "recent",
+    "history", "hist",
+];
+
+/// `name` reads like a count or measure of the outcome: a word starts with an outcome
+/// stem, after an `n` or `num` for "number of" (`bugcount`, `nbugs`; not `default` or
+/// `debug`), and no word says it is about fixes (`bug_fix`, `bugfix`, Kamei's `fix`
+/// flag, which is known before the change) or about what came before the change.
 fn counts_outcome(name: &str) -> bool {
     let words = words(name);
-    let about_fixes = words.iter().any(|w| w.contains("fix"));
-    !about_fixes
+    let known_before = words
+        .iter()
+        .any(|w| w.contains("fix") || EARLIER_WORDS.contains(&w.as_str()));
+    !known_before
         && words.iter().any(|w| {
-            OUTCOME_STEMS
-                .iter()
-                .any(|stem| w.contains(stem) && !w.contains("debug"))
+            let w = w
+                .strip_prefix("num")
+                .or_else(|| w.strip_prefix('n'))
+                .filter(|rest| OUTCOME_STEMS.iter().any(|stem| rest.starts_with(stem)))
+                .unwrap_or(w);
+            OUTCOME_STEMS.iter().any(|stem| w.starts_with(stem))
         })
 }
 
@@ -610,8 +623,9 @@ pub fn infer(path: &Path) -> Result<String> {
             (Some(l), Some(c)) => same_split(l, c),
             _ => false,
         };
+        // With a value in most rows: a column of a few values cannot show it.
         let counts_label = match (label_codes, &p.nonzero) {
-            (Some(l), Some(c)) => !copies_label && same_split(l, c),
+            (Some(l), Some(c)) => !copies_label && p.missing <= p.present && same_split(l, c),
             _ => false,
         };
         let why = if p.present == 0 {
@@ -620,7 +634,7 @@ pub fn infer(path: &Path) -> Result<String> {
             "the label again, in other words or reversed: not learned, it would leak the outcome"
                 .into()
         } else if counts_label {
-            "CHECK: not zero exactly where the label is positive (a count of the outcome, found after the change?): not learned, it would leak the outcome".into()
+            "CHECK: zero exactly where the label takes one value (a count of the outcome, found after the change?): not learned, it would leak the outcome".into()
         } else if p.levels == 1 {
             "the same value in every row: not learned".into()
         } else if p.index && !named(&p.name, ID_WORDS) {
@@ -705,6 +719,14 @@ mod tests {
             "bugfix_count",
             "debug_lines",
             "entropy",
+            "default_timeout",
+            "prior_faults",
+            "past_failures",
+            "failure_rate_lag",
+            "days_since_service_incident",
+            "service_incident_rate",
+            "nuc",
+            "ndev",
         ] {
             assert!(!counts_outcome(other), "{other}");
         }

@@ -144,9 +144,9 @@ impl LabelSummary {
         }
         if let Some((incident, change)) = &self.after_start_example {
             s.push_str(&format!(
-                "\nwarning: caused_by_change named {} change(s) applied after their incident started \
-                 (the first: {incident} names {change}); they are labelled as named, but check the \
-                 ids and the clocks",
+                "\nwarning: caused_by_change named a change applied after its incident started {} \
+                 time(s) (the first: {incident} names {change}); they are labelled as named, but \
+                 check the ids and the clocks",
                 self.named_after_start
             ));
         }
@@ -446,7 +446,7 @@ mod tests {
         assert_eq!(l.summary.named_after_start, 2);
         let said = l.summary.describe();
         assert!(
-            said.contains("named 2 change(s) applied after their incident started")
+            said.contains("named a change applied after its incident started 2 time(s)")
                 && said.contains("names late"),
             "{said}"
         );

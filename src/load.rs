@@ -740,7 +740,8 @@ pub(crate) fn parse_number(s: &str) -> Option<Option<f64>> {
         .map(Some)
 }
 
-/// Parses a label as a boolean is read ([`declared_flag`]): a missing label is no label.
+/// Parses a label as a boolean is read ([`declared_flag`]); unlike a boolean feature's,
+/// an empty or `NA` label is refused (an unlabelled change cannot be learned from).
 pub(crate) fn parse_label(s: &str) -> Option<bool> {
     declared_flag(s)
 }

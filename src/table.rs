@@ -108,7 +108,7 @@ const SNIFF_BYTES: usize = 8192;
 /// IPC file (which a text format's name would not read).
 fn not_a_table(bytes: &[u8]) -> Option<String> {
     const FILE_FORMAT: &str = "changerisk reads the Arrow IPC file format, also called Feather v2";
-    let not_tables: [(&[u8], String); 7] = [
+    let not_tables: [(&[u8], String); 6] = [
         (
             b"\x1F\x8B",
             "gzip-compressed data (decompress it first: <(zcat FILE))".into(),
@@ -116,10 +116,6 @@ fn not_a_table(bytes: &[u8]) -> Option<String> {
         (
             b"\x28\xB5\x2F\xFD",
             "zstd-compressed data (decompress it first: <(zstdcat FILE))".into(),
-        ),
-        (
-            b"BZh",
-            "bzip2-compressed data (decompress it first: <(bzcat FILE))".into(),
         ),
         (
             b"\xFD7zXZ\0",
@@ -140,6 +136,15 @@ fn not_a_table(bytes: &[u8]) -> Option<String> {
         .find(|(magic, _)| bytes.starts_with(magic))
     {
         return Some(what);
+    }
+    // bzip2's mark is letters a header could start with: its block level and the
+    // block's mark too.
+    if bytes.len() >= 10
+        && bytes.starts_with(b"BZh")
+        && (b'1'..=b'9').contains(&bytes[3])
+        && &bytes[4..10] == b"1AY&SY"
+    {
+        return Some("bzip2-compressed data (decompress it first: <(bzcat FILE))".into());
     }
     if bytes.starts_with(b"PAR1") {
         return Some("a Parquet file (name it .parquet)".into());
@@ -1846,6 +1851,16 @@ pub const COUNT_LIMIT: u64 = 9_000_000_000_000_000;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_whole_marks_name_what_is_not_a_table() {
+        // A header may start with bzip2's three letters.
+        assert_eq!(not_a_table(b"BZh_id,service\nc1,api\n"), None);
+        let bz = b"BZh91AY&SY\x00\x01";
+        assert!(not_a_table(bz).is_some_and(|w| w.starts_with("bzip2")));
+        assert!(not_a_table(b"PAR1\x15\x04").is_some_and(|w| w.contains(".parquet")));
+        assert_eq!(not_a_table(b"change_id,timestamp\n"), None);
+    }
 
     #[test]
     fn format_follows_extension() {

@@ -22,7 +22,7 @@ use serde::Serialize;
 use crate::commands::score::score_frame;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::features::{unseen_levels, unseen_missing};
+use crate::features::unseen_levels;
 use crate::load::{parse_changes, Changes, Incidents, LoadedChanges, Read};
 use crate::model::{Model, Tiers, TIER_NAMES};
 use crate::pipeline::{join_history, prepare};
@@ -610,21 +610,12 @@ pub fn evaluate(gathered: Gathered, scoring: Scoring) -> Result<Annotation> {
     let history_incidents = incidents.len();
     let (timeline, rows) = join_history(history, changes)?;
     let prepared = prepare(&timeline, incidents, model.labelling, &rows, own);
-    let defs = model.feature_defs();
-    let levels = unseen_levels(&defs, &prepared.frame)
+    let warnings = unseen_levels(&model.feature_defs(), &prepared.frame)
         .into_iter()
         .map(|(column, _, _)| {
             format!("the change's '{column}' level was not seen in training; scored as 'other'")
-        });
-    let missing = unseen_missing(&defs, &prepared.frame)
-        .into_iter()
-        .map(|(column, _, fill)| {
-            format!(
-                "the change has no '{column}', which every training change had; scored with its training median {}",
-                crate::frame::format_number(fill)
-            )
-        });
-    let warnings = levels.chain(missing).collect();
+        })
+        .collect();
     let scored = score_frame(model, &tiers, policies, &prepared.frame)?;
     // The worst case: the highest risk (the first among equals).
     let worst = (0..scored.len())

@@ -43,6 +43,19 @@ impl ReportSettings {
                 "--test-fraction must be between 0 and 1 (exclusive), got {test_fraction}"
             )));
         }
+        // The page is HTML: another extension (`.pdf`, `.png`) promises what it is not.
+        // A name without one, a device or a pipe takes it as it is.
+        let extension = output
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase());
+        if let Some(e) = extension.filter(|e| !matches!(e.as_str(), "html" | "htm")) {
+            if !crate::output::written_in_place(&output) {
+                return Err(Error::Usage(format!(
+                    "--output {}: the report is an HTML page, not .{e}: name it .html (a browser prints it to PDF)",
+                    output.display()
+                )));
+            }
+        }
         Ok(ReportSettings {
             model,
             inputs: Inputs::resolve(input)?,

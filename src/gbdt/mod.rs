@@ -124,6 +124,15 @@ impl Ensemble {
         // -0.0, the neutral element of addition, where `Iterator::sum` starts too.
         let mut outputs = vec![-0.0; rows.len()];
         let mut scratch = ShapScratch::default();
+        // Many rows: every path table's terms worked out once (in parallel, on first
+        // use) beat working out each row's own.
+        if rows.len() >= TABULATE_ROWS {
+            self.explainers.par_iter().for_each(|e| {
+                if let Explainer::Paths(paths) = e {
+                    paths.tabulate();
+                }
+            });
+        }
         let blocks = rows
             .chunks(EXPLAIN_BLOCK)
             .zip(phi.chunks_mut(EXPLAIN_BLOCK))
@@ -185,3 +194,7 @@ fn row_slices<'a>(x: &'a ndarray::CowArray<f64, ndarray::Ix2>) -> Vec<&'a [f64]>
 /// Rows [`Ensemble::explain`] takes through the trees together: each tree's table is
 /// read from the L1 cache for all of them, their contributions stay in the L2 cache.
 const EXPLAIN_BLOCK: usize = 256;
+
+/// Rows from which [`Ensemble::explain`] works out the path tables first: a leaf's table
+/// costs what explaining about 2^k rows costs (k features on its path, 4 to 6 on most).
+const TABULATE_ROWS: usize = 64;

@@ -210,7 +210,7 @@ impl Tree {
                 let children = self.nodes[*left].rows() + self.nodes[*right].rows();
                 if (children - rows).abs() > 1e-9 * rows.max(1.0) {
                     return Err(format!(
-                        "node {i} has {rows} rows, but its children {left} and {right} have {children} together: expected the same"
+                        "node {i} has {rows:?} rows, but its children {left} and {right} have {children:?} together: expected the same"
                     ));
                 }
             }
@@ -413,18 +413,66 @@ impl ShapTable {
 /// Most distinct features on one leaf's path for a [`PathTable`] (2^8 patterns).
 const MAX_PATH_FEATURES: usize = 8;
 
-/// One leaf of a [`PathTable`].
-#[derive(Debug, Clone, PartialEq)]
+/// One leaf of a [`PathTable`]; leaves are equal when their paths are (the terms
+/// follow from them, worked out or not).
+#[derive(Debug, Clone)]
 struct PathLeaf {
     value: f64,
     /// The distinct features on the path, in order of first appearance.
     features: Vec<usize>,
+    /// The share of the training rows each feature's splits on the path keep (the
+    /// "zero" fractions).
+    zeros: Vec<f64>,
     /// The path's splits: the position of their feature in `features`, the feature, the
     /// threshold, and whether the path goes left.
     conditions: Vec<(usize, usize, f64, bool)>,
     /// For each pattern `p` (bit j set: the row follows the path at every split on
-    /// `features[j]`), the terms of `features`, `features.len()` from `p * len`.
-    terms: Vec<f64>,
+    /// `features[j]`), the terms of `features`, `features.len()` from `p * len`: worked
+    /// out when many rows are explained ([`PathTable::tabulate`]).
+    terms: std::sync::OnceLock<Vec<f64>>,
+}
+
+impl PartialEq for PathLeaf {
+    fn eq(&self, other: &PathLeaf) -> bool {
+        (self.value, &self.features, &self.zeros, &self.conditions)
+            == (
+                other.value,
+                &other.features,
+                &other.zeros,
+                &other.conditions,
+            )
+    }
+}
+
+impl PathLeaf {
+    /// The terms of `pattern`, one per feature of the path, given to `emit` in order;
+    /// `path` is scratch space of `features.len() + 1` elements. The same arithmetic
+    /// whether a table is being filled or one row explained: bit for bit the same terms.
+    fn pattern_terms(&self, pattern: usize, path: &mut [PathElem], emit: &mut impl FnMut(f64)) {
+        let k = self.features.len();
+        extend(path, 0, 1.0, 1.0, NO_FEATURE);
+        for (j, (&f, &zero)) in self.features.iter().zip(&self.zeros).enumerate() {
+            let one = if pattern & (1 << j) != 0 { 1.0 } else { 0.0 };
+            extend(path, j + 1, zero, one, f);
+        }
+        for i in 1..=k {
+            let w = unwound_sum(&path[..=k], i);
+            emit(w * (path[i].one - path[i].zero) * self.value);
+        }
+    }
+
+    /// Every pattern's terms (see `terms`), worked out on first use.
+    fn table(&self) -> &[f64] {
+        self.terms.get_or_init(|| {
+            let k = self.features.len();
+            let mut terms = Vec::with_capacity(k << k);
+            let mut path = [PathElem::default(); MAX_PATH_FEATURES + 1];
+            for pattern in 0..1usize << k {
+                self.pattern_terms(pattern, &mut path, &mut |t| terms.push(t));
+            }
+            terms
+        })
+    }
 }
 
 /// TreeSHAP by leaf paths, for trees too large for a [`ShapTable`]. TreeSHAP is a sum
@@ -447,28 +495,13 @@ impl PathTable {
         let mut stack = vec![(0usize, Vec::new(), Vec::<f64>::new(), Vec::<usize>::new())];
         while let Some((node, conditions, zeros, features)) = stack.pop() {
             match &tree.nodes[node] {
-                Node::Leaf { value, .. } => {
-                    let k = features.len();
-                    let mut terms = Vec::with_capacity(k << k);
-                    let mut path = vec![PathElem::default(); k + 1];
-                    for pattern in 0..1usize << k {
-                        extend(&mut path, 0, 1.0, 1.0, NO_FEATURE);
-                        for (j, (&f, &zero)) in features.iter().zip(&zeros).enumerate() {
-                            let one = if pattern & (1 << j) != 0 { 1.0 } else { 0.0 };
-                            extend(&mut path, j + 1, zero, one, f);
-                        }
-                        for i in 1..=k {
-                            let w = unwound_sum(&path, i);
-                            terms.push(w * (path[i].one - path[i].zero) * value);
-                        }
-                    }
-                    leaves.push(PathLeaf {
-                        value: *value,
-                        features,
-                        conditions,
-                        terms,
-                    });
-                }
+                Node::Leaf { value, .. } => leaves.push(PathLeaf {
+                    value: *value,
+                    features,
+                    zeros,
+                    conditions,
+                    terms: std::sync::OnceLock::new(),
+                }),
                 Node::Split {
                     feature,
                     threshold,
@@ -503,10 +536,21 @@ impl PathTable {
         Some(PathTable { leaves })
     }
 
+    /// Works out every leaf's table of terms, for explaining many rows (a leaf has up to
+    /// 2^8 patterns: too many to work out for one row, as `annotate` explains).
+    pub fn tabulate(&self) {
+        for leaf in &self.leaves {
+            leaf.table();
+        }
+    }
+
     /// Adds the TreeSHAP values of `x` to `phi`, as [`Tree::shap`] does up to rounding,
-    /// and returns the tree's value for `x` ([`Tree::predict`]).
+    /// and returns the tree's value for `x` ([`Tree::predict`]). A leaf's terms come
+    /// from its table once [`PathTable::tabulate`] has worked it out, and are worked out
+    /// for `x`'s pattern alone before: the same terms, bit for bit.
     pub fn explain(&self, x: &[f64], phi: &mut [f64]) -> f64 {
         let mut reached = 0.0;
+        let mut path = [PathElem::default(); MAX_PATH_FEATURES + 1];
         for leaf in &self.leaves {
             let k = leaf.features.len();
             let mut pattern = (1usize << k) - 1;
@@ -518,8 +562,18 @@ impl PathTable {
             if pattern == (1 << k) - 1 {
                 reached = leaf.value;
             }
-            for (&f, term) in leaf.features.iter().zip(&leaf.terms[pattern * k..]) {
-                phi[f] += term;
+            match leaf.terms.get() {
+                Some(terms) => {
+                    for (&f, term) in leaf.features.iter().zip(&terms[pattern * k..]) {
+                        phi[f] += term;
+                    }
+                }
+                None => {
+                    let mut features = leaf.features.iter();
+                    leaf.pattern_terms(pattern, &mut path, &mut |term| {
+                        phi[*features.next().expect("one term per feature")] += term;
+                    });
+                }
             }
         }
         reached
@@ -748,6 +802,9 @@ mod tests {
     fn path_tables_give_the_recursions_values() {
         for t in [sample_tree(), deep_tree()] {
             let paths = PathTable::new(&t).unwrap();
+            // Each row explained before the tables exist, then after: bit for bit equal.
+            let tabulated = paths.clone();
+            tabulated.tabulate();
             let values = [f64::NAN, -1.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0, 1.5];
             for (k, &a) in values.iter().enumerate() {
                 for &b in &values {
@@ -761,11 +818,19 @@ mod tests {
                         for (g, w) in got.iter().zip(&want) {
                             assert!((g - w).abs() < 1e-12, "{x:?}: {got:?} vs {want:?}");
                         }
+                        let mut from_table = vec![0.1, -0.3, 0.7, 0.0];
+                        assert_eq!(tabulated.explain(&x, &mut from_table), t.predict(&x));
+                        let bits = |v: &[f64]| v.iter().map(|g| g.to_bits()).collect::<Vec<_>>();
+                        assert_eq!(bits(&got), bits(&from_table), "{x:?}");
                     }
                 }
             }
         }
         assert!(ShapTable::new(&deep_tree(), 4).is_none());
+        // Explaining one row works out no table.
+        let paths = PathTable::new(&deep_tree()).unwrap();
+        paths.explain(&[0.2, 0.4, 0.6, 0.8], &mut [0.0; 4]);
+        assert!(paths.leaves.iter().all(|l| l.terms.get().is_none()));
     }
 
     #[test]

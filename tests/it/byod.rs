@@ -649,12 +649,12 @@ fn config_infer_leaves_out_copies_of_the_label_and_flags_doubts() {
     let tmp = tempdir();
     let dir = tmp.path();
     let mut text = String::from(
-        "id,date,bug_fix,buggy,outcome,la,release_date,bugcount,prior_faults,commit_year\n",
+        "id,date,bug_fix,buggy,outcome,la,release_date,bugcount,num_defects,prior_faults,commit_year\n",
     );
     for i in 0..40 {
         let buggy = (i * 7) % 3 == 0;
         text.push_str(&format!(
-            "{},{:02}/{:02}/2024 10:00,{},{},{},{},{:02}/01/2024 09:00,{},{},{}\n",
+            "{},{:02}/{:02}/2024 10:00,{},{},{},{},{:02}/01/2024 09:00,{},{},{},{}\n",
             i + 1,
             1 + i % 12,
             1 + i % 12,
@@ -665,6 +665,7 @@ fn config_infer_leaves_out_copies_of_the_label_and_flags_doubts() {
             1 + i % 9,
             if buggy { 1 + i % 4 } else { 0 },
             i % 4,
+            i % 5,
             2020 + i / 10
         ));
     }
@@ -686,16 +687,17 @@ fn config_infer_leaves_out_copies_of_the_label_and_flags_doubts() {
         .stdout
         .contains("CHECK: also named like an outcome and 0/1: bug_fix"));
     assert!(out.stdout.contains("'outcome': the label again"));
-    // A count that is not zero exactly where the label is positive is the label again;
+    // A count that is zero exactly where the label is negative is the label again;
     // another count named like the outcome is left out in case it was counted later.
     assert!(out
         .stdout
-        .contains("'bugcount': CHECK: not zero exactly where the label is positive"));
+        .contains("'bugcount': CHECK: zero exactly where the label takes one value"));
     assert!(out
         .stdout
-        .contains("'prior_faults': CHECK: named like a count of the outcome"));
+        .contains("'num_defects': CHECK: named like a count of the outcome"));
     assert!(out.stdout.contains("'commit_year': the year: not learned"));
-    assert_eq!(c.features.numeric, ["la"]);
+    // A count of what came before the change is known when it is scored: learned.
+    assert_eq!(c.features.numeric, ["la", "prior_faults"]);
     assert!(c.features.boolean.is_empty() && c.features.categorical.is_empty());
 
     // A placeholder for a missing time, which `train` would refuse, is flagged.

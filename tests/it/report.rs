@@ -290,6 +290,13 @@ fn report_rejects_a_bad_test_fraction() {
     let dir = tempdir();
     run(dir.path(), ["report", "--test-fraction", "1.5"])
         .bad_input(&["--test-fraction must be between 0 and 1"]);
+    // The page is HTML, whatever the name says: a .pdf is refused before any work.
+    run(dir.path(), ["report", "--output", "r.pdf"]).bad_input(&[
+        "--output r.pdf",
+        "not .pdf",
+        "name it .html",
+    ]);
+    assert!(!dir.path().join("r.pdf").exists());
 }
 
 /// The console check is not vacuous: on a page that tries a fetch and a script, both
