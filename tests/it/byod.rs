@@ -361,17 +361,15 @@ fn a_value_missing_only_at_scoring_time_is_imputed() {
     let export = odd_export(dir.path());
     // Training data without gaps in "size ".
     let full = std::fs::read_to_string(&export).unwrap();
-    let filled: String = full
-        .lines()
-        .map(|l| {
-            ["core", "web", "data"]
-                .iter()
-                .fold(l.to_string(), |l, team| {
-                    l.replace(&format!(",,{team},"), &format!(",7,{team},"))
-                })
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
+    // A row with its gap in "size " (before the team) filled with 7.
+    let fill = |l: &str| {
+        ["core", "web", "data"]
+            .iter()
+            .fold(l.to_string(), |l, team| {
+                l.replace(&format!(",,{team},"), &format!(",7,{team},"))
+            })
+    };
+    let filled: String = full.lines().map(fill).collect::<Vec<_>>().join("\n");
     std::fs::write(dir.path().join("full.csv"), filled + "\n").unwrap();
     std::fs::write(dir.path().join("odd.toml"), ODD_CONFIG).unwrap();
     train_config(dir.path(), "odd.toml", "full.csv", &[]).success();
@@ -416,16 +414,7 @@ fn a_value_missing_only_at_scoring_time_is_imputed() {
     let late: String = full
         .lines()
         .enumerate()
-        .map(|(k, l)| {
-            if k > 320 {
-                return l.to_string();
-            }
-            ["core", "web", "data"]
-                .iter()
-                .fold(l.to_string(), |l, team| {
-                    l.replace(&format!(",,{team},"), &format!(",7,{team},"))
-                })
-        })
+        .map(|(k, l)| if k > 320 { l.to_string() } else { fill(l) })
         .collect::<Vec<_>>()
         .join("\n");
     std::fs::write(dir.path().join("late.csv"), late + "\n").unwrap();
