@@ -89,6 +89,9 @@ impl Expr {
                     ));
                 }
             }
+            Expr::Product { of } if of.is_empty() => {
+                return Err("`product` of no term would be 1 for every change".into());
+            }
             Expr::Product { of } => {
                 for term in of {
                     term.check()?;

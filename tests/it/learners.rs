@@ -604,7 +604,10 @@ fn model_files_out_of_range_exit_2() {
     let in_levels = |m: &mut serde_json::Value| {
         feature_with_op(m, "in")["expr"]["levels"] = serde_json::json!([]);
     };
-    let cases: [(Spoil, &[&str]); 5] = [
+    let empty_product = |m: &mut serde_json::Value| {
+        feature_with_op(m, "product")["expr"]["of"] = serde_json::json!([]);
+    };
+    let cases: [(Spoil, &[&str]); 6] = [
         (
             |m| m["config"]["columns"]["label"] = "ai_involvement".into(),
             &[
@@ -626,6 +629,7 @@ fn model_files_out_of_range_exit_2() {
             &["m.json", "mean 1e300"],
         ),
         (in_levels, &["m.json", "`in` lists no level"]),
+        (empty_product, &["m.json", "`product` of no term"]),
     ];
     for (spoil, needles) in cases {
         let mut model = shipped.clone();
