@@ -183,16 +183,24 @@ impl Part {
         // its values read into the columns.
         let mut stream = serde_json::Deserializer::from_slice(bytes).into_iter::<&RawValue>();
         loop {
-            let start = skip_space(bytes, stream.byte_offset());
+            let end = stream.byte_offset();
+            let start = skip_space(bytes, end);
             let raw = match stream.next() {
                 None => break,
                 Some(Err(e)) => {
                     // The line is named from the offset, as for every problem.
                     let message = e.to_string();
+                    let message = without_position(&message);
+                    // Text on the line of the row before, after its object: that row's.
+                    let trailing = part.rows > 0 && !bytes[end..start].contains(&b'\n');
                     return Err(Problem::Syntax {
-                        row: part.rows + 1,
+                        row: part.rows + usize::from(!trailing),
                         offset: offset_of(bytes, &e).unwrap_or(start),
-                        message: without_position(&message).into(),
+                        message: if trailing {
+                            format!("text after the row's object ({message}); JSON Lines holds one object per line")
+                        } else {
+                            message.into()
+                        },
                     });
                 }
                 Some(Ok(raw)) => raw.get(),
@@ -566,7 +574,15 @@ mod tests {
     #[test]
     fn bad_rows_are_named_by_row_line_and_key() {
         let deep = format!("{{\"a\": 1, \"x\": {}}}\n", "[".repeat(100_000));
-        let cases: [(&str, &[&str]); 10] = [
+        let cases: [(&str, &[&str]); 11] = [
+            // Text after row 2's object, on its line: row 2's problem, not a row 3.
+            (
+                "{\"a\": 1}\n{\"a\": 2} x\n{\"a\": 3}\n",
+                &[
+                    "row 2 (line 2): text after the row's object",
+                    "one object per line",
+                ],
+            ),
             (
                 "{\"a\": \"x\"}\n{\"a\": \"y\"}\n{\"a\": {\"name\": \"z\"}}\n",
                 &["f.jsonl row 3, column 'a'", "an object"],
