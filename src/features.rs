@@ -589,6 +589,9 @@ pub fn feature_set(
         };
         categorical_features(column, codes, levels, &mut features, &mut warnings);
     }
+    if config.features.builtin {
+        features.extend(tool_features(train));
+    }
     features.extend(history_features(config, base_rate));
     if features.is_empty() {
         return Err(Error::Data(format!(
@@ -598,6 +601,29 @@ pub fn feature_set(
     }
     unique_names(&mut features);
     Ok((features, warnings))
+}
+
+/// The built-in schema's AI tool (`ai_tool`, optional): one indicator per tool held by
+/// enough training changes and one for the rest, as a declared categorical column gets,
+/// part of the `ai` factor (reasons name the tool). None when the training changes name
+/// fewer than two (a history without the column, or one tool throughout).
+fn tool_features(train: &Frame) -> Vec<FeatureDef> {
+    let Some(Column::Cat { codes, levels }) = train.get("ai_tool") else {
+        return Vec::new();
+    };
+    let mut seen = vec![false; levels.len()];
+    for &c in codes {
+        seen[c as usize] = true;
+    }
+    if seen.iter().filter(|&&s| s).count() < 2 {
+        return Vec::new();
+    }
+    let (mut out, mut dropped) = (Vec::new(), Vec::new());
+    categorical_features("ai_tool", codes, levels, &mut out, &mut dropped);
+    for f in &mut out {
+        f.factor = "ai".into();
+    }
+    out
 }
 
 /// The columns, with their kinds, that the features `config` can give a model read:
@@ -621,6 +647,10 @@ pub fn readable_inputs(config: &Config) -> Vec<(String, &'static str)> {
             .map(|c| (c.clone(), "numeric")),
     );
     out.extend(f.categorical.iter().map(|c| (c.clone(), "categorical")));
+    if f.builtin {
+        // Read for [`tool_features`], whose levels come from the training changes.
+        out.push(("ai_tool".into(), "categorical"));
+    }
     out.sort();
     out.dedup();
     out

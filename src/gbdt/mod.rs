@@ -16,8 +16,9 @@ pub use grow::{base_score, boost, BoostParams, Boosted, Validation};
 pub use tree::{Node, ShapScratch, Tree};
 use tree::{PathTable, ShapTable};
 
-/// The trees of a fitted model: their values add to the raw score (log-odds).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The trees of a fitted model: their values add to the raw score (log-odds). Equal
+/// when the trees are (the explainers follow from them).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Ensemble {
     pub trees: Vec<Tree>,
@@ -28,11 +29,22 @@ pub struct Ensemble {
     explainers: Vec<Explainer>,
 }
 
-/// How [`Ensemble::shap`] explains one tree.
-#[derive(Debug, Clone, PartialEq)]
+impl PartialEq for Ensemble {
+    fn eq(&self, other: &Ensemble) -> bool {
+        self.trees == other.trees && self.expected_value == other.expected_value
+    }
+}
+
+/// How [`Ensemble::explain`] explains one tree.
+#[derive(Debug, Clone)]
 enum Explainer {
-    /// From the tree's table of every pattern's terms (trees with few splits).
-    Table(ShapTable),
+    /// From the tree's table of every pattern's terms (trees with few splits), worked
+    /// out when many rows are explained; before, by TreeSHAP on each row, which the
+    /// table equals bit for bit. The tree's depth sizes the scratch space.
+    Table {
+        table: std::sync::OnceLock<ShapTable>,
+        depth: usize,
+    },
     /// From each leaf's terms for every pattern of its path's features (larger trees).
     Paths(PathTable),
     /// By TreeSHAP on each row; the tree's depth sizes the scratch space.
@@ -42,8 +54,11 @@ enum Explainer {
 impl Explainer {
     fn new(tree: &Tree) -> Explainer {
         let depth = tree.depth();
-        if let Some(table) = ShapTable::new(tree, depth) {
-            return Explainer::Table(table);
+        if ShapTable::fits(tree) {
+            return Explainer::Table {
+                table: std::sync::OnceLock::new(),
+                depth,
+            };
         }
         PathTable::new(tree).map_or(Explainer::Recursive { depth }, Explainer::Paths)
     }
@@ -127,11 +142,16 @@ impl Ensemble {
         // Many rows: every path table's terms worked out once (in parallel, on first
         // use) beat working out each row's own.
         if rows.len() >= TABULATE_ROWS {
-            self.explainers.par_iter().for_each(|e| {
-                if let Explainer::Paths(paths) = e {
-                    paths.tabulate();
-                }
-            });
+            self.explainers
+                .par_iter()
+                .zip(&self.trees)
+                .for_each(|(e, t)| match e {
+                    Explainer::Table { table, depth } => {
+                        table.get_or_init(|| ShapTable::new(t, *depth).expect("a tree that fits"));
+                    }
+                    Explainer::Paths(paths) => paths.tabulate(),
+                    Explainer::Recursive { .. } => {}
+                });
         }
         let blocks = rows
             .chunks(EXPLAIN_BLOCK)
@@ -141,7 +161,13 @@ impl Ensemble {
             for (t, e) in self.trees.iter().zip(&self.explainers) {
                 for ((x, phi), output) in rows.iter().zip(phi.iter_mut()).zip(outputs.iter_mut()) {
                     *output += match e {
-                        Explainer::Table(table) => table.explain(x, phi),
+                        Explainer::Table { table, depth } => match table.get() {
+                            Some(table) => table.explain(x, phi),
+                            None => {
+                                t.shap(x, *depth, phi, &mut scratch);
+                                t.predict(x)
+                            }
+                        },
                         Explainer::Paths(paths) => paths.explain(x, phi),
                         Explainer::Recursive { depth } => {
                             t.shap(x, *depth, phi, &mut scratch);

@@ -333,6 +333,15 @@ pub struct ShapTable {
 }
 
 impl ShapTable {
+    /// `tree` has few enough splits for a table (at most `MAX_TABLE_SPLITS`).
+    pub fn fits(tree: &Tree) -> bool {
+        let splits = tree
+            .nodes
+            .iter()
+            .filter(|n| matches!(n, Node::Split { .. }));
+        splits.count() <= MAX_TABLE_SPLITS
+    }
+
     /// The table of `tree` (of depth `depth`), or `None` when it has too many splits.
     pub fn new(tree: &Tree, depth: usize) -> Option<ShapTable> {
         let mut split_of = vec![0; tree.nodes.len()];
@@ -413,8 +422,7 @@ impl ShapTable {
 /// Most distinct features on one leaf's path for a [`PathTable`] (2^8 patterns).
 const MAX_PATH_FEATURES: usize = 8;
 
-/// One leaf of a [`PathTable`]; leaves are equal when their paths are (the terms
-/// follow from them, worked out or not).
+/// One leaf of a [`PathTable`].
 #[derive(Debug, Clone)]
 struct PathLeaf {
     value: f64,
@@ -430,18 +438,6 @@ struct PathLeaf {
     /// `features[j]`), the terms of `features`, `features.len()` from `p * len`: worked
     /// out when many rows are explained ([`PathTable::tabulate`]).
     terms: std::sync::OnceLock<Vec<f64>>,
-}
-
-impl PartialEq for PathLeaf {
-    fn eq(&self, other: &PathLeaf) -> bool {
-        (self.value, &self.features, &self.zeros, &self.conditions)
-            == (
-                other.value,
-                &other.features,
-                &other.zeros,
-                &other.conditions,
-            )
-    }
 }
 
 impl PathLeaf {
@@ -481,7 +477,7 @@ impl PathLeaf {
 /// fixed: each leaf keeps its terms for every such pattern, so explaining a row costs a
 /// comparison per path split and an addition per path feature, instead of the
 /// recursion's unwinding. The sums equal [`Tree::shap`]'s up to rounding.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct PathTable {
     leaves: Vec<PathLeaf>,
 }
