@@ -3,6 +3,8 @@
 //! it belongs to; the model file stores these definitions verbatim, so a score can be
 //! recomputed (or translated to SQL) from the model file alone.
 
+use std::ops::Range;
+
 use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -605,21 +607,14 @@ pub fn feature_set(
 
 /// The built-in schema's AI tool (`ai_tool`, optional): one indicator per tool held by
 /// enough training changes and one for the rest, as a declared categorical column gets,
-/// part of the `ai` factor (reasons name the tool). None when the training changes name
-/// fewer than two (a history without the column, or one tool throughout).
+/// part of the `ai` factor (reasons name the tool). None, without a warning (the column
+/// is optional), when the training changes name fewer than two values.
 fn tool_features(train: &Frame) -> Vec<FeatureDef> {
     let Some(Column::Cat { codes, levels }) = train.get("ai_tool") else {
         return Vec::new();
     };
-    let mut seen = vec![false; levels.len()];
-    for &c in codes {
-        seen[c as usize] = true;
-    }
-    if seen.iter().filter(|&&s| s).count() < 2 {
-        return Vec::new();
-    }
-    let (mut out, mut dropped) = (Vec::new(), Vec::new());
-    categorical_features("ai_tool", codes, levels, &mut out, &mut dropped);
+    let (mut out, mut unused_warnings) = (Vec::new(), Vec::new());
+    categorical_features("ai_tool", codes, levels, &mut out, &mut unused_warnings);
     for f in &mut out {
         f.factor = "ai".into();
     }
@@ -796,9 +791,13 @@ fn categorical_features(
     ));
 }
 
-/// For each `Other` feature, how many rows hold a level never seen in training, and the
-/// first few such levels.
-pub fn unseen_levels(features: &[FeatureDef], frame: &Frame) -> Vec<(String, usize, Vec<String>)> {
+/// For each `Other` feature, how many of `rows` hold a level never seen in training,
+/// and the first few such levels.
+pub fn unseen_levels(
+    features: &[FeatureDef],
+    frame: &Frame,
+    rows: Range<usize>,
+) -> Vec<(String, usize, Vec<String>)> {
     features
         .iter()
         .filter_map(|f| {
@@ -818,7 +817,7 @@ pub fn unseen_levels(features: &[FeatureDef], frame: &Frame) -> Vec<(String, usi
                 .map(|l| !kept.contains(l) && !pooled.contains(l))
                 .collect();
             let mut counts = vec![0usize; levels.len()];
-            for &c in codes {
+            for &c in &codes[rows.clone()] {
                 if unseen[c as usize] {
                     counts[c as usize] += 1;
                 }
@@ -880,11 +879,12 @@ pub fn separating_features(features: &[FeatureDef], x: ArrayView2<f64>, y: &[boo
         .collect()
 }
 
-/// Warnings on what the scored rows of `frame` hold that training never did: levels of
+/// Warnings on what `rows` of `frame` hold that training never did: levels of
 /// a categorical column not seen in training ([`unseen_levels`]) and values missing from
 /// a column that always had one ([`unseen_missing`]).
-pub fn scoring_gaps(features: &[FeatureDef], frame: &Frame) -> Vec<String> {
-    let levels = unseen_levels(features, frame)
+pub fn scoring_gaps(features: &[FeatureDef], frame: &Frame, rows: Range<usize>) -> Vec<String> {
+    let scored = rows.len();
+    let levels = unseen_levels(features, frame, rows.clone())
         .into_iter()
         .map(|(column, count, examples)| {
             format!(
@@ -892,13 +892,12 @@ pub fn scoring_gaps(features: &[FeatureDef], frame: &Frame) -> Vec<String> {
                 examples.join("', '")
             )
         });
-    let missing = unseen_missing(features, frame)
+    let missing = unseen_missing(features, frame, rows)
         .into_iter()
         .map(|(column, count, fill)| {
             format!(
-                "{count} of {} change(s) have no '{column}', which every training change had; \
-                 scored with its training median {}",
-                frame.len(),
+                "{count} of {scored} change(s) have no '{column}', which every training change \
+                 had; scored with its training median {}",
                 crate::frame::format_number(fill)
             )
         });
@@ -906,9 +905,13 @@ pub fn scoring_gaps(features: &[FeatureDef], frame: &Frame) -> Vec<String> {
 }
 
 /// For each numeric column a feature reads with a fill and that had a value in every
-/// training row (no `_missing` feature), how many rows of `frame` have none, and the
+/// training row (no `_missing` feature), how many of `rows` of `frame` have none, and the
 /// fill they are scored with: a gap the model never saw, which a warning should name.
-pub fn unseen_missing(features: &[FeatureDef], frame: &Frame) -> Vec<(String, usize, f64)> {
+pub fn unseen_missing(
+    features: &[FeatureDef],
+    frame: &Frame,
+    rows: Range<usize>,
+) -> Vec<(String, usize, f64)> {
     let modelled: Vec<&str> = features
         .iter()
         .filter_map(|f| match &f.expr {
@@ -935,7 +938,7 @@ pub fn unseen_missing(features: &[FeatureDef], frame: &Frame) -> Vec<(String, us
         let Some(Column::Num(values)) = frame.get(column) else {
             continue;
         };
-        let count = values.iter().filter(|v| v.is_nan()).count();
+        let count = values[rows.clone()].iter().filter(|v| v.is_nan()).count();
         if count > 0 {
             out.push((column.clone(), count, *fill));
         }

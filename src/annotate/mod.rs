@@ -610,12 +610,16 @@ pub fn evaluate(gathered: Gathered, scoring: Scoring) -> Result<Annotation> {
     let history_incidents = incidents.len();
     let (timeline, rows) = join_history(history, changes)?;
     let prepared = prepare(&timeline, incidents, model.labelling, &rows, own);
-    let warnings = unseen_levels(&model.feature_defs(), &prepared.frame)
-        .into_iter()
-        .map(|(column, _, _)| {
-            format!("the change's '{column}' level was not seen in training; scored as 'other'")
-        })
-        .collect();
+    let warnings = unseen_levels(
+        &model.feature_defs(),
+        &prepared.frame,
+        0..prepared.frame.len(),
+    )
+    .into_iter()
+    .map(|(column, _, _)| {
+        format!("the change's '{column}' level was not seen in training; scored as 'other'")
+    })
+    .collect();
     let scored = score_frame(model, &tiers, policies, &prepared.frame)?;
     // The worst case: the highest risk (the first among equals).
     let worst = (0..scored.len())

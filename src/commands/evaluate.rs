@@ -192,8 +192,7 @@ pub fn evaluate(s: &EvaluateSettings, progress: &Progress) -> Result<Evaluation>
     for w in &warnings {
         progress.log(&format!("warning: {w}"));
     }
-    let test_rows: Vec<usize> = (cut..n).collect();
-    for w in scoring_gaps(&features, &frame.select(&test_rows)) {
+    for w in scoring_gaps(&features, frame, cut..n) {
         progress.log(&format!("warning: in the test period, {w}"));
     }
     let x = design_matrix(&features, frame)?;

@@ -177,7 +177,11 @@ pub fn run(args: ScoreArgs, progress: &Progress) -> Result<u8> {
         progress.log(&format!("history {}", prepared.labels.summary.describe()));
     }
     let ids: Vec<&str> = rows.iter().map(|&r| timeline.ids.get(r)).collect();
-    for warning in scoring_gaps(&model.feature_defs(), &prepared.frame) {
+    for warning in scoring_gaps(
+        &model.feature_defs(),
+        &prepared.frame,
+        0..prepared.frame.len(),
+    ) {
         progress.log(&format!("warning: {warning}"));
     }
     progress.stage("scoring");

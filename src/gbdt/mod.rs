@@ -160,16 +160,14 @@ impl Ensemble {
         for ((rows, phi), outputs) in blocks {
             for (t, e) in self.trees.iter().zip(&self.explainers) {
                 for ((x, phi), output) in rows.iter().zip(phi.iter_mut()).zip(outputs.iter_mut()) {
+                    // A table where there is one; TreeSHAP on the row otherwise (a small
+                    // tree's table, not worked out yet, equals it bit for bit).
                     *output += match e {
-                        Explainer::Table { table, depth } => match table.get() {
-                            Some(table) => table.explain(x, phi),
-                            None => {
-                                t.shap(x, *depth, phi, &mut scratch);
-                                t.predict(x)
-                            }
-                        },
                         Explainer::Paths(paths) => paths.explain(x, phi),
-                        Explainer::Recursive { depth } => {
+                        Explainer::Table { table, .. } if table.get().is_some() => {
+                            table.get().expect("checked").explain(x, phi)
+                        }
+                        Explainer::Table { depth, .. } | Explainer::Recursive { depth } => {
                             t.shap(x, *depth, phi, &mut scratch);
                             t.predict(x)
                         }
