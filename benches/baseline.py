@@ -66,7 +66,11 @@ HISTORY_COLUMNS = [
     "service_incident_changes",
     "author_prior_changes",
     "author_incident_changes",
+    "author_expected_incidents",
 ]
+SERVICE_EXPECTATION_WEIGHT = 20.0
+# A categorical level is pooled into `other` below this share of the training rows.
+MIN_LEVEL_SHARE, MIN_LEVEL_ROWS = 0.005, 10
 
 
 class Phases:
@@ -95,6 +99,7 @@ def read_changes(path):
     ) // pd.Timedelta(seconds=1)
     df["reviewer_count"] = df["reviewer_count"].fillna(0)
     df["rollback_plan"] = df["rollback_plan"].fillna(False).astype(bool)
+    df["ai_tool"] = df["ai_tool"].fillna("").astype(str)
     return df
 
 
@@ -218,6 +223,21 @@ def history_features(timeline, incidents, first, rows):
     authors = Events(author, ts, origin)
     author_caused = Events(author[caused], caused_at, origin)
 
+    # Each change's expected incidents: its service's rate just before it, shrunk towards
+    # the whole timeline's rate then; an author's are summed over their earlier changes.
+    everyone = np.searchsorted(np.sort(ts), ts, side="left")
+    caused_before = np.searchsorted(np.sort(caused_at), ts, side="left")
+    overall = np.where(everyone > 0, caused_before / np.maximum(everyone, 1), 0.0)
+    each = Queries(change_service, ts, origin)
+    w = SERVICE_EXPECTATION_WEIGHT
+    expected = (each.count_before(service_caused) + w * overall) / (
+        each.count_before(services) + w
+    )
+    author_keys = author.astype(np.int64) * SPAN + (ts - origin)
+    order = np.lexsort((expected, author_keys))
+    sorted_keys = author_keys[order]
+    running = np.concatenate([[0.0], np.cumsum(expected[order])])
+
     t = ts[rows]
     by_service = Queries(change_service[rows], t, origin)
     by_author = Queries(author[rows], t, origin)
@@ -234,6 +254,10 @@ def history_features(timeline, incidents, first, rows):
         "service_incident_changes": by_service.count_before(service_caused),
         "author_prior_changes": by_author.count_before(authors),
         "author_incident_changes": by_author.count_before(author_caused),
+        "author_expected_incidents": running[
+            np.searchsorted(sorted_keys, author_keys[rows], side="left")
+        ]
+        - running[np.searchsorted(sorted_keys, author[rows].astype(np.int64) * SPAN)],
     }
 
 
@@ -247,9 +271,29 @@ def smoothed_log_odds(hits, trials, prior, weight):
     return np.log(rate / (1.0 - rate))
 
 
-def features(timeline, incidents, first, rows, base_rate):
-    """The feature names and the matrix of timeline rows `rows`: builtin_features() and
-    history_features() of src/features.rs, in that order. `base_rate`, the training
+def learned_levels(values):
+    """The levels of a categorical column that get an indicator, as src/features.rs
+    `categorical_features` keeps them: by training frequency (ties by name), those held by
+    enough rows; the first is the baseline. None when fewer than two would be told apart."""
+    counts = values.value_counts()
+    order = sorted(counts.index, key=lambda level: (-counts[level], level))
+    least = max(MIN_LEVEL_ROWS, int(np.ceil(MIN_LEVEL_SHARE * len(values))))
+    kept = [level for level in order if counts[level] >= least]
+    return kept if len(kept) + (len(kept) < len(order)) >= 2 else None
+
+
+def model_levels(model, column):
+    """The levels a changerisk model file keeps for `column` (None: no feature)."""
+    for f in model["features"]:
+        if f["expr"]["op"] == "other" and f["expr"]["column"] == column:
+            return f["expr"]["kept"]
+    return None
+
+
+def features(timeline, incidents, first, rows, base_rate, levels):
+    """The feature names and the matrix of timeline rows `rows`: builtin_features(), the
+    AI tool's levels (`levels`, from the training rows) and history_features() of
+    src/features.rs, in that order. `base_rate`, the training
     positive rate, is the prior of the smoothed incident rates."""
     c = timeline.iloc[rows]
     is_ = lambda column, level: (c[column] == level).to_numpy(dtype=float)  # noqa: E731
@@ -292,11 +336,20 @@ def features(timeline, incidents, first, rows, base_rate):
             "weekend": (weekday >= 5).astype(float),
         }
     )
+    for period in [24, 12]:
+        f[f"hour_sin_{period}h"] = np.sin(hour * (2 * np.pi / period))
+        f[f"hour_cos_{period}h"] = np.cos(hour * (2 * np.pi / period))
     for name, day in WEEKDAYS.items():
         f[f"weekday_{name}"] = (weekday == day).astype(float)
+    for column, kept in levels.items():
+        if kept is not None:
+            for level in kept[1:]:
+                f[f"{column}={level}"] = is_(column, level)
+            f[f"{column}=other"] = 1.0 - one_of(column, kept)
     history = history_features(timeline, incidents, first, rows)
     for name, values in history.items():
-        f[f"{name}_log"] = log1p(values)
+        if name != "author_expected_incidents":  # read by the ratio only
+            f[f"{name}_log"] = log1p(values)
     prior = min(max(base_rate, 1e-4), 1 - 1e-4)
     f["service_incident_7d_any"] = (history["service_incidents_7d"] >= 1).astype(float)
     f["service_incident_rate"] = smoothed_log_odds(
@@ -304,6 +357,11 @@ def features(timeline, incidents, first, rows, base_rate):
     )
     f["author_incident_rate"] = smoothed_log_odds(
         history["author_incident_changes"], history["author_prior_changes"], prior, 10.0
+    )
+    pseudo = prior * 30.0
+    f["author_incident_ratio"] = np.log(
+        (history["author_incident_changes"] + pseudo)
+        / (history["author_expected_incidents"] + pseudo)
     )
     x = np.empty((len(rows), len(f)), order="F")
     for j, column in enumerate(f.values()):
@@ -330,7 +388,9 @@ def train(args):
     order = np.lexsort((changes["change_id"].astype(str).to_numpy(), changes["ts"].to_numpy()))
     y = ~np.isnan(first[order])
     base_rate = y.mean()
-    names, x = features(changes, incidents, first, order, base_rate)
+    trained = changes.iloc[order]
+    levels = {"ai_tool": learned_levels(trained["ai_tool"])}
+    names, x = features(changes, incidents, first, order, base_rate, levels)
     phases.done("features")
     scaler = StandardScaler().fit(x)
     z = scaler.transform(x)
@@ -345,20 +405,26 @@ def train(args):
     model = fit(z, y, best[0], best[2])
     phases.done("fit")
     with open(args.model, "wb") as out:
-        saved = {"scaler": scaler, "model": model, "features": names, "base_rate": base_rate}
+        saved = {
+            "scaler": scaler,
+            "model": model,
+            "features": names,
+            "base_rate": base_rate,
+            "levels": levels,
+        }
         pickle.dump(saved, out)
     phases.done("write")
     phases.report("train", len(y))
 
 
-def prepared_for_scoring(args, phases, base_rate):
+def prepared_for_scoring(args, phases, base_rate, levels):
     scored, history = read_changes(args.changes), read_changes(args.history)
     incidents = read_incidents(args.incidents)
     phases.done("read")
     timeline, rows = join_history(history, scored)
     first = first_incident(timeline, incidents)
     phases.done("label")
-    names, x = features(timeline, incidents, first, rows, base_rate)
+    names, x = features(timeline, incidents, first, rows, base_rate, levels)
     phases.done("features")
     return scored, names, x
 
@@ -367,7 +433,7 @@ def score(args):
     phases = Phases()
     with open(args.model, "rb") as f:
         saved = pickle.load(f)
-    scored, names, x = prepared_for_scoring(args, phases, saved["base_rate"])
+    scored, names, x = prepared_for_scoring(args, phases, saved["base_rate"], saved["levels"])
     if names != saved["features"]:
         sys.exit(f"{args.model} was trained on other features: retrain it")
     risk = saved["model"].predict_proba(saved["scaler"].transform(x))[:, 1]
@@ -381,7 +447,12 @@ def verify(args):
     with open(args.changerisk_model) as f:
         model = json.load(f)
     phases = Phases()
-    scored, names, x = prepared_for_scoring(args, phases, model["training"]["positive_rate"])
+    levels = {"ai_tool": model_levels(model, "ai_tool")}
+    # The history rates' prior, as the model file gives it.
+    prior = next(
+        f["expr"]["prior"] for f in model["features"] if f["expr"]["op"] == "smoothed_log_odds"
+    )
+    scored, names, x = prepared_for_scoring(args, phases, prior, levels)
     if names != [f["name"] for f in model["features"]]:
         sys.exit(f"feature names differ from the changerisk model's: {names}")
     mean = np.array([f["mean"] for f in model["features"]])

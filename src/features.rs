@@ -48,11 +48,25 @@ pub enum Expr {
     Product { of: Vec<Expr> },
     /// 1 when the numeric value is at least `value`.
     AtLeast { column: String, value: f64 },
+    /// `sin(2 pi x / period)`: with [`Expr::Cos`], a cyclic value (the hour of day) as a
+    /// point on a circle, so 23:00 sits next to 00:00.
+    Sin { column: String, period: f64 },
+    /// `cos(2 pi x / period)`; see [`Expr::Sin`].
+    Cos { column: String, period: f64 },
     /// The log-odds of a rate shrunk towards `prior`: `logit((hits + prior w) / (trials + w))`,
     /// so a short track record says little and a long one a lot.
     SmoothedLogOdds {
         hits: String,
         trials: String,
+        prior: f64,
+        weight: f64,
+    },
+    /// The log of observed over expected counts, both given `w` pseudo-events at `prior`
+    /// each: `ln((hits + prior w) / (expected + prior w))`. 0 for a record that matches
+    /// what was expected, or is too short to say.
+    SmoothedLogRatio {
+        hits: String,
+        expected: String,
         prior: f64,
         weight: f64,
     },
@@ -68,7 +82,8 @@ impl Expr {
     /// (0, 1) and a positive weight (the log-odds stay finite), finite fills and cuts.
     pub fn check(&self) -> std::result::Result<(), String> {
         match self {
-            Expr::SmoothedLogOdds { prior, weight, .. } => {
+            Expr::SmoothedLogOdds { prior, weight, .. }
+            | Expr::SmoothedLogRatio { prior, weight, .. } => {
                 if !(*prior > 0.0 && *prior < 1.0 && weight.is_finite() && *weight > 0.0) {
                     return Err(format!(
                         "prior {prior} and weight {weight}: expected a prior strictly between \
@@ -82,6 +97,11 @@ impl Expr {
                     return Err(format!(
                         "fill {fill:?}: expected a number within +-{MODEL_NUMBER_LIMIT:e}"
                     ));
+                }
+            }
+            Expr::Sin { period, .. } | Expr::Cos { period, .. } => {
+                if !(period.is_finite() && *period > 0.0) {
+                    return Err(format!("period {period}: expected a positive number"));
                 }
             }
             Expr::AtLeast { value, .. } => {
@@ -118,13 +138,18 @@ impl Expr {
             Expr::Value { column, .. }
             | Expr::Log1p { column, .. }
             | Expr::Missing { column }
-            | Expr::AtLeast { column, .. } => vec![(column, "numeric")],
+            | Expr::AtLeast { column, .. }
+            | Expr::Sin { column, .. }
+            | Expr::Cos { column, .. } => vec![(column, "numeric")],
             Expr::Flag { column } => vec![(column, "boolean")],
             Expr::Is { column, .. } | Expr::In { column, .. } | Expr::Other { column, .. } => {
                 vec![(column, "categorical")]
             }
             Expr::SmoothedLogOdds { hits, trials, .. } => {
                 vec![(hits, "numeric"), (trials, "numeric")]
+            }
+            Expr::SmoothedLogRatio { hits, expected, .. } => {
+                vec![(hits, "numeric"), (expected, "numeric")]
             }
             Expr::Product { of } => of.iter().flat_map(Expr::inputs).collect(),
         }
@@ -182,6 +207,17 @@ impl Expr {
                     .map(|x| f64::from(u8::from(*x >= *value)))
                     .collect()
             }
+            Expr::Sin { column, period } | Expr::Cos { column, period } => {
+                let Column::Num(v) = Self::column_of(column, frame)? else {
+                    return Err(kind_error(column, "numeric"));
+                };
+                let turn = std::f64::consts::TAU / period;
+                if matches!(self, Expr::Sin { .. }) {
+                    v.iter().map(|x| (x * turn).sin()).collect()
+                } else {
+                    v.iter().map(|x| (x * turn).cos()).collect()
+                }
+            }
             Expr::SmoothedLogOdds {
                 hits,
                 trials,
@@ -200,6 +236,24 @@ impl Expr {
                         let rate = (h + prior * weight) / (t + weight);
                         (rate / (1.0 - rate)).ln()
                     })
+                    .collect()
+            }
+            Expr::SmoothedLogRatio {
+                hits,
+                expected,
+                prior,
+                weight,
+            } => {
+                let (Column::Num(h), Column::Num(e)) = (
+                    Self::column_of(hits, frame)?,
+                    Self::column_of(expected, frame)?,
+                ) else {
+                    return Err(kind_error(hits, "numeric"));
+                };
+                let pseudo = prior * weight;
+                h.iter()
+                    .zip(e)
+                    .map(|(h, e)| ((h + pseudo) / (e + pseudo)).ln())
                     .collect()
             }
             Expr::Product { of } => {
@@ -436,6 +490,29 @@ pub fn builtin_features() -> Vec<FeatureDef> {
         def("off_hours", "timing", flag("off_hours")),
         def("weekend", "timing", flag("weekend")),
     ]);
+    // The hour of day (UTC) as two harmonics of the daily cycle: where and when a team
+    // works sets which hours are risky, so their shape is learned, next to the fixed
+    // `off_hours` window that assumes a working day. Four smooth terms, not 24
+    // indicators: on small histories the indicators overfit.
+    for period in [24.0, 12.0] {
+        let column = || "hour".to_string();
+        f.push(def(
+            &format!("hour_sin_{period}h"),
+            "timing",
+            Expr::Sin {
+                column: column(),
+                period,
+            },
+        ));
+        f.push(def(
+            &format!("hour_cos_{period}h"),
+            "timing",
+            Expr::Cos {
+                column: column(),
+                period,
+            },
+        ));
+    }
     for d in ["tue", "wed", "thu", "fri"] {
         f.push(def(&format!("weekday_{d}"), "timing", is("weekday", d)));
     }
@@ -491,6 +568,20 @@ pub fn history_features(config: &Config, base_rate: f64) -> Vec<FeatureDef> {
             "author_history",
             "author",
             10.0,
+        ));
+    }
+    if author && service && incidents {
+        // The author's record against what their services' rates lead to expect: the
+        // author's own share of the risk, apart from where they work.
+        extra.push(def(
+            "author_incident_ratio",
+            "author_history",
+            Expr::SmoothedLogRatio {
+                hits: "author_incident_changes".into(),
+                expected: "author_expected_incidents".into(),
+                prior,
+                weight: 30.0,
+            },
         ));
     }
     let mut counts: Vec<FeatureDef> = [
@@ -973,6 +1064,64 @@ mod tests {
         assert_eq!(e.eval(&frame).unwrap(), [0.0, 1.0, -0.0]);
         assert_eq!(log1p("n").eval(&frame).unwrap()[1], 2f64.ln());
         assert!(matches!(flag("n").eval(&frame), Err(Error::Data(_))));
+    }
+
+    #[test]
+    fn a_record_is_read_against_what_was_expected() {
+        let mut frame = Frame::new(3);
+        frame.insert("hits", Column::Num(vec![0.0, 4.0, 1.0]));
+        frame.insert("expected", Column::Num(vec![0.0, 2.0, 3.0]));
+        let e = Expr::SmoothedLogRatio {
+            hits: "hits".into(),
+            expected: "expected".into(),
+            prior: 0.1,
+            weight: 20.0,
+        };
+        // 2 pseudo-incidents on both sides: no record says 0, 4 against 2 ln(6/4),
+        // 1 against 3 ln(3/5).
+        let got = e.eval(&frame).unwrap();
+        let want = [0.0, (6.0f64 / 4.0).ln(), (3.0f64 / 5.0).ln()];
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() < 1e-15, "{got:?}");
+        }
+        assert!(e.check().is_ok());
+        let bad = Expr::SmoothedLogRatio {
+            hits: "hits".into(),
+            expected: "expected".into(),
+            prior: 0.0,
+            weight: 20.0,
+        };
+        assert!(bad.check().unwrap_err().contains("prior 0"));
+        assert_eq!(e.inputs(), [("hits", "numeric"), ("expected", "numeric")]);
+    }
+
+    #[test]
+    fn the_hour_of_day_is_a_point_on_the_daily_circle() {
+        let mut frame = Frame::new(4);
+        frame.insert("hour", Column::Num(vec![0.0, 6.0, 23.0, 12.0]));
+        let sin = |period| Expr::Sin {
+            column: "hour".into(),
+            period,
+        };
+        let cos = |period| Expr::Cos {
+            column: "hour".into(),
+            period,
+        };
+        let (s24, c24) = (
+            sin(24.0).eval(&frame).unwrap(),
+            cos(24.0).eval(&frame).unwrap(),
+        );
+        // Midnight and 06:00 a quarter turn apart; 23:00 next to midnight.
+        assert_eq!((s24[0], c24[0]), (0.0, 1.0));
+        assert!((s24[1] - 1.0).abs() < 1e-15 && c24[1].abs() < 1e-15);
+        let gap =
+            |i: usize, j: usize| ((s24[i] - s24[j]).powi(2) + (c24[i] - c24[j]).powi(2)).sqrt();
+        assert!(gap(0, 2) < gap(0, 1) && gap(0, 2) < 0.27, "{s24:?} {c24:?}");
+        // The second harmonic puts noon on midnight.
+        let c12 = cos(12.0).eval(&frame).unwrap();
+        assert!((c12[3] - 1.0).abs() < 1e-15);
+        assert!(sin(0.0).check().unwrap_err().contains("period 0"));
+        assert_eq!(sin(24.0).inputs(), [("hour", "numeric")]);
     }
 
     #[test]

@@ -15,8 +15,13 @@ const DAY: i64 = 86_400;
 /// one gets the cap), so one quiet year and "never" look alike.
 pub const RECENCY_CAP_DAYS: f64 = 365.0;
 
+/// Pseudo-changes at the whole timeline's incident rate that a service's own record is
+/// shrunk with when it sets what a change to it is expected to cost (see
+/// `author_expected_incidents`): the weight `service_incident_rate` has too.
+pub const SERVICE_EXPECTATION_WEIGHT: f64 = 20.0;
+
 /// The history columns, in the order they are added.
-pub const HISTORY_COLUMNS: [&str; 8] = [
+pub const HISTORY_COLUMNS: [&str; 9] = [
     "service_incidents_7d",
     "service_incidents_30d",
     "days_since_service_incident",
@@ -25,6 +30,12 @@ pub const HISTORY_COLUMNS: [&str; 8] = [
     "service_incident_changes",
     "author_prior_changes",
     "author_incident_changes",
+    // The incidents the author's earlier changes were expected to cause, given the
+    // services they changed: the sum, over those changes, of each one's service rate as
+    // it stood at the time (shrunk towards the timeline's rate by
+    // [`SERVICE_EXPECTATION_WEIGHT`]). Next to `author_incident_changes` it tells an
+    // author who is careless from one who works on risky services.
+    "author_expected_incidents",
 ];
 
 /// Sorted event times of one service or author.
@@ -35,6 +46,9 @@ struct Timeline {
     /// timestamp and its first incident's start).
     caused: Vec<i64>,
     incidents: Vec<i64>,
+    /// For an author: the running sums of the expected incidents of their changes in
+    /// time order (one more than `changes`, starting at 0).
+    expected: Vec<f64>,
 }
 
 impl Timeline {
@@ -78,6 +92,7 @@ pub fn add_history(
     }
     services.par_iter_mut().for_each(Timeline::sort);
     authors.par_iter_mut().for_each(Timeline::sort);
+    add_expected(&mut authors, &services, timeline);
 
     // The rows grouped by service (and by author), each group in time order: every
     // count is then a cursor moving forward over a sorted timeline, not a binary search.
@@ -117,7 +132,7 @@ pub fn add_history(
                 .collect()
         })
         .collect();
-    let by_author: Vec<Vec<(u32, [f64; 2])>> = groups(rows, &timeline.author, ts)
+    let by_author: Vec<Vec<(u32, [f64; 3])>> = groups(rows, &timeline.author, ts)
         .into_par_iter()
         .enumerate()
         .map(|(code, group)| {
@@ -127,7 +142,11 @@ pub fn add_history(
                 .into_iter()
                 .map(|i| {
                     let t = ts[rows[i as usize]];
-                    (i, [changes.before(t) as f64, caused.before(t) as f64])
+                    let before = changes.before(t);
+                    (
+                        i,
+                        [before as f64, caused.before(t) as f64, a.expected[before]],
+                    )
                 })
                 .collect()
         })
@@ -151,6 +170,55 @@ pub fn add_history(
     for (name, column) in HISTORY_COLUMNS.iter().zip(columns) {
         frame.insert(*name, Column::Num(column));
     }
+}
+
+/// Fills each author's running sums of expected incidents: a change is expected to cause
+/// its service's incident rate as it stood just before the change (the service's
+/// incident-causing changes visible then over its earlier changes, with
+/// [`SERVICE_EXPECTATION_WEIGHT`] pseudo-changes at the whole timeline's rate then).
+/// Each term sees only what happened before its own change, which is before any later
+/// change of the author's that sums it.
+fn add_expected(authors: &mut [Timeline], services: &[Timeline], timeline: &Events) {
+    let mut all_changes = timeline.ts.clone();
+    all_changes.par_sort_unstable();
+    let mut all_caused: Vec<i64> = services
+        .iter()
+        .flat_map(|s| s.caused.iter().copied())
+        .collect();
+    all_caused.par_sort_unstable();
+    let before = |values: &[i64], t: i64| values.partition_point(|&v| v < t) as f64;
+    let expected: Vec<f64> = (0..timeline.len())
+        .into_par_iter()
+        .map(|r| {
+            let t = timeline.ts[r];
+            let changes = before(&all_changes, t);
+            let overall = if changes > 0.0 {
+                before(&all_caused, t) / changes
+            } else {
+                0.0
+            };
+            let s = &services[timeline.service.codes[r] as usize];
+            (before(&s.caused, t) + SERVICE_EXPECTATION_WEIGHT * overall)
+                / (before(&s.changes, t) + SERVICE_EXPECTATION_WEIGHT)
+        })
+        .collect();
+    let mut by_author: Vec<Vec<(i64, f64)>> = vec![Vec::new(); authors.len()];
+    for r in 0..timeline.len() {
+        by_author[timeline.author.codes[r] as usize].push((timeline.ts[r], expected[r]));
+    }
+    authors
+        .par_iter_mut()
+        .zip(by_author)
+        .for_each(|(author, mut terms)| {
+            // Ties in time summed in a fixed order, so the sums do not depend on row order.
+            terms.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+            author.expected = std::iter::once(0.0)
+                .chain(terms.iter().scan(0.0, |sum, &(_, e)| {
+                    *sum += e;
+                    Some(*sum)
+                }))
+                .collect();
+        });
 }
 
 /// The positions in `rows` grouped by the code `codes` gives their timeline row, each
@@ -253,6 +321,42 @@ mod tests {
         assert_eq!(
             column(&frame, "service_incident_changes"),
             [0.0, 0.0, 1.0, 0.0]
+        );
+    }
+
+    #[test]
+    fn expected_incidents_sum_each_earlier_change_s_service_rate_as_it_stood() {
+        // One service. b's c0 (day 0) causes an incident at noon; a changes on days 1
+        // and 2; b again on day 2.
+        let changes = crate::load::Changes {
+            ids: ["c0", "c1", "c2", "c3"].map(String::from).to_vec(),
+            ts: vec![0, DAY, 2 * DAY, 2 * DAY],
+            service: ["s", "s", "s", "s"].map(String::from).to_vec(),
+            author: ["b", "a", "a", "b"].map(String::from).to_vec(),
+            label: None,
+            frame: Frame::new(4),
+        }
+        .events();
+        let incidents = Incidents {
+            ids: vec!["i0".into()],
+            start: vec![DAY / 2],
+            service: vec!["s".into()],
+            severity: vec![2],
+            causes: vec![vec!["c0".into()]],
+        };
+        let labels = attribute_incidents(&changes, &incidents, LabelParams::default());
+        let mut frame = Frame::new(4);
+        add_history(&mut frame, &changes, &labels, &incidents, &[0, 1, 2, 3]);
+        // c1's service rate: 1 of 1 earlier change, shrunk towards the timeline's 1 of 1:
+        // 1. So a's c2 expects 1 incident from c1, though by day 2 the service's rate has
+        // fallen to (1 + 20 x 1/2) / (2 + 20) = 1/2. c0 had no history: 0.
+        assert_eq!(
+            column(&frame, "author_expected_incidents"),
+            [0.0, 0.0, 1.0, 0.0]
+        );
+        assert_eq!(
+            column(&frame, "author_incident_changes"),
+            [0.0, 0.0, 0.0, 1.0]
         );
     }
 

@@ -21,11 +21,13 @@ const RISK_BLOCK: usize = 4096;
 /// The `format` field every model file carries.
 pub const MODEL_FORMAT: &str = "changerisk-model";
 /// The model file version this build reads and writes.
-pub const MODEL_VERSION: u32 = 4;
+pub const MODEL_VERSION: u32 = 5;
 
 /// The oldest format version this build reads: version 2 files hold one learning rate
-/// and one L2 penalty where later versions hold lists, and versions 2 and 3 have no
-/// `subsample` (their trees grew from every row); the rest is the same.
+/// and one L2 penalty where later versions hold lists, versions 2 and 3 have no
+/// `subsample` (their trees grew from every row), and versions before 5 have no
+/// `smoothed_log_ratio` feature (nor the `author_expected_incidents` history column it
+/// reads); the rest is the same.
 pub const OLDEST_MODEL_VERSION: u32 = 2;
 
 /// The largest log-odds a model file may give as an intercept, a coefficient or a

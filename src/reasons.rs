@@ -186,6 +186,10 @@ fn describe(out: &mut String, factor: &str, feature: &str, frame: &Frame, row: u
                     let _ = write!(out, "applied off-hours ({:02}:00 UTC)", hour as u32);
                 }
                 "weekend" => out.push_str("applied on a weekend"),
+                f if f.starts_with("hour_") => {
+                    let h = hour as u32;
+                    let _ = write!(out, "applied at {h:02}:00-{h:02}:59 UTC");
+                }
                 _ => {
                     let mut day = String::new();
                     push_text(&mut day, frame, "weekday", row);
@@ -241,6 +245,16 @@ fn describe(out: &mut String, factor: &str, feature: &str, frame: &Frame, row: u
                     out.push_str("the author's first change")
                 }
                 "author_incident_rate" => rate(out, "author", "author"),
+                "author_incident_ratio" if record("author").1 == 0.0 => {
+                    out.push_str("the author's first change")
+                }
+                "author_incident_ratio" => {
+                    rate(out, "author", "author");
+                    out.push_str(", against ");
+                    let expected = num(frame, "author_expected_incidents", row);
+                    let _ = write!(out, "{expected:.1}");
+                    out.push_str(" expected from the services changed");
+                }
                 "service_incidents_7d" => {
                     out.push_str("service had ");
                     push_plural(out, n, "incident", "incidents");
@@ -420,5 +434,47 @@ impl<'m> Explainer<'m> {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::Column;
+
+    fn described(factor: &str, feature: &str, frame: &Frame, row: usize) -> String {
+        let mut out = String::new();
+        describe(&mut out, factor, feature, frame, row);
+        out
+    }
+
+    #[test]
+    fn an_author_s_record_is_worded_against_what_their_services_expected() {
+        let mut frame = Frame::new(2);
+        frame.insert("author_incident_changes", Column::Num(vec![0.0, 9.0]));
+        frame.insert("author_prior_changes", Column::Num(vec![0.0, 40.0]));
+        frame.insert("author_expected_incidents", Column::Num(vec![0.0, 3.46]));
+        assert_eq!(
+            described("author_history", "author_incident_ratio", &frame, 0),
+            "the author's first change"
+        );
+        assert_eq!(
+            described("author_history", "author_incident_ratio", &frame, 1),
+            "9 of the author's 40 earlier changes caused incidents, against 3.5 expected from \
+             the services changed"
+        );
+    }
+
+    #[test]
+    fn an_hour_of_day_is_worded_as_the_change_s_own_hour() {
+        let mut frame = Frame::new(1);
+        crate::load::add_calendar(&mut frame, &[86_400 * 3 + 5 * 3600 + 59 * 60]);
+        // Whichever hour term leads the timing factor, the change's own hour is named.
+        for feature in ["hour_sin_24h", "hour_cos_12h"] {
+            assert_eq!(
+                described("timing", feature, &frame, 0),
+                "applied at 05:00-05:59 UTC"
+            );
+        }
     }
 }
