@@ -84,10 +84,15 @@ impl Expr {
         match self {
             Expr::SmoothedLogOdds { prior, weight, .. }
             | Expr::SmoothedLogRatio { prior, weight, .. } => {
-                if !(*prior > 0.0 && *prior < 1.0 && weight.is_finite() && *weight > 0.0) {
+                // The pseudo-counts must not vanish either: a rate of 0 / 0 or a log of 0.
+                let pseudo = |share: f64| (share * weight).is_normal();
+                if !(*prior > 0.0 && *prior < 1.0 && weight.is_finite() && *weight > 0.0)
+                    || !(pseudo(*prior) && pseudo(1.0 - prior))
+                {
                     return Err(format!(
                         "prior {prior} and weight {weight}: expected a prior strictly between \
-                         0 and 1 and a positive weight"
+                         0 and 1 and a positive weight, not so small that prior x weight \
+                         vanishes"
                     ));
                 }
             }
@@ -100,8 +105,13 @@ impl Expr {
                 }
             }
             Expr::Sin { period, .. } | Expr::Cos { period, .. } => {
-                if !(period.is_finite() && *period > 0.0) {
-                    return Err(format!("period {period}: expected a positive number"));
+                if !(period.is_finite()
+                    && *period > 0.0
+                    && (std::f64::consts::TAU / period).is_finite())
+                {
+                    return Err(format!(
+                        "period {period}: expected a positive number (and not vanishingly small)"
+                    ));
                 }
             }
             Expr::AtLeast { value, .. } => {
@@ -1092,6 +1102,13 @@ mod tests {
             weight: 20.0,
         };
         assert!(bad.check().unwrap_err().contains("prior 0"));
+        let vanishing = Expr::SmoothedLogRatio {
+            hits: "hits".into(),
+            expected: "expected".into(),
+            prior: 1e-200,
+            weight: 1e-200,
+        };
+        assert!(vanishing.check().is_err());
         assert_eq!(e.inputs(), [("hits", "numeric"), ("expected", "numeric")]);
     }
 
@@ -1121,6 +1138,7 @@ mod tests {
         let c12 = cos(12.0).eval(&frame).unwrap();
         assert!((c12[3] - 1.0).abs() < 1e-15);
         assert!(sin(0.0).check().unwrap_err().contains("period 0"));
+        assert!(sin(1e-310).check().is_err());
         assert_eq!(sin(24.0).inputs(), [("hour", "numeric")]);
     }
 
