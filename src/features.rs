@@ -86,9 +86,8 @@ impl Expr {
             | Expr::SmoothedLogRatio { prior, weight, .. } => {
                 // The pseudo-counts must not vanish either: a rate of 0 / 0 or a log of 0.
                 let pseudo = |share: f64| (share * weight).is_normal();
-                if !(*prior > 0.0 && *prior < 1.0 && weight.is_finite() && *weight > 0.0)
-                    || !(pseudo(*prior) && pseudo(1.0 - prior))
-                {
+                let fine = *prior > 0.0 && *prior < 1.0 && weight.is_finite() && *weight > 0.0;
+                if !(fine && pseudo(*prior) && pseudo(1.0 - prior)) {
                     return Err(format!(
                         "prior {prior} and weight {weight}: expected a prior strictly between \
                          0 and 1 and a positive weight, not so small that prior x weight \
@@ -234,12 +233,7 @@ impl Expr {
                 prior,
                 weight,
             } => {
-                let (Column::Num(h), Column::Num(t)) = (
-                    Self::column_of(hits, frame)?,
-                    Self::column_of(trials, frame)?,
-                ) else {
-                    return Err(kind_error(hits, "numeric"));
-                };
+                let (h, t) = (Self::numeric(hits, frame)?, Self::numeric(trials, frame)?);
                 h.iter()
                     .zip(t)
                     .map(|(h, t)| {
@@ -254,12 +248,7 @@ impl Expr {
                 prior,
                 weight,
             } => {
-                let (Column::Num(h), Column::Num(e)) = (
-                    Self::column_of(hits, frame)?,
-                    Self::column_of(expected, frame)?,
-                ) else {
-                    return Err(kind_error(hits, "numeric"));
-                };
+                let (h, e) = (Self::numeric(hits, frame)?, Self::numeric(expected, frame)?);
                 let pseudo = prior * weight;
                 h.iter()
                     .zip(e)
@@ -276,6 +265,16 @@ impl Expr {
                 acc
             }
         })
+    }
+
+    /// The values of a numeric input column.
+    fn numeric<'f>(column: &str, frame: &'f Frame) -> Result<&'f [f64]> {
+        match Self::column_of(column, frame)? {
+            Column::Num(v) => Ok(v),
+            _ => Err(Error::Data(format!(
+                "feature input column '{column}' is not numeric"
+            ))),
+        }
     }
 
     fn levels_eval(frame: &Frame, column: &str, wanted: &[String]) -> Result<Vec<f64>> {

@@ -280,28 +280,40 @@ mod tests {
         }
     }
 
-    #[test]
-    fn equal_timestamps_are_not_history_and_causes_count_once_started() {
-        // Author "a": c0 at day 0 (causes incident at day 2), c1 at day 1, c2 and c3 both at day 3.
+    /// The history of changes c0-c3 at `ts` on `services` by `authors`, where c0 causes
+    /// one incident (on its service) starting at `incident`.
+    fn history_of(ts: [i64; 4], services: [&str; 4], authors: [&str; 4], incident: i64) -> Frame {
         let changes = crate::load::Changes {
             ids: ["c0", "c1", "c2", "c3"].map(String::from).to_vec(),
-            ts: vec![0, DAY, 3 * DAY, 3 * DAY],
-            service: ["s", "s", "s", "t"].map(String::from).to_vec(),
-            author: ["a", "a", "a", "a"].map(String::from).to_vec(),
+            ts: ts.to_vec(),
+            service: services.map(String::from).to_vec(),
+            author: authors.map(String::from).to_vec(),
             label: None,
             frame: Frame::new(4),
         }
         .events();
         let incidents = Incidents {
             ids: vec!["i0".into()],
-            start: vec![2 * DAY],
-            service: vec!["s".into()],
+            start: vec![incident],
+            service: vec![services[0].into()],
             severity: vec![2],
             causes: vec![vec!["c0".into()]],
         };
         let labels = attribute_incidents(&changes, &incidents, LabelParams::default());
         let mut frame = Frame::new(4);
         add_history(&mut frame, &changes, &labels, &incidents, &[0, 1, 2, 3]);
+        frame
+    }
+
+    #[test]
+    fn equal_timestamps_are_not_history_and_causes_count_once_started() {
+        // Author "a": c0 at day 0 (causes incident at day 2), c1 at day 1, c2 and c3 both at day 3.
+        let frame = history_of(
+            [0, DAY, 3 * DAY, 3 * DAY],
+            ["s", "s", "s", "t"],
+            ["a"; 4],
+            2 * DAY,
+        );
         // c1 (day 1) sees c0 but not yet its incident (day 2).
         assert_eq!(column(&frame, "author_prior_changes"), [0.0, 1.0, 2.0, 2.0]);
         assert_eq!(
@@ -328,25 +340,12 @@ mod tests {
     fn expected_incidents_sum_each_earlier_change_s_service_rate_as_it_stood() {
         // One service. b's c0 (day 0) causes an incident at noon; a changes on days 1
         // and 2; b again on day 2.
-        let changes = crate::load::Changes {
-            ids: ["c0", "c1", "c2", "c3"].map(String::from).to_vec(),
-            ts: vec![0, DAY, 2 * DAY, 2 * DAY],
-            service: ["s", "s", "s", "s"].map(String::from).to_vec(),
-            author: ["b", "a", "a", "b"].map(String::from).to_vec(),
-            label: None,
-            frame: Frame::new(4),
-        }
-        .events();
-        let incidents = Incidents {
-            ids: vec!["i0".into()],
-            start: vec![DAY / 2],
-            service: vec!["s".into()],
-            severity: vec![2],
-            causes: vec![vec!["c0".into()]],
-        };
-        let labels = attribute_incidents(&changes, &incidents, LabelParams::default());
-        let mut frame = Frame::new(4);
-        add_history(&mut frame, &changes, &labels, &incidents, &[0, 1, 2, 3]);
+        let frame = history_of(
+            [0, DAY, 2 * DAY, 2 * DAY],
+            ["s"; 4],
+            ["b", "a", "a", "b"],
+            DAY / 2,
+        );
         // c1's service rate: 1 of 1 earlier change, shrunk towards the timeline's 1 of 1:
         // 1. So a's c2 expects 1 incident from c1, though by day 2 the service's rate has
         // fallen to (1 + 20 x 1/2) / (2 + 20) = 1/2. c0 had no history: 0.
