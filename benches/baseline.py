@@ -290,9 +290,9 @@ def model_levels(model, column):
     return None
 
 
-def features(timeline, incidents, first, rows, base_rate, levels):
+def features(timeline, incidents, first, rows, base_rate, tools):
     """The feature names and the matrix of timeline rows `rows`: builtin_features(), the
-    AI tool's levels (`levels`, from the training rows) and history_features() of
+    AI tool's levels (`tools`, from the training rows) and history_features() of
     src/features.rs, in that order. `base_rate`, the training
     positive rate, is the prior of the smoothed incident rates."""
     c = timeline.iloc[rows]
@@ -341,11 +341,10 @@ def features(timeline, incidents, first, rows, base_rate, levels):
         f[f"hour_cos_{period}h"] = np.cos(hour * (2 * np.pi / period))
     for name, day in WEEKDAYS.items():
         f[f"weekday_{name}"] = (weekday == day).astype(float)
-    for column, kept in levels.items():
-        if kept is not None:
-            for level in kept[1:]:
-                f[f"{column}={level}"] = is_(column, level)
-            f[f"{column}=other"] = 1.0 - one_of(column, kept)
+    if tools is not None:
+        for level in tools[1:]:
+            f[f"ai_tool={level}"] = is_("ai_tool", level)
+        f["ai_tool=other"] = 1.0 - one_of("ai_tool", tools)
     history = history_features(timeline, incidents, first, rows)
     for name, values in history.items():
         if name != "author_expected_incidents":  # read by the ratio only
@@ -388,9 +387,8 @@ def train(args):
     order = np.lexsort((changes["change_id"].astype(str).to_numpy(), changes["ts"].to_numpy()))
     y = ~np.isnan(first[order])
     base_rate = y.mean()
-    trained = changes.iloc[order]
-    levels = {"ai_tool": learned_levels(trained["ai_tool"])}
-    names, x = features(changes, incidents, first, order, base_rate, levels)
+    tools = learned_levels(changes["ai_tool"].iloc[order])
+    names, x = features(changes, incidents, first, order, base_rate, tools)
     phases.done("features")
     scaler = StandardScaler().fit(x)
     z = scaler.transform(x)
@@ -410,21 +408,21 @@ def train(args):
             "model": model,
             "features": names,
             "base_rate": base_rate,
-            "levels": levels,
+            "tools": tools,
         }
         pickle.dump(saved, out)
     phases.done("write")
     phases.report("train", len(y))
 
 
-def prepared_for_scoring(args, phases, base_rate, levels):
+def prepared_for_scoring(args, phases, base_rate, tools):
     scored, history = read_changes(args.changes), read_changes(args.history)
     incidents = read_incidents(args.incidents)
     phases.done("read")
     timeline, rows = join_history(history, scored)
     first = first_incident(timeline, incidents)
     phases.done("label")
-    names, x = features(timeline, incidents, first, rows, base_rate, levels)
+    names, x = features(timeline, incidents, first, rows, base_rate, tools)
     phases.done("features")
     return scored, names, x
 
@@ -433,7 +431,7 @@ def score(args):
     phases = Phases()
     with open(args.model, "rb") as f:
         saved = pickle.load(f)
-    scored, names, x = prepared_for_scoring(args, phases, saved["base_rate"], saved["levels"])
+    scored, names, x = prepared_for_scoring(args, phases, saved["base_rate"], saved["tools"])
     if names != saved["features"]:
         sys.exit(f"{args.model} was trained on other features: retrain it")
     risk = saved["model"].predict_proba(saved["scaler"].transform(x))[:, 1]
@@ -447,12 +445,12 @@ def verify(args):
     with open(args.changerisk_model) as f:
         model = json.load(f)
     phases = Phases()
-    levels = {"ai_tool": model_levels(model, "ai_tool")}
     # The history rates' prior, as the model file gives it.
     prior = next(
         f["expr"]["prior"] for f in model["features"] if f["expr"]["op"] == "smoothed_log_odds"
     )
-    scored, names, x = prepared_for_scoring(args, phases, prior, levels)
+    tools = model_levels(model, "ai_tool")
+    scored, names, x = prepared_for_scoring(args, phases, prior, tools)
     if names != [f["name"] for f in model["features"]]:
         sys.exit(f"feature names differ from the changerisk model's: {names}")
     mean = np.array([f["mean"] for f in model["features"]])

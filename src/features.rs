@@ -172,14 +172,9 @@ impl Expr {
 
     /// Evaluates the expression for every row of `frame`.
     pub fn eval(&self, frame: &Frame) -> Result<Vec<f64>> {
-        let kind_error = |column: &str, want: &str| {
-            Error::Data(format!("feature input column '{column}' is not {want}"))
-        };
         Ok(match self {
             Expr::Value { column, fill } | Expr::Log1p { column, fill } => {
-                let Column::Num(v) = Self::column_of(column, frame)? else {
-                    return Err(kind_error(column, "numeric"));
-                };
+                let v = Self::numeric(column, frame)?;
                 let fill = fill.unwrap_or(f64::NAN);
                 let filled = v.iter().map(|&x| if x.is_nan() { fill } else { x });
                 if matches!(self, Expr::Log1p { .. }) {
@@ -189,9 +184,7 @@ impl Expr {
                 }
             }
             Expr::Missing { column } => {
-                let Column::Num(v) = Self::column_of(column, frame)? else {
-                    return Err(kind_error(column, "numeric"));
-                };
+                let v = Self::numeric(column, frame)?;
                 v.iter().map(|x| f64::from(u8::from(x.is_nan()))).collect()
             }
             Expr::Other { column, kept, .. } => Self::levels_eval(frame, column, kept)?
@@ -200,7 +193,9 @@ impl Expr {
                 .collect(),
             Expr::Flag { column } => {
                 let Column::Flag(v) = Self::column_of(column, frame)? else {
-                    return Err(kind_error(column, "boolean"));
+                    return Err(Error::Data(format!(
+                        "feature input column '{column}' is not boolean"
+                    )));
                 };
                 v.iter().map(|&b| f64::from(u8::from(b))).collect()
             }
@@ -209,17 +204,13 @@ impl Expr {
             }
             Expr::In { column, levels } => Self::levels_eval(frame, column, levels)?,
             Expr::AtLeast { column, value } => {
-                let Column::Num(v) = Self::column_of(column, frame)? else {
-                    return Err(kind_error(column, "numeric"));
-                };
+                let v = Self::numeric(column, frame)?;
                 v.iter()
                     .map(|x| f64::from(u8::from(*x >= *value)))
                     .collect()
             }
             Expr::Sin { column, period } | Expr::Cos { column, period } => {
-                let Column::Num(v) = Self::column_of(column, frame)? else {
-                    return Err(kind_error(column, "numeric"));
-                };
+                let v = Self::numeric(column, frame)?;
                 let turn = std::f64::consts::TAU / period;
                 if matches!(self, Expr::Sin { .. }) {
                     v.iter().map(|x| (x * turn).sin()).collect()
@@ -504,23 +495,22 @@ pub fn builtin_features() -> Vec<FeatureDef> {
     // `off_hours` window that assumes a working day. Four smooth terms, not 24
     // indicators: on small histories the indicators overfit.
     for period in [24.0, 12.0] {
-        let column = || "hour".to_string();
-        f.push(def(
-            &format!("hour_sin_{period}h"),
-            "timing",
-            Expr::Sin {
-                column: column(),
-                period,
-            },
-        ));
-        f.push(def(
-            &format!("hour_cos_{period}h"),
-            "timing",
-            Expr::Cos {
-                column: column(),
-                period,
-            },
-        ));
+        let column = String::from("hour");
+        f.extend([
+            def(
+                &format!("hour_sin_{period}h"),
+                "timing",
+                Expr::Sin {
+                    column: column.clone(),
+                    period,
+                },
+            ),
+            def(
+                &format!("hour_cos_{period}h"),
+                "timing",
+                Expr::Cos { column, period },
+            ),
+        ]);
     }
     for d in ["tue", "wed", "thu", "fri"] {
         f.push(def(&format!("weekday_{d}"), "timing", is("weekday", d)));

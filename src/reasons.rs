@@ -241,19 +241,17 @@ fn describe(out: &mut String, factor: &str, feature: &str, frame: &Frame, row: u
                     out.push_str(" in the last 7 days");
                 }
                 "service_incident_rate" => rate(out, "service", "service"),
-                "author_incident_rate" if record("author").1 == 0.0 => {
+                "author_incident_rate" | "author_incident_ratio" if record("author").1 == 0.0 => {
                     out.push_str("the author's first change")
                 }
                 "author_incident_rate" => rate(out, "author", "author"),
-                "author_incident_ratio" if record("author").1 == 0.0 => {
-                    out.push_str("the author's first change")
-                }
                 "author_incident_ratio" => {
                     rate(out, "author", "author");
-                    out.push_str(", against ");
                     let expected = num(frame, "author_expected_incidents", row);
-                    let _ = write!(out, "{expected:.1}");
-                    out.push_str(" expected from the services changed");
+                    let _ = write!(
+                        out,
+                        ", against {expected:.1} expected from the services changed"
+                    );
                 }
                 "service_incidents_7d" => {
                     out.push_str("service had ");
