@@ -15,6 +15,8 @@ all on the same split (sorted by time, equal times by id, first 80% for training
 table and the means.
 
     VENV=/work/bench-venv-q; $VENV/bin/python benches/public.py [--windows 5 --window-rows 9000]
+    # small histories: 12 OpenStack and 2 Columba windows of 1,000 changes
+    $VENV/bin/python benches/public.py --windows 12 --columba-windows 2 --window-rows 1000
 
 Needs numpy, pandas, scikit-learn and lightgbm; reads ../shared/datasets/jit.
 """
@@ -90,6 +92,7 @@ def changerisk(binary, path, config_path, learner):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--windows", type=int, default=5, help="OpenStack windows (0: none)")
+    ap.add_argument("--columba-windows", type=int, default=0, help="Columba windows (default none)")
     ap.add_argument("--window-rows", type=int, default=9000)
     target = os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/changerisk-target"))
     ap.add_argument("--changerisk", default=os.path.join(target, "release", "changerisk"))
@@ -104,18 +107,18 @@ def main():
         cases.append((name, path, config_path, config, pd.read_csv(path)))
 
     tmp = tempfile.TemporaryDirectory()
-    _, _, os_config_path, os_config, openstack = cases[0]
-    if args.windows > 0:
-        order = time_order(openstack, os_config["columns"])
-        ordered = openstack.iloc[order]
+    for (name, _, config_path, config, frame), count in zip(cases[:2], [args.windows, args.columba_windows]):
+        if count <= 0:
+            continue
+        ordered = frame.iloc[time_order(frame, config["columns"])]
         last = len(ordered) - args.window_rows
-        for k in range(args.windows):
-            start = last * k // max(args.windows - 1, 1)
+        for k in range(count):
+            start = last * k // max(count - 1, 1)
             window = ordered.iloc[start : start + args.window_rows]
-            path = os.path.join(tmp.name, f"openstack_{start}.csv")
+            path = os.path.join(tmp.name, f"{name}_{start}.csv")
             window.to_csv(path, index=False)
-            label = f"openstack rows {start}-{start + args.window_rows}"
-            cases.append((label, path, os_config_path, os_config, window))
+            label = f"{name} rows {start}-{start + args.window_rows}"
+            cases.append((label, path, config_path, config, window))
 
     rows = []
     print("| case | " + " | ".join(f"changerisk {l}" for l in LEARNERS) + " | sklearn LR | LightGBM | better of the two | auto - better |")
