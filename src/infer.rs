@@ -583,6 +583,8 @@ pub fn infer(path: &Path) -> Result<String> {
     let label_codes = label.and_then(|l| l.codes.as_deref());
 
     if !contract {
+        // A column of one value names no one: its "per-service" counts would be the
+        // whole history's, a stand-in for time.
         let role = |vocabulary: &[&str], taken: &HashSet<&str>| {
             profiles
                 .iter()
@@ -590,6 +592,7 @@ pub fn infer(path: &Path) -> Result<String> {
                     named(&p.name, vocabulary)
                         && !p.numeric
                         && !p.unique
+                        && p.levels > 1
                         && !p.is_time()
                         && !taken.contains(p.name.as_str())
                 })

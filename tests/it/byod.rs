@@ -634,6 +634,45 @@ fn config_infer_reads_other_shapes_and_says_what_it_cannot_find() {
 }
 
 #[test]
+fn config_infer_takes_no_single_valued_column_for_the_service_or_author() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    // One project per file (as ApacheJIT ships them): 'project' holds one value.
+    let mut one = String::from("commit,when,project,module,owner,la,buggy\n");
+    let mut both = one.clone();
+    for i in 0..60 {
+        let row = |module: &str| {
+            format!(
+                "c{i},{},apache/x,{module},dev,{},{}\n",
+                1_500_000_000 + 3600 * i,
+                i % 7,
+                i % 2
+            )
+        };
+        one.push_str(&row("core"));
+        both.push_str(&row(["core", "api", "cli"][i % 3]));
+    }
+    std::fs::write(dir.join("one.csv"), &one).unwrap();
+    std::fs::write(dir.join("both.csv"), &both).unwrap();
+    let out = run(dir, ["config", "--infer", "one.csv"]).success();
+    let c = changerisk::config::Config::parse(&out.stdout, "inferred").unwrap();
+    assert_eq!(c.columns.service, None, "{}", out.stdout);
+    assert_eq!(c.columns.author, None, "{}", out.stdout);
+    assert!(out
+        .stdout
+        .contains("'project': the same value in every row: not learned"));
+    // A varying column named like a service is still taken.
+    let out = run(dir, ["config", "--infer", "both.csv"]).success();
+    let c = changerisk::config::Config::parse(&out.stdout, "inferred").unwrap();
+    assert_eq!(
+        c.columns.service.as_deref(),
+        Some("module"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
 fn config_infer_leaves_out_copies_of_the_label_and_flags_doubts() {
     let tmp = tempdir();
     let dir = tmp.path();
