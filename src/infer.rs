@@ -102,7 +102,7 @@ struct Profile {
     integer: bool,
     /// Most present values are numbers but this one is not.
     not_number: Option<String>,
-    /// The values are the row numbers (from 0 or 1): a written-out index.
+    /// The values are the row numbers (from 0 or 1, in any order): a written-out index.
     index: bool,
     /// Every present value reads as a label (`1`/`0`/`true`/`false`/`1.0`/`0.0`), both
     /// occur: the values.
@@ -326,14 +326,19 @@ fn profile(table: &Table, file: &str, name: &str) -> Result<Profile> {
             })
             .collect()
     });
-    let index = numeric
-        && values.len() >= 3
-        && numbers.len() == values.len()
-        && (numbers.iter().enumerate().all(|(i, &v)| v == i as f64)
-            || numbers
+    // In any order: an index written out before the rows were sorted or reversed is still
+    // the row number, and stands in for time as much as one in order does.
+    let index = numeric && values.len() >= 3 && numbers.len() == values.len() && {
+        let mut sorted = numbers.clone();
+        sorted.sort_by(f64::total_cmp);
+        let from = |start: usize| {
+            sorted
                 .iter()
                 .enumerate()
-                .all(|(i, &v)| v == (i + 1) as f64));
+                .all(|(i, &v)| v == (i + start) as f64)
+        };
+        from(0) || from(1)
+    };
     let flags: Vec<Option<bool>> = values
         .iter()
         .map(|v| v.as_deref().and_then(parse_label))

@@ -672,6 +672,38 @@ fn config_infer_takes_no_single_valued_column_for_the_service_or_author() {
     );
 }
 
+/// A written-out row index (pandas' `Unnamed: 0`) saved after the rows were reversed is
+/// still the row number: it stands in for time, so it is not learned.
+#[test]
+fn config_infer_leaves_out_a_row_index_in_any_order() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    let mut text = String::from("Unnamed: 0,commit,when,la,buggy\n");
+    for i in 0..60u64 {
+        text.push_str(&format!(
+            "{},c{i},{},{},{}\n",
+            59 - i,
+            1_500_000_000 + 3600 * i,
+            (i * 7) % 11,
+            i % 2
+        ));
+    }
+    std::fs::write(dir.join("rev.csv"), &text).unwrap();
+    let out = run(dir, ["config", "--infer", "rev.csv"]).success();
+    let c = changerisk::config::Config::parse(&out.stdout, "inferred").unwrap();
+    assert!(
+        !c.features.numeric.iter().any(|f| f == "Unnamed: 0"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("'Unnamed: 0': the row number: not learned"),
+        "{}",
+        out.stdout
+    );
+}
+
 #[test]
 fn config_infer_leaves_out_copies_of_the_label_and_flags_doubts() {
     let tmp = tempdir();
