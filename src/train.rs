@@ -543,13 +543,15 @@ const MAX_PLATT_SLOPE: f64 = 10.0;
 
 /// Platt scaling of raw log-odds against outcomes; `None` when it would not keep the
 /// order (slope not positive), would be steeper than [`MAX_PLATT_SLOPE`], would fit the
-/// slice's outcomes worse than the log-odds as they are, or cannot be fitted (one class). Fitted by linfa's implementation of Platt's method as Lin, Lin
-/// and Weng (2007) give it, with Platt's smoothed targets: a change that caused an
-/// incident counts as (N+ + 1) / (N+ + 2) of one, a change that did not as
-/// 1 / (N- + 2). On a slice of hundreds of changes that moves nothing that matters; on
-/// a handful it keeps the fit from running off to a step function (on 4 changes that the
-/// log-odds happen to order perfectly, the maximum-likelihood fit has a slope of 6 and
-/// an offset of -32; the smoothed one 0.17 and -1.2).
+/// slice's outcomes worse than the log-odds as they are, or cannot be fitted (one class).
+///
+/// Fitted by linfa's implementation of Platt's method as Lin, Lin and Weng (2007) give
+/// it, with Platt's smoothed targets: a change that caused an incident counts as
+/// (N+ + 1) / (N+ + 2) of one, a change that did not as 1 / (N- + 2). On a slice of
+/// hundreds of changes that moves nothing that matters; on a handful it keeps the fit
+/// from running off to a step function (on a 24-change history whose last 4 validation
+/// changes the log-odds order perfectly, the unsmoothed fit stopped at a slope of 6 and
+/// an offset of -32; the smoothed one is 0.17 and -1.2).
 fn platt(logits: &[f64], y: &[bool]) -> Option<Platt> {
     use linfa::composing::platt_scaling::{platt_newton_method, PlattParams};
     use linfa::ParamGuard;
