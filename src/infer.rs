@@ -3,14 +3,15 @@
 //! reason, so that the proposal is read and edited, never taken on trust: a guess about
 //! which column is the label or the time decides what the model learns.
 
-use std::collections::HashSet;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use polars::prelude::DataType;
 
 use crate::config::{ColumnsConfig, Config, FeaturesConfig, TimestampFormat};
 use crate::error::{Error, Result};
-use crate::load::{declared_flag, parse_label, parse_number};
+use crate::load::{declared_flag, missing_marker, parse_label, parse_number, MAX_NUMBER};
 use crate::schema::is_real_time;
 use crate::table::{Cells, Table};
 
@@ -86,6 +87,60 @@ const LABEL_WORDS: &[&str] = &[
 const SERVICE_WORDS: &[&str] = &["service", "component", "module", "project", "repo"];
 const AUTHOR_WORDS: &[&str] = &["author", "committer", "developer", "owner", "email"];
 
+/// Cells of a column that break its pattern: how many, and the first (its row, counted
+/// from 1 as the loader's errors count them, and its value).
+struct Exceptions {
+    count: usize,
+    row: usize,
+    value: String,
+}
+
+impl Exceptions {
+    /// The cells of `cells` (row index, value) that `odd` picks, if any.
+    fn of<'a>(
+        cells: impl IntoIterator<Item = (usize, &'a str)>,
+        odd: impl Fn(&str) -> bool,
+    ) -> Option<Exceptions> {
+        let mut found: Option<Exceptions> = None;
+        for (i, v) in cells {
+            if odd(v) {
+                match &mut found {
+                    Some(e) => e.count += 1,
+                    None => {
+                        found = Some(Exceptions {
+                            count: 1,
+                            row: i + 1,
+                            value: v.to_string(),
+                        })
+                    }
+                }
+            }
+        }
+        found
+    }
+
+    /// "1 cell (row 8: 'NA')", "3 cells (the first, row 8: 'NA')".
+    fn describe(&self) -> String {
+        if self.count == 1 {
+            format!("1 cell (row {}: '{}')", self.row, self.value)
+        } else {
+            format!(
+                "{} cells (the first, row {}: '{}')",
+                self.count, self.row, self.value
+            )
+        }
+    }
+}
+
+/// A value found in more than one row: the first such, the rows of its first two, and
+/// how many rows repeat a value of an earlier row.
+struct Repeat {
+    value: String,
+    first: usize,
+    second: usize,
+    count: usize,
+}
+
 /// What one column holds.
 struct Profile {
     name: String,
@@ -94,14 +149,20 @@ struct Profile {
     missing: usize,
     /// Every row has a value, and no two are equal.
     unique: bool,
+    /// Distinct present values, and the first value seen again (the rows of its first two).
+    distinct: usize,
+    repeated: Option<Repeat>,
     /// Distinct values, counted up to `MAX_LEVELS + 1`.
     levels: usize,
     /// Every present value reads as a number (or a missing marker such as `NA`) as the
     /// loader reads it, and a whole one.
     numeric: bool,
     integer: bool,
-    /// Most present values are numbers but this one is not.
-    not_number: Option<String>,
+    /// Most present values are numbers but these are not.
+    not_number: Option<Exceptions>,
+    /// Present cells holding a missing marker (`NA`, `null`, `NaN`, `None`): no value, as
+    /// the loader reads them.
+    marked: Option<Exceptions>,
     /// The values are the row numbers (from 0 or 1, in any order): a written-out index.
     index: bool,
     /// Every present value reads as a label (`1`/`0`/`true`/`false`/`1.0`/`0.0`), both
@@ -115,10 +176,11 @@ struct Profile {
     /// For a numeric column: each row's value as 0 when it is zero, 1 when not, 2 when
     /// missing; to find a count of the label (`bugcount` > 0 exactly when `buggy`).
     nonzero: Option<Vec<u8>>,
-    /// The format every present value parses in, and another that reads them all as
-    /// other times (day-first against month-first).
+    /// The format every present value parses in (or all but a few, `untimed`), and
+    /// another that reads them all as other times (day-first against month-first).
     timestamp: Option<String>,
     ambiguous: Option<String>,
+    untimed: Option<Exceptions>,
     /// A typed date or time column (Parquet, Arrow).
     typed_time: bool,
     /// The first values end in a zone (`Z`, `+01:00`, `-0500`).
@@ -217,14 +279,35 @@ fn has_zone(s: &str) -> bool {
         && s.len() > 10
 }
 
-/// The format all of `values` parse in (RFC 3339, then the patterns; Unix seconds or
-/// milliseconds only in a column named like a time, as counts are numbers too), and a
-/// second pattern that also reads them all, to other times.
-fn time_format(values: &[&str], time_named: bool) -> Option<(String, Option<String>)> {
-    if values.is_empty() {
+/// How a column's values read as times.
+struct TimeRead {
+    format: String,
+    /// Another pattern that reads the same values, to other times.
+    other: Option<String>,
+    /// The cells `format` does not read.
+    unread: Option<Exceptions>,
+}
+
+/// Share of a column's cells that must fit a role (times in one format, distinct ids,
+/// numbers) for the column to be taken for it with the other cells flagged by row:
+/// `train` refuses them, and one `NA` or `0000-00-00` where a time went missing should
+/// not hide which column holds the times.
+const NEARLY_ALL: f64 = 0.9;
+
+/// `part` is at least [`NEARLY_ALL`] of `whole`.
+fn nearly_all(part: usize, whole: usize) -> bool {
+    part as f64 >= NEARLY_ALL * whole as f64
+}
+
+/// The format all of `cells` (row index, value) parse in (RFC 3339, then the patterns;
+/// Unix seconds or milliseconds only in a column named like a time, as counts are
+/// numbers too), else the one that reads the most of them when that is nearly all; and a
+/// second pattern that also reads them, to other times.
+fn time_format(cells: &[(usize, &str)], time_named: bool) -> Option<TimeRead> {
+    if cells.is_empty() {
         return None;
     }
-    let sample = &values[..values.len().min(TIME_SAMPLE)];
+    let sample = &cells[..cells.len().min(TIME_SAMPLE)];
     let mut formats: Vec<TimestampFormat> = vec![TimestampFormat::Rfc3339];
     formats.extend(
         PATTERNS
@@ -232,8 +315,8 @@ fn time_format(values: &[&str], time_named: bool) -> Option<(String, Option<Stri
             .map(|p| TimestampFormat::Pattern((*p).into())),
     );
     if time_named {
-        let numbers: Vec<f64> = sample.iter().filter_map(|v| v.parse().ok()).collect();
-        if numbers.len() == sample.len() {
+        let numbers: Vec<f64> = sample.iter().filter_map(|(_, v)| v.parse().ok()).collect();
+        if !numbers.is_empty() && nearly_all(numbers.len(), sample.len()) {
             let (lo, hi) = numbers
                 .iter()
                 .fold((f64::MAX, f64::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
@@ -245,24 +328,58 @@ fn time_format(values: &[&str], time_named: bool) -> Option<(String, Option<Stri
             }
         }
     }
-    let reads = |f: &TimestampFormat| {
-        sample.iter().all(|v| f.parse_cell(v).is_some())
-            && values.iter().all(|v| f.parse_cell(v).is_some())
+    let unread = |f: &TimestampFormat, cells: &[(usize, &str)]| {
+        Exceptions::of(cells.iter().copied(), |v| f.parse_cell(v).is_none())
     };
-    let chosen = formats.into_iter().find(|f| reads(f))?;
-    let swapped = match &chosen {
+    // The first format that reads every value; failing that, the one that misses the
+    // fewest, if it reads most of them.
+    let mut best: Option<(TimestampFormat, Exceptions)> = None;
+    let mut exact = None;
+    for f in formats {
+        let missed = unread(&f, sample).map_or(0, |e| e.count);
+        if !nearly_all(sample.len() - missed, sample.len()) {
+            continue;
+        }
+        match unread(&f, cells) {
+            None => {
+                exact = Some(f);
+                break;
+            }
+            Some(e)
+                if nearly_all(cells.len() - e.count, cells.len())
+                    && best.as_ref().is_none_or(|(_, b)| e.count < b.count) =>
+            {
+                best = Some((f, e))
+            }
+            Some(_) => {}
+        }
+    }
+    let (chosen, unread) = match exact {
+        Some(f) => (f, None),
+        None => best.map(|(f, e)| (f, Some(e)))?,
+    };
+    let other = match &chosen {
         TimestampFormat::Pattern(p) if p.contains("%d/%m") => Some(p.replace("%d/%m", "%m/%d")),
         TimestampFormat::Pattern(p) if p.contains("%m/%d") => Some(p.replace("%m/%d", "%d/%m")),
         _ => None,
     }
-    .filter(|other| reads(&TimestampFormat::Pattern(other.clone())));
-    let name = match chosen {
+    .filter(|other| {
+        let other = TimestampFormat::Pattern(other.clone());
+        cells
+            .iter()
+            .all(|(_, v)| chosen.parse_cell(v).is_none() || other.parse_cell(v).is_some())
+    });
+    let format = match chosen {
         TimestampFormat::Rfc3339 => "rfc3339".into(),
         TimestampFormat::Unix => "unix".into(),
         TimestampFormat::UnixMs => "unix_ms".into(),
         TimestampFormat::Pattern(p) => p,
     };
-    Some((name, swapped))
+    Some(TimeRead {
+        format,
+        other,
+        unread,
+    })
 }
 
 fn profile(table: &Table, file: &str, name: &str) -> Result<Profile> {
@@ -279,26 +396,55 @@ fn profile(table: &Table, file: &str, name: &str) -> Result<Profile> {
         values.push(cell.map(str::to_string));
         Ok(())
     })?;
-    let present: Vec<&str> = values.iter().flatten().map(String::as_str).collect();
+    // Each present cell with its row index.
+    let rows: Vec<(usize, &str)> = values
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| v.as_deref().map(|v| (i, v)))
+        .collect();
+    let present: Vec<&str> = rows.iter().map(|&(_, v)| v).collect();
     let mut seen: Vec<&str> = Vec::new();
-    let mut all: HashSet<&str> = HashSet::with_capacity(present.len());
-    let mut unique = present.len() == values.len();
-    for v in &present {
-        if all.insert(v) {
-            if seen.len() <= MAX_LEVELS {
-                seen.push(v);
+    let mut first_row: HashMap<&str, usize> = HashMap::with_capacity(present.len());
+    let mut repeated: Option<Repeat> = None;
+    for &(i, v) in &rows {
+        match first_row.entry(v) {
+            Entry::Vacant(e) => {
+                e.insert(i);
+                if seen.len() <= MAX_LEVELS {
+                    seen.push(v);
+                }
             }
-        } else {
-            unique = false;
+            Entry::Occupied(e) => match &mut repeated {
+                Some(r) => r.count += 1,
+                None => {
+                    repeated = Some(Repeat {
+                        value: v.into(),
+                        first: e.get() + 1,
+                        second: i + 1,
+                        count: 1,
+                    })
+                }
+            },
         }
     }
-    let levels = all.len().min(MAX_LEVELS + 1);
-    let codes = (all.len() <= 2).then(|| {
+    let distinct = first_row.len();
+    let unique = repeated.is_none() && present.len() == values.len();
+    let levels = distinct.min(MAX_LEVELS + 1);
+    // `NA`, `null` and the like are no value to the loader wherever it reads one (a
+    // label refuses them as it refuses an empty cell).
+    let marked = Exceptions::of(rows.iter().copied(), missing_marker);
+    let kept: Vec<&str> = seen
+        .iter()
+        .copied()
+        .filter(|v| !missing_marker(v))
+        .collect();
+    let marker_levels = first_row.keys().filter(|v| missing_marker(v)).count();
+    let codes = (distinct - marker_levels <= 2).then(|| {
         values
             .iter()
-            .map(|v| match v {
+            .map(|v| match v.as_deref().filter(|v| !missing_marker(v)) {
                 None => 2,
-                Some(v) => seen.iter().position(|s| s == v).unwrap_or(2) as u8,
+                Some(v) => kept.iter().position(|s| *s == v).unwrap_or(2) as u8,
             })
             .collect()
     });
@@ -308,14 +454,8 @@ fn profile(table: &Table, file: &str, name: &str) -> Result<Profile> {
     let numbers: Vec<f64> = parsed.iter().flatten().flatten().copied().collect();
     // Numbers only when there are some: a column of `none` and a few words is text.
     let numeric = !numbers.is_empty() && readable == present.len();
-    let not_number = (!numeric && !numbers.is_empty() && readable * 10 >= present.len() * 9)
-        .then(|| {
-            present
-                .iter()
-                .zip(&parsed)
-                .find(|(_, p)| p.is_none())
-                .map(|(v, _)| v.to_string())
-        })
+    let not_number = (!numeric && !numbers.is_empty() && nearly_all(readable, present.len()))
+        .then(|| Exceptions::of(rows.iter().copied(), |v| parse_number(v).is_none()))
         .flatten();
     let nonzero = numeric.then(|| {
         values
@@ -341,42 +481,60 @@ fn profile(table: &Table, file: &str, name: &str) -> Result<Profile> {
     };
     let flags: Vec<Option<bool>> = values
         .iter()
-        .map(|v| v.as_deref().and_then(parse_label))
+        .map(|v| {
+            v.as_deref()
+                .filter(|v| !missing_marker(v))
+                .and_then(parse_label)
+        })
         .collect();
     let both = flags.contains(&Some(true)) && flags.contains(&Some(false));
-    let all_flags = flags.iter().flatten().count() == present.len();
-    let boolean = !present.is_empty() && present.iter().all(|v| declared_flag(v).is_some());
-    let (timestamp, ambiguous) = if typed_time || (numeric && !named(name, TIME_WORDS)) {
-        (None, None)
+    let unmarked = present.len() - marked.as_ref().map_or(0, |m| m.count);
+    let all_flags = flags.iter().flatten().count() == unmarked;
+    let boolean = unmarked > 0
+        && present
+            .iter()
+            .all(|v| missing_marker(v) || declared_flag(v).is_some());
+    let read = if typed_time || (numeric && !named(name, TIME_WORDS)) {
+        None
     } else {
-        match time_format(&present, named(name, TIME_WORDS)) {
-            Some((format, other)) => (Some(format), other),
-            None => (None, None),
-        }
+        time_format(&rows, named(name, TIME_WORDS))
+    };
+    let (timestamp, ambiguous, untimed) = match read {
+        Some(r) => (Some(r.format), r.other, r.unread),
+        None => (None, None, None),
     };
     // Typed times come as Unix seconds.
     let format = timestamp.as_deref().map(TimestampFormat::parse);
-    let placeholders = if format.is_some() || typed_time {
+    let times: Vec<i64> = if format.is_some() || typed_time {
         present
             .iter()
             .filter_map(|v| match &format {
                 Some(f) => f.parse_cell(v),
                 None => v.parse().ok(),
             })
-            .filter(|&t| !is_real_time(t))
-            .count()
+            .collect()
     } else {
-        0
+        Vec::new()
     };
+    let placeholders = times.iter().filter(|&&t| !is_real_time(t)).count();
+    // Of the values that read as times: a cell the format refuses says nothing of zones.
+    let zoned = present
+        .iter()
+        .filter(|v| format.as_ref().is_none_or(|f| f.parse_cell(v).is_some()))
+        .take(TIME_SAMPLE)
+        .all(|v| has_zone(v));
     Ok(Profile {
         name: name.into(),
         present: present.len(),
         missing: values.len() - present.len(),
         unique,
+        distinct,
+        repeated,
         levels,
         numeric,
         integer: numeric && numbers.iter().all(|v| v.fract() == 0.0),
         not_number,
+        marked,
         index,
         flags: (both && all_flags).then_some(flags),
         boolean,
@@ -384,8 +542,9 @@ fn profile(table: &Table, file: &str, name: &str) -> Result<Profile> {
         nonzero,
         timestamp,
         ambiguous,
+        untimed,
         typed_time,
-        zoned: present.iter().take(TIME_SAMPLE).all(|v| has_zone(v)),
+        zoned,
         placeholders,
     })
 }
@@ -416,7 +575,14 @@ fn time_notes(time: &Profile, notes: &mut Vec<String>) -> String {
         if time.typed_time {
             "a typed date/time column".to_string()
         } else {
-            format!("every value parses as {timestamp_format}")
+            format!(
+                "{} value parses as {timestamp_format}",
+                if time.untimed.is_some() {
+                    "nearly every"
+                } else {
+                    "every"
+                }
+            )
         }
     ));
     if let Some(other) = &time.ambiguous {
@@ -435,6 +601,13 @@ fn time_notes(time: &Profile, notes: &mut Vec<String>) -> String {
         notes.push(format!(
             "CHECK: {} rows have no '{}'; changerisk refuses a change without a time: fill or drop them",
             time.missing, time.name
+        ));
+    }
+    if let Some(odd) = &time.untimed {
+        notes.push(format!(
+            "CHECK: '{}' holds no time in that format in {}; changerisk refuses a change without a time: correct or drop them",
+            time.name,
+            odd.describe()
         ));
     }
     if time.placeholders > 0 {
@@ -493,45 +666,93 @@ pub fn infer(path: &Path) -> Result<String> {
         }
         columns
     } else {
-        // The time: a typed time column, else one whose every value parses; a column
-        // named like a time first, then the leftmost.
+        // The time: a typed time column, else one whose values parse (all of them, or
+        // nearly all: the others are flagged); a column named like a time first, then
+        // one that reads in every row, then the leftmost.
         let time = profiles
             .iter()
             .enumerate()
             .filter(|(_, p)| p.is_time())
-            .max_by_key(|(k, p)| (named(&p.name, TIME_WORDS), std::cmp::Reverse(*k)))
+            .max_by_key(|(k, p)| {
+                (
+                    named(&p.name, TIME_WORDS),
+                    p.untimed.is_none(),
+                    std::cmp::Reverse(*k),
+                )
+            })
             .map(|(_, p)| p)
             .ok_or_else(|| Error::Data(format!(
-                "{file}: no column reads as a time in every row (tried RFC 3339, Unix seconds and milliseconds in a column named like a time, and {}); name it in [columns] timestamp with its timestamp_format",
+                "{file}: no column reads as a time in at least {:.0}% of its rows (tried RFC 3339, Unix seconds and milliseconds in a column named like a time, and {}); name it in [columns] timestamp with its timestamp_format",
+                NEARLY_ALL * 100.0,
                 PATTERNS.join(", ")
             )))?;
         taken.insert(&time.name);
         let timestamp_format = time_notes(time, &mut notes);
         // The id: a different value in every row. Text first (a hash, a key); a whole
-        // number only when named like an id; a name ending like an id first.
+        // number only when named like an id; a name ending like an id first. Failing
+        // that, a column with a different value in nearly every row, its repeats and
+        // gaps flagged (`train` refuses them).
+        let id_like = |p: &Profile| {
+            !taken.contains(p.name.as_str())
+                && (!p.numeric || (p.integer && named(&p.name, ID_WORDS)))
+        };
+        let by_name = |k: usize, p: &Profile| {
+            (
+                ends_named(&p.name, ID_WORDS),
+                !p.numeric,
+                std::cmp::Reverse(k),
+            )
+        };
+        let rows = table.height();
         let id = profiles
             .iter()
             .enumerate()
-            .filter(|(_, p)| p.unique && !taken.contains(p.name.as_str()))
-            .filter(|(_, p)| !p.numeric || (p.integer && named(&p.name, ID_WORDS)))
-            .max_by_key(|(k, p)| {
-                (
-                    ends_named(&p.name, ID_WORDS),
-                    !p.numeric,
-                    std::cmp::Reverse(*k),
-                )
+            .filter(|(_, p)| p.unique && id_like(p))
+            .max_by_key(|&(k, p)| by_name(k, p))
+            .or_else(|| {
+                profiles
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| id_like(p) && !p.is_time() && nearly_all(p.distinct, rows))
+                    .max_by_key(|&(k, p)| {
+                        let (ends, text, left) = by_name(k, p);
+                        (ends, text, p.distinct, left)
+                    })
             })
             .map(|(_, p)| p)
             .ok_or_else(|| {
                 Error::Data(format!(
-                    "{file}: no column can be the change id: one with a different value in every row, text, or whole numbers in a column named like an id; add one"
+                    "{file}: no column can be the change id: one with a different value in every row (or nearly every row), text, or whole numbers in a column named like an id; add one"
                 ))
             })?;
         taken.insert(&id.name);
-        notes.push(format!(
-            "id: '{}' (a different value in every row)",
-            id.name
-        ));
+        if id.unique {
+            notes.push(format!(
+                "id: '{}' (a different value in every row)",
+                id.name
+            ));
+        } else {
+            notes.push(format!(
+                "id: '{}' (a different value in nearly every row)",
+                id.name
+            ));
+            if let Some(r) = &id.repeated {
+                notes.push(format!(
+                    "CHECK: '{}' repeats an earlier row's value in {} (the first, '{}' in rows {} and {}); changerisk refuses two changes with one id: correct or drop them",
+                    id.name,
+                    if r.count == 1 { "1 row".to_string() } else { format!("{} rows", r.count) },
+                    r.value,
+                    r.first,
+                    r.second
+                ));
+            }
+            if id.missing > 0 {
+                notes.push(format!(
+                    "CHECK: {} rows have no '{}'; changerisk refuses a change without an id: fill or drop them",
+                    id.missing, id.name
+                ));
+            }
+        }
         ColumnsConfig {
             id: id.name.clone(),
             timestamp: time.name.clone(),
@@ -576,6 +797,13 @@ pub fn infer(path: &Path) -> Result<String> {
                 notes.push(format!(
                     "CHECK: {} rows have no '{}'; changerisk refuses an unlabelled change: fill or drop them",
                     l.missing, l.name
+                ));
+            }
+            if let Some(odd) = &l.marked {
+                notes.push(format!(
+                    "CHECK: '{}' holds no outcome in {}; changerisk refuses an unlabelled change: fill or drop them",
+                    l.name,
+                    odd.describe()
                 ));
             }
             columns.label = Some(l.name.clone());
@@ -663,8 +891,8 @@ pub fn infer(path: &Path) -> Result<String> {
         } else if p.numeric {
             features.numeric.push(p.name.clone());
             continue;
-        } else if let Some(example) = &p.not_number {
-            format!("numbers but for cells like '{example}': not learned (write those as empty or NA to learn from it)")
+        } else if let Some(odd) = &p.not_number {
+            format!("CHECK: numbers, but not a number within +-{MAX_NUMBER:e} in {}: not learned; write those as numbers (or empty or NA where there is none) to learn from it", odd.describe())
         } else if p.levels <= MAX_LEVELS && !p.unique {
             features.categorical.push(p.name.clone());
             continue;
@@ -675,8 +903,14 @@ pub fn infer(path: &Path) -> Result<String> {
     }
     let declared = features.numeric.len() + features.boolean.len() + features.categorical.len();
     if declared == 0 && !contract {
+        // Why the columns nearest to features were left out.
+        let doubts: String = notes
+            .iter()
+            .filter(|n| n.contains("CHECK"))
+            .map(|n| format!("; {n}"))
+            .collect();
         return Err(Error::Data(format!(
-            "{file}: no column to learn from was found (numbers, 0/1 flags or text of at most {MAX_LEVELS} values)"
+            "{file}: no column to learn from was found (numbers, 0/1 flags or text of at most {MAX_LEVELS} values){doubts}"
         )));
     }
     let config = Config { columns, features };

@@ -723,7 +723,7 @@ pub const MAX_NUMBER: f64 = 1e15;
 
 /// `NA`, `NaN`, `null` or `None` (any case): a missing value as R, pandas and
 /// databases write one.
-fn missing_marker(s: &str) -> bool {
+pub(crate) fn missing_marker(s: &str) -> bool {
     ["na", "nan", "null", "none"]
         .iter()
         .any(|m| s.eq_ignore_ascii_case(m))

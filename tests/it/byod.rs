@@ -704,6 +704,105 @@ fn config_infer_leaves_out_a_row_index_in_any_order() {
     );
 }
 
+/// One bad cell does not hide a column's role: `config --infer` still proposes the time,
+/// the id and the label, and flags the cell by row and value (as `train` then refuses it),
+/// and a feature column it leaves out for one bad number is flagged the same way.
+#[test]
+fn config_infer_flags_single_bad_cells_by_row_and_value() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    let header = "commit,committed,la,bug,nf\n";
+    let rows: Vec<[String; 5]> = (0..60u64)
+        .map(|i| {
+            [
+                format!("c{i}"),
+                format!("2024/{:02}/{:02} 10:00", 1 + i / 28, 1 + i % 28),
+                ((i * 7) % 11).to_string(),
+                (i % 2).to_string(),
+                (1 + i % 5).to_string(),
+            ]
+        })
+        .collect();
+    // Row 8 (the 8th data row) gets `value` in column `at`.
+    let spoil = |name: &str, at: usize, value: &str| {
+        let mut text = header.to_string();
+        for (i, row) in rows.iter().enumerate() {
+            let mut row = row.clone();
+            if i == 7 {
+                row[at] = value.to_string();
+            }
+            text.push_str(&(row.join(",") + "\n"));
+        }
+        std::fs::write(dir.join(name), text).unwrap();
+    };
+    let infer = |name: &str| {
+        let out = run(dir, ["config", "--infer", name]).success();
+        let config = changerisk::config::Config::parse(&out.stdout, "inferred").unwrap();
+        std::fs::write(dir.join("c.toml"), &out.stdout).unwrap();
+        (config, out.stdout)
+    };
+    let cases = [
+        (
+            "time.csv",
+            1,
+            "NA",
+            "'committed' holds no time in that format in 1 cell (row 8: 'NA')",
+        ),
+        (
+            "zero.csv",
+            1,
+            "0000-00-00 00:00:00",
+            "(row 8: '0000-00-00 00:00:00')",
+        ),
+        (
+            "id.csv",
+            0,
+            "c3",
+            "'commit' repeats an earlier row's value in 1 row (the first, 'c3' in rows 4 and 8)",
+        ),
+        (
+            "label.csv",
+            3,
+            "NA",
+            "'bug' holds no outcome in 1 cell (row 8: 'NA')",
+        ),
+    ];
+    for (name, at, value, check) in cases {
+        spoil(name, at, value);
+        let (c, text) = infer(name);
+        assert!(text.contains(check), "{text}");
+        assert_eq!(c.columns.timestamp, "committed", "{text}");
+        assert_eq!(c.columns.id, "commit", "{text}");
+        assert_eq!(c.columns.label.as_deref(), Some("bug"), "{text}");
+        assert_eq!(c.features.numeric, ["la", "nf"], "{text}");
+        // `train` on the proposal refuses the same cell, naming it.
+        let out = train_config(dir, "c.toml", name, &[]);
+        let row = if at == 0 { "rows 4 and 8" } else { "row 8" };
+        out.bad_input(&[name, row, &format!("{value:?}")]);
+    }
+    // A feature column with one cell that is no number: left out, and said where.
+    spoil("la.csv", 2, "\"1,234\"");
+    let (c, text) = infer("la.csv");
+    assert_eq!(c.features.numeric, ["nf"], "{text}");
+    assert!(
+        text.contains(
+            "'la': CHECK: numbers, but not a number within +-1e15 in 1 cell (row 8: '1,234')"
+        ),
+        "{text}"
+    );
+    // When it was the only feature, the refusal says why it was left out.
+    let text: String = std::fs::read_to_string(dir.join("la.csv"))
+        .unwrap()
+        .lines()
+        .map(|line| line.rsplit_once(',').unwrap().0.to_string() + "\n")
+        .collect();
+    std::fs::write(dir.join("only.csv"), text).unwrap();
+    run(dir, ["config", "--infer", "only.csv"]).bad_input(&[
+        "no column to learn from",
+        "'la': CHECK: numbers, but not a number within +-1e15 in 1 cell (row 8: '1,234')",
+    ]);
+}
+
 #[test]
 fn config_infer_leaves_out_copies_of_the_label_and_flags_doubts() {
     let tmp = tempdir();
