@@ -21,13 +21,14 @@ const RISK_BLOCK: usize = 4096;
 /// The `format` field every model file carries.
 pub const MODEL_FORMAT: &str = "changerisk-model";
 /// The model file version this build reads and writes.
-pub const MODEL_VERSION: u32 = 5;
+pub const MODEL_VERSION: u32 = 6;
 
 /// The oldest format version this build reads: version 2 files hold one learning rate
 /// and one L2 penalty where later versions hold lists, versions 2 and 3 have no
-/// `subsample` (their trees grew from every row), and versions before 5 have no
+/// `subsample` (their trees grew from every row), versions before 5 have no
 /// `smoothed_log_ratio` feature (nor the `author_expected_incidents` history column it
-/// reads); the rest is the same.
+/// reads), and versions before 6 no `time` feature for the trees only (`trees_only`);
+/// the rest is the same.
 pub const OLDEST_MODEL_VERSION: u32 = 2;
 
 /// The largest log-odds a model file may give as an intercept, a coefficient or a
@@ -494,6 +495,12 @@ impl Model {
         for f in &self.features {
             if !names.insert(f.def.name.as_str()) {
                 return Err(format!("feature name '{}' appears twice", f.def.name));
+            }
+            if f.def.trees_only && f.coefficient != 0.0 {
+                return Err(format!(
+                    "feature '{}' is for the trees only but has coefficient {}: expected 0",
+                    f.def.name, f.coefficient
+                ));
             }
             if !(-1..=1).contains(&f.def.monotone) {
                 return Err(format!(

@@ -5,7 +5,8 @@
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::frame::Frame;
+use crate::features::TIME_COLUMN;
+use crate::frame::{Column, Frame};
 use crate::history::{add_history, severe_enough};
 use crate::label::{attribute_incidents, LabelParams, Labels};
 use crate::load::{Changes, Events, Incidents};
@@ -45,6 +46,10 @@ pub fn prepare_events(
     };
     let severe = severe_enough(incidents, params.max_severity);
     add_history(&mut frame, timeline, &labels, &severe, rows);
+    frame.insert(
+        TIME_COLUMN,
+        Column::Num(rows.iter().map(|&r| timeline.ts[r] as f64).collect()),
+    );
     Prepared { frame, labels }
 }
 

@@ -301,6 +301,10 @@ fn describe(out: &mut String, factor: &str, feature: &str, frame: &Frame, row: u
                 }
             }
         }
+        // The trees' split on the change's time: the period it falls in.
+        "period" => out.push_str(
+            "changes of this period have caused incidents more often than the history's average",
+        ),
         _ => describe_column(out, factor, feature, frame, row),
     }
 }

@@ -724,11 +724,18 @@ pub fn train(set: TrainingSet, params: LearnerParams, ctx: TrainContext) -> Resu
         )?;
     }
     let (mean, scale) = standardisation(set.x);
-    // The standardised matrix is only read by logistic fits.
+    // The standardised matrix is only read by logistic fits. A feature for the trees
+    // only is a column of zeros there, which the penalised fit gives no weight.
     let z = if params.learner == LearnerChoice::Gbdt {
         Array2::zeros((0, 0))
     } else {
-        (&set.x - &mean) / &scale
+        let mut z = (&set.x - &mean) / &scale;
+        for (j, f) in ctx.features.iter().enumerate() {
+            if f.trees_only {
+                z.column_mut(j).fill(0.0);
+            }
+        }
+        z
     };
     let monotone: Vec<i8> = ctx.features.iter().map(|f| f.monotone).collect();
     let binned = if params.learner == LearnerChoice::Logistic {

@@ -19,6 +19,7 @@ use crate::analysis::{
     contribution_column, gating_curve, importance, segments, ScoredHistory, Segment,
 };
 use crate::error::{Error, Result};
+use crate::features::TIME_COLUMN;
 use crate::frame::Column;
 use crate::history::HISTORY_COLUMNS;
 use crate::label::LabelSource;
@@ -213,7 +214,8 @@ pub fn changes_table(
         history
             .frame
             .names()
-            .filter(|c| !CHANGE_COLUMNS.contains(c) && !ungrouped(c)),
+            // The change's time is the `timestamp` column already.
+            .filter(|c| !CHANGE_COLUMNS.contains(c) && !ungrouped(c) && *c != TIME_COLUMN),
     );
     let (booleans, categorical) = (
         &model.config.features.boolean,

@@ -722,8 +722,10 @@ fn version_2_and_3_model_files_still_score_the_same() {
     assert_eq!(read(now.path()), read(then.path()));
     // Version 1 (and anything else) is still refused.
     old["format_version"] = 1.into();
-    score_with_model(then.path(), old.to_string().as_bytes())
-        .bad_input(&["version 1", "reads versions 2 to 5"]);
+    score_with_model(then.path(), old.to_string().as_bytes()).bad_input(&[
+        "version 1",
+        &format!("reads versions 2 to {}", changerisk::model::MODEL_VERSION),
+    ]);
 }
 
 /// Deterministic junk bytes (xorshift64).

@@ -740,3 +740,111 @@ fn feature_with_op<'a>(model: &'a mut serde_json::Value, op: &str) -> &'a mut se
         .find(|f| f["expr"]["op"] == op)
         .unwrap_or_else(|| panic!("a feature with op {op}"))
 }
+
+/// A history whose pattern turns over: in its first 60%, changes with `flag` set cause
+/// incidents far more often; from then on, changes without it do. Every learner reads
+/// the change's time as the `time` feature, for the trees only: a split on it lets the
+/// trees score the test period (the last 20%) by the latest period's pattern, where the
+/// whole history's average would rank it backwards. The logistic model gives it no
+/// weight (a line through the time would extrapolate past the training years).
+#[test]
+fn the_trees_learn_the_latest_period_from_the_time_and_the_logistic_model_ignores_it() {
+    use rand::{Rng, SeedableRng};
+    let tmp = tempdir();
+    let dir = tmp.path();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    let n = 5000;
+    let mut text = String::from("id,ts,flag,size,bug\n");
+    for i in 0..n {
+        let flag = rng.gen_bool(0.5);
+        let risky = if i < n * 6 / 10 { flag } else { !flag };
+        let bug = rng.gen_bool(if risky { 0.5 } else { 0.1 });
+        text.push_str(&format!(
+            "c{i},{},{},{},{}\n",
+            1_600_000_000 + 3600 * i,
+            u8::from(flag),
+            rng.gen_range(1..100),
+            u8::from(bug)
+        ));
+    }
+    std::fs::write(dir.join("h.csv"), text).unwrap();
+    std::fs::write(
+        dir.join("c.toml"),
+        "[columns]\nid = \"id\"\ntimestamp = \"ts\"\ntimestamp_format = \"unix\"\nlabel = \"bug\"\n[features]\nnumeric = [\"size\"]\nboolean = [\"flag\"]\n",
+    )
+    .unwrap();
+    let evaluate = |learner: &str| {
+        let out = run(
+            dir,
+            [
+                "evaluate",
+                "--json",
+                "--learner",
+                learner,
+                "--config",
+                "c.toml",
+                "--changes",
+                "h.csv",
+            ],
+        )
+        .success();
+        let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        json["model"]["roc_auc"].as_f64().unwrap()
+    };
+    // The test period ranks by its own pattern: about 0.70 at best (0.5 against 0.1).
+    let trees = evaluate("gbdt");
+    assert!(trees > 0.65, "trees: test ROC-AUC {trees}");
+    // The logistic model learns the whole history's average, which the test period
+    // turns round.
+    let logistic = evaluate("logistic");
+    assert!(logistic < 0.5, "logistic: test ROC-AUC {logistic}");
+
+    let time = |model: &Model| {
+        model
+            .features
+            .iter()
+            .find(|f| f.def.name == "time")
+            .expect("a time feature")
+            .clone()
+    };
+    for (learner, used) in [("gbdt", true), ("logistic", false), ("blend", true)] {
+        train_config(dir, "c.toml", "h.csv", &["--learner", learner]).success();
+        let model = Model::load(&dir.join("m.json")).unwrap();
+        let f = time(&model);
+        assert!(f.def.trees_only);
+        assert_eq!(f.coefficient, 0.0, "{learner}");
+        assert_eq!(
+            f.importance > 0.0,
+            used,
+            "{learner}: importance {}",
+            f.importance
+        );
+    }
+    // A model file that gives the trees' time a coefficient is refused.
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("m.json")).unwrap()).unwrap();
+    let feature = json["features"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|f| f["name"] == "time")
+        .unwrap();
+    feature["coefficient"] = serde_json::json!(0.5);
+    std::fs::write(dir.join("bad.json"), json.to_string()).unwrap();
+    run(
+        dir,
+        [
+            "score",
+            "--model",
+            "bad.json",
+            "--changes",
+            "h.csv",
+            "--output",
+            "s.csv",
+        ],
+    )
+    .bad_input(&[
+        "bad.json",
+        "'time' is for the trees only but has coefficient 0.5",
+    ]);
+}
