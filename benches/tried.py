@@ -1,8 +1,9 @@
-"""Ideas tried for OpenStack's 0.78 (issue 4) and not adopted: recency weights, Kamei's
-normalised churn, additive non-linear models, boosting from the logistic model, label-rate
-weights, a forest of extremely randomised trees, time-of-day and activity columns,
-leaving out the most recent training rows, trees kept off drifting columns, the time as a
-trees' column frozen at the training end. Each is scored the way `benches/README.md`
+"""Ideas tried for OpenStack's 0.78 (issue 4): recency weights, Kamei's normalised churn,
+additive non-linear models, boosting from the logistic model, label-rate weights, a forest
+of extremely randomised trees, time-of-day and activity columns, leaving out the most
+recent training rows and trees kept off drifting columns, none adopted; and the time as a
+trees' column frozen at the training end, which was (changerisk's `time` feature; see
+benches/README.md, "The change's time for the trees"). Each is scored the way `benches/README.md`
 ("Tried for OpenStack's 0.78") reports it: mean ROC-AUC over three rolling-origin
 validation folds inside the training 80% (55-70%, 70-85%, 85-100%), then ROC-AUC on the
 chronological test 20%, on OpenStack, Columba and five 9,000-change windows of OpenStack.

@@ -82,9 +82,16 @@ pub struct LabelArgs {
     /// seconds).
     #[arg(long, default_value = "24h", allow_hyphen_values = true)]
     pub attribution_window: String,
-    /// Ignore incidents less severe than this (1 is the worst; 5 keeps every incident).
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u8).range(1..=5))]
+    /// Ignore incidents less severe than this (1 is the worst; 5 keeps every incident;
+    /// `sev2` is 2, as in the incidents file).
+    #[arg(long, default_value_t = 5, value_parser = severity_arg)]
     pub max_severity: u8,
+}
+
+/// `--max-severity`: the spellings the incidents file's `severity` accepts.
+fn severity_arg(s: &str) -> Result<u8, String> {
+    crate::schema::parse_severity(s)
+        .ok_or_else(|| "expected a severity 1 to 5 or sev1 to sev5 (1 is the worst)".into())
 }
 
 /// Arguments of `generate`.

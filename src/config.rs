@@ -328,6 +328,22 @@ impl Config {
                     "column {name:?} is declared twice (as {other} and {kind})"
                 ));
             }
+            // The frame's derived columns would replace the file's own under the same
+            // name, and the feature would silently read changerisk's value instead.
+            let derived = if name == crate::features::TIME_COLUMN {
+                Some("the change's own time")
+            } else if crate::history::HISTORY_COLUMNS.contains(&name) {
+                Some("from the history before each change")
+            } else if f.builtin && crate::load::CALENDAR_COLUMNS.contains(&name) {
+                Some("from the change's time for the built-in features")
+            } else {
+                None
+            };
+            if let Some(derived) = derived {
+                return Err(format!(
+                    "column {name:?} is named like a column changerisk derives ({derived}), so it cannot be a {kind} feature: rename it in the file"
+                ));
+            }
             seen.push((kind, name));
         }
         for (column, &direction) in &f.monotone {
@@ -455,6 +471,38 @@ mod tests {
     fn default_config_round_trips() {
         let text = default_config_text();
         assert_eq!(Config::parse(&text, "default").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn a_declared_column_may_not_take_the_name_of_a_derived_one() {
+        for (name, builtin, said) in [
+            (
+                "service_prior_changes",
+                false,
+                "from the history before each change",
+            ),
+            ("@time", false, "the change's own time"),
+            (
+                "hour",
+                true,
+                "from the change's time for the built-in features",
+            ),
+        ] {
+            let text = format!(
+                "[columns]\nid='a'\ntimestamp='t'\nlabel='bug'\n[features]\nbuiltin={builtin}\nnumeric=['{name}']"
+            );
+            let e = Config::parse(&text, "c.toml").unwrap_err().to_string();
+            assert!(
+                e.contains(&format!(
+                    "column \"{name}\" is named like a column changerisk derives"
+                )),
+                "{e}"
+            );
+            assert!(e.contains(said), "{e}");
+        }
+        // Without the built-in features no calendar column is derived: `hour` is the file's.
+        let own = "[columns]\nid='a'\ntimestamp='t'\nlabel='bug'\n[features]\nnumeric=['hour']";
+        assert!(Config::parse(own, "c.toml").is_ok());
     }
 
     #[test]

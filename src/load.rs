@@ -551,6 +551,9 @@ fn text_column(cells: Option<&Cells>, rows: usize, missing: &str) -> Result<Colu
     })
 }
 
+/// The calendar columns [`add_calendar`] derives for the built-in features.
+pub const CALENDAR_COLUMNS: [&str; 4] = ["hour", "weekday", "weekend", "off_hours"];
+
 /// Adds the calendar columns derived from the timestamp: `hour` (UTC), `weekday`,
 /// `weekend`, `off_hours`.
 pub fn add_calendar(frame: &mut Frame, ts: &[i64]) {

@@ -479,4 +479,14 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn the_trees_time_is_worded_as_the_period() {
+        let frame = Frame::new(1);
+        let time = crate::features::time_feature();
+        assert_eq!(
+            described(&time.factor, &time.name, &frame, 0),
+            "changes of this period have caused incidents more often than the history's average"
+        );
+    }
 }

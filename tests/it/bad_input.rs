@@ -571,6 +571,7 @@ fn out_of_range_flags_are_usage_errors() {
     // Each message names the setting and the rejected value.
     for (flag, needles) in [
         ("--max-severity=9", ["--max-severity", "9"]),
+        ("--max-severity=sev0", ["--max-severity", "sev1 to sev5"]),
         ("--validation-fraction=1.5", ["validation", "1.5"]),
         ("--penalty=-1", ["penalt", "-1"]),
     ] {

@@ -129,6 +129,9 @@ fn max_severity_ignores_less_severe_incidents() {
     let (_, labels) = train_labels(&["--max-severity", "3"]);
     // i7 (severity 4) is ignored, so c07 is no longer incident-causing.
     assert_eq!(counts(&labels), [7, 1, 3, 1, 1, 1, 2, 20, 5]);
+    // The flag reads a severity as the incidents file does.
+    let (_, spelled) = train_labels(&["--max-severity", "Sev3"]);
+    assert_eq!(counts(&spelled), counts(&labels));
 }
 
 #[test]
