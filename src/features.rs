@@ -363,7 +363,8 @@ fn def(name: &str, factor: &str, expr: Expr) -> FeatureDef {
 }
 
 /// The frame column holding each change's own time (Unix seconds), which every history
-/// has; named so that no input column can be taken for it.
+/// has. A config may not declare a column of that name (`Config::check`), so no input
+/// column is taken for it.
 pub const TIME_COLUMN: &str = "@time";
 
 /// The change's time, for the trees only ([`FeatureDef::trees_only`]). Histories drift:

@@ -132,13 +132,11 @@ impl Exceptions {
     }
 }
 
-/// A value found in more than one row: the first such, the rows of its first two, and
-/// how many rows repeat a value of an earlier row.
+/// The rows that repeat an earlier row's value, and the row (from 1) where the first of
+/// those values was first seen.
 struct Repeat {
-    value: String,
+    cells: Exceptions,
     first: usize,
-    second: usize,
-    count: usize,
 }
 
 /// What one column holds.
@@ -328,19 +326,19 @@ fn time_format(cells: &[(usize, &str)], time_named: bool) -> Option<TimeRead> {
             }
         }
     }
-    let unread = |f: &TimestampFormat, cells: &[(usize, &str)]| {
-        Exceptions::of(cells.iter().copied(), |v| f.parse_cell(v).is_none())
-    };
     // The first format that reads every value; failing that, the one that misses the
     // fewest, if it reads most of them.
     let mut best: Option<(TimestampFormat, Exceptions)> = None;
     let mut exact = None;
     for f in formats {
-        let missed = unread(&f, sample).map_or(0, |e| e.count);
+        let missed = sample
+            .iter()
+            .filter(|(_, v)| f.parse_cell(v).is_none())
+            .count();
         if !nearly_all(sample.len() - missed, sample.len()) {
             continue;
         }
-        match unread(&f, cells) {
+        match Exceptions::of(cells.iter().copied(), |v| f.parse_cell(v).is_none()) {
             None => {
                 exact = Some(f);
                 break;
@@ -415,13 +413,15 @@ fn profile(table: &Table, file: &str, name: &str) -> Result<Profile> {
                 }
             }
             Entry::Occupied(e) => match &mut repeated {
-                Some(r) => r.count += 1,
+                Some(r) => r.cells.count += 1,
                 None => {
                     repeated = Some(Repeat {
-                        value: v.into(),
+                        cells: Exceptions {
+                            count: 1,
+                            row: i + 1,
+                            value: v.into(),
+                        },
                         first: e.get() + 1,
-                        second: i + 1,
-                        count: 1,
                     })
                 }
             },
@@ -505,18 +505,18 @@ fn profile(table: &Table, file: &str, name: &str) -> Result<Profile> {
     };
     // Typed times come as Unix seconds.
     let format = timestamp.as_deref().map(TimestampFormat::parse);
-    let times: Vec<i64> = if format.is_some() || typed_time {
+    let placeholders = if format.is_some() || typed_time {
         present
             .iter()
             .filter_map(|v| match &format {
                 Some(f) => f.parse_cell(v),
                 None => v.parse().ok(),
             })
-            .collect()
+            .filter(|&t| !is_real_time(t))
+            .count()
     } else {
-        Vec::new()
+        0
     };
-    let placeholders = times.iter().filter(|&&t| !is_real_time(t)).count();
     // Of the values that read as times: a cell the format refuses says nothing of zones.
     let zoned = present
         .iter()
@@ -738,12 +738,10 @@ pub fn infer(path: &Path) -> Result<String> {
             ));
             if let Some(r) = &id.repeated {
                 notes.push(format!(
-                    "CHECK: '{}' repeats an earlier row's value in {} (the first, '{}' in rows {} and {}); changerisk refuses two changes with one id: correct or drop them",
+                    "CHECK: '{}' repeats an earlier row's value in {}, first seen in row {}; changerisk refuses two changes with one id: correct or drop them",
                     id.name,
-                    if r.count == 1 { "1 row".to_string() } else { format!("{} rows", r.count) },
-                    r.value,
-                    r.first,
-                    r.second
+                    r.cells.describe(),
+                    r.first
                 ));
             }
             if id.missing > 0 {

@@ -1063,6 +1063,18 @@ mod tests {
     use super::*;
     use crate::table::{read_table, RawCsv};
 
+    #[test]
+    fn the_calendar_columns_are_the_ones_add_calendar_derives() {
+        // A config may not declare these names (`Config::check`): keep the list whole.
+        let mut frame = Frame::new(1);
+        add_calendar(&mut frame, &[86_400]);
+        let mut derived: Vec<&str> = frame.names().collect();
+        let mut listed = CALENDAR_COLUMNS.to_vec();
+        derived.sort_unstable();
+        listed.sort_unstable();
+        assert_eq!(derived, listed);
+    }
+
     /// Loads `text` both ways: split here (it must be plain) and by the quoted reader.
     fn both_ways(text: &str, read: Read) -> (LoadedEvents, LoadedEvents) {
         let dir = tempfile::tempdir().unwrap();

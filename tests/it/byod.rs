@@ -575,6 +575,14 @@ fn config_infer_proposes_the_shipped_configs() {
     assert!(out.stdout.contains("'__': the label again"));
 }
 
+/// `config --infer FILE` in `dir`: the proposed config, parsed (so it is one `--config`
+/// reads), and the text printed.
+fn infer_config(dir: &Path, file: &str) -> (changerisk::config::Config, String) {
+    let out = run(dir, ["config", "--infer", file]).success();
+    let config = changerisk::config::Config::parse(&out.stdout, "inferred").unwrap();
+    (config, out.stdout)
+}
+
 #[test]
 fn config_infer_reads_other_shapes_and_says_what_it_cannot_find() {
     let tmp = tempdir();
@@ -596,8 +604,7 @@ fn config_infer_reads_other_shapes_and_says_what_it_cannot_find() {
         ));
     }
     std::fs::write(dir.join("x.csv"), &text).unwrap();
-    let out = run(dir, ["config", "--infer", "x.csv"]).success();
-    let c = changerisk::config::Config::parse(&out.stdout, "inferred").unwrap();
+    let (c, stdout) = infer_config(dir, "x.csv");
     assert_eq!(c.columns.id, "sha");
     assert_eq!(c.columns.timestamp, "committed");
     assert_eq!(c.columns.timestamp_format, "%a %b %e %H:%M:%S %Y %z");
@@ -605,9 +612,9 @@ fn config_infer_reads_other_shapes_and_says_what_it_cannot_find() {
     assert_eq!(c.features.numeric, ["churn"]);
     assert_eq!(c.features.boolean, ["reviewed"]);
     assert_eq!(c.features.categorical, ["team", "gate"]);
-    assert!(out.stdout.contains("'msg': text with many distinct values"));
+    assert!(stdout.contains("'msg': text with many distinct values"));
     // The proposal trains as it stands.
-    std::fs::write(dir.join("x.toml"), &out.stdout).unwrap();
+    std::fs::write(dir.join("x.toml"), &stdout).unwrap();
     train_config(dir, "x.toml", "x.csv", &[]).success();
     // Every column of the contract, with times in Unix seconds: the contract names the
     // column, the values tell the format.
@@ -623,10 +630,9 @@ fn config_infer_reads_other_shapes_and_says_what_it_cannot_find() {
         unix.push_str(&(cells.join(",") + "\n"));
     }
     std::fs::write(dir.join("contract_unix.csv"), unix).unwrap();
-    let out = run(dir, ["config", "--infer", "contract_unix.csv"]).success();
-    let c = changerisk::config::Config::parse(&out.stdout, "inferred").unwrap();
+    let (c, stdout) = infer_config(dir, "contract_unix.csv");
     assert!(c.features.builtin);
-    assert_eq!(c.columns.timestamp_format, "unix", "{}", out.stdout);
+    assert_eq!(c.columns.timestamp_format, "unix", "{}", stdout);
     // No time: exit 2, naming what was tried.
     std::fs::write(dir.join("no_time.csv"), "id,n\na,1\nb,2\n").unwrap();
     run(dir, ["config", "--infer", "no_time.csv"])
@@ -654,22 +660,13 @@ fn config_infer_takes_no_single_valued_column_for_the_service_or_author() {
     }
     std::fs::write(dir.join("one.csv"), &one).unwrap();
     std::fs::write(dir.join("both.csv"), &both).unwrap();
-    let out = run(dir, ["config", "--infer", "one.csv"]).success();
-    let c = changerisk::config::Config::parse(&out.stdout, "inferred").unwrap();
-    assert_eq!(c.columns.service, None, "{}", out.stdout);
-    assert_eq!(c.columns.author, None, "{}", out.stdout);
-    assert!(out
-        .stdout
-        .contains("'project': the same value in every row: not learned"));
+    let (c, stdout) = infer_config(dir, "one.csv");
+    assert_eq!(c.columns.service, None, "{}", stdout);
+    assert_eq!(c.columns.author, None, "{}", stdout);
+    assert!(stdout.contains("'project': the same value in every row: not learned"));
     // A varying column named like a service is still taken.
-    let out = run(dir, ["config", "--infer", "both.csv"]).success();
-    let c = changerisk::config::Config::parse(&out.stdout, "inferred").unwrap();
-    assert_eq!(
-        c.columns.service.as_deref(),
-        Some("module"),
-        "{}",
-        out.stdout
-    );
+    let (c, stdout) = infer_config(dir, "both.csv");
+    assert_eq!(c.columns.service.as_deref(), Some("module"), "{}", stdout);
 }
 
 /// A written-out row index (pandas' `Unnamed: 0`) saved after the rows were reversed is
@@ -689,18 +686,16 @@ fn config_infer_leaves_out_a_row_index_in_any_order() {
         ));
     }
     std::fs::write(dir.join("rev.csv"), &text).unwrap();
-    let out = run(dir, ["config", "--infer", "rev.csv"]).success();
-    let c = changerisk::config::Config::parse(&out.stdout, "inferred").unwrap();
+    let (c, stdout) = infer_config(dir, "rev.csv");
     assert!(
         !c.features.numeric.iter().any(|f| f == "Unnamed: 0"),
         "{}",
-        out.stdout
+        stdout
     );
     assert!(
-        out.stdout
-            .contains("'Unnamed: 0': the row number: not learned"),
+        stdout.contains("'Unnamed: 0': the row number: not learned"),
         "{}",
-        out.stdout
+        stdout
     );
 }
 
@@ -736,10 +731,9 @@ fn config_infer_flags_single_bad_cells_by_row_and_value() {
         std::fs::write(dir.join(name), text).unwrap();
     };
     let infer = |name: &str| {
-        let out = run(dir, ["config", "--infer", name]).success();
-        let config = changerisk::config::Config::parse(&out.stdout, "inferred").unwrap();
-        std::fs::write(dir.join("c.toml"), &out.stdout).unwrap();
-        (config, out.stdout)
+        let (config, text) = infer_config(dir, name);
+        std::fs::write(dir.join("c.toml"), &text).unwrap();
+        (config, text)
     };
     let cases = [
         (
@@ -758,7 +752,7 @@ fn config_infer_flags_single_bad_cells_by_row_and_value() {
             "id.csv",
             0,
             "c3",
-            "'commit' repeats an earlier row's value in 1 row (the first, 'c3' in rows 4 and 8)",
+            "'commit' repeats an earlier row's value in 1 cell (row 8: 'c3'), first seen in row 4",
         ),
         (
             "label.csv",
@@ -829,32 +823,23 @@ fn config_infer_leaves_out_copies_of_the_label_and_flags_doubts() {
         ));
     }
     std::fs::write(dir.join("x.csv"), &text).unwrap();
-    let out = run(dir, ["config", "--infer", "x.csv"]).success();
-    let c = changerisk::config::Config::parse(&out.stdout, "inferred").unwrap();
+    let (c, stdout) = infer_config(dir, "x.csv");
     // A whole-number id written 1..n is an id when named like one, not a row number.
     assert_eq!(c.columns.id, "id");
     // The leftmost time; the other is not a feature.
     assert_eq!(c.columns.timestamp, "date");
-    assert!(out.stdout.contains("'release_date': another time"));
+    assert!(stdout.contains("'release_date': another time"));
     // Day and month both at most 12: either order reads every value.
-    assert!(out
-        .stdout
-        .contains("CHECK: every value of 'date' also parses as"));
+    assert!(stdout.contains("CHECK: every value of 'date' also parses as"));
     // The name ending like an outcome wins; the other candidate is named and left out.
     assert_eq!(c.columns.label.as_deref(), Some("buggy"));
-    assert!(out
-        .stdout
-        .contains("CHECK: also named like an outcome and 0/1: bug_fix"));
-    assert!(out.stdout.contains("'outcome': the label again"));
+    assert!(stdout.contains("CHECK: also named like an outcome and 0/1: bug_fix"));
+    assert!(stdout.contains("'outcome': the label again"));
     // A count that is zero exactly where the label is negative is the label again;
     // another count named like the outcome is left out in case it was counted later.
-    assert!(out
-        .stdout
-        .contains("'bugcount': CHECK: zero exactly where the label takes one value"));
-    assert!(out
-        .stdout
-        .contains("'num_defects': CHECK: named like a count of the outcome"));
-    assert!(out.stdout.contains("'commit_year': the year: not learned"));
+    assert!(stdout.contains("'bugcount': CHECK: zero exactly where the label takes one value"));
+    assert!(stdout.contains("'num_defects': CHECK: named like a count of the outcome"));
+    assert!(stdout.contains("'commit_year': the year: not learned"));
     // A count of what came before the change is known when it is scored: learned.
     assert_eq!(c.features.numeric, ["la", "prior_faults"]);
     assert!(c.features.boolean.is_empty() && c.features.categorical.is_empty());
@@ -862,12 +847,11 @@ fn config_infer_leaves_out_copies_of_the_label_and_flags_doubts() {
     // A placeholder for a missing time, which `train` would refuse, is flagged.
     let text = text.replacen("03/03/2024 10:00", "01/01/1970 00:00", 1);
     std::fs::write(dir.join("x.csv"), &text).unwrap();
-    let out = run(dir, ["config", "--infer", "x.csv"]).success();
+    let (_, stdout) = infer_config(dir, "x.csv");
     assert!(
-        out.stdout
-            .contains("CHECK: 1 rows of 'date' hold a time before 1970-01-02"),
+        stdout.contains("CHECK: 1 rows of 'date' hold a time before 1970-01-02"),
         "{}",
-        out.stdout
+        stdout
     );
 }
 
