@@ -306,7 +306,8 @@ pub fn attribute_incidents(changes: &Events, incidents: &Incidents, params: Labe
 /// the span of times the loader accepts (1970 to 2200), so nothing longer means more.
 pub const MAX_DURATION_SECS: f64 = 1e10;
 
-/// Parses a duration such as `24h`, `90m`, `2d`, `3600s` or `3600` (seconds), up to
+/// Parses a duration such as `24h`, `90m`, `2d`, `3600s` or `3600` (seconds): a whole
+/// number of seconds (`1.5h` is, `0.5s` is not: times are kept to the second), up to
 /// [`MAX_DURATION_SECS`].
 pub fn parse_duration(s: &str) -> Option<i64> {
     let s = s.trim();
@@ -327,8 +328,11 @@ pub fn parse_duration(s: &str) -> Option<i64> {
         "w" | "week" | "weeks" => 604800.0,
         _ => return None,
     };
-    let secs = (v * mult).round();
-    (secs.is_finite() && (0.0..=MAX_DURATION_SECS).contains(&secs)).then_some(secs as i64)
+    let exact = v * mult;
+    let secs = exact.round();
+    // A unit's decimal fraction (`0.1m`) is off a whole second by rounding error only.
+    let whole = (exact - secs).abs() <= 1e-9 * secs.abs().max(1.0);
+    (whole && (0.0..=MAX_DURATION_SECS).contains(&secs)).then_some(secs as i64)
 }
 
 #[cfg(test)]
@@ -501,6 +505,10 @@ mod tests {
         assert_eq!(parse_duration("90m"), Some(5400));
         assert_eq!(parse_duration("2d"), Some(172800));
         assert_eq!(parse_duration("3600"), Some(3600));
+        assert_eq!(parse_duration("1.5h"), Some(5400));
+        assert_eq!(parse_duration("0.1m"), Some(6));
+        assert_eq!(parse_duration("0.5s"), None);
+        assert_eq!(parse_duration("0.001h"), None);
         assert_eq!(parse_duration("1 fortnight"), None);
         // `M`: months or minutes, depending on the tool.
         assert_eq!(parse_duration("1M"), None);

@@ -181,7 +181,7 @@ pub(crate) fn label_params(args: LabelArgs) -> Result<LabelParams> {
     } = args;
     let attribution_window_secs = parse_duration(&attribution_window).ok_or_else(|| {
         Error::Usage(format!(
-            "--attribution-window {attribution_window:?} is not a duration such as 24h, 90m or 2d (a number with s, m, h, d or w, or bare seconds; not M, which is minutes in some tools and months in others; at most 10^10 seconds)"
+            "--attribution-window {attribution_window:?} is not a duration such as 24h, 90m or 2d (a number with s, m, h, d or w, or bare seconds; not M, which is minutes in some tools and months in others; a whole number of seconds, at most 10^10)"
         ))
     })?;
     Ok(LabelParams {

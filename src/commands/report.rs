@@ -90,7 +90,22 @@ pub fn run(args: ReportArgs, progress: &Progress) -> Result<u8> {
             learner: model.params.clone().check()?,
         },
         progress,
-    )?;
+    )
+    .map_err(|e| match e {
+        Error::Data(m) => {
+            // Advice on the selection names flags of `train` and `evaluate`.
+            let flags = if m.contains("--") {
+                " (those flags are `train`'s: retrain the model with them, or give report a smaller --test-fraction)"
+            } else {
+                ""
+            };
+            Error::Data(format!(
+                "the report's evaluation trains a model with the model's settings on the changes before the held-out --test-fraction {}: {m}{flags}",
+                s.test_fraction
+            ))
+        }
+        e => e,
+    })?;
     // The report reads the feature values one at a time (importance): not kept.
     let history = score_history(&model, &s.inputs, &policies, progress, false)?;
     progress.stage("drawing the report");

@@ -539,6 +539,11 @@ fn bad_attribution_window_is_a_usage_error() {
     let tmp = tempdir();
     train_with_flags(tmp.path(), &["--attribution-window", "-1h"])
         .bad_input(&["--attribution-window \"-1h\" is not a duration"]);
+    // Times are kept to the second: a fraction of one is refused, not rounded.
+    train_with_flags(tmp.path(), &["--attribution-window", "0.5s"]).bad_input(&[
+        "--attribution-window \"0.5s\" is not a duration",
+        "a whole number of seconds",
+    ]);
 }
 
 #[test]

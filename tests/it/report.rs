@@ -297,6 +297,28 @@ fn report_rejects_a_bad_test_fraction() {
         "name it .html",
     ]);
     assert!(!dir.path().join("r.pdf").exists());
+    // Held out so far that 7 changes are left to train on: the selection's advice names
+    // `train`'s flags, and the report says whose they are.
+    let data = repo_root().join("data");
+    run(
+        dir.path(),
+        [
+            "report".into(),
+            "--model".into(),
+            shipped_model().display().to_string(),
+            "--changes".into(),
+            data.join("changes.csv").display().to_string(),
+            "--incidents".into(),
+            data.join("incidents.csv").display().to_string(),
+            "--test-fraction".into(),
+            "0.9995".to_string(),
+        ],
+    )
+    .bad_input(&[
+        "the report's evaluation trains a model with the model's settings on the changes before the held-out --test-fraction 0.9995: 7 training changes are too few",
+        "or fewer --folds (those flags are `train`'s: retrain the model with them, or give report a smaller --test-fraction)",
+    ]);
+    assert!(!dir.path().join("report.html").exists());
 }
 
 /// The console check is not vacuous: on a page that tries a fetch and a script, both
