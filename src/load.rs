@@ -516,12 +516,13 @@ fn count_column(cells: &Cells, min: u64, default: Option<u64>) -> Result<Column>
     }
 }
 
-/// A boolean cell: `true` and `false` are read here, anything else by [`parse_bool`].
+/// A contract boolean cell: `true` and `false` are read here, anything else as a
+/// declared flag ([`declared_flag`]).
 fn boolean(s: &str) -> Option<bool> {
     match s {
         "true" => Some(true),
         "false" => Some(false),
-        _ => parse_bool(s),
+        _ => declared_flag(s),
     }
 }
 
@@ -902,7 +903,7 @@ fn column_jobs<'a>(
     let n = table.height();
     let cells = move |c: &'a str| Cells::required(table, file, c);
     let optional = move |c: &'a str| Cells::optional(table, file, c);
-    let flags = "true, false, 1, 0, yes or no";
+    let flags = DECLARED_FLAGS;
     let mut jobs: Vec<ColumnJob<'a>> = Vec::new();
     if features.builtin {
         macro_rules! levels {

@@ -156,6 +156,15 @@ fn bad_boolean_is_rejected() {
     )
     .bad_input(&["changes.csv", "row 3", "customer_facing"])
     .quotes("maybe");
+    // A number other than pandas' 1.0 and 0.0 is not a boolean either.
+    score_changes(tmp.path(), &spoiled(1, |r| r.rollback_plan = "0.5".into()))
+        .bad_input(&[
+            "changes.csv",
+            "row 2",
+            "rollback_plan",
+            "true, false, 1, 0, 1.0, 0.0, yes or no",
+        ])
+        .quotes("0.5");
 }
 
 #[test]

@@ -232,11 +232,12 @@ fn lenient_booleans_and_offset_timestamps_load_as_the_same_values() {
     ]) {
         row.timestamp = ts.into();
     }
-    // The same booleans in other spellings.
+    // The same booleans in other spellings (`1.0` and `0.0` as pandas writes a 0/1
+    // column with gaps).
     for (row, (cf, rb)) in
         lenient
             .iter_mut()
-            .zip([("yes", "No"), ("0", "1"), ("TRUE", "YES"), ("no", "False")])
+            .zip([("yes", "No"), ("0.0", "1"), ("TRUE", "1.0"), ("0", "False")])
     {
         row.customer_facing = cf.into();
         row.rollback_plan = rb.into();
