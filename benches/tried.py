@@ -1,14 +1,15 @@
 """Ideas tried for OpenStack's 0.78 (issue 4): recency weights, Kamei's normalised churn,
 additive non-linear models, boosting from the logistic model, label-rate weights, a forest
 of extremely randomised trees, time-of-day and activity columns, leaving out the most
-recent training rows and trees kept off drifting columns, none adopted; and the time as a
-trees' column frozen at the training end, which was (changerisk's `time` feature; see
-benches/README.md, "The change's time for the trees"). Each is scored the way `benches/README.md`
+recent training rows, trees kept off drifting columns and period steps for the logistic
+model, none adopted; and the time as a trees' column frozen at the training end, which
+was (changerisk's `time` feature; see benches/README.md, "The change's time for the
+trees"). Each is scored the way `benches/README.md`
 ("Tried for OpenStack's 0.78") reports it: mean ROC-AUC over three rolling-origin
 validation folds inside the training 80% (55-70%, 70-85%, 85-100%), then ROC-AUC on the
 chronological test 20%, on OpenStack, Columba and five 9,000-change windows of OpenStack.
 
-    VENV=/work/bench-venv-q; $VENV/bin/python benches/tried.py recency|kamei|additive|boosting|rate|forest|clock|latency|drift|frozen
+    VENV=/work/bench-venv-q; $VENV/bin/python benches/tried.py recency|kamei|additive|boosting|rate|forest|clock|latency|drift|frozen|periods
 
 Prints `validation/test` per model. Needs numpy, pandas, scikit-learn and lightgbm.
 """
@@ -339,10 +340,38 @@ def frozen(names, x, y, t):
     return out
 
 
+def periods(names, x, y, t):
+    """Period steps for LR: one `time >= edge` column per decile of the training times
+    (all 1 when predicting, so the level is the latest period's, as the trees' time gives
+    it), alone and in the 40% blend with the trees given the time."""
+    def steps(c, at, k=10):
+        edges = np.quantile(c, np.arange(1, k) / k)
+        return (at[:, None] >= edges[None, :]).astype(float)
+
+    def lr_steps(a, b, c, d, C=0.1):
+        za, zd = log1p(a), log1p(d)
+        scaler = StandardScaler().fit(za)
+        fa = np.column_stack([scaler.transform(za), steps(c, c)])
+        fd = np.column_stack([scaler.transform(zd), np.ones((len(d), 9))])
+        return LogisticRegression(C=C, max_iter=5000).fit(fa, b).decision_function(fd)
+
+    def trees(a, b, c, d):
+        clock = (c - c.min()) / max(c.max() - c.min(), 1.0)
+        return boosted(np.column_stack([a, clock]), b, np.column_stack([d, np.ones(len(d))]), 60)
+
+    return {
+        "LR": score(lambda a, b, c, d: lr_logits(a, b, d)[1], x, y, t),
+        "LR + steps": score(lr_steps, x, y, t),
+        "blend": score(lambda a, b, c, d: 0.4 * lr_logits(a, b, d)[1] + 0.6 * trees(a, b, c, d), x, y, t),
+        "blend, LR + steps": score(lambda a, b, c, d: 0.4 * lr_steps(a, b, c, d) + 0.6 * trees(a, b, c, d), x, y, t),
+    }
+
+
 def main():
     ideas = {
         "recency": recency, "kamei": kamei, "additive": additive, "boosting": boosting, "rate": rate,
         "forest": forest, "clock": clock, "latency": latency, "drift": drift, "frozen": frozen,
+        "periods": periods,
     }
     idea = ideas.get(sys.argv[1] if len(sys.argv) > 1 else "")
     if idea is None:
