@@ -82,6 +82,10 @@ pub struct LabelSummary {
     pub named_unknown_only: usize,
     /// Named change ids not present in the changes (each occurrence counted).
     pub unknown_change_ids: usize,
+    /// Named ids written as a number with a trailing `.0` (as pandas writes integer ids
+    /// in a column with gaps) that matched a change id only without it.
+    #[serde(default)]
+    pub named_with_point_zero: usize,
     /// The first few of them, with the incident naming each (for the warning; not
     /// stored in model files).
     #[serde(skip)]
@@ -141,6 +145,12 @@ impl LabelSummary {
                     .collect();
                 s.push_str(&format!(" (e.g. {})", shown.join(", ")));
             }
+        }
+        if self.named_with_point_zero > 0 {
+            s.push_str(&format!(
+                "\nnote: caused_by_change named {} id(s) as a number with a trailing .0 (as pandas writes integer ids in a column with gaps); each matched the change id without it",
+                self.named_with_point_zero
+            ));
         }
         if let Some((incident, change)) = &self.after_start_example {
             s.push_str(&format!(
@@ -206,14 +216,15 @@ pub fn attribute_incidents(changes: &Events, incidents: &Incidents, params: Labe
         ..Default::default()
     };
 
-    // The rows of the change ids that incidents name, found in one pass over the changes
-    // (the last row when an id repeats).
+    // The rows of the change ids that incidents name (and of their integer forms),
+    // found in one pass over the changes (the last row when an id repeats).
     let mut by_id: HashMap<&str, usize> = HashMap::default();
     let named: rustc_hash::FxHashSet<&str> = incidents
         .causes
         .iter()
         .flatten()
-        .map(String::as_str)
+        .flat_map(|id| [Some(id.as_str()), integer_form(id)])
+        .flatten()
         .collect();
     if !named.is_empty() {
         let rows: Vec<usize> = (0..n)
@@ -247,7 +258,12 @@ pub fn attribute_incidents(changes: &Events, incidents: &Incidents, params: Labe
         if !named.is_empty() {
             let mut any = false;
             for id in named {
-                match by_id.get(id.as_str()) {
+                let found = by_id.get(id.as_str()).or_else(|| {
+                    let row = by_id.get(integer_form(id)?);
+                    summary.named_with_point_zero += usize::from(row.is_some());
+                    row
+                });
+                match found {
                     Some(&row) => {
                         if changes.ts[row] > start {
                             summary.named_after_start += 1;
@@ -300,6 +316,14 @@ pub fn attribute_incidents(changes: &Events, incidents: &Incidents, params: Labe
         source,
         summary,
     }
+}
+
+/// `123` for a named id `123.0` (digits, a point and zeros only): how pandas writes an
+/// integer id in a column with gaps.
+fn integer_form(id: &str) -> Option<&str> {
+    let (int, zeros) = id.split_once('.')?;
+    let digits = !int.is_empty() && int.bytes().all(|b| b.is_ascii_digit());
+    (digits && !zeros.is_empty() && zeros.bytes().all(|b| b == b'0')).then_some(int)
 }
 
 /// The longest duration [`parse_duration`] reads: 10^10 seconds (317 years), longer than
@@ -474,6 +498,34 @@ mod tests {
         // The incident naming only an unknown id is not attributed by the window.
         assert_eq!(l.summary.named_unknown_only, 1);
         assert_eq!(l.summary.linked_by_attribution, 0);
+    }
+
+    #[test]
+    fn an_integer_id_written_with_a_trailing_point_zero_names_its_change() {
+        let c = changes(&[
+            ("41", 0, "s"),
+            ("42", H, "s"),
+            ("7.0", H, "t"),
+            ("8", H, "t"),
+        ]);
+        let i = incidents(&[
+            (2 * H, "x", 1, "41.0"),
+            (3 * H, "x", 1, "42.00;43.0"),
+            // An id that is itself a change id is taken as it is.
+            (4 * H, "x", 1, "7.0"),
+            // Not a number with zeros after the point: unknown.
+            (5 * H, "x", 1, "8.5;8.;.0;v8.0"),
+        ]);
+        let l = attribute_incidents(&c, &i, LabelParams::default());
+        assert_eq!(l.caused, [true, true, true, false]);
+        assert_eq!(l.summary.named_with_point_zero, 2);
+        assert_eq!(l.summary.unknown_change_ids, 5);
+        assert_eq!(l.summary.named_unknown_only, 1);
+        let said = l.summary.describe();
+        assert!(
+            said.contains("named 2 id(s) as a number with a trailing .0"),
+            "{said}"
+        );
     }
 
     #[test]
