@@ -82,10 +82,6 @@ pub struct LabelSummary {
     pub named_unknown_only: usize,
     /// Named change ids not present in the changes (each occurrence counted).
     pub unknown_change_ids: usize,
-    /// Named ids written as a number with a trailing `.0` (as pandas writes integer ids
-    /// in a column with gaps) that matched a change id only without it.
-    #[serde(default)]
-    pub named_with_point_zero: usize,
     /// The first few of them, with the incident naming each (for the warning; not
     /// stored in model files).
     #[serde(skip)]
@@ -96,6 +92,10 @@ pub struct LabelSummary {
     pub named_after_start: usize,
     #[serde(skip)]
     pub after_start_example: Option<(String, String)>,
+    /// Named ids written as a number with a trailing `.0` (as pandas writes integer ids
+    /// in a column with gaps) that matched a change id only without it.
+    #[serde(default)]
+    pub named_with_point_zero: usize,
     pub changes: usize,
     pub positives: usize,
 }
