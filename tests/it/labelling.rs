@@ -176,3 +176,45 @@ fn score_warns_about_unknown_change_ids_in_its_incidents() {
         .unwrap_or_else(|| panic!("no warning about unknown change ids:\n{}", run.stderr));
     assert!(warning.contains('2'), "the warning counts 2 ids: {warning}");
 }
+
+#[test]
+fn an_integer_id_written_as_pandas_writes_it_in_a_column_with_gaps_links_its_change() {
+    // Integer change ids, and an incidents file whose caused_by_change has a gap: pandas
+    // writes that column as floats, so change 2 is named `2.0`.
+    let tmp = tempdir();
+    let dir = tmp.path();
+    write_changes(
+        &dir.join("history.csv"),
+        &[
+            ChangeRow::new("1", &at_hours(9.0)),
+            ChangeRow::new("2", &at_hours(10.0)).on("payments", "bo"),
+        ],
+    );
+    write_changes(
+        &dir.join("new.csv"),
+        &[ChangeRow::new("3", &at_hours(60.0))],
+    );
+    write_incidents(
+        &dir.join("incidents.csv"),
+        &[
+            IncidentRow::new("i1", &at_hours(12.0), "payments").caused_by("2.0"),
+            IncidentRow::new("i2", &at_hours(13.0), "checkout"),
+        ],
+    );
+    let run = score(
+        dir,
+        &dir.join("new.csv"),
+        Some((&dir.join("incidents.csv"), &dir.join("history.csv"))),
+        &dir.join("scored.csv"),
+    )
+    .success();
+    assert!(
+        run.stderr.contains("linked explicitly 1, by attribution 1")
+            && run
+                .stderr
+                .contains("named 1 id(s) as a number with a trailing .0")
+            && !run.stderr.contains("unknown"),
+        "{}",
+        run.stderr
+    );
+}
