@@ -91,19 +91,12 @@ pub fn run(args: ReportArgs, progress: &Progress) -> Result<u8> {
         },
         progress,
     )
+    // The selection's own advice names `train`'s flags, which report does not take.
     .map_err(|e| match e {
-        Error::Data(m) => {
-            // Advice on the selection names flags of `train` and `evaluate`.
-            let flags = if m.contains("--") {
-                " (those flags are `train`'s: retrain the model with them, or give report a smaller --test-fraction)"
-            } else {
-                ""
-            };
-            Error::Data(format!(
-                "the report's evaluation trains a model with the model's settings on the changes before the held-out --test-fraction {}: {m}{flags}",
-                s.test_fraction
-            ))
-        }
+        Error::Data(m) => Error::Data(format!(
+            "the report's evaluation trains a model with the model's settings (`train`'s flags: retrain to change them) on the changes before the held-out --test-fraction {}: {m}",
+            s.test_fraction
+        )),
         e => e,
     })?;
     // The report reads the feature values one at a time (importance): not kept.

@@ -144,31 +144,35 @@ fn wider_attribution_window_reaches_the_earlier_change() {
     assert_eq!(counts(&labels), [7, 0, 3, 1, 2, 1, 2, 20, 5]);
 }
 
-#[test]
-fn score_warns_about_unknown_change_ids_in_its_incidents() {
-    // SPEC "Labels" 1 holds wherever incidents are linked: `score` links --incidents to
-    // --history for the history features, so it too must warn, with the count.
+/// `score` of one new change after `history`, linking `incidents` to that history for the
+/// history features; a successful run.
+fn score_after(history: &[ChangeRow], new: &ChangeRow, incidents: &[IncidentRow]) -> Run {
     let tmp = tempdir();
     let dir = tmp.path();
-    write_changes(&dir.join("history.csv"), &small_changes());
-    write_changes(
-        &dir.join("new.csv"),
-        &[ChangeRow::new("n1", &at_hours(60.0))],
-    );
-    write_incidents(
-        &dir.join("incidents.csv"),
-        &[
-            IncidentRow::new("i1", &at_hours(10.5), "checkout").caused_by("c1;ghost-1"),
-            IncidentRow::new("i2", &at_hours(20.0), "checkout").caused_by("ghost-2"),
-        ],
-    );
-    let run = score(
+    write_changes(&dir.join("history.csv"), history);
+    write_changes(&dir.join("new.csv"), std::slice::from_ref(new));
+    write_incidents(&dir.join("incidents.csv"), incidents);
+    score(
         dir,
         &dir.join("new.csv"),
         Some((&dir.join("incidents.csv"), &dir.join("history.csv"))),
         &dir.join("scored.csv"),
     )
-    .success();
+    .success()
+}
+
+#[test]
+fn score_warns_about_unknown_change_ids_in_its_incidents() {
+    // SPEC "Labels" 1 holds wherever incidents are linked: `score` links --incidents to
+    // --history for the history features, so it too must warn, with the count.
+    let run = score_after(
+        &small_changes(),
+        &ChangeRow::new("n1", &at_hours(60.0)),
+        &[
+            IncidentRow::new("i1", &at_hours(10.5), "checkout").caused_by("c1;ghost-1"),
+            IncidentRow::new("i2", &at_hours(20.0), "checkout").caused_by("ghost-2"),
+        ],
+    );
     let warning = run
         .stderr
         .lines()
@@ -181,33 +185,17 @@ fn score_warns_about_unknown_change_ids_in_its_incidents() {
 fn an_integer_id_written_as_pandas_writes_it_in_a_column_with_gaps_links_its_change() {
     // Integer change ids, and an incidents file whose caused_by_change has a gap: pandas
     // writes that column as floats, so change 2 is named `2.0`.
-    let tmp = tempdir();
-    let dir = tmp.path();
-    write_changes(
-        &dir.join("history.csv"),
+    let run = score_after(
         &[
             ChangeRow::new("1", &at_hours(9.0)),
             ChangeRow::new("2", &at_hours(10.0)).on("payments", "bo"),
         ],
-    );
-    write_changes(
-        &dir.join("new.csv"),
-        &[ChangeRow::new("3", &at_hours(60.0))],
-    );
-    write_incidents(
-        &dir.join("incidents.csv"),
+        &ChangeRow::new("3", &at_hours(60.0)),
         &[
             IncidentRow::new("i1", &at_hours(12.0), "payments").caused_by("2.0"),
             IncidentRow::new("i2", &at_hours(13.0), "checkout"),
         ],
     );
-    let run = score(
-        dir,
-        &dir.join("new.csv"),
-        Some((&dir.join("incidents.csv"), &dir.join("history.csv"))),
-        &dir.join("scored.csv"),
-    )
-    .success();
     assert!(
         run.stderr.contains("linked explicitly 1, by attribution 1")
             && run

@@ -298,7 +298,7 @@ fn report_rejects_a_bad_test_fraction() {
     ]);
     assert!(!dir.path().join("r.pdf").exists());
     // Held out so far that 7 changes are left to train on: the selection's advice names
-    // `train`'s flags, and the report says whose they are.
+    // `train`'s flags, and the report says they are the model's.
     let data = repo_root().join("data");
     run(
         dir.path(),
@@ -315,8 +315,8 @@ fn report_rejects_a_bad_test_fraction() {
         ],
     )
     .bad_input(&[
-        "the report's evaluation trains a model with the model's settings on the changes before the held-out --test-fraction 0.9995: 7 training changes are too few",
-        "or fewer --folds (those flags are `train`'s: retrain the model with them, or give report a smaller --test-fraction)",
+        "the report's evaluation trains a model with the model's settings (`train`'s flags: retrain to change them) on the changes before the held-out --test-fraction 0.9995: 7 training changes are too few",
+        "or fewer --folds",
     ]);
     assert!(!dir.path().join("report.html").exists());
 }
