@@ -1,8 +1,10 @@
-//! Property tests: the cell parsers and config readers never panic on arbitrary text,
-//! and what changerisk writes reads back as the same value.
+//! Property tests: the cell parsers, config readers and file loaders never panic on
+//! arbitrary or mangled input (a mangled file is read or refused with an error naming
+//! it), and what changerisk writes reads back as the same value.
 
 use changerisk::config::{Config, TimestampFormat};
 use changerisk::label::parse_duration;
+use changerisk::load::{load_changes, load_incidents, Read};
 use changerisk::policy::Policies;
 use changerisk::schema::{format_timestamp, parse_bool, parse_severity, parse_timestamp};
 use changerisk::table::parse_count;
@@ -42,5 +44,146 @@ proptest! {
         let parsed = parse_severity(&n.to_string());
         prop_assert_eq!(parsed.is_some(), (1..=5).contains(&n));
         prop_assert_eq!(parse_severity(&format!("SEV{n}")), parsed);
+    }
+}
+
+/// Cells that have broken loaders elsewhere: blanks, quotes, huge and odd numbers,
+/// impossible dates, control and multi-byte characters.
+const ODD_CELLS: &[&str] = &[
+    "",
+    " ",
+    "NaN",
+    "nan",
+    "inf",
+    "-inf",
+    "1e400",
+    "-1",
+    "0",
+    "1.5",
+    "TRUE",
+    "yes",
+    "\"",
+    "\"\"",
+    "\"a,b\"",
+    "2024-13-01T00:00:00Z",
+    "2024-02-30T00:00:00Z",
+    "9999-12-31T23:59:59Z",
+    "2024-01-01",
+    "1700000000",
+    "null",
+    "None",
+    "18446744073709551616",
+    "-9223372036854775808",
+    "0x10",
+    "\u{e9}",
+    "\t",
+    "\u{1f600}",
+    "\u{0}",
+    "\r",
+    "agent",
+];
+
+/// One edit of a CSV text: which kind, which line, which cell, which odd value.
+type Edit = (u8, usize, usize, usize);
+
+/// Applies `edits` to the lines of a CSV file (header first), as a person or a broken
+/// export might: odd cells, cut and doubled lines, blank lines, header typos, stray
+/// bytes, other delimiters.
+fn mangle(text: &str, edits: &[Edit]) -> String {
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    for &(kind, line, cell, odd) in edits {
+        let i = line % lines.len();
+        let odd = ODD_CELLS[odd % ODD_CELLS.len()];
+        let mut cells: Vec<String> = lines[i].split(',').map(str::to_owned).collect();
+        let c = cell % cells.len();
+        match kind % 8 {
+            0 => cells[c] = odd.to_owned(),
+            1 => cells.push(odd.to_owned()),
+            2 if cells.len() > 1 => {
+                cells.remove(c);
+            }
+            3 => {
+                let line = lines[i].clone();
+                lines.push(line);
+            }
+            4 => lines.insert(i, String::new()),
+            5 => cells[c] = format!("{}{odd}", cells[c].to_uppercase()),
+            6 => lines.truncate(i.max(1)),
+            _ => cells[c] = cells[c].replace('-', ";"),
+        }
+        if i < lines.len() && !matches!(kind % 8, 3 | 4 | 6) {
+            lines[i] = cells.join(",");
+        }
+    }
+    lines.join("\n") + "\n"
+}
+
+/// `text`'s first `rows` data lines, header included.
+fn head(text: &str, rows: usize) -> String {
+    text.lines().take(rows + 1).collect::<Vec<_>>().join("\n") + "\n"
+}
+
+/// CSV lines (header first) as JSON Lines objects of strings.
+fn as_jsonl(csv: &str) -> String {
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    lines
+        .map(|line| {
+            let object: serde_json::Map<String, serde_json::Value> = header
+                .iter()
+                .zip(line.split(','))
+                .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_owned())))
+                .collect();
+            serde_json::Value::Object(object).to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Whether `result` is a load or an error that names `file`.
+fn read_or_named<T>(result: changerisk::error::Result<T>, file: &str) -> Result<(), TestCaseError> {
+    if let Err(e) = result {
+        let message = e.to_string();
+        prop_assert!(
+            message.contains(file),
+            "error without the file name: {message}"
+        );
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    /// Mangled changes (CSV and JSON Lines) and incidents files load or are refused
+    /// with an error naming the file; no mangling makes a loader panic.
+    #[test]
+    fn mangled_files_load_or_are_refused_by_name(
+        changes_edits in proptest::collection::vec(any::<Edit>(), 1..5),
+        incidents_edits in proptest::collection::vec(any::<Edit>(), 1..5),
+        json_edit in any::<(usize, usize)>(),
+    ) {
+        let changes = head(&std::fs::read_to_string("data/new_changes.csv").unwrap(), 30);
+        let incidents = head(&std::fs::read_to_string("data/incidents.csv").unwrap(), 30);
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::default();
+
+        let path = dir.path().join("mangled_changes.csv");
+        std::fs::write(&path, mangle(&changes, &changes_edits)).unwrap();
+        read_or_named(load_changes(&path, &config, Read::Unlabelled), "mangled_changes.csv")?;
+
+        let path = dir.path().join("mangled_incidents.csv");
+        std::fs::write(&path, mangle(&incidents, &incidents_edits)).unwrap();
+        read_or_named(load_incidents(&path), "mangled_incidents.csv")?;
+
+        // JSON Lines: the mangled rows as objects, one of them cut short.
+        let mut jsonl = as_jsonl(&mangle(&changes, &changes_edits));
+        let cut = json_edit.0 % (jsonl.len() + 1);
+        if json_edit.1 % 3 == 0 && jsonl.is_char_boundary(cut) {
+            jsonl.truncate(cut);
+        }
+        let path = dir.path().join("mangled_changes.jsonl");
+        std::fs::write(&path, jsonl).unwrap();
+        read_or_named(load_changes(&path, &config, Read::Unlabelled), "mangled_changes.jsonl")?;
     }
 }
