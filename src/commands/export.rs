@@ -9,7 +9,6 @@ use crate::analysis::score_history;
 use crate::cli::ExportArgs;
 use crate::error::{Error, Result};
 use crate::export::{write_export, ExportFormat};
-use crate::model::Model;
 use crate::policy::Policies;
 use crate::progress::Progress;
 
@@ -51,14 +50,9 @@ impl ExportSettings {
 /// Runs `export`.
 pub fn run(args: ExportArgs, progress: &Progress) -> Result<u8> {
     let mut s = ExportSettings::resolve(args)?;
-    progress.stage("loading model");
-    let model = Model::load(&s.model)?;
-    s.inputs.follow_model(&model)?;
-    let mut inputs = vec![
-        ("model", Some(s.model.as_path())),
-        ("policy file", s.policy.as_deref()),
-    ];
-    inputs.extend(s.inputs.files());
+    let (model, inputs) = s
+        .inputs
+        .with_model(&s.model, s.policy.as_deref(), progress)?;
     let tables = crate::export::TABLES.map(|t| format!("{t}.{}", s.format.extension()));
     for name in tables
         .iter()

@@ -124,6 +124,24 @@ impl Inputs {
         Ok(())
     }
 
+    /// Loads the model at `model` that a command reading a history with it (`export`,
+    /// `report`) applies, points these inputs at it ([`Inputs::follow_model`]), and
+    /// lists every file the command reads, the model and `policy` included (for
+    /// [`crate::output::check_not_an_input`]).
+    pub fn with_model<'a>(
+        &'a mut self,
+        model: &'a Path,
+        policy: Option<&'a Path>,
+        progress: &Progress,
+    ) -> Result<(crate::model::Model, Vec<(&'static str, Option<&'a Path>)>)> {
+        progress.stage("loading model");
+        let loaded = crate::model::Model::load(model)?;
+        self.follow_model(&loaded)?;
+        let mut read = vec![("model", Some(model)), ("policy file", policy)];
+        read.extend(self.files());
+        Ok((loaded, read))
+    }
+
     /// The files these inputs read, each with what it is (for [`crate::output::check_not_an_input`]).
     pub fn files(&self) -> [(&'static str, Option<&Path>); 3] {
         [

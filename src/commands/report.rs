@@ -11,7 +11,6 @@ use super::Inputs;
 use crate::analysis::{importance, score_history};
 use crate::cli::ReportArgs;
 use crate::error::{Error, Result};
-use crate::model::Model;
 use crate::output::write_atomic;
 use crate::policy::Policies;
 use crate::progress::Progress;
@@ -70,14 +69,9 @@ impl ReportSettings {
 /// Runs `report`.
 pub fn run(args: ReportArgs, progress: &Progress) -> Result<u8> {
     let mut s = ReportSettings::resolve(args)?;
-    progress.stage("loading model");
-    let model = Model::load(&s.model)?;
-    s.inputs.follow_model(&model)?;
-    let mut inputs = vec![
-        ("model", Some(s.model.as_path())),
-        ("policy file", s.policy.as_deref()),
-    ];
-    inputs.extend(s.inputs.files());
+    let (model, inputs) = s
+        .inputs
+        .with_model(&s.model, s.policy.as_deref(), progress)?;
     crate::output::check_not_an_input("--output", &s.output, &inputs)?;
     let policies = Policies::from_flag(s.policy.as_deref())?;
     // The headline numbers: `evaluate`'s protocol with the given model's settings.
