@@ -34,6 +34,10 @@ pub fn run(cli: Cli) -> Result<u8> {
     }
 }
 
+/// The files a command reads, each with what it is (for
+/// [`crate::output::check_not_an_input`]).
+pub type ReadFiles<'a> = Vec<(&'static str, Option<&'a Path>)>;
+
 /// The history to learn from: where it is and how to read it.
 #[derive(Debug, Clone)]
 pub struct Inputs {
@@ -133,7 +137,7 @@ impl Inputs {
         model: &'a Path,
         policy: Option<&'a Path>,
         progress: &Progress,
-    ) -> Result<(crate::model::Model, Vec<(&'static str, Option<&'a Path>)>)> {
+    ) -> Result<(crate::model::Model, ReadFiles<'a>)> {
         progress.stage("loading model");
         let loaded = crate::model::Model::load(model)?;
         self.follow_model(&loaded)?;
