@@ -17,6 +17,8 @@ table and the means.
     VENV=/work/bench-venv-q; $VENV/bin/python benches/public.py [--windows 5 --window-rows 9000]
     # small histories: 12 OpenStack and 2 Columba windows of 1,000 changes
     $VENV/bin/python benches/public.py --windows 12 --columba-windows 2 --window-rows 1000
+    # the same with other selection settings for every changerisk run
+    $VENV/bin/python benches/public.py --flags "--folds 5 --validation-fraction 0.3"
 
 Needs numpy, pandas, scikit-learn and lightgbm; reads ../shared/datasets/jit.
 """
@@ -77,9 +79,9 @@ def baselines(frame, config):
     return roc_auc_score(y[cut:], p_lr), roc_auc_score(y[cut:], p_gbm)
 
 
-def changerisk(binary, path, config_path, learner):
+def changerisk(binary, path, config_path, learner, flags=()):
     out = subprocess.run(
-        [binary, "evaluate", "--config", config_path, "--changes", path, "--json", "--learner", learner],
+        [binary, "evaluate", "--config", config_path, "--changes", path, "--json", "--learner", learner, *flags],
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -96,6 +98,7 @@ def main():
     ap.add_argument("--window-rows", type=int, default=9000)
     target = os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/changerisk-target"))
     ap.add_argument("--changerisk", default=os.path.join(target, "release", "changerisk"))
+    ap.add_argument("--flags", default="", help="more `evaluate` flags for every changerisk run, e.g. '--folds 5'")
     args = ap.parse_args()
 
     cases = []
@@ -125,7 +128,7 @@ def main():
     print("|---|" + "---:|" * (len(LEARNERS) + 4))
     for name, path, config_path, config, frame in cases:
         lr, gbm = baselines(frame, config)
-        ours = {l: changerisk(args.changerisk, path, config_path, l) for l in LEARNERS}
+        ours = {l: changerisk(args.changerisk, path, config_path, l, args.flags.split()) for l in LEARNERS}
         best = max(lr, gbm)
         rows.append([ours[l] for l in LEARNERS] + [lr, gbm, best, ours["auto"] - best])
         cells = [f"{v:.4f}" for v in rows[-1][:-1]] + [f"{rows[-1][-1]:+.4f}"]
