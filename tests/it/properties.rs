@@ -47,8 +47,8 @@ proptest! {
     }
 }
 
-/// Cells that have broken loaders elsewhere: blanks, quotes, huge and odd numbers,
-/// impossible dates, control and multi-byte characters.
+/// Cells a loader must survive: blanks, quotes, huge and odd numbers, impossible dates,
+/// control and multi-byte characters.
 const ODD_CELLS: &[&str] = &[
     "",
     " ",
@@ -87,8 +87,8 @@ const ODD_CELLS: &[&str] = &[
 type Edit = (u8, usize, usize, usize);
 
 /// Applies `edits` to the lines of a CSV file (header first), as a person or a broken
-/// export might: odd cells, cut and doubled lines, blank lines, header typos, stray
-/// bytes, other delimiters.
+/// export might: odd cells, cells added and removed, doubled and blank lines, a file cut short,
+/// upper-cased and suffixed cells (header typos on line 0), semicolons inside cells.
 fn mangle(text: &str, edits: &[Edit]) -> String {
     let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
     for &(kind, line, cell, odd) in edits {
