@@ -2,15 +2,21 @@
 and an exit 2 must say why on stderr.
 
     python3 scripts/fuzz_cli.py BINARY RUNS [SEED] [KEEP_DIR]
+    /work/bench-venv-q/bin/python scripts/fuzz_cli.py BINARY RUNS   # with round 3
 
-Two rounds of RUNS each, from the shipped data and the public OpenStack file
-(../shared/datasets/jit): (1) mangled changes, incidents or changes to score (odd cells,
-cut, doubled and blank lines, header typos, stray bytes, other delimiters) through
-`train` (a random learner) and `score`; (2) mangled JSON Lines changes through `score`,
-and a mangled OpenStack slice through `train --config` or `evaluate --config`. Inputs of
-a bad run are copied to KEEP_DIR (default /tmp/changerisk-fuzz). The in-process
+Three rounds of RUNS each, from the shipped data and the public OpenStack file
+(../shared/datasets/jit):
+(1) mangled changes, incidents or changes to score (odd cells, cut, doubled and blank
+    lines, header typos, stray bytes, other delimiters) through `train` (a random learner)
+    and `score`;
+(2) mangled JSON Lines changes through `score`, and a mangled 600-row OpenStack slice
+    through `train --config` or `evaluate --config`;
+(3) `score` of Parquet and Arrow files whose columns have other types (numbers, booleans
+    as numbers, timestamps in other units and zones or as dates, nulls, lists, structs).
+Inputs of a bad run are copied to KEEP_DIR (default /tmp/changerisk-fuzz). The in-process
 counterpart is `properties::mangled_files_load_or_are_refused_by_name` (tests/it).
-Standard library only.
+Rounds 1 and 2 need the standard library only; round 3 needs pyarrow, pandas and numpy
+(without them it is reported NOT RUN and the exit code is 3). Exit 1: a bad run.
 """
 
 import os
@@ -274,4 +280,61 @@ for it in range(N):
             cmds[1] += ["--model", os.path.join(d, "m.json")]
         bad2 += run_all(cmds, d, f"config{seed}_{it}")
 print(f"round 2: {N} runs, {bad2} bad")
-sys.exit(1 if bad or bad2 else 0)
+
+
+def typed_columns(name, cells):
+    """Arrow columns a Parquet or Arrow export might hold for the text column `cells`:
+    other string types, numbers (with gaps, negated, narrow), booleans as numbers,
+    timestamps in several units and zones or as dates, nulls, lists and structs."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    cells = pd.Series(cells)
+    out = [
+        pa.array(cells.tolist(), pa.large_string()),
+        pa.array(cells.tolist(), pa.string()).dictionary_encode(),
+    ]
+    numbers = pd.to_numeric(cells, errors="coerce")
+    if numbers.notna().all():
+        gaps = numbers.astype("float64").where(np.arange(len(numbers)) % 7 != 0)
+        out += [pa.array(numbers.astype("int64")), pa.array(numbers.astype("float64")), pa.array(gaps)]
+        out += [pa.array((-numbers).astype("int64")), pa.array(numbers.astype("int32"))]
+    if cells.isin(["true", "false"]).all():
+        flags = cells == "true"
+        out += [pa.array(flags.tolist()), pa.array(flags.astype(int)), pa.array(flags.astype(float))]
+        out += [pa.array([None if i % 5 == 0 else f for i, f in enumerate(flags)], pa.bool_())]
+    if name == "timestamp":
+        t = pd.to_datetime(cells, utc=True)
+        out += [pa.array(t), pa.array(t.dt.tz_localize(None)), pa.array(t.dt.tz_convert("America/New_York"))]
+        out += [pa.array(t.astype("int64") // 10**9), pa.array(t.dt.date), pa.array(t.astype("int64") / 1e9)]
+    n = len(cells)
+    out += [pa.array([None] * n, pa.string()), pa.array([None] * n, pa.null()), pa.array([1.5] * n)]
+    out += [pa.array([[1]] * n), pa.array([{"a": 1}] * n)]
+    return out
+
+
+# --- round 3: typed columns in Parquet and Arrow files (needs pyarrow, pandas, numpy) ---
+try:
+    import pyarrow as pa
+    import pyarrow.feather as feather
+    import pyarrow.parquet as pq
+except ImportError:
+    print("round 3 NOT RUN: pyarrow is not installed (the typed Parquet and Arrow inputs were not fuzzed)")
+    sys.exit(1 if bad or bad2 else 3)
+header, *rows = [line.split(",") for line in NEW]
+text = {c: [r[j] for r in rows] for j, c in enumerate(header)}
+bad3 = 0
+for it in range(N):
+    columns = {c: pa.array(v, pa.string()) for c, v in text.items()}
+    for _ in range(R.randint(1, 3)):
+        c = R.choice(header)
+        columns[c] = R.choice(typed_columns(c, text[c]))
+    with tempfile.TemporaryDirectory() as d:
+        ext = R.choice(["parquet", "arrow"])
+        path = os.path.join(d, f"n.{ext}")
+        (pq.write_table if ext == "parquet" else feather.write_feather)(pa.table(columns), path)
+        cmd = [BIN, "score", "--model", f"{root}/models/model.json", "--changes", path, "--no-history"]
+        bad3 += run_all([cmd + ["--output", os.path.join(d, "o.parquet"), "-q"]], d, f"typed{seed}_{it}")
+print(f"round 3: {N} runs, {bad3} bad")
+sys.exit(1 if bad or bad2 or bad3 else 0)
