@@ -153,7 +153,7 @@ fn read_or_named<T>(result: changerisk::error::Result<T>, file: &str) -> Result<
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(96))]
+    #![proptest_config(ProptestConfig::with_cases(512))]
 
     /// Mangled changes (CSV and JSON Lines) and incidents files load or are refused
     /// with an error naming the file; no mangling makes a loader panic.
