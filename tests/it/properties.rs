@@ -9,6 +9,7 @@ use changerisk::policy::Policies;
 use changerisk::schema::{format_timestamp, parse_bool, parse_severity, parse_timestamp};
 use changerisk::table::parse_count;
 use proptest::prelude::*;
+use std::sync::LazyLock;
 
 proptest! {
     #[test]
@@ -47,41 +48,12 @@ proptest! {
     }
 }
 
-/// Cells a loader must survive: blanks, quotes, huge and odd numbers, impossible dates,
-/// control and multi-byte characters.
-const ODD_CELLS: &[&str] = &[
-    "",
-    " ",
-    "NaN",
-    "nan",
-    "inf",
-    "-inf",
-    "1e400",
-    "-1",
-    "0",
-    "1.5",
-    "TRUE",
-    "yes",
-    "\"",
-    "\"\"",
-    "\"a,b\"",
-    "2024-13-01T00:00:00Z",
-    "2024-02-30T00:00:00Z",
-    "9999-12-31T23:59:59Z",
-    "2024-01-01",
-    "1700000000",
-    "null",
-    "None",
-    "18446744073709551616",
-    "-9223372036854775808",
-    "0x10",
-    "\u{e9}",
-    "\t",
-    "\u{1f600}",
-    "\u{0}",
-    "\r",
-    "agent",
-];
+/// Cells a loader must survive (blanks, quotes, huge and odd numbers, impossible dates,
+/// control and multi-byte characters), shared with `scripts/fuzz_cli.py`.
+static ODD_CELLS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    serde_json::from_str(include_str!("../fixtures/odd_cells.json"))
+        .expect("a JSON array of strings")
+});
 
 /// One edit of a CSV text: which kind, which line, which cell, which odd value.
 type Edit = (u8, usize, usize, usize);
@@ -93,7 +65,7 @@ fn mangle(text: &str, edits: &[Edit]) -> String {
     let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
     for &(kind, line, cell, odd) in edits {
         let i = line % lines.len();
-        let odd = ODD_CELLS[odd % ODD_CELLS.len()];
+        let odd = ODD_CELLS[odd % ODD_CELLS.len()].as_str();
         let mut cells: Vec<String> = lines[i].split(',').map(str::to_owned).collect();
         let c = cell % cells.len();
         match kind % 8 {
@@ -163,21 +135,22 @@ proptest! {
         incidents_edits in proptest::collection::vec(any::<Edit>(), 1..5),
         json_edit in any::<(usize, usize)>(),
     ) {
-        let changes = head(&std::fs::read_to_string("data/new_changes.csv").unwrap(), 30);
-        let incidents = head(&std::fs::read_to_string("data/incidents.csv").unwrap(), 30);
+        let changes = mangle(&head(include_str!("../../data/new_changes.csv"), 30), &changes_edits);
+        let incidents = mangle(&head(include_str!("../../data/incidents.csv"), 30), &incidents_edits);
         let dir = tempfile::tempdir().unwrap();
         let config = Config::default();
 
         let path = dir.path().join("mangled_changes.csv");
-        std::fs::write(&path, mangle(&changes, &changes_edits)).unwrap();
+        std::fs::write(&path, &changes).unwrap();
         read_or_named(load_changes(&path, &config, Read::Unlabelled), "mangled_changes.csv")?;
 
         let path = dir.path().join("mangled_incidents.csv");
-        std::fs::write(&path, mangle(&incidents, &incidents_edits)).unwrap();
+        std::fs::write(&path, &incidents).unwrap();
         read_or_named(load_incidents(&path), "mangled_incidents.csv")?;
 
-        // JSON Lines: the mangled rows as objects, one of them cut short.
-        let mut jsonl = as_jsonl(&mangle(&changes, &changes_edits));
+        // JSON Lines: the same mangled rows as objects, in a third of the cases cut off
+        // at a random point.
+        let mut jsonl = as_jsonl(&changes);
         let cut = json_edit.0 % (jsonl.len() + 1);
         if json_edit.1 % 3 == 0 && jsonl.is_char_boundary(cut) {
             jsonl.truncate(cut);
