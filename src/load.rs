@@ -668,7 +668,10 @@ pub fn parse_table(table: &Table, file: &str, config: &Config, read: Read) -> Re
     if features.builtin {
         consumed.extend(["ai_tool", "reviewer_count", "rollback_plan"]);
     }
-    require_rows(table, file)?;
+    // No rows is an empty batch to score or an empty history; nothing to learn from.
+    if read == Read::Labelled {
+        require_rows(table, file)?;
+    }
 
     // Identity and timing in one task, the feature columns in parallel beside it; the
     // first error in that order is reported, so messages do not depend on scheduling.

@@ -1335,7 +1335,8 @@ impl RawCsv {
         let data = &text.as_bytes()[data_start..];
         if data.is_empty() {
             // A header alone (blank lines after it or not): a table of no rows, which
-            // is fine for incidents and an error for changes (said where that is known).
+            // is fine for incidents, changes to score and past changes, and an error for
+            // the changes `train` learns from (said where that is known).
             return Ok(Some(RawCsv {
                 ends: vec![Vec::new(); names.len()],
                 names,

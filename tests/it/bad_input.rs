@@ -426,8 +426,11 @@ fn empty_file_is_rejected() {
     .bad_input(&["changes.csv", "empty"]);
 }
 
+/// A header alone is an empty batch to `score` (one row out per change in: none, and
+/// exit 0, so a pipeline with nothing to score that day does not fail) and an empty
+/// history to learn from to `train` (exit 2). Its columns are still checked.
 #[test]
-fn header_only_changes_file_is_rejected() {
+fn header_only_changes_file_scores_nothing_and_trains_nothing() {
     let tmp = tempdir();
     let header = ChangeRow::new("", "")
         .cells()
@@ -436,15 +439,58 @@ fn header_only_changes_file_is_rejected() {
         .collect::<Vec<_>>()
         .join(",");
     std::fs::write(tmp.path().join("changes.csv"), format!("{header}\n")).expect("written");
+    for output in ["scored.csv", "scored.parquet"] {
+        let out = tmp.path().join(output);
+        let run = score(tmp.path(), Path::new("changes.csv"), None, &out).success();
+        assert!(run.stderr.contains("scored 0 changes"), "{}", run.stderr);
+        let df = read_table(&out);
+        assert_eq!(df.height(), 0);
+        let names: Vec<&str> = df.get_column_names().iter().map(|n| n.as_str()).collect();
+        assert_eq!(
+            names[..5],
+            ["change_id", "risk", "tier", "reasons", "policy"]
+        );
+    }
+    // An empty history beside changes to score counts as no history at all.
+    write_changes(&tmp.path().join("new.csv"), &small_changes());
+    write_incidents(&tmp.path().join("incidents.csv"), &[]);
     score(
         tmp.path(),
-        Path::new("changes.csv"),
-        None,
-        &tmp.path().join("scored.csv"),
+        Path::new("new.csv"),
+        Some((Path::new("incidents.csv"), Path::new("changes.csv"))),
+        &tmp.path().join("with_empty_history.csv"),
     )
-    .bad_input(&["changes.csv"]);
-    write_incidents(&tmp.path().join("incidents.csv"), &[]);
-    train_here(tmp.path(), "model.json", &[]).bad_input(&["changes.csv"]);
+    .success();
+    score(
+        tmp.path(),
+        Path::new("new.csv"),
+        None,
+        &tmp.path().join("without_history.csv"),
+    )
+    .success();
+    assert_eq!(
+        scored(&tmp.path().join("with_empty_history.csv")),
+        scored(&tmp.path().join("without_history.csv"))
+    );
+    train_here(tmp.path(), "model.json", &[]).bad_input(&["changes.csv", "only a header"]);
+    assert!(!tmp.path().join("model.json").exists());
+    // A header alone that lacks a column the model reads is still refused by name.
+    let short: Vec<&str> = header
+        .split(',')
+        .filter(|c| *c != "services_affected")
+        .collect();
+    std::fs::write(
+        tmp.path().join("short.csv"),
+        format!("{}\n", short.join(",")),
+    )
+    .expect("written");
+    score(
+        tmp.path(),
+        Path::new("short.csv"),
+        None,
+        &tmp.path().join("short_scored.csv"),
+    )
+    .bad_input(&["short.csv", "services_affected"]);
 }
 
 #[test]
