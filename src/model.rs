@@ -195,6 +195,12 @@ pub struct TreeParams {
     /// and older) grew every tree from every row (up to `max_rows_per_tree`).
     #[serde(default = "every_row")]
     pub subsample: f64,
+    /// Whether `train` still has to size the learning rates (and `max_trees`) to the
+    /// history ([`crate::train::LearnerParams::sized`]): true for the defaults, false once
+    /// sized or when `--learning-rate` names the rates. Never stored: a model file holds
+    /// the rates its trees were grown with.
+    #[serde(skip)]
+    pub size_learning_rate: bool,
 }
 
 fn every_row() -> f64 {

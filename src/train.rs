@@ -33,6 +33,14 @@ use crate::solver::{fit, Linear, NewtonParams};
 /// (benches/README.md).
 pub const DEFAULT_SUBSAMPLE: f64 = 0.5;
 
+/// Training histories of at least this many changes get the default learning rate as
+/// it is; a smaller one gets it times the square root of its share of this many (and
+/// `max_trees` divided by the same factor). Small, noisy histories want more and smaller
+/// steps: CatBoost's default rate falls with the rows in about the same way (for 500
+/// trees: 0.018 at 800 rows, 0.031 at 2,400, 0.067 at 18,000). Measured in
+/// benches/README.md ("A learning rate sized to the history").
+pub const FULL_RATE_ROWS: usize = 20_000;
+
 /// The most trees `--max-trees` allows: early stopping keeps models far below it (tens
 /// to hundreds), and a bound keeps a tiny learning rate from running for days.
 pub const MAX_TREES: usize = 10_000;
@@ -50,6 +58,7 @@ impl Default for TreeParams {
             max_bins: 64,
             max_rows_per_tree: 250_000,
             subsample: DEFAULT_SUBSAMPLE,
+            size_learning_rate: true,
         }
     }
 }
@@ -71,6 +80,25 @@ impl Default for LearnerParams {
 }
 
 impl LearnerParams {
+    /// The parameters for a history of `rows` training changes: unless the learning
+    /// rates were given, each is scaled by sqrt(rows / [`FULL_RATE_ROWS`]) when that is
+    /// below 1, and `max_trees` grows by the same factor (up to [`MAX_TREES`]), so the
+    /// trees can still take the same total step.
+    pub fn sized(mut self, rows: usize) -> LearnerParams {
+        let t = &mut self.trees;
+        if t.size_learning_rate {
+            let factor = (rows as f64 / FULL_RATE_ROWS as f64).sqrt().min(1.0);
+            if factor < 1.0 && factor > 0.0 {
+                for rate in &mut t.learning_rate {
+                    *rate *= factor;
+                }
+                t.max_trees = ((t.max_trees as f64 / factor).ceil() as usize).min(MAX_TREES);
+            }
+            t.size_learning_rate = false;
+        }
+        self
+    }
+
     /// Checks the parameters; only checked parameters can train.
     pub fn check(self) -> Result<LearnerParams> {
         let usage = |m: String| Err(Error::Usage(m));
@@ -704,8 +732,8 @@ pub fn prior_rate(
 
 /// Trains a model from `set` (rows in time order).
 pub fn train(set: TrainingSet, params: LearnerParams, ctx: TrainContext) -> Result<Model> {
-    let params = params.check()?;
     let n = set.y.len();
+    let params = params.check()?.sized(n);
     assert_eq!(set.first_incident.len(), n, "one first incident per row");
     let folds: Vec<Fold> = rolling_origin(n, &params)?
         .into_iter()
@@ -890,6 +918,37 @@ mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
+
+    #[test]
+    fn learning_rate_is_sized_to_small_histories_only_by_default() {
+        let sized = |rows: usize, p: LearnerParams| p.sized(rows).trees;
+        let t = sized(5_000, LearnerParams::default());
+        assert!(
+            (t.learning_rate[0] - 0.04).abs() < 1e-12,
+            "{:?}",
+            t.learning_rate
+        );
+        assert_eq!(t.max_trees, 800);
+        assert!(!t.size_learning_rate, "sized once");
+        // Sizing twice (a model's stored settings trained again) changes nothing more.
+        let again = LearnerParams {
+            trees: t.clone(),
+            ..LearnerParams::default()
+        };
+        assert_eq!(sized(5_000, again), t);
+        for rows in [FULL_RATE_ROWS, 1_000_000] {
+            let t = sized(rows, LearnerParams::default());
+            assert_eq!((t.learning_rate, t.max_trees), (vec![0.08], 400));
+        }
+        // A tiny history stops at the cap on trees.
+        assert_eq!(sized(1, LearnerParams::default()).max_trees, MAX_TREES);
+        // Rates given by hand are used as they are.
+        let mut given = LearnerParams::default();
+        given.trees.learning_rate = vec![0.05, 0.1];
+        given.trees.size_learning_rate = false;
+        let t = sized(500, given);
+        assert_eq!((t.learning_rate, t.max_trees), (vec![0.05, 0.1], 400));
+    }
 
     #[test]
     fn platt_recovers_a_known_slope_and_offset() {

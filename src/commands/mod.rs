@@ -248,6 +248,7 @@ pub(crate) fn learner_params(args: LearnerArgs) -> Result<LearnerParams> {
     params.trees.max_trees = max_trees;
     if !learning_rate.is_empty() {
         params.trees.learning_rate = learning_rate;
+        params.trees.size_learning_rate = false;
     }
     if !l2.is_empty() {
         params.trees.l2 = l2;

@@ -421,6 +421,18 @@ fn learning_rate_and_l2_are_chosen_by_validation_and_used_by_the_refit() {
     assert_eq!(single.training.chosen.learning_rate, None);
     assert_eq!(single.training.chosen.fold_trees, t.chosen.fold_trees);
     assert_eq!(single.trees, model.trees);
+    // Rates given are stored as given; the default rate is sized to this small history
+    // (under 20,000 changes), and the model file holds the rate its trees were grown with.
+    assert_eq!(model.params.trees.learning_rate, vec![0.05, 0.2]);
+    assert_eq!(model.params.trees.max_trees, 400);
+    let default = train_with(dir, &history, "gbdt", "default.json", &[]);
+    let factor = (default.training.rows as f64 / 20_000.0).sqrt();
+    assert!(factor < 1.0, "{} rows", default.training.rows);
+    assert!((default.params.trees.learning_rate[0] - 0.08 * factor).abs() < 1e-12);
+    assert_eq!(
+        default.params.trees.max_trees,
+        (400.0 / factor).ceil() as usize
+    );
     // Out-of-range candidates are usage errors.
     for bad in [
         ["--learning-rate", "0.1,0"],
