@@ -196,7 +196,7 @@ pub struct TreeParams {
     #[serde(default = "every_row")]
     pub subsample: f64,
     /// Whether `train` still has to size the learning rates (and `max_trees`) to the
-    /// history ([`crate::train::LearnerParams::sized`]): true for the defaults, false once
+    /// history ([`LearnerParams::sized`]): true for the defaults, false once
     /// sized or when `--learning-rate` names the rates. Never stored: a model file holds
     /// the rates its trees were grown with.
     #[serde(skip)]
