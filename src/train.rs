@@ -35,7 +35,7 @@ pub const DEFAULT_SUBSAMPLE: f64 = 0.5;
 
 /// Training histories of at least this many changes get the default learning rate as
 /// it is; a smaller one gets it times the square root of its share of this many (and
-/// `max_trees` divided by the same factor). Small, noisy histories want more and smaller
+/// `max_trees` and the early-stopping patience divided by the same factor). Small, noisy histories want more and smaller
 /// steps: CatBoost's default rate falls with the rows in about the same way (for 500
 /// trees: 0.018 at 800 rows, 0.031 at 2,400, 0.067 at 18,000). Measured in
 /// benches/README.md ("A learning rate sized to the history").
@@ -82,8 +82,9 @@ impl Default for LearnerParams {
 impl LearnerParams {
     /// The parameters for a history of `rows` training changes: unless the learning
     /// rates were given, each is scaled by sqrt(rows / [`FULL_RATE_ROWS`]) when that is
-    /// below 1, and `max_trees` grows by the same factor (up to [`MAX_TREES`]), so the
-    /// trees can still take the same total step.
+    /// below 1, and `max_trees` (up to [`MAX_TREES`]) and the early-stopping patience
+    /// grow by the same factor, so the trees can still take the same total step and
+    /// early stopping waits for the same step without improvement.
     pub fn sized(mut self, rows: usize) -> LearnerParams {
         let t = &mut self.trees;
         if t.size_learning_rate {
@@ -93,6 +94,7 @@ impl LearnerParams {
                     *rate *= factor;
                 }
                 t.max_trees = ((t.max_trees as f64 / factor).ceil() as usize).min(MAX_TREES);
+                t.early_stopping = (t.early_stopping as f64 / factor).ceil() as usize;
             }
             t.size_learning_rate = false;
         }
@@ -928,7 +930,7 @@ mod tests {
             "{:?}",
             t.learning_rate
         );
-        assert_eq!(t.max_trees, 800);
+        assert_eq!((t.max_trees, t.early_stopping), (800, 50));
         assert!(!t.size_learning_rate, "sized once");
         // Sizing twice (a model's stored settings trained again) changes nothing more.
         let again = LearnerParams {
@@ -938,7 +940,10 @@ mod tests {
         assert_eq!(sized(5_000, again), t);
         for rows in [FULL_RATE_ROWS, 1_000_000] {
             let t = sized(rows, LearnerParams::default());
-            assert_eq!((t.learning_rate, t.max_trees), (vec![0.08], 400));
+            assert_eq!(
+                (t.learning_rate, t.max_trees, t.early_stopping),
+                (vec![0.08], 400, 25)
+            );
         }
         // A tiny history stops at the cap on trees.
         assert_eq!(sized(1, LearnerParams::default()).max_trees, MAX_TREES);

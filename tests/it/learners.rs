@@ -430,8 +430,14 @@ fn learning_rate_and_l2_are_chosen_by_validation_and_used_by_the_refit() {
     assert!(factor < 1.0, "{} rows", default.training.rows);
     assert!((default.params.trees.learning_rate[0] - 0.08 * factor).abs() < 1e-12);
     assert_eq!(
-        default.params.trees.max_trees,
-        (400.0 / factor).ceil() as usize
+        (
+            default.params.trees.max_trees,
+            default.params.trees.early_stopping
+        ),
+        (
+            (400.0 / factor).ceil() as usize,
+            (25.0 / factor).ceil() as usize
+        )
     );
     // Out-of-range candidates are usage errors.
     for bad in [
