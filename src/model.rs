@@ -195,10 +195,10 @@ pub struct TreeParams {
     /// and older) grew every tree from every row (up to `max_rows_per_tree`).
     #[serde(default = "every_row")]
     pub subsample: f64,
-    /// Whether `train` still has to size the learning rates (and `max_trees`) to the
-    /// history ([`LearnerParams::sized`]): true for the defaults, false once
-    /// sized or when `--learning-rate` names the rates. Never stored: a model file holds
-    /// the rates its trees were grown with.
+    /// Whether `train` still has to size the learning rates (with `max_trees` and
+    /// `early_stopping`) to the history ([`LearnerParams::sized`]): true for the
+    /// defaults, false once sized or when `--learning-rate` names the rates. Never
+    /// stored: a model file holds the settings its trees were grown with.
     #[serde(skip)]
     pub size_learning_rate: bool,
 }

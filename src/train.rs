@@ -35,10 +35,10 @@ pub const DEFAULT_SUBSAMPLE: f64 = 0.5;
 
 /// Training histories of at least this many changes get the default learning rate as
 /// it is; a smaller one gets it times the square root of its share of this many (and
-/// `max_trees` and the early-stopping patience divided by the same factor). Small, noisy histories want more and smaller
-/// steps: CatBoost's default rate falls with the rows in about the same way (for 500
-/// trees: 0.018 at 800 rows, 0.031 at 2,400, 0.067 at 18,000). Measured in
-/// benches/README.md ("A learning rate sized to the history").
+/// `max_trees` and the early-stopping patience divided by the same factor). Small,
+/// noisy histories want more and smaller steps: CatBoost's default rate falls with the
+/// rows in about the same way (for 500 trees: 0.018 at 800 rows, 0.031 at 2,400, 0.067
+/// at 18,000). Measured in benches/README.md ("A learning rate sized to the history").
 pub const FULL_RATE_ROWS: usize = 20_000;
 
 /// The most trees `--max-trees` allows: early stopping keeps models far below it (tens
