@@ -432,18 +432,21 @@ fn empty_file_is_rejected() {
 #[test]
 fn header_only_changes_file_scores_nothing_and_trains_nothing() {
     let tmp = tempdir();
+    let dir = tmp.path();
+    let score_here = |changes: &str, history: Option<(&Path, &Path)>, output: &str| {
+        score(dir, Path::new(changes), history, &dir.join(output))
+    };
     let header = ChangeRow::new("", "")
         .cells()
         .iter()
         .map(|c| c.0)
         .collect::<Vec<_>>()
         .join(",");
-    std::fs::write(tmp.path().join("changes.csv"), format!("{header}\n")).expect("written");
+    std::fs::write(dir.join("changes.csv"), format!("{header}\n")).expect("written");
     for output in ["scored.csv", "scored.parquet"] {
-        let out = tmp.path().join(output);
-        let run = score(tmp.path(), Path::new("changes.csv"), None, &out).success();
+        let run = score_here("changes.csv", None, output).success();
         assert!(run.stderr.contains("scored 0 changes"), "{}", run.stderr);
-        let df = read_table(&out);
+        let df = read_table(&dir.join(output));
         assert_eq!(df.height(), 0);
         let names: Vec<&str> = df.get_column_names().iter().map(|n| n.as_str()).collect();
         assert_eq!(
@@ -452,45 +455,25 @@ fn header_only_changes_file_scores_nothing_and_trains_nothing() {
         );
     }
     // An empty history beside changes to score counts as no history at all.
-    write_changes(&tmp.path().join("new.csv"), &small_changes());
-    write_incidents(&tmp.path().join("incidents.csv"), &[]);
-    score(
-        tmp.path(),
-        Path::new("new.csv"),
-        Some((Path::new("incidents.csv"), Path::new("changes.csv"))),
-        &tmp.path().join("with_empty_history.csv"),
-    )
-    .success();
-    score(
-        tmp.path(),
-        Path::new("new.csv"),
-        None,
-        &tmp.path().join("without_history.csv"),
-    )
-    .success();
+    write_changes(&dir.join("new.csv"), &small_changes());
+    write_incidents(&dir.join("incidents.csv"), &[]);
+    let empty_history = (Path::new("incidents.csv"), Path::new("changes.csv"));
+    score_here("new.csv", Some(empty_history), "with_empty_history.csv").success();
+    score_here("new.csv", None, "without_history.csv").success();
     assert_eq!(
-        scored(&tmp.path().join("with_empty_history.csv")),
-        scored(&tmp.path().join("without_history.csv"))
+        scored(&dir.join("with_empty_history.csv")),
+        scored(&dir.join("without_history.csv"))
     );
-    train_here(tmp.path(), "model.json", &[]).bad_input(&["changes.csv", "only a header"]);
-    assert!(!tmp.path().join("model.json").exists());
+    train_here(dir, "model.json", &[]).bad_input(&["changes.csv", "only a header"]);
+    assert!(!dir.join("model.json").exists());
     // A header alone that lacks a column the model reads is still refused by name.
     let short: Vec<&str> = header
         .split(',')
         .filter(|c| *c != "services_affected")
         .collect();
-    std::fs::write(
-        tmp.path().join("short.csv"),
-        format!("{}\n", short.join(",")),
-    )
-    .expect("written");
-    score(
-        tmp.path(),
-        Path::new("short.csv"),
-        None,
-        &tmp.path().join("short_scored.csv"),
-    )
-    .bad_input(&["short.csv", "services_affected"]);
+    std::fs::write(dir.join("short.csv"), format!("{}\n", short.join(","))).expect("written");
+    score_here("short.csv", None, "short_scored.csv")
+        .bad_input(&["short.csv", "services_affected"]);
 }
 
 #[test]

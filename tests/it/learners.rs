@@ -7,9 +7,10 @@ use std::path::Path;
 use changerisk::analysis::{contribution_column, score_history, ScoredHistory};
 use changerisk::commands::Inputs;
 use changerisk::config::Config;
-use changerisk::model::{sigmoid, LearnerChoice, Model};
+use changerisk::model::{sigmoid, LearnerChoice, Model, TreeParams};
 use changerisk::policy::Policies;
 use changerisk::progress::Progress;
+use changerisk::train::FULL_RATE_ROWS;
 use ndarray::Array1;
 
 use crate::util::*;
@@ -426,18 +427,14 @@ fn learning_rate_and_l2_are_chosen_by_validation_and_used_by_the_refit() {
     assert_eq!(model.params.trees.learning_rate, vec![0.05, 0.2]);
     assert_eq!(model.params.trees.max_trees, 400);
     let default = train_with(dir, &history, "gbdt", "default.json", &[]);
-    let factor = (default.training.rows as f64 / 20_000.0).sqrt();
+    let (stored, full) = (&default.params.trees, TreeParams::default());
+    let factor = (default.training.rows as f64 / FULL_RATE_ROWS as f64).sqrt();
     assert!(factor < 1.0, "{} rows", default.training.rows);
-    assert!((default.params.trees.learning_rate[0] - 0.08 * factor).abs() < 1e-12);
+    assert!((stored.learning_rate[0] - full.learning_rate[0] * factor).abs() < 1e-12);
+    let grown = |n: usize| (n as f64 / factor).ceil() as usize;
     assert_eq!(
-        (
-            default.params.trees.max_trees,
-            default.params.trees.early_stopping
-        ),
-        (
-            (400.0 / factor).ceil() as usize,
-            (25.0 / factor).ceil() as usize
-        )
+        (stored.max_trees, stored.early_stopping),
+        (grown(full.max_trees), grown(full.early_stopping))
     );
     // Out-of-range candidates are usage errors.
     for bad in [
