@@ -19,6 +19,9 @@ table and the means.
     $VENV/bin/python benches/public.py --windows 12 --columba-windows 2 --window-rows 1000
     # the same with other selection settings for every changerisk run
     $VENV/bin/python benches/public.py --flags "--folds 5 --validation-fraction 0.3"
+    # whole-history-like cases: the first and the last N changes of each dataset (the
+    # project younger, or its early years forgotten), each split 80/20 like the whole
+    $VENV/bin/python benches/public.py --windows 0 --ends 6000,10000,14000,18000 --columba-ends 2500,3500
 
 Needs numpy, pandas, scikit-learn and lightgbm; reads ../shared/datasets/jit.
 """
@@ -91,11 +94,18 @@ def changerisk(binary, path, config_path, learner, flags=()):
     return json.loads(out.stdout)["model"]["roc_auc"]
 
 
+def sizes(value):
+    """A comma-separated list of change counts."""
+    return [int(n) for n in value.split(",") if n]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--windows", type=int, default=5, help="OpenStack windows (0: none)")
     ap.add_argument("--columba-windows", type=int, default=0, help="Columba windows (default none)")
     ap.add_argument("--window-rows", type=int, default=9000)
+    ap.add_argument("--ends", type=sizes, default=[], help="OpenStack: also its first and last N changes, for each N (comma-separated)")
+    ap.add_argument("--columba-ends", type=sizes, default=[], help="Columba: the same")
     target = os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/changerisk-target"))
     ap.add_argument("--changerisk", default=os.path.join(target, "release", "changerisk"))
     ap.add_argument("--flags", default="", help="more `evaluate` flags for every changerisk run, e.g. '--folds 5'")
@@ -122,6 +132,13 @@ def main():
             window.to_csv(path, index=False)
             label = f"{name} rows {start}-{start + args.window_rows}"
             cases.append((label, path, config_path, config, window))
+    for (name, _, config_path, config, frame), ends in zip(cases[:2], [args.ends, args.columba_ends]):
+        ordered = frame.iloc[time_order(frame, config["columns"])]
+        for n in (n for n in ends if n < len(ordered)):
+            for side, part in [("first", ordered.iloc[:n]), ("last", ordered.iloc[-n:])]:
+                path = os.path.join(tmp.name, f"{name}_{side}_{n}.csv")
+                part.to_csv(path, index=False)
+                cases.append((f"{name} {side} {n}", path, config_path, config, part))
 
     rows = []
     print("| case | " + " | ".join(f"changerisk {l}" for l in LEARNERS) + " | sklearn LR | LightGBM | better of the two | auto - better |")
