@@ -21,14 +21,15 @@ const RISK_BLOCK: usize = 4096;
 /// The `format` field every model file carries.
 pub const MODEL_FORMAT: &str = "changerisk-model";
 /// The model file version this build reads and writes.
-pub const MODEL_VERSION: u32 = 6;
+pub const MODEL_VERSION: u32 = 7;
 
 /// The oldest format version this build reads: version 2 files hold one learning rate
 /// and one L2 penalty where later versions hold lists, versions 2 and 3 have no
 /// `subsample` (their trees grew from every row), versions before 5 have no
 /// `smoothed_log_ratio` feature (nor the `author_expected_incidents` history column it
-/// reads), and versions before 6 no `time` feature for the trees only (`trees_only`);
-/// the rest is the same.
+/// reads), versions before 6 no `time` feature for the trees only (`trees_only`), and
+/// versions before 7 no record of the tree settings before they were sized to the
+/// history (`sized_from`); the rest is the same.
 pub const OLDEST_MODEL_VERSION: u32 = 2;
 
 /// The largest log-odds a model file may give as an intercept, a coefficient or a
@@ -198,9 +199,39 @@ pub struct TreeParams {
     /// Whether `train` still has to size the learning rates (with `max_trees` and
     /// `early_stopping`) to the history ([`LearnerParams::sized`]): true for the
     /// defaults, false once sized or when `--learning-rate` names the rates. Never
-    /// stored: a model file holds the settings its trees were grown with.
+    /// stored: a model file holds the settings its trees were grown with, and
+    /// `sized_from` the ones they were sized from.
     #[serde(skip)]
     pub size_learning_rate: bool,
+    /// The learning rates, `max_trees` and `early_stopping` as given, before `train`
+    /// sized them to its history; none when the rates were given (`--learning-rate`)
+    /// or the file is older than format version 7. A retrain on other rows (`report`'s
+    /// evaluation) sizes these afresh, as `evaluate` does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sized_from: Option<GivenRates>,
+}
+
+/// Tree settings as given, before [`LearnerParams::sized`] scaled them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GivenRates {
+    pub learning_rate: Vec<f64>,
+    pub max_trees: usize,
+    pub early_stopping: usize,
+}
+
+impl TreeParams {
+    /// The settings as given, to be sized again for another history: the stored ones
+    /// when they were not sized.
+    pub fn as_given(mut self) -> TreeParams {
+        if let Some(given) = self.sized_from.take() {
+            self.learning_rate = given.learning_rate;
+            self.max_trees = given.max_trees;
+            self.early_stopping = given.early_stopping;
+            self.size_learning_rate = true;
+        }
+        self
+    }
 }
 
 fn every_row() -> f64 {

@@ -21,8 +21,8 @@ use crate::gbdt::{boost, Binned, BoostParams, Ensemble, Node, Validation};
 use crate::label::{LabelParams, LabelSummary};
 use crate::metrics::{log_loss, roc_auc, Metrics};
 use crate::model::{
-    sigmoid, LearnerChoice, LearnerParams, Model, ModelFeature, Platt, Tiers, TrainingSummary,
-    TreeParams, Trial, MODEL_FORMAT, MODEL_VERSION,
+    sigmoid, GivenRates, LearnerChoice, LearnerParams, Model, ModelFeature, Platt, Tiers,
+    TrainingSummary, TreeParams, Trial, MODEL_FORMAT, MODEL_VERSION,
 };
 use crate::schema::format_timestamp;
 use crate::solver::{fit, Linear, NewtonParams};
@@ -59,6 +59,7 @@ impl Default for TreeParams {
             max_rows_per_tree: 250_000,
             subsample: DEFAULT_SUBSAMPLE,
             size_learning_rate: true,
+            sized_from: None,
         }
     }
 }
@@ -88,6 +89,11 @@ impl LearnerParams {
     pub fn sized(mut self, rows: usize) -> LearnerParams {
         let t = &mut self.trees;
         if t.size_learning_rate {
+            t.sized_from = Some(GivenRates {
+                learning_rate: t.learning_rate.clone(),
+                max_trees: t.max_trees,
+                early_stopping: t.early_stopping,
+            });
             let factor = (rows as f64 / FULL_RATE_ROWS as f64).sqrt().min(1.0);
             if factor < 1.0 && factor > 0.0 {
                 for rate in &mut t.learning_rate {
@@ -938,6 +944,26 @@ mod tests {
             ..LearnerParams::default()
         };
         assert_eq!(sized(5_000, again), t);
+        // The settings as given are kept beside the sized ones, and sized afresh for
+        // another history (report's evaluation) they are what the defaults give there.
+        let default = TreeParams::default();
+        let given = t.sized_from.clone().expect("the settings before sizing");
+        assert_eq!(
+            (given.learning_rate, given.max_trees, given.early_stopping),
+            (
+                default.learning_rate,
+                default.max_trees,
+                default.early_stopping
+            )
+        );
+        let resized = LearnerParams {
+            trees: t.clone().as_given(),
+            ..LearnerParams::default()
+        };
+        assert_eq!(
+            sized(10_000, resized),
+            sized(10_000, LearnerParams::default())
+        );
         for rows in [FULL_RATE_ROWS, 1_000_000] {
             let t = sized(rows, LearnerParams::default());
             assert_eq!(
@@ -952,6 +978,8 @@ mod tests {
         given.trees.learning_rate = vec![0.05, 0.1];
         given.trees.size_learning_rate = false;
         let t = sized(500, given);
+        assert_eq!(t.sized_from, None, "nothing to size again");
+        assert_eq!(t.clone().as_given(), t);
         assert_eq!((t.learning_rate, t.max_trees), (vec![0.05, 0.1], 400));
     }
 

@@ -200,6 +200,26 @@ fn report_on_shipped_data_opens_in_headless_chromium_with_every_chart() {
     // The headline is the time-ordered evaluation, model beside rule baseline.
     assert!(html.contains("Measured time-ordered"));
     assert!(html.contains("rule baseline"));
+    // ... and its numbers are `evaluate`'s on the same inputs: the shipped model's tree
+    // settings, sized to its 15,000 training changes, are sized afresh to the
+    // evaluation's 12,000, as `evaluate` sizes its own.
+    let evaluated: serde_json::Value = serde_json::from_str(
+        &run(&repo_root(), ["evaluate", "-q", "--json"])
+            .success()
+            .stdout,
+    )
+    .expect("evaluate --json prints JSON");
+    for (row, key) in [
+        ("log loss", "log_loss"),
+        ("expected calibration error", "ece"),
+    ] {
+        let value = evaluated["model"][key].as_f64().expect("a number");
+        let cell = format!("{row}</th><td class=\"num\">{value:.4}</td>");
+        assert!(
+            html.contains(&cell),
+            "the report's {row} is not evaluate's {value:.4}"
+        );
+    }
     // The riskiest recent changes carry their reasons.
     let rows = html
         .matches("<td data-label=\"reasons\" class=\"reasons\">")
