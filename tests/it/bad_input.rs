@@ -1202,3 +1202,42 @@ fn a_byte_order_mark_inside_the_file_is_refused_at_the_id() {
     )
     .bad_input(&["changes.csv", "row 4", "change_id", "byte-order mark"]);
 }
+
+#[test]
+fn model_trained_with_another_config_is_refused_before_any_work() {
+    // The shipped model reads the built-in columns; Columba's config reads none of them.
+    let dir = tempdir();
+    let changes = repo_root().join("../shared/datasets/jit/columba.csv");
+    let config = repo_root().join("data/examples/columba.toml");
+    let model = repo_root().join("models/model.json");
+    let (changes, config, model) = (
+        changes.display().to_string(),
+        config.display().to_string(),
+        model.display().to_string(),
+    );
+    let report = dir.path().join("report.html");
+    for args in [
+        vec!["export", "--output", "export"],
+        vec!["report", "--output", report.to_str().expect("UTF-8")],
+    ] {
+        let mut args = args;
+        args.extend([
+            "--config",
+            &config,
+            "--changes",
+            &changes,
+            "--model",
+            &model,
+        ]);
+        let run = run(dir.path(), args).bad_input(&[
+            "columba.csv",
+            "feature 'ai_any'",
+            "columba.toml",
+            "trained with another config",
+        ]);
+        let run = run.quotes("ai_involvement");
+        // Refused before the report's evaluation trains a model.
+        assert!(!run.stderr.contains("model selection"), "{}", run.stderr);
+    }
+    assert!(!dir.path().join("export").exists() && !report.exists());
+}
