@@ -106,7 +106,7 @@ def main():
     ap.add_argument("--window-rows", type=int, default=9000)
     ap.add_argument("--ends", type=sizes, default=[], help="OpenStack: also its first and last N changes, for each N (comma-separated)")
     ap.add_argument("--columba-ends", type=sizes, default=[], help="Columba: the same")
-    target = os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/changerisk-target"))
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target"))
     ap.add_argument("--changerisk", default=os.path.join(target, "release", "changerisk"))
     ap.add_argument("--flags", default="", help="more `evaluate` flags for every changerisk run, e.g. '--folds 5'")
     args = ap.parse_args()

@@ -8,7 +8,7 @@
 #
 # Builds nothing: run `cargo build --release` first.
 # Environment (all optional):
-#   CHANGERISK_BIN    the binary (default /root/.cache/changerisk-target/release/changerisk)
+#   CHANGERISK_BIN    the binary (default $CARGO_TARGET_DIR or ./target, release)
 #   VENV              Python venv with numpy, pandas, scikit-learn, lightgbm; created and
 #                     filled if missing (default /work/bench-venv-q)
 #   QUALITY_SEEDS     comma-separated seeds (default 11,12)
@@ -22,7 +22,7 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-bin=${CHANGERISK_BIN:-/root/.cache/changerisk-target/release/changerisk}
+bin=${CHANGERISK_BIN:-${CARGO_TARGET_DIR:-$repo/target}/release/changerisk}
 venv=${VENV:-/work/bench-venv-q}
 dir=${QUALITY_DIR:-/tmp/changerisk-quality}
 

@@ -19,7 +19,7 @@
 #   VENV         Python venv with numpy, pandas, pyarrow, scikit-learn, lightgbm
 #                (default /work/bench-venv-q; created and filled if missing)
 #   CHANGERISK   the changerisk binary (default $CARGO_TARGET_DIR or
-#                ~/.cache/changerisk-target, release)
+#                ./target, release)
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -27,7 +27,7 @@ n=${BENCH_N:-1000000}
 runs=${BENCH_RUNS:-3}
 dir=${BENCH_DIR:-/tmp/changerisk-bench}
 venv=${VENV:-/work/bench-venv-q}
-bin=${CHANGERISK:-${CARGO_TARGET_DIR:-$HOME/.cache/changerisk-target}/release/changerisk}
+bin=${CHANGERISK:-${CARGO_TARGET_DIR:-$repo/target}/release/changerisk}
 [[ -x "$bin" ]] || { echo "no changerisk binary at $bin (cargo build --release)" >&2; exit 2; }
 if [[ ! -x "$venv/bin/python" ]]; then
     python3 -m venv "$venv"

@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/changerisk-target}"
+# The build directory is cargo's own (./target, as for `cargo run`) unless CARGO_TARGET_DIR
+# names another (.ci/run keeps it outside the clone), so the README's two commands share one build.
 venv="${CHANGERISK_VENV:-$HOME/.cache/changerisk-venv}"
 stamp="$venv/.requirements"
 if ! cmp -s scripts/requirements.txt "$stamp" 2>/dev/null; then
