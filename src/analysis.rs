@@ -5,14 +5,13 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use polars::prelude::DataFrame;
 use rayon::prelude::*;
 
 use crate::commands::score::score_frame_explained;
 use crate::commands::Inputs;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::frame::{Column, Frame};
 use crate::label::{LabelSource, LabelSummary};
 use crate::load::{load_changes, load_incidents, Incidents, LoadedChanges, Read};
@@ -93,29 +92,6 @@ impl ScoredHistory {
 /// logs the labels' summary (`label_summary`) if it has not already. Without
 /// `keep_design` the feature values are not kept (a report needs one at a time: at 1M
 /// changes of the built-in schema they take 344 MB).
-/// Refuses a model whose features read a column that the changes, read with the given
-/// `--config` instead of the model's own, do not have: a model trained with another
-/// config.
-fn model_reads_only(model: &Model, frame: &Frame, changes: &Path, config: &Path) -> Result<()> {
-    for f in &model.features {
-        if let Some((column, _)) = f
-            .def
-            .expr
-            .inputs()
-            .into_iter()
-            .find(|(c, _)| frame.get(c).is_none())
-        {
-            return Err(Error::Data(format!(
-                "{}: the model's feature '{}' reads the column '{column}', which these changes do not have as read with the config {}: the model was trained with another config (give --model a model trained with this one, or drop --config to read the changes with the model's own)",
-                changes.display(),
-                f.def.name,
-                config.display()
-            )));
-        }
-    }
-    Ok(())
-}
-
 pub fn score_history(
     model: &Model,
     inputs: &Inputs,
@@ -140,11 +116,8 @@ pub fn score_history(
     let frame = std::mem::take(&mut changes.frame);
     let prepared = prepare(&changes, &incidents, model.labelling, &rows, frame);
 
-    let frame = prepared.frame;
-    if let Some(config) = &inputs.config_file {
-        model_reads_only(model, &frame, &inputs.changes, config)?;
-    }
     progress.stage("scoring");
+    let frame = prepared.frame;
     let design: Vec<Vec<f64>> = if keep_design {
         model
             .features

@@ -211,7 +211,8 @@ pub struct TreeParams {
     pub sized_from: Option<GivenRates>,
 }
 
-/// Tree settings as given, before [`LearnerParams::sized`] scaled them.
+/// Tree settings as given, before [`LearnerParams::sized`] scaled them (restored by
+/// [`LearnerParams::as_given`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GivenRates {
@@ -220,17 +221,24 @@ pub struct GivenRates {
     pub early_stopping: usize,
 }
 
-impl TreeParams {
-    /// The settings as given, to be sized again for another history: the stored ones
-    /// when they were not sized.
-    pub fn as_given(mut self) -> TreeParams {
-        if let Some(given) = self.sized_from.take() {
-            self.learning_rate = given.learning_rate;
-            self.max_trees = given.max_trees;
-            self.early_stopping = given.early_stopping;
-            self.size_learning_rate = true;
-        }
-        self
+/// A feature input a config does not load ([`Model::unreadable_input`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnreadInput {
+    pub feature: String,
+    pub column: String,
+    pub kind: &'static str,
+    /// What the config does with the column instead: "does not load it" or "loads it as
+    /// numeric".
+    pub loaded: String,
+}
+
+impl std::fmt::Display for UnreadInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "feature '{}' reads column '{}' as {}",
+            self.feature, self.column, self.kind
+        )
     }
 }
 
@@ -439,6 +447,33 @@ impl Model {
         Ok(model)
     }
 
+    /// The first feature input `config` does not load as the kind the feature reads it
+    /// (a model applied with a config other than its own may read columns that config
+    /// does not load).
+    pub fn unreadable_input(&self, config: &Config) -> Option<UnreadInput> {
+        let readable = crate::features::readable_inputs(config);
+        self.features.iter().find_map(|f| {
+            let (column, kind) = f
+                .def
+                .expr
+                .inputs()
+                .into_iter()
+                .find(|&(c, k)| !readable.iter().any(|(rc, rk)| rc == c && *rk == k))?;
+            let loaded = readable
+                .iter()
+                .find(|(c, _)| c == column)
+                .map_or("does not load it".to_string(), |(_, k)| {
+                    format!("loads it as {k}")
+                });
+            Some(UnreadInput {
+                feature: f.def.name.clone(),
+                column: column.to_string(),
+                kind,
+                loaded,
+            })
+        })
+    }
+
     fn check(&mut self) -> std::result::Result<(), String> {
         let finite = |v: f64| v.is_finite();
         if !finite(self.intercept) {
@@ -510,23 +545,11 @@ impl Model {
         }
         // Every feature reads a column its config loads, as the kind it is loaded as
         // (else scoring would fail on the first change, naming no file).
-        let readable = crate::features::readable_inputs(&self.config);
-        for f in &self.features {
-            for (column, kind) in f.def.expr.inputs() {
-                if !readable.iter().any(|(c, k)| c == column && *k == kind) {
-                    let loaded = readable
-                        .iter()
-                        .find(|(c, _)| c == column)
-                        .map_or("does not load it".to_string(), |(_, k)| {
-                            format!("loads it as {k}")
-                        });
-                    return Err(format!(
-                        "feature '{}' reads column '{column}' as {kind}, but its feature \
-                         config {loaded}",
-                        f.def.name
-                    ));
-                }
-            }
+        if let Some(unread) = self.unreadable_input(&self.config) {
+            return Err(format!(
+                "{unread}, but its feature config {}",
+                unread.loaded
+            ));
         }
         let mut names = std::collections::HashSet::new();
         for f in &self.features {

@@ -107,6 +107,20 @@ impl LearnerParams {
         self
     }
 
+    /// The inverse of [`LearnerParams::sized`]: the tree settings as given, to be sized
+    /// afresh for another history (`report`'s evaluation); unchanged when they were not
+    /// sized.
+    pub fn as_given(mut self) -> LearnerParams {
+        let t = &mut self.trees;
+        if let Some(given) = t.sized_from.take() {
+            t.learning_rate = given.learning_rate;
+            t.max_trees = given.max_trees;
+            t.early_stopping = given.early_stopping;
+            t.size_learning_rate = true;
+        }
+        self
+    }
+
     /// Checks the parameters; only checked parameters can train.
     pub fn check(self) -> Result<LearnerParams> {
         let usage = |m: String| Err(Error::Usage(m));
@@ -956,12 +970,12 @@ mod tests {
                 default.early_stopping
             )
         );
-        let resized = LearnerParams {
-            trees: t.clone().as_given(),
+        let stored = LearnerParams {
+            trees: t.clone(),
             ..LearnerParams::default()
         };
         assert_eq!(
-            sized(10_000, resized),
+            sized(10_000, stored.as_given()),
             sized(10_000, LearnerParams::default())
         );
         for rows in [FULL_RATE_ROWS, 1_000_000] {
@@ -977,9 +991,10 @@ mod tests {
         let mut given = LearnerParams::default();
         given.trees.learning_rate = vec![0.05, 0.1];
         given.trees.size_learning_rate = false;
-        let t = sized(500, given);
-        assert_eq!(t.sized_from, None, "nothing to size again");
-        assert_eq!(t.clone().as_given(), t);
+        let sized_given = given.sized(500);
+        assert_eq!(sized_given.trees.sized_from, None, "nothing to size again");
+        assert_eq!(sized_given.clone().as_given(), sized_given);
+        let t = sized_given.trees;
         assert_eq!((t.learning_rate, t.max_trees), (vec![0.05, 0.1], 400));
     }
 

@@ -140,6 +140,17 @@ impl Inputs {
     ) -> Result<(crate::model::Model, ReadFiles<'a>)> {
         progress.stage("loading model");
         let loaded = crate::model::Model::load(model)?;
+        if let Some(config) = &self.config_file {
+            // Checked before anything is read or trained.
+            if let Some(unread) = loaded.unreadable_input(&self.config) {
+                return Err(Error::Data(format!(
+                    "{}: the model's {unread}, but the config {} {}: the model was trained with another config (give --model a model trained with this one, or drop --config to read the changes with the model's own)",
+                    model.display(),
+                    config.display(),
+                    unread.loaded
+                )));
+            }
+        }
         self.follow_model(&loaded)?;
         let mut read = vec![("model", Some(model)), ("policy file", policy)];
         read.extend(self.files());

@@ -11,7 +11,6 @@ use super::Inputs;
 use crate::analysis::{importance, score_history};
 use crate::cli::ReportArgs;
 use crate::error::{Error, Result};
-use crate::model::LearnerParams;
 use crate::output::write_atomic;
 use crate::policy::Policies;
 use crate::progress::Progress;
@@ -75,10 +74,6 @@ pub fn run(args: ReportArgs, progress: &Progress) -> Result<u8> {
         .with_model(&s.model, s.policy.as_deref(), progress)?;
     crate::output::check_not_an_input("--output", &s.output, &inputs)?;
     let policies = Policies::from_flag(s.policy.as_deref())?;
-    // Scored first: a model that cannot read these changes is refused before the
-    // evaluation trains. The report reads the feature values one at a time
-    // (importance): not kept.
-    let history = score_history(&model, &s.inputs, &policies, progress, false)?;
     // The headline numbers: `evaluate`'s protocol with the given model's settings.
     let evaluation = evaluate(
         &EvaluateSettings {
@@ -87,11 +82,7 @@ pub fn run(args: ReportArgs, progress: &Progress) -> Result<u8> {
             json: false,
             labelling: model.labelling,
             // Sized afresh to the evaluation's training rows, as `evaluate` sizes them.
-            learner: LearnerParams {
-                trees: model.params.trees.clone().as_given(),
-                ..model.params.clone()
-            }
-            .check()?,
+            learner: model.params.clone().as_given().check()?,
         },
         progress,
     )
@@ -103,6 +94,8 @@ pub fn run(args: ReportArgs, progress: &Progress) -> Result<u8> {
         )),
         e => e,
     })?;
+    // The report reads the feature values one at a time (importance): not kept.
+    let history = score_history(&model, &s.inputs, &policies, progress, false)?;
     progress.stage("drawing the report");
     let importance = importance(&model, &history)?;
     let report = Report::build(

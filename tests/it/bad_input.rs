@@ -1230,14 +1230,15 @@ fn model_trained_with_another_config_is_refused_before_any_work() {
             &model,
         ]);
         let run = run(dir.path(), args).bad_input(&[
-            "columba.csv",
+            "model.json",
             "feature 'ai_any'",
             "columba.toml",
+            "does not load it",
             "trained with another config",
         ]);
         let run = run.quotes("ai_involvement");
-        // Refused before the report's evaluation trains a model.
-        assert!(!run.stderr.contains("model selection"), "{}", run.stderr);
+        // Refused before the changes are read or the report's evaluation trains.
+        assert!(!run.stderr.contains("labels"), "{}", run.stderr);
     }
     assert!(!dir.path().join("export").exists() && !report.exists());
 }
