@@ -2,14 +2,14 @@
 additive non-linear models, boosting from the logistic model, label-rate weights, a forest
 of extremely randomised trees, time-of-day and activity columns, leaving out the most
 recent training rows, trees kept off drifting columns, period steps for the logistic
-model and a three-way blend, none adopted; and the time as a trees' column frozen at the training end, which
+model, a three-way blend and linear trees, none adopted; and the time as a trees' column frozen at the training end, which
 was (changerisk's `time` feature; see benches/README.md, "The change's time for the
 trees"). Each is scored the way `benches/README.md`
 ("Tried for OpenStack's 0.78") reports it: mean ROC-AUC over three rolling-origin
 validation folds inside the training 80% (55-70%, 70-85%, 85-100%), then ROC-AUC on the
 chronological test 20%, on OpenStack, Columba and five 9,000-change windows of OpenStack.
 
-    VENV=/work/bench-venv-q; $VENV/bin/python benches/tried.py recency|kamei|additive|boosting|rate|forest|clock|latency|drift|frozen|periods|three
+    VENV=/work/bench-venv-q; $VENV/bin/python benches/tried.py recency|kamei|additive|boosting|rate|forest|clock|latency|drift|frozen|periods|three|linear
 
 Prints `validation/test` per model. Needs numpy, pandas, scikit-learn and lightgbm.
 """
@@ -398,11 +398,34 @@ def three(names, x, y, t):
     return out
 
 
+def linear(names, x, y, t):
+    """LightGBM's linear trees (`linear_tree`: each leaf a ridge regression on the leaf's
+    rows, penalty 1, over log1p of the columns, so a tree extrapolates the way the logistic
+    model does) given the time, 31 leaves / 60 trees and 7 leaves / 100 trees, alone and
+    in the 40% blend, against the same trees with constant leaves."""
+    def trees(a, b, c, d, n=60, **params):
+        clock = (c - c.min()) / max(c.max() - c.min(), 1.0)
+        return boosted(np.column_stack([log1p(a), clock]), b, np.column_stack([log1p(d), np.ones(len(d))]), n, **params)
+
+    def blend(a, b, c, d, **params):
+        return 0.4 * lr_logits(a, b, d)[1] + 0.6 * trees(a, b, c, d, **params)
+
+    lin = dict(linear_tree=True, linear_lambda=1.0)
+    return {
+        "LR": score(lambda a, b, c, d: lr_logits(a, b, d)[1], x, y, t),
+        "trees": score(trees, x, y, t),
+        "linear trees": score(lambda a, b, c, d: trees(a, b, c, d, **lin), x, y, t),
+        "linear, 7 leaves": score(lambda a, b, c, d: trees(a, b, c, d, 100, num_leaves=7, **lin), x, y, t),
+        "blend": score(blend, x, y, t),
+        "blend, linear trees": score(lambda a, b, c, d: blend(a, b, c, d, **lin), x, y, t),
+    }
+
+
 def main():
     ideas = {
         "recency": recency, "kamei": kamei, "additive": additive, "boosting": boosting, "rate": rate,
         "forest": forest, "clock": clock, "latency": latency, "drift": drift, "frozen": frozen,
-        "periods": periods, "three": three,
+        "periods": periods, "three": three, "linear": linear,
     }
     idea = ideas.get(sys.argv[1] if len(sys.argv) > 1 else "")
     if idea is None:
