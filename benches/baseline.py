@@ -15,9 +15,11 @@ incidents, and writes `change_id,risk` with `predict_proba`. Each prints one JSO
 with the wall time of each phase and the total (seconds, after the imports) and the row
 count.
 
-`verify` is not timed: it applies a changerisk model file's scaling and coefficients to the
-features computed here and compares with the risks `changerisk score` wrote, to show that
-this script computes the same features (the maximum absolute risk difference is printed).
+`verify` is not timed: it computes a changerisk model file's risk from the features computed
+here (intercept, coefficients on the standardised features, and each tree's leaf, reached by
+sending `x <= threshold` left; the trees also read the change's time) and compares with the
+risks `changerisk score` wrote, to show that this script computes the same features and
+that the model file alone gives the score (the maximum absolute risk difference is printed).
 
 History features follow SPEC.md: only changes and incidents strictly before a change's
 timestamp count, and a past change counts as incident-causing from the start of its first
@@ -441,6 +443,21 @@ def score(args):
     phases.report("score", len(risk))
 
 
+def tree_values(nodes, x):
+    """Each row's leaf value in one tree of a changerisk model file: from the root, `x <=
+    threshold` goes left and anything else (a missing value too) right."""
+    leaf = np.array(["value" in n for n in nodes])
+    get = lambda key, fill: np.array([n.get(key, fill) for n in nodes])  # noqa: E731
+    feature, threshold = get("feature", 0), get("threshold", 0.0)
+    left, right, value = get("left", 0), get("right", 0), get("value", 0.0)
+    at = np.zeros(len(x), dtype=np.int64)
+    rows = np.arange(len(x))
+    while not leaf[at].all():
+        goes_left = x[rows, feature[at]] <= threshold[at]
+        at = np.where(leaf[at], at, np.where(goes_left, left[at], right[at]))
+    return value[at]
+
+
 def verify(args):
     with open(args.changerisk_model) as f:
         model = json.load(f)
@@ -451,12 +468,16 @@ def verify(args):
     )
     tools = model_levels(model, "ai_tool")
     scored, names, x = prepared_for_scoring(args, phases, prior, tools)
+    # The change's own time (Unix seconds), which only the trees read.
+    names, x = names + ["time"], np.column_stack([x, scored["ts"].to_numpy(dtype=float)])
     if names != [f["name"] for f in model["features"]]:
         sys.exit(f"feature names differ from the changerisk model's: {names}")
     mean = np.array([f["mean"] for f in model["features"]])
     scale = np.array([f["scale"] for f in model["features"]])
     coef = np.array([f["coefficient"] for f in model["features"]])
     logit = model["intercept"] + ((x - mean) / scale) @ coef
+    for tree in model.get("trees", {}).get("trees", []):
+        logit += tree_values(tree["nodes"], x)
     risk = 1 / (1 + np.exp(-logit))
     theirs = pd.read_csv(args.changerisk_scores, usecols=["change_id", "risk"])
     if not (theirs["change_id"].to_numpy() == scored["change_id"].to_numpy()).all():

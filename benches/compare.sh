@@ -125,10 +125,13 @@ measure cr_score_default "$cr" score --quiet --model "$dir/model.json" --changes
 say "reading the $n changes to score, nothing else (pandas read_csv; the floor of the baseline)"
 measure py_read "$py" -c "import pandas, sys; pandas.read_csv(sys.argv[1])" "$new"
 
-say "checking that the baseline computes changerisk's features (not timed)"
-"$py" "$baseline" verify --changerisk-model "$dir/model_logistic.json" \
-    --changerisk-scores "$dir/scored.csv" --changes "$new" --history "$changes" \
-    --incidents "$incidents" | tee -a "$log" >&2
+say "checking that the baseline computes changerisk's features and, from the model files alone, its risks (not timed)"
+for pair in "model_logistic.json scored.csv" "model.json scored_default.csv"; do
+    read -r model_file scores_file <<<"$pair"
+    "$py" "$baseline" verify --changerisk-model "$dir/$model_file" \
+        --changerisk-scores "$dir/$scores_file" --changes "$new" --history "$changes" \
+        --incidents "$incidents" | tee -a "$log" >&2
+done
 
 # --- summary -------------------------------------------------------------------------
 cr_score=$(median cr_score)

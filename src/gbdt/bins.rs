@@ -188,7 +188,13 @@ pub fn bin_of(edges: &[f64], v: f64) -> u8 {
 }
 
 /// Bin edges: midpoints between neighbouring distinct values when there are few enough,
-/// otherwise values at evenly spaced quantiles of a sample (at most `max_bins - 1` edges).
+/// otherwise evenly spaced quantiles of a sample (at most `max_bins - 1` edges), each
+/// moved halfway to the next larger value of the sample.
+///
+/// No edge is a value the data holds, so no split threshold is either: the same feature
+/// computed again elsewhere (another platform's `ln_1p` or `cos`, another program, a SQL
+/// engine) may differ from this one in the last bits, and a threshold placed on a value
+/// would send those rows the other way.
 fn edges_of(column: &[f64], max_bins: usize) -> Vec<f64> {
     let step = column.len().div_ceil(EDGE_SAMPLE).max(1);
     let mut sample: Vec<f64> = column
@@ -212,6 +218,10 @@ fn edges_of(column: &[f64], max_bins: usize) -> Vec<f64> {
         .filter(|&e| e < top)
         .collect();
     edges.dedup();
+    for e in &mut edges {
+        let above = distinct[distinct.partition_point(|&d| d <= *e)];
+        *e = *e / 2.0 + above / 2.0;
+    }
     edges
 }
 
@@ -264,6 +274,40 @@ mod tests {
         for (i, &v) in values.iter().enumerate() {
             for (k, &t) in b.edges[0].iter().enumerate() {
                 assert_eq!(usize::from(b.bins[0][i]) <= k, v <= t);
+            }
+        }
+    }
+
+    #[test]
+    fn edges_lie_halfway_between_the_values_they_separate() {
+        // Many distinct values (quantile edges) and few (one bin each), with repeats.
+        for (values, bins) in [
+            (
+                (0..5000)
+                    .map(|i| ((i * 7919) % 1013) as f64 * 0.37)
+                    .collect::<Vec<_>>(),
+                64,
+            ),
+            ((0..5000).map(|i| f64::from(i % 9) / 3.0).collect(), 64),
+        ] {
+            let mut distinct = values.clone();
+            distinct.sort_by(f64::total_cmp);
+            distinct.dedup();
+            let x = Array2::from_shape_vec((values.len(), 1), values).unwrap();
+            let edges = &Binned::new(x.view(), bins).edges[0];
+            assert!(edges.len() > 1);
+            for &e in edges {
+                let above = distinct.partition_point(|&d| d <= e);
+                assert!(
+                    above > 0 && above < distinct.len(),
+                    "edge {e} outside the data"
+                );
+                let (below, above) = (distinct[above - 1], distinct[above]);
+                assert_eq!(
+                    e,
+                    below / 2.0 + above / 2.0,
+                    "edge {e} between {below} and {above}"
+                );
             }
         }
     }
