@@ -187,14 +187,19 @@ pub fn bin_of(edges: &[f64], v: f64) -> u8 {
     edges.partition_point(|&e| e < v) as u8
 }
 
-/// Bin edges: midpoints between neighbouring distinct values when there are few enough,
-/// otherwise evenly spaced quantiles of a sample (at most `max_bins - 1` edges), each
-/// moved halfway to the next larger value of the sample.
+/// How close, relative to a column's largest magnitude, two values must be to count as
+/// one: far above the last-bit differences of one quantity computed two ways (about
+/// 1e-16), far below any difference a feature means.
+const SAME_VALUE: f64 = 1e-12;
+
+/// Bin edges: midpoints between neighbouring values when there are few enough, otherwise
+/// evenly spaced quantiles of a sample (at most `max_bins - 1` edges), each moved halfway
+/// to the next larger value. Values within [`SAME_VALUE`] of their neighbour count as one.
 ///
-/// No edge is a value the data holds, so no split threshold is either: the same feature
-/// computed again elsewhere (another platform's `ln_1p` or `cos`, another program, a SQL
-/// engine) may differ from this one in the last bits, and a threshold placed on a value
-/// would send those rows the other way.
+/// So no edge, and no split threshold, lies on or within rounding of a value the data
+/// holds: the same feature computed again elsewhere (another platform's `ln_1p` or `cos`,
+/// another program, a SQL engine) may differ from this one in the last bits (`sin` of
+/// pi is 1.2e-16, not 0), and a threshold there would send those rows the other way.
 fn edges_of(column: &[f64], max_bins: usize) -> Vec<f64> {
     let step = column.len().div_ceil(EDGE_SAMPLE).max(1);
     let mut sample: Vec<f64> = column
@@ -204,25 +209,30 @@ fn edges_of(column: &[f64], max_bins: usize) -> Vec<f64> {
         .filter(|v| !v.is_nan())
         .collect();
     sample.sort_by(f64::total_cmp);
-    let mut distinct = sample.clone();
-    distinct.dedup();
-    if distinct.len() <= max_bins {
-        return distinct
-            .windows(2)
-            .map(|w| w[0] / 2.0 + w[1] / 2.0)
-            .collect();
+    let scale = sample
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold(0.0_f64, |m, v| m.max(v.abs()));
+    let tolerance = SAME_VALUE * scale;
+    // Runs of values each within the tolerance of the one before: (lowest, highest).
+    let mut groups: Vec<(f64, f64)> = Vec::new();
+    for &v in &sample {
+        match groups.last_mut() {
+            Some(group) if v - group.1 <= tolerance => group.1 = v,
+            _ => groups.push((v, v)),
+        }
     }
-    let top = distinct[distinct.len() - 1];
-    let mut edges: Vec<f64> = (1..max_bins)
+    let between = |i: usize| groups[i].1 / 2.0 + groups[i + 1].0 / 2.0;
+    if groups.len() <= max_bins {
+        return (0..groups.len().saturating_sub(1)).map(between).collect();
+    }
+    let mut cuts: Vec<usize> = (1..max_bins)
         .map(|k| sample[k * sample.len() / max_bins - 1])
-        .filter(|&e| e < top)
+        .map(|v| groups.partition_point(|g| g.1 < v))
+        .filter(|&i| i + 1 < groups.len())
         .collect();
-    edges.dedup();
-    for e in &mut edges {
-        let above = distinct[distinct.partition_point(|&d| d <= *e)];
-        *e = *e / 2.0 + above / 2.0;
-    }
-    edges
+    cuts.dedup();
+    cuts.into_iter().map(between).collect()
 }
 
 #[cfg(test)]
@@ -307,6 +317,41 @@ mod tests {
                     e,
                     below / 2.0 + above / 2.0,
                     "edge {e} between {below} and {above}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn values_apart_only_in_the_last_bits_share_a_bin() {
+        // One quantity computed two ways (sin of pi and of 2 pi, a sum in two orders):
+        // no edge may fall between the two, in either regime.
+        let noisy = |v: f64, i: usize| match i % 3 {
+            0 => v,
+            1 => v.next_up(),
+            _ => v.next_down().next_down(),
+        };
+        for (many, bins) in [(1000, 16), (8, 64)] {
+            let values: Vec<f64> = (0..6000)
+                .map(|i| noisy(((i * 7919) % many) as f64 / 7.0, i / many))
+                .chain([(3.0_f64 * std::f64::consts::PI).sin(), 0.0, -2.4e-16])
+                .collect();
+            let x = Array2::from_shape_vec((values.len(), 1), values.clone()).unwrap();
+            let b = Binned::new(x.view(), bins);
+            assert!(b.bin_count(0) > 2);
+            for &v in &values {
+                let bin = bin_of(&b.edges[0], v);
+                assert_eq!(
+                    bin_of(&b.edges[0], v.next_up()),
+                    bin,
+                    "{v} at {:?}",
+                    b.edges[0]
+                );
+                assert_eq!(
+                    bin_of(&b.edges[0], v.next_down()),
+                    bin,
+                    "{v} at {:?}",
+                    b.edges[0]
                 );
             }
         }

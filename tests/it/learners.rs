@@ -143,6 +143,16 @@ fn every_learner_explains_each_score_exactly_and_survives_its_model_file() {
                 s.logit
             );
             assert!((1.0 / (1.0 + (-logit).exp()) - s.risk).abs() <= 1e-12);
+            // Features computed elsewhere (another maths library, a SQL engine) may differ
+            // in the last bit: no split threshold sits on a training value, so a value one
+            // step up or down reaches the same leaves.
+            for nudge in [f64::next_up, f64::next_down] {
+                let nudged = logit_from_file(&file, |j| nudge(history_scores.design[j][i]));
+                assert!(
+                    (nudged - logit).abs() <= 1e-9 * logit.abs().max(1.0),
+                    "{learner}, row {i}: a last-bit change moves the log-odds {logit} to {nudged}"
+                );
+            }
         }
 
         // Saved again and reloaded: the same bytes and the same scores, bit for bit.
