@@ -187,19 +187,22 @@ pub fn bin_of(edges: &[f64], v: f64) -> u8 {
     edges.partition_point(|&e| e < v) as u8
 }
 
-/// How close, relative to a column's largest magnitude, two values must be to count as
-/// one: far above the last-bit differences of one quantity computed two ways (about
-/// 1e-16), far below any difference a feature means.
+/// How close two values must be to count as one, relative to the larger of their own
+/// magnitude and the column's typical one (the 99th percentile of its magnitudes): far
+/// above the last-bit differences of one quantity computed two ways (about 1e-16), far
+/// below any difference a feature means.
 const SAME_VALUE: f64 = 1e-12;
 
 /// Bin edges: midpoints between neighbouring values when there are few enough, otherwise
 /// evenly spaced quantiles of a sample (at most `max_bins - 1` edges), each moved halfway
-/// to the next larger value. Values within [`SAME_VALUE`] of their neighbour count as one.
+/// to the next larger value. Values within [`SAME_VALUE`] of the lowest of a run count as
+/// one.
 ///
-/// So no edge, and no split threshold, lies on or within rounding of a value the data
-/// holds: the same feature computed again elsewhere (another platform's `ln_1p` or `cos`,
-/// another program, a SQL engine) may differ from this one in the last bits (`sin` of
-/// pi is 1.2e-16, not 0), and a threshold there would send those rows the other way.
+/// So no edge, and no split threshold, lies on or within rounding of a value the edges
+/// are placed from (every row, up to 200,000 rows): the same feature computed again
+/// elsewhere (another platform's `ln_1p` or `cos`, another program, a SQL engine) may
+/// differ from this one in the last bits (`sin` of pi is 1.2e-16, not 0), and a
+/// threshold there would send those rows the other way.
 fn edges_of(column: &[f64], max_bins: usize) -> Vec<f64> {
     let step = column.len().div_ceil(EDGE_SAMPLE).max(1);
     let mut sample: Vec<f64> = column
@@ -209,16 +212,18 @@ fn edges_of(column: &[f64], max_bins: usize) -> Vec<f64> {
         .filter(|v| !v.is_nan())
         .collect();
     sample.sort_by(f64::total_cmp);
-    let scale = sample
-        .iter()
-        .filter(|v| v.is_finite())
-        .fold(0.0_f64, |m, v| m.max(v.abs()));
-    let tolerance = SAME_VALUE * scale;
-    // Runs of values each within the tolerance of the one before: (lowest, highest).
+    let typical = typical_magnitude(&sample);
+    let same = |low: f64, v: f64| {
+        v == low
+            || (v.is_finite()
+                && low.is_finite()
+                && v - low <= SAME_VALUE * v.abs().max(low.abs()).max(typical))
+    };
+    // Runs of values each within the tolerance of the run's lowest: (lowest, highest).
     let mut groups: Vec<(f64, f64)> = Vec::new();
     for &v in &sample {
         match groups.last_mut() {
-            Some(group) if v - group.1 <= tolerance => group.1 = v,
+            Some(group) if same(group.0, v) => group.1 = v,
             _ => groups.push((v, v)),
         }
     }
@@ -233,6 +238,26 @@ fn edges_of(column: &[f64], max_bins: usize) -> Vec<f64> {
         .collect();
     cuts.dedup();
     cuts.into_iter().map(between).collect()
+}
+
+/// The 99th percentile of the finite values' magnitudes (their largest when that is 0):
+/// a scale that one extreme value does not set.
+fn typical_magnitude(values: &[f64]) -> f64 {
+    let mut magnitudes: Vec<f64> = values
+        .iter()
+        .filter(|v| v.is_finite())
+        .map(|v| v.abs())
+        .collect();
+    if magnitudes.is_empty() {
+        return 0.0;
+    }
+    let k = (magnitudes.len() - 1) * 99 / 100;
+    let high = *magnitudes.select_nth_unstable_by(k, f64::total_cmp).1;
+    if high > 0.0 {
+        high
+    } else {
+        magnitudes.iter().fold(0.0, |m, &v| m.max(v))
+    }
 }
 
 #[cfg(test)]
@@ -324,7 +349,7 @@ mod tests {
 
     #[test]
     fn values_apart_only_in_the_last_bits_share_a_bin() {
-        // One quantity computed two ways (sin of pi and of 2 pi, a sum in two orders):
+        // One quantity computed two ways (sin of 3 pi against 0, a sum in two orders):
         // no edge may fall between the two, in either regime.
         let noisy = |v: f64, i: usize| match i % 3 {
             0 => v,
@@ -355,6 +380,31 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn one_extreme_value_or_repeated_infinities_do_not_merge_the_rest() {
+        // The integers 0..1000 keep their own bins beside one value of 1e13 (the scale
+        // of "the same value" is the column's typical magnitude, not its largest).
+        let mut values: Vec<f64> = (0..1000).map(f64::from).collect();
+        values.push(1e13);
+        let x = Array2::from_shape_vec((values.len(), 1), values).unwrap();
+        let edges = &Binned::new(x.view(), 256).edges[0];
+        assert_eq!(edges.len(), 255);
+        assert!(edges[..254].iter().all(|e| e.fract() == 0.5), "{edges:?}");
+        // Repeated infinities are one value each.
+        let values = [
+            0.0,
+            1.0,
+            f64::INFINITY,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NEG_INFINITY,
+        ];
+        let x = Array2::from_shape_vec((values.len(), 1), values.to_vec()).unwrap();
+        let edges = &Binned::new(x.view(), 64).edges[0];
+        assert_eq!(edges.len(), 3, "{edges:?}");
+        assert_eq!(edges[1], 0.5);
     }
 
     #[test]
