@@ -188,7 +188,7 @@ pub fn bin_of(edges: &[f64], v: f64) -> u8 {
 }
 
 /// How close two values must be to count as one, relative to the larger of their own
-/// magnitude and the column's typical one (the 99th percentile of its magnitudes): far
+/// magnitude and the column's typical one ([`typical_magnitude`]): far
 /// above the last-bit differences of one quantity computed two ways (about 1e-16), far
 /// below any difference a feature means.
 const SAME_VALUE: f64 = 1e-12;
@@ -240,24 +240,19 @@ fn edges_of(column: &[f64], max_bins: usize) -> Vec<f64> {
     cuts.into_iter().map(between).collect()
 }
 
-/// The 99th percentile of the finite values' magnitudes (their largest when that is 0):
-/// a scale that one extreme value does not set.
+/// The 99th percentile of the finite non-zero values' magnitudes (0 when there are
+/// none): a scale that neither one extreme value nor a mass of zeros sets.
 fn typical_magnitude(values: &[f64]) -> f64 {
     let mut magnitudes: Vec<f64> = values
         .iter()
-        .filter(|v| v.is_finite())
+        .filter(|v| v.is_finite() && **v != 0.0)
         .map(|v| v.abs())
         .collect();
     if magnitudes.is_empty() {
         return 0.0;
     }
     let k = (magnitudes.len() - 1) * 99 / 100;
-    let high = *magnitudes.select_nth_unstable_by(k, f64::total_cmp).1;
-    if high > 0.0 {
-        high
-    } else {
-        magnitudes.iter().fold(0.0, |m, &v| m.max(v))
-    }
+    *magnitudes.select_nth_unstable_by(k, f64::total_cmp).1
 }
 
 #[cfg(test)]
@@ -392,6 +387,16 @@ mod tests {
         let edges = &Binned::new(x.view(), 256).edges[0];
         assert_eq!(edges.len(), 255);
         assert!(edges[..254].iter().all(|e| e.fract() == 0.5), "{edges:?}");
+        // Nor beside a mass of zeros: 0, 1, 2 and 3 stay apart from each other.
+        let values: Vec<f64> = (0..1000)
+            .map(|i| if i < 990 { 0.0 } else { f64::from(i % 4) })
+            .chain([1e13])
+            .collect();
+        let x = Array2::from_shape_vec((values.len(), 1), values).unwrap();
+        assert_eq!(
+            Binned::new(x.view(), 64).edges[0],
+            vec![0.5, 1.5, 2.5, 3.0 / 2.0 + 1e13 / 2.0]
+        );
         // Repeated infinities are one value each.
         let values = [
             0.0,
