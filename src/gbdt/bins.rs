@@ -198,8 +198,9 @@ const SAME_VALUE: f64 = 1e-12;
 /// to the next larger value. Values within [`SAME_VALUE`] of the lowest of a run count as
 /// one.
 ///
-/// So no edge, and no split threshold, lies on or within rounding of a value the edges
-/// are placed from (every row, up to 200,000 rows): the same feature computed again
+/// So no edge, and no split threshold, lies on or within rounding of a value of the
+/// column (edges placed from a sample are settled against every row, [`settle`]): the
+/// same feature computed again
 /// elsewhere (another platform's `ln_1p` or `cos`, another program, a SQL engine) may
 /// differ from this one in the last bits (`sin` of pi is 1.2e-16, not 0), and a
 /// threshold there would send those rows the other way.
@@ -228,16 +229,62 @@ fn edges_of(column: &[f64], max_bins: usize) -> Vec<f64> {
         }
     }
     let between = |i: usize| groups[i].1 / 2.0 + groups[i + 1].0 / 2.0;
-    if groups.len() <= max_bins {
-        return (0..groups.len().saturating_sub(1)).map(between).collect();
+    let edges = if groups.len() <= max_bins {
+        (0..groups.len().saturating_sub(1)).map(between).collect()
+    } else {
+        let mut cuts: Vec<usize> = (1..max_bins)
+            .map(|k| sample[k * sample.len() / max_bins - 1])
+            .map(|v| groups.partition_point(|g| g.1 < v))
+            .filter(|&i| i + 1 < groups.len())
+            .collect();
+        cuts.dedup();
+        cuts.into_iter().map(between).collect()
+    };
+    if step > 1 {
+        settle(edges, column, same)
+    } else {
+        edges
     }
-    let mut cuts: Vec<usize> = (1..max_bins)
-        .map(|k| sample[k * sample.len() / max_bins - 1])
-        .map(|v| groups.partition_point(|g| g.1 < v))
-        .filter(|&i| i + 1 < groups.len())
+}
+
+/// Edges placed from a sample, each moved halfway between the nearest values of the whole
+/// `column` on either side of it (a row the sample skipped may lie on the edge, or within
+/// rounding of it), and dropped where those two count as one value (`same`) or one side
+/// is empty.
+fn settle(edges: Vec<f64>, column: &[f64], same: impl Fn(f64, f64) -> bool) -> Vec<f64> {
+    // Each bin's lowest and highest value.
+    let mut span: Vec<Option<(f64, f64)>> = vec![None; edges.len() + 1];
+    for &v in column.iter().filter(|v| !v.is_nan()) {
+        let bin = &mut span[edges.partition_point(|&e| e < v)];
+        *bin = Some(bin.map_or((v, v), |(low, high)| (low.min(v), high.max(v))));
+    }
+    // The highest value at or below each edge, then the lowest above it.
+    let below: Vec<Option<f64>> = span[..edges.len()]
+        .iter()
+        .scan(None, |highest: &mut Option<f64>, bin| {
+            *highest = match (*highest, bin) {
+                (Some(h), Some((_, high))) => Some(h.max(*high)),
+                (h, b) => h.or(b.map(|(_, high)| high)),
+            };
+            Some(*highest)
+        })
         .collect();
-    cuts.dedup();
-    cuts.into_iter().map(between).collect()
+    let mut settled = Vec::with_capacity(edges.len());
+    let mut lowest: Option<f64> = None;
+    for (bin, below) in span[1..].iter().zip(below).rev() {
+        lowest = match (lowest, bin) {
+            (Some(l), Some((low, _))) => Some(l.min(*low)),
+            (l, b) => l.or(b.map(|(low, _)| low)),
+        };
+        if let (Some(below), Some(above)) = (below, lowest) {
+            if !same(below, above) {
+                settled.push(below / 2.0 + above / 2.0);
+            }
+        }
+    }
+    settled.reverse();
+    settled.dedup();
+    settled
 }
 
 /// The 99th percentile of the finite non-zero values' magnitudes (0 when there are
@@ -340,6 +387,46 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn edges_placed_from_a_sample_avoid_the_rows_it_skipped() {
+        // More rows than the sample reads: the sampled rows hold whole numbers, the
+        // skipped ones whole numbers plus a half, just where the sample's midpoints fall.
+        let rows = 2 * EDGE_SAMPLE + 1;
+        let step = rows.div_ceil(EDGE_SAMPLE);
+        let values: Vec<f64> = (0..rows)
+            .map(|i| (i % 1000) as f64 + if i % step == 0 { 0.0 } else { 0.5 })
+            .collect();
+        let x = Array2::from_shape_vec((rows, 1), values.clone()).unwrap();
+        let b = Binned::new(x.view(), 64);
+        assert!(b.bin_count(0) > 32, "{:?}", b.edges[0]);
+        let mut distinct = values;
+        distinct.sort_by(f64::total_cmp);
+        distinct.dedup();
+        for &e in &b.edges[0] {
+            let above = distinct.partition_point(|&d| d <= e);
+            let (below, above) = (distinct[above - 1], distinct[above]);
+            assert_eq!(e, below / 2.0 + above / 2.0, "edge {e}");
+        }
+        // A run the sample skipped, whose values differ only in the last bits, sits where
+        // the sample's midpoints fall: no edge may cut it.
+        let values: Vec<f64> = (0..rows)
+            .map(|i| match (i % step, i % 7) {
+                (0, _) => (i % 500) as f64,
+                (_, 0) => 250.5,
+                _ => 250.5_f64.next_up(),
+            })
+            .collect();
+        let x = Array2::from_shape_vec((rows, 1), values).unwrap();
+        let edges = &Binned::new(x.view(), 256).edges[0];
+        assert!(edges.len() > 100, "{edges:?}");
+        assert_eq!(
+            bin_of(edges, 250.5_f64.next_up()),
+            bin_of(edges, 250.5),
+            "{edges:?}"
+        );
+        assert!(edges.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]
