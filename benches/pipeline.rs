@@ -213,7 +213,9 @@ fn pipeline(c: &mut Criterion) {
     for f in &fixtures {
         configure(&mut group, f.n);
         group.bench_with_input(BenchmarkId::from_parameter(f.n), f, |b, f| {
-            b.iter(|| score_frame(&f.model, &f.model.tiers, &policies, &f.prepared).expect("score"))
+            b.iter(|| {
+                score_frame(&f.model, &f.model.tiers, &policies, &f.prepared, true).expect("score")
+            })
         });
     }
     group.finish();

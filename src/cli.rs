@@ -61,12 +61,12 @@ pub struct ConfigArgs {
 /// Which files hold the history and how they are read.
 #[derive(Debug, Args)]
 pub struct InputArgs {
-    /// Change history (CSV, Parquet, Arrow IPC or JSON Lines).
-    #[arg(long, default_value = "data/changes.csv")]
+    /// Change history (CSV, Parquet, Arrow IPC or JSON Lines; `-` reads standard input).
+    #[arg(long, default_value = "data/changes.csv", value_parser = input_path())]
     pub changes: PathBuf,
     /// Incident history [default: data/incidents.csv with the shipped data/changes.csv;
     /// none when the config names a label column].
-    #[arg(long)]
+    #[arg(long, value_parser = input_path())]
     pub incidents: Option<PathBuf>,
     /// Feature config (TOML) describing the changes file's columns; default: the
     /// contract of SPEC.md (`changerisk config --default` prints it).
@@ -193,18 +193,18 @@ pub struct ScoreArgs {
     /// The model written by `train`.
     #[arg(long, default_value = "models/model.json")]
     pub model: PathBuf,
-    /// Changes to score.
-    #[arg(long, default_value = "data/new_changes.csv")]
+    /// Changes to score (`-` reads standard input).
+    #[arg(long, default_value = "data/new_changes.csv", value_parser = input_path())]
     pub changes: PathBuf,
     /// Incident history, for the history features [default: data/incidents.csv when
     /// scoring the shipped data/new_changes.csv with a model of the built-in schema].
     /// Alone (no --history), the changes scored are their own history.
-    #[arg(long)]
+    #[arg(long, value_parser = input_path())]
     pub incidents: Option<PathBuf>,
     /// Past changes, for the history features, with --incidents; a change also in
     /// --changes counts once [default: data/changes.csv when scoring the shipped
     /// data/new_changes.csv with a model of the built-in schema].
-    #[arg(long)]
+    #[arg(long, value_parser = input_path())]
     pub history: Option<PathBuf>,
     /// No history files (history features see only --changes and no incidents).
     #[arg(long, conflicts_with_all = ["incidents", "history"])]
@@ -268,10 +268,12 @@ pub struct AnnotateArgs {
     #[arg(long, env = "CHANGERISK_MODEL", default_value = "models/model.json", value_parser = path_or_empty())]
     pub model: PathBuf,
     /// Incident history, for the history features (optional).
-    #[arg(long)]
+    #[arg(long, env = "CHANGERISK_INCIDENTS", value_name = "FILE", value_parser = path_or_empty())]
     pub incidents: Option<PathBuf>,
-    /// Past changes, for the history features (optional; needs --incidents).
-    #[arg(long)]
+    /// Past changes, for the history features (optional; needs --incidents). Without
+    /// them the author's and service's records count nothing, and reasons drawn from
+    /// them say "(no history given)".
+    #[arg(long, env = "CHANGERISK_HISTORY", value_name = "FILE", value_parser = path_or_empty())]
     pub history: Option<PathBuf>,
     /// Guardrail policy file (TOML). Default: the built-in policies/default.toml.
     #[arg(long, env = "CHANGERISK_POLICY", value_parser = path_or_empty())]
@@ -314,6 +316,18 @@ fn levels_or_empty(levels: &[&'static str]) -> clap::builder::PossibleValuesPars
 }
 
 /// A path; an empty value (an empty environment variable) counts as not given.
+/// An input file, `-` naming standard input (read as `/dev/stdin`, known by its content).
+fn input_path() -> impl clap::builder::TypedValueParser<Value = PathBuf> {
+    use clap::builder::TypedValueParser;
+    clap::builder::OsStringValueParser::new().map(|p| {
+        if p == "-" {
+            PathBuf::from("/dev/stdin")
+        } else {
+            PathBuf::from(p)
+        }
+    })
+}
+
 fn path_or_empty() -> impl clap::builder::TypedValueParser<Value = PathBuf> {
     use clap::builder::TypedValueParser;
     clap::builder::OsStringValueParser::new().map(PathBuf::from)

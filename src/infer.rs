@@ -777,7 +777,7 @@ pub fn infer(path: &Path) -> Result<String> {
         Some(l) => {
             taken.insert(&l.name);
             notes.push(format!(
-                "label: '{}' (0/1 values, named like an outcome); without a label, changerisk needs an incidents file",
+                "label: '{}' (two values such as 0/1, true/false or yes/no, named like an outcome); without a label, changerisk needs an incidents file",
                 l.name
             ));
             let others: Vec<&str> = candidates
@@ -787,7 +787,7 @@ pub fn infer(path: &Path) -> Result<String> {
                 .collect();
             if !others.is_empty() {
                 notes.push(format!(
-                    "CHECK: also named like an outcome and 0/1: {}",
+                    "CHECK: also named like an outcome and two-valued: {}",
                     others.join(", ")
                 ));
             }

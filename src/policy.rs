@@ -185,8 +185,8 @@ impl Policies {
         }
         let mut seen = std::collections::HashSet::new();
         for rule in &mut rules {
-            // Ids and levels without surrounding spaces (as the inputs' levels are read):
-            // `r1 ` is `r1`.
+            // Ids and levels without surrounding spaces, levels in any case (as the
+            // inputs' levels are read): `r1 ` is `r1`, `Admin` is `admin`.
             rule.id = rule.id.trim().to_string();
             let w = &mut rule.when;
             for levels in [
@@ -197,7 +197,7 @@ impl Policies {
                 &mut w.tier,
             ] {
                 for level in levels.iter_mut().flatten() {
-                    *level = level.trim().to_string();
+                    *level = level.trim().to_ascii_lowercase();
                 }
             }
         }
@@ -330,7 +330,7 @@ fn check_levels<T>(
     expected: &str,
 ) -> std::result::Result<(), String> {
     for level in levels.iter().flatten() {
-        if parse(level).is_none() || *level != level.to_ascii_lowercase() {
+        if parse(level).is_none() {
             return Err(format!("{field} level '{level}' is not {expected}"));
         }
     }
@@ -487,8 +487,8 @@ mod tests {
     }
 
     #[test]
-    fn levels_written_with_spaces_match_as_the_inputs_are_read() {
-        let text = "[[rule]]\nid='p'\ndescription='d'\naction='block'\nwhen={ai_involvement=[' agent\t'], permission_level=['admin ']}";
+    fn levels_written_with_spaces_or_capitals_match_as_the_inputs_are_read() {
+        let text = "[[rule]]\nid='p'\ndescription='d'\naction='block'\nwhen={ai_involvement=[' Agent\t'], permission_level=['ADMIN ']}";
         let p = Policies::parse(text, "p.toml").expect("valid");
         assert_eq!(
             fired(&p, &frame("agent", "admin", "approved", 1.0), 0),

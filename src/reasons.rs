@@ -342,6 +342,10 @@ pub struct Explainer<'m> {
     declared: Vec<bool>,
     /// For each model feature, the index of its factor in `factors`.
     factor_of: Vec<usize>,
+    /// Whether the score saw a history: without one, the service's and author's records
+    /// are empty because nothing was given, not because there was nothing, and their
+    /// reasons say so.
+    history_given: bool,
 }
 
 impl<'m> Explainer<'m> {
@@ -373,7 +377,15 @@ impl<'m> Explainer<'m> {
             factors,
             declared,
             factor_of,
+            history_given: true,
         }
+    }
+
+    /// Words the service's and author's history factors as counted without a history
+    /// (`annotate` without `--history`, `score --no-history`) when `given` is false.
+    pub fn with_history(mut self, given: bool) -> Explainer<'m> {
+        self.history_given = given;
+        self
     }
 
     /// Summed contribution of each factor (in the order of [`Explainer::factor_names`]).
@@ -433,6 +445,9 @@ impl<'m> Explainer<'m> {
                 describe_column(&mut out, factor, feature, frame, row);
             } else {
                 describe(&mut out, factor, feature, frame, row);
+                if !self.history_given && matches!(factor, "service_history" | "author_history") {
+                    out.push_str(" (no history given)");
+                }
             }
         }
         out

@@ -969,7 +969,12 @@ pub fn stage_table(path: &Path, df: &mut DataFrame) -> Result<crate::output::Sta
         match format {
             Format::Csv => CsvWriter::new(w).finish(df).map_err(failed),
             Format::Parquet => ParquetWriter::new(w).finish(df).map(|_| ()).map_err(failed),
-            Format::Ipc => IpcWriter::new(w).finish(df).map_err(failed),
+            // Plain (large) strings rather than Arrow's newer view types, which readers
+            // older than Arrow 15 (2024) cannot open.
+            Format::Ipc => IpcWriter::new(w)
+                .with_compat_level(CompatLevel::oldest())
+                .finish(df)
+                .map_err(failed),
             Format::JsonLines => JsonWriter::new(w)
                 .with_json_format(JsonFormat::JsonLines)
                 .finish(df)
@@ -1861,6 +1866,19 @@ mod tests {
         assert!(not_a_table(bz).is_some_and(|w| w.starts_with("bzip2")));
         assert!(not_a_table(b"PAR1\x15\x04").is_some_and(|w| w.contains(".parquet")));
         assert_eq!(not_a_table(b"change_id,timestamp\n"), None);
+    }
+
+    #[test]
+    fn arrow_files_hold_plain_strings_for_older_readers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.arrow");
+        let mut df = df!("s" => ["a", "b"], "n" => [1i64, 2]).unwrap();
+        write_table(&path, &mut df).unwrap();
+        let mut reader = IpcReader::new(File::open(&path).unwrap());
+        let schema = reader.schema().unwrap();
+        let dtype = &schema.get("s").unwrap().dtype;
+        assert_eq!(*dtype, ArrowDataType::LargeUtf8);
+        assert!(reader.finish().unwrap().equals(&df));
     }
 
     #[test]

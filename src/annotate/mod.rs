@@ -620,7 +620,13 @@ pub fn evaluate(gathered: Gathered, scoring: Scoring) -> Result<Annotation> {
         format!("the change's '{column}' level was not seen in training; scored as 'other'")
     })
     .collect();
-    let scored = score_frame(model, &tiers, policies, &prepared.frame)?;
+    let scored = score_frame(
+        model,
+        &tiers,
+        policies,
+        &prepared.frame,
+        history_changes > 0,
+    )?;
     // The worst case: the highest risk (the first among equals).
     let worst = (0..scored.len())
         .rev()

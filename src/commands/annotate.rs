@@ -217,6 +217,7 @@ impl AnnotateSettings {
         } = args;
         let given = |p: Option<PathBuf>| p.filter(|p| !p.as_os_str().is_empty());
         let (services, event, policy) = (given(services), given(event), given(policy));
+        let (incidents, history) = (given(incidents), given(history));
         let (github_step_summary, github_output) =
             (given(github_step_summary), given(github_output));
         let model = given(Some(model)).unwrap_or_else(|| PathBuf::from("models/model.json"));

@@ -164,6 +164,8 @@ pub fn run(args: ScoreArgs, progress: &Progress) -> Result<u8> {
     } = changes?;
     let history = history?.map(|h| h.events);
     let incidents = incidents?.unwrap_or_default();
+    // Files with only a header give no history either.
+    let history_given = history.as_ref().is_some_and(|h| !h.is_empty()) || !incidents.is_empty();
     progress.stage("linking incidents and history features");
     let (timeline, rows, conflicts) = join_events(history, events);
     if let Some((conflicts, first)) = conflicts {
@@ -185,7 +187,7 @@ pub fn run(args: ScoreArgs, progress: &Progress) -> Result<u8> {
         progress.log(&format!("warning: {warning}"));
     }
     progress.stage("scoring");
-    let scored = score_frame(&model, &tiers, &policies, &prepared.frame)?;
+    let scored = score_frame(&model, &tiers, &policies, &prepared.frame, history_given)?;
     progress.stage("writing output");
     write_scored(&s.output, &ids, &scored, &passthrough)?;
     progress.stage("summarising");
@@ -202,14 +204,16 @@ pub fn run(args: ScoreArgs, progress: &Progress) -> Result<u8> {
 /// Rows per scoring chunk: bounds the design matrix's memory whatever the input size.
 const SCORE_CHUNK: usize = 1 << 12;
 
-/// Scores every row of `frame` chunk by chunk (each chunk in parallel).
+/// Scores every row of `frame` chunk by chunk (each chunk in parallel); `history_given`
+/// is whether its history features counted a history ([`Explainer::with_history`]).
 pub fn score_frame(
     model: &Model,
     tiers: &Tiers,
     policies: &Policies,
     frame: &crate::frame::Frame,
+    history_given: bool,
 ) -> Result<Vec<Scored>> {
-    score_chunks(model, tiers, policies, frame, false)
+    score_chunks(model, tiers, policies, frame, false, history_given)
 }
 
 /// Like [`score_frame`], keeping every row's per-feature contributions.
@@ -219,7 +223,7 @@ pub fn score_frame_explained(
     policies: &Policies,
     frame: &crate::frame::Frame,
 ) -> Result<Vec<Scored>> {
-    score_chunks(model, tiers, policies, frame, true)
+    score_chunks(model, tiers, policies, frame, true, true)
 }
 
 /// The error for a change whose risk came out as NaN (opposite infinite contributions):
@@ -250,10 +254,11 @@ fn score_chunks(
     policies: &Policies,
     frame: &crate::frame::Frame,
     keep_contributions: bool,
+    history_given: bool,
 ) -> Result<Vec<Scored>> {
     policies.check_readable(frame)?;
     let features = model.feature_defs();
-    let explainer = Explainer::new(model);
+    let explainer = Explainer::new(model).with_history(history_given);
     // Chunks in parallel, each scored by one task: the design matrix of every chunk in
     // flight is small, and rows come back in input order.
     // Collected whole, so that of several bad chunks the first in input order is reported.

@@ -37,6 +37,8 @@ const AMBIENT: &[&str] = &[
     "CI_CONFIG_PATH",
     "GITLAB_USER_LOGIN",
     "CHANGERISK_SERVICES",
+    "CHANGERISK_HISTORY",
+    "CHANGERISK_INCIDENTS",
     "CHANGERISK_MODEL",
     "CHANGERISK_POLICY",
     "CHANGERISK_FORMAT",
@@ -1363,6 +1365,114 @@ fn annotate_scores_a_change_exactly_as_score_does() {
         assert_eq!(result["model"]["history_changes"], 15_000);
         assert_eq!(result["model"]["history_incidents"], 901);
     }
+}
+
+#[test]
+fn without_a_history_the_reasons_say_so_and_ci_can_give_one_by_environment() {
+    let dir = tempdir();
+    let model = shipped_model().display().to_string();
+    let history = repo_root().join("data/changes.csv").display().to_string();
+    let incidents = repo_root().join("data/incidents.csv").display().to_string();
+    // chg-015004: its author has earlier changes in the shipped history.
+    let new_changes = read_records(&repo_root().join("data/new_changes.csv"));
+    let shipped = read_records(&repo_root().join("data/scored.csv"));
+    let row = new_changes
+        .rows
+        .iter()
+        .position(|r| r[0] == "chg-015004")
+        .unwrap();
+    let csv_path = dir.path().join("one.csv");
+    Records {
+        header: new_changes.header.clone(),
+        rows: vec![new_changes.rows[row].clone()],
+    }
+    .write(&csv_path);
+    let csv_path = csv_path.display().to_string();
+    let reasons = |result: &Value| -> Vec<String> {
+        result["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap().to_string())
+            .collect()
+    };
+    let args = ["--change", &csv_path, "--model", &model, "--format", "json"];
+    // No history: the author's record counts nothing, and the reason says why.
+    let alone = json(&annotate(dir.path(), args, &[]).success().stdout);
+    assert_eq!(alone["model"]["history_changes"], 0);
+    assert!(
+        reasons(&alone).contains(&"the author's first change (no history given)".to_string()),
+        "{:?}",
+        reasons(&alone)
+    );
+    // The history by environment (as the GitLab job passes it), empty values ignored.
+    let by_env = json(
+        &annotate(
+            dir.path(),
+            args,
+            &[
+                ("CHANGERISK_HISTORY", &history),
+                ("CHANGERISK_INCIDENTS", &incidents),
+                ("CHANGERISK_SERVICES", ""),
+            ],
+        )
+        .success()
+        .stdout,
+    );
+    assert_eq!(by_env["model"]["history_changes"], 15_000);
+    let risk: f64 = shipped.rows[row][1].parse().unwrap();
+    approx::assert_abs_diff_eq!(by_env["risk"].as_f64().unwrap(), risk, epsilon = 1e-12);
+    assert_eq!(reasons(&by_env).join("; "), shipped.rows[row][3]);
+    assert!(!shipped
+        .rows
+        .iter()
+        .any(|r| r[3].contains("no history given")));
+    let empty = json(
+        &annotate(
+            dir.path(),
+            args,
+            &[("CHANGERISK_HISTORY", ""), ("CHANGERISK_INCIDENTS", "")],
+        )
+        .success()
+        .stdout,
+    );
+    assert_eq!(empty["risk"], alone["risk"]);
+    // `score --no-history` words its history reasons the same way.
+    let out = dir.path().join("scored.csv");
+    run(
+        dir.path(),
+        [
+            "score",
+            "--quiet",
+            "--model",
+            &model,
+            "--changes",
+            &repo_root()
+                .join("data/new_changes.csv")
+                .display()
+                .to_string(),
+            "--no-history",
+            "--output",
+            &out.display().to_string(),
+        ],
+    )
+    .success();
+    let first: Vec<String> = scored(&out)
+        .into_iter()
+        .flat_map(|r| {
+            r[3].split("; ")
+                .filter(|r| r.contains("first change"))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(!first.is_empty());
+    assert!(
+        first
+            .iter()
+            .all(|r| r == "the author's first change (no history given)"),
+        "{first:?}"
+    );
 }
 
 #[test]

@@ -833,7 +833,7 @@ fn config_infer_leaves_out_copies_of_the_label_and_flags_doubts() {
     assert!(stdout.contains("CHECK: every value of 'date' also parses as"));
     // The name ending like an outcome wins; the other candidate is named and left out.
     assert_eq!(c.columns.label.as_deref(), Some("buggy"));
-    assert!(stdout.contains("CHECK: also named like an outcome and 0/1: bug_fix"));
+    assert!(stdout.contains("CHECK: also named like an outcome and two-valued: bug_fix"));
     assert!(stdout.contains("'outcome': the label again"));
     // A count that is zero exactly where the label is negative is the label again;
     // another count named like the outcome is left out in case it was counted later.

@@ -90,7 +90,14 @@ fn the_same_tables_in_every_format_score_the_same() {
         let mut cmd = changerisk(dir);
         cmd.args(["score", "--model"])
             .arg(shipped_model())
-            .args(["--changes", "/dev/stdin", "--incidents"])
+            // `-` is standard input too.
+            .args(["--changes"])
+            .arg(if ext == "csv" || ext == "arrow" {
+                "-"
+            } else {
+                "/dev/stdin"
+            })
+            .arg("--incidents")
             .arg(&history.incidents)
             .arg("--history")
             .arg(&history.changes)
