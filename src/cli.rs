@@ -315,7 +315,6 @@ fn levels_or_empty(levels: &[&'static str]) -> clap::builder::PossibleValuesPars
     clap::builder::PossibleValuesParser::new(values)
 }
 
-/// A path; an empty value (an empty environment variable) counts as not given.
 /// An input file, `-` naming standard input (read as `/dev/stdin`, known by its content).
 fn input_path() -> impl clap::builder::TypedValueParser<Value = PathBuf> {
     use clap::builder::TypedValueParser;
@@ -328,6 +327,7 @@ fn input_path() -> impl clap::builder::TypedValueParser<Value = PathBuf> {
     })
 }
 
+/// A path; an empty value (an empty environment variable) counts as not given.
 fn path_or_empty() -> impl clap::builder::TypedValueParser<Value = PathBuf> {
     use clap::builder::TypedValueParser;
     clap::builder::OsStringValueParser::new().map(PathBuf::from)

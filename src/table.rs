@@ -1032,6 +1032,28 @@ pub fn passthrough_names<'a>(
         .collect()
 }
 
+/// A file's bytes. An input that can be read only once (standard input, a pipe) is kept
+/// for the rest of the run, so that a command reading an input twice (`report` trains on
+/// the history, then scores it) reads the same bytes the second time.
+fn read_whole(path: &Path, meta: &std::fs::Metadata) -> Result<Vec<u8>> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    if meta.is_file() {
+        return std::fs::read(path).map_err(|e| Error::io(path, e));
+    }
+    static ONCE: OnceLock<Mutex<HashMap<std::path::PathBuf, Vec<u8>>>> = OnceLock::new();
+    let mut kept = ONCE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(bytes) = kept.get(path) {
+        return Ok(bytes.clone());
+    }
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    kept.insert(path.to_path_buf(), bytes.clone());
+    Ok(bytes)
+}
+
 /// A table as read from a file: a polars `DataFrame`, or for a plain CSV file (no
 /// quotes, no CR, every row with the header's number of fields) the file's text with
 /// the position of every cell, which needs no copy of the cells.
@@ -1057,12 +1079,12 @@ impl Table {
         // A named pipe has no size and can be read only once, so it is read whole and
         // parsed like a file's bytes; so is an input known by its content.
         let Some(format) = format else {
-            let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+            let bytes = read_whole(path, &meta)?;
             let format = Format::sniff(&bytes, &file)?;
             return Table::from_bytes(bytes, format, &file);
         };
         if !meta.is_file() && !meta.is_dir() {
-            let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+            let bytes = read_whole(path, &meta)?;
             return Table::from_bytes(bytes, format, &file);
         }
         if format == Format::Csv && meta.len() > 0 && meta.len() < RawCsv::MAX_BYTES {

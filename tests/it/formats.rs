@@ -581,3 +581,46 @@ fn json_lines_are_read_as_the_text_of_each_value() {
     score(dir, &dir.join("new.jsonl"), None, &output).success();
     assert_eq!(scored(&output), reference);
 }
+
+#[test]
+fn commands_that_read_their_history_twice_read_standard_input_once() {
+    // `train` and `report` with `--changes -`: the same model as from the file, and
+    // `report` (which reads the history again to score it) sees the same bytes.
+    let dir = tempdir();
+    let dir = dir.path();
+    let history = generate(dir, 17);
+    let piped = |args: &[&str]| {
+        let mut cmd = changerisk(dir);
+        cmd.args(args)
+            .args(["--changes", "-", "--incidents"])
+            .arg(&history.incidents)
+            .write_stdin(std::fs::read(&history.changes).unwrap());
+        run_command(cmd)
+    };
+    piped(&["train", "--quiet", "--model", "piped.json"]).success();
+    run(
+        dir,
+        [
+            "train",
+            "--quiet",
+            "--model",
+            "file.json",
+            "--changes",
+            &history.changes.display().to_string(),
+            "--incidents",
+            &history.incidents.display().to_string(),
+        ],
+    )
+    .success();
+    assert_eq!(
+        std::fs::read(dir.join("piped.json")).unwrap(),
+        std::fs::read(dir.join("file.json")).unwrap()
+    );
+    let report = piped(&["report", "--model", "file.json", "--output", "r.html"]).success();
+    assert!(
+        report.stderr.contains("report of 3000 changes"),
+        "{}",
+        report.stderr
+    );
+    assert!(std::fs::metadata(dir.join("r.html")).unwrap().len() > 10_000);
+}
