@@ -803,9 +803,23 @@ pub fn train(set: TrainingSet, params: LearnerParams, ctx: TrainContext) -> Resu
     };
 
     let runs = select(&data, &folds)?;
-    let chosen = best_of(&runs, |c| {
-        params.learner == LearnerChoice::Auto || c.learner == params.learner
-    })
+    let wanted =
+        |c: &Candidate| params.learner == LearnerChoice::Auto || c.learner == params.learner;
+    let chosen = if runs.iter().all(|r| r.trial.mean_roc_auc.is_none()) {
+        // No fold holds both outcomes, so none can rank; their log loss on one outcome
+        // alone rewards the most confident, least penalised fit. The most strongly
+        // penalised logistic model is the one that claims least.
+        let logistic = |c: &Candidate| wanted(c) && c.learner == LearnerChoice::Logistic;
+        (0..runs.len())
+            .filter(|&i| logistic(&runs[i].candidate))
+            .max_by(|&a, &b| {
+                let penalty = |i: usize| runs[i].candidate.penalty.unwrap_or(0.0);
+                penalty(a).total_cmp(&penalty(b))
+            })
+            .or_else(|| best_of(&runs, wanted))
+    } else {
+        best_of(&runs, wanted)
+    }
     .ok_or_else(|| Error::Usage("no candidate model to try".into()))?;
     let Run {
         trial: chosen_trial,

@@ -130,7 +130,14 @@ pub fn describe(model: &Model, path: Option<&std::path::Path>) -> String {
     const FEW: usize = 20;
     let v = &t.validation;
     let fewest = v.positives.min(v.rows - v.positives);
-    if fewest < FEW {
+    if t.selection.iter().all(|trial| trial.mean_roc_auc.is_none()) {
+        out.push_str(
+            "warning: no validation fold holds both outcomes, so the folds cannot rank the \
+             candidates; the most strongly penalised logistic model is chosen. Its risks \
+             rest on very few incident-causing changes: train on a longer history before \
+             gating on them\n",
+        );
+    } else if fewest < FEW {
         out.push_str(&format!(
             "note: the latest validation fold has {} positive and {} negative changes; with \
              so few, the fold ROC-AUCs above are noisy and the choice is uncertain\n",

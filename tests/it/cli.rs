@@ -636,6 +636,67 @@ fn evaluate_says_why_a_tiny_test_period_has_no_roc_auc() {
     );
 }
 
+/// With no validation fold holding both outcomes, log loss on one outcome alone would
+/// pick the least penalised fit; `train` takes the most penalised logistic model and says
+/// why.
+#[test]
+fn train_without_a_fold_that_can_rank_takes_the_most_cautious_model() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    // Forty changes, one of them (the third) causing an incident: every validation
+    // fold, in the later rows, holds none.
+    let changes: Vec<ChangeRow> = (0..40)
+        .map(|i| {
+            let row = ChangeRow::new(&format!("c{i:02}"), &at_hours(f64::from(i) * 5.0));
+            if i % 3 == 0 {
+                row.risky()
+            } else {
+                row.on("payments", &format!("a{}", i % 4))
+            }
+        })
+        .collect();
+    write_changes(&dir.join("changes.csv"), &changes);
+    write_incidents(
+        &dir.join("incidents.csv"),
+        &[IncidentRow::new("i1", &at_hours(11.0), "payments").caused_by("c02")],
+    );
+    let out = run(
+        dir,
+        [
+            "train",
+            "--changes",
+            "changes.csv",
+            "--incidents",
+            "incidents.csv",
+            "--model",
+            "model.json",
+        ],
+    )
+    .success();
+    assert!(
+        out.stderr
+            .contains("no validation fold holds both outcomes"),
+        "{}",
+        out.stderr
+    );
+    let model: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("model.json")).unwrap()).unwrap();
+    let chosen = &model["training"]["chosen"];
+    assert_eq!(chosen["learner"], "logistic");
+    let penalties: Vec<f64> = model["training"]["selection"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["learner"] == "logistic")
+        .map(|t| t["penalty"].as_f64().unwrap())
+        .collect();
+    assert!(penalties.len() > 1);
+    assert_eq!(
+        chosen["penalty"].as_f64().unwrap(),
+        penalties.iter().copied().fold(f64::MIN, f64::max)
+    );
+}
+
 /// `evaluate` trains on the labels known when the test period began: an incident that
 /// starts in the test period, even one naming a training change, is not one of them.
 #[test]
