@@ -35,6 +35,7 @@ use changerisk::model::{LearnerParams, Model};
 use changerisk::pipeline::prepare;
 use changerisk::policy::Policies;
 use changerisk::progress::Progress;
+use changerisk::reasons::HistoryGiven;
 use criterion::measurement::WallTime;
 use criterion::{
     criterion_group, criterion_main, BatchSize, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
@@ -214,7 +215,14 @@ fn pipeline(c: &mut Criterion) {
         configure(&mut group, f.n);
         group.bench_with_input(BenchmarkId::from_parameter(f.n), f, |b, f| {
             b.iter(|| {
-                score_frame(&f.model, &f.model.tiers, &policies, &f.prepared, true).expect("score")
+                score_frame(
+                    &f.model,
+                    &f.model.tiers,
+                    &policies,
+                    &f.prepared,
+                    HistoryGiven::ALL,
+                )
+                .expect("score")
             })
         });
     }

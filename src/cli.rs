@@ -268,12 +268,12 @@ pub struct AnnotateArgs {
     #[arg(long, env = "CHANGERISK_MODEL", default_value = "models/model.json", value_parser = path_or_empty())]
     pub model: PathBuf,
     /// Incident history, for the history features (optional).
-    #[arg(long, env = "CHANGERISK_INCIDENTS", value_name = "FILE", value_parser = path_or_empty())]
+    #[arg(long, env = "CHANGERISK_INCIDENTS", value_name = "FILE", value_parser = input_path())]
     pub incidents: Option<PathBuf>,
     /// Past changes, for the history features (optional; needs --incidents). Without
     /// them the author's and service's records count nothing, and reasons drawn from
     /// them say "(no history given)".
-    #[arg(long, env = "CHANGERISK_HISTORY", value_name = "FILE", value_parser = path_or_empty())]
+    #[arg(long, env = "CHANGERISK_HISTORY", value_name = "FILE", value_parser = input_path())]
     pub history: Option<PathBuf>,
     /// Guardrail policy file (TOML). Default: the built-in policies/default.toml.
     #[arg(long, env = "CHANGERISK_POLICY", value_parser = path_or_empty())]
@@ -315,7 +315,9 @@ fn levels_or_empty(levels: &[&'static str]) -> clap::builder::PossibleValuesPars
     clap::builder::PossibleValuesParser::new(values)
 }
 
-/// An input file, `-` naming standard input (read as `/dev/stdin`, known by its content).
+/// An input file, `-` naming standard input (read as `/dev/stdin`, known by its content);
+/// an empty value (an empty environment variable) counts as not given where a command
+/// says so.
 fn input_path() -> impl clap::builder::TypedValueParser<Value = PathBuf> {
     use clap::builder::TypedValueParser;
     clap::builder::OsStringValueParser::new().map(|p| {

@@ -46,6 +46,38 @@ pub fn check_not_an_input(flag: &str, path: &Path, inputs: &[(&str, Option<&Path
     Ok(())
 }
 
+/// Refuses one stream (standard input, a pipe) named for two inputs: it can be read only
+/// once, so the second would read nothing, or what the first was meant to (`-` is
+/// standard input).
+pub fn check_one_reader(inputs: &[(&str, Option<&Path>)]) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let mut streams: Vec<((u64, u64), &str, &Path)> = Vec::new();
+    for &(what, path) in inputs {
+        let Some(path) = path else { continue };
+        let named = if path == Path::new("-") {
+            Path::new("/dev/stdin")
+        } else {
+            path
+        };
+        let Ok(meta) = std::fs::metadata(named) else {
+            continue;
+        };
+        if meta.is_file() || meta.is_dir() {
+            continue;
+        }
+        let key = (meta.dev(), meta.ino());
+        if let Some((_, first, first_path)) = streams.iter().find(|s| s.0 == key) {
+            return Err(Error::Usage(format!(
+                "the {first} ({}) and the {what} ({}) are one stream, which can be read only once: give one of them a file",
+                first_path.display(),
+                path.display()
+            )));
+        }
+        streams.push((key, what, path));
+    }
+    Ok(())
+}
+
 /// Writes `path` atomically: `write` fills a temporary file in the same directory,
 /// which is flushed, synced and renamed over `path` only if `write` succeeds.
 pub fn write_atomic<F>(path: &Path, write: F) -> Result<()>

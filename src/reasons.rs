@@ -342,10 +342,41 @@ pub struct Explainer<'m> {
     declared: Vec<bool>,
     /// For each model feature, the index of its factor in `factors`.
     factor_of: Vec<usize>,
-    /// Whether the score saw a history: without one, the service's and author's records
-    /// are empty because nothing was given, not because there was nothing, and their
-    /// reasons say so.
-    history_given: bool,
+    /// Which history the score saw: without it, the service's and author's records are
+    /// empty because nothing was given, not because there was nothing, and the reasons
+    /// drawn from them say so.
+    given: HistoryGiven,
+}
+
+/// Which history files a score counted: past changes (or the scored changes taken as
+/// their own history) and incidents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryGiven {
+    pub changes: bool,
+    pub incidents: bool,
+}
+
+impl HistoryGiven {
+    /// Both (a scored history, `report`, `export`).
+    pub const ALL: HistoryGiven = HistoryGiven {
+        changes: true,
+        incidents: true,
+    };
+
+    /// Whether the history feature `column` (a frame column of the service's or the
+    /// author's record) counted what it needs: incident counts by service need the
+    /// incidents, counts of changes the changes, incident-causing changes and rates both.
+    fn counted(self, column: &str) -> bool {
+        let by_service_incidents = matches!(
+            column,
+            "service_incidents_7d"
+                | "service_incidents_30d"
+                | "service_incident_7d_any"
+                | "days_since_service_incident"
+        );
+        let needs_incidents = column.contains("incident");
+        (by_service_incidents || self.changes) && (!needs_incidents || self.incidents)
+    }
 }
 
 impl<'m> Explainer<'m> {
@@ -377,14 +408,14 @@ impl<'m> Explainer<'m> {
             factors,
             declared,
             factor_of,
-            history_given: true,
+            given: HistoryGiven::ALL,
         }
     }
 
-    /// Words the service's and author's history factors as counted without a history
-    /// (`annotate` without `--history`, `score --no-history`) when `given` is false.
-    pub fn with_history(mut self, given: bool) -> Explainer<'m> {
-        self.history_given = given;
+    /// Words the service's and author's history factors as counted without the history
+    /// they need (`annotate` without `--history`, `score --no-history`).
+    pub fn with_history(mut self, given: HistoryGiven) -> Explainer<'m> {
+        self.given = given;
         self
     }
 
@@ -445,7 +476,10 @@ impl<'m> Explainer<'m> {
                 describe_column(&mut out, factor, feature, frame, row);
             } else {
                 describe(&mut out, factor, feature, frame, row);
-                if !self.history_given && matches!(factor, "service_history" | "author_history") {
+                let column = feature.strip_suffix("_log").unwrap_or(feature);
+                if matches!(factor, "service_history" | "author_history")
+                    && !self.given.counted(column)
+                {
                     out.push_str(" (no history given)");
                 }
             }

@@ -1032,25 +1032,41 @@ pub fn passthrough_names<'a>(
         .collect()
 }
 
-/// A file's bytes. An input that can be read only once (standard input, a pipe) is kept
-/// for the rest of the run, so that a command reading an input twice (`report` trains on
-/// the history, then scores it) reads the same bytes the second time.
+/// Whether inputs that can be read only once are kept for a second read ([`read_whole`]).
+static KEEP_PIPED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Keeps every input that can be read only once (standard input, a pipe) for the rest of
+/// the run, for a command that reads its inputs twice (`report` trains on the history,
+/// then scores it): the second read gets the same bytes. The other commands read each
+/// input once and keep nothing.
+pub fn keep_piped_inputs() {
+    KEEP_PIPED.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// A file's bytes; a pipe's kept when [`keep_piped_inputs`] asked for it, under its
+/// device and inode (so `-`, `/dev/stdin` and `/dev/fd/0` are one input).
 fn read_whole(path: &Path, meta: &std::fs::Metadata) -> Result<Vec<u8>> {
     use std::collections::HashMap;
+    use std::os::unix::fs::MetadataExt;
     use std::sync::{Mutex, OnceLock};
-    if meta.is_file() {
-        return std::fs::read(path).map_err(|e| Error::io(path, e));
+    let read = || std::fs::read(path).map_err(|e| Error::io(path, e));
+    if meta.is_file() || !KEEP_PIPED.load(std::sync::atomic::Ordering::Relaxed) {
+        return read();
     }
-    static ONCE: OnceLock<Mutex<HashMap<std::path::PathBuf, Vec<u8>>>> = OnceLock::new();
-    let mut kept = ONCE
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(bytes) = kept.get(path) {
+    /// Kept bytes by (device, inode).
+    type Kept = HashMap<(u64, u64), Vec<u8>>;
+    static KEPT: OnceLock<Mutex<Kept>> = OnceLock::new();
+    let kept = || {
+        KEPT.get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    };
+    let key = (meta.dev(), meta.ino());
+    if let Some(bytes) = kept().get(&key) {
         return Ok(bytes.clone());
     }
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    kept.insert(path.to_path_buf(), bytes.clone());
+    let bytes = read()?;
+    kept().insert(key, bytes.clone());
     Ok(bytes)
 }
 

@@ -587,6 +587,40 @@ fn best_of(runs: &[Run], wanted: impl Fn(&Candidate) -> bool) -> Option<usize> {
         })
 }
 
+/// How cautious a candidate is, larger meaning more: a logistic model over a blend over
+/// trees, then a larger penalty, a larger logistic share, more rows per leaf and fewer
+/// leaves.
+fn caution(c: &Candidate) -> [f64; 4] {
+    let penalty = c.penalty.unwrap_or(0.0);
+    let rows = c.min_leaf_rows.unwrap_or(0) as f64;
+    let leaves = -(c.leaves.unwrap_or(0) as f64);
+    match c.learner {
+        LearnerChoice::Logistic => [2.0, penalty, 0.0, 0.0],
+        LearnerChoice::Blend => [1.0, c.weight.unwrap_or(0.0), penalty, rows],
+        _ => [0.0, rows, leaves, c.l2.unwrap_or(0.0)],
+    }
+}
+
+/// The run to choose among those `wanted` accepts: the best validated one, or, when no
+/// fold holds both outcomes, so that none can rank them (their log loss on one outcome
+/// alone would reward the most confident, least penalised fit), the most cautious one
+/// ([`caution`]).
+fn pick(runs: &[Run], wanted: impl Fn(&Candidate) -> bool) -> Option<usize> {
+    if runs.iter().any(|r| r.trial.mean_roc_auc.is_some()) {
+        return best_of(runs, wanted);
+    }
+    (0..runs.len())
+        .filter(|&i| wanted(&runs[i].candidate))
+        .max_by(|&a, &b| {
+            let (a, b) = (caution(&runs[a].candidate), caution(&runs[b].candidate));
+            a.iter()
+                .zip(&b)
+                .map(|(x, y)| x.total_cmp(y))
+                .find(|o| o.is_ne())
+                .unwrap_or(std::cmp::Ordering::Equal)
+        })
+}
+
 /// The steepest Platt scaling kept: a model whose validation log-odds need more than ten
 /// times their spread is not one a slope should rescue.
 const MAX_PLATT_SLOPE: f64 = 10.0;
@@ -699,8 +733,8 @@ fn select(data: &Data, folds: &[Fold]) -> Result<Vec<Run>> {
         runs.extend(trees);
     }
     if matches!(learner, LearnerChoice::Auto | LearnerChoice::Blend) {
-        let lin = best_of(&runs, |c| c.learner == LearnerChoice::Logistic);
-        let tree = best_of(&runs, |c| c.learner == LearnerChoice::Gbdt);
+        let lin = pick(&runs, |c| c.learner == LearnerChoice::Logistic);
+        let tree = pick(&runs, |c| c.learner == LearnerChoice::Gbdt);
         if let (Some(lin), Some(tree)) = (lin, tree) {
             let (lin, tree) = (runs[lin].clone(), runs[tree].clone());
             for w in BLEND_WEIGHTS {
@@ -803,23 +837,9 @@ pub fn train(set: TrainingSet, params: LearnerParams, ctx: TrainContext) -> Resu
     };
 
     let runs = select(&data, &folds)?;
-    let wanted =
-        |c: &Candidate| params.learner == LearnerChoice::Auto || c.learner == params.learner;
-    let chosen = if runs.iter().all(|r| r.trial.mean_roc_auc.is_none()) {
-        // No fold holds both outcomes, so none can rank; their log loss on one outcome
-        // alone rewards the most confident, least penalised fit. The most strongly
-        // penalised logistic model is the one that claims least.
-        let logistic = |c: &Candidate| wanted(c) && c.learner == LearnerChoice::Logistic;
-        (0..runs.len())
-            .filter(|&i| logistic(&runs[i].candidate))
-            .max_by(|&a, &b| {
-                let penalty = |i: usize| runs[i].candidate.penalty.unwrap_or(0.0);
-                penalty(a).total_cmp(&penalty(b))
-            })
-            .or_else(|| best_of(&runs, wanted))
-    } else {
-        best_of(&runs, wanted)
-    }
+    let chosen = pick(&runs, |c| {
+        params.learner == LearnerChoice::Auto || c.learner == params.learner
+    })
     .ok_or_else(|| Error::Usage("no candidate model to try".into()))?;
     let Run {
         trial: chosen_trial,

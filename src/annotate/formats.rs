@@ -377,8 +377,13 @@ pub fn markdown(a: &Annotation) -> String {
         }
         md.push_str("\n</details>\n\n");
     }
-    let history = if a.model.history_changes == 0 {
+    let history = if a.model.history_changes == 0 && a.model.history_incidents == 0 {
         "no history given (`--history`, `--incidents`): the author's and service's history features see none".to_string()
+    } else if a.model.history_changes == 0 {
+        format!(
+            "{} incidents and no past changes (`--history`): the author's and service's change counts see none",
+            a.model.history_incidents
+        )
     } else {
         format!(
             "history of {} changes and {} incidents",

@@ -27,6 +27,7 @@ use crate::load::{parse_changes, Changes, Incidents, LoadedChanges, Read};
 use crate::model::{Model, Tiers, TIER_NAMES};
 use crate::pipeline::{join_history, prepare};
 use crate::policy::{Action, Policies, Rule};
+use crate::reasons::HistoryGiven;
 use crate::schema::AiInvolvement;
 
 use ci::CiChange;
@@ -607,6 +608,11 @@ pub fn evaluate(gathered: Gathered, scoring: Scoring) -> Result<Annotation> {
     changes.ids = vec![id.clone(); changes.len()];
     let own = std::mem::take(&mut changes.frame);
     let history_changes = history.as_ref().map_or(0, Changes::len);
+    // `--history` needs `--incidents`, so a history comes with its incidents.
+    let given = HistoryGiven {
+        changes: history.is_some(),
+        incidents: history.is_some() || !incidents.is_empty(),
+    };
     let history_incidents = incidents.len();
     let (timeline, rows) = join_history(history, changes)?;
     let prepared = prepare(&timeline, incidents, model.labelling, &rows, own);
@@ -620,13 +626,7 @@ pub fn evaluate(gathered: Gathered, scoring: Scoring) -> Result<Annotation> {
         format!("the change's '{column}' level was not seen in training; scored as 'other'")
     })
     .collect();
-    let scored = score_frame(
-        model,
-        &tiers,
-        policies,
-        &prepared.frame,
-        history_changes > 0,
-    )?;
+    let scored = score_frame(model, &tiers, policies, &prepared.frame, given)?;
     // The worst case: the highest risk (the first among equals).
     let worst = (0..scored.len())
         .rev()

@@ -442,6 +442,7 @@ pub fn run(args: AnnotateArgs, progress: &Progress) -> Result<u8> {
         ("services file", s.services.as_deref()),
         ("event file", s.event.as_deref()),
     ];
+    crate::output::check_one_reader(&inputs)?;
     for path in s.outputs.iter().filter_map(|o| o.file.as_deref()) {
         crate::output::check_not_an_input("--format", path, &inputs)?;
         // In CI the working tree is the pull request's: a link planted there would send

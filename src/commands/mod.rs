@@ -66,6 +66,10 @@ impl Inputs {
             incidents,
             config,
         } = args;
+        crate::output::check_one_reader(&[
+            ("changes file", Some(&changes)),
+            ("incidents file", incidents.as_deref()),
+        ])?;
         let config_file = config;
         let config = match &config_file {
             Some(path) => Config::load(path)?,

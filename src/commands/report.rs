@@ -68,6 +68,8 @@ impl ReportSettings {
 
 /// Runs `report`.
 pub fn run(args: ReportArgs, progress: &Progress) -> Result<u8> {
+    // The evaluation and the scored history each read the inputs.
+    crate::table::keep_piped_inputs();
     let mut s = ReportSettings::resolve(args)?;
     let (model, inputs) = s
         .inputs

@@ -18,17 +18,22 @@ use crate::output::{check_not_an_input, csv, same_file, write_atomic};
 use crate::pipeline::{join_events, prepare_events};
 use crate::policy::{joined_ids, Action, Facts, Policies};
 use crate::progress::Progress;
-use crate::reasons::Explainer;
+use crate::reasons::{Explainer, HistoryGiven};
 use crate::table::{passthrough_names, with_passthrough, write_table, Format};
 
-/// Resolved `score` settings.
-pub struct ScoreSettings {
-    pub model: PathBuf,
+/// The changes to score and their history, as given.
+pub struct Inputs {
     pub changes: PathBuf,
     pub incidents: Option<PathBuf>,
     pub history: Option<PathBuf>,
     /// Use no default history files.
     pub no_history: bool,
+}
+
+/// Resolved `score` settings.
+pub struct ScoreSettings {
+    pub model: PathBuf,
+    pub inputs: Inputs,
     pub output: PathBuf,
     pub tiers: Option<[f64; 3]>,
     pub policy: Option<PathBuf>,
@@ -52,10 +57,12 @@ impl ScoreSettings {
         crate::table::Format::of_output(&output)?;
         Ok(ScoreSettings {
             model,
-            changes,
-            incidents,
-            history,
-            no_history,
+            inputs: Inputs {
+                changes,
+                incidents,
+                history,
+                no_history,
+            },
             output,
             tiers: tiers
                 .map(|t| super::parse_tiers("--tiers", &t))
@@ -74,7 +81,7 @@ const SHIPPED_NEW_CHANGES: &str = "data/new_changes.csv";
 /// `--no-history`: the shipped ones by default for the shipped changes only (for other
 /// changes, history features from someone else's services would be silently wrong), and
 /// `--incidents` alone when the scored changes are their own history.
-fn history_files(s: &ScoreSettings, model: &Model) -> Result<(Option<PathBuf>, Option<PathBuf>)> {
+pub fn history_files(s: &Inputs, model: &Model) -> Result<(Option<PathBuf>, Option<PathBuf>)> {
     if let (Some(label), Some(path)) = (&model.config.columns.label, &s.incidents) {
         return Err(Error::Usage(format!(
             "the model takes labels from the column '{label}', so it uses no incidents file; drop --incidents {}",
@@ -117,7 +124,68 @@ pub fn run(args: ScoreArgs, progress: &Progress) -> Result<u8> {
     let model = Model::load(&s.model)?;
     let policies = Policies::from_flag(s.policy.as_deref())?;
     let tiers = model.tiers.overridden(s.tiers);
-    let (incidents_path, history_path) = history_files(&s, &model)?;
+    let files = history_files(&s.inputs, &model)?;
+    check_not_an_input(
+        "--output",
+        &s.output,
+        &[
+            ("model", Some(&s.model)),
+            ("changes file", Some(&s.inputs.changes)),
+            ("history file", files.1.as_deref()),
+            ("incidents file", files.0.as_deref()),
+            ("policy file", s.policy.as_deref()),
+        ],
+    )?;
+    let Loaded {
+        timeline,
+        rows,
+        prepared,
+        passthrough,
+        incidents,
+        history_given,
+    } = load(&s.inputs, files, &model, progress)?;
+    let ids: Vec<&str> = rows.iter().map(|&r| timeline.ids.get(r)).collect();
+    progress.stage("scoring");
+    let scored = score_frame(&model, &tiers, &policies, &prepared.frame, history_given)?;
+    progress.stage("writing output");
+    write_scored(&s.output, &ids, &scored, &passthrough)?;
+    progress.stage("summarising");
+    progress.log(&summary(&ids, &scored, &tiers, s.top, &s.output));
+    // `run` is the whole process (the binary exits when it returns): the operating
+    // system takes these millions of allocations back at once, faster than freeing them
+    // one by one.
+    std::mem::forget(scored);
+    std::mem::forget(ids);
+    std::mem::forget((timeline, rows, prepared, passthrough, incidents));
+    Ok(0)
+}
+
+/// The changes to score with their point-in-time history, as `score` reads them.
+pub struct Loaded {
+    /// The history and the changes to score, in time order.
+    pub timeline: crate::load::Events,
+    /// The changes to score: their rows of `timeline`, in input order.
+    pub rows: Vec<usize>,
+    pub prepared: crate::pipeline::Prepared,
+    pub passthrough: DataFrame,
+    pub incidents: crate::load::Incidents,
+    /// Which history the history features counted ([`Explainer::with_history`]).
+    pub history_given: HistoryGiven,
+}
+
+/// Loads the changes to score and their history (`files`: the incidents and history
+/// files from [`history_files`]) and computes their features' inputs.
+pub fn load(
+    s: &Inputs,
+    (incidents_path, history_path): (Option<PathBuf>, Option<PathBuf>),
+    model: &Model,
+    progress: &Progress,
+) -> Result<Loaded> {
+    crate::output::check_one_reader(&[
+        ("changes file", Some(&s.changes)),
+        ("history file", history_path.as_deref()),
+        ("incidents file", incidents_path.as_deref()),
+    ])?;
     let columns = &model.config.columns;
     if (columns.service.is_some() || columns.author.is_some())
         && history_path.is_none()
@@ -130,17 +198,6 @@ pub fn run(args: ScoreArgs, progress: &Progress) -> Result<u8> {
              before them with --history, or --no-history when that is meant)",
         );
     }
-    check_not_an_input(
-        "--output",
-        &s.output,
-        &[
-            ("model", Some(&s.model)),
-            ("changes file", Some(&s.changes)),
-            ("history file", history_path.as_deref()),
-            ("incidents file", incidents_path.as_deref()),
-            ("policy file", s.policy.as_deref()),
-        ],
-    )?;
     progress.stage("loading changes and history");
     // The three files are read at once; errors are reported in this order all the same.
     let (changes, (history, incidents)) = rayon::join(
@@ -164,8 +221,11 @@ pub fn run(args: ScoreArgs, progress: &Progress) -> Result<u8> {
     } = changes?;
     let history = history?.map(|h| h.events);
     let incidents = incidents?.unwrap_or_default();
-    // Files with only a header give no history either.
-    let history_given = history.as_ref().is_some_and(|h| !h.is_empty()) || !incidents.is_empty();
+    // The incidents alone: the changes scored are their own history.
+    let history_given = HistoryGiven {
+        changes: history_path.is_some() || incidents_path.is_some(),
+        incidents: incidents_path.is_some(),
+    };
     progress.stage("linking incidents and history features");
     let (timeline, rows, conflicts) = join_events(history, events);
     if let Some((conflicts, first)) = conflicts {
@@ -178,7 +238,6 @@ pub fn run(args: ScoreArgs, progress: &Progress) -> Result<u8> {
     if incidents_path.is_some() {
         progress.log(&format!("history {}", prepared.labels.summary.describe()));
     }
-    let ids: Vec<&str> = rows.iter().map(|&r| timeline.ids.get(r)).collect();
     for warning in scoring_gaps(
         &model.feature_defs(),
         &prepared.frame,
@@ -186,32 +245,27 @@ pub fn run(args: ScoreArgs, progress: &Progress) -> Result<u8> {
     ) {
         progress.log(&format!("warning: {warning}"));
     }
-    progress.stage("scoring");
-    let scored = score_frame(&model, &tiers, &policies, &prepared.frame, history_given)?;
-    progress.stage("writing output");
-    write_scored(&s.output, &ids, &scored, &passthrough)?;
-    progress.stage("summarising");
-    progress.log(&summary(&ids, &scored, &tiers, s.top, &s.output));
-    // `run` is the whole process (the binary exits when it returns): the operating
-    // system takes these millions of allocations back at once, faster than freeing them
-    // one by one.
-    std::mem::forget(scored);
-    std::mem::forget(ids);
-    std::mem::forget((timeline, rows, prepared, passthrough, incidents));
-    Ok(0)
+    Ok(Loaded {
+        timeline,
+        rows,
+        prepared,
+        passthrough,
+        incidents,
+        history_given,
+    })
 }
 
 /// Rows per scoring chunk: bounds the design matrix's memory whatever the input size.
 const SCORE_CHUNK: usize = 1 << 12;
 
 /// Scores every row of `frame` chunk by chunk (each chunk in parallel); `history_given`
-/// is whether its history features counted a history ([`Explainer::with_history`]).
+/// is which history its history features counted ([`Explainer::with_history`]).
 pub fn score_frame(
     model: &Model,
     tiers: &Tiers,
     policies: &Policies,
     frame: &crate::frame::Frame,
-    history_given: bool,
+    history_given: HistoryGiven,
 ) -> Result<Vec<Scored>> {
     score_chunks(model, tiers, policies, frame, false, history_given)
 }
@@ -223,7 +277,7 @@ pub fn score_frame_explained(
     policies: &Policies,
     frame: &crate::frame::Frame,
 ) -> Result<Vec<Scored>> {
-    score_chunks(model, tiers, policies, frame, true, true)
+    score_chunks(model, tiers, policies, frame, true, HistoryGiven::ALL)
 }
 
 /// The error for a change whose risk came out as NaN (opposite infinite contributions):
@@ -254,7 +308,7 @@ fn score_chunks(
     policies: &Policies,
     frame: &crate::frame::Frame,
     keep_contributions: bool,
-    history_given: bool,
+    history_given: HistoryGiven,
 ) -> Result<Vec<Scored>> {
     policies.check_readable(frame)?;
     let features = model.feature_defs();

@@ -131,12 +131,14 @@ pub fn describe(model: &Model, path: Option<&std::path::Path>) -> String {
     let v = &t.validation;
     let fewest = v.positives.min(v.rows - v.positives);
     if t.selection.iter().all(|trial| trial.mean_roc_auc.is_none()) {
-        out.push_str(
+        out.push_str(&format!(
             "warning: no validation fold holds both outcomes, so the folds cannot rank the \
-             candidates; the most strongly penalised logistic model is chosen. Its risks \
-             rest on very few incident-causing changes: train on a longer history before \
-             gating on them\n",
-        );
+             candidates, so the most cautious is chosen ({}; a logistic model before a blend \
+             before trees, then the strongest penalty, the largest logistic share, the most \
+             rows per leaf). Its risks rest on very few incident-causing changes: train on a \
+             longer history before gating on them\n",
+            trial_name(&t.chosen)
+        ));
     } else if fewest < FEW {
         out.push_str(&format!(
             "note: the latest validation fold has {} positive and {} negative changes; with \

@@ -278,7 +278,9 @@ fn settle(edges: Vec<f64>, column: &[f64], same: impl Fn(f64, f64) -> bool) -> V
         };
         if let (Some(below), Some(above)) = (below, lowest) {
             if !same(below, above) {
-                settled.push(below / 2.0 + above / 2.0);
+                let edge = below / 2.0 + above / 2.0;
+                debug_assert!(below <= edge && edge < above, "{below} {edge} {above}");
+                settled.push(edge);
             }
         }
     }
@@ -427,6 +429,32 @@ mod tests {
             "{edges:?}"
         );
         assert!(edges.windows(2).all(|w| w[0] < w[1]));
+        // Missing values beside them, or nothing but missing values.
+        let values: Vec<f64> = (0..rows)
+            .map(|i| {
+                if i % 5 == 1 {
+                    f64::NAN
+                } else {
+                    (i % 300) as f64
+                }
+            })
+            .collect();
+        let mut distinct: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+        distinct.sort_by(f64::total_cmp);
+        distinct.dedup();
+        let x = Array2::from_shape_vec((rows, 1), values).unwrap();
+        let edges = &Binned::new(x.view(), 64).edges[0];
+        assert!(edges.len() > 32, "{edges:?}");
+        for &e in edges {
+            let above = distinct.partition_point(|&d| d <= e);
+            assert_eq!(
+                e,
+                distinct[above - 1] / 2.0 + distinct[above] / 2.0,
+                "edge {e}"
+            );
+        }
+        let x = Array2::from_elem((rows, 1), f64::NAN);
+        assert!(Binned::new(x.view(), 64).edges[0].is_empty());
     }
 
     #[test]

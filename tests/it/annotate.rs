@@ -1437,6 +1437,48 @@ fn without_a_history_the_reasons_say_so_and_ci_can_give_one_by_environment() {
         .stdout,
     );
     assert_eq!(empty["risk"], alone["risk"]);
+    // Incidents alone: the service's incident counts are counted, the change counts not.
+    let incidents_only = json(
+        &annotate(dir.path(), args, &[("CHANGERISK_INCIDENTS", &incidents)])
+            .success()
+            .stdout,
+    );
+    assert_eq!(incidents_only["model"]["history_incidents"], 901);
+    assert!(
+        reasons(&incidents_only)
+            .contains(&"the author's first change (no history given)".to_string()),
+        "{:?}",
+        reasons(&incidents_only)
+    );
+    // chg-015026's service had an incident in the 7 days before it: counted from the
+    // incidents alone, so worded without the mark, as `score --incidents` words it.
+    let row = new_changes
+        .rows
+        .iter()
+        .position(|r| r[0] == "chg-015026")
+        .unwrap();
+    Records {
+        header: new_changes.header.clone(),
+        rows: vec![new_changes.rows[row].clone()],
+    }
+    .write(&dir.path().join("026.csv"));
+    let path = dir.path().join("026.csv").display().to_string();
+    let service = json(
+        &annotate(
+            dir.path(),
+            ["--change", &path, "--model", &model, "--format", "json"],
+            &[("CHANGERISK_INCIDENTS", &incidents)],
+        )
+        .success()
+        .stdout,
+    );
+    let words = reasons(&service);
+    assert!(
+        words
+            .iter()
+            .any(|r| r == "service had 1 incident in the last 7 days"),
+        "{words:?}"
+    );
     // `score --no-history` words its history reasons the same way.
     let out = dir.path().join("scored.csv");
     run(

@@ -660,41 +660,66 @@ fn train_without_a_fold_that_can_rank_takes_the_most_cautious_model() {
         &dir.join("incidents.csv"),
         &[IncidentRow::new("i1", &at_hours(11.0), "payments").caused_by("c02")],
     );
-    let out = run(
-        dir,
-        [
-            "train",
-            "--changes",
-            "changes.csv",
-            "--incidents",
-            "incidents.csv",
-            "--model",
-            "model.json",
-        ],
-    )
-    .success();
-    assert!(
-        out.stderr
-            .contains("no validation fold holds both outcomes"),
-        "{}",
-        out.stderr
-    );
-    let model: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("model.json")).unwrap()).unwrap();
-    let chosen = &model["training"]["chosen"];
-    assert_eq!(chosen["learner"], "logistic");
-    let penalties: Vec<f64> = model["training"]["selection"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|t| t["learner"] == "logistic")
-        .map(|t| t["penalty"].as_f64().unwrap())
-        .collect();
-    assert!(penalties.len() > 1);
-    assert_eq!(
-        chosen["penalty"].as_f64().unwrap(),
-        penalties.iter().copied().fold(f64::MIN, f64::max)
-    );
+    let most = |model: &serde_json::Value, learner: &str, field: &str| -> f64 {
+        let values: Vec<f64> = model["training"]["selection"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["learner"] == learner)
+            .map(|t| t[field].as_f64().unwrap())
+            .collect();
+        assert!(values.len() > 1, "{learner} {field}: {values:?}");
+        values.into_iter().fold(f64::MIN, f64::max)
+    };
+    for learner in ["auto", "logistic", "gbdt", "blend"] {
+        let out = run(
+            dir,
+            [
+                "train",
+                "--changes",
+                "changes.csv",
+                "--incidents",
+                "incidents.csv",
+                "--model",
+                "model.json",
+                "--learner",
+                learner,
+            ],
+        )
+        .success();
+        assert!(
+            out.stderr
+                .contains("no validation fold holds both outcomes"),
+            "{}",
+            out.stderr
+        );
+        let model: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("model.json")).unwrap())
+                .unwrap();
+        let chosen = &model["training"]["chosen"];
+        let value = |field: &str| chosen[field].as_f64().unwrap();
+        match learner {
+            "gbdt" => {
+                assert_eq!(chosen["learner"], "gbdt");
+                assert_eq!(
+                    value("min_leaf_rows"),
+                    most(&model, "gbdt", "min_leaf_rows")
+                );
+            }
+            "blend" => {
+                assert_eq!(chosen["learner"], "blend");
+                assert_eq!(
+                    value("logistic_weight"),
+                    most(&model, "blend", "logistic_weight")
+                );
+                assert_eq!(value("penalty"), most(&model, "logistic", "penalty"));
+            }
+            _ => {
+                assert_eq!(chosen["learner"], "logistic");
+                assert_eq!(value("penalty"), most(&model, "logistic", "penalty"));
+            }
+        }
+    }
 }
 
 /// `evaluate` trains on the labels known when the test period began: an incident that

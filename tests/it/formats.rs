@@ -623,4 +623,34 @@ fn commands_that_read_their_history_twice_read_standard_input_once() {
         report.stderr
     );
     assert!(std::fs::metadata(dir.join("r.html")).unwrap().len() > 10_000);
+    // One stream named for two inputs is refused, not read as empty or as the other.
+    let incidents = history.incidents.display().to_string();
+    for args in [
+        vec![
+            "score",
+            "--model",
+            "file.json",
+            "--changes",
+            "-",
+            "--history",
+            "-",
+            "--incidents",
+            &incidents,
+        ],
+        vec![
+            "train",
+            "--model",
+            "twice.json",
+            "--changes",
+            "-",
+            "--incidents",
+            "/dev/stdin",
+        ],
+    ] {
+        let mut cmd = changerisk(dir);
+        cmd.args(&args)
+            .write_stdin(std::fs::read(&history.changes).unwrap());
+        run_command(cmd).bad_input(&["one stream, which can be read only once"]);
+    }
+    assert!(!dir.join("twice.json").exists());
 }
