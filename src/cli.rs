@@ -41,6 +41,10 @@ pub enum Command {
     /// of every change with its label, risk, tier, policies, reasons and per-feature
     /// contributions, side tables, and a starter Jupyter notebook.
     Export(ExportArgs),
+    /// How far recent changes have moved from the model's training changes (each
+    /// feature's and the risk's population stability index; with --outcomes, observed
+    /// against predicted incidents), and whether to retrain.
+    Drift(DriftArgs),
 }
 
 /// Arguments of `config`.
@@ -185,6 +189,38 @@ pub struct LearnerArgs {
     /// Do not fit Platt scaling on the most recent validation slice.
     #[arg(long)]
     pub no_calibration: bool,
+}
+
+/// Arguments of `drift`.
+#[derive(Debug, Args)]
+pub struct DriftArgs {
+    /// The model written by `train`.
+    #[arg(long, default_value = "models/model.json")]
+    pub model: PathBuf,
+    /// The recent changes to compare with the model's training changes (`-` reads
+    /// standard input).
+    #[arg(long, default_value = "data/new_changes.csv", value_parser = input_path())]
+    pub changes: PathBuf,
+    /// Incident history, for the history features (and the outcomes, with --outcomes)
+    /// [default: as `score` takes it].
+    #[arg(long, value_parser = input_path())]
+    pub incidents: Option<PathBuf>,
+    /// Past changes, for the history features [default: as `score` takes it].
+    #[arg(long, value_parser = input_path())]
+    pub history: Option<PathBuf>,
+    /// No history files (history features see only --changes and no incidents).
+    #[arg(long, conflicts_with_all = ["incidents", "history"])]
+    pub no_history: bool,
+    /// The changes' outcomes are known (the incidents file, or the config's label
+    /// column, covers their period): compare them with the predictions.
+    #[arg(long)]
+    pub outcomes: bool,
+    /// Print one JSON object instead of the report.
+    #[arg(long)]
+    pub json: bool,
+    /// Exit 1 when the advice is to retrain (for a scheduled job).
+    #[arg(long)]
+    pub fail_on_retrain: bool,
 }
 
 /// Arguments of `score`.

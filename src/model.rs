@@ -21,7 +21,7 @@ const RISK_BLOCK: usize = 4096;
 /// The `format` field every model file carries.
 pub const MODEL_FORMAT: &str = "changerisk-model";
 /// The model file version this build reads and writes.
-pub const MODEL_VERSION: u32 = 7;
+pub const MODEL_VERSION: u32 = 8;
 
 /// The oldest format version this build reads: version 2 files hold one learning rate
 /// and one L2 penalty where later versions hold lists, versions 2 and 3 have no
@@ -29,7 +29,8 @@ pub const MODEL_VERSION: u32 = 7;
 /// `smoothed_log_ratio` feature (nor the `author_expected_incidents` history column it
 /// reads), versions before 6 no `time` feature for the trees only (`trees_only`), and
 /// versions before 7 no record of the tree settings before they were sized to the
-/// history (`sized_from`); the rest is the same.
+/// history (`sized_from`), and versions before 8 no training distributions (`drift`
+/// needs them); the rest is the same.
 pub const OLDEST_MODEL_VERSION: u32 = 2;
 
 /// The largest log-odds a model file may give as an intercept, a coefficient or a
@@ -50,6 +51,10 @@ pub struct ModelFeature {
     pub coefficient: f64,
     /// Mean |contribution to the log-odds| over the training rows (global importance).
     pub importance: f64,
+    /// How the feature's values spread over the training rows (for `drift`; not in
+    /// files before version 8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distribution: Option<crate::drift::Distribution>,
 }
 
 /// Risk tiers: cut points at percentiles of the training risk distribution.
@@ -304,6 +309,10 @@ pub struct TrainingSummary {
     pub calibration: Option<Platt>,
     /// Mean predicted risk of the final model over its training rows.
     pub mean_training_risk: f64,
+    /// How the final model's risks spread over its training rows (for `drift`; not in
+    /// files before version 8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk_distribution: Option<crate::drift::Distribution>,
 }
 
 /// One candidate of model selection and how it validated.
@@ -511,6 +520,13 @@ impl Model {
                 .expr
                 .check()
                 .map_err(|e| format!("feature '{}': {e}", f.def.name))?;
+            if let Some(d) = &f.distribution {
+                d.check()
+                    .map_err(|e| format!("feature '{}': {e}", f.def.name))?;
+            }
+        }
+        if let Some(d) = &self.training.risk_distribution {
+            d.check().map_err(|e| format!("the training risks: {e}"))?;
         }
         match (&mut self.trees, self.learner) {
             (Some(trees), LearnerChoice::Gbdt | LearnerChoice::Blend) => {

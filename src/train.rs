@@ -15,6 +15,7 @@ use ndarray::{Array1, Array2, ArrayView2, Axis};
 use rayon::prelude::*;
 
 use crate::config::Config;
+use crate::drift::Distribution;
 use crate::error::{Error, Result};
 use crate::features::FeatureDef;
 use crate::gbdt::{boost, Binned, BoostParams, Ensemble, Node, Validation};
@@ -897,6 +898,7 @@ pub fn train(set: TrainingSet, params: LearnerParams, ctx: TrainContext) -> Resu
             scale: scale[j],
             coefficient: fitted.linear.as_ref().map_or(0.0, |l| l.coef[j]),
             importance: 0.0,
+            distribution: None,
         })
         .collect();
     let positives = set.y.iter().filter(|&&v| v).count();
@@ -932,6 +934,7 @@ pub fn train(set: TrainingSet, params: LearnerParams, ctx: TrainContext) -> Resu
             validation,
             calibration,
             mean_training_risk: 0.0,
+            risk_distribution: None,
         },
     };
     let train_probs = if model.trees.is_some() {
@@ -941,9 +944,15 @@ pub fn train(set: TrainingSet, params: LearnerParams, ctx: TrainContext) -> Resu
     };
     model.tiers = Tiers::from_risks(&train_probs, ctx.tier_percentiles);
     model.training.mean_training_risk = train_probs.iter().sum::<f64>() / n as f64;
+    model.training.risk_distribution = Some(Distribution::of(&train_probs));
     let importance = importance(&model, set.x);
-    for (f, imp) in model.features.iter_mut().zip(importance) {
+    let distributions: Vec<Distribution> = (0..set.x.ncols())
+        .into_par_iter()
+        .map(|j| Distribution::of(&set.x.column(j).to_vec()))
+        .collect();
+    for ((f, imp), d) in model.features.iter_mut().zip(importance).zip(distributions) {
         f.importance = imp;
+        f.distribution = Some(d);
     }
     Ok(model)
 }

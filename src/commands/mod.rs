@@ -2,6 +2,7 @@
 
 pub mod annotate;
 pub mod config;
+pub mod drift;
 pub mod evaluate;
 pub mod export;
 pub mod generate;
@@ -31,6 +32,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Annotate(args) => annotate::run(*args, &progress),
         Command::Report(args) => report::run(args, &progress),
         Command::Export(args) => export::run(args, &progress),
+        Command::Drift(args) => drift::run(args, &progress),
     }
 }
 

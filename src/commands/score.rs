@@ -143,7 +143,7 @@ pub fn run(args: ScoreArgs, progress: &Progress) -> Result<u8> {
         passthrough,
         incidents,
         history_given,
-    } = load(&s.inputs, files, &model, progress)?;
+    } = load(&s.inputs, files, &model, Read::Unlabelled, progress)?;
     let ids: Vec<&str> = rows.iter().map(|&r| timeline.ids.get(r)).collect();
     progress.stage("scoring");
     let scored = score_frame(&model, &tiers, &policies, &prepared.frame, history_given)?;
@@ -173,12 +173,14 @@ pub struct Loaded {
     pub history_given: HistoryGiven,
 }
 
-/// Loads the changes to score and their history (`files`: the incidents and history
-/// files from [`history_files`]) and computes their features' inputs.
+/// Loads the changes to score (`read`: with their label column or without) and their
+/// history (`files`: the incidents and history files from [`history_files`]) and
+/// computes their features' inputs.
 pub fn load(
     s: &Inputs,
     (incidents_path, history_path): (Option<PathBuf>, Option<PathBuf>),
     model: &Model,
+    read: Read,
     progress: &Progress,
 ) -> Result<Loaded> {
     crate::output::check_one_reader(&[
@@ -201,7 +203,7 @@ pub fn load(
     progress.stage("loading changes and history");
     // The three files are read at once; errors are reported in this order all the same.
     let (changes, (history, incidents)) = rayon::join(
-        || load_events(&s.changes, &model.config, Read::Unlabelled),
+        || load_events(&s.changes, &model.config, read),
         || {
             rayon::join(
                 || {

@@ -204,7 +204,7 @@ const SAME_VALUE: f64 = 1e-12;
 /// elsewhere (another platform's `ln_1p` or `cos`, another program, a SQL engine) may
 /// differ from this one in the last bits (`sin` of pi is 1.2e-16, not 0), and a
 /// threshold there would send those rows the other way.
-fn edges_of(column: &[f64], max_bins: usize) -> Vec<f64> {
+pub(crate) fn edges_of(column: &[f64], max_bins: usize) -> Vec<f64> {
     let step = column.len().div_ceil(EDGE_SAMPLE).max(1);
     let mut sample: Vec<f64> = column
         .iter()

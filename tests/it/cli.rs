@@ -5,7 +5,7 @@
 use crate::util::*;
 
 /// The flags each command documents (SPEC "Command line" and the list).
-const FLAGS: [(&str, &[&str]); 5] = [
+const FLAGS: [(&str, &[&str]); 6] = [
     (
         "generate",
         &[
@@ -63,6 +63,20 @@ const FLAGS: [(&str, &[&str]); 5] = [
         ],
     ),
     ("config", &["--default", "--check", "--quiet"]),
+    (
+        "drift",
+        &[
+            "--model",
+            "--changes",
+            "--incidents",
+            "--history",
+            "--no-history",
+            "--outcomes",
+            "--json",
+            "--fail-on-retrain",
+            "--quiet",
+        ],
+    ),
 ];
 
 const TIERS: [&str; 4] = ["low", "medium", "high", "critical"];
@@ -614,7 +628,7 @@ fn shipped_scored_file_is_what_score_writes_with_the_defaults() {
 #[test]
 fn help_texts_match_their_snapshots() {
     for command in [
-        "generate", "train", "score", "evaluate", "config", "export", "report", "annotate",
+        "generate", "train", "score", "evaluate", "config", "export", "report", "annotate", "drift",
     ] {
         let help = run(&repo_root(), [command, "--help"]).success();
         let mut settings = insta::Settings::clone_current();

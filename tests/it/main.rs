@@ -7,6 +7,7 @@ mod bad_input;
 mod byod;
 mod cli;
 mod determinism;
+mod drift;
 mod export;
 mod formats;
 mod labelling;

@@ -1,0 +1,87 @@
+//! `changerisk drift`: how far recent changes have moved from the model's training
+//! changes, and whether to retrain ([`crate::drift`]).
+
+use rayon::prelude::*;
+
+use crate::cli::DriftArgs;
+use crate::commands::score::{history_files, load, Inputs, Loaded};
+use crate::drift::{Drift, Tally};
+use crate::error::{Error, Result};
+use crate::features::design_matrix;
+use crate::load::Read;
+use crate::model::Model;
+use crate::progress::Progress;
+
+/// Changes per chunk: each chunk's feature matrix is dropped once tallied.
+const CHUNK: usize = 1 << 14;
+
+/// Runs `drift`; exit 1 with `--fail-on-retrain` when the advice is to retrain.
+pub fn run(args: DriftArgs, progress: &Progress) -> Result<u8> {
+    let DriftArgs {
+        model: model_path,
+        changes,
+        incidents,
+        history,
+        no_history,
+        outcomes,
+        json,
+        fail_on_retrain,
+    } = args;
+    progress.stage("loading model");
+    let model = Model::load(&model_path)?;
+    let mut tally = Tally::new(&model).ok_or_else(|| {
+        Error::Usage(format!(
+            "{}: the model file keeps no training distributions (format version {}); retrain it with this build to measure drift",
+            model_path.display(),
+            model.format_version
+        ))
+    })?;
+    let inputs = Inputs {
+        changes,
+        incidents,
+        history,
+        no_history,
+    };
+    let files = history_files(&inputs, &model)?;
+    let labelled = model.config.columns.label.is_some();
+    if outcomes && !labelled && files.0.is_none() {
+        return Err(Error::Usage(
+            "--outcomes needs the incidents that cover the changes' period: give --incidents"
+                .into(),
+        ));
+    }
+    let read = if outcomes && labelled {
+        Read::Labelled
+    } else {
+        Read::Unlabelled
+    };
+    let Loaded { rows, prepared, .. } = load(&inputs, files, &model, read, progress)?;
+    progress.stage("measuring drift");
+    let features = model.feature_defs();
+    let frame = &prepared.frame;
+    // Chunks in parallel, each tallied on its own and merged in input order.
+    let parts: Vec<Tally> = (0..frame.len().div_ceil(CHUNK))
+        .into_par_iter()
+        .map(|c| {
+            let part = frame.slice(c * CHUNK, ((c + 1) * CHUNK).min(frame.len()));
+            let x = design_matrix(&features, &part)?;
+            let mut t = tally.empty();
+            t.add(x.view(), &model.risks(x.view()));
+            Ok(t)
+        })
+        .collect::<Result<_>>()?;
+    for part in parts {
+        tally.merge(part);
+    }
+    let known: Option<Vec<bool>> =
+        outcomes.then(|| rows.iter().map(|&r| prepared.labels.caused[r]).collect());
+    let drift = Drift::measure(tally, known.as_deref());
+    if json {
+        let text = serde_json::to_string(&drift)
+            .map_err(|e| Error::Data(format!("cannot write the report as JSON: {e}")))?;
+        println!("{text}");
+    } else {
+        print!("{}", drift.text());
+    }
+    Ok(u8::from(fail_on_retrain && drift.advice == "retrain"))
+}

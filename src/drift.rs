@@ -1,0 +1,546 @@
+//! Drift: how far a batch of changes has moved from the changes a model was trained on,
+//! and whether that calls for retraining.
+//!
+//! The model file keeps, for every feature and for the risk itself, how the training
+//! changes spread over ten bins ([`Distribution`]). A batch is compared bin by bin with
+//! the population stability index (PSI, the credit-scoring industry's measure: below 0.1
+//! stable, 0.1 to 0.25 a moderate shift, above 0.25 a major one); when the batch's
+//! outcomes are known, its observed incident rate is compared with the predicted one and
+//! its ROC-AUC with the model's own validation ROC-AUC.
+
+use ndarray::ArrayView2;
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::{auc_interval, roc_auc};
+use crate::model::Model;
+
+/// Bins of a [`Distribution`] (at most; a feature with fewer values has fewer).
+pub const BINS: usize = 10;
+
+/// A PSI from which a shift is moderate.
+pub const MODERATE: f64 = 0.1;
+/// A PSI from which a shift is major.
+pub const MAJOR: f64 = 0.25;
+
+/// The share of the model's total importance from which a feature's major shift is
+/// worth watching.
+pub const IMPORTANT_SHARE: f64 = 0.05;
+
+/// Features listed in the text report (the JSON has all).
+const SHOWN: usize = 15;
+
+/// How a quantity spread over the training changes: bins cut at `edges` (a value `v`
+/// falls in bin `#{edges < v}`, as in the trees' bins, each edge halfway between two
+/// training values), the share of training changes in each bin, and the share missing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Distribution {
+    pub edges: Vec<f64>,
+    pub shares: Vec<f64>,
+    pub missing: f64,
+}
+
+impl Distribution {
+    /// The spread of `values` over at most [`BINS`] bins of about equal share.
+    pub fn of(values: &[f64]) -> Distribution {
+        let edges = crate::gbdt::bins::edges_of(values, BINS);
+        let mut d = Distribution {
+            shares: vec![0.0; edges.len() + 1],
+            edges,
+            missing: 0.0,
+        };
+        let (counts, missing) = d.counts(values.iter().copied());
+        let n = values.len().max(1) as f64;
+        d.shares = counts.iter().map(|&c| c as f64 / n).collect();
+        d.missing = missing as f64 / n;
+        d
+    }
+
+    /// How many of `values` fall in each bin, and how many are missing (NaN).
+    pub fn counts(&self, values: impl Iterator<Item = f64>) -> (Vec<usize>, usize) {
+        let mut counts = vec![0; self.edges.len() + 1];
+        let mut missing = 0;
+        for v in values {
+            if v.is_nan() {
+                missing += 1;
+            } else {
+                counts[self.edges.partition_point(|&e| e < v)] += 1;
+            }
+        }
+        (counts, missing)
+    }
+
+    /// The population stability index of `values` against this distribution of
+    /// `rows` training changes: `sum (o - e) ln(o / e)` over the bins and the missing
+    /// share, each share counted with half a change more on both sides (so an empty bin
+    /// is finite).
+    pub fn psi(&self, rows: usize, values: impl Iterator<Item = f64>) -> f64 {
+        let (counts, missing) = self.counts(values);
+        self.psi_of_counts(rows, &counts, missing)
+    }
+
+    /// [`Distribution::psi`] of values already counted per bin ([`Distribution::counts`]).
+    pub fn psi_of_counts(&self, rows: usize, counts: &[usize], missing: usize) -> f64 {
+        let n: usize = counts.iter().sum::<usize>() + missing;
+        let bins = counts.len() + 1;
+        let smooth = |count: f64, total: f64| (count + 0.5) / (total + 0.5 * bins as f64);
+        let expected = self.shares.iter().chain([&self.missing]);
+        let observed = counts.iter().chain([&missing]);
+        expected
+            .zip(observed)
+            .map(|(&share, &count)| {
+                let e = smooth(share * rows as f64, rows as f64);
+                let o = smooth(count as f64, n as f64);
+                (o - e) * (o / e).ln()
+            })
+            .sum()
+    }
+
+    /// Whether the file's numbers describe a distribution.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        let ascending = self.edges.windows(2).all(|w| w[0] < w[1]);
+        let shares_ok = self
+            .shares
+            .iter()
+            .chain([&self.missing])
+            .all(|s| (0.0..=1.0).contains(s));
+        let total: f64 = self.shares.iter().sum::<f64>() + self.missing;
+        if !ascending
+            || self.edges.iter().any(|e| e.is_nan())
+            || self.shares.len() != self.edges.len() + 1
+            || !shares_ok
+            || (total - 1.0).abs() > 1e-6
+        {
+            return Err(format!(
+                "a training distribution is not one (edges {:?}, shares {:?}, missing {}): expected ascending edges, one share per bin (one more than the edges), shares and the missing share within 0..1 adding up to 1",
+                self.edges, self.shares, self.missing
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A PSI's reading: `stable`, `moderate` or `major`.
+pub fn level(psi: f64) -> &'static str {
+    if psi >= MAJOR {
+        "major"
+    } else if psi >= MODERATE {
+        "moderate"
+    } else {
+        "stable"
+    }
+}
+
+/// One feature's shift.
+#[derive(Debug, Clone, Serialize)]
+pub struct FeatureShift {
+    pub feature: String,
+    pub factor: String,
+    pub psi: f64,
+    pub level: &'static str,
+    /// The feature's share of the model's total importance (mean |contribution|).
+    pub importance_share: f64,
+    /// Mean value over the training changes (before standardisation) and over the batch.
+    pub training_mean: f64,
+    pub mean: f64,
+}
+
+/// The batch's outcomes against the model's predictions.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcomes {
+    pub positives: usize,
+    pub observed_rate: f64,
+    pub mean_risk: f64,
+    /// (observed - predicted incidents) / their standard deviation under the model.
+    pub calibration_z: f64,
+    pub roc_auc: Option<f64>,
+    pub roc_auc_interval: Option<[f64; 2]>,
+    /// The model's ROC-AUC on its latest validation fold, for comparison.
+    pub validation_roc_auc: Option<f64>,
+}
+
+/// Everything `drift` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct Drift {
+    pub changes: usize,
+    pub training_changes: usize,
+    /// The risk's shift, and the batch's and the training changes' mean risk.
+    pub risk_psi: f64,
+    pub risk_level: &'static str,
+    pub mean_risk: f64,
+    pub training_mean_risk: f64,
+    /// Every feature the logistic model or the trees read (not the change's time, which
+    /// moves on by design), largest shift first.
+    pub features: Vec<FeatureShift>,
+    pub outcomes: Option<Outcomes>,
+    /// `retrain`, `watch` or `none`.
+    pub advice: &'static str,
+    /// Why, one finding a line (empty when nothing moved).
+    pub because: Vec<String>,
+}
+
+/// |z| of observed against predicted incidents from which calibration has moved, when
+/// the observed rate is also off by more than [`CALIBRATION_SHARE`] of the predicted
+/// one (on many changes a small, harmless bias is many standard deviations).
+const CALIBRATION_Z: f64 = 3.0;
+/// See [`CALIBRATION_Z`].
+const CALIBRATION_SHARE: f64 = 0.2;
+
+/// Fewest changes of each outcome for the batch's ROC-AUC to be compared.
+const FEWEST_FOR_AUC: usize = 10;
+
+/// A batch's counts, gathered chunk by chunk ([`Tally::add`]) so that no chunk's
+/// feature matrix outlives it.
+pub struct Tally<'m> {
+    model: &'m Model,
+    /// Per feature: the counts per bin and missing, and the sum and count of its values.
+    features: Vec<(Vec<usize>, usize, f64, usize)>,
+    risks: Vec<f64>,
+}
+
+impl<'m> Tally<'m> {
+    /// An empty tally for `model`; `None` when its file keeps no training distributions
+    /// (written before they were kept).
+    pub fn new(model: &'m Model) -> Option<Tally<'m>> {
+        model.training.risk_distribution.as_ref()?;
+        let features = model
+            .features
+            .iter()
+            .map(|f| {
+                let d = f.distribution.as_ref()?;
+                Some((vec![0; d.edges.len() + 1], 0, 0.0, 0))
+            })
+            .collect::<Option<_>>()?;
+        Some(Tally {
+            model,
+            features,
+            risks: Vec::new(),
+        })
+    }
+
+    /// An empty tally for the same model, to gather a chunk in parallel and
+    /// [`Tally::merge`] after.
+    pub fn empty(&self) -> Tally<'m> {
+        Tally {
+            model: self.model,
+            features: self
+                .features
+                .iter()
+                .map(|(counts, ..)| (vec![0; counts.len()], 0, 0.0, 0))
+                .collect(),
+            risks: Vec::new(),
+        }
+    }
+
+    /// Adds `other`'s changes after this tally's.
+    pub fn merge(&mut self, other: Tally) {
+        for (mine, theirs) in self.features.iter_mut().zip(other.features) {
+            for (a, b) in mine.0.iter_mut().zip(theirs.0) {
+                *a += b;
+            }
+            mine.1 += theirs.1;
+            mine.2 += theirs.2;
+            mine.3 += theirs.3;
+        }
+        self.risks.extend(other.risks);
+    }
+
+    /// Adds a chunk of changes: their features `x` (one row per change, the model's
+    /// columns) and their risks.
+    pub fn add(&mut self, x: ArrayView2<f64>, risks: &[f64]) {
+        for (j, (counts, missing, sum, n)) in self.features.iter_mut().enumerate() {
+            let Some(d) = &self.model.features[j].distribution else {
+                continue;
+            };
+            for &v in x.column(j) {
+                if v.is_nan() {
+                    *missing += 1;
+                } else {
+                    counts[d.edges.partition_point(|&e| e < v)] += 1;
+                    *sum += v;
+                    *n += 1;
+                }
+            }
+        }
+        self.risks.extend_from_slice(risks);
+    }
+}
+
+impl Drift {
+    /// Compares the tallied batch, and when known its outcomes (one per change, in the
+    /// order added), with the model's training changes.
+    pub fn measure(tally: Tally, outcomes: Option<&[bool]>) -> Drift {
+        let Tally {
+            model,
+            features: tallied,
+            risks,
+        } = tally;
+        let rows = model.training.rows;
+        let total_importance: f64 = model.features.iter().map(|f| f.importance).sum();
+        let mut features = Vec::with_capacity(model.features.len());
+        for (f, (counts, missing, sum, n)) in model.features.iter().zip(tallied) {
+            let Some(d) = &f.distribution else { continue };
+            if f.def.trees_only {
+                continue;
+            }
+            let psi = d.psi_of_counts(rows, &counts, missing);
+            features.push(FeatureShift {
+                feature: f.def.name.clone(),
+                factor: f.def.factor.clone(),
+                psi,
+                level: level(psi),
+                importance_share: if total_importance > 0.0 {
+                    f.importance / total_importance
+                } else {
+                    0.0
+                },
+                training_mean: f.mean,
+                mean: sum / n.max(1) as f64,
+            });
+        }
+        features.sort_by(|a, b| b.psi.total_cmp(&a.psi));
+        let risk_psi = model
+            .training
+            .risk_distribution
+            .as_ref()
+            .map_or(0.0, |d| d.psi(rows, risks.iter().copied()));
+        let mean_risk = risks.iter().sum::<f64>() / risks.len().max(1) as f64;
+        let outcomes = outcomes.map(|y| {
+            let positives = y.iter().filter(|&&v| v).count();
+            let variance: f64 = risks.iter().map(|p| p * (1.0 - p)).sum();
+            let expected: f64 = risks.iter().sum();
+            let negatives = y.len() - positives;
+            let enough = positives.min(negatives) >= FEWEST_FOR_AUC;
+            let auc = roc_auc(&risks, y).filter(|_| enough);
+            Outcomes {
+                positives,
+                observed_rate: positives as f64 / y.len().max(1) as f64,
+                mean_risk,
+                calibration_z: (positives as f64 - expected) / variance.sqrt().max(1e-12),
+                roc_auc: auc,
+                roc_auc_interval: auc.map(|a| auc_interval(a, positives, negatives)),
+                validation_roc_auc: model.training.validation.roc_auc,
+            }
+        });
+        let mut drift = Drift {
+            changes: risks.len(),
+            training_changes: rows,
+            risk_psi,
+            risk_level: level(risk_psi),
+            mean_risk,
+            training_mean_risk: model.training.mean_training_risk,
+            features,
+            outcomes,
+            advice: "none",
+            because: Vec::new(),
+        };
+        drift.advise();
+        drift
+    }
+
+    /// Sets `advice` and `because` from the measurements.
+    fn advise(&mut self) {
+        let (mut retrain, mut watch) = (Vec::new(), Vec::new());
+        let risk = format!(
+            "the risk's distribution has a {} shift (PSI {:.2}; mean risk {:.2}% against {:.2}% in training)",
+            self.risk_level,
+            self.risk_psi,
+            100.0 * self.mean_risk,
+            100.0 * self.training_mean_risk
+        );
+        match self.risk_level {
+            "major" => retrain.push(risk),
+            "moderate" => watch.push(risk),
+            _ => {}
+        }
+        // A feature's shift is worth watching, not retraining for by itself: what the
+        // model makes of the batch is the risk's shift above, and the outcomes below.
+        for f in &self.features {
+            if f.level != "major" || f.importance_share < IMPORTANT_SHARE {
+                continue;
+            }
+            let mut what = format!(
+                "'{}' ({} factor, {:.0}% of the model's importance) has a major shift (PSI {:.2}; mean {:.3} against {:.3} in training)",
+                f.feature,
+                f.factor,
+                100.0 * f.importance_share,
+                f.psi,
+                f.mean,
+                f.training_mean
+            );
+            if matches!(f.factor.as_str(), "service_history" | "author_history") {
+                what.push_str(
+                    ": history counts grow with the history's age, and incidents after the \
+                     incidents file's end are not counted (give the incidents up to the \
+                     changes' time)",
+                );
+            }
+            watch.push(what);
+        }
+        if let Some(o) = &self.outcomes {
+            let off = (o.observed_rate - o.mean_risk).abs() > CALIBRATION_SHARE * o.mean_risk;
+            if o.calibration_z.abs() > CALIBRATION_Z && off {
+                retrain.push(format!(
+                    "{} of the {} changes caused incidents ({:.2}%) against {:.2}% predicted ({:.1} standard deviations off)",
+                    o.positives,
+                    self.changes,
+                    100.0 * o.observed_rate,
+                    100.0 * o.mean_risk,
+                    o.calibration_z
+                ));
+            }
+            if let (Some(auc), Some([_, high]), Some(validation)) =
+                (o.roc_auc, o.roc_auc_interval, o.validation_roc_auc)
+            {
+                if validation > high {
+                    retrain.push(format!(
+                        "the changes' ROC-AUC {auc:.3} (up to {high:.3} at 95%) is below the model's validation ROC-AUC {validation:.3}"
+                    ));
+                }
+            }
+        }
+        self.advice = if !retrain.is_empty() {
+            "retrain"
+        } else if !watch.is_empty() {
+            "watch"
+        } else {
+            "none"
+        };
+        self.because = retrain.into_iter().chain(watch).collect();
+    }
+
+    /// The report as text.
+    pub fn text(&self) -> String {
+        let mut out = format!(
+            "drift of {} changes against the model's {} training changes (PSI: below {MODERATE} stable, {MODERATE} to {MAJOR} moderate, above {MAJOR} major)\n",
+            self.changes, self.training_changes
+        );
+        out.push_str(&format!(
+            "risk: PSI {:.3} ({}); mean risk {:.2}% against {:.2}% in training\n",
+            self.risk_psi,
+            self.risk_level,
+            100.0 * self.mean_risk,
+            100.0 * self.training_mean_risk
+        ));
+        let width = self
+            .features
+            .iter()
+            .map(|f| f.feature.len())
+            .max()
+            .unwrap_or(0);
+        out.push_str(
+            "features, largest shift first (PSI, level, share of the model's importance):\n",
+        );
+        for f in self.features.iter().take(SHOWN) {
+            out.push_str(&format!(
+                "  {:<width$}  {:.3}  {:<8}  {:>3.0}%\n",
+                f.feature,
+                f.psi,
+                f.level,
+                100.0 * f.importance_share
+            ));
+        }
+        if self.features.len() > SHOWN {
+            out.push_str(&format!(
+                "  ({} more, smaller shifts: --json lists them all)\n",
+                self.features.len() - SHOWN
+            ));
+        }
+        if let Some(o) = &self.outcomes {
+            out.push_str(&format!(
+                "outcomes: {} of {} changes caused incidents ({:.2}%) against {:.2}% predicted ({:+.1} standard deviations)",
+                o.positives,
+                self.changes,
+                100.0 * o.observed_rate,
+                100.0 * o.mean_risk,
+                o.calibration_z
+            ));
+            match (o.roc_auc, o.roc_auc_interval) {
+                (Some(auc), Some([low, high])) => out.push_str(&format!(
+                    "; ROC-AUC {auc:.3} ({low:.3}-{high:.3}) against {} in validation\n",
+                    o.validation_roc_auc
+                        .map_or("n/a".to_string(), |v| format!("{v:.3}"))
+                )),
+                _ => out.push_str(&format!(
+                    "; ROC-AUC not compared (fewer than {FEWEST_FOR_AUC} changes of either outcome)\n"
+                )),
+            }
+        }
+        out.push_str(&format!("advice: {}\n", self.advice));
+        for b in &self.because {
+            out.push_str(&format!("  - {b}\n"));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_training_values_themselves_are_stable_and_a_shifted_batch_is_not() {
+        let values: Vec<f64> = (0..5000).map(|i| f64::from((i * 7919) % 1000)).collect();
+        let d = Distribution::of(&values);
+        assert!(d.edges.len() >= 5 && d.edges.len() < BINS, "{:?}", d.edges);
+        d.check().unwrap();
+        assert!(d.psi(values.len(), values.iter().copied()) < 1e-3);
+        // The same values, every other one gone: still stable.
+        let half = values.iter().step_by(2).copied();
+        assert!(d.psi(values.len(), half) < MODERATE);
+        // Moved up by a fifth of the range: a major shift.
+        let shifted = values.iter().map(|v| v + 200.0);
+        assert!(d.psi(values.len(), shifted) > MAJOR);
+        // Missing values where training had none: a shift of their own.
+        let gaps = values
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| if i % 3 == 0 { f64::NAN } else { v });
+        assert!(d.psi(values.len(), gaps) > MAJOR);
+    }
+
+    #[test]
+    fn a_flag_has_two_bins_and_its_psi_follows_the_textbook_formula() {
+        let values: Vec<f64> = (0..1000).map(|i| if i < 200 { 1.0 } else { 0.0 }).collect();
+        let d = Distribution::of(&values);
+        assert_eq!(d.edges, vec![0.5]);
+        assert_eq!(d.shares, vec![0.8, 0.2]);
+        // A batch with the flag on half the time, against 20%.
+        let batch: Vec<f64> = (0..1000).map(|i| if i < 500 { 1.0 } else { 0.0 }).collect();
+        let psi = d.psi(1000, batch.iter().copied());
+        let smooth = |c: f64| (c + 0.5) / (1000.0 + 1.5);
+        let (e, o) = (
+            [smooth(800.0), smooth(200.0), smooth(0.0)],
+            [smooth(500.0), smooth(500.0), smooth(0.0)],
+        );
+        let textbook: f64 = (0..3).map(|k| (o[k] - e[k]) * (o[k] / e[k]).ln()).sum();
+        assert!((psi - textbook).abs() < 1e-12, "{psi} {textbook}");
+        assert!((psi - 0.3 * (0.5_f64 / 0.2).ln() - (-0.3) * (0.5_f64 / 0.8).ln()).abs() < 0.01);
+    }
+
+    #[test]
+    fn malformed_distributions_are_refused() {
+        let good = Distribution::of(&[0.0, 1.0, 2.0, 3.0]);
+        good.check().unwrap();
+        for bad in [
+            Distribution {
+                edges: vec![1.0, 0.5],
+                ..good.clone()
+            },
+            Distribution {
+                shares: vec![0.5, 0.5],
+                ..good.clone()
+            },
+            Distribution {
+                missing: 0.2,
+                ..good.clone()
+            },
+            Distribution {
+                edges: vec![f64::NAN, 1.0, 2.0],
+                ..good.clone()
+            },
+        ] {
+            assert!(bad.check().is_err(), "{bad:?}");
+        }
+    }
+}
