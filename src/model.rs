@@ -528,6 +528,25 @@ impl Model {
         if let Some(d) = &self.training.risk_distribution {
             d.check().map_err(|e| format!("the training risks: {e}"))?;
         }
+        // Version 8 files keep them all (`drift` reads them).
+        if self.format_version >= 8 {
+            let without = self
+                .features
+                .iter()
+                .find(|f| f.distribution.is_none())
+                .map(|f| format!("feature '{}'", f.def.name))
+                .or_else(|| {
+                    self.training
+                        .risk_distribution
+                        .is_none()
+                        .then(|| "the training risks".to_string())
+                });
+            if let Some(what) = without {
+                return Err(format!(
+                    "{what} has no training distribution (\"distribution\" / \"risk_distribution\"), which format version 8 keeps for every feature and for the risks"
+                ));
+            }
+        }
         match (&mut self.trees, self.learner) {
             (Some(trees), LearnerChoice::Gbdt | LearnerChoice::Blend) => {
                 trees.check(self.features.len())?;

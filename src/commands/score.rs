@@ -143,6 +143,7 @@ pub fn run(args: ScoreArgs, progress: &Progress) -> Result<u8> {
         passthrough,
         incidents,
         history_given,
+        ..
     } = load(&s.inputs, files, &model, Read::Unlabelled, progress)?;
     let ids: Vec<&str> = rows.iter().map(|&r| timeline.ids.get(r)).collect();
     progress.stage("scoring");
@@ -169,6 +170,8 @@ pub struct Loaded {
     pub prepared: crate::pipeline::Prepared,
     pub passthrough: DataFrame,
     pub incidents: crate::load::Incidents,
+    /// The changes' own label column, in input order (when read with it).
+    pub labels: Option<Vec<bool>>,
     /// Which history the history features counted ([`Explainer::with_history`]).
     pub history_given: HistoryGiven,
 }
@@ -223,6 +226,7 @@ pub fn load(
     } = changes?;
     let history = history?.map(|h| h.events);
     let incidents = incidents?.unwrap_or_default();
+    let labels = events.label.clone();
     // The incidents alone: the changes scored are their own history.
     let history_given = HistoryGiven {
         changes: history_path.is_some() || incidents_path.is_some(),
@@ -253,6 +257,7 @@ pub fn load(
         prepared,
         passthrough,
         incidents,
+        labels,
         history_given,
     })
 }

@@ -41,9 +41,26 @@ fn the_training_changes_are_stable_and_a_batch_moved_to_the_risky_pattern_is_not
             "the time moves on by design: not compared"
         );
     }
+    // Outcomes are compared where the incidents reach past the attribution window: all
+    // but the last day's changes, whose ratio of observed to predicted incidents is the
+    // training changes' own.
     let outcomes = &same["outcomes"];
-    assert_eq!(outcomes["positives"], 739);
+    let compared = outcomes["compared"].as_u64().unwrap();
+    assert!((14_900..15_000).contains(&compared), "{outcomes}");
+    assert!((700..=739).contains(&outcomes["positives"].as_u64().unwrap()));
+    assert!(
+        outcomes["calibration_z"].as_f64().unwrap().abs() < 1.0,
+        "{outcomes}"
+    );
     assert!(outcomes["roc_auc"].as_f64().unwrap() > 0.7);
+    // The shipped new changes come after the shipped incidents end: no outcome is known.
+    let new_changes = root.join("data/new_changes.csv").display().to_string();
+    let unknown = drift_json(
+        &root,
+        &["--model", &model, "--changes", &new_changes, "--outcomes"],
+    );
+    assert_eq!(unknown["outcomes"]["compared"], 0, "{unknown}");
+    assert_ne!(unknown["advice"], "retrain");
 
     // The shipped new changes, every one made by an AI agent with admin permission and
     // no review: the risk's distribution moves, and the advice is to retrain.
@@ -94,6 +111,42 @@ fn the_training_changes_are_stable_and_a_batch_moved_to_the_risky_pattern_is_not
         .contains("the risk's distribution has a major shift"));
     text_args.push("--fail-on-retrain");
     assert_eq!(run(dir, text_args).code, Some(1));
+
+    // Fifty changes are too few to tell; a header alone is nothing to compare.
+    let mut few = read_records(&root.join("data/new_changes.csv"));
+    few.rows.truncate(50);
+    few.write(&dir.join("few.csv"));
+    let small = drift_json(
+        dir,
+        &[
+            "--model",
+            &model,
+            "--changes",
+            "few.csv",
+            "--history",
+            &history,
+            "--incidents",
+            &incidents,
+        ],
+    );
+    assert_eq!(small["advice"], "unknown", "{small}");
+    few.rows.clear();
+    few.write(&dir.join("none.csv"));
+    run(
+        dir,
+        [
+            "drift",
+            "--model",
+            &model,
+            "--changes",
+            "none.csv",
+            "--history",
+            &history,
+            "--incidents",
+            &incidents,
+        ],
+    )
+    .bad_input(&["none.csv", "no changes to compare"]);
 }
 
 #[test]
@@ -129,13 +182,38 @@ fn a_config_model_compares_its_label_column_and_old_files_are_refused() {
     );
     assert!(same["risk_psi"].as_f64().unwrap() < 0.01, "{same}");
     assert_eq!(same["outcomes"]["positives"], positives, "{same}");
+    // The label column is read from the changes even beside a history (which is read
+    // without it).
+    let beside = drift_json(
+        dir,
+        &[
+            "--model",
+            "model.json",
+            "--changes",
+            &columba,
+            "--history",
+            &columba,
+            "--outcomes",
+        ],
+    );
+    assert_eq!(beside["outcomes"]["positives"], positives, "{beside}");
     // Without --outcomes the label column is not read, nor compared.
     let unlabelled = drift_json(dir, &["--model", "model.json", "--changes", &columba]);
     assert!(unlabelled["outcomes"].is_null());
-    // A model file from before the training distributions were kept (version 7).
+    // A model file from before the training distributions were kept (version 4).
     let old = root.join("tests/fixtures/annotate/model.json");
     run(dir, ["drift", "--model", old.to_str().unwrap()])
         .bad_input(&["keeps no training distributions", "retrain"]);
+    // A version 8 file without one of them is not a version 8 file.
+    let mut cut: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("model.json")).unwrap()).unwrap();
+    cut["features"][2]
+        .as_object_mut()
+        .unwrap()
+        .remove("distribution");
+    std::fs::write(dir.join("cut.json"), cut.to_string()).unwrap();
+    run(dir, ["drift", "--model", "cut.json", "--changes", &columba])
+        .bad_input(&["cut.json", "has no training distribution"]);
     // Outcomes need the incidents that hold them.
     run(
         &root,
