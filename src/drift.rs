@@ -195,6 +195,8 @@ pub struct Drift {
     pub advice: &'static str,
     /// Why, one finding a line (empty when nothing moved).
     pub because: Vec<String>,
+    /// What to bear in mind reading it (an incidents file that ends before the batch).
+    pub notes: Vec<String>,
 }
 
 /// |z| of observed against predicted incidents from which calibration has moved, when
@@ -373,6 +375,7 @@ impl Drift {
             outcomes,
             advice: "none",
             because: Vec::new(),
+            notes: Vec::new(),
         };
         drift.advise();
         drift
@@ -532,6 +535,9 @@ impl Drift {
         out.push_str(&format!("advice: {}\n", self.advice));
         for b in &self.because {
             out.push_str(&format!("  - {b}\n"));
+        }
+        for n in &self.notes {
+            out.push_str(&format!("note: {n}\n"));
         }
         out
     }

@@ -110,7 +110,20 @@ pub fn run(args: DriftArgs, progress: &Progress) -> Result<u8> {
                 .collect()
         }
     });
-    let drift = Drift::measure(tally, known.as_deref());
+    let mut drift = Drift::measure(tally, known.as_deref());
+    // Incident counts over the last days see nothing past the incidents file's end: noted
+    // when more than a tenth of the batch comes after its last incident (a few changes
+    // after it are only the quiet end of any history).
+    if let (Some(last), false) = (incidents.start.iter().copied().max(), labelled) {
+        let after = rows.iter().filter(|&&r| timeline.ts[r] > last).count();
+        if after * 10 > rows.len() {
+            drift.notes.push(format!(
+                "the incidents end at {} (the last one's start), before {after} of the {} changes: their incident counts see none after it, which lowers their risks and shifts the incident features; give the incidents up to the changes' time",
+                crate::schema::format_timestamp(last),
+                rows.len()
+            ));
+        }
+    }
     let text = if json {
         serde_json::to_string(&drift)
             .map_err(|e| Error::Data(format!("cannot write the report as JSON: {e}")))?

@@ -61,6 +61,12 @@ fn the_training_changes_are_stable_and_a_batch_moved_to_the_risky_pattern_is_not
     );
     assert_eq!(unknown["outcomes"]["compared"], 0, "{unknown}");
     assert_ne!(unknown["advice"], "retrain");
+    let note = unknown["notes"][0].as_str().unwrap();
+    assert!(
+        note.contains("the incidents end at") && note.contains("before 500 of the 500 changes"),
+        "{note}"
+    );
+    assert!(same["notes"].as_array().unwrap().is_empty(), "{same}");
 
     // The shipped new changes, every one made by an AI agent with admin permission and
     // no review: the risk's distribution moves, and the advice is to retrain.
