@@ -197,20 +197,8 @@ pub struct DriftArgs {
     /// The model written by `train`.
     #[arg(long, default_value = "models/model.json")]
     pub model: PathBuf,
-    /// The recent changes to compare with the model's training changes (`-` reads
-    /// standard input).
-    #[arg(long, default_value = "data/new_changes.csv", value_parser = input_path())]
-    pub changes: PathBuf,
-    /// Incident history, for the history features (and the outcomes, with --outcomes)
-    /// [default: as `score` takes it].
-    #[arg(long, value_parser = input_path())]
-    pub incidents: Option<PathBuf>,
-    /// Past changes, for the history features [default: as `score` takes it].
-    #[arg(long, value_parser = input_path())]
-    pub history: Option<PathBuf>,
-    /// No history files (history features see only --changes and no incidents).
-    #[arg(long, conflicts_with_all = ["incidents", "history"])]
-    pub no_history: bool,
+    #[command(flatten)]
+    pub batch: BatchArgs,
     /// The changes' outcomes are known (the incidents file, or the config's label
     /// column, covers their period): compare them with the predictions.
     #[arg(long)]
@@ -223,12 +211,9 @@ pub struct DriftArgs {
     pub fail_on_retrain: bool,
 }
 
-/// Arguments of `score`.
+/// The changes a model scores (`score`, `drift`) and their history.
 #[derive(Debug, Args)]
-pub struct ScoreArgs {
-    /// The model written by `train`.
-    #[arg(long, default_value = "models/model.json")]
-    pub model: PathBuf,
+pub struct BatchArgs {
     /// Changes to score (`-` reads standard input).
     #[arg(long, default_value = "data/new_changes.csv", value_parser = input_path())]
     pub changes: PathBuf,
@@ -245,6 +230,16 @@ pub struct ScoreArgs {
     /// No history files (history features see only --changes and no incidents).
     #[arg(long, conflicts_with_all = ["incidents", "history"])]
     pub no_history: bool,
+}
+
+/// Arguments of `score`.
+#[derive(Debug, Args)]
+pub struct ScoreArgs {
+    /// The model written by `train`.
+    #[arg(long, default_value = "models/model.json")]
+    pub model: PathBuf,
+    #[command(flatten)]
+    pub batch: BatchArgs,
     /// Where to write the scored changes; the extension names the format.
     #[arg(long, default_value = "data/scored.csv")]
     pub output: PathBuf,

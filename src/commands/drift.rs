@@ -20,10 +20,7 @@ const CHUNK: usize = 1 << 12;
 pub fn run(args: DriftArgs, progress: &Progress) -> Result<u8> {
     let DriftArgs {
         model: model_path,
-        changes,
-        incidents,
-        history,
-        no_history,
+        batch,
         outcomes,
         json,
         fail_on_retrain,
@@ -37,12 +34,7 @@ pub fn run(args: DriftArgs, progress: &Progress) -> Result<u8> {
             model.format_version
         ))
     })?;
-    let inputs = Inputs {
-        changes,
-        incidents,
-        history,
-        no_history,
-    };
+    let inputs = Inputs::from(batch);
     let files = history_files(&inputs, &model)?;
     let labelled = model.config.columns.label.is_some();
     if outcomes && !labelled && files.0.is_none() {

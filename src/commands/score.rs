@@ -30,6 +30,17 @@ pub struct Inputs {
     pub no_history: bool,
 }
 
+impl From<crate::cli::BatchArgs> for Inputs {
+    fn from(a: crate::cli::BatchArgs) -> Inputs {
+        Inputs {
+            changes: a.changes,
+            incidents: a.incidents,
+            history: a.history,
+            no_history: a.no_history,
+        }
+    }
+}
+
 /// Resolved `score` settings.
 pub struct ScoreSettings {
     pub model: PathBuf,
@@ -45,10 +56,7 @@ impl ScoreSettings {
     pub fn resolve(args: ScoreArgs) -> Result<ScoreSettings> {
         let ScoreArgs {
             model,
-            changes,
-            incidents,
-            history,
-            no_history,
+            batch,
             output,
             tiers,
             policy,
@@ -57,12 +65,7 @@ impl ScoreSettings {
         crate::table::Format::of_output(&output)?;
         Ok(ScoreSettings {
             model,
-            inputs: Inputs {
-                changes,
-                incidents,
-                history,
-                no_history,
-            },
+            inputs: Inputs::from(batch),
             output,
             tiers: tiers
                 .map(|t| super::parse_tiers("--tiers", &t))

@@ -1481,24 +1481,8 @@ fn without_a_history_the_reasons_say_so_and_ci_can_give_one_by_environment() {
     );
     // `score --no-history` words its history reasons the same way.
     let out = dir.path().join("scored.csv");
-    run(
-        dir.path(),
-        [
-            "score",
-            "--quiet",
-            "--model",
-            &model,
-            "--changes",
-            &repo_root()
-                .join("data/new_changes.csv")
-                .display()
-                .to_string(),
-            "--no-history",
-            "--output",
-            &out.display().to_string(),
-        ],
-    )
-    .success();
+    let new_path = repo_root().join("data/new_changes.csv");
+    score(dir.path(), &new_path, None, &out).success();
     let first: Vec<String> = scored(&out)
         .into_iter()
         .flat_map(|r| {
