@@ -193,13 +193,26 @@ impl Part {
                     let message = without_position(&message);
                     // Text on the line of the row before, after its object: that row's.
                     let trailing = part.rows > 0 && !bytes[end..start].contains(&b'\n');
+                    let offset = offset_of(bytes, &e).unwrap_or(start);
+                    // An object cut off at its line's end is found wanting lines later.
+                    let lines = |to: usize| {
+                        bytes[..to.min(bytes.len())]
+                            .iter()
+                            .filter(|&&b| b == b'\n')
+                            .count()
+                    };
+                    let opened = if !trailing && lines(offset) > lines(start) {
+                        format!(" (the row's object starts on line {})", 1 + lines(start))
+                    } else {
+                        String::new()
+                    };
                     return Err(Problem::Syntax {
                         row: part.rows + usize::from(!trailing),
-                        offset: offset_of(bytes, &e).unwrap_or(start),
+                        offset,
                         message: if trailing {
                             format!("text after the row's object ({message}); JSON Lines holds one object per line")
                         } else {
-                            message.into()
+                            format!("{message}{opened}")
                         },
                     });
                 }
@@ -599,7 +612,11 @@ mod tests {
                 "{\"a\": 1}\n{\"a\": NaN}\n",
                 &["row 2 (line 2)", "NaN and Infinity are not JSON"],
             ),
-            ("{\"a\": 1}\n{\"a\": 2\n", &["row 2"]),
+            // Cut off: found at the end of the text, named where the row starts.
+            (
+                "{\"a\": 1}\n{\"a\": 2\n",
+                &["row 2", "the row's object starts on line 2"],
+            ),
             (
                 "{\"a\": 1}\n{\n \"a\": \"x\\ud800\"\n}\n",
                 &["row 2 (line 2): the value of 'a' is not JSON text"],
