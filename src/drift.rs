@@ -53,25 +53,39 @@ impl Distribution {
             edges,
             missing: 0.0,
         };
-        let (counts, missing) = d.counts(values.iter().copied());
+        let counts = d.counts(values.iter().copied());
         let n = values.len().max(1) as f64;
-        d.shares = counts.iter().map(|&c| c as f64 / n).collect();
-        d.missing = missing as f64 / n;
+        d.shares = counts.bins.iter().map(|&c| c as f64 / n).collect();
+        d.missing = counts.missing as f64 / n;
         d
     }
 
+    /// No values counted yet, in this distribution's bins.
+    pub fn no_counts(&self) -> Counts {
+        Counts {
+            bins: vec![0; self.edges.len() + 1],
+            missing: 0,
+            sum: 0.0,
+        }
+    }
+
     /// How many of `values` fall in each bin, and how many are missing (NaN).
-    pub fn counts(&self, values: impl Iterator<Item = f64>) -> (Vec<usize>, usize) {
-        let mut counts = vec![0; self.edges.len() + 1];
-        let mut missing = 0;
+    pub fn counts(&self, values: impl Iterator<Item = f64>) -> Counts {
+        let mut counts = self.no_counts();
+        self.count_into(&mut counts, values);
+        counts
+    }
+
+    /// Adds `values` to `counts` (made by [`Distribution::no_counts`]).
+    pub fn count_into(&self, counts: &mut Counts, values: impl Iterator<Item = f64>) {
         for v in values {
             if v.is_nan() {
-                missing += 1;
+                counts.missing += 1;
             } else {
-                counts[self.edges.partition_point(|&e| e < v)] += 1;
+                counts.bins[self.edges.partition_point(|&e| e < v)] += 1;
+                counts.sum += v;
             }
         }
-        (counts, missing)
     }
 
     /// The population stability index of `values` against this distribution of
@@ -79,12 +93,17 @@ impl Distribution {
     /// share (when either side has a missing value), each share counted with half a
     /// change more on both sides (so an empty bin is finite).
     pub fn psi(&self, rows: usize, values: impl Iterator<Item = f64>) -> f64 {
-        let (counts, missing) = self.counts(values);
-        self.psi_of_counts(rows, &counts, missing)
+        self.psi_of_counts(rows, &self.counts(values))
     }
 
-    /// [`Distribution::psi`] of values already counted per bin ([`Distribution::counts`]).
-    pub fn psi_of_counts(&self, rows: usize, counts: &[usize], missing: usize) -> f64 {
+    /// [`Distribution::psi`] of values already counted ([`Distribution::counts`]).
+    pub fn psi_of_counts(&self, rows: usize, counts: &Counts) -> f64 {
+        let Counts {
+            bins: counts,
+            missing,
+            ..
+        } = counts;
+        let missing = *missing;
         let n: usize = counts.iter().sum::<usize>() + missing;
         let with_missing = self.missing > 0.0 || missing > 0;
         let bins = counts.len() + usize::from(with_missing);
@@ -125,6 +144,30 @@ impl Distribution {
             ));
         }
         Ok(())
+    }
+}
+
+/// Values counted into a [`Distribution`]'s bins, and the sum of those present.
+#[derive(Debug, Clone)]
+pub struct Counts {
+    pub bins: Vec<usize>,
+    pub missing: usize,
+    pub sum: f64,
+}
+
+impl Counts {
+    /// Adds `other`'s counts (the same distribution's).
+    fn merge(&mut self, other: Counts) {
+        for (a, b) in self.bins.iter_mut().zip(other.bins) {
+            *a += b;
+        }
+        self.missing += other.missing;
+        self.sum += other.sum;
+    }
+
+    /// The mean of the values present (0 when none).
+    fn mean(&self) -> f64 {
+        self.sum / self.bins.iter().sum::<usize>().max(1) as f64
     }
 }
 
@@ -191,7 +234,7 @@ pub struct Drift {
     /// moves on by design), largest shift first.
     pub features: Vec<FeatureShift>,
     pub outcomes: Option<Outcomes>,
-    /// `retrain`, `watch` or `none`.
+    /// `retrain`, `watch`, `none`, or `unknown` (too few changes).
     pub advice: &'static str,
     /// Why, one finding a line (empty when nothing moved).
     pub because: Vec<String>,
@@ -217,8 +260,8 @@ pub const MIN_CHANGES: usize = 200;
 /// feature matrix outlives it.
 pub struct Tally<'m> {
     model: &'m Model,
-    /// Per feature: the counts per bin and missing, and the sum and count of its values.
-    features: Vec<(Vec<usize>, usize, f64, usize)>,
+    /// Per feature, its values counted into its training distribution's bins.
+    features: Vec<Counts>,
     risks: Vec<f64>,
 }
 
@@ -230,10 +273,7 @@ impl<'m> Tally<'m> {
         let features = model
             .features
             .iter()
-            .map(|f| {
-                let d = f.distribution.as_ref()?;
-                Some((vec![0; d.edges.len() + 1], 0, 0.0, 0))
-            })
+            .map(|f| f.distribution.as_ref().map(Distribution::no_counts))
             .collect::<Option<_>>()?;
         Some(Tally {
             model,
@@ -245,26 +285,13 @@ impl<'m> Tally<'m> {
     /// An empty tally for the same model, to gather a chunk in parallel and
     /// [`Tally::merge`] after.
     pub fn empty(&self) -> Tally<'m> {
-        Tally {
-            model: self.model,
-            features: self
-                .features
-                .iter()
-                .map(|(counts, ..)| (vec![0; counts.len()], 0, 0.0, 0))
-                .collect(),
-            risks: Vec::new(),
-        }
+        Tally::new(self.model).expect("a tally is made for a model with distributions")
     }
 
     /// Adds `other`'s changes after this tally's.
     pub fn merge(&mut self, other: Tally) {
         for (mine, theirs) in self.features.iter_mut().zip(other.features) {
-            for (a, b) in mine.0.iter_mut().zip(theirs.0) {
-                *a += b;
-            }
-            mine.1 += theirs.1;
-            mine.2 += theirs.2;
-            mine.3 += theirs.3;
+            mine.merge(theirs);
         }
         self.risks.extend(other.risks);
     }
@@ -272,18 +299,14 @@ impl<'m> Tally<'m> {
     /// Adds a chunk of changes: their features `x` (one row per change, the model's
     /// columns) and their risks.
     pub fn add(&mut self, x: ArrayView2<f64>, risks: &[f64]) {
-        for (j, (counts, missing, sum, n)) in self.features.iter_mut().enumerate() {
-            let Some(d) = &self.model.features[j].distribution else {
-                continue;
-            };
-            for &v in x.column(j) {
-                if v.is_nan() {
-                    *missing += 1;
-                } else {
-                    counts[d.edges.partition_point(|&e| e < v)] += 1;
-                    *sum += v;
-                    *n += 1;
-                }
+        for ((counts, f), column) in self
+            .features
+            .iter_mut()
+            .zip(&self.model.features)
+            .zip(x.columns())
+        {
+            if let Some(d) = &f.distribution {
+                d.count_into(counts, column.iter().copied());
             }
         }
         self.risks.extend_from_slice(risks);
@@ -302,12 +325,12 @@ impl Drift {
         let rows = model.training.rows;
         let total_importance: f64 = model.features.iter().map(|f| f.importance).sum();
         let mut features = Vec::with_capacity(model.features.len());
-        for (f, (counts, missing, sum, n)) in model.features.iter().zip(tallied) {
+        for (f, counts) in model.features.iter().zip(tallied) {
             let Some(d) = &f.distribution else { continue };
             if f.def.trees_only {
                 continue;
             }
-            let psi = d.psi_of_counts(rows, &counts, missing);
+            let psi = d.psi_of_counts(rows, &counts);
             features.push(FeatureShift {
                 feature: f.def.name.clone(),
                 factor: f.def.factor.clone(),
@@ -319,7 +342,7 @@ impl Drift {
                     0.0
                 },
                 training_mean: f.mean,
-                mean: sum / n.max(1) as f64,
+                mean: counts.mean(),
             });
         }
         features.sort_by(|a, b| b.psi.total_cmp(&a.psi));

@@ -87,16 +87,16 @@ pub fn run(args: DriftArgs, progress: &Progress) -> Result<u8> {
     for part in parts {
         tally.merge(part);
     }
+    let last_incident = incidents.start.iter().copied().max();
     // A label column gives every outcome. Linked from incidents, an outcome is known
     // once the incidents reach past the change's attribution window.
     let known: Option<Vec<Option<bool>>> = outcomes.then(|| match &labels {
         Some(labels) => labels.iter().map(|&l| Some(l)).collect(),
         None => {
-            let last = incidents.start.iter().copied().max();
             let window = model.labelling.attribution_window_secs;
             rows.iter()
                 .map(|&r| {
-                    let covered = last.is_some_and(|l| timeline.ts[r] + window <= l);
+                    let covered = last_incident.is_some_and(|l| timeline.ts[r] + window <= l);
                     covered.then(|| prepared.labels.caused[r])
                 })
                 .collect()
@@ -106,7 +106,7 @@ pub fn run(args: DriftArgs, progress: &Progress) -> Result<u8> {
     // Incident counts over the last days see nothing past the incidents file's end: noted
     // when more than a tenth of the batch comes after its last incident (a few changes
     // after it are only the quiet end of any history).
-    if let (Some(last), false) = (incidents.start.iter().copied().max(), labelled) {
+    if let (Some(last), false) = (last_incident, labelled) {
         let after = rows.iter().filter(|&&r| timeline.ts[r] > last).count();
         if after * 10 > rows.len() {
             drift.notes.push(format!(
