@@ -45,6 +45,9 @@ pub enum Command {
     /// feature's and the risk's population stability index; with --outcomes, observed
     /// against predicted incidents), and whether to retrain.
     Drift(DriftArgs),
+    /// Write the model as one SQL query (DuckDB, Trino or Spark SQL) that scores a table of
+    /// changes as `score` does: every feature, the logistic part, the trees and the tiers.
+    Sql(SqlArgs),
 }
 
 /// Arguments of `config`.
@@ -466,4 +469,25 @@ pub struct ExportArgs {
     /// Guardrail policy file (TOML). Default: the built-in policies/default.toml.
     #[arg(long)]
     pub policy: Option<PathBuf>,
+}
+
+/// Arguments of `sql`.
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// The model written by `train`.
+    #[arg(long, default_value = "models/model.json")]
+    pub model: PathBuf,
+    /// The SQL engine to write for.
+    #[arg(long, value_enum, default_value_t = crate::sql::Dialect::Duckdb)]
+    pub dialect: crate::sql::Dialect,
+    /// The relation to score, inserted into the query as given: a table name, or any
+    /// table expression of the engine (e.g. "read_parquet('export/changes.parquet')").
+    #[arg(long, default_value = "changes")]
+    pub from: String,
+    /// Override the model's tier percentiles (e.g. 80,95,99.5).
+    #[arg(long)]
+    pub tiers: Option<String>,
+    /// Where to write the query (written whole or not at all); `-` prints it.
+    #[arg(long, default_value = "-")]
+    pub output: PathBuf,
 }

@@ -36,6 +36,7 @@ pub mod reasons;
 pub mod report;
 pub mod schema;
 pub mod solver;
+pub mod sql;
 pub mod table;
 pub mod train;
 

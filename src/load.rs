@@ -720,8 +720,19 @@ pub fn parse_table(table: &Table, file: &str, config: &Config, read: Read) -> Re
     })
 }
 
-/// The level a missing categorical cell takes.
+/// The level a missing categorical cell of a config's column takes.
 pub const MISSING_LEVEL: &str = "(missing)";
+
+/// The level a missing cell of categorical column `column` takes under `features`: the
+/// contract's optional `ai_tool` an empty one (no tool named), a config's column
+/// [`MISSING_LEVEL`].
+pub fn missing_level(features: &FeaturesConfig, column: &str) -> &'static str {
+    if features.builtin && column == "ai_tool" {
+        ""
+    } else {
+        MISSING_LEVEL
+    }
+}
 
 /// The largest magnitude a config's numeric column may hold: beyond any count or
 /// measure of a change, and far enough inside `f64`'s range that standardising and
@@ -928,7 +939,8 @@ fn column_jobs<'a>(
         levels!("review_status", Review);
         levels!("change_type", ChangeType);
         jobs.push(Box::new(move || {
-            let col = text_column(optional("ai_tool")?.as_ref(), n, "")?;
+            let missing = missing_level(features, "ai_tool");
+            let col = text_column(optional("ai_tool")?.as_ref(), n, missing)?;
             Ok(("ai_tool".into(), col))
         }));
         jobs.push(Box::new(move || {
@@ -987,7 +999,7 @@ fn column_jobs<'a>(
     }
     for column in &features.categorical {
         jobs.push(Box::new(move || {
-            let col = text_column(Some(&cells(column)?), n, MISSING_LEVEL)?;
+            let col = text_column(Some(&cells(column)?), n, missing_level(features, column))?;
             Ok((column.clone(), col))
         }));
     }

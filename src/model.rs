@@ -124,8 +124,13 @@ impl Tiers {
     /// risk counts as the cut below medium's, so a medium cut at that risk opens no tier
     /// either (a model that gives every change one risk calls them all low).
     pub fn tier(&self, risk: f64) -> usize {
-        let t = &self.thresholds;
-        let mut tier = t.iter().filter(|&&c| risk >= c).count();
+        self.tier_of_count(self.thresholds.iter().filter(|&&c| risk >= c).count())
+    }
+
+    /// The tier of a risk at or above `count` of the cut points: the highest tier at or
+    /// below `count` that opens (see [`Tiers::tier`]).
+    pub fn tier_of_count(&self, count: usize) -> usize {
+        let mut tier = count.min(self.thresholds.len());
         while tier >= 1 && !self.opens(tier) {
             tier -= 1;
         }

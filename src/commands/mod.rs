@@ -8,6 +8,7 @@ pub mod export;
 pub mod generate;
 pub mod report;
 pub mod score;
+pub mod sql;
 pub mod train;
 
 use std::path::{Path, PathBuf};
@@ -33,6 +34,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Report(args) => report::run(args, &progress),
         Command::Export(args) => export::run(args, &progress),
         Command::Drift(args) => drift::run(args, &progress),
+        Command::Sql(args) => sql::run(args),
     }
 }
 

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
 
-use crate::util::{repo_root, run, tempdir, train_config};
+use crate::util::{python, repo_root, run, tempdir, train_config};
 
 fn dataset(name: &str) -> PathBuf {
     repo_root()
@@ -16,13 +16,6 @@ fn config(name: &str) -> PathBuf {
     repo_root()
         .join("data/examples")
         .join(format!("{name}.toml"))
-}
-
-/// The Python with scikit-learn that `scripts/test.sh` sets up.
-fn python() -> String {
-    std::env::var("CHANGERISK_PYTHON").unwrap_or_else(|_| {
-        panic!("CHANGERISK_PYTHON is not set: run the tests with scripts/test.sh, which sets up the venv")
-    })
 }
 
 /// Writes the first 80% (by `time_column`, stable) and the rest of `source` as two CSVs,

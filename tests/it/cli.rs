@@ -5,7 +5,7 @@
 use crate::util::*;
 
 /// The flags each command documents (SPEC "Command line" and the list).
-const FLAGS: [(&str, &[&str]); 6] = [
+const FLAGS: [(&str, &[&str]); 7] = [
     (
         "generate",
         &[
@@ -74,6 +74,17 @@ const FLAGS: [(&str, &[&str]); 6] = [
             "--outcomes",
             "--json",
             "--fail-on-retrain",
+            "--quiet",
+        ],
+    ),
+    (
+        "sql",
+        &[
+            "--model",
+            "--dialect",
+            "--from",
+            "--tiers",
+            "--output",
             "--quiet",
         ],
     ),
@@ -628,7 +639,8 @@ fn shipped_scored_file_is_what_score_writes_with_the_defaults() {
 #[test]
 fn help_texts_match_their_snapshots() {
     for command in [
-        "generate", "train", "score", "evaluate", "config", "export", "report", "annotate", "drift",
+        "generate", "train", "score", "evaluate", "config", "export", "report", "annotate",
+        "drift", "sql",
     ] {
         let help = run(&repo_root(), [command, "--help"]).success();
         let mut settings = insta::Settings::clone_current();

@@ -4,7 +4,7 @@
 //! surprises.
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use changerisk::analysis::{contribution_column, importance, score_history, ScoredHistory};
 use changerisk::commands::Inputs;
@@ -18,7 +18,7 @@ use changerisk::policy::Policies;
 use changerisk::progress::Progress;
 use polars::prelude::*;
 
-use crate::util::{repo_root, run, shipped_model, tempdir, train_config};
+use crate::util::{python, repo_root, run, shipped_model, tempdir, train_config};
 
 const FORMATS: [ExportFormat; 3] = [
     ExportFormat::Parquet,
@@ -290,21 +290,6 @@ fn every_format_reads_back_with_the_values_and_types_written() {
             assert_eq!(label, source != "none");
         }
     }
-}
-
-/// The notebook stack's Python, from `CHANGERISK_PYTHON` (scripts/test.sh sets up the
-/// venv). Missing is a failure, never a skip: the acceptance check must run.
-fn python() -> PathBuf {
-    let path = std::env::var_os("CHANGERISK_PYTHON").unwrap_or_else(|| {
-        panic!("CHANGERISK_PYTHON is not set: run the tests with scripts/test.sh, which sets up a venv with polars, pyarrow, pandas, matplotlib, nbclient and ipykernel")
-    });
-    let path = PathBuf::from(path);
-    assert!(
-        path.exists(),
-        "CHANGERISK_PYTHON={} does not exist",
-        path.display()
-    );
-    path
 }
 
 /// Executes the notebook of every export directory given (failing on any cell error)

@@ -15,4 +15,5 @@ mod leakage;
 mod learners;
 mod properties;
 mod report;
+mod sql;
 mod util;

@@ -548,3 +548,19 @@ pub fn file_names(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// The test venv's Python (the notebook stack, scikit-learn, DuckDB), from
+/// `CHANGERISK_PYTHON` (scripts/test.sh sets up the venv). Missing is a failure, never a
+/// skip: the acceptance check must run.
+pub fn python() -> PathBuf {
+    let path = std::env::var_os("CHANGERISK_PYTHON").unwrap_or_else(|| {
+        panic!("CHANGERISK_PYTHON is not set: run the tests with scripts/test.sh, which sets up a venv with polars, pyarrow, pandas, matplotlib, nbclient, ipykernel and duckdb")
+    });
+    let path = PathBuf::from(path);
+    assert!(
+        path.exists(),
+        "CHANGERISK_PYTHON={} does not exist",
+        path.display()
+    );
+    path
+}

@@ -1,0 +1,640 @@
+//! The model as one SQL query (`changerisk sql`): every feature expression, the logistic
+//! part, the trees, the sigmoid and the tiers written out from the model file, so that a
+//! warehouse (DuckDB, Trino, Spark SQL) scores a table of changes as `changerisk score`
+//! does, to the last few bits of a double.
+//!
+//! The query reads the model's inputs as changerisk holds them after loading: the
+//! contract's columns in their canonical levels, the calendar columns, and the
+//! point-in-time history columns (the `changes` table of `changerisk export` has every
+//! one). Computing that history inside SQL is the next step; the feature definitions are
+//! data in the model file, so this module translates them and nothing is hand-written
+//! per feature.
+//!
+//! Exactness: sums run in the model's order (the trees in steps of [`TREES_PER_STEP`], each
+//! step adding to the running total), every number is written as the shortest decimal
+//! that reads back as the same double, and a missing value is `NULL` where changerisk
+//! has NaN, with the same outcome everywhere: a missing count is 0 under `ln(1 + x)`, a
+//! tree sends it right, an indicator reads it as false. What can differ is the last bit
+//! of `LN(1 + x)` (changerisk uses `ln_1p`) and of the engine's `EXP`, `SIN` and `COS`.
+
+use std::fmt::Write;
+
+use crate::error::{Error, Result};
+use crate::features::{Expr, TIME_COLUMN};
+use crate::gbdt::{Node, Tree};
+use crate::load::missing_level;
+use crate::model::{Model, Tiers, TIER_NAMES};
+
+/// Trees added per step of the running total: keeps each expression's nesting far below
+/// engines' limits (DuckDB's default is 1,000) while the trees still add in model order.
+pub const TREES_PER_STEP: usize = 64;
+
+/// The column of the change's id in the input and the output.
+pub const ID_COLUMN: &str = "change_id";
+/// The column of the change's time in the input (a timestamp).
+pub const TIME_INPUT: &str = "timestamp";
+
+/// The SQL engine a query is written for: they differ in quoting and in how a timestamp
+/// becomes seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Dialect {
+    /// DuckDB (identifiers in double quotes, `epoch`).
+    Duckdb,
+    /// Trino and Presto (identifiers in double quotes, `to_unixtime`).
+    Trino,
+    /// Spark SQL (identifiers in backticks, `unix_timestamp`, backslash escapes).
+    Spark,
+}
+
+impl Dialect {
+    /// The dialect's name as the command line spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dialect::Duckdb => "duckdb",
+            Dialect::Trino => "trino",
+            Dialect::Spark => "spark",
+        }
+    }
+
+    /// A quoted identifier.
+    pub fn ident(self, name: &str) -> String {
+        match self {
+            Dialect::Spark => format!("`{}`", name.replace('`', "``")),
+            Dialect::Duckdb | Dialect::Trino => format!("\"{}\"", name.replace('"', "\"\"")),
+        }
+    }
+
+    /// A string literal.
+    pub fn text(self, value: &str) -> String {
+        let quoted = value.replace('\'', "''");
+        match self {
+            // Spark reads a backslash in a literal as the start of an escape.
+            Dialect::Spark => format!("'{}'", quoted.replace('\\', "\\\\")),
+            Dialect::Duckdb | Dialect::Trino => format!("'{quoted}'"),
+        }
+    }
+
+    /// Whole seconds since 1970 of the timestamp `column` (changerisk reads a change's
+    /// time to the second, rounding down), as a double.
+    fn epoch_seconds(self, column: &str) -> String {
+        let c = self.ident(column);
+        match self {
+            Dialect::Duckdb => format!("FLOOR(epoch({c}))"),
+            Dialect::Trino => format!("FLOOR(to_unixtime({c}))"),
+            Dialect::Spark => format!("CAST(unix_timestamp({c}) AS DOUBLE)"),
+        }
+    }
+}
+
+/// A double as the shortest decimal that reads back as the same double, in exponent form
+/// (a double, not a decimal, in every dialect), negatives in parentheses (`x - -1` would
+/// open a comment).
+pub fn number(v: f64) -> Result<String> {
+    if !v.is_finite() {
+        return Err(Error::Data(format!(
+            "the model holds {v}, which SQL cannot write as a number"
+        )));
+    }
+    let text = format!("{v:e}");
+    Ok(if v.is_sign_negative() {
+        format!("({text})")
+    } else {
+        text
+    })
+}
+
+/// Text for a `--` comment: control characters and line separators (a line break would
+/// end the comment) escaped as `\u{..}`.
+fn comment(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            let breaks = c.is_control() || matches!(c, '\u{2028}' | '\u{2029}');
+            if breaks {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// Writes the query.
+struct Writer<'m> {
+    model: &'m Model,
+    dialect: Dialect,
+}
+
+impl Writer<'_> {
+    /// A numeric input as a double (`CAST` also reads a boolean as 0 or 1, as changerisk
+    /// reads a config's boolean column); the change's time from the timestamp column.
+    fn numeric(&self, column: &str) -> String {
+        if column == TIME_COLUMN {
+            self.dialect.epoch_seconds(TIME_INPUT)
+        } else {
+            format!("CAST({} AS DOUBLE)", self.dialect.ident(column))
+        }
+    }
+
+    /// A categorical input, a missing value read as the level changerisk gives it.
+    fn level(&self, column: &str) -> String {
+        let missing = missing_level(&self.model.config.features, column);
+        format!(
+            "COALESCE({}, {})",
+            self.dialect.ident(column),
+            self.dialect.text(missing)
+        )
+    }
+
+    fn levels(&self, levels: &[String]) -> String {
+        levels
+            .iter()
+            .map(|l| self.dialect.text(l))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// `1` when `condition` holds, else `0` (a `NULL` condition is false).
+    fn indicator(condition: &str) -> String {
+        format!("CASE WHEN {condition} THEN 1e0 ELSE 0e0 END")
+    }
+
+    /// The expression as SQL, evaluated as [`Expr::eval`] does.
+    fn expr(&self, e: &Expr) -> Result<String> {
+        let filled = |column: &str, fill: &Option<f64>| -> Result<String> {
+            let v = self.numeric(column);
+            Ok(match fill {
+                Some(f) => format!("COALESCE({v}, {})", number(*f)?),
+                None => v,
+            })
+        };
+        Ok(match e {
+            Expr::Value { column, fill } => filled(column, fill)?,
+            // ln(1 + max(x, 0)): a missing value without a fill is 0, as NaN.max(0) is.
+            Expr::Log1p { column, fill } => {
+                let v = filled(column, fill)?;
+                format!("CASE WHEN {v} > 0e0 THEN LN(1e0 + {v}) ELSE 0e0 END")
+            }
+            Expr::Missing { column } => {
+                Self::indicator(&format!("{} IS NULL", self.dialect.ident(column)))
+            }
+            Expr::Flag { column } => Self::indicator(&self.dialect.ident(column)),
+            Expr::Is { column, level } => Self::indicator(&format!(
+                "{} = {}",
+                self.level(column),
+                self.dialect.text(level)
+            )),
+            Expr::In { column, levels } => Self::indicator(&format!(
+                "{} IN ({})",
+                self.level(column),
+                self.levels(levels)
+            )),
+            Expr::Other { column, kept, .. } if kept.is_empty() => "1e0".to_string(),
+            Expr::Other { column, kept, .. } => format!(
+                "CASE WHEN {} IN ({}) THEN 0e0 ELSE 1e0 END",
+                self.level(column),
+                self.levels(kept)
+            ),
+            Expr::Product { of } => of
+                .iter()
+                .map(|t| Ok(format!("({})", self.expr(t)?)))
+                .collect::<Result<Vec<_>>>()?
+                .join(" * "),
+            Expr::AtLeast { column, value } => {
+                Self::indicator(&format!("{} >= {}", self.numeric(column), number(*value)?))
+            }
+            Expr::Sin { column, period } | Expr::Cos { column, period } => {
+                let f = if matches!(e, Expr::Sin { .. }) {
+                    "SIN"
+                } else {
+                    "COS"
+                };
+                let turn = number(std::f64::consts::TAU / period)?;
+                format!("{f}({} * {turn})", self.numeric(column))
+            }
+            Expr::SmoothedLogOdds {
+                hits,
+                trials,
+                prior,
+                weight,
+            } => {
+                let rate = format!(
+                    "({} + {}) / ({} + {})",
+                    self.numeric(hits),
+                    number(prior * weight)?,
+                    self.numeric(trials),
+                    number(*weight)?
+                );
+                format!("LN(({rate}) / (1e0 - {rate}))")
+            }
+            Expr::SmoothedLogRatio {
+                hits,
+                expected,
+                prior,
+                weight,
+            } => {
+                let pseudo = number(prior * weight)?;
+                format!(
+                    "LN(({} + {pseudo}) / ({} + {pseudo}))",
+                    self.numeric(hits),
+                    self.numeric(expected)
+                )
+            }
+        })
+    }
+
+    /// The tree as nested `CASE`s over the feature columns `f0`, `f1`, ...: a missing
+    /// value fails `<=` and goes right, as NaN does.
+    fn tree(&self, tree: &Tree, node: usize, depth: usize, out: &mut String) -> Result<()> {
+        match &tree.nodes[node] {
+            Node::Leaf { value, .. } => out.push_str(&number(*value)?),
+            Node::Split {
+                feature,
+                threshold,
+                left,
+                right,
+                ..
+            } => {
+                let pad = "  ".repeat(depth + 3);
+                write!(out, "CASE WHEN f{feature} <= {} THEN ", number(*threshold)?)
+                    .expect("writing to a string");
+                self.tree(tree, *left, depth + 1, out)?;
+                write!(out, "\n{pad}ELSE ").expect("writing to a string");
+                self.tree(tree, *right, depth + 1, out)?;
+                out.push_str(" END");
+            }
+        }
+        Ok(())
+    }
+
+    /// The header: what the query computes, from which model, over which input columns.
+    fn header(&self, from: &str) -> String {
+        let m = self.model;
+        let t = &m.training;
+        let mut h = String::new();
+        let mut line = |s: String| {
+            h.push_str("-- ");
+            h.push_str(&s);
+            h.push('\n');
+        };
+        line(format!(
+            "changerisk {} model as SQL ({}): one row per change of {from} with {ID_COLUMN}, logit, risk, tier.",
+            m.learner.as_str(),
+            self.dialect.as_str()
+        ));
+        line(format!(
+            "Written by changerisk {} from a model file of format version {}, trained on {} changes ({} to {}, {} caused incidents).",
+            env!("CARGO_PKG_VERSION"),
+            m.format_version,
+            t.rows,
+            t.time_from,
+            t.time_to,
+            t.positives
+        ));
+        line("Scores equal `changerisk score`'s to the last bits of a double (LN(1 + x) stands in for ln_1p).".into());
+        line(format!("Input columns of {from}, as changerisk reads them (`changerisk export` writes them all to its changes table):"));
+        line(format!("  {ID_COLUMN}: the change's id (passed through)"));
+        for (column, kind) in self.inputs() {
+            let what = match (column.as_str(), kind) {
+                (TIME_COLUMN, _) => {
+                    line(format!(
+                        "  {TIME_INPUT}: the change's time (a timestamp with time zone)"
+                    ));
+                    continue;
+                }
+                (_, "numeric") => "a number, NULL when missing".to_string(),
+                (_, "boolean") => "a boolean".to_string(),
+                _ => format!(
+                    "text; the model tests the levels {} (NULL reads as {})",
+                    self.tested_levels(&column).join(", "),
+                    self.dialect
+                        .text(missing_level(&m.config.features, &column))
+                ),
+            };
+            line(format!("  {}: {what}", comment(&column)));
+        }
+        h
+    }
+
+    /// Whether feature `j` moves the score: the logistic part weighs it or a tree splits
+    /// on it (a model's time feature, for one, is the trees' only).
+    fn used(&self, j: usize) -> bool {
+        self.model.features[j].coefficient != 0.0
+            || self.model.trees.as_ref().is_some_and(|e| {
+                e.trees.iter().any(|t| {
+                    t.nodes
+                        .iter()
+                        .any(|n| matches!(n, Node::Split { feature, .. } if *feature == j))
+                })
+            })
+    }
+
+    /// The columns the features that move the score read, each once, in the order the
+    /// features first read them.
+    fn inputs(&self) -> Vec<(String, &'static str)> {
+        let mut seen: Vec<(String, &'static str)> = Vec::new();
+        let used = (0..self.model.features.len()).filter(|&j| self.used(j));
+        for f in used.map(|j| &self.model.features[j]) {
+            for (column, kind) in f.def.expr.inputs() {
+                if !seen.iter().any(|(c, _)| c == column) {
+                    seen.push((column.to_string(), kind));
+                }
+            }
+        }
+        seen
+    }
+
+    /// The levels of categorical column `column` the used features test, quoted, each once.
+    fn tested_levels(&self, column: &str) -> Vec<String> {
+        fn walk<'e>(e: &'e Expr, column: &str, out: &mut Vec<&'e str>) {
+            match e {
+                Expr::Is { column: c, level } if c == column => out.push(level),
+                Expr::In { column: c, levels }
+                | Expr::Other {
+                    column: c,
+                    kept: levels,
+                    ..
+                } if c == column => out.extend(levels.iter().map(String::as_str)),
+                Expr::Product { of } => of.iter().for_each(|t| walk(t, column, out)),
+                _ => {}
+            }
+        }
+        let mut levels = Vec::new();
+        for j in (0..self.model.features.len()).filter(|&j| self.used(j)) {
+            walk(&self.model.features[j].def.expr, column, &mut levels);
+        }
+        let mut seen = Vec::new();
+        for l in levels {
+            if !seen.contains(&l) {
+                seen.push(l);
+            }
+        }
+        seen.iter()
+            .map(|l| comment(&self.dialect.text(l)))
+            .collect()
+    }
+
+    /// The tier of `risk`: how many cut points it reaches, mapped as [`Tiers::tier`] maps
+    /// them.
+    fn tier(&self, tiers: &Tiers) -> Result<String> {
+        let reached = tiers
+            .thresholds
+            .iter()
+            .map(|&c| {
+                Ok(format!(
+                    "CASE WHEN risk >= {} THEN 1 ELSE 0 END",
+                    number(c)?
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?
+            .join(" + ");
+        let mut sql = format!("CASE ({reached})");
+        for count in (1..=tiers.thresholds.len()).rev() {
+            let name = TIER_NAMES[tiers.tier_of_count(count)];
+            write!(sql, " WHEN {count} THEN {}", self.dialect.text(name))
+                .expect("writing to a string");
+        }
+        write!(sql, " ELSE {} END", self.dialect.text(TIER_NAMES[0])).expect("writing to a string");
+        Ok(sql)
+    }
+
+    fn query(&self, from: &str, tiers: &Tiers) -> Result<String> {
+        let m = self.model;
+        let d = self.dialect;
+        let mut sql = self.header(from);
+        sql.push_str("WITH features AS (\n  SELECT\n");
+        write!(sql, "    {} AS change_id", d.ident(ID_COLUMN)).expect("writing to a string");
+        for (j, f) in m.features.iter().enumerate().filter(|&(j, _)| self.used(j)) {
+            write!(
+                sql,
+                ",\n    -- {}\n    {} AS f{j}",
+                comment(&f.def.name),
+                self.expr(&f.def.expr)?
+            )
+            .expect("writing to a string");
+        }
+        write!(sql, "\n  FROM {from}\n)").expect("writing to a string");
+        // The logistic part: intercept + the contributions in feature order (a feature
+        // the logistic model gives no weight adds exactly 0, so it is left out).
+        let mut linear = Vec::new();
+        for (j, f) in m.features.iter().enumerate() {
+            if f.coefficient != 0.0 {
+                linear.push(format!(
+                    "{} * (f{j} - {}) / {}",
+                    number(f.coefficient)?,
+                    number(f.mean)?,
+                    number(f.scale)?
+                ));
+            }
+        }
+        let linear = if linear.is_empty() {
+            "0e0".to_string()
+        } else {
+            linear.join("\n      + ")
+        };
+        write!(
+            sql,
+            ",\nstep0 AS (\n  SELECT *,\n    {} + (\n      {linear}\n    ) AS logit\n  FROM features\n)",
+            number(m.intercept)?
+        )
+        .expect("writing to a string");
+        // The trees, added to a running sum of their outputs in model order, a step at a
+        // time; the sum joins the logit at the end, as changerisk adds them.
+        let trees: &[Tree] = m.trees.as_ref().map_or(&[], |e| &e.trees);
+        let mut last = "step0".to_string();
+        for (k, chunk) in trees.chunks(TREES_PER_STEP).enumerate() {
+            let step = format!("step{}", k + 1);
+            let mut sum = if k == 0 {
+                String::new()
+            } else {
+                "trees".to_string()
+            };
+            for (i, tree) in chunk.iter().enumerate() {
+                if !sum.is_empty() {
+                    sum.push_str("\n      + ");
+                }
+                write!(sum, "-- tree {}\n      ", k * TREES_PER_STEP + i)
+                    .expect("writing to a string");
+                self.tree(tree, 0, 0, &mut sum)?;
+            }
+            write!(
+                sql,
+                ",\n{step} AS (\n  SELECT {}, (\n      {sum}\n    ) AS trees\n  FROM {last}\n)",
+                self.carried()
+            )
+            .expect("writing to a string");
+            last = step;
+        }
+        let logit = if trees.is_empty() {
+            "logit".to_string()
+        } else {
+            "logit + trees".to_string()
+        };
+        write!(
+            sql,
+            ",\nlogits AS (\n  SELECT change_id, {logit} AS logit\n  FROM {last}\n),\n\
+             risks AS (\n  SELECT change_id, logit,\n    \
+             CASE WHEN logit >= 0e0 THEN 1e0 / (1e0 + EXP(-logit)) \
+             ELSE EXP(logit) / (1e0 + EXP(logit)) END AS risk\n  FROM logits\n)\n\
+             SELECT change_id, logit, risk,\n  {} AS tier\nFROM risks\n",
+            self.tier(tiers)?
+        )
+        .expect("writing to a string");
+        Ok(sql)
+    }
+
+    /// The columns a tree step carries forward: the id, the logistic logit and the
+    /// features (not the previous running sum of the trees, which it replaces).
+    fn carried(&self) -> String {
+        let mut cols = vec!["change_id".to_string(), "logit".to_string()];
+        cols.extend(
+            (0..self.model.features.len())
+                .filter(|&j| self.used(j))
+                .map(|j| format!("f{j}")),
+        );
+        cols.join(", ")
+    }
+}
+
+/// The query scoring every row of `from` (a table name, or any relation the engine reads
+/// there, inserted as given) with `model`, tiers cut as `tiers` says.
+pub fn model_sql(model: &Model, dialect: Dialect, from: &str, tiers: &Tiers) -> Result<String> {
+    Writer { model, dialect }.query(from, tiers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shipped() -> Model {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/model.json");
+        Model::load(&path).expect("the shipped model loads")
+    }
+
+    #[test]
+    fn numbers_read_back_as_the_same_double_and_never_open_a_comment() {
+        for v in [
+            0.1,
+            1.0,
+            2.5e-300,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            123456.789,
+            -0.0,
+            -3.25,
+        ] {
+            let text = number(v).unwrap();
+            let bare = text.trim_start_matches('(').trim_end_matches(')');
+            assert_eq!(
+                bare.parse::<f64>().unwrap().to_bits(),
+                v.to_bits(),
+                "{text}"
+            );
+            assert!(
+                bare.contains('e'),
+                "{text}: a double literal in every dialect"
+            );
+            assert_eq!(text.starts_with('('), v.is_sign_negative(), "{text}");
+        }
+        assert_eq!(number(0.1).unwrap(), "1e-1");
+        assert_eq!(number(-2.5).unwrap(), "(-2.5e0)");
+        for v in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            assert!(number(v).is_err());
+        }
+    }
+
+    #[test]
+    fn names_and_levels_are_quoted_for_each_dialect() {
+        assert_eq!(Dialect::Duckdb.ident("size \"kb\""), "\"size \"\"kb\"\"\"");
+        assert_eq!(Dialect::Trino.ident("a`b"), "\"a`b\"");
+        assert_eq!(Dialect::Spark.ident("a`b \"c\""), "`a``b \"c\"`");
+        assert_eq!(Dialect::Duckdb.text("o'brien\\ops"), "'o''brien\\ops'");
+        assert_eq!(Dialect::Spark.text("o'brien\\ops"), "'o''brien\\\\ops'");
+        assert_eq!(
+            comment("a\nb\r\u{2028}c 'd'"),
+            "a\\u{a}b\\u{d}\\u{2028}c 'd'"
+        );
+    }
+
+    #[test]
+    fn a_tree_is_nested_cases_that_send_a_missing_value_right() {
+        let tree = Tree {
+            nodes: vec![
+                Node::Split {
+                    feature: 2,
+                    threshold: 1.5,
+                    left: 1,
+                    right: 2,
+                    rows: 10.0,
+                },
+                Node::Leaf {
+                    value: -0.1,
+                    rows: 4.0,
+                },
+                Node::Leaf {
+                    value: 0.2,
+                    rows: 6.0,
+                },
+            ],
+        };
+        let model = shipped();
+        let writer = Writer {
+            model: &model,
+            dialect: Dialect::Duckdb,
+        };
+        let mut sql = String::new();
+        writer.tree(&tree, 0, 0, &mut sql).unwrap();
+        let flat = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert_eq!(flat, "CASE WHEN f2 <= 1.5e0 THEN (-1e-1) ELSE 2e-1 END");
+    }
+
+    #[test]
+    fn tiers_that_do_not_open_map_as_changerisk_maps_them() {
+        let model = shipped();
+        let writer = Writer {
+            model: &model,
+            dialect: Dialect::Duckdb,
+        };
+        // Every training risk the same: no tier above low opens.
+        let flat = Tiers::from_risks(&[0.1; 100], [50.0, 90.0, 99.0]);
+        let sql = writer.tier(&flat).unwrap();
+        assert!(
+            sql.contains("WHEN 3 THEN 'low' WHEN 2 THEN 'low' WHEN 1 THEN 'low' ELSE 'low'"),
+            "{sql}"
+        );
+        // Cut points apart: each count its own tier.
+        let risks: Vec<f64> = (0..1000).map(|i| f64::from(i) / 1000.0).collect();
+        let apart = Tiers::from_risks(&risks, [50.0, 90.0, 99.0]);
+        let sql = writer.tier(&apart).unwrap();
+        assert!(
+            sql.contains("WHEN 3 THEN 'critical' WHEN 2 THEN 'high' WHEN 1 THEN 'medium'"),
+            "{sql}"
+        );
+    }
+
+    #[test]
+    fn a_logistic_model_needs_no_timestamp_and_spark_gets_backticks() {
+        let model = shipped();
+        assert!(model.trees.is_none(), "the shipped model is logistic");
+        let tiers = model.tiers.clone();
+        let duckdb = model_sql(&model, Dialect::Duckdb, "changes", &tiers).unwrap();
+        assert!(!duckdb.contains("epoch("), "the time is the trees' only");
+        assert!(!duckdb.contains("-- tree"));
+        let spark = model_sql(&model, Dialect::Spark, "db.changes", &tiers).unwrap();
+        assert!(spark.contains("`change_id` AS change_id"));
+        assert!(spark.contains("FROM db.changes\n"));
+        let code = spark.lines().filter(|l| !l.trim_start().starts_with("--"));
+        assert!(
+            code.clone().all(|l| !l.contains('"')),
+            "no double-quoted name in Spark"
+        );
+        assert_eq!(
+            code.filter(|l| l.contains(" AS f")).count(),
+            model
+                .features
+                .iter()
+                .filter(|f| f.coefficient != 0.0)
+                .count(),
+            "one column per feature the logistic model weighs"
+        );
+    }
+}

@@ -1,0 +1,286 @@
+//! `changerisk sql`: the query it writes, run by DuckDB over the table `export` writes,
+//! gives every change the logit, risk and tier `changerisk` gives it (the built-in
+//! features and a config's own columns with gaps, odd names and quotes; logistic, trees
+//! and blends), and the command refuses bad usage with exit code 2.
+
+use std::path::Path;
+
+use crate::util::{python, repo_root, run, shipped_model, tempdir, train_config};
+
+/// Runs `query` (a file) in DuckDB and compares its rows with the export's scored
+/// changes (`expected`, Parquet), by change id.
+const DUCKDB_CHECK: &str = r#"
+import json, sys
+import duckdb
+
+query, expected = open(sys.argv[1]).read(), sys.argv[2]
+con = duckdb.connect()
+con.execute(f"CREATE VIEW scored AS {query}")
+con.execute(f"CREATE VIEW expected AS SELECT * FROM read_parquet('{expected}')")
+rows, ids = con.execute("SELECT count(*), count(DISTINCT change_id) FROM scored").fetchone()
+(expected_rows,) = con.execute("SELECT count(*) FROM expected").fetchone()
+matched, dlogit, drisk, tiers, nulls = con.execute("""
+    SELECT count(*), max(abs(s.logit - e.logit)), max(abs(s.risk - e.risk)),
+           sum(CASE WHEN s.tier = e.tier THEN 0 ELSE 1 END),
+           sum(CASE WHEN s.risk IS NULL OR s.tier IS NULL THEN 1 ELSE 0 END)
+    FROM scored s JOIN expected e USING (change_id)
+""").fetchone()
+print(json.dumps(dict(rows=rows, ids=ids, expected_rows=expected_rows, matched=matched,
+                      dlogit=dlogit, drisk=drisk, tiers=tiers, nulls=nulls)))
+"#;
+
+/// Exports the history `inputs` (its `--changes` and `--incidents`) scored by `model`
+/// (in `dir`), writes the query over the exported table in `format`, runs it in DuckDB
+/// and asserts every change's logit, risk and tier equal the export's.
+fn assert_duckdb_scores_as_changerisk(dir: &Path, model: &Path, inputs: &[&str], format: &str) {
+    let out = dir.join(format!("export-{format}"));
+    let (model, out_text) = (model.display().to_string(), out.display().to_string());
+    let export = [
+        &[
+            "export", "--quiet", "--model", &model, "--output", &out_text,
+        ],
+        inputs,
+    ]
+    .concat();
+    run(dir, &export).success();
+    if format != "parquet" {
+        let again = [&export[..], &["--format", format]].concat();
+        run(dir, again).success();
+    }
+    let table = out.join(format!("changes.{format}"));
+    let reader = if format == "csv" {
+        "read_csv"
+    } else {
+        "read_parquet"
+    };
+    let from = format!("{reader}('{}')", table.display());
+    let query = dir.join("score.sql");
+    let sql = [
+        "sql",
+        "--model",
+        &model,
+        "--from",
+        &from,
+        "--output",
+        &query.display().to_string(),
+    ];
+    run(dir, sql).success();
+    let output = std::process::Command::new(python())
+        .args(["-c", DUCKDB_CHECK])
+        .arg(&query)
+        .arg(out.join("changes.parquet"))
+        .output()
+        .expect("python starts");
+    assert!(
+        output.status.success(),
+        "DuckDB failed on the query:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let got: serde_json::Value = serde_json::from_slice(&output.stdout).expect("the check's JSON");
+    let n = got["expected_rows"].as_u64().unwrap();
+    assert!(n > 0);
+    for key in ["rows", "ids", "matched"] {
+        assert_eq!(
+            got[key].as_u64(),
+            Some(n),
+            "{key} of {model} ({format}): {got}"
+        );
+    }
+    assert_eq!(got["nulls"].as_u64(), Some(0), "{got}");
+    assert_eq!(got["tiers"].as_u64(), Some(0), "tiers differ: {got}");
+    let (dlogit, drisk) = (
+        got["dlogit"].as_f64().unwrap(),
+        got["drisk"].as_f64().unwrap(),
+    );
+    assert!(
+        dlogit <= 1e-12,
+        "logits differ by {dlogit} ({model}, {format})"
+    );
+    assert!(
+        drisk <= 1e-14,
+        "risks differ by {drisk} ({model}, {format})"
+    );
+}
+
+#[test]
+fn duckdb_scores_the_shipped_history_as_changerisk_does() {
+    let dir = tempdir();
+    let root = repo_root();
+    let changes = root.join("data/changes.csv").display().to_string();
+    let incidents = root.join("data/incidents.csv").display().to_string();
+    let inputs = ["--changes", &changes, "--incidents", &incidents];
+    // The shipped model (logistic), then a blend (the trees and the change's time too).
+    assert_duckdb_scores_as_changerisk(dir.path(), &shipped_model(), &inputs, "parquet");
+    let train = [
+        &[
+            "train",
+            "--quiet",
+            "--learner",
+            "blend",
+            "--model",
+            "blend.json",
+        ],
+        &inputs[..],
+    ]
+    .concat();
+    run(dir.path(), train).success();
+    let blend = dir.path().join("blend.json");
+    assert_duckdb_scores_as_changerisk(dir.path(), &blend, &inputs, "parquet");
+    // CSV: an empty `ai_tool` reads back as NULL, which the query reads as changerisk does.
+    assert_duckdb_scores_as_changerisk(dir.path(), &blend, &inputs, "csv");
+}
+
+/// A label-column history whose own columns have gaps, quotes and spaces in their names
+/// and levels: numeric `size "kb"` (10% missing), boolean `hot fix` (some missing),
+/// categorical `team` (missing, rare levels pooled, a level with a quote and a backslash).
+fn write_history_with_gaps(dir: &Path) {
+    let mut text = String::from("id,when,broke,\"size \"\"kb\"\"\",hot fix,team\n");
+    let mut state: u64 = 7;
+    let mut next = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let teams = ["core", "web", "o'brien\\ops", "data"];
+    for i in 0..3000 {
+        let size = 2000.0 * next() * next();
+        let hot = next() < 0.2;
+        // Three levels of 7 rows each: rarer than the model keeps apart (pooled: `other`).
+        let team = if i % 150 == 0 {
+            format!("tiny-{}", (i / 150) % 3)
+        } else {
+            teams[((next() * 4.0) as usize).min(3)].to_string()
+        };
+        let logit = -2.5
+            + 1.2 * (size / 500.0)
+            + if hot { 1.0 } else { 0.0 }
+            + if team == "web" { 0.8 } else { 0.0 };
+        let broke = next() < 1.0 / (1.0 + (-logit).exp());
+        let size = if next() < 0.1 {
+            String::new()
+        } else {
+            format!("{size:.1}")
+        };
+        let hot = if next() < 0.05 {
+            ""
+        } else if hot {
+            "yes"
+        } else {
+            "no"
+        };
+        let team = if next() < 0.05 { String::new() } else { team };
+        let team = if team.contains('\'') {
+            format!("\"{team}\"")
+        } else {
+            team
+        };
+        text.push_str(&format!(
+            "c{i},{},{},{size},{hot},{team}\n",
+            1_600_000_000 + i * 3600,
+            u8::from(broke)
+        ));
+    }
+    std::fs::write(dir.join("history.csv"), text).unwrap();
+    std::fs::write(
+        dir.join("own.toml"),
+        "[columns]\nid = \"id\"\ntimestamp = \"when\"\ntimestamp_format = \"unix\"\nlabel = \"broke\"\n\n\
+         [features]\nnumeric = ['size \"kb\"']\nboolean = [\"hot fix\"]\ncategorical = [\"team\"]\n",
+    )
+    .unwrap();
+}
+
+#[test]
+fn duckdb_scores_a_configs_own_columns_with_gaps_as_changerisk_does() {
+    let dir = tempdir();
+    write_history_with_gaps(dir.path());
+    for learner in ["logistic", "gbdt", "blend"] {
+        train_config(
+            dir.path(),
+            "own.toml",
+            "history.csv",
+            &["--quiet", "--learner", learner],
+        )
+        .success();
+        let model = dir.path().join(format!("{learner}.json"));
+        std::fs::rename(dir.path().join("m.json"), &model).unwrap();
+        let text = std::fs::read_to_string(&model).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        if learner == "logistic" {
+            // The query meets every way a config's column reaches the logistic model.
+            let weighed: Vec<String> = json["features"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|f| f["coefficient"].as_f64() != Some(0.0))
+                .map(|f| f["expr"].to_string())
+                .collect();
+            for op in ["missing", "other", "is", "log1p"] {
+                let op = format!("\"op\":\"{op}\"");
+                assert!(weighed.iter().any(|e| e.contains(&op)), "{op}: {weighed:?}");
+            }
+        } else {
+            assert!(json["trees"]["trees"]
+                .as_array()
+                .is_some_and(|t| !t.is_empty()));
+        }
+        let inputs = ["--changes", "history.csv"];
+        assert_duckdb_scores_as_changerisk(dir.path(), &model, &inputs, "parquet");
+    }
+}
+
+#[test]
+fn sql_writes_its_query_whole_and_refuses_bad_usage() {
+    let dir = tempdir();
+    let model = shipped_model().display().to_string();
+    let printed = run(dir.path(), ["sql", "--model", &model]).success();
+    assert!(printed
+        .stdout
+        .starts_with("-- changerisk logistic model as SQL (duckdb)"));
+    assert!(printed.stdout.contains("FROM changes\n"));
+    run(dir.path(), ["sql", "--model", &model, "--output", "q.sql"]).success();
+    let written = std::fs::read_to_string(dir.path().join("q.sql")).unwrap();
+    assert_eq!(written.trim_end(), printed.stdout.trim_end());
+    let spark = run(dir.path(), ["sql", "--model", &model, "--dialect", "spark"]).success();
+    assert!(spark.stdout.contains("`review_status`"));
+    assert!(!spark.stdout.contains("\"review_status\""));
+    // Other tiers: only the cut points change.
+    let tiers = run(
+        dir.path(),
+        ["sql", "--model", &model, "--tiers", "80,95,99.5"],
+    )
+    .success();
+    assert!(
+        tiers.stdout != printed.stdout,
+        "--tiers changes the cut points"
+    );
+
+    std::fs::copy(shipped_model(), dir.path().join("m.json")).unwrap();
+    let over_model = run(
+        dir.path(),
+        ["sql", "--model", "m.json", "--output", "m.json"],
+    );
+    assert_eq!(over_model.code, Some(2), "{}", over_model.stderr);
+    assert!(over_model.stderr.contains("would write over m.json"));
+    let empty_from = run(dir.path(), ["sql", "--model", "m.json", "--from", " "]);
+    assert_eq!(empty_from.code, Some(2));
+    assert!(empty_from.stderr.contains("--from is empty"));
+    let bad_tiers = run(
+        dir.path(),
+        ["sql", "--model", "m.json", "--tiers", "90,50,99"],
+    );
+    assert_eq!(bad_tiers.code, Some(2));
+    let no_model = run(dir.path(), ["sql", "--model", "none.json"]);
+    assert_eq!(no_model.code, Some(2));
+    assert!(no_model.stderr.contains("none.json"));
+    std::fs::write(dir.path().join("bad.json"), "{\"format\": \"other\"}").unwrap();
+    let not_a_model = run(
+        dir.path(),
+        ["sql", "--model", "bad.json", "--output", "q2.sql"],
+    );
+    assert_eq!(not_a_model.code, Some(2));
+    assert!(
+        !dir.path().join("q2.sql").exists(),
+        "nothing written on an error"
+    );
+}
