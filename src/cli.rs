@@ -484,6 +484,16 @@ pub struct SqlArgs {
     /// table expression of the engine (e.g. "read_parquet('export/changes.parquet')").
     #[arg(long, default_value = "changes")]
     pub from: String,
+    /// --from holds the changes as the model's config describes them (its column names, a
+    /// typed timestamp): the query links the incidents and computes the calendar and
+    /// history columns itself, each change with the history of all of them. Without it,
+    /// --from holds them computed (the changes table of `export`).
+    #[arg(long)]
+    pub raw: bool,
+    /// With --raw: the relation of incidents (incident_id, start_time, service, severity,
+    /// caused_by_change), inserted as given; needed unless the config names a label column.
+    #[arg(long, requires = "raw")]
+    pub incidents: Option<String>,
     /// Override the model's tier percentiles (e.g. 80,95,99.5).
     #[arg(long)]
     pub tiers: Option<String>,

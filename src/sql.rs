@@ -25,6 +25,33 @@ use crate::gbdt::{Node, Tree};
 use crate::load::missing_level;
 use crate::model::{Model, Tiers, TIER_NAMES};
 
+mod history;
+
+use history::LEVEL_COLUMNS;
+
+/// What the query reads.
+#[derive(Debug, Clone, Copy)]
+pub enum Source<'a> {
+    /// The model's inputs as changerisk holds them after loading (the calendar and
+    /// history columns computed): the `changes` table of `changerisk export`.
+    Prepared { from: &'a str },
+    /// The changes as the model's config describes them (its column names, the
+    /// contract's spellings, a typed timestamp), and the incidents (none for a config
+    /// with a label column): the query computes the labels, the calendar and the history.
+    Raw {
+        from: &'a str,
+        incidents: Option<&'a str>,
+    },
+}
+
+impl Source<'_> {
+    fn from(&self) -> &str {
+        match self {
+            Source::Prepared { from } | Source::Raw { from, .. } => from,
+        }
+    }
+}
+
 /// Trees added per step of the running total: keeps each expression's nesting far below
 /// engines' limits (DuckDB's default is 1,000) while the trees still add in model order.
 pub const TREES_PER_STEP: usize = 64;
@@ -126,13 +153,9 @@ struct Writer<'m> {
 
 impl Writer<'_> {
     /// A numeric input as a double (`CAST` also reads a boolean as 0 or 1, as changerisk
-    /// reads a config's boolean column); the change's time from the timestamp column.
+    /// reads a config's boolean column).
     fn numeric(&self, column: &str) -> String {
-        if column == TIME_COLUMN {
-            self.dialect.epoch_seconds(TIME_INPUT)
-        } else {
-            format!("CAST({} AS DOUBLE)", self.dialect.ident(column))
-        }
+        format!("CAST({} AS DOUBLE)", self.dialect.ident(column))
     }
 
     /// A categorical input, a missing value read as the level changerisk gives it.
@@ -267,7 +290,8 @@ impl Writer<'_> {
     }
 
     /// The header: what the query computes, from which model, over which input columns.
-    fn header(&self, from: &str) -> String {
+    fn header(&self, source: Source) -> String {
+        let from = source.from();
         let m = self.model;
         let t = &m.training;
         let mut h = String::new();
@@ -291,18 +315,54 @@ impl Writer<'_> {
             t.positives
         ));
         line("Scores equal `changerisk score`'s to the last bits of a double (LN(1 + x) stands in for ln_1p).".into());
-        line(format!("Input columns of {from}, as changerisk reads them (`changerisk export` writes them all to its changes table):"));
-        line(format!("  {ID_COLUMN}: the change's id (passed through)"));
+        let cols = &m.config.columns;
+        let computed = |c: &str| {
+            crate::load::CALENDAR_COLUMNS.contains(&c)
+                || crate::history::HISTORY_COLUMNS.contains(&c)
+        };
+        let raw = matches!(source, Source::Raw { .. });
+        if raw {
+            line(format!("Input columns of {from}, the changes as the model's config names them (every change is scored with the history of all of them):"));
+            line(format!(
+                "  {}: the change's id (passed through)",
+                comment(&cols.id)
+            ));
+            let time = match m.config.timestamp_format() {
+                crate::config::TimestampFormat::Unix => "seconds since 1970",
+                crate::config::TimestampFormat::UnixMs => "milliseconds since 1970",
+                _ => "a timestamp with time zone",
+            };
+            line(format!(
+                "  {}: the change's time ({time})",
+                comment(&cols.timestamp)
+            ));
+            for c in [&cols.service, &cols.author].into_iter().flatten() {
+                line(format!("  {}: text", comment(c)));
+            }
+        } else {
+            line(format!("Input columns of {from}, as changerisk reads them (`changerisk export` writes them all to its changes table):"));
+            line(format!("  {ID_COLUMN}: the change's id (passed through)"));
+        }
+        let builtin_level = |c: &str| m.config.features.builtin && LEVEL_COLUMNS.contains(&c);
         for (column, kind) in self.inputs() {
             let what = match (column.as_str(), kind) {
+                (TIME_COLUMN, _) if raw => continue,
                 (TIME_COLUMN, _) => {
                     line(format!(
                         "  {TIME_INPUT}: the change's time (a timestamp with time zone)"
                     ));
                     continue;
                 }
+                (c, _) if raw && computed(c) => continue,
+                (_, "numeric") if m.config.features.boolean.contains(&column) => {
+                    "a boolean (or 0/1, true/false, yes/no), NULL when missing".to_string()
+                }
                 (_, "numeric") => "a number, NULL when missing".to_string(),
-                (_, "boolean") => "a boolean".to_string(),
+                (_, "boolean") => "a boolean (or true/false, 1/0, yes/no)".to_string(),
+                (c, _) if builtin_level(c) => format!(
+                    "text in the contract's spelling (any case); the model tests {}",
+                    self.tested_levels(&column).join(", ")
+                ),
                 _ => format!(
                     "text; the model tests the levels {} (NULL reads as {})",
                     self.tested_levels(&column).join(", "),
@@ -311,6 +371,13 @@ impl Writer<'_> {
                 ),
             };
             line(format!("  {}: {what}", comment(&column)));
+        }
+        if let Source::Raw {
+            incidents: Some(incidents),
+            ..
+        } = source
+        {
+            line(format!("Incidents from {incidents}: incident_id, start_time (a timestamp with time zone), service, severity (1..5 or sev1..sev5), caused_by_change (change ids separated by ';'; NULL when none is named)."));
         }
         h
     }
@@ -397,12 +464,43 @@ impl Writer<'_> {
         Ok(sql)
     }
 
-    fn query(&self, from: &str, tiers: &Tiers) -> Result<String> {
+    /// The `inputs` CTE of prepared inputs: the id, the change's time when a feature
+    /// reads it, and every column the features read.
+    fn prepared_inputs(&self, from: &str) -> String {
+        let d = self.dialect;
+        let mut sql = format!(
+            "inputs AS (\n  SELECT {} AS {}",
+            d.ident(ID_COLUMN),
+            d.ident("@id")
+        );
+        for (column, _) in self.inputs() {
+            if column == TIME_COLUMN {
+                write!(
+                    sql,
+                    ", {} AS {}",
+                    d.epoch_seconds(TIME_INPUT),
+                    d.ident(TIME_COLUMN)
+                )
+            } else {
+                write!(sql, ", {}", d.ident(&column))
+            }
+            .expect("writing to a string");
+        }
+        write!(sql, "\n  FROM {from}\n)").expect("writing to a string");
+        sql
+    }
+
+    fn query(&self, source: Source, tiers: &Tiers) -> Result<String> {
         let m = self.model;
         let d = self.dialect;
-        let mut sql = self.header(from);
-        sql.push_str("WITH features AS (\n  SELECT\n");
-        write!(sql, "    {} AS change_id", d.ident(ID_COLUMN)).expect("writing to a string");
+        let mut sql = self.header(source);
+        sql.push_str("WITH ");
+        match source {
+            Source::Prepared { from } => sql.push_str(&self.prepared_inputs(from)),
+            Source::Raw { from, incidents } => sql.push_str(&self.raw_inputs(from, incidents)?),
+        }
+        sql.push_str(",\nfeatures AS (\n  SELECT\n");
+        write!(sql, "    {} AS change_id", d.ident("@id")).expect("writing to a string");
         for (j, f) in m.features.iter().enumerate().filter(|&(j, _)| self.used(j)) {
             write!(
                 sql,
@@ -412,7 +510,7 @@ impl Writer<'_> {
             )
             .expect("writing to a string");
         }
-        write!(sql, "\n  FROM {from}\n)").expect("writing to a string");
+        sql.push_str("\n  FROM inputs\n)");
         // The logistic part: intercept + the contributions in feature order (a feature
         // the logistic model gives no weight adds exactly 0, so it is left out).
         let mut linear = Vec::new();
@@ -495,10 +593,11 @@ impl Writer<'_> {
     }
 }
 
-/// The query scoring every row of `from` (a table name, or any relation the engine reads
-/// there, inserted as given) with `model`, tiers cut as `tiers` says.
-pub fn model_sql(model: &Model, dialect: Dialect, from: &str, tiers: &Tiers) -> Result<String> {
-    Writer { model, dialect }.query(from, tiers)
+/// The query scoring every change of `source` (its relations are table names, or any
+/// relation the engine reads there, inserted as given) with `model`, tiers cut as `tiers`
+/// says.
+pub fn model_sql(model: &Model, dialect: Dialect, source: Source, tiers: &Tiers) -> Result<String> {
+    Writer { model, dialect }.query(source, tiers)
 }
 
 #[cfg(test)]
@@ -612,15 +711,69 @@ mod tests {
     }
 
     #[test]
+    fn raw_queries_use_each_dialects_own_functions() {
+        let model = shipped();
+        let tiers = model.tiers.clone();
+        let raw = Source::Raw {
+            from: "changes",
+            incidents: Some("incidents"),
+        };
+        let spark = model_sql(&model, Dialect::Spark, raw, &tiers).unwrap();
+        for needle in [
+            "LATERAL VIEW explode(split(i.`causes`, ';')) u AS p",
+            "TRIM(p) RLIKE '^[0-9]+[.]0+$'",
+            "substring_index(TRIM(p), '.', 1)",
+            "CAST(`change_id` AS STRING)",
+            "unix_timestamp(`timestamp`)",
+        ] {
+            assert!(spark.contains(needle), "Spark: {needle}");
+        }
+        let code = spark.lines().filter(|l| !l.trim_start().starts_with("--"));
+        assert!(
+            code.clone().all(|l| !l.contains('"')),
+            "no double-quoted name in Spark"
+        );
+        let trino = model_sql(&model, Dialect::Trino, raw, &tiers).unwrap();
+        for needle in [
+            "CROSS JOIN UNNEST(split(i.\"causes\", ';')) AS u(p)",
+            "regexp_like(TRIM(p), '^[0-9]+[.]0+$')",
+            "split_part(TRIM(p), '.', 1)",
+            "CAST(\"change_id\" AS VARCHAR)",
+            "to_unixtime(\"timestamp\")",
+        ] {
+            assert!(trino.contains(needle), "Trino: {needle}");
+        }
+        // Every count is of what came strictly before the change's second.
+        let frames = trino.matches("PRECEDING AND 1 PRECEDING").count();
+        assert_eq!(
+            frames,
+            trino.matches(" OVER (").count() - 1,
+            "all but the attribution's running maximum"
+        );
+    }
+
+    #[test]
     fn a_logistic_model_needs_no_timestamp_and_spark_gets_backticks() {
         let model = shipped();
         assert!(model.trees.is_none(), "the shipped model is logistic");
         let tiers = model.tiers.clone();
-        let duckdb = model_sql(&model, Dialect::Duckdb, "changes", &tiers).unwrap();
+        let duckdb = model_sql(
+            &model,
+            Dialect::Duckdb,
+            Source::Prepared { from: "changes" },
+            &tiers,
+        )
+        .unwrap();
         assert!(!duckdb.contains("epoch("), "the time is the trees' only");
         assert!(!duckdb.contains("-- tree"));
-        let spark = model_sql(&model, Dialect::Spark, "db.changes", &tiers).unwrap();
-        assert!(spark.contains("`change_id` AS change_id"));
+        let spark = model_sql(
+            &model,
+            Dialect::Spark,
+            Source::Prepared { from: "db.changes" },
+            &tiers,
+        )
+        .unwrap();
+        assert!(spark.contains("`change_id` AS `@id`"));
         assert!(spark.contains("FROM db.changes\n"));
         let code = spark.lines().filter(|l| !l.trim_start().starts_with("--"));
         assert!(

@@ -7,6 +7,7 @@ use crate::cli::SqlArgs;
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::output::{check_not_an_input, write_atomic};
+use crate::sql::Source;
 
 /// Runs `sql`.
 pub fn run(args: SqlArgs) -> Result<u8> {
@@ -14,13 +15,17 @@ pub fn run(args: SqlArgs) -> Result<u8> {
         model: model_path,
         dialect,
         from,
+        raw,
+        incidents,
         tiers,
         output,
     } = args;
-    if from.trim().is_empty() {
-        return Err(Error::Usage(
-            "--from is empty: name the table (or table expression) of changes to score".into(),
-        ));
+    for (flag, relation) in [("--from", Some(&from)), ("--incidents", incidents.as_ref())] {
+        if relation.is_some_and(|r| r.trim().is_empty()) {
+            return Err(Error::Usage(format!(
+                "{flag} is empty: name the table (or table expression) to read"
+            )));
+        }
     }
     let percentiles = tiers
         .as_deref()
@@ -31,8 +36,28 @@ pub fn run(args: SqlArgs) -> Result<u8> {
         check_not_an_input("--output", &output, &[("model", Some(&model_path))])?;
     }
     let model = Model::load(&model_path)?;
-    let query =
-        crate::sql::model_sql(&model, dialect, &from, &model.tiers.overridden(percentiles))?;
+    let source = if raw {
+        if incidents.is_none() && !model.config.has_label() {
+            return Err(Error::Usage(format!(
+                "--raw needs --incidents: the model {} learned from incidents (its config names no label column), and its labels and history come from them",
+                model_path.display()
+            )));
+        }
+        if incidents.is_some() && model.config.has_label() {
+            return Err(Error::Usage(format!(
+                "--incidents: the model {} takes its labels from its config's label column and reads no incidents; leave --incidents out",
+                model_path.display()
+            )));
+        }
+        Source::Raw {
+            from: &from,
+            incidents: incidents.as_deref(),
+        }
+    } else {
+        Source::Prepared { from: &from }
+    };
+    let tiers = model.tiers.overridden(percentiles);
+    let query = crate::sql::model_sql(&model, dialect, source, &tiers)?;
     if to_stdout {
         super::print_stdout(query.trim_end())?;
     } else {

@@ -5,7 +5,10 @@
 
 use std::path::Path;
 
-use crate::util::{python, repo_root, run, shipped_model, tempdir, train_config};
+use crate::util::{
+    at_hours, python, repo_root, run, shipped_model, tempdir, train_config, write_changes,
+    write_incidents, ChangeRow, IncidentRow,
+};
 
 /// Runs `query` (a file) in DuckDB and compares its rows with the export's scored
 /// changes (`expected`, Parquet), by change id.
@@ -29,11 +32,22 @@ print(json.dumps(dict(rows=rows, ids=ids, expected_rows=expected_rows, matched=m
                       dlogit=dlogit, drisk=drisk, tiers=tiers, nulls=nulls)))
 "#;
 
+/// What the query reads.
+enum Reads<'a> {
+    /// The `export` table in this format.
+    Export(&'a str),
+    /// The changes and incidents files themselves (`--raw`), read by DuckDB's `read_csv`.
+    Raw {
+        changes: &'a str,
+        incidents: Option<&'a str>,
+    },
+}
+
 /// Exports the history `inputs` (its `--changes` and `--incidents`) scored by `model`
-/// (in `dir`), writes the query over the exported table in `format`, runs it in DuckDB
-/// and asserts every change's logit, risk and tier equal the export's.
-fn assert_duckdb_scores_as_changerisk(dir: &Path, model: &Path, inputs: &[&str], format: &str) {
-    let out = dir.join(format!("export-{format}"));
+/// (in `dir`), writes the query over what `reads` says, runs it in DuckDB and asserts
+/// every change's logit, risk and tier equal the export's.
+fn assert_duckdb_scores_as_changerisk(dir: &Path, model: &Path, inputs: &[&str], reads: Reads) {
+    let out = dir.join("export");
     let (model, out_text) = (model.display().to_string(), out.display().to_string());
     let export = [
         &[
@@ -43,29 +57,39 @@ fn assert_duckdb_scores_as_changerisk(dir: &Path, model: &Path, inputs: &[&str],
     ]
     .concat();
     run(dir, &export).success();
-    if format != "parquet" {
-        let again = [&export[..], &["--format", format]].concat();
-        run(dir, again).success();
-    }
-    let table = out.join(format!("changes.{format}"));
-    let reader = if format == "csv" {
-        "read_csv"
-    } else {
-        "read_parquet"
+    let mut sql = vec!["sql".to_string(), "--model".into(), model.clone()];
+    let format = match reads {
+        Reads::Export(format) => {
+            if format != "parquet" {
+                let again = [&export[..], &["--format", format]].concat();
+                run(dir, again).success();
+            }
+            let table = out.join(format!("changes.{format}"));
+            let reader = if format == "csv" {
+                "read_csv"
+            } else {
+                "read_parquet"
+            };
+            sql.extend(["--from".into(), format!("{reader}('{}')", table.display())]);
+            format
+        }
+        Reads::Raw { changes, incidents } => {
+            sql.extend([
+                "--raw".into(),
+                "--from".into(),
+                format!("read_csv('{changes}')"),
+            ]);
+            if let Some(incidents) = incidents {
+                sql.extend(["--incidents".into(), format!("read_csv('{incidents}')")]);
+            }
+            "raw"
+        }
     };
-    let from = format!("{reader}('{}')", table.display());
     let query = dir.join("score.sql");
-    let sql = [
-        "sql",
-        "--model",
-        &model,
-        "--from",
-        &from,
-        "--output",
-        &query.display().to_string(),
-    ];
+    sql.extend(["--output".into(), query.display().to_string()]);
     run(dir, sql).success();
     let output = std::process::Command::new(python())
+        .current_dir(dir)
         .args(["-c", DUCKDB_CHECK])
         .arg(&query)
         .arg(out.join("changes.parquet"))
@@ -110,7 +134,12 @@ fn duckdb_scores_the_shipped_history_as_changerisk_does() {
     let incidents = root.join("data/incidents.csv").display().to_string();
     let inputs = ["--changes", &changes, "--incidents", &incidents];
     // The shipped model (logistic), then a blend (the trees and the change's time too).
-    assert_duckdb_scores_as_changerisk(dir.path(), &shipped_model(), &inputs, "parquet");
+    assert_duckdb_scores_as_changerisk(
+        dir.path(),
+        &shipped_model(),
+        &inputs,
+        Reads::Export("parquet"),
+    );
     let train = [
         &[
             "train",
@@ -125,16 +154,24 @@ fn duckdb_scores_the_shipped_history_as_changerisk_does() {
     .concat();
     run(dir.path(), train).success();
     let blend = dir.path().join("blend.json");
-    assert_duckdb_scores_as_changerisk(dir.path(), &blend, &inputs, "parquet");
+    assert_duckdb_scores_as_changerisk(dir.path(), &blend, &inputs, Reads::Export("parquet"));
     // CSV: an empty `ai_tool` reads back as NULL, which the query reads as changerisk does.
-    assert_duckdb_scores_as_changerisk(dir.path(), &blend, &inputs, "csv");
+    assert_duckdb_scores_as_changerisk(dir.path(), &blend, &inputs, Reads::Export("csv"));
+    // From the shipped files themselves: the query links the incidents and computes the
+    // calendar and the history.
+    let raw = Reads::Raw {
+        changes: &changes,
+        incidents: Some(&incidents),
+    };
+    assert_duckdb_scores_as_changerisk(dir.path(), &blend, &inputs, raw);
 }
 
 /// A label-column history whose own columns have gaps, quotes and spaces in their names
 /// and levels: numeric `size "kb"` (10% missing), boolean `hot fix` (some missing),
-/// categorical `team` (missing, rare levels pooled, a level with a quote and a backslash).
+/// categorical `team` (missing, rare levels pooled, a level with a quote and a backslash),
+/// and numeric `t`, a name the query itself uses inside.
 fn write_history_with_gaps(dir: &Path) {
-    let mut text = String::from("id,when,broke,\"size \"\"kb\"\"\",hot fix,team\n");
+    let mut text = String::from("id,when,broke,\"size \"\"kb\"\"\",hot fix,team,t\n");
     let mut state: u64 = 7;
     let mut next = || {
         state = state
@@ -176,16 +213,17 @@ fn write_history_with_gaps(dir: &Path) {
             team
         };
         text.push_str(&format!(
-            "c{i},{},{},{size},{hot},{team}\n",
+            "c{i},{},{},{size},{hot},{team},{:.2}\n",
             1_600_000_000 + i * 3600,
-            u8::from(broke)
+            u8::from(broke),
+            next()
         ));
     }
     std::fs::write(dir.join("history.csv"), text).unwrap();
     std::fs::write(
         dir.join("own.toml"),
         "[columns]\nid = \"id\"\ntimestamp = \"when\"\ntimestamp_format = \"unix\"\nlabel = \"broke\"\n\n\
-         [features]\nnumeric = ['size \"kb\"']\nboolean = [\"hot fix\"]\ncategorical = [\"team\"]\n",
+         [features]\nnumeric = ['size \"kb\"', \"t\"]\nboolean = [\"hot fix\"]\ncategorical = [\"team\"]\n",
     )
     .unwrap();
 }
@@ -225,8 +263,116 @@ fn duckdb_scores_a_configs_own_columns_with_gaps_as_changerisk_does() {
                 .is_some_and(|t| !t.is_empty()));
         }
         let inputs = ["--changes", "history.csv"];
-        assert_duckdb_scores_as_changerisk(dir.path(), &model, &inputs, "parquet");
+        assert_duckdb_scores_as_changerisk(dir.path(), &model, &inputs, Reads::Export("parquet"));
+        let raw = Reads::Raw {
+            changes: "history.csv",
+            incidents: None,
+        };
+        assert_duckdb_scores_as_changerisk(dir.path(), &model, &inputs, raw);
+        let with_incidents = ["sql", "--raw", "--incidents", "incidents", "--model"];
+        let refused = run(
+            dir.path(),
+            [&with_incidents[..], &[model.to_str().unwrap()]].concat(),
+        );
+        assert_eq!(refused.code, Some(2), "a label model reads no incidents");
+        assert!(refused.stderr.contains("leave --incidents out"));
     }
+}
+
+/// Changes and incidents that take every path of the labelling and the history: named
+/// causes with spaces, an integer form (`123.0` for change `123`), unknown ids only (not
+/// attributed), attribution among changes of one second (the greatest id), severities
+/// as text, an incident on a service no change touches, a named cause that started
+/// before its change, an incident at its cause's very second; spellings the loader
+/// accepts in any case.
+fn write_edge_history(dir: &Path) {
+    let mut changes = vec![
+        ChangeRow::new("c1", &at_hours(9.0)),
+        ChangeRow::new("p1", &at_hours(9.5)).on("payments", "bo"),
+        ChangeRow::new("123", &at_hours(10.0)).risky(),
+        ChangeRow::new("c3", &at_hours(11.0)),
+        ChangeRow::new("c4", &at_hours(11.0)).on("checkout", "bo"),
+        ChangeRow::new("c5", &at_hours(12.0)).risky(),
+        ChangeRow::new("c6", &at_hours(13.0)),
+        ChangeRow::new("p2", &at_hours(30.0)).on("payments", "ana"),
+        ChangeRow::new("c7", &at_hours(36.0)),
+        ChangeRow::new("c8", &at_hours(40.0))
+            .risky()
+            .on("checkout", "cy"),
+        ChangeRow::new("c9", &at_hours(24.0 * 9.0)).on("checkout", "bo"),
+        ChangeRow::new("c10", &at_hours(24.0 * 9.0 + 1.0)).on("checkout", "cy"),
+    ];
+    changes[3].ai_involvement = " Assisted ".into();
+    changes[4].customer_facing = " Yes".into();
+    changes[5].rollback_plan = String::new();
+    changes[6].review_status = "SELF_APPROVED".into();
+    write_changes(&dir.join("edge_changes.csv"), &changes);
+    let mut incidents = vec![
+        IncidentRow::new("i1", &at_hours(10.5), "checkout").caused_by("123.0 ; unknown-x"),
+        IncidentRow::new("i2", &at_hours(11.5), "checkout"),
+        IncidentRow::new("i3", &at_hours(12.5), "checkout").caused_by("nope"),
+        IncidentRow::new("i4", &at_hours(13.5), "checkout"),
+        IncidentRow::new("i5", &at_hours(20.0), "payments"),
+        IncidentRow::new("i6", &at_hours(2.0), "search"),
+        IncidentRow::new("i7", &at_hours(35.0), "checkout").caused_by(" c1 ; c5 ;"),
+        IncidentRow::new("i8", &at_hours(33.0), "checkout").caused_by("c7"),
+        IncidentRow::new("i9", &at_hours(39.0), "checkout"),
+        // At c8's very second: c8 (applied at or before the start) is the cause.
+        IncidentRow::new("i10", &at_hours(40.0), "checkout"),
+    ];
+    incidents[3].severity = "Sev4".into();
+    incidents[4].severity = "1".into();
+    incidents[8].severity = "sev5".into();
+    write_incidents(&dir.join("edge_incidents.csv"), &incidents);
+}
+
+#[test]
+fn duckdb_links_incidents_and_counts_history_as_changerisk_does() {
+    let dir = tempdir();
+    write_edge_history(dir.path());
+    let inputs = [
+        "--changes",
+        "edge_changes.csv",
+        "--incidents",
+        "edge_incidents.csv",
+    ];
+    let raw = || Reads::Raw {
+        changes: "edge_changes.csv",
+        incidents: Some("edge_incidents.csv"),
+    };
+    assert_duckdb_scores_as_changerisk(dir.path(), &shipped_model(), &inputs, raw());
+    // A model whose labelling ignores severities 4 and 5 and attributes within 2 hours,
+    // with trees: its query links and counts by those settings.
+    let root = repo_root();
+    let shipped = [
+        root.join("data/changes.csv").display().to_string(),
+        root.join("data/incidents.csv").display().to_string(),
+    ];
+    let train = [
+        "train",
+        "--quiet",
+        "--learner",
+        "blend",
+        "--max-severity",
+        "3",
+        "--attribution-window",
+        "2h",
+        "--changes",
+        &shipped[0],
+        "--incidents",
+        &shipped[1],
+        "--model",
+        "strict.json",
+    ];
+    run(dir.path(), train).success();
+    let strict = dir.path().join("strict.json");
+    assert_duckdb_scores_as_changerisk(dir.path(), &strict, &inputs, raw());
+    let query = std::fs::read_to_string(dir.path().join("score.sql")).unwrap();
+    assert!(query.contains("<= 3\n"), "the severity cut");
+    assert!(
+        query.contains("u.t - u.change_t <= 7200\n"),
+        "the attribution window"
+    );
 }
 
 #[test]
@@ -270,6 +416,15 @@ fn sql_writes_its_query_whole_and_refuses_bad_usage() {
         ["sql", "--model", "m.json", "--tiers", "90,50,99"],
     );
     assert_eq!(bad_tiers.code, Some(2));
+    let raw_alone = run(dir.path(), ["sql", "--model", "m.json", "--raw"]);
+    assert_eq!(raw_alone.code, Some(2));
+    assert!(
+        raw_alone.stderr.contains("--raw needs --incidents"),
+        "{}",
+        raw_alone.stderr
+    );
+    let incidents_alone = run(dir.path(), ["sql", "--model", "m.json", "--incidents", "i"]);
+    assert_eq!(incidents_alone.code, Some(2), "--incidents without --raw");
     let no_model = run(dir.path(), ["sql", "--model", "none.json"]);
     assert_eq!(no_model.code, Some(2));
     assert!(no_model.stderr.contains("none.json"));
