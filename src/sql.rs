@@ -93,12 +93,21 @@ impl Dialect {
 
     /// A string literal.
     pub fn text(self, value: &str) -> String {
-        let quoted = value.replace('\'', "''");
         match self {
-            // Spark reads a backslash in a literal as the start of an escape.
-            Dialect::Spark => format!("'{}'", quoted.replace('\\', "\\\\")),
-            Dialect::Duckdb | Dialect::Trino => format!("'{quoted}'"),
+            // Spark reads a backslash in a literal as the start of an escape, and has no
+            // doubled quote ('a''b' is two literals, joined: "ab").
+            Dialect::Spark => format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'")),
+            Dialect::Duckdb | Dialect::Trino => format!("'{}'", value.replace('\'', "''")),
         }
+    }
+
+    /// `expr` (a double) with NaN read as `NULL`, as changerisk reads a `NaN` cell: missing.
+    fn nan_to_null(self, expr: &str) -> String {
+        let test = match self {
+            Dialect::Trino => "is_nan",
+            Dialect::Duckdb | Dialect::Spark => "isnan",
+        };
+        format!("CASE WHEN {test}({expr}) THEN NULL ELSE {expr} END")
     }
 
     /// Whole seconds since 1970 of the timestamp `column` (changerisk reads a change's
@@ -133,7 +142,8 @@ pub fn number(v: f64) -> Result<String> {
 /// Text for a `--` comment: control characters and line separators (a line break would
 /// end the comment) escaped as `\u{..}`.
 fn comment(text: &str) -> String {
-    text.chars()
+    let mut out: String = text
+        .chars()
         .map(|c| {
             let breaks = c.is_control() || matches!(c, '\u{2028}' | '\u{2029}');
             if breaks {
@@ -142,7 +152,13 @@ fn comment(text: &str) -> String {
                 c.to_string()
             }
         })
-        .collect()
+        .collect();
+    // Spark continues a comment past a backslash at the end of its line.
+    if out.ends_with('\\') {
+        out.pop();
+        out.push_str("\\u{5c}");
+    }
+    out
 }
 
 /// Writes the query.
@@ -291,7 +307,7 @@ impl Writer<'_> {
 
     /// The header: what the query computes, from which model, over which input columns.
     fn header(&self, source: Source) -> String {
-        let from = source.from();
+        let from = comment(source.from());
         let m = self.model;
         let t = &m.training;
         let mut h = String::new();
@@ -377,7 +393,7 @@ impl Writer<'_> {
             ..
         } = source
         {
-            line(format!("Incidents from {incidents}: incident_id, start_time (a timestamp with time zone), service, severity (1..5 or sev1..sev5), caused_by_change (change ids separated by ';'; NULL when none is named)."));
+            line(format!("Incidents from {}: incident_id, start_time (a timestamp with time zone), service, severity (1..5 or sev1..sev5), caused_by_change (change ids separated by ';'; NULL when none is named).", comment(incidents)));
         }
         h
     }
@@ -473,16 +489,15 @@ impl Writer<'_> {
             d.ident(ID_COLUMN),
             d.ident("@id")
         );
-        for (column, _) in self.inputs() {
+        for (column, kind) in self.inputs() {
+            let c = d.ident(&column);
             if column == TIME_COLUMN {
-                write!(
-                    sql,
-                    ", {} AS {}",
-                    d.epoch_seconds(TIME_INPUT),
-                    d.ident(TIME_COLUMN)
-                )
+                write!(sql, ", {} AS {c}", d.epoch_seconds(TIME_INPUT))
+            } else if kind == "numeric" {
+                let value = d.nan_to_null(&format!("CAST({c} AS DOUBLE)"));
+                write!(sql, ", {value} AS {c}")
             } else {
-                write!(sql, ", {}", d.ident(&column))
+                write!(sql, ", {c}")
             }
             .expect("writing to a string");
         }
@@ -647,7 +662,17 @@ mod tests {
         assert_eq!(Dialect::Trino.ident("a`b"), "\"a`b\"");
         assert_eq!(Dialect::Spark.ident("a`b \"c\""), "`a``b \"c\"`");
         assert_eq!(Dialect::Duckdb.text("o'brien\\ops"), "'o''brien\\ops'");
-        assert_eq!(Dialect::Spark.text("o'brien\\ops"), "'o''brien\\\\ops'");
+        // Spark has no doubled quote: 'a''b' would be two literals joined, "ab".
+        assert_eq!(Dialect::Spark.text("o'brien\\ops"), "'o\\'brien\\\\ops'");
+        assert_eq!(
+            comment("ends in \\"),
+            "ends in \\u{5c}",
+            "Spark would join the next line"
+        );
+        assert_eq!(
+            Dialect::Trino.nan_to_null("x"),
+            "CASE WHEN is_nan(x) THEN NULL ELSE x END"
+        );
         assert_eq!(
             comment("a\nb\r\u{2028}c 'd'"),
             "a\\u{a}b\\u{d}\\u{2028}c 'd'"
@@ -721,8 +746,8 @@ mod tests {
         let spark = model_sql(&model, Dialect::Spark, raw, &tiers).unwrap();
         for needle in [
             "LATERAL VIEW explode(split(i.`causes`, ';')) u AS p",
-            "TRIM(p) RLIKE '^[0-9]+[.]0+$'",
-            "substring_index(TRIM(p), '.', 1)",
+            "TRIM(BOTH chr(32) || chr(9) || chr(10) || chr(13) FROM p) RLIKE '^[0-9]+[.]0+$'",
+            "substring_index(TRIM(BOTH chr(32) || chr(9) || chr(10) || chr(13) FROM p), '.', 1)",
             "CAST(`change_id` AS STRING)",
             "unix_timestamp(`timestamp`)",
         ] {
@@ -736,9 +761,8 @@ mod tests {
         let trino = model_sql(&model, Dialect::Trino, raw, &tiers).unwrap();
         for needle in [
             "CROSS JOIN UNNEST(split(i.\"causes\", ';')) AS u(p)",
-            "regexp_like(TRIM(p), '^[0-9]+[.]0+$')",
-            "split_part(TRIM(p), '.', 1)",
-            "CAST(\"change_id\" AS VARCHAR)",
+            "regexp_like(TRIM(BOTH chr(32) || chr(9) || chr(10) || chr(13) FROM p), '^[0-9]+[.]0+$')",
+            "format('%s', \"change_id\")",
             "to_unixtime(\"timestamp\")",
         ] {
             assert!(trino.contains(needle), "Trino: {needle}");

@@ -63,20 +63,35 @@ impl Dialect {
     /// The value of column `column` as text (an id or a name the engine typed as a
     /// number is compared as the text changerisk reads).
     fn text_of(self, column: &str) -> String {
-        format!("CAST({} AS {})", self.ident(column), self.text_type())
+        let c = self.ident(column);
+        match self {
+            // Trino writes a double cast to text in exponent form (1.0E0); `format`
+            // writes it as Java does (1.0), text and booleans as they are.
+            Dialect::Trino => format!("format('%s', {c})"),
+            Dialect::Duckdb | Dialect::Spark => format!("CAST({c} AS {})", self.text_type()),
+        }
     }
 
-    /// The value of column `column` as lower-case text without surrounding spaces.
+    /// `x` without the spaces, tabs and line breaks around it (changerisk trims every
+    /// cell it reads).
+    fn trim(self, x: &str) -> String {
+        format!("TRIM(BOTH chr(32) || chr(9) || chr(10) || chr(13) FROM {x})")
+    }
+
+    /// The value of column `column` as text, trimmed.
+    fn trimmed_text(self, column: &str) -> String {
+        self.trim(&self.text_of(column))
+    }
+
+    /// The value of column `column` as lower-case text, trimmed.
     fn lower_text(self, column: &str) -> String {
-        format!("LOWER(TRIM({}))", self.text_of(column))
+        format!("LOWER({})", self.trimmed_text(column))
     }
 
     /// The severity in column `column`: a number, or text such as `sev2` (any case).
     fn severity(self, column: &str) -> String {
-        format!(
-            "CAST(TRIM(REPLACE({}, 'sev', '')) AS DOUBLE)",
-            self.lower_text(column)
-        )
+        let number = self.trim(&format!("REPLACE({}, 'sev', '')", self.lower_text(column)));
+        format!("CAST({number} AS DOUBLE)")
     }
 
     /// A boolean column as the loader reads one: a boolean, or `true`/`false`,
@@ -143,19 +158,22 @@ impl Writer<'_> {
     }
 
     /// A raw input column as the loader reads it.
-    fn raw_input(&self, column: &str) -> String {
-        let c = self.dialect.ident(column);
+    fn raw_input(&self, column: &str, kind: &str) -> String {
+        let d = self.dialect;
         let features = &self.model.config.features;
         if features.builtin && LEVEL_COLUMNS.contains(&column) {
-            format!("LOWER(TRIM({c}))")
+            d.lower_text(column)
         } else if features.builtin && FLAG_COLUMNS.contains(&column) {
-            self.dialect.flag(column, "TRUE", "FALSE")
+            d.flag(column, "TRUE", "FALSE")
         } else if features.boolean.iter().any(|k| k == column) {
-            self.dialect.flag(column, "1e0", "0e0")
-        } else if features.categorical.iter().any(|k| k == column) {
-            format!("NULLIF({c}, '')")
+            d.flag(column, "1e0", "0e0")
+        } else if kind == "categorical" {
+            // An empty cell is a missing one.
+            format!("NULLIF({}, '')", d.trimmed_text(column))
+        } else if kind == "numeric" {
+            d.nan_to_null(&format!("CAST({} AS DOUBLE)", d.ident(column)))
         } else {
-            c
+            d.ident(column)
         }
     }
 
@@ -164,13 +182,16 @@ impl Writer<'_> {
     pub(super) fn raw_inputs(&self, from: &str, incidents: Option<&str>) -> Result<String> {
         let d = self.dialect;
         let cols = &self.model.config.columns;
-        let group =
-            |column: &Option<String>| column.as_ref().map_or("''".to_string(), |c| d.text_of(c));
+        let group = |column: &Option<String>| {
+            column
+                .as_ref()
+                .map_or("''".to_string(), |c| d.trimmed_text(c))
+        };
         let inputs = self.inputs();
-        let own: Vec<&str> = inputs
+        let own: Vec<(&str, &str)> = inputs
             .iter()
-            .map(|(c, _)| c.as_str())
-            .filter(|c| {
+            .map(|(c, kind)| (c.as_str(), *kind))
+            .filter(|(c, _)| {
                 *c != crate::features::TIME_COLUMN
                     && !CALENDAR_COLUMNS.contains(c)
                     && !crate::history::HISTORY_COLUMNS.contains(c)
@@ -180,7 +201,7 @@ impl Writer<'_> {
         write!(
             sql,
             "changes_in AS (\n  SELECT {} AS id, {} AS t, {} AS service, {} AS author",
-            d.text_of(&cols.id),
+            d.trimmed_text(&cols.id),
             self.change_seconds(),
             group(&cols.service),
             group(&cols.author)
@@ -188,8 +209,8 @@ impl Writer<'_> {
         .expect("writing to a string");
         // The change's own columns under positional names (`v0`, ...), which no name of
         // the query's own (`id`, `t`, ...) can clash with; `inputs` names them back.
-        for (k, c) in own.iter().enumerate() {
-            write!(sql, ", {} AS v{k}", self.raw_input(c)).expect("writing to a string");
+        for (k, (c, kind)) in own.iter().enumerate() {
+            write!(sql, ", {} AS v{k}", self.raw_input(c, kind)).expect("writing to a string");
         }
         write!(sql, "\n  FROM {from}\n)").expect("writing to a string");
         let caused_at = match incidents {
@@ -281,9 +302,9 @@ impl Writer<'_> {
         write!(
             sql,
             ",\nincidents_in AS (\n  SELECT {} AS incident, {} AS t, {} AS service, {} AS causes\n  FROM {incidents}\n  WHERE {} <= {}\n)",
-            d.text_of("incident_id"),
+            d.trimmed_text("incident_id"),
             format_args!("CAST({} AS BIGINT)", d.epoch_seconds("start_time")),
-            d.text_of("service"),
+            d.trimmed_text("service"),
             d.text_of("caused_by_change"),
             d.severity("severity"),
             p.max_severity
@@ -291,12 +312,13 @@ impl Writer<'_> {
         .expect("writing to a string");
         // Named causes, each id trimmed, with its integer form (123 for 123.0); an
         // incident naming none is attributed instead.
+        let part = d.trim("p");
         write!(
             sql,
-            ",\nnamed AS (\n  SELECT i.incident, i.t, TRIM(p) AS named,\n    \
-             CASE WHEN {} THEN {} END AS integer_form\n  FROM {}\n  WHERE TRIM(p) <> ''\n)",
-            d.integer_form("TRIM(p)"),
-            d.before_point("TRIM(p)"),
+            ",\nnamed AS (\n  SELECT i.incident, i.t, {part} AS named,\n    \
+             CASE WHEN {} THEN {} END AS integer_form\n  FROM {}\n  WHERE {part} <> ''\n)",
+            d.integer_form(&part),
+            d.before_point(&part),
             d.split_rows("incidents_in", "causes")
         )
         .expect("writing to a string");
@@ -335,7 +357,7 @@ impl Writer<'_> {
 
     /// The `inputs` CTE: the change's id and time, its own columns, the calendar columns
     /// (UTC) and the history columns.
-    fn calendar_and_history(&self, sql: &mut String, own: &[&str]) -> Result<()> {
+    fn calendar_and_history(&self, sql: &mut String, own: &[(&str, &str)]) -> Result<()> {
         let q = |s: &str| self.dialect.ident(s);
         let hour = "FLOOR(CAST(c.t % 86400 AS DOUBLE) / 3600e0)";
         // Day 0 (1970-01-01) was a Thursday: Monday-first index 3.
@@ -354,7 +376,7 @@ impl Writer<'_> {
             q(crate::features::TIME_COLUMN)
         )
         .expect("writing to a string");
-        for (k, c) in own.iter().enumerate() {
+        for (k, (c, _)) in own.iter().enumerate() {
             write!(sql, ", c.v{k} AS {}", q(c)).expect("writing to a string");
         }
         let columns = [

@@ -167,7 +167,7 @@ fn duckdb_scores_the_shipped_history_as_changerisk_does() {
 }
 
 /// A label-column history whose own columns have gaps, quotes and spaces in their names
-/// and levels: numeric `size "kb"` (10% missing), boolean `hot fix` (some missing),
+/// and levels: numeric `size "kb"` (10% empty, 3% `NaN`), boolean `hot fix` (some missing),
 /// categorical `team` (missing, rare levels pooled, a level with a quote and a backslash),
 /// and numeric `t`, a name the query itself uses inside.
 fn write_history_with_gaps(dir: &Path) {
@@ -194,10 +194,11 @@ fn write_history_with_gaps(dir: &Path) {
             + if hot { 1.0 } else { 0.0 }
             + if team == "web" { 0.8 } else { 0.0 };
         let broke = next() < 1.0 / (1.0 + (-logit).exp());
-        let size = if next() < 0.1 {
-            String::new()
-        } else {
-            format!("{size:.1}")
+        let size = match next() {
+            u if u < 0.1 => String::new(),
+            // Read as missing, as an empty cell is.
+            u if u < 0.13 => "NaN".to_string(),
+            _ => format!("{size:.1}"),
         };
         let hot = if next() < 0.05 {
             ""
@@ -373,6 +374,107 @@ fn duckdb_links_incidents_and_counts_history_as_changerisk_does() {
         query.contains("u.t - u.change_t <= 7200\n"),
         "the attribution window"
     );
+}
+
+/// A seeded random history: few services, authors and seconds (so ties are common),
+/// numeric and text ids, contract spellings in any case, incidents naming known, unknown,
+/// several and integer-form causes or none, text and numeric severities, some at a
+/// change's very second and some on a service no change touches.
+fn write_random_history(dir: &Path, seed: u64) {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let n = rng.gen_range(30..120);
+    let mut hours: Vec<f64> = Vec::new();
+    let mut changes = Vec::new();
+    for i in 0..n {
+        // A third of the changes share the second of an earlier one.
+        let h = if !hours.is_empty() && rng.gen_bool(0.3) {
+            hours[rng.gen_range(0..hours.len())]
+        } else {
+            f64::from(rng.gen_range(0..24 * 20)) + f64::from(rng.gen_range(0..4)) * 0.25
+        };
+        hours.push(h);
+        let id = if rng.gen_bool(0.3) {
+            (1000 + i).to_string()
+        } else {
+            format!("c{i}")
+        };
+        // Cells padded with spaces and tabs, which changerisk trims.
+        let pad = |rng: &mut rand_chacha::ChaCha8Rng, text: &str| match rng.gen_range(0..10) {
+            0 => format!(" {text}"),
+            1 => format!("{text}\t"),
+            _ => text.to_string(),
+        };
+        let id = pad(&mut rng, &id);
+        let service = ["a", "b", "c"][rng.gen_range(0..3)];
+        let service = pad(&mut rng, service);
+        let author = ["x", "y", "z", "w"][rng.gen_range(0..4)];
+        let author = pad(&mut rng, author);
+        let mut row = ChangeRow::new(&id, &at_hours(h)).on(&service, &author);
+        if rng.gen_bool(0.2) {
+            row.ai_tool = pad(&mut rng, " copilot");
+        }
+        if rng.gen_bool(0.4) {
+            row = row.risky();
+        }
+        if rng.gen_bool(0.2) {
+            row.ai_involvement = row.ai_involvement.to_uppercase();
+        }
+        if rng.gen_bool(0.2) {
+            row.rollback_plan = ["", "YES", "0"][rng.gen_range(0..3)].into();
+        }
+        changes.push(row);
+    }
+    let ids: Vec<String> = changes
+        .iter()
+        .map(|c| c.change_id.trim().to_string())
+        .collect();
+    let mut incidents = Vec::new();
+    for k in 0..rng.gen_range(0..40) {
+        let h = if rng.gen_bool(0.2) {
+            hours[rng.gen_range(0..hours.len())]
+        } else {
+            f64::from(rng.gen_range(0..24 * 21)) + 0.5
+        };
+        let service = ["a", "b", "c", "elsewhere", "a\t"][rng.gen_range(0..5)];
+        let mut row = IncidentRow::new(&format!("i{k}"), &at_hours(h), service);
+        let some_id = |rng: &mut rand_chacha::ChaCha8Rng| ids[rng.gen_range(0..ids.len())].clone();
+        row.caused_by_change = match rng.gen_range(0..8) {
+            0 => some_id(&mut rng),
+            1 => format!("{} ; {}", some_id(&mut rng), some_id(&mut rng)),
+            2 => "unknown".into(),
+            3 => format!("{}.0", some_id(&mut rng)),
+            4 => " ; \t".into(),
+            _ => String::new(),
+        };
+        row.severity = match rng.gen_range(0..4) {
+            0 => format!("sev{}", rng.gen_range(1..6)),
+            _ => rng.gen_range(1..6).to_string(),
+        };
+        incidents.push(row);
+    }
+    write_changes(&dir.join("random_changes.csv"), &changes);
+    write_incidents(&dir.join("random_incidents.csv"), &incidents);
+}
+
+#[test]
+fn duckdb_scores_random_histories_as_changerisk_does() {
+    let dir = tempdir();
+    let inputs = [
+        "--changes",
+        "random_changes.csv",
+        "--incidents",
+        "random_incidents.csv",
+    ];
+    let raw = || Reads::Raw {
+        changes: "random_changes.csv",
+        incidents: Some("random_incidents.csv"),
+    };
+    for seed in 0..12 {
+        eprintln!("random history, seed {seed}");
+        write_random_history(dir.path(), seed);
+        assert_duckdb_scores_as_changerisk(dir.path(), &shipped_model(), &inputs, raw());
+    }
 }
 
 #[test]
