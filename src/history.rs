@@ -38,6 +38,39 @@ pub const HISTORY_COLUMNS: [&str; 9] = [
     "author_expected_incidents",
 ];
 
+/// What a history column counts, and so which history files it needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counts {
+    /// The service's incidents (the incidents file alone).
+    Incidents,
+    /// Earlier changes (the history of changes alone).
+    Changes,
+    /// Earlier changes that caused incidents (both).
+    CausedChanges,
+}
+
+/// Each history column (in [`HISTORY_COLUMNS`] order) with what it counts.
+pub const HISTORY_COUNTS: [(&str, Counts); 9] = [
+    ("service_incidents_7d", Counts::Incidents),
+    ("service_incidents_30d", Counts::Incidents),
+    ("days_since_service_incident", Counts::Incidents),
+    ("service_changes_7d", Counts::Changes),
+    ("service_prior_changes", Counts::Changes),
+    ("service_incident_changes", Counts::CausedChanges),
+    ("author_prior_changes", Counts::Changes),
+    ("author_incident_changes", Counts::CausedChanges),
+    // Each earlier change's service rate: incident-causing changes over changes.
+    ("author_expected_incidents", Counts::CausedChanges),
+];
+
+/// What history column `column` counts; `None` for a column that is not one.
+pub fn counts(column: &str) -> Option<Counts> {
+    HISTORY_COUNTS
+        .iter()
+        .find(|(c, _)| *c == column)
+        .map(|&(_, counts)| counts)
+}
+
 /// Sorted event times of one service or author.
 #[derive(Default)]
 struct Timeline {
@@ -357,6 +390,14 @@ mod tests {
             column(&frame, "author_incident_changes"),
             [0.0, 0.0, 0.0, 1.0]
         );
+    }
+
+    #[test]
+    fn every_history_column_says_what_it_counts() {
+        let named: Vec<&str> = HISTORY_COUNTS.iter().map(|(c, _)| *c).collect();
+        assert_eq!(named, HISTORY_COLUMNS);
+        assert_eq!(counts("service_prior_changes"), Some(Counts::Changes));
+        assert_eq!(counts("lines_changed"), None);
     }
 
     #[test]

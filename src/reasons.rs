@@ -363,19 +363,17 @@ impl HistoryGiven {
         incidents: true,
     };
 
-    /// Whether the history feature `column` (a frame column of the service's or the
-    /// author's record) counted what it needs: incident counts by service need the
-    /// incidents, counts of changes the changes, incident-causing changes and rates both.
+    /// Whether column `column` was counted from what it needs ([`crate::history::counts`]):
+    /// incident counts by service need the incidents, counts of changes the changes,
+    /// incident-causing changes both. A column that is no history column needs neither.
     fn counted(self, column: &str) -> bool {
-        let by_service_incidents = matches!(
-            column,
-            "service_incidents_7d"
-                | "service_incidents_30d"
-                | "service_incident_7d_any"
-                | "days_since_service_incident"
-        );
-        let needs_incidents = column.contains("incident");
-        (by_service_incidents || self.changes) && (!needs_incidents || self.incidents)
+        use crate::history::Counts;
+        match crate::history::counts(column) {
+            None => true,
+            Some(Counts::Incidents) => self.incidents,
+            Some(Counts::Changes) => self.changes,
+            Some(Counts::CausedChanges) => self.changes && self.incidents,
+        }
     }
 }
 
@@ -476,10 +474,8 @@ impl<'m> Explainer<'m> {
                 describe_column(&mut out, factor, feature, frame, row);
             } else {
                 describe(&mut out, factor, feature, frame, row);
-                let column = feature.strip_suffix("_log").unwrap_or(feature);
-                if matches!(factor, "service_history" | "author_history")
-                    && !self.given.counted(column)
-                {
+                let inputs = self.model.features[lead].def.expr.inputs();
+                if !inputs.iter().all(|&(column, _)| self.given.counted(column)) {
                     out.push_str(" (no history given)");
                 }
             }
