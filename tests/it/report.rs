@@ -9,19 +9,12 @@ use changerisk::report::html::CHART_IDS;
 
 use crate::util::{generate, read_records, repo_root, run, shipped_model, tempdir};
 
-/// Chromium, from `CHANGERISK_CHROMIUM` (scripts/test.sh installs and sets it). Missing
-/// is a failure, never a skip: the acceptance check must run.
+/// Chromium, which scripts/test.sh installs.
 fn chromium() -> PathBuf {
-    let path = std::env::var_os("CHANGERISK_CHROMIUM").unwrap_or_else(|| {
-        panic!("CHANGERISK_CHROMIUM is not set: run the tests with scripts/test.sh, which installs Debian's chromium and sets it")
-    });
-    let path = PathBuf::from(path);
-    assert!(
-        path.exists(),
-        "CHANGERISK_CHROMIUM={} does not exist",
-        path.display()
-    );
-    path
+    crate::util::required_program(
+        "CHANGERISK_CHROMIUM",
+        "installs Debian's chromium and sets it",
+    )
 }
 
 /// What headless Chromium printed for one run.

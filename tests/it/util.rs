@@ -549,18 +549,22 @@ pub fn file_names(dir: &Path) -> Vec<String> {
     names
 }
 
-/// The test venv's Python (the notebook stack, scikit-learn, DuckDB), from
-/// `CHANGERISK_PYTHON` (scripts/test.sh sets up the venv). Missing is a failure, never a
+/// A program the tests need beyond cargo, from the environment variable `var` that
+/// scripts/test.sh sets (`setup`: what it does for it). Missing is a failure, never a
 /// skip: the acceptance check must run.
-pub fn python() -> PathBuf {
-    let path = std::env::var_os("CHANGERISK_PYTHON").unwrap_or_else(|| {
-        panic!("CHANGERISK_PYTHON is not set: run the tests with scripts/test.sh, which sets up a venv with polars, pyarrow, pandas, matplotlib, nbclient, ipykernel and duckdb")
+pub fn required_program(var: &str, setup: &str) -> PathBuf {
+    let path = std::env::var_os(var).unwrap_or_else(|| {
+        panic!("{var} is not set: run the tests with scripts/test.sh, which {setup}")
     });
     let path = PathBuf::from(path);
-    assert!(
-        path.exists(),
-        "CHANGERISK_PYTHON={} does not exist",
-        path.display()
-    );
+    assert!(path.exists(), "{var}={} does not exist", path.display());
     path
+}
+
+/// The test venv's Python (the notebook stack, scikit-learn, DuckDB).
+pub fn python() -> PathBuf {
+    required_program(
+        "CHANGERISK_PYTHON",
+        "sets up a venv with polars, pyarrow, pandas, matplotlib, nbclient, ipykernel and duckdb",
+    )
 }
