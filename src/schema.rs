@@ -55,6 +55,22 @@ levels!(
     }
 );
 
+/// The canonical levels of a contract column that holds a closed set of them
+/// (`ai_involvement`, `permission_level`, `review_status`, `change_type`); `None` for any
+/// other column.
+pub fn levels_of(column: &str) -> Option<Vec<&'static str>> {
+    fn names<L: Copy>(all: &[L], name: fn(L) -> &'static str) -> Vec<&'static str> {
+        all.iter().map(|&l| name(l)).collect()
+    }
+    Some(match column {
+        "ai_involvement" => names(AiInvolvement::ALL, AiInvolvement::as_str),
+        "permission_level" => names(Permission::ALL, Permission::as_str),
+        "review_status" => names(Review::ALL, Review::as_str),
+        "change_type" => names(ChangeType::ALL, ChangeType::as_str),
+        _ => return None,
+    })
+}
+
 /// Parses a lenient boolean: true/false/1/0/yes/no in any case.
 pub fn parse_bool(s: &str) -> Option<bool> {
     let s = s.trim();

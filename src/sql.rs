@@ -27,8 +27,6 @@ use crate::model::{Model, Tiers, TIER_NAMES};
 
 mod history;
 
-use history::LEVEL_COLUMNS;
-
 /// What the query reads.
 #[derive(Debug, Clone, Copy)]
 pub enum Source<'a> {
@@ -55,6 +53,9 @@ impl Source<'_> {
 /// Trees added per step of the running total: keeps each expression's nesting far below
 /// engines' limits (DuckDB's default is 1,000) while the trees still add in model order.
 pub const TREES_PER_STEP: usize = 64;
+
+/// The contract's optional columns of a change (SPEC): the query still needs them.
+const OPTIONAL_COLUMNS: [&str; 3] = ["ai_tool", "reviewer_count", "rollback_plan"];
 
 /// The column of the change's id in the input and the output.
 pub const ID_COLUMN: &str = "change_id";
@@ -321,8 +322,13 @@ impl Writer<'_> {
             m.learner.as_str(),
             self.dialect.as_str()
         ));
+        let positives = if m.config.has_label() {
+            "labelled positive"
+        } else {
+            "caused incidents"
+        };
         line(format!(
-            "Written by changerisk {} from a model file of format version {}, trained on {} changes ({} to {}, {} caused incidents).",
+            "Written by changerisk {} from a model file of format version {}, trained on {} changes ({} to {}, {} {positives}).",
             env!("CARGO_PKG_VERSION"),
             m.format_version,
             t.rows,
@@ -330,23 +336,31 @@ impl Writer<'_> {
             t.time_to,
             t.positives
         ));
-        line("Scores equal `changerisk score`'s to the last bits of a double (LN(1 + x) stands in for ln_1p).".into());
+        line(match self.dialect {
+            Dialect::Duckdb => "Scores equal `changerisk score`'s to the last bits of a double (LN(1 + x) stands in for ln_1p).".into(),
+            d => format!("In DuckDB this query's scores equal `changerisk score`'s to the last bits of a double; its {} form is written to the engine's documentation but not run by changerisk's tests.", d.as_str()),
+        });
         let cols = &m.config.columns;
         let computed = |c: &str| {
             crate::load::CALENDAR_COLUMNS.contains(&c)
                 || crate::history::HISTORY_COLUMNS.contains(&c)
         };
+        let timestamp = match self.dialect {
+            Dialect::Duckdb => "a TIMESTAMP or TIMESTAMPTZ; one without a zone is read as UTC",
+            Dialect::Trino => "a TIMESTAMP WITH TIME ZONE",
+            Dialect::Spark => "a TIMESTAMP",
+        };
         let raw = matches!(source, Source::Raw { .. });
         if raw {
-            line(format!("Input columns of {from}, the changes as the model's config names them (every change is scored with the history of all of them):"));
+            line(format!("Input columns of {from}, the changes as the model's config names them (each change_id once; every change is scored with the history of all of them):"));
             line(format!(
-                "  {}: the change's id (passed through)",
+                "  {}: the change's id (passed through as change_id)",
                 comment(&cols.id)
             ));
             let time = match m.config.timestamp_format() {
                 crate::config::TimestampFormat::Unix => "seconds since 1970",
                 crate::config::TimestampFormat::UnixMs => "milliseconds since 1970",
-                _ => "a timestamp with time zone",
+                _ => timestamp,
             };
             line(format!(
                 "  {}: the change's time ({time})",
@@ -356,27 +370,34 @@ impl Writer<'_> {
                 line(format!("  {}: text", comment(c)));
             }
         } else {
-            line(format!("Input columns of {from}, as changerisk reads them (`changerisk export` writes them all to its changes table):"));
+            line(format!("Input columns of {from}, as changerisk holds them after loading (`changerisk export` writes them all to its changes table):"));
             line(format!("  {ID_COLUMN}: the change's id (passed through)"));
         }
-        let builtin_level = |c: &str| m.config.features.builtin && LEVEL_COLUMNS.contains(&c);
+        let builtin = m.config.features.builtin;
         for (column, kind) in self.inputs() {
-            let what = match (column.as_str(), kind) {
+            let mut what = match (column.as_str(), kind) {
                 (TIME_COLUMN, _) if raw => continue,
                 (TIME_COLUMN, _) => {
-                    line(format!(
-                        "  {TIME_INPUT}: the change's time (a timestamp with time zone)"
-                    ));
+                    line(format!("  {TIME_INPUT}: the change's time ({timestamp})"));
                     continue;
                 }
                 (c, _) if raw && computed(c) => continue,
-                (_, "numeric") if m.config.features.boolean.contains(&column) => {
-                    "a boolean (or 0/1, true/false, yes/no), NULL when missing".to_string()
+                (_, "numeric") if m.config.features.boolean.contains(&column) => if raw {
+                    "a boolean (or 0/1, true/false, yes/no), NULL when missing"
+                } else {
+                    "a boolean or 0/1, NULL when missing"
                 }
-                (_, "numeric") => "a number, NULL when missing".to_string(),
-                (_, "boolean") => "a boolean (or true/false, 1/0, yes/no)".to_string(),
-                (c, _) if builtin_level(c) => format!(
-                    "text in the contract's spelling (any case); the model tests {}",
+                .to_string(),
+                (_, "numeric") => "a number, NULL (or NaN) when missing".to_string(),
+                (_, "boolean") if raw => "a boolean (or true/false, 1/0, yes/no)".to_string(),
+                (_, "boolean") => "a boolean".to_string(),
+                (c, _) if builtin && crate::schema::levels_of(c).is_some() => format!(
+                    "text in the contract's spelling ({}); the model tests {}",
+                    if raw {
+                        "any case"
+                    } else {
+                        "lower case, as `export` writes it"
+                    },
                     self.tested_levels(&column).join(", ")
                 ),
                 _ => format!(
@@ -386,6 +407,11 @@ impl Writer<'_> {
                         .text(missing_level(&m.config.features, &column))
                 ),
             };
+            if raw && builtin && OPTIONAL_COLUMNS.contains(&column.as_str()) {
+                what.push_str(
+                    "; optional in SPEC, but the column must be there: NULL when unknown",
+                );
+            }
             line(format!("  {}: {what}", comment(&column)));
         }
         if let Source::Raw {
@@ -393,7 +419,17 @@ impl Writer<'_> {
             ..
         } = source
         {
-            line(format!("Incidents from {}: incident_id, start_time (a timestamp with time zone), service, severity (1..5 or sev1..sev5), caused_by_change (change ids separated by ';'; NULL when none is named).", comment(incidents)));
+            line(format!("Incidents from {}: incident_id (each once), start_time ({timestamp}), service, severity (1..5 or sev1..sev5), caused_by_change (change ids separated by ';'; the column must be there: NULL when none is named).", comment(incidents)));
+        }
+        let unused: Vec<String> = (0..m.features.len())
+            .filter(|&j| !self.used(j))
+            .map(|j| comment(&m.features[j].def.name))
+            .collect();
+        if !unused.is_empty() {
+            line(format!(
+                "Features the model gives no weight, left out (their numbers f<j> skipped): {}.",
+                unused.join(", ")
+            ));
         }
         h
     }
@@ -580,15 +616,20 @@ impl Writer<'_> {
         let logit = if trees.is_empty() {
             "logit".to_string()
         } else {
-            "logit + trees".to_string()
+            "logit + trees AS logit".to_string()
         };
         write!(
             sql,
-            ",\nlogits AS (\n  SELECT change_id, {logit} AS logit\n  FROM {last}\n),\n\
+            ",\nlogits AS (\n  SELECT change_id, {logit}\n  FROM {last}\n),\n\
              risks AS (\n  SELECT change_id, logit,\n    \
              CASE WHEN logit >= 0e0 THEN 1e0 / (1e0 + EXP(-logit)) \
              ELSE EXP(logit) / (1e0 + EXP(logit)) END AS risk\n  FROM logits\n)\n\
-             SELECT change_id, logit, risk,\n  {} AS tier\nFROM risks\n",
+             SELECT change_id, logit, risk,\n  \
+             -- medium, high and critical from the training risks' {}th, {}th and {}th percentiles\n  \
+             {} AS tier\nFROM risks\n",
+            tiers.percentiles[0],
+            tiers.percentiles[1],
+            tiers.percentiles[2],
             self.tier(tiers)?
         )
         .expect("writing to a string");

@@ -18,15 +18,6 @@ const DAY: i64 = 86_400;
 /// The contract's boolean columns.
 const FLAG_COLUMNS: [&str; 2] = ["customer_facing", "rollback_plan"];
 
-/// The contract's closed sets of levels, read as the loader reads them (any case,
-/// surrounding spaces).
-pub(super) const LEVEL_COLUMNS: [&str; 4] = [
-    "ai_involvement",
-    "permission_level",
-    "review_status",
-    "change_type",
-];
-
 impl Dialect {
     /// `FROM` rows of `table` (aliased `i`), one per `;`-separated part of its column
     /// `column`, the part named `p` (none for a `NULL`).
@@ -88,10 +79,25 @@ impl Dialect {
         format!("LOWER({})", self.trimmed_text(column))
     }
 
+    /// An expression that stops the query with `message`.
+    fn fail(self, message: &str) -> String {
+        let f = match self {
+            Dialect::Duckdb => "error",
+            Dialect::Trino => "fail",
+            Dialect::Spark => "raise_error",
+        };
+        format!("{f}({})", self.text(message))
+    }
+
     /// The severity in column `column`: a number, or text such as `sev2` (any case).
     fn severity(self, column: &str) -> String {
         let number = self.trim(&format!("REPLACE({}, 'sev', '')", self.lower_text(column)));
-        format!("CAST({number} AS DOUBLE)")
+        // Anything else is NULL, which the checks refuse with their message (Spark's
+        // CAST gives NULL outside ANSI mode, and errs inside it).
+        match self {
+            Dialect::Duckdb | Dialect::Trino => format!("TRY_CAST({number} AS DOUBLE)"),
+            Dialect::Spark => format!("CAST({number} AS DOUBLE)"),
+        }
     }
 
     /// A boolean column as the loader reads one: a boolean, or `true`/`false`,
@@ -161,7 +167,8 @@ impl Writer<'_> {
     fn raw_input(&self, column: &str, kind: &str) -> String {
         let d = self.dialect;
         let features = &self.model.config.features;
-        if features.builtin && LEVEL_COLUMNS.contains(&column) {
+        if features.builtin && crate::schema::levels_of(column).is_some() {
+            // The contract's closed sets of levels, read as the loader reads them.
             d.lower_text(column)
         } else if features.builtin && FLAG_COLUMNS.contains(&column) {
             d.flag(column, "TRUE", "FALSE")
@@ -213,6 +220,24 @@ impl Writer<'_> {
             write!(sql, ", {} AS v{k}", self.raw_input(c, kind)).expect("writing to a string");
         }
         write!(sql, "\n  FROM {from}\n)").expect("writing to a string");
+        // The labels and history only when a feature reads a history column (a config
+        // without a service or author column has none).
+        let history = inputs
+            .iter()
+            .any(|(c, _)| crate::history::HISTORY_COLUMNS.contains(&c.as_str()));
+        if history {
+            self.history(&mut sql, incidents)?;
+        }
+        // The incidents are read (and checked) for the history only.
+        let read_incidents = history && incidents.is_some();
+        self.checks(&mut sql, read_incidents, &own);
+        self.calendar_and_history(&mut sql, &own, history, read_incidents)?;
+        Ok(self.dialect.materialized(&sql))
+    }
+
+    /// The labels (from the incidents, when given) and the CTEs of the history columns:
+    /// `service_counts` and `author_counts`, one row per change.
+    fn history(&self, sql: &mut String, incidents: Option<&str>) -> Result<()> {
         let caused_at = match incidents {
             None => {
                 sql.push_str(
@@ -221,7 +246,7 @@ impl Writer<'_> {
                 false
             }
             Some(incidents) => {
-                self.labels(&mut sql, incidents);
+                self.labels(sql, incidents);
                 true
             }
         };
@@ -289,8 +314,7 @@ impl Writer<'_> {
              FROM author_events\n  ) AS a\n  WHERE id IS NOT NULL\n)"
         )
         .expect("writing to a string");
-        self.calendar_and_history(&mut sql, &own)?;
-        Ok(self.dialect.materialized(&sql))
+        Ok(())
     }
 
     /// The `incidents_in` and `labelled` CTEs: each change's first linked incident's
@@ -301,7 +325,8 @@ impl Writer<'_> {
         let p = &self.model.labelling;
         write!(
             sql,
-            ",\nincidents_in AS (\n  SELECT {} AS incident, {} AS t, {} AS service, {} AS causes\n  FROM {incidents}\n  WHERE {} <= {}\n)",
+            ",\nall_incidents AS (\n  SELECT {} AS incident, {} AS t, {} AS service, {} AS causes, {} AS severity\n  FROM {incidents}\n),\n\
+             incidents_in AS (\n  -- the model's severity cut (--max-severity)\n  SELECT incident, t, service, causes FROM all_incidents WHERE severity <= {}\n)",
             d.trimmed_text("incident_id"),
             format_args!("CAST({} AS BIGINT)", d.epoch_seconds("start_time")),
             d.trimmed_text("service"),
@@ -340,7 +365,7 @@ impl Writer<'_> {
              WHERE NOT EXISTS (SELECT 1 FROM named n WHERE n.incident = i.incident)\n  ) AS e\n),\n\
              latest AS (\n  SELECT service, t, MAX(id) AS id FROM changes_in GROUP BY service, t\n),\n\
              attributed AS (\n  SELECT u.t, l.id\n  FROM unnamed u JOIN latest l ON l.service = u.service AND l.t = u.change_t\n  \
-             WHERE u.incident IS NOT NULL AND u.t - u.change_t <= {}\n)",
+             WHERE u.incident IS NOT NULL\n    -- the model's attribution window (--attribution-window), in seconds\n    AND u.t - u.change_t <= {}\n)",
             p.attribution_window_secs,
             text = d.text_type()
         )
@@ -357,7 +382,116 @@ impl Writer<'_> {
 
     /// The `inputs` CTE: the change's id and time, its own columns, the calendar columns
     /// (UTC) and the history columns.
-    fn calendar_and_history(&self, sql: &mut String, own: &[(&str, &str)]) -> Result<()> {
+    /// The `change_checks` and `incident_checks` CTEs: one row each whose `failed` stops
+    /// the query (the engine's error function, with a message) on input changerisk would
+    /// refuse and the query would otherwise score silently: ids repeated or empty, changes without a time
+    /// (or a service or author the config names), the contract's levels misspelt,
+    /// incidents without an id, a start or a service, severities outside 1..5.
+    fn checks(&self, sql: &mut String, incidents: bool, own: &[(&str, &str)]) {
+        let d = self.dialect;
+        let cols = &self.model.config.columns;
+        let from = "the changes (--from)";
+        // Empty ids first: COUNT(DISTINCT) leaves NULLs out, which would read as repeats.
+        let mut changes: Vec<(String, String)> = vec![
+            (
+                "SUM(CASE WHEN id IS NULL OR id = '' THEN 1 ELSE 0 END) > 0".into(),
+                format!("{from}: a change has no id ({})", super::comment(&cols.id)),
+            ),
+            (
+                "COUNT(*) > COUNT(DISTINCT id)".into(),
+                format!("{from}: a change_id appears twice; give each change once (a history and new changes: their UNION, or the new rows only where both have one)"),
+            ),
+            (
+                "SUM(CASE WHEN t IS NULL THEN 1 ELSE 0 END) > 0".into(),
+                format!("{from}: a change has no time ({})", super::comment(&cols.timestamp)),
+            ),
+        ];
+        for (role, column) in [("service", &cols.service), ("author", &cols.author)] {
+            if let Some(column) = column {
+                changes.push((
+                    format!("SUM(CASE WHEN {role} IS NULL OR {role} = '' THEN 1 ELSE 0 END) > 0"),
+                    format!(
+                        "{from}: a change has no {role} ({})",
+                        super::comment(column)
+                    ),
+                ));
+            }
+        }
+        for (k, (column, _)) in own.iter().enumerate() {
+            let Some(levels) =
+                crate::schema::levels_of(column).filter(|_| self.model.config.features.builtin)
+            else {
+                continue;
+            };
+            let listed = levels
+                .iter()
+                .map(|l| d.text(l))
+                .collect::<Vec<_>>()
+                .join(", ");
+            changes.push((
+                format!(
+                    "SUM(CASE WHEN v{k} IS NULL OR v{k} NOT IN ({listed}) THEN 1 ELSE 0 END) > 0"
+                ),
+                format!(
+                    "{from}: {} holds a value other than {} (in any case)",
+                    super::comment(column),
+                    levels.join(", ")
+                ),
+            ));
+        }
+        let case = |tests: &[(String, String)]| {
+            let arms: Vec<String> = tests
+                .iter()
+                .map(|(test, message)| format!("WHEN {test} THEN {}", d.fail(message)))
+                .collect();
+            format!("CASE {} END", arms.join("\n      "))
+        };
+        write!(
+            sql,
+            ",\nchange_checks AS (\n  SELECT {} AS failed\n  FROM changes_in\n)",
+            case(&changes)
+        )
+        .expect("writing to a string");
+        if incidents {
+            let inc = "the incidents (--incidents)";
+            let tests = [
+                (
+                    "SUM(CASE WHEN incident IS NULL OR incident = '' THEN 1 ELSE 0 END) > 0".to_string(),
+                    format!("{inc}: an incident has no incident_id"),
+                ),
+                (
+                    "COUNT(*) > COUNT(DISTINCT incident)".into(),
+                    format!("{inc}: an incident_id appears twice"),
+                ),
+                (
+                    "SUM(CASE WHEN t IS NULL THEN 1 ELSE 0 END) > 0".into(),
+                    format!("{inc}: an incident has no start_time"),
+                ),
+                (
+                    "SUM(CASE WHEN service IS NULL OR service = '' THEN 1 ELSE 0 END) > 0".into(),
+                    format!("{inc}: an incident has no service"),
+                ),
+                (
+                    "SUM(CASE WHEN severity IS NULL OR severity < 1 OR severity > 5 OR severity <> FLOOR(severity) THEN 1 ELSE 0 END) > 0".into(),
+                    format!("{inc}: a severity is not 1..5 or sev1..sev5"),
+                ),
+            ];
+            write!(
+                sql,
+                ",\nincident_checks AS (\n  SELECT {} AS failed\n  FROM all_incidents\n)",
+                case(&tests)
+            )
+            .expect("writing to a string");
+        }
+    }
+
+    fn calendar_and_history(
+        &self,
+        sql: &mut String,
+        own: &[(&str, &str)],
+        history: bool,
+        incidents: bool,
+    ) -> Result<()> {
         let q = |s: &str| self.dialect.ident(s);
         let hour = "FLOOR(CAST(c.t % 86400 AS DOUBLE) / 3600e0)";
         // Day 0 (1970-01-01) was a Thursday: Monday-first index 3.
@@ -405,11 +539,23 @@ impl Writer<'_> {
             ("author_expected_incidents", "a.expected_incidents".into()),
         ];
         for (name, expr) in columns {
-            write!(sql, ",\n    {expr} AS {}", q(name)).expect("writing to a string");
+            if history || !crate::history::HISTORY_COLUMNS.contains(&name) {
+                write!(sql, ",\n    {expr} AS {}", q(name)).expect("writing to a string");
+            }
         }
-        sql.push_str(
-            "\n  FROM changes_in c\n  JOIN service_counts s ON s.id = c.id\n  JOIN author_counts a ON a.id = c.id\n)",
-        );
+        sql.push_str("\n  FROM changes_in c");
+        if history {
+            sql.push_str(
+                "\n  JOIN service_counts s ON s.id = c.id\n  JOIN author_counts a ON a.id = c.id",
+            );
+        }
+        sql.push_str("\n  CROSS JOIN change_checks k");
+        // The checks are read (`failed IS NULL`), so the engine cannot leave them out.
+        sql.push_str(if incidents {
+            "\n  CROSS JOIN incident_checks ki\n  WHERE k.failed IS NULL AND ki.failed IS NULL\n)"
+        } else {
+            "\n  WHERE k.failed IS NULL\n)"
+        });
         Ok(())
     }
 }

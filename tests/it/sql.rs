@@ -477,6 +477,100 @@ fn duckdb_scores_random_histories_as_changerisk_does() {
     }
 }
 
+/// Runs each query file given in DuckDB and prints, per file, the error it stops with
+/// (or `ran`).
+const DUCKDB_ERRORS: &str = r#"
+import sys
+import duckdb
+
+for path in sys.argv[1:]:
+    try:
+        duckdb.connect().execute(open(path).read()).fetchall()
+        print("ran")
+    except duckdb.Error as e:
+        print(str(e).splitlines()[0])
+"#;
+
+#[test]
+fn the_raw_query_stops_on_input_changerisk_refuses() {
+    let dir = tempdir();
+    let root = repo_root();
+    let changes = format!("read_csv('{}')", root.join("data/changes.csv").display());
+    let incidents = format!("read_csv('{}')", root.join("data/incidents.csv").display());
+    let spoil = |column: &str, with: &str, of: &str, row: &str| {
+        format!("(SELECT * REPLACE (CASE WHEN {row} THEN {with} ELSE CAST({column} AS VARCHAR) END AS {column}) FROM {of})")
+    };
+    let cases = [
+        (
+            format!("(SELECT * FROM {changes} UNION ALL SELECT * FROM {changes} LIMIT 15001)"),
+            incidents.clone(),
+            "the changes (--from): a change_id appears twice",
+        ),
+        (
+            spoil(
+                "ai_involvement",
+                "'AI-agent'",
+                &changes,
+                "change_id = 'chg-000005'",
+            ),
+            incidents.clone(),
+            "the changes (--from): ai_involvement holds a value other than none, assisted, agent",
+        ),
+        (
+            changes.clone(),
+            spoil("severity", "''", &incidents, "incident_id = 'inc-00010'"),
+            "the incidents (--incidents): a severity is not 1..5 or sev1..sev5",
+        ),
+        (
+            changes.clone(),
+            spoil(
+                "incident_id",
+                "NULL",
+                &incidents,
+                "incident_id = 'inc-00010'",
+            ),
+            "the incidents (--incidents): an incident has no incident_id",
+        ),
+        (changes.clone(), incidents.clone(), "ran"),
+    ];
+    let mut files = Vec::new();
+    for (k, (from, incidents, _)) in cases.iter().enumerate() {
+        let file = dir.path().join(format!("q{k}.sql"));
+        let out = file.display().to_string();
+        let args = [
+            "sql",
+            "--raw",
+            "--from",
+            from,
+            "--incidents",
+            incidents,
+            "--output",
+            &out,
+        ];
+        run(&root, args).success();
+        files.push(file);
+    }
+    let output = std::process::Command::new(python())
+        .args(["-c", DUCKDB_ERRORS])
+        .args(&files)
+        .output()
+        .expect("python starts");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), cases.len(), "{stdout}");
+    for (line, (_, _, expected)) in lines.iter().zip(&cases) {
+        assert!(
+            line.contains(expected),
+            "expected {expected:?}, got {line:?}"
+        );
+    }
+}
+
 #[test]
 fn sql_writes_its_query_whole_and_refuses_bad_usage() {
     let dir = tempdir();
