@@ -477,6 +477,54 @@ fn duckdb_scores_random_histories_as_changerisk_does() {
     }
 }
 
+#[test]
+fn duckdb_counts_a_label_configs_history_of_changes_as_changerisk_does() {
+    // Times in Unix milliseconds (ties included), a service and an author column, a
+    // label: the history counts changes only.
+    let dir = tempdir();
+    let mut text = String::from("sha,ms,bad,repo,dev,churn\n");
+    let mut state: u64 = 11;
+    let mut next = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as usize
+    };
+    for i in 0..2000 {
+        let ms = 1_600_000_000_000_u64 + (i as u64 / 2) * 3_600_000 + (next() % 999) as u64;
+        let (repo, dev, churn) = (next() % 5, next() % 40, next() % 500);
+        let bad = u8::from(churn > 300 || (repo == 2 && next() % 3 == 0));
+        text.push_str(&format!("s{i},{ms},{bad},r{repo},d{dev},{churn}\n"));
+    }
+    std::fs::write(dir.path().join("label.csv"), text).unwrap();
+    std::fs::write(
+        dir.path().join("label.toml"),
+        "[columns]\nid = \"sha\"\ntimestamp = \"ms\"\ntimestamp_format = \"unix_ms\"\nlabel = \"bad\"\n\
+         service = \"repo\"\nauthor = \"dev\"\n\n[features]\nnumeric = [\"churn\"]\n",
+    )
+    .unwrap();
+    train_config(
+        dir.path(),
+        "label.toml",
+        "label.csv",
+        &["--quiet", "--learner", "blend"],
+    )
+    .success();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("m.json")).unwrap()).unwrap();
+    let reads_history = json["features"].as_array().unwrap().iter().any(|f| {
+        let e = f["expr"].to_string();
+        e.contains("service_prior_changes") || e.contains("author_prior_changes")
+    });
+    assert!(reads_history, "the model reads the history of changes");
+    let inputs = ["--changes", "label.csv"];
+    let raw = Reads::Raw {
+        changes: "label.csv",
+        incidents: None,
+    };
+    assert_duckdb_scores_as_changerisk(dir.path(), &dir.path().join("m.json"), &inputs, raw);
+}
+
 /// Runs each query file given in DuckDB and prints, per file, the error it stops with
 /// (or `ran`).
 const DUCKDB_ERRORS: &str = r#"
