@@ -6,9 +6,10 @@
 //! The query reads the model's inputs as changerisk holds them after loading: the
 //! contract's columns in their canonical levels, the calendar columns, and the
 //! point-in-time history columns (the `changes` table of `changerisk export` has every
-//! one). Computing that history inside SQL is the next step; the feature definitions are
-//! data in the model file, so this module translates them and nothing is hand-written
-//! per feature.
+//! one), or with `--raw` (the `history` submodule) the changes and incidents themselves, from which
+//! the query links the incidents and computes the calendar and the history. The feature
+//! definitions are data in the model file, so this module translates them and nothing is
+//! hand-written per feature.
 //!
 //! Exactness: sums run in the model's order (the trees in steps of [`TREES_PER_STEP`], each
 //! step adding to the running total), every number is written as the shortest decimal
@@ -43,7 +44,8 @@ pub enum Source<'a> {
 }
 
 impl Source<'_> {
-    fn from(&self) -> &str {
+    /// The relation of changes (`--from`).
+    fn relation(&self) -> &str {
         match self {
             Source::Prepared { from } | Source::Raw { from, .. } => from,
         }
@@ -308,7 +310,7 @@ impl Writer<'_> {
 
     /// The header: what the query computes, from which model, over which input columns.
     fn header(&self, source: Source) -> String {
-        let from = comment(source.from());
+        let from = comment(source.relation());
         let m = self.model;
         let t = &m.training;
         let mut h = String::new();
@@ -341,10 +343,7 @@ impl Writer<'_> {
             d => format!("In DuckDB this query's scores equal `changerisk score`'s to the last bits of a double; its {} form is written to the engine's documentation but not run by changerisk's tests.", d.as_str()),
         });
         let cols = &m.config.columns;
-        let computed = |c: &str| {
-            crate::load::CALENDAR_COLUMNS.contains(&c)
-                || crate::history::HISTORY_COLUMNS.contains(&c)
-        };
+        let computed = |c: &str| self.computed(c);
         let timestamp = match self.dialect {
             Dialect::Duckdb => "a TIMESTAMP or TIMESTAMPTZ; one without a zone is read as UTC",
             Dialect::Trino => "a TIMESTAMP WITH TIME ZONE",
@@ -432,6 +431,15 @@ impl Writer<'_> {
             ));
         }
         h
+    }
+
+    /// Whether changerisk computes column `column` rather than reading it: the calendar
+    /// columns (for the contract's built-in features only; a config's own `hour` is its
+    /// own) and the history columns.
+    fn computed(&self, column: &str) -> bool {
+        let builtin = self.model.config.features.builtin;
+        builtin && crate::load::CALENDAR_COLUMNS.contains(&column)
+            || crate::history::HISTORY_COLUMNS.contains(&column)
     }
 
     /// Whether feature `j` moves the score: the logistic part weighs it or a tree splits
@@ -803,7 +811,8 @@ mod tests {
         for needle in [
             "CROSS JOIN UNNEST(split(i.\"causes\", ';')) AS u(p)",
             "regexp_like(TRIM(BOTH chr(32) || chr(9) || chr(10) || chr(13) FROM p), '^[0-9]+[.]0+$')",
-            "format('%s', \"change_id\")",
+            // `format` writes NULL as 'null': kept off it.
+            "CASE WHEN \"change_id\" IS NULL THEN NULL ELSE format('%s', \"change_id\") END",
             "to_unixtime(\"timestamp\")",
         ] {
             assert!(trino.contains(needle), "Trino: {needle}");

@@ -117,11 +117,13 @@ fn frame_column(
     name: &str,
     column: &Column,
     rows: Range<usize>,
-    booleans: &[String],
-    categorical: &[String],
+    features: &crate::config::FeaturesConfig,
 ) -> PlColumn {
+    let (booleans, categorical) = (&features.boolean, &features.categorical);
+    // A config's own numeric column keeps its fractions, whatever its name.
+    let count = COUNT_COLUMNS.contains(&name) && !features.numeric.iter().any(|c| c == name);
     match column {
-        Column::Num(v) if COUNT_COLUMNS.contains(&name) => Int64Chunked::from_iter_options(
+        Column::Num(v) if count => Int64Chunked::from_iter_options(
             name.into(),
             v[rows].iter().map(|&x| x.is_finite().then_some(x as i64)),
         )
@@ -217,16 +219,12 @@ pub fn changes_table(
             // The change's time is the `timestamp` column already.
             .filter(|c| !CHANGE_COLUMNS.contains(c) && !ungrouped(c) && *c != TIME_COLUMN),
     );
-    let (booleans, categorical) = (
-        &model.config.features.boolean,
-        &model.config.features.categorical,
-    );
     columns.extend(
         frame_names
             .par_iter()
             .map(|name| {
                 let column = history.frame.get(name).expect("listed from the frame");
-                frame_column(name, column, r(), booleans, categorical)
+                frame_column(name, column, r(), &model.config.features)
             })
             .collect::<Vec<_>>(),
     );

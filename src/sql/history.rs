@@ -18,6 +18,16 @@ const DAY: i64 = 86_400;
 /// The contract's boolean columns.
 const FLAG_COLUMNS: [&str; 2] = ["customer_facing", "rollback_plan"];
 
+/// The contract's required columns (SPEC) that a feature reads as a number or a boolean,
+/// which an empty cell would otherwise turn into 0 or false.
+const REQUIRED_COLUMNS: [&str; 5] = [
+    "services_affected",
+    "regions_affected",
+    "customer_facing",
+    "lines_changed",
+    "files_changed",
+];
+
 impl Dialect {
     /// `FROM` rows of `table` (aliased `i`), one per `;`-separated part of its column
     /// `column`, the part named `p` (none for a `NULL`).
@@ -57,8 +67,9 @@ impl Dialect {
         let c = self.ident(column);
         match self {
             // Trino writes a double cast to text in exponent form (1.0E0); `format`
-            // writes it as Java does (1.0), text and booleans as they are.
-            Dialect::Trino => format!("format('%s', {c})"),
+            // writes it as Java does (1.0), text and booleans as they are, and NULL as
+            // 'null', hence the guard.
+            Dialect::Trino => format!("CASE WHEN {c} IS NULL THEN NULL ELSE format('%s', {c}) END"),
             Dialect::Duckdb | Dialect::Spark => format!("CAST({c} AS {})", self.text_type()),
         }
     }
@@ -91,7 +102,11 @@ impl Dialect {
 
     /// The severity in column `column`: a number, or text such as `sev2` (any case).
     fn severity(self, column: &str) -> String {
-        let number = self.trim(&format!("REPLACE({}, 'sev', '')", self.lower_text(column)));
+        let text = self.lower_text(column);
+        // A leading `sev` only (`2sev` is no severity).
+        let number = self.trim(&format!(
+            "CASE WHEN SUBSTR({text}, 1, 3) = 'sev' THEN SUBSTR({text}, 4) ELSE {text} END"
+        ));
         // Anything else is NULL, which the checks refuse with their message (Spark's
         // CAST gives NULL outside ANSI mode, and errs inside it).
         match self {
@@ -163,6 +178,14 @@ impl Writer<'_> {
         format!("CAST({seconds} AS BIGINT)")
     }
 
+    /// Whether the loader reads column `column` as a boolean (the contract's, or a
+    /// config's declared one).
+    fn is_flag(&self, column: &str) -> bool {
+        let features = &self.model.config.features;
+        features.builtin && FLAG_COLUMNS.contains(&column)
+            || features.boolean.iter().any(|b| b == column)
+    }
+
     /// A raw input column as the loader reads it.
     fn raw_input(&self, column: &str, kind: &str) -> String {
         let d = self.dialect;
@@ -198,11 +221,7 @@ impl Writer<'_> {
         let own: Vec<(&str, &str)> = inputs
             .iter()
             .map(|(c, kind)| (c.as_str(), *kind))
-            .filter(|(c, _)| {
-                *c != crate::features::TIME_COLUMN
-                    && !CALENDAR_COLUMNS.contains(c)
-                    && !crate::history::HISTORY_COLUMNS.contains(c)
-            })
+            .filter(|(c, _)| *c != crate::features::TIME_COLUMN && !self.computed(c))
             .collect();
         let mut sql = String::new();
         write!(
@@ -218,6 +237,10 @@ impl Writer<'_> {
         // the query's own (`id`, `t`, ...) can clash with; `inputs` names them back.
         for (k, (c, kind)) in own.iter().enumerate() {
             write!(sql, ", {} AS v{k}", self.raw_input(c, kind)).expect("writing to a string");
+            if self.is_flag(c) {
+                // The cell as written too, for the check of its spelling.
+                write!(sql, ", {} AS r{k}", d.trimmed_text(c)).expect("writing to a string");
+            }
         }
         write!(sql, "\n  FROM {from}\n)").expect("writing to a string");
         // The labels and history only when a feature reads a history column (a config
@@ -380,13 +403,13 @@ impl Writer<'_> {
         );
     }
 
-    /// The `inputs` CTE: the change's id and time, its own columns, the calendar columns
-    /// (UTC) and the history columns.
     /// The `change_checks` and `incident_checks` CTEs: one row each whose `failed` stops
     /// the query (the engine's error function, with a message) on input changerisk would
-    /// refuse and the query would otherwise score silently: ids repeated or empty, changes without a time
-    /// (or a service or author the config names), the contract's levels misspelt,
-    /// incidents without an id, a start or a service, severities outside 1..5.
+    /// refuse and the query would otherwise score silently: ids repeated or empty, changes
+    /// without a time (or a service or author the config names), the contract's levels
+    /// misspelt, its required counts and `customer_facing` empty, a boolean spelt other
+    /// than changerisk reads one, incidents without an id, a start or a service,
+    /// severities outside 1..5. Not checked: numbers and times out of changerisk's ranges.
     fn checks(&self, sql: &mut String, incidents: bool, own: &[(&str, &str)]) {
         let d = self.dialect;
         let cols = &self.model.config.columns;
@@ -439,6 +462,23 @@ impl Writer<'_> {
                 ),
             ));
         }
+        let features = &self.model.config.features;
+        for (k, (column, _)) in own.iter().enumerate() {
+            let name = super::comment(column);
+            if self.is_flag(column) {
+                // The reading is NULL for an empty cell and for a misspelt one.
+                changes.push((
+                    format!("SUM(CASE WHEN v{k} IS NULL AND r{k} <> '' THEN 1 ELSE 0 END) > 0"),
+                    format!("{from}: {name} holds a value other than true/false, 1/0 or yes/no"),
+                ));
+            }
+            if features.builtin && REQUIRED_COLUMNS.contains(column) {
+                changes.push((
+                    format!("SUM(CASE WHEN v{k} IS NULL THEN 1 ELSE 0 END) > 0"),
+                    format!("{from}: a change has no {name} (required)"),
+                ));
+            }
+        }
         let case = |tests: &[(String, String)]| {
             let arms: Vec<String> = tests
                 .iter()
@@ -485,6 +525,8 @@ impl Writer<'_> {
         }
     }
 
+    /// The `inputs` CTE: the change's id and time, its own columns, the calendar columns
+    /// (UTC; for the built-in features) and the history columns (when read).
     fn calendar_and_history(
         &self,
         sql: &mut String,
@@ -499,7 +541,7 @@ impl Writer<'_> {
         let names = WEEKDAYS
             .iter()
             .enumerate()
-            .map(|(k, day)| format!("WHEN {k} THEN '{day}'"))
+            .map(|(k, day)| format!("WHEN {k} THEN {}", self.dialect.text(day)))
             .collect::<Vec<_>>()
             .join(" ");
         let cap = super::number(RECENCY_CAP_DAYS)?;
@@ -538,8 +580,11 @@ impl Writer<'_> {
             ("author_incident_changes", "a.incident_changes".into()),
             ("author_expected_incidents", "a.expected_incidents".into()),
         ];
+        let builtin = self.model.config.features.builtin;
         for (name, expr) in columns {
-            if history || !crate::history::HISTORY_COLUMNS.contains(&name) {
+            let calendar = CALENDAR_COLUMNS.contains(&name);
+            let history_column = crate::history::HISTORY_COLUMNS.contains(&name);
+            if (calendar && builtin) || (history_column && history) {
                 write!(sql, ",\n    {expr} AS {}", q(name)).expect("writing to a string");
             }
         }

@@ -83,6 +83,8 @@ const FLAGS: [(&str, &[&str]); 7] = [
             "--model",
             "--dialect",
             "--from",
+            "--raw",
+            "--incidents",
             "--tiers",
             "--output",
             "--quiet",

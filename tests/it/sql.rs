@@ -169,9 +169,10 @@ fn duckdb_scores_the_shipped_history_as_changerisk_does() {
 /// A label-column history whose own columns have gaps, quotes and spaces in their names
 /// and levels: numeric `size "kb"` (10% empty, 3% `NaN`), boolean `hot fix` (some missing),
 /// categorical `team` (missing, rare levels pooled, a level with a quote and a backslash),
-/// and numeric `t`, a name the query itself uses inside.
+/// numeric `t`, a name the query itself uses inside, and numeric `hour`, the config's own
+/// (not the calendar's, which only the built-in features have).
 fn write_history_with_gaps(dir: &Path) {
-    let mut text = String::from("id,when,broke,\"size \"\"kb\"\"\",hot fix,team,t\n");
+    let mut text = String::from("id,when,broke,\"size \"\"kb\"\"\",hot fix,team,t,hour\n");
     let mut state: u64 = 7;
     let mut next = || {
         state = state
@@ -214,17 +215,18 @@ fn write_history_with_gaps(dir: &Path) {
             team
         };
         text.push_str(&format!(
-            "c{i},{},{},{size},{hot},{team},{:.2}\n",
+            "c{i},{},{},{size},{hot},{team},{:.2},{:.1}\n",
             1_600_000_000 + i * 3600,
             u8::from(broke),
-            next()
+            next(),
+            100.0 * next()
         ));
     }
     std::fs::write(dir.join("history.csv"), text).unwrap();
     std::fs::write(
         dir.join("own.toml"),
         "[columns]\nid = \"id\"\ntimestamp = \"when\"\ntimestamp_format = \"unix\"\nlabel = \"broke\"\n\n\
-         [features]\nnumeric = ['size \"kb\"', \"t\"]\nboolean = [\"hot fix\"]\ncategorical = [\"team\"]\n",
+         [features]\nnumeric = ['size \"kb\"', \"t\", \"hour\"]\nboolean = [\"hot fix\"]\ncategorical = [\"team\"]\n",
     )
     .unwrap();
 }
@@ -578,6 +580,16 @@ fn the_raw_query_stops_on_input_changerisk_refuses() {
                 "incident_id = 'inc-00010'",
             ),
             "the incidents (--incidents): an incident has no incident_id",
+        ),
+        (
+            spoil("customer_facing", "'maybe'", &changes, "change_id = 'chg-000005'"),
+            incidents.clone(),
+            "the changes (--from): customer_facing holds a value other than true/false, 1/0 or yes/no",
+        ),
+        (
+            spoil("services_affected", "NULL", &changes, "change_id = 'chg-000005'"),
+            incidents.clone(),
+            "the changes (--from): a change has no services_affected (required)",
         ),
         (changes.clone(), incidents.clone(), "ran"),
     ];
