@@ -165,9 +165,38 @@ fn comment(text: &str) -> String {
 }
 
 /// Writes the query.
+/// Writes the query of one model in one dialect.
 struct Writer<'m> {
     model: &'m Model,
     dialect: Dialect,
+    /// Per feature: whether it moves the score (the logistic part weighs it or a tree
+    /// splits on it; a model's time feature, for one, is the trees' only).
+    used: Vec<bool>,
+}
+
+impl<'m> Writer<'m> {
+    fn new(model: &'m Model, dialect: Dialect) -> Writer<'m> {
+        let mut used: Vec<bool> = model
+            .features
+            .iter()
+            .map(|f| f.coefficient != 0.0)
+            .collect();
+        for tree in model.trees.iter().flat_map(|e| &e.trees) {
+            for node in &tree.nodes {
+                if let Some(u) = match node {
+                    Node::Split { feature, .. } => used.get_mut(*feature),
+                    Node::Leaf { .. } => None,
+                } {
+                    *u = true;
+                }
+            }
+        }
+        Writer {
+            model,
+            dialect,
+            used,
+        }
+    }
 }
 
 impl Writer<'_> {
@@ -445,14 +474,7 @@ impl Writer<'_> {
     /// Whether feature `j` moves the score: the logistic part weighs it or a tree splits
     /// on it (a model's time feature, for one, is the trees' only).
     fn used(&self, j: usize) -> bool {
-        self.model.features[j].coefficient != 0.0
-            || self.model.trees.as_ref().is_some_and(|e| {
-                e.trees.iter().any(|t| {
-                    t.nodes
-                        .iter()
-                        .any(|n| matches!(n, Node::Split { feature, .. } if *feature == j))
-                })
-            })
+        self.used[j]
     }
 
     /// The columns the features that move the score read, each once, in the order the
@@ -661,7 +683,7 @@ impl Writer<'_> {
 /// relation the engine reads there, inserted as given) with `model`, tiers cut as `tiers`
 /// says.
 pub fn model_sql(model: &Model, dialect: Dialect, source: Source, tiers: &Tiers) -> Result<String> {
-    Writer { model, dialect }.query(source, tiers)
+    Writer::new(model, dialect).query(source, tiers)
 }
 
 #[cfg(test)]
@@ -750,10 +772,7 @@ mod tests {
             ],
         };
         let model = shipped();
-        let writer = Writer {
-            model: &model,
-            dialect: Dialect::Duckdb,
-        };
+        let writer = Writer::new(&model, Dialect::Duckdb);
         let mut sql = String::new();
         writer.tree(&tree, 0, 0, &mut sql).unwrap();
         let flat = sql.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -763,10 +782,7 @@ mod tests {
     #[test]
     fn tiers_that_do_not_open_map_as_changerisk_maps_them() {
         let model = shipped();
-        let writer = Writer {
-            model: &model,
-            dialect: Dialect::Duckdb,
-        };
+        let writer = Writer::new(&model, Dialect::Duckdb);
         // Every training risk the same: no tier above low opens.
         let flat = Tiers::from_risks(&[0.1; 100], [50.0, 90.0, 99.0]);
         let sql = writer.tier(&flat).unwrap();

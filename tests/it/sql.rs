@@ -527,6 +527,76 @@ fn duckdb_counts_a_label_configs_history_of_changes_as_changerisk_does() {
     assert_duckdb_scores_as_changerisk(dir.path(), &dir.path().join("m.json"), &inputs, raw);
 }
 
+/// Scores `new` with `history` in DuckDB and compares with a scored CSV of changerisk's.
+const DUCKDB_AGAINST_SCORED: &str = r#"
+import json, sys
+import duckdb
+
+query, history, new, incidents, scored = sys.argv[1:]
+con = duckdb.connect()
+con.execute(f"CREATE TABLE history AS FROM read_csv('{history}')")
+con.execute(f"CREATE TABLE new_changes AS FROM read_csv('{new}')")
+con.execute(f"CREATE TABLE incidents AS FROM read_csv('{incidents}')")
+con.execute("CREATE TABLE scored AS " + open(query).read())
+n, drisk, tiers, moved = con.execute(f"""
+    SELECT count(*), max(abs(s.risk - e.risk)),
+           sum(CASE WHEN s.tier = e.tier THEN 0 ELSE 1 END),
+           sum(CASE WHEN e.tier = 'low' THEN 0 ELSE 1 END)
+    FROM scored s JOIN read_csv('{scored}') e USING (change_id)""").fetchone()
+print(json.dumps(dict(n=n, drisk=drisk, tiers=tiers, above_low=moved)))
+"#;
+
+#[test]
+fn duckdb_scores_new_changes_against_a_history_with_other_tiers_as_score_does() {
+    let dir = tempdir();
+    let root = repo_root();
+    let data = |f: &str| root.join("data").join(f).display().to_string();
+    let scored = dir.path().join("scored.csv").display().to_string();
+    let score = [
+        "score", "--quiet", "--tiers", "20,80,95", "--output", &scored,
+    ];
+    run(&root, score).success();
+    let query = dir.path().join("q.sql").display().to_string();
+    let union = "(SELECT * FROM history UNION SELECT * FROM new_changes)";
+    let sql = [
+        "sql",
+        "--raw",
+        "--incidents",
+        "incidents",
+        "--tiers",
+        "20,80,95",
+        "--from",
+        union,
+        "--output",
+        &query,
+    ];
+    run(&root, sql).success();
+    let args = [
+        query,
+        data("changes.csv"),
+        data("new_changes.csv"),
+        data("incidents.csv"),
+        scored,
+    ];
+    let output = std::process::Command::new(python())
+        .args(["-c", DUCKDB_AGAINST_SCORED])
+        .args(args)
+        .output()
+        .expect("python starts");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let got: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(got["n"].as_u64(), Some(500), "{got}");
+    assert!(got["drisk"].as_f64().unwrap() <= 1e-14, "{got}");
+    assert_eq!(got["tiers"].as_u64(), Some(0), "{got}");
+    // A medium cut at the 20th percentile (the model's own: the 50th, which leaves 220 of
+    // the 500 above low in data/scored.csv) puts more of them above low.
+    assert!(got["above_low"].as_u64().unwrap() > 300, "{got}");
+}
+
 /// Runs each query file given in DuckDB and prints, per file, the error it stops with
 /// (or `ran`).
 const DUCKDB_ERRORS: &str = r#"
