@@ -32,6 +32,26 @@ print(json.dumps(dict(rows=rows, ids=ids, expected_rows=expected_rows, matched=m
                       dlogit=dlogit, drisk=drisk, tiers=tiers, nulls=nulls)))
 "#;
 
+/// Runs the Python `script` (which uses DuckDB) in `dir` with `args`; its stdout.
+fn duckdb<A: AsRef<std::ffi::OsStr>>(
+    dir: &Path,
+    script: &str,
+    args: impl IntoIterator<Item = A>,
+) -> String {
+    let output = std::process::Command::new(python())
+        .current_dir(dir)
+        .args(["-c", script])
+        .args(args)
+        .output()
+        .expect("python starts");
+    assert!(
+        output.status.success(),
+        "DuckDB failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 /// What the query reads.
 enum Reads<'a> {
     /// The `export` table in this format.
@@ -88,19 +108,8 @@ fn assert_duckdb_scores_as_changerisk(dir: &Path, model: &Path, inputs: &[&str],
     let query = dir.join("score.sql");
     sql.extend(["--output".into(), query.display().to_string()]);
     run(dir, sql).success();
-    let output = std::process::Command::new(python())
-        .current_dir(dir)
-        .args(["-c", DUCKDB_CHECK])
-        .arg(&query)
-        .arg(out.join("changes.parquet"))
-        .output()
-        .expect("python starts");
-    assert!(
-        output.status.success(),
-        "DuckDB failed on the query:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let got: serde_json::Value = serde_json::from_slice(&output.stdout).expect("the check's JSON");
+    let stdout = duckdb(dir, DUCKDB_CHECK, [query, out.join("changes.parquet")]);
+    let got: serde_json::Value = serde_json::from_str(&stdout).expect("the check's JSON");
     let n = got["expected_rows"].as_u64().unwrap();
     assert!(n > 0);
     for key in ["rows", "ids", "matched"] {
@@ -578,17 +587,8 @@ fn duckdb_scores_new_changes_against_a_history_with_other_tiers_as_score_does() 
         data("incidents.csv"),
         scored,
     ];
-    let output = std::process::Command::new(python())
-        .args(["-c", DUCKDB_AGAINST_SCORED])
-        .args(args)
-        .output()
-        .expect("python starts");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let got: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let stdout = duckdb(dir.path(), DUCKDB_AGAINST_SCORED, args);
+    let got: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(got["n"].as_u64(), Some(500), "{got}");
     assert!(got["drisk"].as_f64().unwrap() <= 1e-14, "{got}");
     assert_eq!(got["tiers"].as_u64(), Some(0), "{got}");
@@ -680,17 +680,7 @@ fn the_raw_query_stops_on_input_changerisk_refuses() {
         run(&root, args).success();
         files.push(file);
     }
-    let output = std::process::Command::new(python())
-        .args(["-c", DUCKDB_ERRORS])
-        .args(&files)
-        .output()
-        .expect("python starts");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = duckdb(dir.path(), DUCKDB_ERRORS, &files);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), cases.len(), "{stdout}");
     for (line, (_, _, expected)) in lines.iter().zip(&cases) {
