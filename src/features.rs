@@ -72,6 +72,34 @@ pub enum Expr {
     },
 }
 
+/// How a feature expression reads a column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum InputKind {
+    /// A number (NaN when missing); a config's boolean is read as 0 or 1.
+    Numeric,
+    /// The contract's booleans and the calendar's flags.
+    Boolean,
+    /// Text levels.
+    Categorical,
+}
+
+impl InputKind {
+    /// The kind as a config names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InputKind::Numeric => "numeric",
+            InputKind::Boolean => "boolean",
+            InputKind::Categorical => "categorical",
+        }
+    }
+}
+
+impl std::fmt::Display for InputKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The largest magnitude of a number a model file gives a feature (a fill, a cut, a
 /// mean, a scale): twice [`crate::load::MAX_NUMBER`], the most any input value holds,
 /// which leaves room for rounding in the means and standard deviations `train` computes.
@@ -140,25 +168,24 @@ impl Expr {
         Ok(())
     }
 
-    /// The columns the expression reads, each with the kind it reads it as
-    /// (`numeric`, `boolean` or `categorical`).
-    pub fn inputs(&self) -> Vec<(&str, &'static str)> {
+    /// The columns the expression reads, each with the kind it reads it as.
+    pub fn inputs(&self) -> Vec<(&str, InputKind)> {
         match self {
             Expr::Value { column, .. }
             | Expr::Log1p { column, .. }
             | Expr::Missing { column }
             | Expr::AtLeast { column, .. }
             | Expr::Sin { column, .. }
-            | Expr::Cos { column, .. } => vec![(column, "numeric")],
-            Expr::Flag { column } => vec![(column, "boolean")],
+            | Expr::Cos { column, .. } => vec![(column, InputKind::Numeric)],
+            Expr::Flag { column } => vec![(column, InputKind::Boolean)],
             Expr::Is { column, .. } | Expr::In { column, .. } | Expr::Other { column, .. } => {
-                vec![(column, "categorical")]
+                vec![(column, InputKind::Categorical)]
             }
             Expr::SmoothedLogOdds { hits, trials, .. } => {
-                vec![(hits, "numeric"), (trials, "numeric")]
+                vec![(hits, InputKind::Numeric), (trials, InputKind::Numeric)]
             }
             Expr::SmoothedLogRatio { hits, expected, .. } => {
-                vec![(hits, "numeric"), (expected, "numeric")]
+                vec![(hits, InputKind::Numeric), (expected, InputKind::Numeric)]
             }
             Expr::Product { of } => of.iter().flat_map(Expr::inputs).collect(),
         }
@@ -748,13 +775,13 @@ fn tool_features(train: &Frame) -> Vec<FeatureDef> {
 /// The columns, with their kinds, that the features `config` can give a model read:
 /// the built-in and history features' inputs, and the declared columns (a declared
 /// boolean is read as a 0/1 number).
-pub fn readable_inputs(config: &Config) -> Vec<(String, &'static str)> {
+pub fn readable_inputs(config: &Config) -> Vec<(String, InputKind)> {
     let mut defs = history_features(config, 0.5);
     if config.features.builtin {
         defs.extend(builtin_features());
     }
     let f = &config.features;
-    let mut out: Vec<(String, &'static str)> = defs
+    let mut out: Vec<(String, InputKind)> = defs
         .iter()
         .flat_map(|d| d.expr.inputs())
         .map(|(c, k)| (c.to_string(), k))
@@ -763,14 +790,18 @@ pub fn readable_inputs(config: &Config) -> Vec<(String, &'static str)> {
         f.numeric
             .iter()
             .chain(&f.boolean)
-            .map(|c| (c.clone(), "numeric")),
+            .map(|c| (c.clone(), InputKind::Numeric)),
     );
-    out.extend(f.categorical.iter().map(|c| (c.clone(), "categorical")));
+    out.extend(
+        f.categorical
+            .iter()
+            .map(|c| (c.clone(), InputKind::Categorical)),
+    );
     if f.builtin {
         // Read for [`tool_features`], whose levels come from the training changes.
-        out.push(("ai_tool".into(), "categorical"));
+        out.push(("ai_tool".into(), InputKind::Categorical));
     }
-    out.push((TIME_COLUMN.into(), "numeric"));
+    out.push((TIME_COLUMN.into(), InputKind::Numeric));
     out.sort();
     out.dedup();
     out
@@ -1133,7 +1164,13 @@ mod tests {
             weight: 1e-200,
         };
         assert!(vanishing.check().is_err());
-        assert_eq!(e.inputs(), [("hits", "numeric"), ("expected", "numeric")]);
+        assert_eq!(
+            e.inputs(),
+            [
+                ("hits", InputKind::Numeric),
+                ("expected", InputKind::Numeric)
+            ]
+        );
     }
 
     #[test]
@@ -1163,7 +1200,7 @@ mod tests {
         assert!((c12[3] - 1.0).abs() < 1e-15);
         assert!(sin(0.0).check().unwrap_err().contains("period 0"));
         assert!(sin(1e-310).check().is_err());
-        assert_eq!(sin(24.0).inputs(), [("hour", "numeric")]);
+        assert_eq!(sin(24.0).inputs(), [("hour", InputKind::Numeric)]);
     }
 
     #[test]

@@ -236,7 +236,7 @@ pub struct GivenRates {
 pub struct UnreadInput {
     pub feature: String,
     pub column: String,
-    pub kind: &'static str,
+    pub kind: crate::features::InputKind,
     /// What the config does with the column instead: "does not load it" or "loads it as
     /// numeric".
     pub loaded: String,

@@ -21,7 +21,7 @@
 use std::fmt::Write;
 
 use crate::error::{Error, Result};
-use crate::features::{Expr, TIME_COLUMN};
+use crate::features::{Expr, InputKind, TIME_COLUMN};
 use crate::gbdt::{Node, Tree};
 use crate::load::missing_level;
 use crate::model::{Model, Tiers, TIER_NAMES};
@@ -410,15 +410,17 @@ impl Writer<'_> {
                     continue;
                 }
                 (c, _) if raw && computed(c) => continue,
-                (_, "numeric") if m.config.features.boolean.contains(&column) => if raw {
+                (_, InputKind::Numeric) if m.config.features.boolean.contains(&column) => if raw {
                     "a boolean (or 0/1, true/false, yes/no), NULL when missing"
                 } else {
                     "a boolean or 0/1, NULL when missing"
                 }
                 .to_string(),
-                (_, "numeric") => "a number, NULL (or NaN) when missing".to_string(),
-                (_, "boolean") if raw => "a boolean (or true/false, 1/0, yes/no)".to_string(),
-                (_, "boolean") => "a boolean".to_string(),
+                (_, InputKind::Numeric) => "a number, NULL (or NaN) when missing".to_string(),
+                (_, InputKind::Boolean) if raw => {
+                    "a boolean (or true/false, 1/0, yes/no)".to_string()
+                }
+                (_, InputKind::Boolean) => "a boolean".to_string(),
                 (c, _) if builtin && crate::schema::levels_of(c).is_some() => format!(
                     "text in the contract's spelling ({}); the model tests {}",
                     if raw {
@@ -479,8 +481,8 @@ impl Writer<'_> {
 
     /// The columns the features that move the score read, each once, in the order the
     /// features first read them.
-    fn inputs(&self) -> Vec<(String, &'static str)> {
-        let mut seen: Vec<(String, &'static str)> = Vec::new();
+    fn inputs(&self) -> Vec<(String, InputKind)> {
+        let mut seen: Vec<(String, InputKind)> = Vec::new();
         let used = (0..self.model.features.len()).filter(|&j| self.used(j));
         for f in used.map(|j| &self.model.features[j]) {
             for (column, kind) in f.def.expr.inputs() {
@@ -559,7 +561,7 @@ impl Writer<'_> {
             let c = d.ident(&column);
             if column == TIME_COLUMN {
                 write!(sql, ", {} AS {c}", d.epoch_seconds(TIME_INPUT))
-            } else if kind == "numeric" {
+            } else if kind == InputKind::Numeric {
                 let value = d.nan_to_null(&format!("CAST({c} AS DOUBLE)"));
                 write!(sql, ", {value} AS {c}")
             } else {

@@ -10,6 +10,7 @@ use std::fmt::Write;
 
 use super::{Dialect, Writer};
 use crate::error::Result;
+use crate::features::InputKind;
 use crate::history::{RECENCY_CAP_DAYS, SERVICE_EXPECTATION_WEIGHT};
 use crate::load::{CALENDAR_COLUMNS, WEEKDAYS, WORKDAY_END_HOUR, WORKDAY_START_HOUR};
 
@@ -187,7 +188,7 @@ impl Writer<'_> {
     }
 
     /// A raw input column as the loader reads it.
-    fn raw_input(&self, column: &str, kind: &str) -> String {
+    fn raw_input(&self, column: &str, kind: InputKind) -> String {
         let d = self.dialect;
         let features = &self.model.config.features;
         if features.builtin && crate::schema::levels_of(column).is_some() {
@@ -197,10 +198,10 @@ impl Writer<'_> {
             d.flag(column, "TRUE", "FALSE")
         } else if features.boolean.iter().any(|k| k == column) {
             d.flag(column, "1e0", "0e0")
-        } else if kind == "categorical" {
+        } else if kind == InputKind::Categorical {
             // An empty cell is a missing one.
             format!("NULLIF({}, '')", d.trimmed_text(column))
-        } else if kind == "numeric" {
+        } else if kind == InputKind::Numeric {
             d.nan_to_null(&format!("CAST({} AS DOUBLE)", d.ident(column)))
         } else {
             d.ident(column)
@@ -218,7 +219,7 @@ impl Writer<'_> {
                 .map_or("''".to_string(), |c| d.trimmed_text(c))
         };
         let inputs = self.inputs();
-        let own: Vec<(&str, &str)> = inputs
+        let own: Vec<(&str, InputKind)> = inputs
             .iter()
             .map(|(c, kind)| (c.as_str(), *kind))
             .filter(|(c, _)| *c != crate::features::TIME_COLUMN && !self.computed(c))
@@ -236,7 +237,7 @@ impl Writer<'_> {
         // The change's own columns under positional names (`v0`, ...), which no name of
         // the query's own (`id`, `t`, ...) can clash with; `inputs` names them back.
         for (k, (c, kind)) in own.iter().enumerate() {
-            write!(sql, ", {} AS v{k}", self.raw_input(c, kind)).expect("writing to a string");
+            write!(sql, ", {} AS v{k}", self.raw_input(c, *kind)).expect("writing to a string");
             if self.is_flag(c) {
                 // The cell as written too, for the check of its spelling.
                 write!(sql, ", {} AS r{k}", d.trimmed_text(c)).expect("writing to a string");
@@ -410,7 +411,7 @@ impl Writer<'_> {
     /// misspelt, its required counts and `customer_facing` empty, a boolean spelt other
     /// than changerisk reads one, incidents without an id, a start or a service,
     /// severities outside 1..5. Not checked: numbers and times out of changerisk's ranges.
-    fn checks(&self, sql: &mut String, incidents: bool, own: &[(&str, &str)]) {
+    fn checks(&self, sql: &mut String, incidents: bool, own: &[(&str, InputKind)]) {
         let d = self.dialect;
         let cols = &self.model.config.columns;
         let from = "the changes (--from)";
@@ -530,7 +531,7 @@ impl Writer<'_> {
     fn calendar_and_history(
         &self,
         sql: &mut String,
-        own: &[(&str, &str)],
+        own: &[(&str, InputKind)],
         history: bool,
         incidents: bool,
     ) -> Result<()> {
