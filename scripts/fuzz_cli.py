@@ -104,7 +104,7 @@ class Fuzz:
                 lines[i] = lines[i][:p] + chr(r.randrange(256)) + lines[i][p:]
             elif op == 9:
                 lines[i] = lines[i].replace(",", ";")
-            elif op == 10:  # two data lines swapped (out of time order)
+            elif op == 10 and len(lines) > 1:  # two data lines swapped (out of time order)
                 a, b = r.randrange(1, len(lines)), r.randrange(1, len(lines))
                 lines[a], lines[b] = lines[b], lines[a]
             else:
