@@ -342,10 +342,11 @@ pub struct Explainer<'m> {
     declared: Vec<bool>,
     /// For each model feature, the index of its factor in `factors`.
     factor_of: Vec<usize>,
-    /// Which history the score saw: without it, the service's and author's records are
-    /// empty because nothing was given, not because there was nothing, and the reasons
-    /// drawn from them say so.
-    given: HistoryGiven,
+    /// For each model feature, whether the score saw the history it counts from (see
+    /// [`HistoryGiven`]): without it, the service's and author's records are empty
+    /// because nothing was given, not because there was nothing, and the reasons drawn
+    /// from them say so.
+    counted: Vec<bool>,
 }
 
 /// Which history files a score counted: past changes (or the scored changes taken as
@@ -406,14 +407,19 @@ impl<'m> Explainer<'m> {
             factors,
             declared,
             factor_of,
-            given: HistoryGiven::ALL,
+            counted: vec![true; model.features.len()],
         }
     }
 
     /// Words the service's and author's history factors as counted without the history
     /// they need (`annotate` without `--history`, `score --no-history`).
     pub fn with_history(mut self, given: HistoryGiven) -> Explainer<'m> {
-        self.given = given;
+        self.counted = self
+            .model
+            .features
+            .iter()
+            .map(|f| f.def.expr.inputs().iter().all(|&(c, _)| given.counted(c)))
+            .collect();
         self
     }
 
@@ -474,8 +480,7 @@ impl<'m> Explainer<'m> {
                 describe_column(&mut out, factor, feature, frame, row);
             } else {
                 describe(&mut out, factor, feature, frame, row);
-                let inputs = self.model.features[lead].def.expr.inputs();
-                if !inputs.iter().all(|&(column, _)| self.given.counted(column)) {
+                if !self.counted[lead] {
                     out.push_str(" (no history given)");
                 }
             }

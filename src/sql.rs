@@ -164,7 +164,6 @@ fn comment(text: &str) -> String {
     out
 }
 
-/// Writes the query.
 /// Writes the query of one model in one dialect.
 struct Writer<'m> {
     model: &'m Model,
@@ -259,7 +258,7 @@ impl Writer<'_> {
                 self.level(column),
                 self.levels(levels)
             )),
-            Expr::Other { column, kept, .. } if kept.is_empty() => "1e0".to_string(),
+            Expr::Other { kept, .. } if kept.is_empty() => "1e0".to_string(),
             Expr::Other { column, kept, .. } => format!(
                 "CASE WHEN {} IN ({}) THEN 0e0 ELSE 1e0 END",
                 self.level(column),
@@ -372,7 +371,6 @@ impl Writer<'_> {
             d => format!("In DuckDB this query's scores equal `changerisk score`'s to the last bits of a double; its {} form is written to the engine's documentation but not run by changerisk's tests.", d.as_str()),
         });
         let cols = &m.config.columns;
-        let computed = |c: &str| self.computed(c);
         let timestamp = match self.dialect {
             Dialect::Duckdb => "a TIMESTAMP or TIMESTAMPTZ; one without a zone is read as UTC",
             Dialect::Trino => "a TIMESTAMP WITH TIME ZONE",
@@ -409,7 +407,7 @@ impl Writer<'_> {
                     line(format!("  {TIME_INPUT}: the change's time ({timestamp})"));
                     continue;
                 }
-                (c, _) if raw && computed(c) => continue,
+                (c, _) if raw && self.computed(c) => continue,
                 (_, InputKind::Numeric) if m.config.features.boolean.contains(&column) => if raw {
                     "a boolean (or 0/1, true/false, yes/no), NULL when missing"
                 } else {
@@ -451,9 +449,12 @@ impl Writer<'_> {
         {
             line(format!("Incidents from {}: incident_id (each once), start_time ({timestamp}), service, severity (1..5 or sev1..sev5), caused_by_change (change ids separated by ';'; the column must be there: NULL when none is named).", comment(incidents)));
         }
-        let unused: Vec<String> = (0..m.features.len())
-            .filter(|&j| !self.used(j))
-            .map(|j| comment(&m.features[j].def.name))
+        let unused: Vec<String> = m
+            .features
+            .iter()
+            .zip(&self.used)
+            .filter(|&(_, &used)| !used)
+            .map(|(f, _)| comment(&f.def.name))
             .collect();
         if !unused.is_empty() {
             line(format!(
@@ -473,18 +474,20 @@ impl Writer<'_> {
             || crate::history::HISTORY_COLUMNS.contains(&column)
     }
 
-    /// Whether feature `j` moves the score: the logistic part weighs it or a tree splits
-    /// on it (a model's time feature, for one, is the trees' only).
-    fn used(&self, j: usize) -> bool {
-        self.used[j]
+    /// The features that move the score, with their numbers `j` (`f<j>` in the query).
+    fn used_features(&self) -> impl Iterator<Item = (usize, &crate::model::ModelFeature)> {
+        self.model
+            .features
+            .iter()
+            .enumerate()
+            .filter(|&(j, _)| self.used[j])
     }
 
     /// The columns the features that move the score read, each once, in the order the
     /// features first read them.
     fn inputs(&self) -> Vec<(String, InputKind)> {
         let mut seen: Vec<(String, InputKind)> = Vec::new();
-        let used = (0..self.model.features.len()).filter(|&j| self.used(j));
-        for f in used.map(|j| &self.model.features[j]) {
+        for (_, f) in self.used_features() {
             for (column, kind) in f.def.expr.inputs() {
                 if !seen.iter().any(|(c, _)| c == column) {
                     seen.push((column.to_string(), kind));
@@ -510,8 +513,8 @@ impl Writer<'_> {
             }
         }
         let mut levels = Vec::new();
-        for j in (0..self.model.features.len()).filter(|&j| self.used(j)) {
-            walk(&self.model.features[j].def.expr, column, &mut levels);
+        for (_, f) in self.used_features() {
+            walk(&f.def.expr, column, &mut levels);
         }
         let mut seen = Vec::new();
         for l in levels {
@@ -562,7 +565,7 @@ impl Writer<'_> {
             if column == TIME_COLUMN {
                 write!(sql, ", {} AS {c}", d.epoch_seconds(TIME_INPUT))
             } else if kind == InputKind::Numeric {
-                let value = d.nan_to_null(&format!("CAST({c} AS DOUBLE)"));
+                let value = d.nan_to_null(&self.numeric(&column));
                 write!(sql, ", {value} AS {c}")
             } else {
                 write!(sql, ", {c}")
@@ -584,7 +587,7 @@ impl Writer<'_> {
         }
         sql.push_str(",\nfeatures AS (\n  SELECT\n");
         write!(sql, "    {} AS change_id", d.ident("@id")).expect("writing to a string");
-        for (j, f) in m.features.iter().enumerate().filter(|&(j, _)| self.used(j)) {
+        for (j, f) in self.used_features() {
             write!(
                 sql,
                 ",\n    -- {}\n    {} AS f{j}",
@@ -672,11 +675,7 @@ impl Writer<'_> {
     /// features (not the previous running sum of the trees, which it replaces).
     fn carried(&self) -> String {
         let mut cols = vec!["change_id".to_string(), "logit".to_string()];
-        cols.extend(
-            (0..self.model.features.len())
-                .filter(|&j| self.used(j))
-                .map(|j| format!("f{j}")),
-        );
+        cols.extend(self.used_features().map(|(j, _)| format!("f{j}")));
         cols.join(", ")
     }
 }

@@ -154,7 +154,7 @@ impl Dialect {
     }
 }
 
-/// A window over the events of one group (`@g`) strictly before each row's second, from
+/// A window over the events of one group (`g`) strictly before each row's second, from
 /// `seconds` before it (or from the start).
 fn before(group: bool, seconds: Option<i64>) -> String {
     let partition = if group { "PARTITION BY g " } else { "" };
@@ -194,15 +194,17 @@ impl Writer<'_> {
         if features.builtin && crate::schema::levels_of(column).is_some() {
             // The contract's closed sets of levels, read as the loader reads them.
             d.lower_text(column)
-        } else if features.builtin && FLAG_COLUMNS.contains(&column) {
-            d.flag(column, "TRUE", "FALSE")
-        } else if features.boolean.iter().any(|k| k == column) {
-            d.flag(column, "1e0", "0e0")
+        } else if self.is_flag(column) {
+            // The contract's booleans stay booleans; a config's are read as 0 or 1.
+            match kind {
+                InputKind::Boolean => d.flag(column, "TRUE", "FALSE"),
+                InputKind::Numeric | InputKind::Categorical => d.flag(column, "1e0", "0e0"),
+            }
         } else if kind == InputKind::Categorical {
             // An empty cell is a missing one.
             format!("NULLIF({}, '')", d.trimmed_text(column))
         } else if kind == InputKind::Numeric {
-            d.nan_to_null(&format!("CAST({} AS DOUBLE)", d.ident(column)))
+            d.nan_to_null(&self.numeric(column))
         } else {
             d.ident(column)
         }
@@ -441,31 +443,23 @@ impl Writer<'_> {
                 ));
             }
         }
-        for (k, (column, _)) in own.iter().enumerate() {
-            let Some(levels) =
-                crate::schema::levels_of(column).filter(|_| self.model.config.features.builtin)
-            else {
-                continue;
-            };
-            let listed = levels
-                .iter()
-                .map(|l| d.text(l))
-                .collect::<Vec<_>>()
-                .join(", ");
-            changes.push((
-                format!(
-                    "SUM(CASE WHEN v{k} IS NULL OR v{k} NOT IN ({listed}) THEN 1 ELSE 0 END) > 0"
-                ),
-                format!(
-                    "{from}: {} holds a value other than {} (in any case)",
-                    super::comment(column),
-                    levels.join(", ")
-                ),
-            ));
-        }
         let features = &self.model.config.features;
         for (k, (column, _)) in own.iter().enumerate() {
             let name = super::comment(column);
+            let levels = crate::schema::levels_of(column).filter(|_| features.builtin);
+            if let Some(levels) = levels {
+                let listed: Vec<String> = levels.iter().map(|l| d.text(l)).collect();
+                changes.push((
+                    format!(
+                        "SUM(CASE WHEN v{k} IS NULL OR v{k} NOT IN ({}) THEN 1 ELSE 0 END) > 0",
+                        listed.join(", ")
+                    ),
+                    format!(
+                        "{from}: {name} holds a value other than {} (in any case)",
+                        levels.join(", ")
+                    ),
+                ));
+            }
             if self.is_flag(column) {
                 // The reading is NULL for an empty cell and for a misspelt one.
                 changes.push((
