@@ -41,9 +41,9 @@ pub enum Command {
     /// of every change with its label, risk, tier, policies, reasons and per-feature
     /// contributions, side tables, and a starter Jupyter notebook.
     Export(ExportArgs),
-    /// How far recent changes have moved from the model's training changes (each
-    /// feature's and the risk's population stability index; with --outcomes, observed
-    /// against predicted incidents), and whether to retrain.
+    /// How far recent changes have moved from the model's latest training changes (each
+    /// feature's and the risk's population stability index, against the latest and against
+    /// all; with --outcomes, observed against predicted incidents), and whether to retrain.
     Drift(DriftArgs),
     /// Write the model as one SQL query (DuckDB, Trino or Spark SQL) that scores a table of
     /// changes as `score` does: every feature, the logistic part, the trees and the tiers.

@@ -38,6 +38,23 @@ pub struct Distribution {
     pub edges: Vec<f64>,
     pub shares: Vec<f64>,
     pub missing: f64,
+    /// The latest training changes' spread over the same bins (format version 9 on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recent: Option<Recent>,
+}
+
+/// How the latest training changes (the last validation fold's slice, which Platt
+/// scaling is fitted on; [`crate::model::RecentSummary`]) spread over a
+/// [`Distribution`]'s bins: the reference `drift` compares a batch with, as it is the
+/// stretch of history nearest the batch (counts that grow with a history's age have grown
+/// there too).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recent {
+    pub shares: Vec<f64>,
+    pub missing: f64,
+    /// The mean of the values present (0 when none).
+    pub mean: f64,
 }
 
 impl Distribution {
@@ -52,12 +69,26 @@ impl Distribution {
             shares: vec![0.0; edges.len() + 1],
             edges,
             missing: 0.0,
+            recent: None,
         };
         let counts = d.counts(values.iter().copied());
         let n = values.len().max(1) as f64;
         d.shares = counts.bins.iter().map(|&c| c as f64 / n).collect();
         d.missing = counts.missing as f64 / n;
         d
+    }
+
+    /// This distribution with `values` (the latest training changes') counted into its
+    /// bins as its [`Recent`] spread.
+    pub fn with_recent(mut self, values: &[f64]) -> Distribution {
+        let counts = self.counts(values.iter().copied());
+        let n = values.len().max(1) as f64;
+        self.recent = Some(Recent {
+            shares: counts.bins.iter().map(|&c| c as f64 / n).collect(),
+            missing: counts.missing as f64 / n,
+            mean: counts.mean(),
+        });
+        self
     }
 
     /// No values counted yet, in this distribution's bins.
@@ -98,53 +129,71 @@ impl Distribution {
 
     /// [`Distribution::psi`] of values already counted ([`Distribution::counts`]).
     pub fn psi_of_counts(&self, rows: usize, counts: &Counts) -> f64 {
-        let Counts {
-            bins: counts,
-            missing,
-            ..
-        } = counts;
-        let missing = *missing;
-        let n: usize = counts.iter().sum::<usize>() + missing;
-        let with_missing = self.missing > 0.0 || missing > 0;
-        let bins = counts.len() + usize::from(with_missing);
-        let smooth = |count: f64, total: f64| (count + 0.5) / (total + 0.5 * bins as f64);
-        let expected = self
-            .shares
-            .iter()
-            .chain(with_missing.then_some(&self.missing));
-        let observed = counts.iter().chain(with_missing.then_some(&missing));
-        expected
-            .zip(observed)
-            .map(|(&share, &count)| {
-                let e = smooth(share * rows as f64, rows as f64);
-                let o = smooth(count as f64, n as f64);
-                (o - e) * (o / e).ln()
-            })
-            .sum()
+        psi(&self.shares, self.missing, rows, counts)
+    }
+
+    /// The PSI of values already counted against the [`Recent`] spread of `rows` latest
+    /// training changes; `None` when the file keeps none (before format version 9).
+    pub fn recent_psi(&self, rows: usize, counts: &Counts) -> Option<f64> {
+        let r = self.recent.as_ref()?;
+        Some(psi(&r.shares, r.missing, rows, counts))
     }
 
     /// Whether the file's numbers describe a distribution.
     pub fn check(&self) -> std::result::Result<(), String> {
         let ascending = self.edges.windows(2).all(|w| w[0] < w[1]);
-        let shares_ok = self
-            .shares
-            .iter()
-            .chain([&self.missing])
-            .all(|s| (0.0..=1.0).contains(s));
-        let total: f64 = self.shares.iter().sum::<f64>() + self.missing;
+        let spread_ok = |shares: &[f64], missing: f64| {
+            let total: f64 = shares.iter().sum::<f64>() + missing;
+            shares.len() == self.edges.len() + 1
+                && shares
+                    .iter()
+                    .chain([&missing])
+                    .all(|s| (0.0..=1.0).contains(s))
+                && (total - 1.0).abs() <= 1e-6
+        };
+        let recent_ok = self
+            .recent
+            .as_ref()
+            .is_none_or(|r| spread_ok(&r.shares, r.missing) && r.mean.is_finite());
         if !ascending
             || self.edges.iter().any(|e| e.is_nan())
-            || self.shares.len() != self.edges.len() + 1
-            || !shares_ok
-            || (total - 1.0).abs() > 1e-6
+            || !spread_ok(&self.shares, self.missing)
+            || !recent_ok
         {
             return Err(format!(
-                "a training distribution is not one (edges {:?}, shares {:?}, missing {}): expected ascending edges, one share per bin (one more than the edges), shares and the missing share within 0..1 adding up to 1",
-                self.edges, self.shares, self.missing
+                "a training distribution is not one (edges {:?}, shares {:?}, missing {}, latest changes {:?}): expected ascending edges, one share per bin (one more than the edges), shares and the missing share within 0..1 adding up to 1, for all training changes and for the latest, and a finite mean of the latest",
+                self.edges, self.shares, self.missing, self.recent
             ));
         }
         Ok(())
     }
+}
+
+/// The population stability index of `counts` against a spread of `rows` training
+/// changes (`shares` per bin and the `missing` share): `sum (o - e) ln(o / e)` over the
+/// bins and the missing share (when either side has a missing value), each share counted
+/// with half a change more on both sides (so an empty bin is finite).
+fn psi(shares: &[f64], missing_share: f64, rows: usize, counts: &Counts) -> f64 {
+    let Counts {
+        bins: counts,
+        missing,
+        ..
+    } = counts;
+    let missing = *missing;
+    let n: usize = counts.iter().sum::<usize>() + missing;
+    let with_missing = missing_share > 0.0 || missing > 0;
+    let bins = counts.len() + usize::from(with_missing);
+    let smooth = |count: f64, total: f64| (count + 0.5) / (total + 0.5 * bins as f64);
+    let expected = shares.iter().chain(with_missing.then_some(&missing_share));
+    let observed = counts.iter().chain(with_missing.then_some(&missing));
+    expected
+        .zip(observed)
+        .map(|(&share, &count)| {
+            let e = smooth(share * rows as f64, rows as f64);
+            let o = smooth(count as f64, n as f64);
+            (o - e) * (o / e).ln()
+        })
+        .sum()
 }
 
 /// Values counted into a [`Distribution`]'s bins, and the sum of those present.
@@ -187,12 +236,17 @@ pub fn level(psi: f64) -> &'static str {
 pub struct FeatureShift {
     pub feature: String,
     pub factor: String,
+    /// Against the reference changes ([`Drift::reference`]).
     pub psi: f64,
     pub level: &'static str,
+    /// Against all the training changes.
+    pub psi_all_training: f64,
     /// The feature's share of the model's total importance (mean |contribution|).
     pub importance_share: f64,
-    /// Mean value over the training changes (before standardisation) and over the batch.
+    /// Mean value (before standardisation) over all the training changes, over the
+    /// reference changes and over the batch.
     pub training_mean: f64,
+    pub reference_mean: f64,
     pub mean: f64,
 }
 
@@ -206,12 +260,12 @@ pub struct Outcomes {
     pub observed_rate: f64,
     /// Mean risk of the changes compared.
     pub mean_risk: f64,
-    /// Observed over predicted incidents on the training changes: the model's own
-    /// in-sample ratio (Platt scaling fits the latest slice, not the whole history),
-    /// against which the batch's ratio is compared.
-    pub training_ratio: f64,
-    /// (observed - predicted incidents, the prediction scaled by `training_ratio`) / their
-    /// standard deviation under the model.
+    /// Observed over predicted incidents on the reference changes: the model's own
+    /// in-sample ratio (on all training changes it differs from 1 when the rate moved, as
+    /// Platt scaling fits the latest slice), against which the batch's ratio is compared.
+    pub reference_ratio: f64,
+    /// (observed - predicted incidents, the prediction scaled by `reference_ratio`) /
+    /// their standard deviation under the model.
     pub calibration_z: f64,
     pub roc_auc: Option<f64>,
     pub roc_auc_interval: Option<[f64; 2]>,
@@ -225,11 +279,21 @@ pub struct Outcomes {
 pub struct Drift {
     pub changes: usize,
     pub training_changes: usize,
-    /// The risk's shift, and the batch's and the training changes' mean risk.
+    /// What the batch is compared with: [`LATEST`] (the latest training changes, the
+    /// stretch nearest the batch) or, for a model file without them or with too few,
+    /// [`ALL`].
+    pub reference: &'static str,
+    pub reference_changes: usize,
+    /// The first reference change's time.
+    pub reference_from: String,
+    /// The risk's shift against the reference changes, and against all training changes.
     pub risk_psi: f64,
     pub risk_level: &'static str,
+    pub risk_psi_all_training: f64,
+    /// The batch's mean risk, and the training changes' and the reference changes'.
     pub mean_risk: f64,
     pub training_mean_risk: f64,
+    pub reference_mean_risk: f64,
     /// Every feature the logistic model or the trees read (not the change's time, which
     /// moves on by design), largest shift first.
     pub features: Vec<FeatureShift>,
@@ -253,8 +317,14 @@ const CALIBRATION_SHARE: f64 = 0.2;
 const FEWEST_FOR_AUC: usize = 10;
 
 /// Fewest changes for advice: a batch of `n` changes shows a PSI of about
-/// `(bins - 1) / n` from sampling alone (0.045 at 200 over ten bins, 0.09 at 100).
+/// `(bins - 1) / n` from sampling alone (0.045 at 200 over ten bins, 0.09 at 100). The
+/// latest training changes are the reference from as many.
 pub const MIN_CHANGES: usize = 200;
+
+/// [`Drift::reference`] when the batch is compared with the latest training changes.
+pub const LATEST: &str = "latest training changes";
+/// [`Drift::reference`] when it is compared with all of them.
+pub const ALL: &str = "all training changes";
 
 /// A batch's counts, gathered chunk by chunk ([`Tally::add`]) so that no chunk's
 /// feature matrix outlives it.
@@ -322,7 +392,19 @@ impl Drift {
             features: tallied,
             risks,
         } = tally;
-        let rows = model.training.rows;
+        let t = &model.training;
+        let rows = t.rows;
+        // The latest training changes when the file keeps enough of them; else all.
+        let recent = t.recent.as_ref().filter(|r| r.rows >= MIN_CHANGES);
+        let reference_rows = recent.map_or(rows, |r| r.rows);
+        let against = |d: &Distribution, counts: &Counts| {
+            let all = d.psi_of_counts(rows, counts);
+            let reference = match recent {
+                Some(_) => d.recent_psi(reference_rows, counts).unwrap_or(all),
+                None => all,
+            };
+            (reference, all)
+        };
         let total_importance: f64 = model.features.iter().map(|f| f.importance).sum();
         let mut features = Vec::with_capacity(model.features.len());
         for (f, counts) in model.features.iter().zip(tallied) {
@@ -330,28 +412,38 @@ impl Drift {
             if f.def.trees_only {
                 continue;
             }
-            let psi = d.psi_of_counts(rows, &counts);
+            let (psi, psi_all_training) = against(d, &counts);
             features.push(FeatureShift {
                 feature: f.def.name.clone(),
                 factor: f.def.factor.clone(),
                 psi,
                 level: level(psi),
+                psi_all_training,
                 importance_share: if total_importance > 0.0 {
                     f.importance / total_importance
                 } else {
                     0.0
                 },
                 training_mean: f.mean,
+                reference_mean: match (recent, &d.recent) {
+                    (Some(_), Some(r)) => r.mean,
+                    _ => f.mean,
+                },
                 mean: counts.mean(),
             });
         }
         features.sort_by(|a, b| b.psi.total_cmp(&a.psi));
-        let risk_psi = model
-            .training
-            .risk_distribution
-            .as_ref()
-            .map_or(0.0, |d| d.psi(rows, risks.iter().copied()));
+        let (risk_psi, risk_psi_all_training) =
+            t.risk_distribution.as_ref().map_or((0.0, 0.0), |d| {
+                let mut counts = d.no_counts();
+                d.count_into(&mut counts, risks.iter().copied());
+                against(d, &counts)
+            });
         let mean_risk = risks.iter().sum::<f64>() / risks.len().max(1) as f64;
+        let (reference_rate, reference_mean_risk) = recent
+            .map_or((t.positive_rate, t.mean_training_risk), |r| {
+                (r.positive_rate, r.mean_risk)
+            });
         let outcomes = outcomes.map(|known| {
             let (p, y): (Vec<f64>, Vec<bool>) = risks
                 .iter()
@@ -360,13 +452,12 @@ impl Drift {
                 .unzip();
             let positives = y.iter().filter(|&&v| v).count();
             let negatives = y.len() - positives;
-            let t = &model.training;
-            let training_ratio = if t.mean_training_risk > 0.0 {
-                t.positive_rate / t.mean_training_risk
+            let reference_ratio = if reference_mean_risk > 0.0 {
+                reference_rate / reference_mean_risk
             } else {
                 1.0
             };
-            let scaled: Vec<f64> = p.iter().map(|&p| (training_ratio * p).min(1.0)).collect();
+            let scaled: Vec<f64> = p.iter().map(|&p| (reference_ratio * p).min(1.0)).collect();
             let expected: f64 = scaled.iter().sum();
             let variance: f64 = scaled.iter().map(|p| p * (1.0 - p)).sum();
             let enough = positives.min(negatives) >= FEWEST_FOR_AUC;
@@ -377,7 +468,7 @@ impl Drift {
                 positives,
                 observed_rate: positives as f64 / y.len().max(1) as f64,
                 mean_risk: p.iter().sum::<f64>() / p.len().max(1) as f64,
-                training_ratio,
+                reference_ratio,
                 calibration_z: (positives as f64 - expected) / variance.sqrt().max(1e-12),
                 roc_auc: auc,
                 roc_auc_interval: auc.map(|a| auc_interval(a, positives, negatives)),
@@ -390,16 +481,32 @@ impl Drift {
         let mut drift = Drift {
             changes: risks.len(),
             training_changes: rows,
+            reference: if recent.is_some() { LATEST } else { ALL },
+            reference_changes: reference_rows,
+            reference_from: recent.map_or(t.time_from.clone(), |r| r.time_from.clone()),
             risk_psi,
             risk_level: level(risk_psi),
+            risk_psi_all_training,
             mean_risk,
-            training_mean_risk: model.training.mean_training_risk,
+            training_mean_risk: t.mean_training_risk,
+            reference_mean_risk,
             features,
             outcomes,
             advice: "none",
             because: Vec::new(),
             notes: Vec::new(),
         };
+        if let Some(r) = t.recent.as_ref().filter(|r| r.rows < MIN_CHANGES) {
+            drift.notes.push(format!(
+                "the model's latest training changes are {}, too few to compare with (fewer than {MIN_CHANGES}): compared with all {rows} training changes",
+                r.rows
+            ));
+        } else if t.recent.is_none() {
+            drift.notes.push(format!(
+                "the model file (format version {}) keeps no spread of its latest training changes: compared with all {rows} training changes, whose counts that grow with the history's age shift against any later batch; retrain with this build to compare with the latest",
+                model.format_version
+            ));
+        }
         drift.advise();
         drift
     }
@@ -416,11 +523,12 @@ impl Drift {
         }
         let (mut retrain, mut watch) = (Vec::new(), Vec::new());
         let risk = format!(
-            "the risk's distribution has a {} shift (PSI {:.2}; mean risk {:.2}% against {:.2}% in training)",
+            "the risk's distribution has a {} shift (PSI {:.2}; mean risk {:.2}% against {:.2}% in {})",
             self.risk_level,
             self.risk_psi,
             100.0 * self.mean_risk,
-            100.0 * self.training_mean_risk
+            100.0 * self.reference_mean_risk,
+            self.compared_with()
         );
         match self.risk_level {
             "major" => retrain.push(risk),
@@ -434,35 +542,37 @@ impl Drift {
                 continue;
             }
             let mut what = format!(
-                "'{}' ({} factor, {:.0}% of the model's importance) has a major shift (PSI {:.2}; mean {:.3} against {:.3} in training)",
+                "'{}' ({} factor, {:.0}% of the model's importance) has a major shift (PSI {:.2}; mean {:.3} against {:.3} in {})",
                 f.feature,
                 f.factor,
                 100.0 * f.importance_share,
                 f.psi,
                 f.mean,
-                f.training_mean
+                f.reference_mean,
+                self.compared_with()
             );
             if matches!(f.factor.as_str(), "service_history" | "author_history") {
                 what.push_str(
-                    ": history counts grow with the history's age, and incidents after the \
-                     incidents file's end are not counted (give the incidents up to the \
-                     changes' time)",
+                    ": history counts grow with the history's age (the longer after the \
+                     training changes, the more), and incidents after the incidents file's \
+                     end are not counted (give the incidents up to the changes' time)",
                 );
             }
             watch.push(what);
         }
         if let Some(o) = &self.outcomes {
             let ratio = o.observed_rate / o.mean_risk.max(1e-12);
-            let off = (ratio - o.training_ratio).abs() > CALIBRATION_SHARE * o.training_ratio;
+            let off = (ratio - o.reference_ratio).abs() > CALIBRATION_SHARE * o.reference_ratio;
             if o.compared > 0 && o.calibration_z.abs() > CALIBRATION_Z && off {
                 retrain.push(format!(
-                    "{} of the {} changes compared caused incidents ({:.2}%) against {:.2}% predicted: {:.2} times the prediction, against {:.2} on the training changes ({:.1} standard deviations off)",
+                    "{} of the {} changes compared caused incidents ({:.2}%) against {:.2}% predicted: {:.2} times the prediction, against {:.2} on {} ({:.1} standard deviations off)",
                     o.positives,
                     o.compared,
                     100.0 * o.observed_rate,
                     100.0 * o.mean_risk,
                     ratio,
-                    o.training_ratio,
+                    o.reference_ratio,
+                    self.compared_with(),
                     o.calibration_z
                 ));
             }
@@ -489,18 +599,45 @@ impl Drift {
         self.because = retrain.into_iter().chain(watch).collect();
     }
 
+    /// The reference changes in words, after "in" or "on".
+    fn compared_with(&self) -> &'static str {
+        if self.reference == LATEST {
+            "the latest training changes"
+        } else {
+            "all training changes"
+        }
+    }
+
     /// The report as text.
     pub fn text(&self) -> String {
+        let reference = if self.reference == LATEST {
+            format!(
+                "the model's {} latest training changes (from {}; all {} in brackets)",
+                self.reference_changes, self.reference_from, self.training_changes
+            )
+        } else {
+            format!("the model's {} training changes", self.training_changes)
+        };
         let mut out = format!(
-            "drift of {} changes against the model's {} training changes (PSI: below {MODERATE} stable, {MODERATE} to {MAJOR} moderate, above {MAJOR} major)\n",
-            self.changes, self.training_changes
+            "drift of {} changes against {reference} (PSI: below {MODERATE} stable, {MODERATE} to {MAJOR} moderate, above {MAJOR} major)\n",
+            self.changes
         );
+        let latest = self.reference == LATEST;
+        let all = |psi: f64| {
+            if latest {
+                format!(" ({psi:.3})")
+            } else {
+                String::new()
+            }
+        };
         out.push_str(&format!(
-            "risk: PSI {:.3} ({}); mean risk {:.2}% against {:.2}% in training\n",
+            "risk: PSI {:.3}{} ({}); mean risk {:.2}% against {:.2}% in {}\n",
             self.risk_psi,
+            all(self.risk_psi_all_training),
             self.risk_level,
             100.0 * self.mean_risk,
-            100.0 * self.training_mean_risk
+            100.0 * self.reference_mean_risk,
+            self.compared_with()
         ));
         let width = self
             .features
@@ -508,14 +645,20 @@ impl Drift {
             .map(|f| f.feature.len())
             .max()
             .unwrap_or(0);
-        out.push_str(
-            "features, largest shift first (PSI, level, share of the model's importance):\n",
-        );
+        out.push_str(&format!(
+            "features, largest shift first (PSI{}, level, share of the model's importance):\n",
+            if latest {
+                " (against all training changes)"
+            } else {
+                ""
+            }
+        ));
         for f in self.features.iter().take(SHOWN) {
             out.push_str(&format!(
-                "  {:<width$}  {:.3}  {:<8}  {:>3.0}%\n",
+                "  {:<width$}  {:.3}{}  {:<8}  {:>3.0}%\n",
                 f.feature,
                 f.psi,
+                all(f.psi_all_training),
                 f.level,
                 100.0 * f.importance_share
             ));
@@ -533,13 +676,14 @@ impl Drift {
             ),
             Some(o) => {
                 out.push_str(&format!(
-                    "outcomes: {} of {} changes compared caused incidents ({:.2}%) against {:.2}% predicted ({:.2} times; {:.2} on the training changes; {:+.1} standard deviations)",
+                    "outcomes: {} of {} changes compared caused incidents ({:.2}%) against {:.2}% predicted ({:.2} times; {:.2} on {}; {:+.1} standard deviations)",
                     o.positives,
                     o.compared,
                     100.0 * o.observed_rate,
                     100.0 * o.mean_risk,
                     o.observed_rate / o.mean_risk.max(1e-12),
-                    o.training_ratio,
+                    o.reference_ratio,
+                    self.compared_with(),
                     o.calibration_z
                 ));
                 match (o.roc_auc, o.roc_auc_interval) {
@@ -609,6 +753,29 @@ mod tests {
         let textbook: f64 = (0..2).map(|k| (o[k] - e[k]) * (o[k] / e[k]).ln()).sum();
         assert!((psi - textbook).abs() < 1e-12, "{psi} {textbook}");
         assert!((psi - 0.3 * (0.5_f64 / 0.2).ln() - (-0.3) * (0.5_f64 / 0.8).ln()).abs() < 0.01);
+    }
+
+    #[test]
+    fn the_latest_values_are_their_own_reference_in_the_same_bins() {
+        // A count that grows with the history's age: the latest fifth is its top fifth.
+        let values: Vec<f64> = (0..5000).map(f64::from).collect();
+        let d = Distribution::of(&values).with_recent(&values[4000..]);
+        d.check().unwrap();
+        let r = d.recent.as_ref().unwrap();
+        assert_eq!(r.shares.len(), d.shares.len());
+        assert!((r.mean - 4499.5).abs() < 1e-9);
+        assert_eq!(r.shares[..8].iter().sum::<f64>(), 0.0, "{r:?}");
+        // A batch like the latest: a major shift against all, none against the latest.
+        let batch = d.counts(values[4200..4800].iter().copied());
+        assert!(d.psi_of_counts(5000, &batch) > MAJOR);
+        assert!(d.recent_psi(1000, &batch).unwrap() < 0.01);
+        // Without the latest spread (a file before version 9) there is no such PSI.
+        let old = Distribution::of(&values);
+        assert!(old.recent_psi(1000, &batch).is_none());
+        // Latest shares that do not add up are refused.
+        let mut bad = d.clone();
+        bad.recent.as_mut().unwrap().shares[0] = 0.5;
+        assert!(bad.check().is_err());
     }
 
     #[test]

@@ -21,7 +21,7 @@ const RISK_BLOCK: usize = 4096;
 /// The `format` field every model file carries.
 pub const MODEL_FORMAT: &str = "changerisk-model";
 /// The model file version this build reads and writes.
-pub const MODEL_VERSION: u32 = 8;
+pub const MODEL_VERSION: u32 = 9;
 
 /// The oldest format version this build reads: version 2 files hold one learning rate
 /// and one L2 penalty where later versions hold lists, versions 2 and 3 have no
@@ -29,8 +29,9 @@ pub const MODEL_VERSION: u32 = 8;
 /// `smoothed_log_ratio` feature (nor the `author_expected_incidents` history column it
 /// reads), versions before 6 no `time` feature for the trees only (`trees_only`), and
 /// versions before 7 no record of the tree settings before they were sized to the
-/// history (`sized_from`), and versions before 8 no training distributions (`drift`
-/// needs them); the rest is the same.
+/// history (`sized_from`), versions before 8 no training distributions (`drift`
+/// needs them), and versions before 9 no spread of the latest training changes (`drift`
+/// then compares with all of them); the rest is the same.
 pub const OLDEST_MODEL_VERSION: u32 = 2;
 
 /// The largest log-odds a model file may give as an intercept, a coefficient or a
@@ -318,6 +319,24 @@ pub struct TrainingSummary {
     /// files before version 8).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub risk_distribution: Option<crate::drift::Distribution>,
+    /// The latest training changes, `drift`'s reference (not in files before version 9).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recent: Option<RecentSummary>,
+}
+
+/// The latest training changes: the last validation fold's slice (the rows Platt
+/// scaling is fitted on), whose spread every [`crate::drift::Distribution`] also keeps
+/// (`recent`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecentSummary {
+    /// How many, the last of the training changes in time order.
+    pub rows: usize,
+    /// The first one's time.
+    pub time_from: String,
+    pub positive_rate: f64,
+    /// Mean predicted risk of the final model over them.
+    pub mean_risk: f64,
 }
 
 /// One candidate of model selection and how it validated.
@@ -549,6 +568,38 @@ impl Model {
             if let Some(what) = without {
                 return Err(format!(
                     "{what} has no training distribution (\"distribution\" / \"risk_distribution\"), which format version 8 keeps for every feature and for the risks"
+                ));
+            }
+        }
+        // Version 9 files keep the latest training changes' spread too.
+        if self.format_version >= 9 {
+            let t = &self.training;
+            let recent_ok = t.recent.as_ref().is_some_and(|r| {
+                r.rows >= 1
+                    && r.rows <= t.rows
+                    && (0.0..=1.0).contains(&r.positive_rate)
+                    && (0.0..=1.0).contains(&r.mean_risk)
+            });
+            let without = self
+                .features
+                .iter()
+                .find(|f| f.distribution.as_ref().is_some_and(|d| d.recent.is_none()))
+                .map(|f| format!("feature '{}'", f.def.name))
+                .or_else(|| {
+                    t.risk_distribution
+                        .as_ref()
+                        .is_some_and(|d| d.recent.is_none())
+                        .then(|| "the training risks".to_string())
+                });
+            if !recent_ok {
+                return Err(format!(
+                    "its latest training changes (\"training\".\"recent\") are {:?}: format version 9 keeps them, expected 1 to {} rows and a positive rate and mean risk within 0..1",
+                    t.recent, t.rows
+                ));
+            }
+            if let Some(what) = without {
+                return Err(format!(
+                    "{what} has no spread of the latest training changes (\"recent\" in its distribution), which format version 9 keeps for every feature and for the risks"
                 ));
             }
         }

@@ -22,8 +22,8 @@ use crate::gbdt::{boost, Binned, BoostParams, Ensemble, Node, Validation};
 use crate::label::{LabelParams, LabelSummary};
 use crate::metrics::{log_loss, roc_auc, Metrics};
 use crate::model::{
-    sigmoid, GivenRates, LearnerChoice, LearnerParams, Model, ModelFeature, Platt, Tiers,
-    TrainingSummary, TreeParams, Trial, MODEL_FORMAT, MODEL_VERSION,
+    sigmoid, GivenRates, LearnerChoice, LearnerParams, Model, ModelFeature, Platt, RecentSummary,
+    Tiers, TrainingSummary, TreeParams, Trial, MODEL_FORMAT, MODEL_VERSION,
 };
 use crate::schema::format_timestamp;
 use crate::solver::{fit, Linear, NewtonParams};
@@ -935,6 +935,7 @@ pub fn train(set: TrainingSet, params: LearnerParams, ctx: TrainContext) -> Resu
             calibration,
             mean_training_risk: 0.0,
             risk_distribution: None,
+            recent: None,
         },
     };
     let train_probs = if model.trees.is_some() {
@@ -944,20 +945,33 @@ pub fn train(set: TrainingSet, params: LearnerParams, ctx: TrainContext) -> Resu
     };
     model.tiers = Tiers::from_risks(&train_probs, ctx.tier_percentiles);
     model.training.mean_training_risk = train_probs.iter().sum::<f64>() / n as f64;
-    model.training.risk_distribution = Some(Distribution::of(&train_probs));
+    // The latest training changes, `drift`'s reference: the slice calibration saw.
+    let recent = folds.last().expect("at least one fold").valid.start..n;
+    let recent_risks = &train_probs[recent.clone()];
+    model.training.recent = Some(RecentSummary {
+        rows: recent.len(),
+        time_from: format_timestamp(set.ts[recent.start]),
+        positive_rate: set.y[recent.clone()].iter().filter(|&&v| v).count() as f64
+            / recent.len() as f64,
+        mean_risk: recent_risks.iter().sum::<f64>() / recent.len() as f64,
+    });
+    model.training.risk_distribution =
+        Some(Distribution::of(&train_probs).with_recent(recent_risks));
     let importance = importance(&model, set.x);
-    // From evenly spaced rows, at most DISTRIBUTION_ROWS: shares to a tenth of a percent,
-    // without a pass down every column of a large matrix.
-    let step = n.div_ceil(DISTRIBUTION_ROWS).max(1);
-    let by_feature = set
-        .x
-        .slice(ndarray::s![..;step, ..])
-        .reversed_axes()
-        .as_standard_layout()
-        .into_owned();
-    let distributions: Vec<Distribution> = (0..by_feature.nrows())
+    // From evenly spaced rows, at most DISTRIBUTION_ROWS of all and of the latest:
+    // shares to a tenth of a percent, without a pass down every column of a large matrix.
+    let by_feature = |rows: Range<usize>| {
+        let step = rows.len().div_ceil(DISTRIBUTION_ROWS).max(1);
+        set.x
+            .slice(ndarray::s![rows;step, ..])
+            .reversed_axes()
+            .as_standard_layout()
+            .into_owned()
+    };
+    let (all, latest) = (by_feature(0..n), by_feature(recent));
+    let distributions: Vec<Distribution> = (0..all.nrows())
         .into_par_iter()
-        .map(|j| Distribution::of(&by_feature.row(j).to_vec()))
+        .map(|j| Distribution::of(&all.row(j).to_vec()).with_recent(&latest.row(j).to_vec()))
         .collect();
     for ((f, imp), d) in model.features.iter_mut().zip(importance).zip(distributions) {
         f.importance = imp;
