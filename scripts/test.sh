@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The test suite: sets up what the tests need beyond cargo (a Python venv with
-# scikit-learn for the independent metric checks and the notebook stack, and headless
-# Chromium for the report), then runs every test in the one release profile the binary
-# uses.
+# scikit-learn for the independent metric checks, the notebook stack, DuckDB and PySpark,
+# headless Chromium for the report and a Java runtime for Spark), then runs every test
+# in the one release profile the binary uses.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,5 +25,13 @@ if ! command -v chromium >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q chromium >/dev/null
 fi
 export CHANGERISK_CHROMIUM="$(command -v chromium)"
+
+# PySpark (in the venv) runs Spark SQL on a Java runtime.
+if ! command -v java >/dev/null 2>&1; then
+    echo "installing Debian's Java 17 runtime (Spark SQL test)" >&2
+    if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+    $sudo apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q openjdk-17-jre-headless >/dev/null
+fi
 
 cargo test --release "$@"

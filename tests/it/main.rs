@@ -16,4 +16,5 @@ mod learners;
 mod properties;
 mod report;
 mod sql;
+mod sql_spark;
 mod util;

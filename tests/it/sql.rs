@@ -3,7 +3,7 @@
 //! features and a config's own columns with gaps, odd names and quotes; logistic, trees
 //! and blends), and the command refuses bad usage with exit code 2.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::util::{
     at_hours, python, repo_root, run, shipped_model, tempdir, train_config, write_changes,
@@ -53,21 +53,47 @@ fn duckdb<A: AsRef<std::ffi::OsStr>>(
 }
 
 /// What the query reads.
-enum Reads<'a> {
+pub(crate) enum Reads<'a> {
     /// The `export` table in this format.
     Export(&'a str),
-    /// The changes and incidents files themselves (`--raw`), read by DuckDB's `read_csv`.
+    /// The changes and incidents files themselves (`--raw`): DuckDB's `read_csv`, or
+    /// tables of those names (Spark).
     Raw {
         changes: &'a str,
         incidents: Option<&'a str>,
     },
 }
 
+/// The dialect a query is written in, and so the engine that runs it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Dialect {
+    DuckDb,
+    Spark,
+}
+
+/// One query to run and what it must give.
+pub(crate) struct Case {
+    /// What it is, for messages (the model file and what it reads).
+    pub label: String,
+    pub query: PathBuf,
+    /// The export's scored changes (Parquet).
+    pub expected: PathBuf,
+    /// The tables a Spark query reads by name, and their files.
+    pub tables: Vec<(String, PathBuf)>,
+}
+
 /// Exports the history `inputs` (its `--changes` and `--incidents`) scored by `model`
-/// (in `dir`), writes the query over what `reads` says, runs it in DuckDB and asserts
-/// every change's logit, risk and tier equal the export's.
-fn assert_duckdb_scores_as_changerisk(dir: &Path, model: &Path, inputs: &[&str], reads: Reads) {
-    let out = dir.join("export");
+/// (in `dir`) and writes the query over what `reads` says in `dialect`, its files named
+/// by `tag` (`{tag}.sql`, `export_{tag}/`).
+pub(crate) fn write_case(
+    dir: &Path,
+    model: &Path,
+    inputs: &[&str],
+    reads: Reads,
+    dialect: Dialect,
+    tag: &str,
+) -> Case {
+    let out = dir.join(format!("export_{tag}"));
     let (model, out_text) = (model.display().to_string(), out.display().to_string());
     let export = [
         &[
@@ -77,7 +103,12 @@ fn assert_duckdb_scores_as_changerisk(dir: &Path, model: &Path, inputs: &[&str],
     ]
     .concat();
     run(dir, &export).success();
+    let spark = dialect == Dialect::Spark;
     let mut sql = vec!["sql".to_string(), "--model".into(), model.clone()];
+    if spark {
+        sql.extend(["--dialect".into(), "spark".into()]);
+    }
+    let mut tables = Vec::new();
     let format = match reads {
         Reads::Export(format) => {
             if format != "parquet" {
@@ -85,54 +116,76 @@ fn assert_duckdb_scores_as_changerisk(dir: &Path, model: &Path, inputs: &[&str],
                 run(dir, again).success();
             }
             let table = out.join(format!("changes.{format}"));
-            let reader = if format == "csv" {
-                "read_csv"
+            let from = if spark {
+                tables.push(("exported".to_string(), table));
+                "exported".to_string()
             } else {
-                "read_parquet"
+                let reader = if format == "csv" {
+                    "read_csv"
+                } else {
+                    "read_parquet"
+                };
+                format!("{reader}('{}')", table.display())
             };
-            sql.extend(["--from".into(), format!("{reader}('{}')", table.display())]);
+            sql.extend(["--from".into(), from]);
             format
         }
         Reads::Raw { changes, incidents } => {
-            sql.extend([
-                "--raw".into(),
-                "--from".into(),
-                format!("read_csv('{changes}')"),
-            ]);
+            let mut name = |table: &str, file: &str| {
+                if spark {
+                    tables.push((table.to_string(), dir.join(file)));
+                    table.to_string()
+                } else {
+                    format!("read_csv('{file}')")
+                }
+            };
+            sql.extend(["--raw".into(), "--from".into(), name("changes", changes)]);
             if let Some(incidents) = incidents {
-                sql.extend(["--incidents".into(), format!("read_csv('{incidents}')")]);
+                sql.extend(["--incidents".into(), name("incidents", incidents)]);
             }
             "raw"
         }
     };
-    let query = dir.join("score.sql");
+    let query = dir.join(format!("{tag}.sql"));
     sql.extend(["--output".into(), query.display().to_string()]);
     run(dir, sql).success();
-    let stdout = duckdb(dir, DUCKDB_CHECK, [query, out.join("changes.parquet")]);
-    let got: serde_json::Value = serde_json::from_str(&stdout).expect("the check's JSON");
+    Case {
+        label: format!("{model} ({format}, {dialect:?})"),
+        query,
+        expected: out.join("changes.parquet"),
+        tables,
+    }
+}
+
+/// Asserts a check's counts and differences (`got`, from [`DUCKDB_CHECK`] or Spark's):
+/// every change once, each logit within 1e-12, risk within 1e-14 and tier equal.
+pub(crate) fn assert_scores_equal(label: &str, got: &serde_json::Value) {
     let n = got["expected_rows"].as_u64().unwrap();
     assert!(n > 0);
     for key in ["rows", "ids", "matched"] {
-        assert_eq!(
-            got[key].as_u64(),
-            Some(n),
-            "{key} of {model} ({format}): {got}"
-        );
+        assert_eq!(got[key].as_u64(), Some(n), "{key} of {label}: {got}");
     }
-    assert_eq!(got["nulls"].as_u64(), Some(0), "{got}");
-    assert_eq!(got["tiers"].as_u64(), Some(0), "tiers differ: {got}");
+    assert_eq!(got["nulls"].as_u64(), Some(0), "{label}: {got}");
+    assert_eq!(
+        got["tiers"].as_u64(),
+        Some(0),
+        "tiers differ, {label}: {got}"
+    );
     let (dlogit, drisk) = (
         got["dlogit"].as_f64().unwrap(),
         got["drisk"].as_f64().unwrap(),
     );
-    assert!(
-        dlogit <= 1e-12,
-        "logits differ by {dlogit} ({model}, {format})"
-    );
-    assert!(
-        drisk <= 1e-14,
-        "risks differ by {drisk} ({model}, {format})"
-    );
+    assert!(dlogit <= 1e-12, "logits differ by {dlogit} ({label})");
+    assert!(drisk <= 1e-14, "risks differ by {drisk} ({label})");
+}
+
+/// Writes the query for `model` over what `reads` says, runs it in DuckDB and asserts
+/// every change's logit, risk and tier equal the export's.
+fn assert_duckdb_scores_as_changerisk(dir: &Path, model: &Path, inputs: &[&str], reads: Reads) {
+    let case = write_case(dir, model, inputs, reads, Dialect::DuckDb, "score");
+    let stdout = duckdb(dir, DUCKDB_CHECK, [case.query, case.expected]);
+    let got: serde_json::Value = serde_json::from_str(&stdout).expect("the check's JSON");
+    assert_scores_equal(&case.label, &got);
 }
 
 #[test]
@@ -180,7 +233,7 @@ fn duckdb_scores_the_shipped_history_as_changerisk_does() {
 /// categorical `team` (missing, rare levels pooled, a level with a quote and a backslash),
 /// numeric `t`, a name the query itself uses inside, and numeric `hour`, the config's own
 /// (not the calendar's, which only the built-in features have).
-fn write_history_with_gaps(dir: &Path) {
+pub(crate) fn write_history_with_gaps(dir: &Path) {
     let mut text = String::from("id,when,broke,\"size \"\"kb\"\"\",hot fix,team,t,hour\n");
     let mut state: u64 = 7;
     let mut next = || {
@@ -297,7 +350,7 @@ fn duckdb_scores_a_configs_own_columns_with_gaps_as_changerisk_does() {
 /// as text, an incident on a service no change touches, a named cause that started
 /// before its change, an incident at its cause's very second; spellings the loader
 /// accepts in any case.
-fn write_edge_history(dir: &Path) {
+pub(crate) fn write_edge_history(dir: &Path) {
     let mut changes = vec![
         ChangeRow::new("c1", &at_hours(9.0)),
         ChangeRow::new("p1", &at_hours(9.5)).on("payments", "bo"),
@@ -391,7 +444,7 @@ fn duckdb_links_incidents_and_counts_history_as_changerisk_does() {
 /// numeric and text ids, contract spellings in any case, incidents naming known, unknown,
 /// several and integer-form causes or none, text and numeric severities, some at a
 /// change's very second and some on a service no change touches.
-fn write_random_history(dir: &Path, seed: u64) {
+pub(crate) fn write_random_history(dir: &Path, seed: u64) {
     use rand::{Rng, SeedableRng};
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let n = rng.gen_range(30..120);
@@ -488,11 +541,10 @@ fn duckdb_scores_random_histories_as_changerisk_does() {
     }
 }
 
-#[test]
-fn duckdb_counts_a_label_configs_history_of_changes_as_changerisk_does() {
-    // Times in Unix milliseconds (ties included), a service and an author column, a
-    // label: the history counts changes only.
-    let dir = tempdir();
+/// A label config's history (`label.csv`, `label.toml`) with times in Unix milliseconds
+/// (ties included), a service and an author column and a label: the history counts
+/// changes only.
+pub(crate) fn write_label_history(dir: &Path) {
     let mut text = String::from("sha,ms,bad,repo,dev,churn\n");
     let mut state: u64 = 11;
     let mut next = || {
@@ -507,13 +559,19 @@ fn duckdb_counts_a_label_configs_history_of_changes_as_changerisk_does() {
         let bad = u8::from(churn > 300 || (repo == 2 && next() % 3 == 0));
         text.push_str(&format!("s{i},{ms},{bad},r{repo},d{dev},{churn}\n"));
     }
-    std::fs::write(dir.path().join("label.csv"), text).unwrap();
+    std::fs::write(dir.join("label.csv"), text).unwrap();
     std::fs::write(
-        dir.path().join("label.toml"),
+        dir.join("label.toml"),
         "[columns]\nid = \"sha\"\ntimestamp = \"ms\"\ntimestamp_format = \"unix_ms\"\nlabel = \"bad\"\n\
          service = \"repo\"\nauthor = \"dev\"\n\n[features]\nnumeric = [\"churn\"]\n",
     )
     .unwrap();
+}
+
+#[test]
+fn duckdb_counts_a_label_configs_history_of_changes_as_changerisk_does() {
+    let dir = tempdir();
+    write_label_history(dir.path());
     train_config(
         dir.path(),
         "label.toml",

@@ -307,6 +307,7 @@ pub fn small_changes() -> Vec<ChangeRow> {
 }
 
 /// A header and records, as read from or written to a CSV file.
+#[derive(Clone)]
 pub struct Records {
     pub header: Vec<String>,
     pub rows: Vec<Vec<String>>,
