@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use chrono::format::StrftimeItems;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -84,25 +85,29 @@ impl TimestampFormat {
                 (secs.is_finite() && secs.abs() < 1e17).then(|| secs.floor() as i64)
             }
             TimestampFormat::Pattern(p) => {
-                let s = s.trim();
+                let mut parsed = chrono::format::Parsed::new();
+                chrono::format::parse(&mut parsed, s.trim(), StrftimeItems::new(p)).ok()?;
+                // An hour without minutes (`%Y-%m-%d %H`) is on the hour.
+                if parsed.hour_mod_12().is_some() && parsed.minute().is_none() {
+                    parsed.set_minute(0).ok()?;
+                }
+                let letters = specifiers(p);
                 // A pattern with an offset is read with it: a naive parse reads `%z` and
                 // drops it, which would shift every time by its zone.
-                if specifiers(p).contains(&'z') {
-                    return chrono::DateTime::parse_from_str(s, p)
-                        .ok()
-                        .map(|t| t.timestamp());
+                if letters.contains(&'z') {
+                    return parsed.to_datetime().ok().map(|t| t.timestamp());
                 }
-                chrono::NaiveDateTime::parse_from_str(s, p)
-                    .map(|t| t.and_utc().timestamp())
-                    .or_else(|_| {
-                        chrono::NaiveDate::parse_from_str(s, p).map(|d| {
-                            d.and_hms_opt(0, 0, 0)
-                                .unwrap_or_default()
-                                .and_utc()
-                                .timestamp()
-                        })
-                    })
-                    .ok()
+                match parsed.to_naive_datetime_with_offset(0) {
+                    Ok(t) => Some(t.and_utc().timestamp()),
+                    // A date alone is its midnight; a time that cannot be completed (a
+                    // 12-hour hour without AM/PM) is no time, not its day's midnight.
+                    Err(_) if precision(&letters) == DAY_SECONDS => parsed
+                        .to_naive_date()
+                        .ok()
+                        .and_then(|d| d.and_hms_opt(0, 0, 0))
+                        .map(|t| t.and_utc().timestamp()),
+                    Err(_) => None,
+                }
             }
         }
     }
@@ -117,6 +122,24 @@ impl TimestampFormat {
                 .into(),
             TimestampFormat::Pattern(p) => format!("a timestamp in the format {p:?}"),
         }
+    }
+}
+
+const DAY_SECONDS: i64 = 86_400;
+
+/// The finest time a strftime pattern with conversion letters `letters` writes, in
+/// seconds: 1 with seconds (or a whole timestamp), 60 with minutes, 3,600 with hours, a
+/// day with none of them.
+fn precision(letters: &[char]) -> i64 {
+    let has = |any: &str| letters.iter().any(|c| any.contains(*c));
+    if has("STXrsc+") {
+        1
+    } else if has("MR") {
+        60
+    } else if has("HkIl") {
+        3_600
+    } else {
+        DAY_SECONDS
     }
 }
 
@@ -370,19 +393,36 @@ impl Config {
                     "timestamp_format {p:?} reads a time zone name (%Z), which cannot be converted to UTC (PST, IST and CST each name several zones): export the times with a numeric offset and read it with %z, or in UTC"
                 ));
             }
-            // A pattern must write a time and read it back to the same day: `%Q` is no
-            // pattern, and `%H:%M` has no date.
-            let probe = chrono::DateTime::parse_from_rfc3339("2024-03-05T06:07:08+00:00")
-                .expect("a valid probe time");
-            let mut written = String::new();
-            let back =
-                std::fmt::Write::write_fmt(&mut written, format_args!("{}", probe.format(&p)))
-                    .ok()
-                    .and_then(|()| TimestampFormat::Pattern(p.clone()).parse_cell(&written));
-            if back.is_none_or(|t| (t - probe.timestamp()).abs() >= 86_400) {
+            // A pattern must write a time and read it back to what it writes of it: `%Q`
+            // is no pattern, `%H:%M` has no date, and `%I` without `%p` reads 18:00 as
+            // 06:00. A morning and an evening time, each back to its second, minute, hour
+            // or day as the pattern's finest field.
+            let letters = specifiers(&p);
+            if letters.iter().any(|c| "Il".contains(*c))
+                && !letters.iter().any(|c| "pP".contains(*c))
+            {
                 return Err(format!(
-                    "timestamp_format {p:?} cannot read a time back to its date (a strftime pattern needs the year, month and day, such as \"%Y-%m-%d %H:%M\")"
+                    "timestamp_format {p:?} reads a 12-hour hour (%I or %l) without AM/PM (%p): 6 in the morning and 6 in the evening would read alike; read a 24-hour hour (%H) or add %p"
                 ));
+            }
+            let step = precision(&letters);
+            for probe in ["2024-03-05T06:07:08+00:00", "2024-03-05T18:07:08+00:00"] {
+                let probe = chrono::DateTime::parse_from_rfc3339(probe)
+                    .expect("a valid probe time")
+                    .timestamp();
+                let time = chrono::DateTime::from_timestamp(probe, 0).expect("a probe time");
+                let mut written = String::new();
+                let back =
+                    std::fmt::Write::write_fmt(&mut written, format_args!("{}", time.format(&p)))
+                        .ok()
+                        .and_then(|()| TimestampFormat::Pattern(p.clone()).parse_cell(&written));
+                let expected = probe - probe.rem_euclid(step);
+                if back != Some(expected) {
+                    return Err(format!(
+                        "timestamp_format {p:?} cannot read a time back to its date and the time it writes ({written:?} reads as {}; a strftime pattern needs the year, month and day, and minutes with an hour, such as \"%Y-%m-%d %H:%M\")",
+                        back.map_or("nothing".into(), crate::schema::format_timestamp)
+                    ));
+                }
             }
         }
         Ok(())
@@ -442,6 +482,33 @@ mod tests {
         assert_eq!(
             specifiers("%Y-%m-%d %H:%M:%S%.3f %:z %%Z"),
             "YmdHMSfz".chars().collect::<Vec<_>>()
+        );
+        // An hour without minutes is on the hour, not the day's midnight; a pattern
+        // with a time that cannot be completed reads no time.
+        let hour = TimestampFormat::Pattern("%Y-%m-%d %H".into());
+        assert_eq!(
+            hour.parse_cell("2015-12-31 16"),
+            TimestampFormat::Rfc3339.parse_cell("2015-12-31T16:00:00Z")
+        );
+        let t_hour = TimestampFormat::Pattern("%d/%m/%YT%H".into());
+        assert_eq!(
+            t_hour.parse_cell("31/12/2015T16"),
+            TimestampFormat::Rfc3339.parse_cell("2015-12-31T16:00:00Z")
+        );
+        let twelve = TimestampFormat::Pattern("%Y-%m-%d %I:%M".into());
+        assert_eq!(twelve.parse_cell("2015-12-31 04:12"), None);
+        let with_pm = TimestampFormat::Pattern("%Y-%m-%d %I:%M %p".into());
+        assert_eq!(
+            with_pm.parse_cell("2015-12-31 04:12 PM"),
+            TimestampFormat::Rfc3339.parse_cell("2015-12-31T16:12:00Z")
+        );
+        let minutes = TimestampFormat::Pattern("%Y-%m-%d %M".into());
+        assert_eq!(minutes.parse_cell("2015-12-31 12"), None);
+        // A date alone is its midnight.
+        let day = TimestampFormat::Pattern("%d.%m.%Y".into());
+        assert_eq!(
+            day.parse_cell("31.12.2015"),
+            TimestampFormat::Rfc3339.parse_cell("2015-12-31T00:00:00Z")
         );
         // A date with an offset and no time is not read as midnight UTC.
         let date = TimestampFormat::Pattern("%Y-%m-%d %z".into());

@@ -7,7 +7,10 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A cell that does not hold what its column requires.
-    #[error("{file} row {row}, column '{column}': {value:?} is not {expected}")]
+    #[error(
+        "{file} row {row}, column '{column}': {} is not {expected}",
+        excerpt(value)
+    )]
     BadValue {
         file: String,
         row: usize,
@@ -16,7 +19,10 @@ pub enum Error {
         expected: String,
     },
     /// A required column is absent.
-    #[error("{file}: missing required column '{column}' (columns present: {present})")]
+    #[error(
+        "{file}: missing required column '{column}' (columns present: {})",
+        shortened(present)
+    )]
     MissingColumn {
         file: String,
         column: String,
@@ -25,14 +31,17 @@ pub enum Error {
     /// A column is absent, but another differs from its name only in case, spaces,
     /// underscores, hyphens or invisible characters: taken as absent, an optional column
     /// would be defaulted.
-    #[error("{file}: no column '{column}', but column {found:?} differs from it only in case, spaces, underscores, hyphens or invisible characters; rename one to match the other")]
+    #[error("{file}: no column '{column}', but column {} differs from it only in case, spaces, underscores, hyphens or invisible characters; rename one to match the other", excerpt(found))]
     NearMissColumn {
         file: String,
         column: String,
         found: String,
     },
     /// The same change_id appears twice.
-    #[error("{file}: duplicate {column} {value:?} in rows {first} and {second}")]
+    #[error(
+        "{file}: duplicate {column} {} in rows {first} and {second}",
+        excerpt(value)
+    )]
     Duplicate {
         file: String,
         column: String,
@@ -102,5 +111,66 @@ impl Error {
     }
 }
 
+/// The most characters of an input value an error quotes: enough to recognise it, not a
+/// megabyte cell copied to the terminal.
+pub const QUOTED_CHARS: usize = 200;
+
+/// `value` quoted (as `{:?}` quotes it), its first [`QUOTED_CHARS`] characters only when
+/// it is longer, with its length.
+pub fn excerpt(value: &str) -> String {
+    match value.char_indices().nth(QUOTED_CHARS) {
+        None => format!("{value:?}"),
+        Some((end, _)) => format!(
+            "{:?}... ({} characters in all)",
+            &value[..end],
+            value.chars().count()
+        ),
+    }
+}
+
+/// `text` (a list of values, a message) whole, or its first and last parts when it is
+/// far longer than a reader reads, with how much is left out between.
+pub fn shortened(text: &str) -> String {
+    const KEEP: usize = 4 * QUOTED_CHARS;
+    let chars = text.chars().count();
+    if chars <= 3 * KEEP {
+        return text.to_string();
+    }
+    let head: String = text.chars().take(KEEP).collect();
+    let tail: String = text.chars().skip(chars - KEEP).collect();
+    format!(
+        "{head} ... ({} characters left out) ... {tail}",
+        chars - 2 * KEEP
+    )
+}
+
 /// Result alias used throughout the library.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_values_are_quoted_in_part_with_their_length() {
+        assert_eq!(excerpt("adminn"), "\"adminn\"");
+        let long = "y".repeat(5_000_000);
+        let quoted = excerpt(&long);
+        assert!(quoted.len() < 300, "{}", quoted.len());
+        assert!(
+            quoted.ends_with("... (5000000 characters in all)"),
+            "{quoted}"
+        );
+        // Cut on a character, not inside one.
+        let wide = "é".repeat(300);
+        assert!(excerpt(&wide).starts_with(&format!("{:?}", "é".repeat(200))[..401]));
+        let text = format!("start {} end", "x".repeat(100_000));
+        let short = shortened(&text);
+        assert!(
+            short.starts_with("start xx") && short.ends_with("xx end"),
+            "{short}"
+        );
+        assert!(short.contains("characters left out") && short.len() < 2_000);
+        assert_eq!(shortened("a, b"), "a, b");
+    }
+}

@@ -19,7 +19,10 @@ fn main() -> ExitCode {
         Err(err) => {
             // Not `eprintln!`, which panics when stderr itself cannot be written (a
             // full disk, a file size limit): the exit code says enough then.
-            let _ = writeln!(std::io::stderr(), "error: {err:#}");
+            // A message that quotes its input in full (a megabyte header) is cut in the
+            // middle: its start and end say what went wrong.
+            let message = changerisk::error::shortened(&format!("{err:#}"));
+            let _ = writeln!(std::io::stderr(), "error: {message}");
             ExitCode::from(err.exit_code())
         }
     }

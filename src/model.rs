@@ -460,14 +460,26 @@ impl Model {
         }
         // Read into the model's own fields, which refuse a repeated key (a map would
         // keep one of its values).
-        let mut model: Model = serde_json::from_str(&text).map_err(|e| {
-            let mut message = e.to_string();
+        // The error names the field it is at (`features[1].mean`), not only the line and
+        // column of a file written on one line.
+        let de = &mut serde_json::Deserializer::from_str(&text);
+        let mut model: Model = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let mut message = e.inner().to_string();
             // serde names the type, not the shapes it would have taken.
             if message.contains("untagged enum Node") {
                 message.push_str(
                     " (a tree node is a split {\"feature\", \"threshold\", \"left\", \"right\", \
-                     \"rows\"} or a leaf {\"value\", \"rows\"}, nothing else)",
+                     \"rows\"} or a leaf {\"value\", \"rows\"}, nothing else, with node indices \
+                     and feature numbers as whole numbers and finite thresholds)",
                 );
+            }
+            if path != "." {
+                // serde's words for a list longer than a fixed-length field.
+                if message.starts_with("trailing characters") {
+                    message.push_str(" (more values than the field holds)");
+                }
+                message = format!("at {path}: {message}");
             }
             Error::BadModel {
                 file: file.clone(),

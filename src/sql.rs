@@ -563,13 +563,15 @@ impl Writer<'_> {
         );
         for (column, kind) in self.inputs() {
             let c = d.ident(&column);
+            // The export renames an input that one of its own columns names (`risk`).
+            let exported = crate::export::input_column_name(self.model, &column);
             if column == TIME_COLUMN {
                 write!(sql, ", {} AS {c}", d.epoch_seconds(TIME_INPUT))
             } else if kind == InputKind::Numeric {
-                let value = d.nan_to_null(&self.numeric(&column));
+                let value = d.nan_to_null(&self.numeric(&exported));
                 write!(sql, ", {value} AS {c}")
             } else {
-                write!(sql, ", {c}")
+                write!(sql, ", {} AS {c}", d.ident(&exported))
             }
             .expect("writing to a string");
         }

@@ -45,6 +45,13 @@ impl Format {
     /// device or a pipe without one (`--output /dev/null`, a FIFO), and for a name of a
     /// descriptor (`/dev/stdout` is a file when the shell redirects it to one).
     pub fn of_output(path: &Path) -> Result<Format> {
+        if path.is_dir() {
+            return Err(Error::Usage(format!(
+                "{} is a directory; name the output file to write (such as {})",
+                path.display(),
+                path.join("scored.csv").display()
+            )));
+        }
         Format::of(path).or_else(|e| {
             let bare = path.extension().is_none_or(|x| x.is_empty());
             if bare && crate::output::written_in_place(path) {
@@ -163,6 +170,17 @@ fn refuse_not_text(bytes: &[u8], file: &str) -> Result<()> {
     if let Some(what) = not_a_table(bytes) {
         return Err(Error::Data(format!(
             "{file}: is named as a text table (CSV or JSON Lines), but its content is {what}"
+        )));
+    }
+    // A JSON array of objects (`[{...}, ...]`), which a CSV reader would take for a
+    // header of odd names.
+    let mut text = bytes
+        .iter()
+        .skip_while(|b| b.is_ascii_whitespace())
+        .filter(|b| !b.is_ascii_whitespace());
+    if text.next() == Some(&b'[') && text.next() == Some(&b'{') {
+        return Err(Error::Data(format!(
+            "{file}: is a JSON array of objects; changerisk reads JSON Lines, one object per line (convert it first: jq -c '.[]' FILE > FILE.jsonl)"
         )));
     }
     if bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF") {
@@ -1895,6 +1913,21 @@ pub const COUNT_LIMIT: u64 = 9_000_000_000_000_000;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_json_array_is_refused_as_not_json_lines() {
+        for text in [
+            "[{\"change_id\":\"a\"}]",
+            "  [\n  {\"a\": 1},\n {\"a\": 2}\n]\n",
+        ] {
+            let err = refuse_not_text(text.as_bytes(), "stdin")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("JSON array") && err.contains("jq -c"), "{err}");
+        }
+        // A header that starts with a bracket is a header.
+        assert!(refuse_not_text(b"[id],when\n1,2\n", "f.csv").is_ok());
+    }
 
     #[test]
     fn only_whole_marks_name_what_is_not_a_table() {

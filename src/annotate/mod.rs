@@ -570,7 +570,8 @@ fn name_source(err: Error, facts: &FactSet) -> Error {
                 .and_then(|c| facts.get(c).source.clone())
                 .unwrap_or_else(|| "the change".into());
             Error::Usage(format!(
-                "the change's {column} {value:?} (from {source}) is not {expected}"
+                "the change's {column} {} (from {source}) is not {expected}",
+                crate::error::excerpt(&value)
             ))
         }
         other => other,

@@ -31,9 +31,10 @@ impl ExportSettings {
             format,
             policy,
         } = args;
-        if output.is_file() {
+        // A file, a device (`/dev/null`) or a pipe: anything there but a directory.
+        if output.exists() && !output.is_dir() {
             return Err(Error::Usage(format!(
-                "--output {} is a file; export writes a directory of tables",
+                "--output {} is not a directory; export writes a directory of tables",
                 output.display()
             )));
         }

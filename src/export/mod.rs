@@ -158,12 +158,62 @@ fn frame_column(
     }
 }
 
+/// The name input column `column` (a config's or the contract's column as loaded, a
+/// calendar or history column) has in the changes table: its own, unless one of the
+/// table's own columns has it (`change_id`, `timestamp`, the `service` and `author` the
+/// config names, `label`, `risk`, `tier`, ..., `feature_<name>`, `contrib_<name>`); then
+/// with `input_` prefixes until neither those nor a column the config declares has it.
+/// `sql` reads the table by these names.
+pub fn input_column_name(model: &Model, column: &str) -> String {
+    let cols = &model.config.columns;
+    let features = &model.config.features;
+    let engine = |name: &str| {
+        OWN_COLUMNS.contains(&name)
+            || (name == "service" && cols.service.is_some())
+            || (name == "author" && cols.author.is_some())
+            || model.features.iter().any(|f| {
+                name.strip_prefix("feature_")
+                    .or_else(|| name.strip_prefix("contrib_"))
+                    == Some(f.def.name.as_str())
+            })
+    };
+    if !engine(column) {
+        return column.to_string();
+    }
+    let declared = |name: &str| {
+        [&features.numeric, &features.boolean, &features.categorical]
+            .iter()
+            .any(|list| list.iter().any(|c| c == name))
+    };
+    let mut name = format!("input_{column}");
+    while engine(&name) || declared(&name) {
+        name.insert_str(0, "input_");
+    }
+    name
+}
+
+/// The changes table's own columns, beside the role columns and each feature's
+/// `feature_` and `contrib_` columns.
+const OWN_COLUMNS: [&str; 10] = [
+    "change_id",
+    "timestamp",
+    "label",
+    "label_source",
+    "risk",
+    "logit",
+    "intercept",
+    "tier",
+    "policy",
+    "reasons",
+];
+
 /// The main table: one row per change (input order) with identity, the typed input,
 /// calendar and history columns, the model's feature values (`feature_<name>`), the
 /// label and how it was derived, `risk`, `logit`, `intercept`, `tier`, `policy`,
 /// `reasons`, each feature's contribution to the logit (`contrib_<name>`; with
-/// `intercept` they sum to `logit`), then the pass-through columns. A name already
-/// taken gets an `input_` prefix. Only the changes `rows` (a stretch of the history,
+/// `intercept` they sum to `logit`), then the pass-through columns. An input or
+/// pass-through column whose name one of those has gets an `input_` prefix
+/// ([`input_column_name`]). Only the changes `rows` (a stretch of the history,
 /// so that a large export is written a part at a time).
 pub fn changes_table(
     model: &Model,
@@ -224,7 +274,12 @@ pub fn changes_table(
             .par_iter()
             .map(|name| {
                 let column = history.frame.get(name).expect("listed from the frame");
-                frame_column(name, column, r(), &model.config.features)
+                let mut column = frame_column(name, column, r(), &model.config.features);
+                let exported = input_column_name(model, name);
+                if exported != *name {
+                    column.rename(exported.into());
+                }
+                column
             })
             .collect::<Vec<_>>(),
     );

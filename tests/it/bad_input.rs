@@ -40,6 +40,37 @@ fn misspelled_category_names_file_row_column_value_and_levels() {
 }
 
 #[test]
+fn a_huge_cell_or_header_is_quoted_in_part() {
+    let tmp = tempdir();
+    // A 2 MB cell: the message names the row and column and quotes its start and length.
+    let huge = "y".repeat(2_000_000);
+    let out = score_changes(tmp.path(), &spoiled(1, |r| r.permission_level = huge)).bad_input(&[
+        "changes.csv",
+        "row 2",
+        "permission_level",
+        "... (2000000 characters in all)",
+        "standard, elevated, admin",
+    ]);
+    assert!(out.stderr.len() < 1_000, "{} bytes", out.stderr.len());
+    // A 2 MB header cell: the list of the columns present is cut in the middle.
+    let mut text = "a".repeat(2_000_000);
+    text.push_str(",b\n1,2\n");
+    std::fs::write(tmp.path().join("header.csv"), text).unwrap();
+    let out = score(
+        tmp.path(),
+        Path::new("header.csv"),
+        None,
+        &tmp.path().join("scored.csv"),
+    )
+    .bad_input(&[
+        "header.csv",
+        "missing required column",
+        "characters left out",
+    ]);
+    assert!(out.stderr.len() < 3_000, "{} bytes", out.stderr.len());
+}
+
+#[test]
 fn misspelled_levels_of_every_enum_column_are_rejected() {
     for (column, value) in [
         ("ai_involvement", "agentic"),
@@ -751,6 +782,32 @@ fn model_file_of_another_format_version_is_rejected() {
 }
 
 #[test]
+fn a_model_field_of_the_wrong_shape_is_named_by_its_path() {
+    let shipped: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(shipped_model()).expect("the shipped model"))
+            .expect("JSON");
+    let mut text = shipped.clone();
+    text["features"][1]["mean"] = "NaN".into();
+    let mut four = shipped.clone();
+    four["tiers"]["thresholds"]
+        .as_array_mut()
+        .unwrap()
+        .push(0.9.into());
+    for (model, needles) in [
+        (text, ["at features[1].mean", "expected f64"]),
+        (
+            four,
+            ["at tiers.thresholds", "more values than the field holds"],
+        ),
+    ] {
+        let tmp = tempdir();
+        let mut all = vec!["model.json"];
+        all.extend(needles);
+        score_with_model(tmp.path(), model.to_string().as_bytes()).bad_input(&all);
+    }
+}
+
+#[test]
 fn version_2_and_3_model_files_still_score_the_same() {
     let shipped: serde_json::Value =
         serde_json::from_slice(&std::fs::read(shipped_model()).expect("the shipped model"))
@@ -1250,4 +1307,16 @@ fn model_trained_with_another_config_is_refused_before_any_work() {
         assert!(!run.stderr.contains("labels"), "{}", run.stderr);
     }
     assert!(!dir.path().join("export").exists() && !report.exists());
+}
+
+#[test]
+fn an_output_that_is_a_directory_is_named_as_one() {
+    let tmp = tempdir();
+    score(
+        &repo_root(),
+        &repo_root().join("data/new_changes.csv"),
+        None,
+        tmp.path(),
+    )
+    .bad_input(&["is a directory", "name the output file"]);
 }

@@ -286,7 +286,7 @@ fn malformed_configs_exit_2_naming_the_problem() {
         "incident_id,start_time,service,severity\n",
     )
     .unwrap();
-    let cases: [(&str, &str, &[&str]); 8] = [
+    let cases: [(&str, &str, &[&str]); 10] = [
         (
             "missing.toml",
             &ODD_CONFIG.replace("\"team\"", "\"squad\""),
@@ -321,6 +321,20 @@ fn malformed_configs_exit_2_naming_the_problem() {
             &[
                 "no_date.toml",
                 "\"%H:%M\" cannot read a time back to its date",
+            ],
+        ),
+        (
+            "twelve_hours.toml",
+            &ODD_CONFIG.replace("\"unix\"", "\"%Y-%m-%d %I:%M\""),
+            &["twelve_hours.toml", "without AM/PM (%p)"],
+        ),
+        (
+            "minutes_alone.toml",
+            &ODD_CONFIG.replace("\"unix\"", "\"%Y-%m-%d %M\""),
+            &[
+                "minutes_alone.toml",
+                "cannot read a time back to its date and the time it writes",
+                "reads as nothing",
             ],
         ),
         (

@@ -505,7 +505,10 @@ fn an_output_that_is_a_file_is_bad_usage() {
             &dir.path().join("taken").display().to_string(),
         ],
     )
-    .bad_input(&["is a file"]);
+    .bad_input(&["is not a directory", "a directory of tables"]);
+    // A device, too (the export cannot go into /dev/null).
+    run(&repo_root(), ["export", "--output", "/dev/null"])
+        .bad_input(&["/dev/null is not a directory"]);
 }
 
 /// The export is all or nothing: when one of its files cannot be written (here a

@@ -813,3 +813,71 @@ fn sql_writes_its_query_whole_and_refuses_bad_usage() {
         "nothing written on an error"
     );
 }
+
+#[test]
+fn an_input_named_like_an_export_column_is_exported_and_read_by_its_prefixed_name() {
+    // A label config whose own columns are called `risk` and `tier` and whose service
+    // column is also a categorical feature: the export renames them (`input_risk`,
+    // `input_tier`, `input_service`) beside its own `risk`, `tier` and `service`, and the
+    // query over the export reads them by those names.
+    let dir = tempdir();
+    let mut text = String::from("id,when,bad,service,risk,tier\n");
+    let mut state: u64 = 5;
+    let mut next = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as usize
+    };
+    for i in 0..1500 {
+        let (service, risk, tier) = (next() % 4, next() % 100, ["a", "b", "c"][next() % 3]);
+        let bad = u8::from(
+            risk > 70 || (service == 1 && next() % 4 == 0) || tier == "c" && next() % 5 == 0,
+        );
+        text.push_str(&format!(
+            "c{i},{},{bad},s{service},{risk},{tier}\n",
+            1_600_000_000 + i * 600
+        ));
+    }
+    std::fs::write(dir.path().join("named.csv"), text).unwrap();
+    std::fs::write(
+        dir.path().join("named.toml"),
+        "[columns]\nid = \"id\"\ntimestamp = \"when\"\ntimestamp_format = \"unix\"\nlabel = \"bad\"\n\
+         service = \"service\"\n\n[features]\nnumeric = [\"risk\"]\ncategorical = [\"service\", \"tier\"]\n",
+    )
+    .unwrap();
+    train_config(
+        dir.path(),
+        "named.toml",
+        "named.csv",
+        &["--quiet", "--learner", "blend"],
+    )
+    .success();
+    let model = dir.path().join("m.json");
+    assert_duckdb_scores_as_changerisk(
+        dir.path(),
+        &model,
+        &["--changes", "named.csv"],
+        Reads::Export("parquet"),
+    );
+    let exported = crate::util::read_table(&dir.path().join("export_score/changes.parquet"));
+    let names: Vec<&str> = exported
+        .get_column_names()
+        .iter()
+        .map(|n| n.as_str())
+        .collect();
+    for name in [
+        "service",
+        "input_service",
+        "risk",
+        "input_risk",
+        "tier",
+        "input_tier",
+    ] {
+        assert_eq!(
+            names.iter().filter(|n| **n == name).count(),
+            1,
+            "{name} in {names:?}"
+        );
+    }
+}
