@@ -92,9 +92,10 @@ impl TimestampFormat {
                     parsed.set_minute(0).ok()?;
                 }
                 let letters = specifiers(p);
-                // A pattern with an offset is read with it: a naive parse reads `%z` and
-                // drops it, which would shift every time by its zone.
-                if letters.contains(&'z') {
+                // A pattern with an offset (`%z`, or `%+`, ISO 8601 with one) is read with
+                // it: a naive parse reads it and drops it, which would shift every time by
+                // its zone.
+                if letters.contains(&'z') || letters.contains(&'+') {
                     return parsed.to_datetime().ok().map(|t| t.timestamp());
                 }
                 match parsed.to_naive_datetime_with_offset(0) {
@@ -141,6 +142,12 @@ fn precision(letters: &[char]) -> i64 {
     } else {
         DAY_SECONDS
     }
+}
+
+/// Whether a strftime pattern reads an hour but no minutes (`%Y-%m-%d %H`), which
+/// builds before model format 9 read as the day's midnight.
+pub fn reads_hours_only(pattern: &str) -> bool {
+    precision(&specifiers(pattern)) == 3_600
 }
 
 /// The conversion letters of a strftime pattern (`z` of `%z`, `%:z` and `%#z`; none
@@ -502,6 +509,13 @@ mod tests {
             with_pm.parse_cell("2015-12-31 04:12 PM"),
             TimestampFormat::Rfc3339.parse_cell("2015-12-31T16:12:00Z")
         );
+        // ISO 8601 with its offset (`%+`) is converted to UTC, as `%z` is.
+        let iso = TimestampFormat::Pattern("%+".into());
+        assert_eq!(
+            iso.parse_cell("2024-03-05T06:07:08-08:00"),
+            TimestampFormat::Rfc3339.parse_cell("2024-03-05T14:07:08Z")
+        );
+        assert!(reads_hours_only("%d.%m.%Y %H") && !reads_hours_only("%Y-%m-%d %H:%M"));
         let minutes = TimestampFormat::Pattern("%Y-%m-%d %M".into());
         assert_eq!(minutes.parse_cell("2015-12-31 12"), None);
         // A date alone is its midnight.

@@ -2,11 +2,13 @@
 //! and whether that calls for retraining.
 //!
 //! The model file keeps, for every feature and for the risk itself, how the training
-//! changes spread over ten bins ([`Distribution`]). A batch is compared bin by bin with
-//! the population stability index (PSI, the credit-scoring industry's measure: below 0.1
-//! stable, 0.1 to 0.25 a moderate shift, above 0.25 a major one); when the batch's
-//! outcomes are known, its observed incident rate is compared with the predicted one and
-//! its ROC-AUC with the model's own validation ROC-AUC.
+//! changes spread over ten bins ([`Distribution`]), all of them and the latest of them
+//! ([`Recent`]). A batch is compared bin by bin with the latest (all, for a file that
+//! keeps no latest spread) by the population stability index (PSI, the credit-scoring
+//! industry's measure: below 0.1 stable, 0.1 to 0.25 a moderate shift, above 0.25 a
+//! major one), and with all of them beside it; when the batch's outcomes are known, its
+//! observed incident rate is compared with the predicted one and its ROC-AUC with the
+//! model's own validation ROC-AUC.
 
 use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
@@ -394,13 +396,19 @@ impl Drift {
         } = tally;
         let t = &model.training;
         let rows = t.rows;
-        // The latest training changes when the file keeps enough of them; else all.
-        let recent = t.recent.as_ref().filter(|r| r.rows >= MIN_CHANGES);
+        // The latest training changes when the file keeps enough of them (version 9 on;
+        // its check makes sure every distribution has them too); else all.
+        let recent = t
+            .recent
+            .as_ref()
+            .filter(|r| model.format_version >= 9 && r.rows >= MIN_CHANGES);
         let reference_rows = recent.map_or(rows, |r| r.rows);
         let against = |d: &Distribution, counts: &Counts| {
             let all = d.psi_of_counts(rows, counts);
             let reference = match recent {
-                Some(_) => d.recent_psi(reference_rows, counts).unwrap_or(all),
+                Some(_) => d
+                    .recent_psi(reference_rows, counts)
+                    .expect("a version 9 file keeps every distribution's latest spread"),
                 None => all,
             };
             (reference, all)
@@ -501,7 +509,7 @@ impl Drift {
                 "the model's latest training changes are {}, too few to compare with (fewer than {MIN_CHANGES}): compared with all {rows} training changes",
                 r.rows
             ));
-        } else if t.recent.is_none() {
+        } else if recent.is_none() {
             drift.notes.push(format!(
                 "the model file (format version {}) keeps no spread of its latest training changes: compared with all {rows} training changes, whose counts that grow with the history's age shift against any later batch; retrain with this build to compare with the latest",
                 model.format_version
@@ -630,10 +638,17 @@ impl Drift {
                 String::new()
             }
         };
+        let against_all = if latest {
+            format!(
+                "; {:.3} against all training changes",
+                self.risk_psi_all_training
+            )
+        } else {
+            String::new()
+        };
         out.push_str(&format!(
-            "risk: PSI {:.3}{} ({}); mean risk {:.2}% against {:.2}% in {}\n",
+            "risk: PSI {:.3} ({}{against_all}); mean risk {:.2}% against {:.2}% in {}\n",
             self.risk_psi,
-            all(self.risk_psi_all_training),
             self.risk_level,
             100.0 * self.mean_risk,
             100.0 * self.reference_mean_risk,

@@ -538,6 +538,15 @@ impl Model {
         self.labelling
             .check()
             .map_err(|e| format!("its labelling: {e} {retrain}"))?;
+        // Builds before format 9 read an hour without minutes as the day's midnight: the
+        // model learned from times that its config now reads otherwise.
+        if let crate::config::TimestampFormat::Pattern(p) = self.config.timestamp_format() {
+            if self.format_version < 9 && crate::config::reads_hours_only(&p) {
+                return Err(format!(
+                    "its config's timestamp_format {p:?} reads an hour without minutes, which builds before model format 9 read as the day's midnight: the model was trained on those times; retrain it with this build"
+                ));
+            }
+        }
         for f in &self.features {
             // `train` scales by a standard deviation above 1e-12 (else 1) of values
             // within MAX_NUMBER, so means and scales beyond that (and its rounding)

@@ -369,7 +369,7 @@ impl Writer<'_> {
         line(match self.dialect {
             Dialect::Duckdb => "Scores equal `changerisk score`'s to the last bits of a double (LN(1 + x) stands in for ln_1p).".into(),
             Dialect::Spark => "Run by Spark SQL 3.5 in changerisk's tests, as by DuckDB, its scores equal `changerisk score`'s to the last bits of a double (LN(1 + x) stands in for ln_1p).".into(),
-            Dialect::Trino => "In DuckDB and Spark SQL this query's scores equal `changerisk score`'s to the last bits of a double; its trino form is written to the engine's documentation but not run by changerisk's tests.".into(),
+            Dialect::Trino => "Its duckdb and spark forms, run by changerisk's tests, give `changerisk score`'s scores to the last bits of a double; this trino form is written to the engine's documentation but not run by them.".into(),
         });
         let cols = &m.config.columns;
         let timestamp = match self.dialect {

@@ -175,6 +175,8 @@ fn refuse_not_text(bytes: &[u8], file: &str) -> Result<()> {
     // A JSON array of objects (`[{...}, ...]`), which a CSV reader would take for a
     // header of odd names.
     let mut text = bytes
+        .strip_prefix(b"\xEF\xBB\xBF")
+        .unwrap_or(bytes)
         .iter()
         .skip_while(|b| b.is_ascii_whitespace())
         .filter(|b| !b.is_ascii_whitespace());
@@ -1919,6 +1921,7 @@ mod tests {
         for text in [
             "[{\"change_id\":\"a\"}]",
             "  [\n  {\"a\": 1},\n {\"a\": 2}\n]\n",
+            "\u{feff}[{\"a\": 1}]",
         ] {
             let err = refuse_not_text(text.as_bytes(), "stdin")
                 .unwrap_err()

@@ -156,10 +156,9 @@ impl Dialect {
 
 /// A window over the events of one group (`g`) strictly before each row's second, from
 /// `seconds` before it (or from the start).
-fn before(group: bool, seconds: Option<i64>) -> String {
-    let partition = if group { "PARTITION BY g " } else { "" };
+fn before(partition: &str, seconds: Option<i64>) -> String {
     let from = seconds.map_or("UNBOUNDED".to_string(), |s| s.to_string());
-    format!("({partition}ORDER BY t RANGE BETWEEN {from} PRECEDING AND 1 PRECEDING)")
+    format!("(PARTITION BY {partition} ORDER BY t RANGE BETWEEN {from} PRECEDING AND 1 PRECEDING)")
 }
 
 impl Writer<'_> {
@@ -287,7 +286,7 @@ impl Writer<'_> {
             );
         }
         sql.push_str("\n)");
-        let all = before(true, None);
+        let all = before("g", None);
         write!(
             sql,
             ",\nservice_counts AS (\n  SELECT * FROM (\n    SELECT id, t,\n      \
@@ -298,20 +297,31 @@ impl Writer<'_> {
              COALESCE(SUM(is_change) OVER {all}, 0) AS prior_changes,\n      \
              COALESCE(SUM(is_caused) OVER {all}, 0) AS incident_changes\n    \
              FROM service_events\n  ) AS s\n  WHERE id IS NOT NULL\n)",
-            before(true, Some(7 * DAY)),
-            before(true, Some(30 * DAY)),
-            before(true, Some(7 * DAY)),
+            before("g", Some(7 * DAY)),
+            before("g", Some(30 * DAY)),
+            before("g", Some(7 * DAY)),
         )
         .expect("writing to a string");
         // The whole timeline's rate of incident-causing changes just before each change,
-        // which each service's rate is shrunk towards for the expected incidents.
-        let global = before(false, None);
+        // which each service's rate is shrunk towards for the expected incidents: the
+        // events of the days before the change's (a running sum over one row a day), and
+        // those of its own day before it (a window partitioned by day), so that no window
+        // runs over every event in one partition (one task in Spark).
+        let same_day = before("d", None);
         write!(
             sql,
-            ",\noverall AS (\n  SELECT * FROM (\n    SELECT id,\n      \
-             COALESCE(SUM(is_change) OVER {global}, 0) AS changes,\n      \
-             COALESCE(SUM(is_caused) OVER {global}, 0) AS caused\n    \
-             FROM service_events WHERE is_incident = 0\n  ) AS o\n  WHERE id IS NOT NULL\n)",
+            ",\noverall_events AS (\n  SELECT id, t, CAST(FLOOR(t / {DAY}) AS BIGINT) AS d, is_change, is_caused\n  \
+             FROM service_events WHERE is_incident = 0\n),\n\
+             overall_days AS (\n  SELECT d,\n    \
+             COALESCE(SUM(changes) OVER (ORDER BY d ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS changes_before,\n    \
+             COALESCE(SUM(caused) OVER (ORDER BY d ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS caused_before\n  \
+             FROM (SELECT d, SUM(is_change) AS changes, SUM(is_caused) AS caused FROM overall_events GROUP BY d) AS per_day\n),\n\
+             overall AS (\n  SELECT o.id, y.changes_before + o.changes AS changes, y.caused_before + o.caused AS caused\n  \
+             FROM (\n    SELECT id, d,\n      \
+             COALESCE(SUM(is_change) OVER {same_day}, 0) AS changes,\n      \
+             COALESCE(SUM(is_caused) OVER {same_day}, 0) AS caused\n    \
+             FROM overall_events\n  ) AS o JOIN overall_days y ON y.d = o.d\n  \
+             WHERE o.id IS NOT NULL\n)",
         )
         .expect("writing to a string");
         let w = super::number(SERVICE_EXPECTATION_WEIGHT)?;

@@ -1320,3 +1320,56 @@ fn an_output_that_is_a_directory_is_named_as_one() {
     )
     .bad_input(&["is a directory", "name the output file"]);
 }
+
+#[test]
+fn a_model_from_before_hours_were_read_without_minutes_is_refused() {
+    // A config reading `2024-01-01 05` with `%Y-%m-%d %H`: this build reads 05:00, and
+    // builds before model format 9 read midnight, so their models learned from other
+    // times and are refused.
+    let tmp = tempdir();
+    let dir = tmp.path();
+    let mut text = String::from("id,when,bad,x\n");
+    for i in 0..400 {
+        let bad = u8::from(i % 7 == 0 || i % 11 == 0);
+        text.push_str(&format!(
+            "c{i},2024-01-{:02} {:02},{bad},{}\n",
+            1 + i / 24 % 28,
+            i % 24,
+            (i * 37) % 100
+        ));
+    }
+    std::fs::write(dir.join("hours.csv"), text).unwrap();
+    std::fs::write(
+        dir.join("hours.toml"),
+        "[columns]\nid = \"id\"\ntimestamp = \"when\"\ntimestamp_format = \"%Y-%m-%d %H\"\nlabel = \"bad\"\n\n[features]\nnumeric = [\"x\"]\n",
+    )
+    .unwrap();
+    train_config(
+        dir,
+        "hours.toml",
+        "hours.csv",
+        &["--quiet", "--learner", "logistic"],
+    )
+    .success();
+    let score_with = |model: &str| {
+        run(
+            dir,
+            [
+                "score",
+                "--quiet",
+                "--model",
+                model,
+                "--changes",
+                "hours.csv",
+                "--output",
+                "scored.csv",
+            ],
+        )
+    };
+    score_with("m.json").success();
+    let mut old: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("m.json")).unwrap()).unwrap();
+    old["format_version"] = 8.into();
+    std::fs::write(dir.join("old.json"), old.to_string()).unwrap();
+    score_with("old.json").bad_input(&["old.json", "reads an hour without minutes", "retrain"]);
+}

@@ -150,7 +150,10 @@ pub(crate) fn write_case(
     sql.extend(["--output".into(), query.display().to_string()]);
     run(dir, sql).success();
     Case {
-        label: format!("{model} ({format}, {dialect:?})"),
+        label: format!(
+            "{model} ({format}, {dialect:?}, {})",
+            dir.join(tag).display()
+        ),
         query,
         expected: out.join("changes.parquet"),
         tables,
