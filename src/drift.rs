@@ -504,7 +504,12 @@ impl Drift {
             because: Vec::new(),
             notes: Vec::new(),
         };
-        if let Some(r) = t.recent.as_ref().filter(|r| r.rows < MIN_CHANGES) {
+        let version_9 = model.format_version >= 9;
+        if let Some(r) = t
+            .recent
+            .as_ref()
+            .filter(|r| version_9 && r.rows < MIN_CHANGES)
+        {
             drift.notes.push(format!(
                 "the model's latest training changes are {}, too few to compare with (fewer than {MIN_CHANGES}): compared with all {rows} training changes",
                 r.rows

@@ -160,3 +160,183 @@ proptest! {
         read_or_named(load_changes(&path, &config, Read::Unlabelled), "mangled_changes.jsonl")?;
     }
 }
+
+/// Pieces of strftime patterns: the date in its usual orders, then an optional time of
+/// any precision (12-hour hours with and without AM/PM, seconds without minutes, a
+/// whole timestamp), an optional offset.
+const DATES: [&str; 7] = [
+    "%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y", "%Y%m%d", "%d.%m.%Y", "%Y/%j", "%e %b %Y",
+];
+const TIMES: [&str; 14] = [
+    "",
+    " %H",
+    "T%H",
+    " %H:%M",
+    " %H:%M:%S",
+    " %H%M",
+    " %k:%M",
+    " %I:%M %p",
+    " %I:%M",
+    " %l %p",
+    " %M",
+    " %H %S",
+    " %T",
+    " %R",
+];
+const OFFSETS: [&str; 3] = ["", " %z", "%:z"];
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// A timestamp pattern the config check accepts reads back every time it writes, to
+    /// the finest field it writes (second, minute, hour or day), in any zone its offset
+    /// names; only those whose time cannot be read whole are refused, naming the pattern.
+    #[test]
+    fn timestamp_patterns_read_back_what_they_write_or_are_refused(
+        date in 0..DATES.len(),
+        time in 0..TIMES.len(),
+        offset in 0..OFFSETS.len(),
+        secs in 40_000_000i64..4_000_000_000i64,
+        zone_minutes in -720i32..720,
+    ) {
+        let pattern = format!("{}{}{}", DATES[date], TIMES[time], OFFSETS[offset]);
+        let toml = format!(
+            "[columns]\nid = \"id\"\ntimestamp = \"t\"\ntimestamp_format = \"{pattern}\"\nlabel = \"y\"\n\n[features]\nnumeric = [\"x\"]\n"
+        );
+        let config = match Config::parse(&toml, "c.toml") {
+            Ok(config) => config,
+            Err(e) => {
+                let message = e.to_string();
+                prop_assert!(message.contains("c.toml") && message.contains(&pattern), "{message}");
+                // Only a pattern whose time cannot be read whole is refused: a 12-hour
+                // hour without AM/PM, minutes without an hour, seconds without minutes, an
+                // offset without a time.
+                let ambiguous = matches!(TIMES[time], " %I:%M" | " %M" | " %H %S")
+                    || (TIMES[time].is_empty() && !OFFSETS[offset].is_empty());
+                prop_assert!(ambiguous, "{:?} refused: {}", pattern, message);
+                return Ok(());
+            }
+        };
+        let step = match TIMES[time] {
+            "" => 86_400,
+            " %H" | "T%H" | " %l %p" => 3_600,
+            " %H:%M" | " %H%M" | " %k:%M" | " %I:%M %p" | " %R" => 60,
+            _ => 1,
+        };
+        // Written in a zone of its own when the pattern has an offset (whole minutes).
+        let zone = if OFFSETS[offset].is_empty() { 0 } else { zone_minutes * 60 };
+        let offset_zone = chrono::FixedOffset::east_opt(zone).unwrap();
+        let local = chrono::DateTime::from_timestamp(secs, 0).unwrap().with_timezone(&offset_zone);
+        let written = local.format(&pattern).to_string();
+        let read = config.timestamp_format().parse_cell(&written);
+        // The pattern's own fields are local: truncated there, then back to UTC.
+        let local_secs = secs + i64::from(zone);
+        let expected = local_secs - local_secs.rem_euclid(step) - i64::from(zone);
+        prop_assert_eq!(read, Some(expected), "{:?} written as {:?}", pattern, written);
+    }
+}
+
+/// Every leaf of a JSON value, as a path of keys and indices.
+fn leaves(value: &serde_json::Value, path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            out.push(path.clone());
+            for (k, v) in map {
+                path.push(k.clone());
+                leaves(v, path, out);
+                path.pop();
+            }
+        }
+        serde_json::Value::Array(items) => {
+            out.push(path.clone());
+            for (i, v) in items.iter().enumerate() {
+                path.push(i.to_string());
+                leaves(v, path, out);
+                path.pop();
+            }
+        }
+        _ => out.push(path.clone()),
+    }
+}
+
+/// The shipped model's JSON, and every path in it.
+static SHIPPED_MODEL: LazyLock<(serde_json::Value, Vec<Vec<String>>)> = LazyLock::new(|| {
+    let value: serde_json::Value =
+        serde_json::from_str(include_str!("../../models/model.json")).expect("the shipped model");
+    let mut paths = Vec::new();
+    leaves(&value, &mut Vec::new(), &mut paths);
+    (value, paths)
+});
+
+/// Values a mangled model file may hold where a number, a list or an object was.
+fn odd_value(kind: u8) -> serde_json::Value {
+    use serde_json::json;
+    match kind % 10 {
+        0 => json!(null),
+        1 => json!("NaN"),
+        2 => json!(-1),
+        3 => json!(1e308),
+        4 => json!(18446744073709551615u64),
+        5 => json!([]),
+        6 => json!({}),
+        7 => json!(0.5),
+        8 => json!(""),
+        _ => json!(true),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// A model file with one value replaced, one key removed or one list grown loads or
+    /// is refused with an error naming the file (and, below its top level, the field);
+    /// one that loads scores a row of zeros and a row of missing values without a panic.
+    #[test]
+    fn mangled_model_files_load_or_are_refused_by_name(
+        pick in any::<prop::sample::Index>(),
+        how in 0u8..3,
+        kind in any::<u8>(),
+    ) {
+        let (shipped, paths) = &*SHIPPED_MODEL;
+        let path = pick.get(paths);
+        let mut model = shipped.clone();
+        let mut at = &mut model;
+        for key in path {
+            at = match at {
+                serde_json::Value::Object(map) => map.get_mut(key).unwrap(),
+                serde_json::Value::Array(items) => &mut items[key.parse::<usize>().unwrap()],
+                _ => unreachable!("a path goes through objects and lists"),
+            };
+        }
+        let edited = match (how, &mut *at) {
+            (1, serde_json::Value::Object(map)) if !map.is_empty() => {
+                let key = map.keys().nth(usize::from(kind) % map.len()).unwrap().clone();
+                map.remove(&key);
+                true
+            }
+            (2, serde_json::Value::Array(items)) => {
+                items.push(odd_value(kind));
+                true
+            }
+            _ => false,
+        };
+        if !edited {
+            *at = odd_value(kind);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("mangled_model.json");
+        std::fs::write(&file, model.to_string()).unwrap();
+        match changerisk::model::Model::load(&file) {
+            Err(e) => {
+                let message = e.to_string();
+                prop_assert!(message.contains("mangled_model.json"), "{message}");
+            }
+            Ok(m) => {
+                let n = m.features.len();
+                for fill in [0.0, f64::NAN] {
+                    let _ = m.score_row(ndarray::Array1::from_elem(n, fill).view());
+                }
+            }
+        }
+    }
+}

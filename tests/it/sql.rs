@@ -182,6 +182,24 @@ pub(crate) fn assert_scores_equal(label: &str, got: &serde_json::Value) {
     assert!(drisk <= 1e-14, "risks differ by {drisk} ({label})");
 }
 
+/// Trains a blend (`model`, in `dir`) on the shipped history with `flags`.
+pub(crate) fn train_shipped_blend(dir: &Path, model: &str, flags: &[&str]) {
+    let root = repo_root();
+    let changes = root.join("data/changes.csv").display().to_string();
+    let incidents = root.join("data/incidents.csv").display().to_string();
+    let args = [
+        &["train", "--quiet", "--learner", "blend", "--model", model][..],
+        &["--changes", &changes, "--incidents", &incidents],
+        flags,
+    ]
+    .concat();
+    run(dir, args).success();
+}
+
+/// The flags of a blend whose labelling ignores severities 4 and 5 and attributes within
+/// 2 hours.
+pub(crate) const STRICT: [&str; 4] = ["--max-severity", "3", "--attribution-window", "2h"];
+
 /// Writes the query for `model` over what `reads` says, runs it in DuckDB and asserts
 /// every change's logit, risk and tier equal the export's.
 fn assert_duckdb_scores_as_changerisk(dir: &Path, model: &Path, inputs: &[&str], reads: Reads) {
@@ -205,19 +223,7 @@ fn duckdb_scores_the_shipped_history_as_changerisk_does() {
         &inputs,
         Reads::Export("parquet"),
     );
-    let train = [
-        &[
-            "train",
-            "--quiet",
-            "--learner",
-            "blend",
-            "--model",
-            "blend.json",
-        ],
-        &inputs[..],
-    ]
-    .concat();
-    run(dir.path(), train).success();
+    train_shipped_blend(dir.path(), "blend.json", &[]);
     let blend = dir.path().join("blend.json");
     assert_duckdb_scores_as_changerisk(dir.path(), &blend, &inputs, Reads::Export("parquet"));
     // CSV: an empty `ai_tool` reads back as NULL, which the query reads as changerisk does.
@@ -411,28 +417,7 @@ fn duckdb_links_incidents_and_counts_history_as_changerisk_does() {
     assert_duckdb_scores_as_changerisk(dir.path(), &shipped_model(), &inputs, raw());
     // A model whose labelling ignores severities 4 and 5 and attributes within 2 hours,
     // with trees: its query links and counts by those settings.
-    let root = repo_root();
-    let shipped = [
-        root.join("data/changes.csv").display().to_string(),
-        root.join("data/incidents.csv").display().to_string(),
-    ];
-    let train = [
-        "train",
-        "--quiet",
-        "--learner",
-        "blend",
-        "--max-severity",
-        "3",
-        "--attribution-window",
-        "2h",
-        "--changes",
-        &shipped[0],
-        "--incidents",
-        &shipped[1],
-        "--model",
-        "strict.json",
-    ];
-    run(dir.path(), train).success();
+    train_shipped_blend(dir.path(), "strict.json", &STRICT);
     let strict = dir.path().join("strict.json");
     assert_duckdb_scores_as_changerisk(dir.path(), &strict, &inputs, raw());
     let query = std::fs::read_to_string(dir.path().join("score.sql")).unwrap();

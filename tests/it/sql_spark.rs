@@ -7,8 +7,9 @@
 use std::path::{Path, PathBuf};
 
 use crate::sql::{
-    assert_scores_equal, write_case, write_edge_history, write_history_with_gaps,
-    write_label_history, write_random_history, Case, Dialect, Reads,
+    assert_scores_equal, train_shipped_blend, write_case, write_edge_history,
+    write_history_with_gaps, write_label_history, write_random_history, Case, Dialect, Reads,
+    STRICT,
 };
 use crate::util::{python, read_records, repo_root, run, shipped_model, tempdir, train_config};
 
@@ -142,19 +143,7 @@ fn spark_scores_and_refuses_as_changerisk_and_duckdb_do() {
         Dialect::Spark,
         "shipped",
     ));
-    let train = [
-        &[
-            "train",
-            "--quiet",
-            "--learner",
-            "blend",
-            "--model",
-            "blend.json",
-        ],
-        &shipped[..],
-    ]
-    .concat();
-    run(dir, train).success();
+    train_shipped_blend(dir, "blend.json", &[]);
     let raw = Reads::Raw {
         changes: &changes,
         incidents: Some(&incidents),
@@ -189,23 +178,7 @@ fn spark_scores_and_refuses_as_changerisk_and_duckdb_do() {
         Dialect::Spark,
         "edge",
     ));
-    let strict = [
-        &[
-            "train",
-            "--quiet",
-            "--learner",
-            "blend",
-            "--max-severity",
-            "3",
-            "--attribution-window",
-            "2h",
-            "--model",
-            "strict.json",
-        ],
-        &shipped[..],
-    ]
-    .concat();
-    run(dir, strict).success();
+    train_shipped_blend(dir, "strict.json", &STRICT);
     cases.push(write_case(
         dir,
         &dir.join("strict.json"),
