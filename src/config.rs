@@ -426,7 +426,7 @@ impl Config {
                 let expected = probe - probe.rem_euclid(step);
                 if back != Some(expected) {
                     return Err(format!(
-                        "timestamp_format {p:?} cannot read a time back to its date and the time it writes ({written:?} reads as {}; a strftime pattern needs the year, month and day, and minutes with an hour, such as \"%Y-%m-%d %H:%M\")",
+                        "timestamp_format {p:?} does not read back the time it writes ({written:?} reads as {}): a strftime pattern needs the year, month and day, minutes with an hour, and specifiers that read what they write (such as \"%Y-%m-%d %H:%M\")",
                         back.map_or("nothing".into(), crate::schema::format_timestamp)
                     ));
                 }

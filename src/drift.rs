@@ -264,8 +264,11 @@ pub struct Outcomes {
     pub mean_risk: f64,
     /// Observed over predicted incidents on the reference changes: the model's own
     /// in-sample ratio (on all training changes it differs from 1 when the rate moved, as
-    /// Platt scaling fits the latest slice), against which the batch's ratio is compared.
+    /// Platt scaling fits the latest slice), against which the batch's ratio is compared;
+    /// all training changes' when the latest hold fewer than 10 incident-causing changes.
     pub reference_ratio: f64,
+    /// The changes `reference_ratio` is measured on: [`LATEST`] or [`ALL`].
+    pub ratio_reference: &'static str,
     /// (observed - predicted incidents, the prediction scaled by `reference_ratio`) /
     /// their standard deviation under the model.
     pub calibration_z: f64,
@@ -318,6 +321,11 @@ const CALIBRATION_SHARE: f64 = 0.2;
 /// Fewest changes of each outcome for the batch's ROC-AUC to be compared.
 const FEWEST_FOR_AUC: usize = 10;
 
+/// Fewest incident-causing changes among the latest training changes for their ratio of
+/// observed to predicted incidents to be the batch's expectation (else all training
+/// changes' ratio is).
+const FEWEST_FOR_RATIO: usize = 10;
+
 /// Fewest changes for advice: a batch of `n` changes shows a PSI of about
 /// `(bins - 1) / n` from sampling alone (0.045 at 200 over ten bins, 0.09 at 100). The
 /// latest training changes are the reference from as many.
@@ -327,6 +335,15 @@ pub const MIN_CHANGES: usize = 200;
 pub const LATEST: &str = "latest training changes";
 /// [`Drift::reference`] when it is compared with all of them.
 pub const ALL: &str = "all training changes";
+
+/// A reference ([`LATEST`] or [`ALL`]) in words, after "in" or "on".
+fn in_words(reference: &str) -> &'static str {
+    if reference == LATEST {
+        "the latest training changes"
+    } else {
+        "all training changes"
+    }
+}
 
 /// A batch's counts, gathered chunk by chunk ([`Tally::add`]) so that no chunk's
 /// feature matrix outlives it.
@@ -448,10 +465,17 @@ impl Drift {
                 against(d, &counts)
             });
         let mean_risk = risks.iter().sum::<f64>() / risks.len().max(1) as f64;
-        let (reference_rate, reference_mean_risk) = recent
-            .map_or((t.positive_rate, t.mean_training_risk), |r| {
-                (r.positive_rate, r.mean_risk)
-            });
+        let reference_mean_risk = recent.map_or(t.mean_training_risk, |r| r.mean_risk);
+        // Observed over predicted incidents: the latest training changes' when they hold
+        // enough incident-causing changes to say it, else all of them.
+        let ratio_of =
+            |rate: f64, mean: f64| Some(rate / mean).filter(|r| mean > 0.0 && r.is_finite());
+        let latest_ratio = recent
+            .filter(|r| (r.positive_rate * r.rows as f64).round() >= FEWEST_FOR_RATIO as f64)
+            .and_then(|r| ratio_of(r.positive_rate, r.mean_risk));
+        let reference_ratio = latest_ratio
+            .or_else(|| ratio_of(t.positive_rate, t.mean_training_risk))
+            .unwrap_or(1.0);
         let outcomes = outcomes.map(|known| {
             let (p, y): (Vec<f64>, Vec<bool>) = risks
                 .iter()
@@ -460,11 +484,6 @@ impl Drift {
                 .unzip();
             let positives = y.iter().filter(|&&v| v).count();
             let negatives = y.len() - positives;
-            let reference_ratio = if reference_mean_risk > 0.0 {
-                reference_rate / reference_mean_risk
-            } else {
-                1.0
-            };
             let scaled: Vec<f64> = p.iter().map(|&p| (reference_ratio * p).min(1.0)).collect();
             let expected: f64 = scaled.iter().sum();
             let variance: f64 = scaled.iter().map(|p| p * (1.0 - p)).sum();
@@ -477,6 +496,7 @@ impl Drift {
                 observed_rate: positives as f64 / y.len().max(1) as f64,
                 mean_risk: p.iter().sum::<f64>() / p.len().max(1) as f64,
                 reference_ratio,
+                ratio_reference: if latest_ratio.is_some() { LATEST } else { ALL },
                 calibration_z: (positives as f64 - expected) / variance.sqrt().max(1e-12),
                 roc_auc: auc,
                 roc_auc_interval: auc.map(|a| auc_interval(a, positives, negatives)),
@@ -518,6 +538,14 @@ impl Drift {
             drift.notes.push(format!(
                 "the model file (format version {}) keeps no spread of its latest training changes: compared with all {rows} training changes, whose counts that grow with the history's age shift against any later batch; retrain with this build to compare with the latest",
                 model.format_version
+            ));
+        }
+        if let (Some(r), None, true) = (recent, latest_ratio, drift.outcomes.is_some()) {
+            drift.notes.push(format!(
+                "the latest {} training changes hold {:.0} that caused incidents (mean risk {:.4}%), too few to set the expected ratio of observed to predicted incidents: all training changes' ratio is used",
+                r.rows,
+                r.positive_rate * r.rows as f64,
+                100.0 * r.mean_risk
             ));
         }
         drift.advise();
@@ -585,7 +613,7 @@ impl Drift {
                     100.0 * o.mean_risk,
                     ratio,
                     o.reference_ratio,
-                    self.compared_with(),
+                    in_words(o.ratio_reference),
                     o.calibration_z
                 ));
             }
@@ -614,11 +642,7 @@ impl Drift {
 
     /// The reference changes in words, after "in" or "on".
     fn compared_with(&self) -> &'static str {
-        if self.reference == LATEST {
-            "the latest training changes"
-        } else {
-            "all training changes"
-        }
+        in_words(self.reference)
     }
 
     /// The report as text.
@@ -703,7 +727,7 @@ impl Drift {
                     100.0 * o.mean_risk,
                     o.observed_rate / o.mean_risk.max(1e-12),
                     o.reference_ratio,
-                    self.compared_with(),
+                    in_words(o.ratio_reference),
                     o.calibration_z
                 ));
                 match (o.roc_auc, o.roc_auc_interval) {

@@ -592,6 +592,15 @@ impl Model {
                 ));
             }
         }
+        // The validation figures `drift` sets a batch against.
+        let v = &self.training.validation;
+        let unit = |x: Option<f64>| x.is_none_or(|x| (0.0..=1.0).contains(&x));
+        if v.positives > v.rows || !unit(v.roc_auc) || !unit(Some(v.mean_risk)) {
+            return Err(format!(
+                "its validation figures are not ones (rows {}, positives {}, roc_auc {:?}, mean_risk {}): expected at most as many positives as rows and a ROC-AUC and mean risk within 0..1",
+                v.rows, v.positives, v.roc_auc, v.mean_risk
+            ));
+        }
         // Version 9 files keep the latest training changes' spread too.
         if self.format_version >= 9 {
             let t = &self.training;

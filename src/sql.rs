@@ -687,7 +687,36 @@ impl Writer<'_> {
 /// relation the engine reads there, inserted as given) with `model`, tiers cut as `tiers`
 /// says.
 pub fn model_sql(model: &Model, dialect: Dialect, source: Source, tiers: &Tiers) -> Result<String> {
+    case_apart(&model.config)?;
     Writer::new(model, dialect).query(source, tiers)
+}
+
+/// Refuses a config naming two columns that differ only in case (`size` and `Size`):
+/// SQL engines compare names ignoring case, so a query cannot tell them apart (DuckDB
+/// renames one, Spark refuses the table).
+fn case_apart(config: &crate::config::Config) -> Result<()> {
+    let c = &config.columns;
+    let f = &config.features;
+    let names: Vec<&String> = [&c.id, &c.timestamp]
+        .into_iter()
+        .chain(c.label.iter())
+        .chain(c.service.iter())
+        .chain(c.author.iter())
+        .chain(f.numeric.iter())
+        .chain(f.boolean.iter())
+        .chain(f.categorical.iter())
+        .collect();
+    for (i, a) in names.iter().enumerate() {
+        if let Some(b) = names[i + 1..]
+            .iter()
+            .find(|b| a.eq_ignore_ascii_case(b) && a != *b)
+        {
+            return Err(Error::Usage(format!(
+                "the model's config names the columns {a:?} and {b:?}, which differ only in case: SQL engines compare names ignoring case and cannot tell them apart; rename one (in the data and the config) and retrain"
+            )));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

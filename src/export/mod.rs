@@ -159,23 +159,23 @@ fn frame_column(
 }
 
 /// The name input column `column` (a config's or the contract's column as loaded, a
-/// calendar or history column) has in the changes table: its own, unless one of the
-/// table's own columns has it (`change_id`, `timestamp`, the `service` and `author` the
-/// config names, `label`, `risk`, `tier`, ..., `feature_<name>`, `contrib_<name>`); then
-/// with `input_` prefixes until neither those nor a column the config declares has it.
-/// `sql` reads the table by these names.
+/// calendar or history column) has in the changes table: its own, unless it is one of
+/// the table's own columns' names in any case (`change_id`, `timestamp`, the `service`
+/// and `author` the config names, `label`, `risk`, `tier`, ...) or starts as they do
+/// (`feature_`, `contrib_`); then with `input_` prefixes until it is neither of those
+/// nor, in any case, a column the config declares. SQL engines and analysts' tools
+/// compare names ignoring case, and sum the `contrib_` columns; `sql` reads the table by
+/// these names.
 pub fn input_column_name(model: &Model, column: &str) -> String {
     let cols = &model.config.columns;
     let features = &model.config.features;
     let engine = |name: &str| {
-        OWN_COLUMNS.contains(&name)
-            || (name == "service" && cols.service.is_some())
-            || (name == "author" && cols.author.is_some())
-            || model.features.iter().any(|f| {
-                name.strip_prefix("feature_")
-                    .or_else(|| name.strip_prefix("contrib_"))
-                    == Some(f.def.name.as_str())
-            })
+        let lower = name.to_ascii_lowercase();
+        OWN_COLUMNS.contains(&lower.as_str())
+            || (lower == "service" && cols.service.is_some())
+            || (lower == "author" && cols.author.is_some())
+            || lower.starts_with("feature_")
+            || lower.starts_with("contrib_")
     };
     if !engine(column) {
         return column.to_string();
@@ -183,13 +183,55 @@ pub fn input_column_name(model: &Model, column: &str) -> String {
     let declared = |name: &str| {
         [&features.numeric, &features.boolean, &features.categorical]
             .iter()
-            .any(|list| list.iter().any(|c| c == name))
+            .any(|list| list.iter().any(|c| c.eq_ignore_ascii_case(name)))
     };
     let mut name = format!("input_{column}");
     while engine(&name) || declared(&name) {
         name.insert_str(0, "input_");
     }
     name
+}
+
+/// Gives a pass-through column an `input_` prefix (repeated until free) when its name is
+/// one of `columns`' in another case, or starts as a feature's value or contribution
+/// does (`feature_`, `contrib_`): [`input_column_name`]'s rule for the columns changerisk
+/// reads. One of exactly an output's name is prefixed by `with_passthrough`.
+fn rename_passthrough(columns: &[PlColumn], passthrough: &mut DataFrame) {
+    let mut taken: std::collections::HashSet<String> = columns
+        .iter()
+        .map(|c| c.name().to_ascii_lowercase())
+        .chain(
+            passthrough
+                .get_column_names()
+                .iter()
+                .map(|n| n.to_ascii_lowercase()),
+        )
+        .collect();
+    let exact: std::collections::HashSet<&str> =
+        columns.iter().map(|c| c.name().as_str()).collect();
+    let names: Vec<String> = passthrough
+        .get_column_names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    for name in names {
+        let lower = name.to_ascii_lowercase();
+        let clashes = !exact.contains(name.as_str())
+            && columns
+                .iter()
+                .any(|c| c.name().to_ascii_lowercase() == lower);
+        if !(clashes || lower.starts_with("feature_") || lower.starts_with("contrib_")) {
+            continue;
+        }
+        let mut renamed = format!("input_{name}");
+        while taken.contains(&renamed.to_ascii_lowercase()) {
+            renamed.insert_str(0, "input_");
+        }
+        taken.insert(renamed.to_ascii_lowercase());
+        passthrough
+            .rename(&name, renamed.into())
+            .expect("a column of the frame");
+    }
 }
 
 /// The changes table's own columns, beside the role columns and each feature's
@@ -326,7 +368,8 @@ pub fn changes_table(
         })
         .collect::<Result<_>>()?;
     columns.extend(contributions);
-    let passthrough = history.passthrough.slice(rows.start as i64, n);
+    let mut passthrough = history.passthrough.slice(rows.start as i64, n);
+    rename_passthrough(&columns, &mut passthrough);
     with_passthrough(columns, &passthrough, n).map_err(|e| table_error("changes", e))
 }
 

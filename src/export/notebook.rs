@@ -138,7 +138,7 @@ coefficients
 "##;
 
 const CHECKS: &str = r##"
-contrib = ["contrib_" + f for f in coefficients["feature"].to_list()]
+contrib = [c for c in changes.columns if c.startswith("contrib_")]
 gap = changes.select((pl.sum_horizontal(contrib) + pl.col("intercept") - pl.col("logit")).abs().max()).item()
 assert gap < 1e-9, f"contributions do not add up to the logit (largest gap {gap})"
 print(f"contributions + intercept = logit for every change (largest gap {gap:.2e})")

@@ -805,6 +805,17 @@ fn a_model_field_of_the_wrong_shape_is_named_by_its_path() {
         all.extend(needles);
         score_with_model(tmp.path(), model.to_string().as_bytes()).bad_input(&all);
     }
+    // Validation figures that are no figures (`drift` sets a batch against them).
+    for (key, value) in [
+        ("positives", serde_json::json!(1_000_000)),
+        ("roc_auc", serde_json::json!(2.0)),
+    ] {
+        let mut bad = shipped.clone();
+        bad["training"]["validation"][key] = value;
+        let tmp = tempdir();
+        score_with_model(tmp.path(), bad.to_string().as_bytes())
+            .bad_input(&["model.json", "validation figures are not ones"]);
+    }
 }
 
 #[test]

@@ -353,6 +353,25 @@ fn a_config_model_compares_its_label_column_and_old_files_are_refused() {
         .as_str()
         .unwrap()
         .contains("too few to compare with"));
+    // Latest training changes none of which caused an incident (labels found late): their
+    // ratio of observed to predicted incidents (0) is no expectation; all changes' is.
+    let mut none = file.clone();
+    none["training"]["recent"]["positive_rate"] = 0.0.into();
+    std::fs::write(dir.join("none.json"), none.to_string()).unwrap();
+    let none = drift_json(
+        dir,
+        &["--model", "none.json", "--changes", &columba, "--outcomes"],
+    );
+    let o = &none["outcomes"];
+    assert_eq!(o["ratio_reference"], "all training changes", "{none}");
+    let all = file["training"]["positive_rate"].as_f64().unwrap()
+        / file["training"]["mean_training_risk"].as_f64().unwrap();
+    assert!((o["reference_ratio"].as_f64().unwrap() - all).abs() < 1e-12);
+    assert!(o["calibration_z"].as_f64().unwrap().abs() < 10.0, "{o}");
+    assert!(none["notes"].as_array().unwrap().iter().any(|n| n
+        .as_str()
+        .unwrap()
+        .contains("too few to set the expected ratio")));
     // Outcomes need the incidents that hold them.
     run(
         &root,

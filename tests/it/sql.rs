@@ -804,12 +804,15 @@ fn sql_writes_its_query_whole_and_refuses_bad_usage() {
 
 #[test]
 fn an_input_named_like_an_export_column_is_exported_and_read_by_its_prefixed_name() {
-    // A label config whose own columns are called `risk` and `tier` and whose service
-    // column is also a categorical feature: the export renames them (`input_risk`,
-    // `input_tier`, `input_service`) beside its own `risk`, `tier` and `service`, and the
-    // query over the export reads them by those names.
+    // A label config whose own columns are called `risk` and `tier`, `Label` and
+    // `contrib_lines` (names SQL engines and the notebook would take for the export's own)
+    // and whose service column is also a categorical feature: the export renames them
+    // (`input_risk`, ..., `input_service`) beside its own `risk`, `tier` and `service`,
+    // and the query over the export reads them by those names. So are the pass-through
+    // columns `Risk` and `FEATURE_y`.
     let dir = tempdir();
-    let mut text = String::from("id,when,bad,service,risk,tier\n");
+    let mut text =
+        String::from("id,when,bad,service,risk,tier,Label,contrib_lines,Risk,FEATURE_y\n");
     let mut state: u64 = 5;
     let mut next = || {
         state = state
@@ -823,15 +826,19 @@ fn an_input_named_like_an_export_column_is_exported_and_read_by_its_prefixed_nam
             risk > 70 || (service == 1 && next() % 4 == 0) || tier == "c" && next() % 5 == 0,
         );
         text.push_str(&format!(
-            "c{i},{},{bad},s{service},{risk},{tier}\n",
-            1_600_000_000 + i * 600
+            "c{i},{},{bad},s{service},{risk},{tier},{},{},{},{}\n",
+            1_600_000_000 + i * 600,
+            next() % 3,
+            next() % 50,
+            next() % 7,
+            next() % 9
         ));
     }
     std::fs::write(dir.path().join("named.csv"), text).unwrap();
     std::fs::write(
         dir.path().join("named.toml"),
         "[columns]\nid = \"id\"\ntimestamp = \"when\"\ntimestamp_format = \"unix\"\nlabel = \"bad\"\n\
-         service = \"service\"\n\n[features]\nnumeric = [\"risk\"]\ncategorical = [\"service\", \"tier\"]\n",
+         service = \"service\"\n\n[features]\nnumeric = [\"risk\", \"Label\", \"contrib_lines\"]\ncategorical = [\"service\", \"tier\"]\n",
     )
     .unwrap();
     train_config(
@@ -861,6 +868,10 @@ fn an_input_named_like_an_export_column_is_exported_and_read_by_its_prefixed_nam
         "input_risk",
         "tier",
         "input_tier",
+        "input_Label",
+        "input_contrib_lines",
+        "input_input_Risk",
+        "input_FEATURE_y",
     ] {
         assert_eq!(
             names.iter().filter(|n| **n == name).count(),
@@ -868,4 +879,33 @@ fn an_input_named_like_an_export_column_is_exported_and_read_by_its_prefixed_nam
             "{name} in {names:?}"
         );
     }
+    // No two names alike but for case (SQL engines would take them for one), and every
+    // `contrib_` column a feature's (the notebook sums them).
+    let mut lower: Vec<String> = names.iter().map(|n| n.to_ascii_lowercase()).collect();
+    lower.sort();
+    lower.dedup();
+    assert_eq!(lower.len(), names.len(), "{names:?}");
+    let model_json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&model).unwrap()).unwrap();
+    let contributions = names.iter().filter(|n| n.starts_with("contrib_")).count();
+    assert_eq!(
+        contributions,
+        model_json["features"].as_array().unwrap().len()
+    );
+    // A config naming two columns alike but for case: `sql` refuses it.
+    std::fs::write(
+        dir.path().join("cased.toml"),
+        "[columns]\nid = \"id\"\ntimestamp = \"when\"\ntimestamp_format = \"unix\"\nlabel = \"bad\"\n\n\
+         [features]\nnumeric = [\"risk\", \"Risk\"]\n",
+    )
+    .unwrap();
+    train_config(
+        dir.path(),
+        "cased.toml",
+        "named.csv",
+        &["--quiet", "--learner", "logistic"],
+    )
+    .success();
+    run(dir.path(), ["sql", "--model", "m.json"])
+        .bad_input(&["\"risk\" and \"Risk\"", "differ only in case"]);
 }
