@@ -374,6 +374,26 @@ impl Config {
                     "column {name:?} is named like a column changerisk derives ({derived}), so it cannot be a {kind} feature: rename it in the file"
                 ));
             }
+            // Alike but for case: SQL engines and the export's readers compare names
+            // ignoring it, and would take the two for one.
+            let derived_names = crate::history::HISTORY_COLUMNS.iter().chain(
+                f.builtin
+                    .then_some(
+                        crate::load::CALENDAR_COLUMNS
+                            .iter()
+                            .chain(crate::load::CHANGE_COLUMNS.iter()),
+                    )
+                    .into_iter()
+                    .flatten(),
+            );
+            if let Some(like) = derived_names
+                .into_iter()
+                .find(|d| d.eq_ignore_ascii_case(name) && **d != name)
+            {
+                return Err(format!(
+                    "column {name:?} differs only in case from {like:?}, a column changerisk reads or derives; SQL engines and the export's readers compare names ignoring case and would take them for one: rename it in the file"
+                ));
+            }
             seen.push((kind, name));
         }
         for (column, &direction) in &f.monotone {
@@ -472,6 +492,27 @@ pub fn default_config_text() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_column_alike_but_for_case_to_a_derived_one_is_refused() {
+        let toml = |numeric: &str, builtin: bool| {
+            format!(
+                "[columns]\nid = \"id\"\ntimestamp = \"t\"\nservice = \"svc\"\n\n[features]\nbuiltin = {builtin}\nnumeric = [\"{numeric}\"]\n"
+            )
+        };
+        for (numeric, builtin) in [
+            ("Service_Prior_Changes", false),
+            ("HOUR", true),
+            ("Lines_Changed", true),
+        ] {
+            let err = Config::parse(&toml(numeric, builtin), "c.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("differs only in case"), "{numeric}: {err}");
+        }
+        // Without the built-in features the calendar is not derived: `HOUR` is the file's.
+        assert!(Config::parse(&toml("HOUR", false), "c.toml").is_ok());
+    }
 
     #[test]
     fn strftime_patterns_accept_unpadded_fields() {

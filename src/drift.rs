@@ -542,7 +542,7 @@ impl Drift {
         }
         if let (Some(r), None, true) = (recent, latest_ratio, drift.outcomes.is_some()) {
             drift.notes.push(format!(
-                "the latest {} training changes hold {:.0} that caused incidents (mean risk {:.4}%), too few to set the expected ratio of observed to predicted incidents: all training changes' ratio is used",
+                "the latest {} training changes ({:.0} caused incidents, mean risk {:.4}%) set no expected ratio of observed to predicted incidents (fewer than 10 incidents, or no risk): all training changes' ratio is used",
                 r.rows,
                 r.positive_rate * r.rows as f64,
                 100.0 * r.mean_risk

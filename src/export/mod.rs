@@ -192,42 +192,40 @@ pub fn input_column_name(model: &Model, column: &str) -> String {
     name
 }
 
-/// Gives a pass-through column an `input_` prefix (repeated until free) when its name is
-/// one of `columns`' in another case, or starts as a feature's value or contribution
-/// does (`feature_`, `contrib_`): [`input_column_name`]'s rule for the columns changerisk
-/// reads. One of exactly an output's name is prefixed by `with_passthrough`.
+/// Gives a pass-through column an `input_` prefix (repeated until free) when its name is,
+/// ignoring case, an output column's or an earlier pass-through column's, or starts as a
+/// feature's value or contribution does (`feature_`, `contrib_`): [`input_column_name`]'s
+/// rule for the columns changerisk reads, so that no two of the table's names differ
+/// only in case.
 fn rename_passthrough(columns: &[PlColumn], passthrough: &mut DataFrame) {
-    let mut taken: std::collections::HashSet<String> = columns
-        .iter()
-        .map(|c| c.name().to_ascii_lowercase())
-        .chain(
-            passthrough
-                .get_column_names()
-                .iter()
-                .map(|n| n.to_ascii_lowercase()),
-        )
-        .collect();
-    let exact: std::collections::HashSet<&str> =
-        columns.iter().map(|c| c.name().as_str()).collect();
     let names: Vec<String> = passthrough
         .get_column_names()
         .iter()
         .map(|n| n.to_string())
         .collect();
+    // Every pass-through name as given, so that a prefixed one takes none of them.
+    let given: std::collections::HashSet<String> =
+        names.iter().map(|n| n.to_ascii_lowercase()).collect();
+    let mut used: std::collections::HashSet<String> = columns
+        .iter()
+        .map(|c| c.name().to_ascii_lowercase())
+        .collect();
     for name in names {
         let lower = name.to_ascii_lowercase();
-        let clashes = !exact.contains(name.as_str())
-            && columns
-                .iter()
-                .any(|c| c.name().to_ascii_lowercase() == lower);
-        if !(clashes || lower.starts_with("feature_") || lower.starts_with("contrib_")) {
+        if !(used.contains(&lower)
+            || lower.starts_with("feature_")
+            || lower.starts_with("contrib_"))
+        {
+            used.insert(lower);
             continue;
         }
         let mut renamed = format!("input_{name}");
-        while taken.contains(&renamed.to_ascii_lowercase()) {
+        while used.contains(&renamed.to_ascii_lowercase())
+            || given.contains(&renamed.to_ascii_lowercase())
+        {
             renamed.insert_str(0, "input_");
         }
-        taken.insert(renamed.to_ascii_lowercase());
+        used.insert(renamed.to_ascii_lowercase());
         passthrough
             .rename(&name, renamed.into())
             .expect("a column of the frame");

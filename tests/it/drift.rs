@@ -368,10 +368,11 @@ fn a_config_model_compares_its_label_column_and_old_files_are_refused() {
         / file["training"]["mean_training_risk"].as_f64().unwrap();
     assert!((o["reference_ratio"].as_f64().unwrap() - all).abs() < 1e-12);
     assert!(o["calibration_z"].as_f64().unwrap().abs() < 10.0, "{o}");
-    assert!(none["notes"].as_array().unwrap().iter().any(|n| n
-        .as_str()
+    assert!(none["notes"]
+        .as_array()
         .unwrap()
-        .contains("too few to set the expected ratio")));
+        .iter()
+        .any(|n| n.as_str().unwrap().contains("set no expected ratio")));
     // Outcomes need the incidents that hold them.
     run(
         &root,

@@ -259,12 +259,18 @@ fn leaves(value: &serde_json::Value, path: &mut Vec<String>, out: &mut Vec<Vec<S
     }
 }
 
-/// The shipped model's JSON, and every path in it.
+/// The shipped model's JSON, and every path in it but those inside the risk quantiles'
+/// and the distributions' lists of shares (a third of all, and each refused by the check
+/// of its list, which would leave fewer cases that load).
 static SHIPPED_MODEL: LazyLock<(serde_json::Value, Vec<Vec<String>>)> = LazyLock::new(|| {
     let value: serde_json::Value =
         serde_json::from_str(include_str!("../../models/model.json")).expect("the shipped model");
     let mut paths = Vec::new();
     leaves(&value, &mut Vec::new(), &mut paths);
+    paths.retain(|p| {
+        let inside = |list: &str| p.iter().rev().skip(1).any(|k| k == list);
+        !inside("risk_quantiles") && !inside("shares")
+    });
     (value, paths)
 });
 

@@ -811,8 +811,9 @@ fn an_input_named_like_an_export_column_is_exported_and_read_by_its_prefixed_nam
     // and the query over the export reads them by those names. So are the pass-through
     // columns `Risk` and `FEATURE_y`.
     let dir = tempdir();
-    let mut text =
-        String::from("id,when,bad,service,risk,tier,Label,contrib_lines,Risk,FEATURE_y\n");
+    let mut text = String::from(
+        "id,when,bad,service,risk,tier,Label,contrib_lines,Risk,FEATURE_y,policy,Policy\n",
+    );
     let mut state: u64 = 5;
     let mut next = || {
         state = state
@@ -826,12 +827,14 @@ fn an_input_named_like_an_export_column_is_exported_and_read_by_its_prefixed_nam
             risk > 70 || (service == 1 && next() % 4 == 0) || tier == "c" && next() % 5 == 0,
         );
         text.push_str(&format!(
-            "c{i},{},{bad},s{service},{risk},{tier},{},{},{},{}\n",
+            "c{i},{},{bad},s{service},{risk},{tier},{},{},{},{},p{},q{}\n",
             1_600_000_000 + i * 600,
             next() % 3,
             next() % 50,
             next() % 7,
-            next() % 9
+            next() % 9,
+            next() % 4,
+            next() % 4
         ));
     }
     std::fs::write(dir.path().join("named.csv"), text).unwrap();
@@ -872,6 +875,8 @@ fn an_input_named_like_an_export_column_is_exported_and_read_by_its_prefixed_nam
         "input_contrib_lines",
         "input_input_Risk",
         "input_FEATURE_y",
+        "input_policy",
+        "input_input_Policy",
     ] {
         assert_eq!(
             names.iter().filter(|n| **n == name).count(),
