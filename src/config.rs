@@ -102,7 +102,7 @@ impl TimestampFormat {
                     Ok(t) => Some(t.and_utc().timestamp()),
                     // A date alone is its midnight; a time that cannot be completed (a
                     // 12-hour hour without AM/PM) is no time, not its day's midnight.
-                    Err(_) if precision(&letters) == DAY_SECONDS => parsed
+                    Err(_) if precision(&letters) == crate::history::DAY => parsed
                         .to_naive_date()
                         .ok()
                         .and_then(|d| d.and_hms_opt(0, 0, 0))
@@ -126,8 +126,6 @@ impl TimestampFormat {
     }
 }
 
-const DAY_SECONDS: i64 = 86_400;
-
 /// The finest time a strftime pattern with conversion letters `letters` writes, in
 /// seconds: 1 with seconds (or a whole timestamp), 60 with minutes, 3,600 with hours, a
 /// day with none of them.
@@ -140,7 +138,7 @@ fn precision(letters: &[char]) -> i64 {
     } else if has("HkIl") {
         3_600
     } else {
-        DAY_SECONDS
+        crate::history::DAY
     }
 }
 
@@ -433,10 +431,8 @@ impl Config {
                 ));
             }
             let step = precision(&letters);
-            for probe in ["2024-03-05T06:07:08+00:00", "2024-03-05T18:07:08+00:00"] {
-                let probe = chrono::DateTime::parse_from_rfc3339(probe)
-                    .expect("a valid probe time")
-                    .timestamp();
+            const MORNING: i64 = 1_709_618_828; // 2024-03-05T06:07:08Z
+            for probe in [MORNING, MORNING + 12 * 3_600] {
                 let time = chrono::DateTime::from_timestamp(probe, 0).expect("a probe time");
                 let mut written = String::new();
                 let back =

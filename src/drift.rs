@@ -68,29 +68,32 @@ impl Distribution {
             edges = vec![v.next_down(), v];
         }
         let mut d = Distribution {
-            shares: vec![0.0; edges.len() + 1],
+            shares: Vec::new(),
             edges,
             missing: 0.0,
             recent: None,
         };
-        let counts = d.counts(values.iter().copied());
-        let n = values.len().max(1) as f64;
-        d.shares = counts.bins.iter().map(|&c| c as f64 / n).collect();
-        d.missing = counts.missing as f64 / n;
+        let spread = d.spread(values);
+        (d.shares, d.missing) = (spread.shares, spread.missing);
         d
     }
 
     /// This distribution with `values` (the latest training changes') counted into its
     /// bins as its [`Recent`] spread.
     pub fn with_recent(mut self, values: &[f64]) -> Distribution {
+        self.recent = Some(self.spread(values));
+        self
+    }
+
+    /// How `values` spread over this distribution's bins.
+    fn spread(&self, values: &[f64]) -> Recent {
         let counts = self.counts(values.iter().copied());
         let n = values.len().max(1) as f64;
-        self.recent = Some(Recent {
+        Recent {
             shares: counts.bins.iter().map(|&c| c as f64 / n).collect(),
             missing: counts.missing as f64 / n,
             mean: counts.mean(),
-        });
-        self
+        }
     }
 
     /// No values counted yet, in this distribution's bins.
@@ -458,12 +461,10 @@ impl Drift {
             });
         }
         features.sort_by(|a, b| b.psi.total_cmp(&a.psi));
-        let (risk_psi, risk_psi_all_training) =
-            t.risk_distribution.as_ref().map_or((0.0, 0.0), |d| {
-                let mut counts = d.no_counts();
-                d.count_into(&mut counts, risks.iter().copied());
-                against(d, &counts)
-            });
+        let (risk_psi, risk_psi_all_training) = t
+            .risk_distribution
+            .as_ref()
+            .map_or((0.0, 0.0), |d| against(d, &d.counts(risks.iter().copied())));
         let mean_risk = risks.iter().sum::<f64>() / risks.len().max(1) as f64;
         let reference_mean_risk = recent.map_or(t.mean_training_risk, |r| r.mean_risk);
         // Observed over predicted incidents: the latest training changes' when they hold

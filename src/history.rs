@@ -10,7 +10,8 @@ use crate::frame::{Column, Frame};
 use crate::label::Labels;
 use crate::load::{Events, Incidents, Interned};
 
-const DAY: i64 = 86_400;
+/// Seconds in a day.
+pub const DAY: i64 = 86_400;
 /// Days since the service's last incident are capped here (and a service that never had
 /// one gets the cap), so one quiet year and "never" look alike.
 pub const RECENCY_CAP_DAYS: f64 = 365.0;

@@ -1003,14 +1003,19 @@ pub fn stage_table(path: &Path, df: &mut DataFrame) -> Result<crate::output::Sta
     })
 }
 
-/// A table of `columns` followed by the input's pass-through columns; a pass-through
-/// name an output column has gets an `input_` prefix (repeated until it is free).
+/// A table of `columns` followed by the input's pass-through columns, named by
+/// [`passthrough_names`].
 pub fn with_passthrough(
     mut columns: Vec<polars::prelude::Column>,
     passthrough: &DataFrame,
     height: usize,
+    reserved: impl Fn(&str) -> bool,
 ) -> PolarsResult<DataFrame> {
-    let names = passthrough_names(columns.iter().map(|c| c.name().as_str()), passthrough);
+    let names = passthrough_names(
+        columns.iter().map(|c| c.name().as_str()),
+        passthrough,
+        reserved,
+    );
     for (column, name) in passthrough.columns().iter().zip(names) {
         let mut column = column.clone();
         if column.name().as_str() != name {
@@ -1022,29 +1027,35 @@ pub fn with_passthrough(
 }
 
 /// The names the pass-through columns get after the output columns `taken`: a name an
-/// output column has gets an `input_` prefix (repeated until no column has it).
+/// output column has in any case (SQL engines and analysts' tools compare names ignoring
+/// it), or one `reserved` says is the output's (the export's `contrib_` columns), gets an
+/// `input_` prefix, repeated until no column has it in any case.
 pub fn passthrough_names<'a>(
     taken: impl IntoIterator<Item = &'a str>,
     passthrough: &DataFrame,
+    reserved: impl Fn(&str) -> bool,
 ) -> Vec<String> {
-    let outputs: std::collections::HashSet<String> = taken.into_iter().map(String::from).collect();
+    let outputs: std::collections::HashSet<String> =
+        taken.into_iter().map(|n| n.to_ascii_lowercase()).collect();
+    let clashes = |name: &str| outputs.contains(&name.to_ascii_lowercase()) || reserved(name);
     // A pass-through name that clashes with no output column keeps it, whatever the
     // column order; a clashing one takes `input_` prefixes until it is free of both.
-    let mut taken: std::collections::HashSet<String> = passthrough
-        .columns()
+    let mut used: std::collections::HashSet<String> = passthrough
+        .get_column_names()
         .iter()
-        .map(|c| c.name().to_string())
-        .filter(|n| !outputs.contains(n))
+        .filter(|n| !clashes(n))
+        .map(|n| n.to_ascii_lowercase())
         .chain(outputs.iter().cloned())
         .collect();
     passthrough
-        .columns()
+        .get_column_names()
         .iter()
-        .map(|column| {
-            let mut name = column.name().to_string();
-            if outputs.contains(&name) {
-                while !taken.insert(name.clone()) {
-                    name = format!("input_{name}");
+        .map(|name| {
+            let mut name = name.to_string();
+            if clashes(&name) {
+                name.insert_str(0, "input_");
+                while !used.insert(name.to_ascii_lowercase()) {
+                    name.insert_str(0, "input_");
                 }
             }
             name
@@ -1915,6 +1926,32 @@ pub const COUNT_LIMIT: u64 = 9_000_000_000_000_000;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pass_through_names_stay_apart_from_the_outputs_in_any_case() {
+        let column = |name: &str| Series::new(name.into(), [1i64]).into_column();
+        let passthrough = DataFrame::new(
+            1,
+            ["Risk", "risk", "input_risk", "feature_x", "team"]
+                .iter()
+                .map(|n| column(n))
+                .collect(),
+        )
+        .unwrap();
+        let names = passthrough_names(["change_id", "risk"], &passthrough, |n| {
+            n.starts_with("feature_")
+        });
+        assert_eq!(
+            names,
+            [
+                "input_input_Risk",
+                "input_input_input_risk",
+                "input_risk",
+                "input_feature_x",
+                "team"
+            ]
+        );
+    }
 
     #[test]
     fn a_json_array_is_refused_as_not_json_lines() {

@@ -398,7 +398,7 @@ fn write_scored(
     let names = OUTPUT_COLUMNS
         .iter()
         .map(|n| n.to_string())
-        .chain(passthrough_names(OUTPUT_COLUMNS, passthrough));
+        .chain(passthrough_names(OUTPUT_COLUMNS, passthrough, |_| false));
     for (k, name) in names.enumerate() {
         if k > 0 {
             header.push(b',');
@@ -499,7 +499,7 @@ fn output_frame(ids: &[&str], scored: &[Scored], passthrough: &DataFrame) -> Res
                 .collect::<Vec<String>>(),
         ),
     ];
-    with_passthrough(columns, passthrough, ids.len())
+    with_passthrough(columns, passthrough, ids.len(), |_| false)
         .map_err(|e| Error::Data(format!("cannot build the output table: {e}")))
 }
 

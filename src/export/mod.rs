@@ -174,8 +174,7 @@ pub fn input_column_name(model: &Model, column: &str) -> String {
         OWN_COLUMNS.contains(&lower.as_str())
             || (lower == "service" && cols.service.is_some())
             || (lower == "author" && cols.author.is_some())
-            || lower.starts_with("feature_")
-            || lower.starts_with("contrib_")
+            || starts_as_output(name)
     };
     if !engine(column) {
         return column.to_string();
@@ -192,44 +191,11 @@ pub fn input_column_name(model: &Model, column: &str) -> String {
     name
 }
 
-/// Gives a pass-through column an `input_` prefix (repeated until free) when its name is,
-/// ignoring case, an output column's or an earlier pass-through column's, or starts as a
-/// feature's value or contribution does (`feature_`, `contrib_`): [`input_column_name`]'s
-/// rule for the columns changerisk reads, so that no two of the table's names differ
-/// only in case.
-fn rename_passthrough(columns: &[PlColumn], passthrough: &mut DataFrame) {
-    let names: Vec<String> = passthrough
-        .get_column_names()
-        .iter()
-        .map(|n| n.to_string())
-        .collect();
-    // Every pass-through name as given, so that a prefixed one takes none of them.
-    let given: std::collections::HashSet<String> =
-        names.iter().map(|n| n.to_ascii_lowercase()).collect();
-    let mut used: std::collections::HashSet<String> = columns
-        .iter()
-        .map(|c| c.name().to_ascii_lowercase())
-        .collect();
-    for name in names {
-        let lower = name.to_ascii_lowercase();
-        if !(used.contains(&lower)
-            || lower.starts_with("feature_")
-            || lower.starts_with("contrib_"))
-        {
-            used.insert(lower);
-            continue;
-        }
-        let mut renamed = format!("input_{name}");
-        while used.contains(&renamed.to_ascii_lowercase())
-            || given.contains(&renamed.to_ascii_lowercase())
-        {
-            renamed.insert_str(0, "input_");
-        }
-        used.insert(renamed.to_ascii_lowercase());
-        passthrough
-            .rename(&name, renamed.into())
-            .expect("a column of the frame");
-    }
+/// Whether `name` starts as a feature's value or contribution column does (`feature_`,
+/// `contrib_`, in any case): the export keeps such names for the model's own columns.
+fn starts_as_output(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower.starts_with("feature_") || lower.starts_with("contrib_")
 }
 
 /// The changes table's own columns, beside the role columns and each feature's
@@ -252,8 +218,8 @@ const OWN_COLUMNS: [&str; 10] = [
 /// label and how it was derived, `risk`, `logit`, `intercept`, `tier`, `policy`,
 /// `reasons`, each feature's contribution to the logit (`contrib_<name>`; with
 /// `intercept` they sum to `logit`), then the pass-through columns. An input or
-/// pass-through column whose name one of those has gets an `input_` prefix
-/// ([`input_column_name`]). Only the changes `rows` (a stretch of the history,
+/// pass-through column whose name one of those has, in any case, gets an `input_` prefix
+/// ([`input_column_name`], [`crate::table::passthrough_names`]). Only the changes `rows` (a stretch of the history,
 /// so that a large export is written a part at a time).
 pub fn changes_table(
     model: &Model,
@@ -366,9 +332,9 @@ pub fn changes_table(
         })
         .collect::<Result<_>>()?;
     columns.extend(contributions);
-    let mut passthrough = history.passthrough.slice(rows.start as i64, n);
-    rename_passthrough(&columns, &mut passthrough);
-    with_passthrough(columns, &passthrough, n).map_err(|e| table_error("changes", e))
+    let passthrough = history.passthrough.slice(rows.start as i64, n);
+    with_passthrough(columns, &passthrough, n, starts_as_output)
+        .map_err(|e| table_error("changes", e))
 }
 
 /// Model coefficients and importances, the most influential feature first: `feature`,

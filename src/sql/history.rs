@@ -11,10 +11,8 @@ use std::fmt::Write;
 use super::{Dialect, Writer};
 use crate::error::Result;
 use crate::features::InputKind;
-use crate::history::{RECENCY_CAP_DAYS, SERVICE_EXPECTATION_WEIGHT};
+use crate::history::{DAY, RECENCY_CAP_DAYS, SERVICE_EXPECTATION_WEIGHT};
 use crate::load::{CALENDAR_COLUMNS, WEEKDAYS, WORKDAY_END_HOUR, WORKDAY_START_HOUR};
-
-const DAY: i64 = 86_400;
 
 /// The contract's boolean columns.
 const FLAG_COLUMNS: [&str; 2] = ["customer_facing", "rollback_plan"];
