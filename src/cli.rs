@@ -68,7 +68,8 @@ pub struct ConfigArgs {
 /// Which files hold the history and how they are read.
 #[derive(Debug, Args)]
 pub struct InputArgs {
-    /// Change history (CSV, Parquet, Arrow IPC or JSON Lines; `-` reads standard input).
+    /// Change history (CSV, Parquet, Arrow IPC or JSON Lines; `-` reads standard input; a
+    /// directory is a partitioned table).
     #[arg(long, default_value = "data/changes.csv", value_parser = input_path())]
     pub changes: PathBuf,
     /// Incident history [default: data/incidents.csv with the shipped data/changes.csv;
@@ -217,7 +218,8 @@ pub struct DriftArgs {
 /// The changes a model scores (`score`, `drift`) and their history.
 #[derive(Debug, Args)]
 pub struct BatchArgs {
-    /// Changes to score (`-` reads standard input).
+    /// Changes to score (`-` reads standard input; a directory is a partitioned table,
+    /// scored a part at a time).
     #[arg(long, default_value = "data/new_changes.csv", value_parser = input_path())]
     pub changes: PathBuf,
     /// Incident history, for the history features [default: data/incidents.csv when
@@ -243,9 +245,11 @@ pub struct ScoreArgs {
     pub model: PathBuf,
     #[command(flatten)]
     pub batch: BatchArgs,
-    /// Where to write the scored changes; the extension names the format.
-    #[arg(long, default_value = "data/scored.csv")]
-    pub output: PathBuf,
+    /// Where to write the scored changes; the extension names the format [default:
+    /// data/scored.csv]. For a partitioned --changes (a directory), a directory: each
+    /// part is written under its own path there, in its own format.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
     /// Override the model's tier percentiles (e.g. 80,95,99.5).
     #[arg(long)]
     pub tiers: Option<String>,

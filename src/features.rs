@@ -1039,25 +1039,62 @@ pub fn separating_features(features: &[FeatureDef], x: ArrayView2<f64>, y: &[boo
 /// a categorical column not seen in training ([`unseen_levels`]) and values missing from
 /// a column that always had one ([`unseen_missing`]).
 pub fn scoring_gaps(features: &[FeatureDef], frame: &Frame, rows: Range<usize>) -> Vec<String> {
-    let scored = rows.len();
-    let levels = unseen_levels(features, frame, rows.clone())
-        .into_iter()
-        .map(|(column, count, examples)| {
+    let mut gaps = Gaps::default();
+    gaps.add(features, frame, rows);
+    gaps.warnings()
+}
+
+/// [`scoring_gaps`] counted over the parts of a table scored a part at a time.
+#[derive(Debug, Default)]
+pub struct Gaps {
+    scored: usize,
+    levels: Vec<(String, usize, Vec<String>)>,
+    missing: Vec<(String, usize, f64)>,
+}
+
+impl Gaps {
+    /// Counts the gaps of `rows` of `frame`.
+    pub fn add(&mut self, features: &[FeatureDef], frame: &Frame, rows: Range<usize>) {
+        self.scored += rows.len();
+        for (column, count, examples) in unseen_levels(features, frame, rows.clone()) {
+            match self.levels.iter_mut().find(|l| l.0 == column) {
+                Some((_, total, kept)) => {
+                    *total += count;
+                    for example in examples {
+                        if kept.len() < 3 && !kept.contains(&example) {
+                            kept.push(example);
+                        }
+                    }
+                }
+                None => self.levels.push((column, count, examples)),
+            }
+        }
+        for (column, count, fill) in unseen_missing(features, frame, rows) {
+            match self.missing.iter_mut().find(|m| m.0 == column) {
+                Some((_, total, _)) => *total += count,
+                None => self.missing.push((column, count, fill)),
+            }
+        }
+    }
+
+    /// One warning per column with a gap.
+    pub fn warnings(&self) -> Vec<String> {
+        let levels = self.levels.iter().map(|(column, count, examples)| {
             format!(
                 "{count} change(s) have a '{column}' level not seen in training ('{}'); scored as 'other'",
                 examples.join("', '")
             )
         });
-    let missing = unseen_missing(features, frame, rows)
-        .into_iter()
-        .map(|(column, count, fill)| {
+        let missing = self.missing.iter().map(|(column, count, fill)| {
             format!(
-                "{count} of {scored} change(s) have no '{column}', which every training change \
+                "{count} of {} change(s) have no '{column}', which every training change \
                  had; scored with its training median {}",
-                crate::frame::format_number(fill)
+                self.scored,
+                crate::frame::format_number(*fill)
             )
         });
-    levels.chain(missing).collect()
+        levels.chain(missing).collect()
+    }
 }
 
 /// For each numeric column a feature reads with a fill and that had a value in every

@@ -100,106 +100,127 @@ pub fn add_history(
     incidents: &Incidents,
     rows: &[usize],
 ) {
-    let mut services: Vec<Timeline> = Vec::new();
-    services.resize_with(timeline.service.names.len(), Timeline::default);
-    let mut authors: Vec<Timeline> = Vec::new();
-    authors.resize_with(timeline.author.names.len(), Timeline::default);
-    for r in 0..timeline.len() {
-        let caused_at = labels.first_incident[r].map(|s| s.max(timeline.ts[r]));
-        for tl in [
-            &mut services[timeline.service.codes[r] as usize],
-            &mut authors[timeline.author.codes[r] as usize],
-        ] {
-            tl.changes.push(timeline.ts[r]);
-            tl.caused.extend(caused_at);
-        }
-    }
-    // Incidents on a service no change touches are never looked up.
-    let service_code = timeline.service.index();
-    for (start, service) in incidents.start.iter().zip(&incidents.service) {
-        if let Some(&code) = service_code.get(service.as_str()) {
-            services[code as usize].incidents.push(*start);
-        }
-    }
-    services.par_iter_mut().for_each(Timeline::sort);
-    authors.par_iter_mut().for_each(Timeline::sort);
-    add_expected(&mut authors, &services, timeline);
+    HistoryIndex::new(timeline, labels, incidents).add_to(frame, timeline, rows);
+}
 
-    // The rows grouped by service (and by author), each group in time order: every
-    // count is then a cursor moving forward over a sorted timeline, not a binary search.
-    let ts = &timeline.ts;
-    let by_service: Vec<Vec<(u32, [f64; 6])>> = groups(rows, &timeline.service, ts)
-        .into_par_iter()
-        .enumerate()
-        .map(|(code, group)| {
-            let s = &services[code];
-            let (mut incidents, mut incidents_7d, mut incidents_30d) = (
-                Cursor::new(&s.incidents),
-                Cursor::new(&s.incidents),
-                Cursor::new(&s.incidents),
-            );
-            let (mut changes, mut changes_7d) = (Cursor::new(&s.changes), Cursor::new(&s.changes));
-            let mut caused = Cursor::new(&s.caused);
-            group
-                .into_iter()
-                .map(|i| {
-                    let t = ts[rows[i as usize]];
-                    let incidents_before = incidents.before(t);
-                    let last = incidents_before.checked_sub(1).map(|k| s.incidents[k]);
-                    let days_since = last.map_or(RECENCY_CAP_DAYS, |l| {
-                        ((t - l) as f64 / DAY as f64).min(RECENCY_CAP_DAYS)
-                    });
-                    let changes_before = changes.before(t);
-                    let values = [
-                        (incidents_before - incidents_7d.before(t - 7 * DAY)) as f64,
-                        (incidents_before - incidents_30d.before(t - 30 * DAY)) as f64,
-                        days_since,
-                        (changes_before - changes_7d.before(t - 7 * DAY)) as f64,
-                        changes_before as f64,
-                        caused.before(t) as f64,
-                    ];
-                    (i, values)
-                })
-                .collect()
-        })
-        .collect();
-    let by_author: Vec<Vec<(u32, [f64; 3])>> = groups(rows, &timeline.author, ts)
-        .into_par_iter()
-        .enumerate()
-        .map(|(code, group)| {
-            let a = &authors[code];
-            let (mut changes, mut caused) = (Cursor::new(&a.changes), Cursor::new(&a.caused));
-            group
-                .into_iter()
-                .map(|i| {
-                    let t = ts[rows[i as usize]];
-                    let before = changes.before(t);
-                    (
-                        i,
-                        [before as f64, caused.before(t) as f64, a.expected[before]],
-                    )
-                })
-                .collect()
-        })
-        .collect();
-    let columns: Vec<Vec<f64>> = (0..HISTORY_COLUMNS.len())
-        .into_par_iter()
-        .map(|k| {
-            let mut column = vec![0.0; rows.len()];
-            if k < 6 {
-                for &(i, v) in by_service.iter().flatten() {
-                    column[i as usize] = v[k];
-                }
-            } else {
-                for &(i, v) in by_author.iter().flatten() {
-                    column[i as usize] = v[k - 6];
-                }
+/// Every service's and author's sorted event times over a whole timeline: built once,
+/// then asked for the history columns of any of its rows, a part at a time.
+pub struct HistoryIndex {
+    services: Vec<Timeline>,
+    authors: Vec<Timeline>,
+}
+
+impl HistoryIndex {
+    /// Indexes `timeline` with its `labels` and the (severity-filtered) `incidents`.
+    pub fn new(timeline: &Events, labels: &Labels, incidents: &Incidents) -> HistoryIndex {
+        let mut services: Vec<Timeline> = Vec::new();
+        services.resize_with(timeline.service.names.len(), Timeline::default);
+        let mut authors: Vec<Timeline> = Vec::new();
+        authors.resize_with(timeline.author.names.len(), Timeline::default);
+        for r in 0..timeline.len() {
+            let caused_at = labels.first_incident[r].map(|s| s.max(timeline.ts[r]));
+            for tl in [
+                &mut services[timeline.service.codes[r] as usize],
+                &mut authors[timeline.author.codes[r] as usize],
+            ] {
+                tl.changes.push(timeline.ts[r]);
+                tl.caused.extend(caused_at);
             }
-            column
-        })
-        .collect();
-    for (name, column) in HISTORY_COLUMNS.iter().zip(columns) {
-        frame.insert(*name, Column::Num(column));
+        }
+        // Incidents on a service no change touches are never looked up.
+        let service_code = timeline.service.index();
+        for (start, service) in incidents.start.iter().zip(&incidents.service) {
+            if let Some(&code) = service_code.get(service.as_str()) {
+                services[code as usize].incidents.push(*start);
+            }
+        }
+        services.par_iter_mut().for_each(Timeline::sort);
+        authors.par_iter_mut().for_each(Timeline::sort);
+        add_expected(&mut authors, &services, timeline);
+        HistoryIndex { services, authors }
+    }
+
+    /// Adds the history columns of the rows `rows` of the indexed `timeline` to `frame`
+    /// (whose rows correspond to `rows`).
+    pub fn add_to(&self, frame: &mut Frame, timeline: &Events, rows: &[usize]) {
+        let (services, authors) = (&self.services, &self.authors);
+        // The rows grouped by service (and by author), each group in time order: every
+        // count is then a cursor moving forward over a sorted timeline, not a binary search.
+        let ts = &timeline.ts;
+        let by_service: Vec<Vec<(u32, [f64; 6])>> = groups(rows, &timeline.service, ts)
+            .into_par_iter()
+            .enumerate()
+            .map(|(code, group)| {
+                let s = &services[code];
+                let (mut incidents, mut incidents_7d, mut incidents_30d) = (
+                    Cursor::new(&s.incidents),
+                    Cursor::new(&s.incidents),
+                    Cursor::new(&s.incidents),
+                );
+                let (mut changes, mut changes_7d) =
+                    (Cursor::new(&s.changes), Cursor::new(&s.changes));
+                let mut caused = Cursor::new(&s.caused);
+                group
+                    .into_iter()
+                    .map(|i| {
+                        let t = ts[rows[i as usize]];
+                        let incidents_before = incidents.before(t);
+                        let last = incidents_before.checked_sub(1).map(|k| s.incidents[k]);
+                        let days_since = last.map_or(RECENCY_CAP_DAYS, |l| {
+                            ((t - l) as f64 / DAY as f64).min(RECENCY_CAP_DAYS)
+                        });
+                        let changes_before = changes.before(t);
+                        let values = [
+                            (incidents_before - incidents_7d.before(t - 7 * DAY)) as f64,
+                            (incidents_before - incidents_30d.before(t - 30 * DAY)) as f64,
+                            days_since,
+                            (changes_before - changes_7d.before(t - 7 * DAY)) as f64,
+                            changes_before as f64,
+                            caused.before(t) as f64,
+                        ];
+                        (i, values)
+                    })
+                    .collect()
+            })
+            .collect();
+        let by_author: Vec<Vec<(u32, [f64; 3])>> = groups(rows, &timeline.author, ts)
+            .into_par_iter()
+            .enumerate()
+            .map(|(code, group)| {
+                let a = &authors[code];
+                let (mut changes, mut caused) = (Cursor::new(&a.changes), Cursor::new(&a.caused));
+                group
+                    .into_iter()
+                    .map(|i| {
+                        let t = ts[rows[i as usize]];
+                        let before = changes.before(t);
+                        (
+                            i,
+                            [before as f64, caused.before(t) as f64, a.expected[before]],
+                        )
+                    })
+                    .collect()
+            })
+            .collect();
+        let columns: Vec<Vec<f64>> = (0..HISTORY_COLUMNS.len())
+            .into_par_iter()
+            .map(|k| {
+                let mut column = vec![0.0; rows.len()];
+                if k < 6 {
+                    for &(i, v) in by_service.iter().flatten() {
+                        column[i as usize] = v[k];
+                    }
+                } else {
+                    for &(i, v) in by_author.iter().flatten() {
+                        column[i as usize] = v[k - 6];
+                    }
+                }
+                column
+            })
+            .collect();
+        for (name, column) in HISTORY_COLUMNS.iter().zip(columns) {
+            frame.insert(*name, Column::Num(column));
+        }
     }
 }
 

@@ -622,7 +622,11 @@ fn time_notes(time: &Profile, notes: &mut Vec<String>) -> String {
 /// A proposed config for the table at `path`, as commented TOML that `--config` reads.
 pub fn infer(path: &Path) -> Result<String> {
     let file = path.display().to_string();
-    let table = Table::read(path)?;
+    let table = if crate::dataset::is_partitioned(path) {
+        crate::dataset::read_whole(path)?
+    } else {
+        Table::read(path)?
+    };
     if table.height() == 0 {
         return Err(Error::EmptyTable {
             file,

@@ -14,6 +14,7 @@ pub mod annotate;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod dataset;
 pub mod drift;
 pub mod error;
 pub mod export;

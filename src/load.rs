@@ -604,6 +604,9 @@ pub enum Read {
     /// features count but nobody scores. The other columns are still validated; no
     /// column passes through.
     Events,
+    /// Identity and timing only, the other columns neither required, parsed nor
+    /// validated: a first look at changes whose other columns are read later.
+    Identity,
 }
 
 /// Loads and validates a changes table described by `config`.
@@ -612,7 +615,12 @@ pub fn load_changes(path: &Path, config: &Config, read: Read) -> Result<LoadedCh
 }
 
 /// Like [`load_changes`], in the compact form.
+/// A directory is a partitioned table ([`crate::dataset`]): its parts are read one at a
+/// time and their rows taken in part order.
 pub fn load_events(path: &Path, config: &Config, read: Read) -> Result<LoadedEvents> {
+    if crate::dataset::is_partitioned(path) {
+        return load_partitioned(path, config, read);
+    }
     let file = display(path);
     let table = Table::read(path)?;
     parse_table(&table, &file, config, read)
@@ -651,6 +659,7 @@ pub fn parse_table(table: &Table, file: &str, config: &Config, read: Read) -> Re
     let mut consumed: Vec<&str> = vec![&cols.id, &cols.timestamp];
     consumed.extend(cols.service.as_deref());
     consumed.extend(cols.author.as_deref());
+    let identity = consumed.len();
     consumed.extend(label_column);
     if features.builtin {
         consumed.extend(
@@ -662,7 +671,12 @@ pub fn parse_table(table: &Table, file: &str, config: &Config, read: Read) -> Re
     consumed.extend(features.numeric.iter().map(String::as_str));
     consumed.extend(features.boolean.iter().map(String::as_str));
     consumed.extend(features.categorical.iter().map(String::as_str));
-    for column in &consumed {
+    let required = if read == Read::Identity {
+        &consumed[..identity]
+    } else {
+        &consumed[..]
+    };
+    for column in required {
         Cells::required(table, file, column)?;
     }
     if features.builtin {
@@ -678,6 +692,9 @@ pub fn parse_table(table: &Table, file: &str, config: &Config, read: Read) -> Re
     let (identity, columns) = rayon::join(
         || parse_identity(table, file, config, label_column),
         || {
+            if read == Read::Identity {
+                return Ok(Vec::new());
+            }
             let jobs = column_jobs(table, file, features);
             let parsed: Vec<Result<(String, Column)>> = jobs.par_iter().map(|job| job()).collect();
             parsed.into_iter().collect::<Result<Vec<_>>>()
@@ -686,19 +703,20 @@ pub fn parse_table(table: &Table, file: &str, config: &Config, read: Read) -> Re
     let events = identity?;
     let mut frame = Frame::new(events.len());
     let columns = columns?;
-    if read == Read::Events {
-        // Validated above; a history row needs none of them.
+    if matches!(read, Read::Events | Read::Identity) {
+        // Validated above (or not read); a history row needs none of them.
         drop(columns);
     } else {
         for (name, column) in columns {
             frame.insert(name, column);
         }
     }
-    if features.builtin && read != Read::Events {
+    let identity_only = matches!(read, Read::Events | Read::Identity);
+    if features.builtin && !identity_only {
         add_calendar(&mut frame, &events.ts);
     }
 
-    let passthrough = if read == Read::Events {
+    let passthrough = if identity_only {
         DataFrame::empty()
     } else {
         let names: Vec<String> = table
@@ -1006,8 +1024,98 @@ fn column_jobs<'a>(
     jobs
 }
 
-/// Loads and validates an incidents table.
+/// The parts of the partitioned table at `dir`, each validated as a file (errors name
+/// the part and its row), appended in part order; a change id in two parts is refused.
+fn load_partitioned(dir: &Path, config: &Config, read: Read) -> Result<LoadedEvents> {
+    let parts = crate::dataset::parts(dir)?;
+    let mut ends = Vec::with_capacity(parts.len());
+    let mut all: Option<LoadedEvents> = None;
+    for part in &parts {
+        let file = part.file();
+        let one = parse_table(&part.read()?.0, &file, config, read)?;
+        let Some(all) = all.as_mut() else {
+            ends.push(one.events.len());
+            all = Some(one);
+            continue;
+        };
+        let differs = |what: String| {
+            Error::Data(format!(
+                "{file}: its columns differ from the first part's ({}): {what}; expected the \
+                 parts of {} to hold the same columns",
+                parts[0].file(),
+                dir.display()
+            ))
+        };
+        all.frame.append(&one.frame).map_err(differs)?;
+        all.passthrough
+            .vstack_mut(&one.passthrough)
+            .map_err(|e| differs(e.to_string()))?;
+        all.events.append(&one.events);
+        ends.push(all.events.len());
+    }
+    let all = all.expect("at least one part");
+    let ids = &all.events.ids;
+    check_parts_unique(dir, &parts, &ends, &config.columns.id, ids.len(), |i| {
+        ids.get(i)
+    })?;
+    Ok(all)
+}
+
+/// [`check_unique`] over rows appended from `parts` (`ends`: the rows up to the end of
+/// each), a repeat named by its part and its row there.
+pub(crate) fn check_parts_unique<'s>(
+    dir: &Path,
+    parts: &[crate::dataset::Part],
+    ends: &[usize],
+    column: &str,
+    n: usize,
+    id: impl Fn(usize) -> &'s str + Sync,
+) -> Result<()> {
+    check_unique(&display(dir), column, n, &id).map_err(|e| match e {
+        Error::Duplicate {
+            column,
+            value,
+            first,
+            second,
+            ..
+        } => {
+            let locate = |row: usize| {
+                let k = ends.partition_point(|&end| end < row);
+                let start = if k == 0 { 0 } else { ends[k - 1] };
+                format!("{} row {}", parts[k].file(), row - start)
+            };
+            Error::Data(format!(
+                "{}: duplicate {column} {} in {} and {}",
+                display(dir),
+                crate::error::excerpt(&value),
+                locate(first),
+                locate(second)
+            ))
+        }
+        other => other,
+    })
+}
+
+/// Loads and validates an incidents table (a directory: a partitioned one, as
+/// [`load_events`] reads it).
 pub fn load_incidents(path: &Path) -> Result<Incidents> {
+    if crate::dataset::is_partitioned(path) {
+        let parts = crate::dataset::parts(path)?;
+        let mut all = Incidents::default();
+        let mut ends = Vec::with_capacity(parts.len());
+        for part in &parts {
+            let one = incidents_of(&part.read()?.0, &part.file())?;
+            all.ids.extend(one.ids);
+            all.start.extend(one.start);
+            all.service.extend(one.service);
+            all.severity.extend(one.severity);
+            all.causes.extend(one.causes);
+            ends.push(all.len());
+        }
+        let ids = &all.ids;
+        check_parts_unique(path, &parts, &ends, "incident_id", ids.len(), |i| &ids[i])?;
+        return Ok(all);
+    }
     let file = display(path);
     let table = Table::read(path)?;
     incidents_of(&table, &file)

@@ -78,6 +78,95 @@ pub fn check_one_reader(inputs: &[(&str, Option<&Path>)]) -> Result<()> {
     Ok(())
 }
 
+/// The marker file a complete directory of output parts holds (Hadoop's and Spark's name
+/// for it): written last, so a reader can tell a finished output.
+pub const DONE_MARKER: &str = "_SUCCESS";
+
+/// A directory of output parts, written in full under a temporary name beside its
+/// destination and moved there whole by [`StagedDir::commit`]; dropped uncommitted, it is
+/// removed. The destination may be missing, an empty directory or a complete earlier
+/// output (one holding [`DONE_MARKER`]), which the new one replaces.
+pub struct StagedDir {
+    staging: PathBuf,
+    path: PathBuf,
+    committed: bool,
+}
+
+impl StagedDir {
+    /// Checks `path` and makes the staging directory beside it.
+    pub fn new(path: &Path) -> Result<StagedDir> {
+        if path.exists() && !path.is_dir() {
+            return Err(Error::Usage(format!(
+                "{} is a file; the scored parts of a partitioned table go to a directory: name one (a new one, or an earlier output to replace)",
+                path.display()
+            )));
+        }
+        if path.is_dir() {
+            let mut entries = std::fs::read_dir(path).map_err(|e| Error::io(path, e))?;
+            let empty = entries.next().is_none();
+            if !empty && !path.join(DONE_MARKER).is_file() {
+                return Err(Error::Usage(format!(
+                    "{} is a directory that holds files and no {DONE_MARKER} marker, so it is no complete earlier output; name a new or empty directory (changerisk replaces only those and its earlier outputs)",
+                    path.display()
+                )));
+            }
+        }
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            create_dir(parent)?;
+        }
+        let staging = sibling(path, "partial");
+        if staging.exists() {
+            std::fs::remove_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
+        }
+        std::fs::create_dir(&staging).map_err(|e| Error::io(&staging, e))?;
+        Ok(StagedDir {
+            staging,
+            path: path.to_path_buf(),
+            committed: false,
+        })
+    }
+
+    /// Where the part `relative` is written while staged (its directories made).
+    pub fn part(&self, relative: &Path) -> Result<PathBuf> {
+        let path = self.staging.join(relative);
+        if let Some(parent) = path.parent() {
+            create_dir(parent)?;
+        }
+        Ok(path)
+    }
+
+    /// Writes the marker and moves the directory into place, replacing what was there:
+    /// an earlier output is first moved aside, so at every moment one complete output
+    /// is in place or beside it.
+    pub fn commit(mut self) -> Result<()> {
+        let marker = self.staging.join(DONE_MARKER);
+        std::fs::write(&marker, b"").map_err(|e| Error::io(&marker, e))?;
+        let aside = self.path.exists().then(|| sibling(&self.path, "old"));
+        if let Some(aside) = &aside {
+            std::fs::rename(&self.path, aside).map_err(|e| Error::io(&self.path, e))?;
+        }
+        if let Err(e) = std::fs::rename(&self.staging, &self.path) {
+            if let Some(aside) = &aside {
+                let _ = std::fs::rename(aside, &self.path);
+            }
+            return Err(Error::io(&self.path, e));
+        }
+        self.committed = true;
+        if let Some(aside) = aside {
+            std::fs::remove_dir_all(&aside).map_err(|e| Error::io(&aside, e))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for StagedDir {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_dir_all(&self.staging);
+        }
+    }
+}
+
 /// Writes `path` atomically: `write` fills a temporary file in the same directory,
 /// which is flushed, synced and renamed over `path` only if `write` succeeds.
 pub fn write_atomic<F>(path: &Path, write: F) -> Result<()>

@@ -7,7 +7,7 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::features::TIME_COLUMN;
 use crate::frame::{Column, Frame};
-use crate::history::{add_history, severe_enough};
+use crate::history::{severe_enough, HistoryIndex};
 use crate::label::{attribute_incidents, LabelParams, Labels};
 use crate::load::{Changes, Events, Incidents};
 
@@ -38,19 +38,46 @@ pub fn prepare_events(
     incidents: &Incidents,
     params: LabelParams,
     rows: &[usize],
-    mut frame: Frame,
+    frame: Frame,
 ) -> Prepared {
-    let labels = match &timeline.label {
-        Some(given) => Labels::from_column(given),
-        None => attribute_incidents(timeline, incidents, params),
-    };
-    let severe = severe_enough(incidents, params.max_severity);
-    add_history(&mut frame, timeline, &labels, &severe, rows);
-    frame.insert(
-        TIME_COLUMN,
-        Column::Num(rows.iter().map(|&r| timeline.ts[r] as f64).collect()),
-    );
-    Prepared { frame, labels }
+    let indexed = Indexed::new(timeline, incidents, params);
+    let frame = indexed.prepare(timeline, rows, frame);
+    Prepared {
+        frame,
+        labels: indexed.labels,
+    }
+}
+
+/// A timeline labelled (from its label column, else by linking `incidents`) and indexed
+/// for history features once, so that its rows can be prepared a part at a time.
+pub struct Indexed {
+    /// Labels over the whole timeline.
+    pub labels: Labels,
+    index: HistoryIndex,
+}
+
+impl Indexed {
+    /// Labels and indexes `timeline`.
+    pub fn new(timeline: &Events, incidents: &Incidents, params: LabelParams) -> Indexed {
+        let labels = match &timeline.label {
+            Some(given) => Labels::from_column(given),
+            None => attribute_incidents(timeline, incidents, params),
+        };
+        let severe = severe_enough(incidents, params.max_severity);
+        let index = HistoryIndex::new(timeline, &labels, &severe);
+        Indexed { labels, index }
+    }
+
+    /// Adds the point-in-time history and the time of the timeline rows `rows` to
+    /// `frame`, which holds those rows' own columns in the same order.
+    pub fn prepare(&self, timeline: &Events, rows: &[usize], mut frame: Frame) -> Frame {
+        self.index.add_to(&mut frame, timeline, rows);
+        frame.insert(
+            TIME_COLUMN,
+            Column::Num(rows.iter().map(|&r| timeline.ts[r] as f64).collect()),
+        );
+        frame
+    }
 }
 
 /// Joins past changes and the changes to score into one timeline of events (identity

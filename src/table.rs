@@ -261,32 +261,57 @@ fn read_typed<R: polars::io::mmap::MmapBytesReader>(
     format: Format,
     file: &str,
 ) -> Result<DataFrame> {
+    read_typed_columns(open, format, file, None)
+}
+
+/// [`read_typed`], of the columns `only` names (those the file has) when given.
+fn read_typed_columns<R: polars::io::mmap::MmapBytesReader>(
+    open: impl Fn() -> Result<R>,
+    format: Format,
+    file: &str,
+    only: Option<&[&str]>,
+) -> Result<DataFrame> {
     let (schema, table) = (open()?, open()?);
+    let (dictionary, names) = if format == Format::Parquet {
+        check_schema(|| ParquetReader::new(schema).schema(), format, file)?
+    } else {
+        check_schema(|| IpcReader::new(schema).schema(), format, file)?
+    };
+    let columns = only.map(|only| {
+        names
+            .into_iter()
+            .filter(|n| only.contains(&n.as_str()))
+            .collect::<Vec<String>>()
+    });
     if format == Format::Parquet {
-        let dictionary = check_schema(|| ParquetReader::new(schema).schema(), format, file)?;
         typed(
-            || ParquetReader::new(table).finish(),
+            || ParquetReader::new(table).with_columns(columns).finish(),
             format,
             file,
             &dictionary,
         )
     } else {
-        let dictionary = check_schema(|| IpcReader::new(schema).schema(), format, file)?;
-        typed(|| IpcReader::new(table).finish(), format, file, &dictionary)
+        typed(
+            || IpcReader::new(table).with_columns(columns).finish(),
+            format,
+            file,
+            &dictionary,
+        )
     }
 }
 
 /// Refuses, by column, a Parquet or Arrow IPC file holding a type polars' readers cannot
 /// hold (their own errors name no column: "cannot create series from Float16"). Its
 /// schema is read first; a schema that cannot be read is left to the read's own error.
-/// Gives the dictionary-encoded columns, for [`typed`]'s messages.
+/// Gives the dictionary-encoded columns, for [`typed`]'s messages, and every column's
+/// name (none when the schema cannot be read).
 fn check_schema(
     schema: impl FnOnce() -> PolarsResult<std::sync::Arc<ArrowSchema>>,
     format: Format,
     file: &str,
-) -> Result<Vec<String>> {
+) -> Result<(Vec<String>, Vec<String>)> {
     let Ok(Ok(schema)) = without_panics(schema) else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     };
     let unheld = schema
         .iter_values()
@@ -300,11 +325,14 @@ fn check_schema(
                  hold; re-export the file with the column cast, or without it"
             ),
         }),
-        None => Ok(schema
-            .iter_values()
-            .filter(|f| matches!(f.dtype, ArrowDataType::Dictionary(..)))
-            .map(|f| f.name.to_string())
-            .collect()),
+        None => Ok((
+            schema
+                .iter_values()
+                .filter(|f| matches!(f.dtype, ArrowDataType::Dictionary(..)))
+                .map(|f| f.name.to_string())
+                .collect(),
+            schema.iter_values().map(|f| f.name.to_string()).collect(),
+        )),
     }
 }
 
@@ -1139,6 +1167,24 @@ impl Table {
             return Table::from_bytes(bytes, format, &file);
         }
         read_table(path).map(Table::Frame)
+    }
+
+    /// Reads the columns `only` names (those the file has) of a Parquet or Arrow IPC
+    /// file, with the same checks as [`Table::read`]; a table of any other format, or not
+    /// in a file, is read whole.
+    pub fn read_only(path: &Path, only: &[&str]) -> Result<Table> {
+        let typed = matches!(Format::of(path), Ok(Format::Parquet | Format::Ipc));
+        if !typed || !path.is_file() {
+            return Table::read(path);
+        }
+        let format = Format::of(path)?;
+        let file = path.display().to_string();
+        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        if meta.len() == 0 {
+            return Err(empty_file(format, file));
+        }
+        let open = || File::open(path).map_err(|e| Error::io(path, e));
+        read_typed_columns(open, format, &file, Some(only)).map(Table::Frame)
     }
 
     /// A table from a whole file's bytes (`file` names it in errors).

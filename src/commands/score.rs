@@ -11,11 +11,13 @@ use crate::cli::ScoreArgs;
 use crate::commands::{SHIPPED_CHANGES, SHIPPED_INCIDENTS};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::features::{design_matrix, scoring_gaps};
-use crate::load::{load_events, load_incidents, LoadedEvents, Read};
+use crate::features::{design_matrix, scoring_gaps, Gaps};
+use crate::load::{
+    check_parts_unique, load_events, load_incidents, parse_table, Events, LoadedEvents, Read,
+};
 use crate::model::{Model, Tiers, TIER_NAMES};
 use crate::output::{check_not_an_input, csv, same_file, write_atomic};
-use crate::pipeline::{join_events, prepare_events};
+use crate::pipeline::{join_events, prepare_events, Indexed};
 use crate::policy::{joined_ids, Action, Facts, Policies};
 use crate::progress::Progress;
 use crate::reasons::{Explainer, HistoryGiven};
@@ -62,7 +64,19 @@ impl ScoreSettings {
             policy,
             top,
         } = args;
-        crate::table::Format::of_output(&output)?;
+        let output = match output {
+            Some(output) => output,
+            None if crate::dataset::is_partitioned(&batch.changes) => {
+                return Err(Error::Usage(format!(
+                    "--changes {} is a partitioned table (a directory): name the directory its scored parts go to with --output",
+                    batch.changes.display()
+                )))
+            }
+            None => PathBuf::from(DEFAULT_OUTPUT),
+        };
+        if !crate::dataset::is_partitioned(&batch.changes) {
+            crate::table::Format::of_output(&output)?;
+        }
         Ok(ScoreSettings {
             model,
             inputs: Inputs::from(batch),
@@ -75,6 +89,9 @@ impl ScoreSettings {
         })
     }
 }
+
+/// Where the scored changes go by default.
+const DEFAULT_OUTPUT: &str = "data/scored.csv";
 
 /// The changes the no-flag run scores; the shipped history is theirs.
 const SHIPPED_NEW_CHANGES: &str = "data/new_changes.csv";
@@ -128,6 +145,9 @@ pub fn run(args: ScoreArgs, progress: &Progress) -> Result<u8> {
     let policies = Policies::from_flag(s.policy.as_deref())?;
     let tiers = model.tiers.overridden(s.tiers);
     let files = history_files(&s.inputs, &model)?;
+    if crate::dataset::is_partitioned(&s.inputs.changes) {
+        return run_partitioned(&s, &model, &policies, &tiers, files, progress);
+    }
     check_not_an_input(
         "--output",
         &s.output,
@@ -162,6 +182,168 @@ pub fn run(args: ScoreArgs, progress: &Progress) -> Result<u8> {
     std::mem::forget(ids);
     std::mem::forget((timeline, rows, prepared, passthrough, incidents));
     Ok(0)
+}
+
+/// `score` of a partitioned table of changes ([`crate::dataset`]), a part at a time: the
+/// parts' identity and time are read first (with the history, they make the timeline
+/// every history feature counts from), then each part is read whole, scored and written
+/// to its own file below `--output`, under the part's own path and in its format. Only
+/// the timeline and one part are held at once. The parts' partition-key columns are not
+/// passed through: the output's paths carry them.
+fn run_partitioned(
+    s: &ScoreSettings,
+    model: &Model,
+    policies: &Policies,
+    tiers: &Tiers,
+    (incidents_path, history_path): (Option<PathBuf>, Option<PathBuf>),
+    progress: &Progress,
+) -> Result<u8> {
+    let config = &model.config;
+    let parts = crate::dataset::parts(&s.inputs.changes)?;
+    check_output_apart(
+        &s.output,
+        &[
+            ("changes", Some(&s.inputs.changes)),
+            ("history", history_path.as_deref()),
+            ("incidents", incidents_path.as_deref()),
+        ],
+    )?;
+    let output = crate::output::StagedDir::new(&s.output)?;
+    progress.stage("reading the changes' identity and time, and the history");
+    let (changes, (history, incidents)) = rayon::join(
+        || -> Result<(Events, Vec<usize>)> {
+            let mut events = Events::default();
+            let mut ends = Vec::with_capacity(parts.len());
+            let columns = &config.columns;
+            let mut identity = vec![columns.id.as_str(), columns.timestamp.as_str()];
+            identity.extend(columns.service.as_deref());
+            identity.extend(columns.author.as_deref());
+            for part in &parts {
+                let (table, _) = part.read_only(&identity)?;
+                let one = parse_table(&table, &part.file(), config, Read::Identity)?;
+                events.append(&one.events);
+                ends.push(events.len());
+            }
+            let ids = &events.ids;
+            check_parts_unique(
+                &s.inputs.changes,
+                &parts,
+                &ends,
+                &config.columns.id,
+                ids.len(),
+                |i| ids.get(i),
+            )?;
+            Ok((events, ends))
+        },
+        || {
+            rayon::join(
+                || {
+                    history_path
+                        .as_ref()
+                        .map(|path| load_events(path, config, Read::Events))
+                        .transpose()
+                },
+                || incidents_path.as_deref().map(load_incidents).transpose(),
+            )
+        },
+    );
+    let (events, ends) = changes?;
+    let history = history?.map(|h| h.events);
+    let incidents = incidents?.unwrap_or_default();
+    let history_given = HistoryGiven {
+        changes: history_path.is_some() || incidents_path.is_some(),
+        incidents: incidents_path.is_some(),
+    };
+    progress.stage("linking incidents and indexing the history");
+    let (timeline, rows, conflicts) = join_events(history, events);
+    warn_conflicts(conflicts, progress);
+    let indexed = Indexed::new(&timeline, &incidents, model.labelling);
+    if incidents_path.is_some() {
+        progress.log(&format!("history {}", indexed.labels.summary.describe()));
+    }
+    drop(incidents);
+    let features = model.feature_defs();
+    let mut gaps = Gaps::default();
+    let mut summary = Summary::new(s.top);
+    for (k, part) in parts.iter().enumerate() {
+        progress.stage(&format!(
+            "scoring part {} of {} ({})",
+            k + 1,
+            parts.len(),
+            part.relative.display()
+        ));
+        let (table, added) = part.read()?;
+        let file = part.file();
+        let loaded = parse_table(&table, &file, config, Read::Unlabelled)?;
+        drop(table);
+        let part_rows = &rows[if k == 0 { 0 } else { ends[k - 1] }..ends[k]];
+        let ids: Vec<&str> = part_rows.iter().map(|&r| timeline.ids.get(r)).collect();
+        if loaded.events.ids.iter().ne(ids.iter().copied()) {
+            return Err(Error::Data(format!(
+                "{file}: changed while it was being scored (its change ids differ from its first reading)"
+            )));
+        }
+        let frame = indexed.prepare(&timeline, part_rows, loaded.frame);
+        gaps.add(&features, &frame, 0..frame.len());
+        let scored = score_frame(model, tiers, policies, &frame, history_given)?;
+        let passthrough = loaded.passthrough.drop_many(added);
+        write_scored(&output.part(&part.relative)?, &ids, &scored, &passthrough)?;
+        summary.add(&ids, &scored);
+    }
+    output.commit()?;
+    for warning in gaps.warnings() {
+        progress.log(&format!("warning: {warning}"));
+    }
+    progress.log(&format!(
+        "{} part(s) of {} scored",
+        parts.len(),
+        s.inputs.changes.display()
+    ));
+    progress.log(&summary.render(tiers, &s.output));
+    Ok(0)
+}
+
+/// Refuses an output directory that is, or is inside or around, one of the inputs.
+fn check_output_apart(output: &Path, inputs: &[(&str, Option<&Path>)]) -> Result<()> {
+    let Ok(out) = std::fs::canonicalize(output).or_else(|e| {
+        // A new directory: its parent's place, with its own name.
+        match (output.parent(), output.file_name()) {
+            (Some(parent), Some(name)) => {
+                let parent = if parent.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    parent
+                };
+                std::fs::canonicalize(parent).map(|p| p.join(name))
+            }
+            _ => Err(e),
+        }
+    }) else {
+        return Ok(());
+    };
+    for &(what, path) in inputs {
+        let Some(input) = path.and_then(|p| std::fs::canonicalize(p).ok()) else {
+            continue;
+        };
+        if input.starts_with(&out) || out.starts_with(&input) {
+            return Err(Error::Usage(format!(
+                "--output {} and the {what} ({}) overlap; the scored parts go to a directory of their own",
+                output.display(),
+                path.expect("given").display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Warns of changes in both the history and the changes scored whose copies differ.
+fn warn_conflicts(conflicts: Option<(usize, String)>, progress: &Progress) {
+    if let Some((conflicts, first)) = conflicts {
+        progress.log(&format!(
+            "warning: {conflicts} change(s) in both --history and --changes differ in time, \
+             service or author (the first: '{first}'); the --changes copy is used"
+        ));
+    }
 }
 
 /// The changes to score with their point-in-time history, as `score` reads them.
@@ -237,12 +419,7 @@ pub fn load(
     };
     progress.stage("linking incidents and history features");
     let (timeline, rows, conflicts) = join_events(history, events);
-    if let Some((conflicts, first)) = conflicts {
-        progress.log(&format!(
-            "warning: {conflicts} change(s) in both --history and --changes differ in time, \
-             service or author (the first: '{first}'); the --changes copy is used"
-        ));
-    }
+    warn_conflicts(conflicts, progress);
     let prepared = prepare_events(&timeline, &incidents, model.labelling, &rows, frame);
     if incidents_path.is_some() {
         progress.log(&format!("history {}", prepared.labels.summary.describe()));
@@ -511,60 +688,95 @@ fn summary(
     top: usize,
     output: &std::path::Path,
 ) -> String {
-    let mut counts = [0usize; 4];
-    for s in scored {
-        counts[s.tier] += 1;
+    let mut summary = Summary::new(top);
+    summary.add(ids, scored);
+    summary.render(tiers, output)
+}
+
+/// [`summary`]'s figures, counted over the parts of a table scored a part at a time.
+struct Summary {
+    top: usize,
+    scored: usize,
+    counts: [usize; 4],
+    blocked: usize,
+    warned: usize,
+    /// The `top` riskiest so far (id, risk, tier, reasons), riskiest first.
+    riskiest: Vec<(String, f64, usize, String)>,
+}
+
+impl Summary {
+    fn new(top: usize) -> Summary {
+        Summary {
+            top,
+            scored: 0,
+            counts: [0; 4],
+            blocked: 0,
+            warned: 0,
+            riskiest: Vec::new(),
+        }
     }
-    let mut out = format!("scored {} changes -> {}\n", scored.len(), output.display());
-    for (k, name) in TIER_NAMES.iter().enumerate() {
-        let from = if k == 0 {
-            String::new()
-        } else if !tiers.opens(k) {
-            // Equal cuts: the lower tier takes every risk at the cut (`Tiers::tier`).
-            format!(" (none: same cut as {})", TIER_NAMES[k - 1])
-        } else {
-            format!(" (risk >= {:.2}%)", 100.0 * tiers.thresholds[k - 1])
+
+    /// Counts `scored` (whose ids are `ids`).
+    fn add(&mut self, ids: &[&str], scored: &[Scored]) {
+        self.scored += scored.len();
+        for s in scored {
+            self.counts[s.tier] += 1;
+        }
+        let violates = |s: &Scored, action: Action| s.policy.iter().any(|p| p.1 == action);
+        self.blocked += scored.iter().filter(|s| violates(s, Action::Block)).count();
+        self.warned += scored.iter().filter(|s| violates(s, Action::Warn)).count();
+        // The `top` riskiest, ties by change_id: a selection, then a sort of those only.
+        let mut order: Vec<usize> = (0..scored.len()).collect();
+        let riskier = |a: &usize, b: &usize| {
+            scored[*b]
+                .risk
+                .total_cmp(&scored[*a].risk)
+                .then_with(|| ids[*a].cmp(ids[*b]))
         };
-        out.push_str(&format!("  {name:<9}{:>8}{from}\n", counts[k]));
+        if self.top < order.len() {
+            order.select_nth_unstable_by(self.top, riskier);
+            order.truncate(self.top);
+        }
+        self.riskiest.extend(order.into_iter().map(|i| {
+            let s = &scored[i];
+            (ids[i].to_string(), s.risk, s.tier, s.reasons.clone())
+        }));
+        self.riskiest
+            .sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        self.riskiest.truncate(self.top);
     }
-    let blocked = scored
-        .iter()
-        .filter(|s| s.policy.iter().any(|p| p.1 == Action::Block))
-        .count();
-    let warned = scored
-        .iter()
-        .filter(|s| s.policy.iter().any(|p| p.1 == Action::Warn))
-        .count();
-    out.push_str(&format!(
-        "policies: {blocked} change(s) violate a block rule, {warned} a warn rule\n"
-    ));
-    // The `top` riskiest, ties by change_id: a selection, then a sort of those only.
-    let mut order: Vec<usize> = (0..scored.len()).collect();
-    let riskier = |a: &usize, b: &usize| {
-        scored[*b]
-            .risk
-            .total_cmp(&scored[*a].risk)
-            .then_with(|| ids[*a].cmp(ids[*b]))
-    };
-    if top < order.len() {
-        order.select_nth_unstable_by(top, riskier);
-        order.truncate(top);
-    }
-    order.sort_by(riskier);
-    if top > 0 && !order.is_empty() {
-        out.push_str("riskiest:\n");
-    }
-    for &i in order.iter().take(top) {
-        let s = &scored[i];
+
+    fn render(&self, tiers: &Tiers, output: &std::path::Path) -> String {
+        let mut out = format!("scored {} changes -> {}\n", self.scored, output.display());
+        for (k, name) in TIER_NAMES.iter().enumerate() {
+            let from = if k == 0 {
+                String::new()
+            } else if !tiers.opens(k) {
+                // Equal cuts: the lower tier takes every risk at the cut (`Tiers::tier`).
+                format!(" (none: same cut as {})", TIER_NAMES[k - 1])
+            } else {
+                format!(" (risk >= {:.2}%)", 100.0 * tiers.thresholds[k - 1])
+            };
+            out.push_str(&format!("  {name:<9}{:>8}{from}\n", self.counts[k]));
+        }
         out.push_str(&format!(
-            "  {:<14} {:>6.2}% {:<8} {}\n",
-            ids[i],
-            100.0 * s.risk,
-            TIER_NAMES[s.tier],
-            s.reasons
+            "policies: {} change(s) violate a block rule, {} a warn rule\n",
+            self.blocked, self.warned
         ));
+        if !self.riskiest.is_empty() {
+            out.push_str("riskiest:\n");
+        }
+        for (id, risk, tier, reasons) in &self.riskiest {
+            out.push_str(&format!(
+                "  {:<14} {:>6.2}% {:<8} {}\n",
+                id,
+                100.0 * risk,
+                TIER_NAMES[*tier],
+                reasons
+            ));
+        }
+        out.trim_end().to_string()
     }
-    out.trim_end().to_string()
 }
 
 #[cfg(test)]

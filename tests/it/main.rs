@@ -13,6 +13,7 @@ mod formats;
 mod labelling;
 mod leakage;
 mod learners;
+mod partitioned;
 mod properties;
 mod report;
 mod sql;

@@ -1,0 +1,349 @@
+//! Partitioned tables: a directory of table files, as Spark, Hive, DuckDB and polars
+//! write them (`changes/day=2026-01-01/part-0.parquet`, `changes.parquet/part-*.parquet`),
+//! read one part at a time.
+//!
+//! The parts are every file under the directory, in order of their path (byte order),
+//! each read by its own extension as a single file is. Names starting with `.` or `_` are
+//! skipped, as every writer of such tables marks its bookkeeping (`_SUCCESS`,
+//! `_committed_*`, `.part-0.parquet.crc`); any other file that names no table format is
+//! an error rather than data silently left out. A directory level named `key=value` (Hive
+//! partitioning) gives every row below it the text column `key` with that value
+//! (percent-decoded; `__HIVE_DEFAULT_PARTITION__` is a missing value) when the part has no
+//! column of that name.
+
+use std::path::{Path, PathBuf};
+
+use polars::prelude::{Column as PlColumn, DataFrame, NamedFrom, Series};
+
+use crate::error::{Error, Result};
+use crate::table::{Format, Table};
+
+/// The value Hive, Spark and DuckDB write for a partition whose key is missing.
+const HIVE_NULL: &str = "__HIVE_DEFAULT_PARTITION__";
+
+/// One file of a partitioned table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Part {
+    /// The file.
+    pub path: PathBuf,
+    /// Its path below the table's directory.
+    pub relative: PathBuf,
+    /// The `key=value` directory levels above it, outermost first.
+    pub keys: Vec<(String, Option<String>)>,
+}
+
+/// True when `path` names a partitioned table (a directory) rather than one file.
+pub fn is_partitioned(path: &Path) -> bool {
+    path.is_dir()
+}
+
+/// The parts of the partitioned table at `dir`, in path order. Refuses a directory
+/// without any, a file of no table format, and parts below different partition keys.
+pub fn parts(dir: &Path) -> Result<Vec<Part>> {
+    let mut parts = Vec::new();
+    walk(dir, Path::new(""), &mut Vec::new(), &mut parts)?;
+    parts.sort_by(|a, b| a.relative.cmp(&b.relative));
+    let Some(first) = parts.first() else {
+        return Err(Error::Data(format!(
+            "{}: is a directory without table files (.csv, .parquet, .arrow, .jsonl, ... below \
+             it; names starting with '.' or '_' are skipped); expected a partitioned table",
+            dir.display()
+        )));
+    };
+    let keys = |p: &Part| -> Vec<String> { p.keys.iter().map(|(k, _)| k.clone()).collect() };
+    let expected = keys(first);
+    if let Some(other) = parts.iter().find(|p| keys(p) != expected) {
+        return Err(Error::Data(format!(
+            "{}: its parts are partitioned by different keys: {} is below {}, {} below {}; \
+             expected every part below the same key=value levels",
+            dir.display(),
+            first.relative.display(),
+            describe_keys(&expected),
+            other.relative.display(),
+            describe_keys(&keys(other)),
+        )));
+    }
+    Ok(parts)
+}
+
+fn describe_keys(keys: &[String]) -> String {
+    if keys.is_empty() {
+        "no key=value level".to_string()
+    } else {
+        keys.iter()
+            .map(|k| format!("{k}=..."))
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+}
+
+/// Adds the parts below `dir`/`relative`; `above`: the directories (canonical) it is
+/// below, so that a link back up to one of them is an error, not an endless walk.
+fn walk(
+    dir: &Path,
+    relative: &Path,
+    above: &mut Vec<PathBuf>,
+    parts: &mut Vec<Part>,
+) -> Result<()> {
+    let here = dir.join(relative);
+    let canonical = std::fs::canonicalize(&here).map_err(|e| Error::io(&here, e))?;
+    if above.contains(&canonical) {
+        return Err(Error::Data(format!(
+            "{}: links back to a directory above it in the partitioned table {}; expected a tree of parts",
+            here.display(),
+            dir.display()
+        )));
+    }
+    above.push(canonical);
+    let entries = std::fs::read_dir(&here).map_err(|e| Error::io(&here, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(&here, e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            return Err(Error::Data(format!(
+                "{}: holds a name that is not UTF-8 ({:?}); expected the names of a partitioned table's parts",
+                here.display(),
+                entry.file_name()
+            )));
+        };
+        if name.starts_with('.') || name.starts_with('_') {
+            continue;
+        }
+        let path = entry.path();
+        let below = relative.join(name);
+        // (Followed through symbolic links, as a reader of the table would.)
+        if path.is_dir() {
+            walk(dir, &below, above, parts)?;
+        } else {
+            Format::of(&path).map_err(|_| {
+                Error::Data(format!(
+                    "{}: is in the partitioned table {} but names no table format (expected \
+                     .csv, .parquet, .arrow, .ipc, .feather, .jsonl or .ndjson; names starting \
+                     with '.' or '_' are skipped)",
+                    path.display(),
+                    dir.display()
+                ))
+            })?;
+            let keys = hive_keys(&below);
+            parts.push(Part {
+                path,
+                relative: below,
+                keys,
+            });
+        }
+    }
+    above.pop();
+    Ok(())
+}
+
+/// The `key=value` directory levels of a part's relative path.
+fn hive_keys(relative: &Path) -> Vec<(String, Option<String>)> {
+    let Some(parent) = relative.parent() else {
+        return Vec::new();
+    };
+    parent
+        .iter()
+        .filter_map(|level| {
+            let (key, value) = level.to_str()?.split_once('=')?;
+            let value = percent_decode(value);
+            Some((percent_decode(key), (value != HIVE_NULL).then_some(value)))
+        })
+        .collect()
+}
+
+/// `%XX` escapes decoded, as Hive and Spark escape a partition value's special
+/// characters; a `%` not followed by two hex digits (or bytes that do not decode to
+/// UTF-8) are kept as written.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap_or_else(|_| s.to_string())
+}
+
+impl Part {
+    /// The part's name in errors: its file.
+    pub fn file(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    /// Reads the part, with its partition keys as text columns where it has no column of
+    /// that name; also gives the names of the columns so added.
+    pub fn read(&self) -> Result<(Table, Vec<String>)> {
+        self.with_keys(Table::read(&self.path)?)
+    }
+
+    /// [`Part::read`] of the columns `only` names, where the part's format can read
+    /// some columns alone ([`Table::read_only`]); its partition keys are added all the same.
+    pub fn read_only(&self, only: &[&str]) -> Result<(Table, Vec<String>)> {
+        self.with_keys(Table::read_only(&self.path, only)?)
+    }
+
+    fn with_keys(&self, table: Table) -> Result<(Table, Vec<String>)> {
+        let names: Vec<String> = table.names().into_iter().map(String::from).collect();
+        let missing: Vec<&(String, Option<String>)> = self
+            .keys
+            .iter()
+            .filter(|(k, _)| !names.iter().any(|n| n == k))
+            .collect();
+        if missing.is_empty() {
+            return Ok((table, Vec::new()));
+        }
+        let unreadable = |e: polars::prelude::PolarsError| Error::Unreadable {
+            file: self.file(),
+            format: "table".into(),
+            message: e.to_string(),
+        };
+        let mut df: DataFrame = match table {
+            Table::Frame(df) => df,
+            csv @ Table::Csv(_) => csv.select(&names).map_err(unreadable)?,
+        };
+        let rows = df.height();
+        for (key, value) in &missing {
+            let column = Series::new(key.as_str().into(), vec![value.as_deref(); rows]);
+            df.with_column(PlColumn::from(column)).map_err(unreadable)?;
+        }
+        let added = missing.iter().map(|(k, _)| k.clone()).collect();
+        Ok((Table::Frame(df), added))
+    }
+}
+
+/// The whole partitioned table at `dir` as one table, its parts stacked in path order:
+/// for a command that looks at every row at once. Parts whose columns differ in name,
+/// order or type are refused, naming the first that differs.
+pub fn read_whole(dir: &Path) -> Result<Table> {
+    let parts = parts(dir)?;
+    let mut whole: Option<DataFrame> = None;
+    for part in &parts {
+        let (table, _) = part.read()?;
+        let names: Vec<String> = table.names().into_iter().map(String::from).collect();
+        let unreadable = |e: polars::prelude::PolarsError| Error::Unreadable {
+            file: part.file(),
+            format: "table".into(),
+            message: e.to_string(),
+        };
+        let df = match table {
+            Table::Frame(df) => df,
+            csv @ Table::Csv(_) => csv.select(&names).map_err(unreadable)?,
+        };
+        match whole.as_mut() {
+            None => whole = Some(df),
+            Some(whole) => {
+                whole.vstack_mut(&df).map_err(|e| {
+                    Error::Data(format!(
+                        "{}: its columns differ from the first part's ({}): {e}; expected the parts of {} to hold the same columns",
+                        part.file(),
+                        parts[0].file(),
+                        dir.display()
+                    ))
+                })?;
+            }
+        }
+    }
+    Ok(Table::Frame(whole.expect("at least one part")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touch(dir: &Path, relative: &str) {
+        let path = dir.join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, "change_id\nc1\n").unwrap();
+    }
+
+    #[test]
+    fn parts_are_listed_in_path_order_with_their_keys_and_bookkeeping_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        touch(dir.path(), "day=2026-01-02/part-0.csv");
+        touch(dir.path(), "day=2026-01-01/part-1.csv");
+        touch(dir.path(), "day=2026-01-01/part-0.csv");
+        touch(dir.path(), "day=__HIVE_DEFAULT_PARTITION__/part-0.csv");
+        touch(dir.path(), "_SUCCESS");
+        touch(dir.path(), "day=2026-01-01/.part-0.csv.crc");
+        touch(dir.path(), "_temporary/0/part-9.csv");
+        let parts = parts(dir.path()).unwrap();
+        let names: Vec<String> = parts
+            .iter()
+            .map(|p| p.relative.display().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "day=2026-01-01/part-0.csv",
+                "day=2026-01-01/part-1.csv",
+                "day=2026-01-02/part-0.csv",
+                "day=__HIVE_DEFAULT_PARTITION__/part-0.csv"
+            ]
+        );
+        assert_eq!(
+            parts[0].keys,
+            [("day".to_string(), Some("2026-01-01".to_string()))]
+        );
+        assert_eq!(parts[3].keys, [("day".to_string(), None)]);
+    }
+
+    #[test]
+    fn a_stray_file_an_empty_directory_and_mixed_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = parts(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("without table files"), "{e}");
+        touch(dir.path(), "day=1/part-0.csv");
+        touch(dir.path(), "notes.txt");
+        let e = parts(dir.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("notes.txt") && e.contains("names no table format"),
+            "{e}"
+        );
+        std::fs::remove_file(dir.path().join("notes.txt")).unwrap();
+        touch(dir.path(), "part-1.csv");
+        let e = parts(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("different keys") && e.contains("day=..."), "{e}");
+    }
+
+    #[test]
+    fn a_link_back_up_is_refused_rather_than_followed_forever() {
+        let dir = tempfile::tempdir().unwrap();
+        touch(dir.path(), "day=1/part-0.csv");
+        std::os::unix::fs::symlink(dir.path(), dir.path().join("day=1/again")).unwrap();
+        let e = parts(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("again") && e.contains("links back"), "{e}");
+    }
+
+    #[test]
+    fn partition_values_are_percent_decoded_and_added_when_the_part_lacks_them() {
+        assert_eq!(percent_decode("a%20b%3Dc%2"), "a b=c%2");
+        assert_eq!(percent_decode("100%"), "100%");
+        let dir = tempfile::tempdir().unwrap();
+        touch(dir.path(), "team=pay%2Fments/change_id=x/part-0.csv");
+        let parts = parts(dir.path()).unwrap();
+        let (table, added) = parts[0].read().unwrap();
+        // The part's own change_id wins over the level's; team is added.
+        assert_eq!(added, ["team"]);
+        assert_eq!(table.names(), ["change_id", "team"]);
+        let Table::Frame(df) = table else {
+            panic!("a frame")
+        };
+        assert_eq!(
+            df.column("team").unwrap().str().unwrap().get(0),
+            Some("pay/ments")
+        );
+        assert_eq!(
+            df.column("change_id").unwrap().str().unwrap().get(0),
+            Some("c1")
+        );
+    }
+}
