@@ -16,6 +16,7 @@ are the same in both outputs. Needs pyarrow (scripts/requirements.txt) and
 """
 
 import argparse
+import shutil
 import statistics
 import subprocess
 import tempfile
@@ -52,6 +53,7 @@ def main() -> None:
     ap.add_argument("--own-history", action="store_true")
     a = ap.parse_args()
 
+    # (Left behind when a check fails, for a look.)
     tmp = Path(tempfile.mkdtemp(prefix="changerisk-partitioned-"))
     text = pa.string()
     table = pcsv.read_csv(
@@ -96,6 +98,7 @@ def main() -> None:
     for c in columns:
         assert one[c].equals(split[c]), f"{c} differs"
     print(f"every change's {', '.join(columns[1:])} equal in both outputs")
+    shutil.rmtree(tmp)
 
 
 if __name__ == "__main__":

@@ -218,8 +218,7 @@ pub struct DriftArgs {
 /// The changes a model scores (`score`, `drift`) and their history.
 #[derive(Debug, Args)]
 pub struct BatchArgs {
-    /// Changes to score (`-` reads standard input; a directory is a partitioned table,
-    /// scored a part at a time).
+    /// Changes to score (`-` reads standard input; a directory is a partitioned table).
     #[arg(long, default_value = "data/new_changes.csv", value_parser = input_path())]
     pub changes: PathBuf,
     /// Incident history, for the history features [default: data/incidents.csv when
@@ -246,8 +245,9 @@ pub struct ScoreArgs {
     #[command(flatten)]
     pub batch: BatchArgs,
     /// Where to write the scored changes; the extension names the format [default:
-    /// data/scored.csv]. For a partitioned --changes (a directory), a directory: each
-    /// part is written under its own path there, in its own format.
+    /// data/scored.csv]. For a partitioned --changes (a directory), no default: a
+    /// directory (each part's scores under its own path there, in its format), or one
+    /// CSV, JSON Lines or Parquet file (the parts appended in turn).
     #[arg(long)]
     pub output: Option<PathBuf>,
     /// Override the model's tier percentiles (e.g. 80,95,99.5).

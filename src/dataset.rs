@@ -3,10 +3,11 @@
 //! read one part at a time.
 //!
 //! The parts are every file under the directory, in order of their path (byte order),
-//! each read by its own extension as a single file is. Names starting with `.` or `_` are
-//! skipped, as every writer of such tables marks its bookkeeping (`_SUCCESS`,
-//! `_committed_*`, `.part-0.parquet.crc`); any other file that names no table format is
-//! an error rather than data silently left out. A directory level named `key=value` (Hive
+//! each read by its own extension as a single file is. Names starting with `.`, or with
+//! `_` and holding no `=`, are skipped, as every writer of such tables marks its
+//! bookkeeping (`_SUCCESS`, `_committed_*`, `.part-0.parquet.crc`) and as Spark skips
+//! them; any other file that names no table format is an error rather than data
+//! silently left out. A directory level named `key=value` (Hive
 //! partitioning) gives every row below it the text column `key` with that value
 //! (percent-decoded; `__HIVE_DEFAULT_PARTITION__` is a missing value) when the part has no
 //! column of that name.
@@ -77,6 +78,13 @@ fn describe_keys(keys: &[String]) -> String {
     }
 }
 
+/// Whether a name below a partitioned table is a writer's bookkeeping, not data, by
+/// Spark's rule: it starts with `.`, or with `_` and is no `key=value` level
+/// (`_SUCCESS`, `_temporary`, `.part-0.crc`; but `_source=a` is a partition).
+fn skipped(name: &str) -> bool {
+    name.starts_with('.') || (name.starts_with('_') && !name.contains('='))
+}
+
 /// Adds the parts below `dir`/`relative`; `above`: the directories (canonical) it is
 /// below, so that a link back up to one of them is an error, not an endless walk.
 fn walk(
@@ -106,7 +114,7 @@ fn walk(
                 entry.file_name()
             )));
         };
-        if name.starts_with('.') || name.starts_with('_') {
+        if skipped(name) {
             continue;
         }
         let path = entry.path();
@@ -118,8 +126,8 @@ fn walk(
             Format::of(&path).map_err(|_| {
                 Error::Data(format!(
                     "{}: is in the partitioned table {} but names no table format (expected \
-                     .csv, .parquet, .arrow, .ipc, .feather, .jsonl or .ndjson; names starting \
-                     with '.' or '_' are skipped)",
+                     .csv, .parquet, .pq, .arrow, .ipc, .feather, .jsonl or .ndjson; names \
+                     starting with '.', or with '_' and holding no '=', are skipped)",
                     path.display(),
                     dir.display()
                 ))
@@ -188,7 +196,13 @@ impl Part {
     /// [`Part::read`] of the columns `only` names, where the part's format can read
     /// some columns alone ([`Table::read_only`]); its partition keys are added all the same.
     pub fn read_only(&self, only: &[&str]) -> Result<(Table, Vec<String>)> {
-        self.with_keys(Table::read_only(&self.path, only)?)
+        // (A column the levels give is not looked for in the file.)
+        let in_file: Vec<&str> = only
+            .iter()
+            .copied()
+            .filter(|c| !self.keys.iter().any(|(k, _)| k == c))
+            .collect();
+        self.with_keys(Table::read_only(&self.path, &in_file)?)
     }
 
     fn with_keys(&self, table: Table) -> Result<(Table, Vec<String>)> {
@@ -220,39 +234,103 @@ impl Part {
     }
 }
 
-/// The whole partitioned table at `dir` as one table, its parts stacked in path order:
-/// for a command that looks at every row at once. Parts whose columns differ in name,
-/// order or type are refused, naming the first that differs.
-pub fn read_whole(dir: &Path) -> Result<Table> {
+/// The whole partitioned table at `dir` as one table, its parts stacked in path order
+/// ([`stack`]): for a command that looks at every row at once. Also gives the columns
+/// the `key=value` levels added.
+pub fn read_whole(dir: &Path) -> Result<(Table, Vec<String>)> {
     let parts = parts(dir)?;
     let mut whole: Option<DataFrame> = None;
+    let mut keys: Vec<String> = Vec::new();
     for part in &parts {
-        let (table, _) = part.read()?;
+        let (table, added) = part.read()?;
+        for key in added {
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
         let names: Vec<String> = table.names().into_iter().map(String::from).collect();
-        let unreadable = |e: polars::prelude::PolarsError| Error::Unreadable {
-            file: part.file(),
-            format: "table".into(),
-            message: e.to_string(),
-        };
         let df = match table {
             Table::Frame(df) => df,
-            csv @ Table::Csv(_) => csv.select(&names).map_err(unreadable)?,
+            csv @ Table::Csv(_) => csv.select(&names).map_err(|e| Error::Unreadable {
+                file: part.file(),
+                format: "table".into(),
+                message: e.to_string(),
+            })?,
         };
         match whole.as_mut() {
             None => whole = Some(df),
-            Some(whole) => {
-                whole.vstack_mut(&df).map_err(|e| {
-                    Error::Data(format!(
-                        "{}: its columns differ from the first part's ({}): {e}; expected the parts of {} to hold the same columns",
-                        part.file(),
-                        parts[0].file(),
-                        dir.display()
-                    ))
-                })?;
-            }
+            Some(whole) => stack(whole, df, &part.file())?,
         }
     }
-    Ok(Table::Frame(whole.expect("at least one part")))
+    Ok((Table::Frame(whole.expect("at least one part")), keys))
+}
+
+/// Appends the rows of `next` (read from `file`) to `all`, as parts of one table: the
+/// columns are matched by name, whatever their order; a column only some parts have is
+/// missing in the others; one whose type differs between parts (text in a CSV part,
+/// numbers in a Parquet one; nothing but nulls in one) is taken as text, so that the
+/// reader of the cells decides what they mean, as for a CSV file.
+pub fn stack(all: &mut DataFrame, next: DataFrame, file: &str) -> Result<()> {
+    use polars::prelude::DataType;
+    let failed = |e: polars::prelude::PolarsError| {
+        Error::Data(format!(
+            "{file}: cannot be stacked with the parts before it: {e}"
+        ))
+    };
+    if all.width() == 0 && next.width() == 0 {
+        *all = DataFrame::empty_with_height(all.height() + next.height());
+        return Ok(());
+    }
+    let mut next = next;
+    let names: Vec<String> = all
+        .get_column_names()
+        .iter()
+        .map(|n| n.to_string())
+        .chain(
+            next.get_column_names()
+                .iter()
+                .map(|n| n.to_string())
+                .filter(|n| all.column(n).is_err()),
+        )
+        .collect();
+    for name in &names {
+        let (mine, theirs) = (
+            all.column(name).ok().map(|c| c.dtype().clone()),
+            next.column(name).ok().map(|c| c.dtype().clone()),
+        );
+        let dtype = match (&mine, &theirs) {
+            (Some(a), Some(b)) if a == b => continue,
+            (Some(DataType::Null), Some(b)) => b.clone(),
+            (Some(a), Some(DataType::Null)) | (Some(a), None) => a.clone(),
+            (None, Some(b)) => b.clone(),
+            _ => DataType::String,
+        };
+        for (df, had) in [(&mut *all, &mine), (&mut next, &theirs)] {
+            let column = match had {
+                Some(t) if *t == dtype => continue,
+                Some(_) => df
+                    .column(name)
+                    .map_err(failed)?
+                    .cast(&dtype)
+                    .map_err(|_| {
+                        Error::Data(format!(
+                            "{file}: column '{name}' holds {} here and {} in the parts before, and cannot be read as text; make the parts agree on it, or drop it",
+                            theirs.as_ref().map_or("nothing".into(), |t| t.to_string()),
+                            mine.as_ref().map_or("nothing".into(), |t| t.to_string()),
+                        ))
+                    })?,
+                None => {
+                    polars::prelude::Column::full_null(name.as_str().into(), df.height(), &dtype)
+                }
+            };
+            df.with_column(column).map_err(failed)?;
+        }
+    }
+    let next = next.select(names.iter().cloned()).map_err(failed)?;
+    let mut ordered = all.select(names.iter().cloned()).map_err(failed)?;
+    ordered.vstack_mut(&next).map_err(failed)?;
+    *all = ordered;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -312,6 +390,17 @@ mod tests {
         touch(dir.path(), "part-1.csv");
         let e = parts(dir.path()).unwrap_err().to_string();
         assert!(e.contains("different keys") && e.contains("day=..."), "{e}");
+    }
+
+    #[test]
+    fn a_level_named_with_an_underscore_is_a_partition_when_it_holds_a_key() {
+        let dir = tempfile::tempdir().unwrap();
+        touch(dir.path(), "_src=a/part-0.csv");
+        touch(dir.path(), "_src=b/part-0.csv");
+        touch(dir.path(), "_src=b/_committed_1");
+        let parts = parts(dir.path()).unwrap();
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts[1].keys, [("_src".to_string(), Some("b".to_string()))]);
     }
 
     #[test]

@@ -61,7 +61,7 @@ pub enum Error {
         header: usize,
     },
     /// The file extension does not name a supported format.
-    #[error("{file}: unsupported file extension (expected .csv, .parquet, .arrow, .ipc, .feather, .jsonl or .ndjson; only an input may have none, and is then read by its content)")]
+    #[error("{file}: unsupported file extension (expected .csv, .parquet, .pq, .arrow, .ipc, .feather, .jsonl or .ndjson; only an input may have none, and is then read by its content)")]
     UnsupportedFormat { file: String },
     /// The file could not be parsed as its format at all.
     #[error("{file}: cannot read as {format}: {message}")]

@@ -622,10 +622,10 @@ fn time_notes(time: &Profile, notes: &mut Vec<String>) -> String {
 /// A proposed config for the table at `path`, as commented TOML that `--config` reads.
 pub fn infer(path: &Path) -> Result<String> {
     let file = path.display().to_string();
-    let table = if crate::dataset::is_partitioned(path) {
+    let (table, partition_keys) = if crate::dataset::is_partitioned(path) {
         crate::dataset::read_whole(path)?
     } else {
-        Table::read(path)?
+        (Table::read(path)?, Vec::new())
     };
     if table.height() == 0 {
         return Err(Error::EmptyTable {
@@ -849,6 +849,15 @@ pub fn infer(path: &Path) -> Result<String> {
         }
     }
 
+    // A partition key (a `key=value` directory level) is how the table was split, most
+    // often a time bucket: a feature of it would learn the period, not the change.
+    for key in &partition_keys {
+        if taken.insert(key) {
+            notes.push(format!(
+                "CHECK: '{key}' comes from the partitioned table's directory levels ({key}=...), not from its files, and is left out of the features (a partition key is most often a time bucket, which would teach the model the period); declare it if it describes the change"
+            ));
+        }
+    }
     let mut features = FeaturesConfig {
         builtin: contract,
         ..FeaturesConfig::default()

@@ -425,14 +425,19 @@ fn display(path: &Path) -> String {
     path.display().to_string()
 }
 
+/// No rows is an empty batch to score or an empty history; nothing to learn from.
 fn require_rows(table: &Table, file: &str) -> Result<()> {
     if table.height() == 0 {
-        return Err(Error::EmptyTable {
-            file: file.into(),
-            what: "no data rows (only a header)".into(),
-        });
+        return Err(no_rows(file));
     }
     Ok(())
+}
+
+fn no_rows(file: &str) -> Error {
+    Error::EmptyTable {
+        file: file.into(),
+        what: "no data rows (only a header, or a table of no rows)".into(),
+    }
 }
 
 /// Checks that no value of the `n` given by `id` repeats; the error names the first
@@ -651,6 +656,14 @@ pub fn parse_changes(
 
 /// Validates a changes table; `file` names it in errors.
 pub fn parse_table(table: &Table, file: &str, config: &Config, read: Read) -> Result<LoadedEvents> {
+    if read == Read::Labelled {
+        require_rows(table, file)?;
+    }
+    parse_rows(table, file, config, read)
+}
+
+/// [`parse_table`] of a table that may have no rows (a part of a partitioned table).
+fn parse_rows(table: &Table, file: &str, config: &Config, read: Read) -> Result<LoadedEvents> {
     let cols = &config.columns;
     let features = &config.features;
     let label_column = cols.label.as_deref().filter(|_| read == Read::Labelled);
@@ -681,10 +694,6 @@ pub fn parse_table(table: &Table, file: &str, config: &Config, read: Read) -> Re
     }
     if features.builtin {
         consumed.extend(["ai_tool", "reviewer_count", "rollback_plan"]);
-    }
-    // No rows is an empty batch to score or an empty history; nothing to learn from.
-    if read == Read::Labelled {
-        require_rows(table, file)?;
     }
 
     // Identity and timing in one task, the feature columns in parallel beside it; the
@@ -1032,28 +1041,29 @@ fn load_partitioned(dir: &Path, config: &Config, read: Read) -> Result<LoadedEve
     let mut all: Option<LoadedEvents> = None;
     for part in &parts {
         let file = part.file();
-        let one = parse_table(&part.read()?.0, &file, config, read)?;
+        // Parts of no rows are common (Spark writes them); a table of none is not.
+        let one = parse_rows(&part.read()?.0, &file, config, read)?;
         let Some(all) = all.as_mut() else {
             ends.push(one.events.len());
             all = Some(one);
             continue;
         };
-        let differs = |what: String| {
+        all.frame.append(&one.frame).map_err(|what| {
             Error::Data(format!(
                 "{file}: its columns differ from the first part's ({}): {what}; expected the \
                  parts of {} to hold the same columns",
                 parts[0].file(),
                 dir.display()
             ))
-        };
-        all.frame.append(&one.frame).map_err(differs)?;
-        all.passthrough
-            .vstack_mut(&one.passthrough)
-            .map_err(|e| differs(e.to_string()))?;
+        })?;
+        crate::dataset::stack(&mut all.passthrough, one.passthrough, &file)?;
         all.events.append(&one.events);
         ends.push(all.events.len());
     }
     let all = all.expect("at least one part");
+    if read == Read::Labelled && all.events.is_empty() {
+        return Err(no_rows(&display(dir)));
+    }
     let ids = &all.events.ids;
     check_parts_unique(dir, &parts, &ends, &config.columns.id, ids.len(), |i| {
         ids.get(i)

@@ -30,20 +30,66 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
 }
 
 /// Refuses to write the output `flag` (`path`) over one of the files the run reads
-/// (`inputs`: what each is, and where), which would destroy an input, silently.
+/// (`inputs`: what each is, and where), which would destroy an input, silently; or
+/// inside one that is a partitioned table (a directory), whose parts the output would
+/// join.
 pub fn check_not_an_input(flag: &str, path: &Path, inputs: &[(&str, Option<&Path>)]) -> Result<()> {
-    let Some(out) = canonical(path) else {
-        return Ok(());
-    };
+    // (An output not there yet, through directories not there yet and `..`: the place
+    // it will have.)
+    let out = canonical(path).or_else(|| Some(resolved(path)));
     for (what, input) in inputs {
-        if input.and_then(canonical).as_ref() == Some(&out) {
+        let Some(input) = input else { continue };
+        if canonical(input).is_some() && canonical(input) == out {
             return Err(Error::Usage(format!(
                 "{flag} would write over {}, the {what} this run reads; write elsewhere",
                 path.display()
             )));
         }
+        if crate::dataset::is_partitioned(input) && resolved(path).starts_with(resolved(input)) {
+            return Err(Error::Usage(format!(
+                "{flag} {} is inside the {} ({}), a partitioned table: the output would join its parts; write elsewhere",
+                path.display(),
+                what.trim_end_matches(" file"),
+                input.display()
+            )));
+        }
     }
     Ok(())
+}
+
+/// `path` made absolute through its nearest existing ancestor, links resolved there (the
+/// place a path that does not exist yet will have).
+pub fn resolved(path: &Path) -> PathBuf {
+    let mut rest = Vec::new();
+    let mut here = path;
+    loop {
+        if let Ok(mut found) = std::fs::canonicalize(here) {
+            // What does not exist yet will be made as plain directories, so `..` below
+            // it is the directory above, lexically.
+            for name in rest.iter().rev() {
+                match std::path::Path::new(name).components().next() {
+                    Some(std::path::Component::ParentDir) => {
+                        found.pop();
+                    }
+                    Some(std::path::Component::CurDir) | None => {}
+                    _ => found.push(name),
+                }
+            }
+            return found;
+        }
+        // The last component, `..` and `.` included (which `file_name` skips).
+        match (here.parent(), here.components().next_back()) {
+            (Some(parent), Some(last)) => {
+                rest.push(last.as_os_str().to_os_string());
+                here = if parent.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    parent
+                };
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
 }
 
 /// Refuses one stream (standard input, a pipe) named for two inputs: it can be read only
@@ -93,12 +139,41 @@ pub struct StagedDir {
 }
 
 impl StagedDir {
-    /// Checks `path` and makes the staging directory beside it.
-    pub fn new(path: &Path) -> Result<StagedDir> {
+    /// Checks `path` and makes the staging directory beside it. A link to a directory is
+    /// followed (the directory it names is replaced); staging directories that runs
+    /// stopped before their end left beside it are removed. `inputs` (what each is, and
+    /// where) are refused inside it, as replacing it would remove them.
+    pub fn new(path: &Path, inputs: &[(&str, Option<&Path>)]) -> Result<StagedDir> {
+        if path.file_name().is_none() {
+            return Err(Error::Usage(format!(
+                "--output {} names no directory of its own; name the directory the scored parts go to (such as scored/)",
+                path.display()
+            )));
+        }
+        let linked = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+        if linked && !path.exists() {
+            return Err(Error::Usage(format!(
+                "--output {} is a link to nothing; name a directory for the scored parts",
+                path.display()
+            )));
+        }
+        // The place itself (a link followed, `..` through directories not made yet
+        // taken), so that the checks below see what is there.
+        let (given, out) = (path, resolved(path));
+        let path = out.as_path();
+        for (what, input) in inputs {
+            if let Some(input) = input.filter(|i| resolved(i).starts_with(&out)) {
+                return Err(Error::Usage(format!(
+                    "--output {} holds the {what} ({}), and the scored parts replace it whole; write elsewhere",
+                    given.display(),
+                    input.display()
+                )));
+            }
+        }
         if path.exists() && !path.is_dir() {
             return Err(Error::Usage(format!(
                 "{} is a file; the scored parts of a partitioned table go to a directory: name one (a new one, or an earlier output to replace)",
-                path.display()
+                given.display()
             )));
         }
         if path.is_dir() {
@@ -107,7 +182,7 @@ impl StagedDir {
             if !empty && !path.join(DONE_MARKER).is_file() {
                 return Err(Error::Usage(format!(
                     "{} is a directory that holds files and no {DONE_MARKER} marker, so it is no complete earlier output; name a new or empty directory (changerisk replaces only those and its earlier outputs)",
-                    path.display()
+                    given.display()
                 )));
             }
         }
@@ -115,6 +190,7 @@ impl StagedDir {
             create_dir(parent)?;
         }
         let staging = sibling(path, "partial");
+        remove_abandoned(&staging);
         if staging.exists() {
             std::fs::remove_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
         }
@@ -156,6 +232,44 @@ impl StagedDir {
             std::fs::remove_dir_all(&aside).map_err(|e| Error::io(&aside, e))?;
         }
         Ok(())
+    }
+}
+
+/// Removes the staged files or directories beside `staging` (same name, another process
+/// id) whose process is gone: what a run killed before its end left behind. Best effort.
+fn remove_abandoned(staging: &Path) {
+    let (Some(dir), Some(name)) = (staging.parent(), staging.file_name()) else {
+        return;
+    };
+    let name = name.to_string_lossy();
+    let Some(prefix) = name.strip_suffix(&std::process::id().to_string()) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let other = entry.file_name();
+        let other = other.to_string_lossy();
+        let Some(pid) = other.strip_prefix(prefix) else {
+            continue;
+        };
+        let gone = pid.parse::<u32>().is_ok_and(|pid| {
+            pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
+        });
+        if gone {
+            let path = entry.path();
+            let _ = if path.is_dir() {
+                std::fs::remove_dir_all(path)
+            } else {
+                std::fs::remove_file(path)
+            };
+        }
     }
 }
 
@@ -389,6 +503,7 @@ where
         ));
     }
     let tmp = sibling(path, "tmp");
+    remove_abandoned(&tmp);
     // Named as given in errors: the temporary name would only puzzle.
     let file = File::create(&tmp).map_err(|e| Error::io(path, e))?;
     // A file replaced keeps its permission bits (a 0640 report stays 0640); not

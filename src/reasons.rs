@@ -358,6 +358,15 @@ pub struct HistoryGiven {
 }
 
 impl HistoryGiven {
+    /// What a score counted given a history of past changes (`history`) and an incidents
+    /// file (`incidents`): the incidents alone make the changes scored their own history.
+    pub fn of(history: bool, incidents: bool) -> HistoryGiven {
+        HistoryGiven {
+            changes: history || incidents,
+            incidents,
+        }
+    }
+
     /// Both (a scored history, `report`, `export`).
     pub const ALL: HistoryGiven = HistoryGiven {
         changes: true,

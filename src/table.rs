@@ -277,12 +277,16 @@ fn read_typed_columns<R: polars::io::mmap::MmapBytesReader>(
     } else {
         check_schema(|| IpcReader::new(schema).schema(), format, file)?
     };
-    let columns = only.map(|only| {
-        names
-            .into_iter()
-            .filter(|n| only.contains(&n.as_str()))
-            .collect::<Vec<String>>()
-    });
+    // A file without one of them is read whole, so that the error for the missing
+    // column lists the columns it has.
+    let columns = only
+        .filter(|only| only.iter().all(|c| names.iter().any(|n| n == c)))
+        .map(|only| {
+            names
+                .into_iter()
+                .filter(|n| only.contains(&n.as_str()))
+                .collect::<Vec<String>>()
+        });
     if format == Format::Parquet {
         typed(
             || ParquetReader::new(table).with_columns(columns).finish(),
@@ -1029,6 +1033,130 @@ pub fn stage_table(path: &Path, df: &mut DataFrame) -> Result<crate::output::Sta
                 .map_err(failed),
         }
     })
+}
+
+/// One table written a batch of rows at a time (the scores of a partitioned table's
+/// parts, in turn) to one writer, in CSV, JSON Lines or Parquet (one row group per
+/// batch). Every batch must have the first one's columns; for Parquet their types too.
+pub struct TableSink<'w, W: std::io::Write> {
+    format: Format,
+    file: String,
+    writer: Option<&'w mut W>,
+    parquet: Option<polars::io::parquet::write::BatchedWriter<&'w mut W>>,
+    first: Option<Schema>,
+}
+
+impl<'w, W: std::io::Write> TableSink<'w, W> {
+    /// A sink writing `format` to `writer`; `file` names the output in errors. Arrow IPC
+    /// is refused: its writer cannot be fed a batch at a time here.
+    pub fn new(format: Format, file: &str, writer: &'w mut W) -> Result<TableSink<'w, W>> {
+        check_sink_format(format, file)?;
+        Ok(TableSink {
+            format,
+            file: file.to_string(),
+            writer: Some(writer),
+            parquet: None,
+            first: None,
+        })
+    }
+
+    /// Writes `df`, the batch read from `from` (named in errors).
+    pub fn push(&mut self, mut df: DataFrame, from: &str) -> Result<()> {
+        let header = match &self.first {
+            None => {
+                self.first = Some(df.schema().as_ref().clone());
+                true
+            }
+            Some(first) => {
+                let names = |s: &Schema| s.iter_names().map(|n| n.to_string()).collect::<Vec<_>>();
+                let same = if self.format == Format::Parquet {
+                    first == df.schema().as_ref()
+                } else {
+                    names(first) == names(df.schema())
+                };
+                if !same {
+                    return Err(Error::Data(format!(
+                        "{from}: its columns ({}) differ from the first part's ({}){}; one output file needs the same columns in every part: write a directory of parts instead",
+                        describe_schema(df.schema()),
+                        describe_schema(first),
+                        if self.format == Format::Parquet { " in name, order or type" } else { " in name or order" }
+                    )));
+                }
+                false
+            }
+        };
+        let failed = |e: PolarsError| {
+            Error::Data(format!(
+                "{}: cannot write as {}: {e}",
+                self.file,
+                self.format.name()
+            ))
+        };
+        match self.format {
+            Format::Csv | Format::JsonLines => {
+                let csv = self.format == Format::Csv;
+                prepare_text_output(&mut df, csv, &self.file, None)?;
+                let writer = self.writer.as_deref_mut().expect("a text writer");
+                if csv {
+                    CsvWriter::new(writer)
+                        .include_header(header)
+                        .finish(&mut df)
+                        .map_err(failed)
+                } else {
+                    JsonWriter::new(writer)
+                        .with_json_format(JsonFormat::JsonLines)
+                        .finish(&mut df)
+                        .map_err(failed)
+                }
+            }
+            Format::Parquet => {
+                if self.parquet.is_none() {
+                    let writer = self.writer.take().expect("a writer");
+                    self.parquet = Some(
+                        ParquetWriter::new(writer)
+                            .batched(df.schema())
+                            .map_err(failed)?,
+                    );
+                }
+                df.align_chunks_par();
+                self.parquet
+                    .as_mut()
+                    .expect("started")
+                    .write_batch(&df)
+                    .map_err(failed)
+            }
+            Format::Ipc => unreachable!("refused by new"),
+        }
+    }
+
+    /// Ends the table (Parquet's footer).
+    pub fn finish(self) -> Result<()> {
+        if let Some(parquet) = self.parquet {
+            parquet
+                .finish()
+                .map_err(|e| Error::Data(format!("{}: cannot write as Parquet: {e}", self.file)))?;
+        }
+        Ok(())
+    }
+}
+
+/// Refuses a format no [`TableSink`] writes (Arrow IPC); `file` names the output.
+pub fn check_sink_format(format: Format, file: &str) -> Result<()> {
+    if format == Format::Ipc {
+        return Err(Error::Usage(format!(
+            "{file}: the scores of a partitioned table are written as one CSV, JSON Lines or Parquet file, or as a directory of parts (of any format); not as one Arrow IPC file"
+        )));
+    }
+    Ok(())
+}
+
+/// `name type, ...` of a schema, for messages.
+fn describe_schema(schema: &Schema) -> String {
+    schema
+        .iter()
+        .map(|(name, dtype)| format!("{name} {dtype}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A table of `columns` followed by the input's pass-through columns, named by

@@ -10,6 +10,7 @@ use rayon::prelude::*;
 use crate::cli::ScoreArgs;
 use crate::commands::{SHIPPED_CHANGES, SHIPPED_INCIDENTS};
 use crate::config::Config;
+use crate::dataset::Part;
 use crate::error::{Error, Result};
 use crate::features::{design_matrix, scoring_gaps, Gaps};
 use crate::load::{
@@ -21,7 +22,7 @@ use crate::pipeline::{join_events, prepare_events, Indexed};
 use crate::policy::{joined_ids, Action, Facts, Policies};
 use crate::progress::Progress;
 use crate::reasons::{Explainer, HistoryGiven};
-use crate::table::{passthrough_names, with_passthrough, write_table, Format};
+use crate::table::{passthrough_names, with_passthrough, write_table, Format, TableSink};
 
 /// The changes to score and their history, as given.
 pub struct Inputs {
@@ -68,7 +69,7 @@ impl ScoreSettings {
             Some(output) => output,
             None if crate::dataset::is_partitioned(&batch.changes) => {
                 return Err(Error::Usage(format!(
-                    "--changes {} is a partitioned table (a directory): name the directory its scored parts go to with --output",
+                    "--changes {} is a partitioned table (a directory): say where its scores go with --output, a directory (its parts' scores under their own paths) or one .csv, .parquet or .jsonl file",
                     batch.changes.display()
                 )))
             }
@@ -200,15 +201,29 @@ fn run_partitioned(
 ) -> Result<u8> {
     let config = &model.config;
     let parts = crate::dataset::parts(&s.inputs.changes)?;
-    check_output_apart(
-        &s.output,
-        &[
-            ("changes", Some(&s.inputs.changes)),
-            ("history", history_path.as_deref()),
-            ("incidents", incidents_path.as_deref()),
-        ],
-    )?;
-    let output = crate::output::StagedDir::new(&s.output)?;
+    let inputs = [
+        ("model", Some(s.model.as_path())),
+        ("changes", Some(s.inputs.changes.as_path())),
+        ("history", history_path.as_deref()),
+        ("incidents", incidents_path.as_deref()),
+        ("policy file", s.policy.as_deref()),
+    ];
+    check_not_an_input("--output", &s.output, &inputs)?;
+    // One file when the output names one (by its extension, or a device or pipe), else
+    // a directory of parts (so is a name ending in `/`: Spark's `scored.parquet/`).
+    let as_dir = s.output.is_dir() || s.output.as_os_str().as_encoded_bytes().ends_with(b"/");
+    let one_file =
+        !as_dir && (Format::of(&s.output).is_ok() || crate::output::written_in_place(&s.output));
+    if !one_file {
+        refuse_file_like(&s.output)?;
+    }
+    let output = if one_file {
+        let format = Format::of_output(&s.output)?;
+        crate::table::check_sink_format(format, &s.output.display().to_string())?;
+        Err(format)
+    } else {
+        Ok(crate::output::StagedDir::new(&s.output, &inputs)?)
+    };
     progress.stage("reading the changes' identity and time, and the history");
     let (changes, (history, incidents)) = rayon::join(
         || -> Result<(Events, Vec<usize>)> {
@@ -235,25 +250,12 @@ fn run_partitioned(
             )?;
             Ok((events, ends))
         },
-        || {
-            rayon::join(
-                || {
-                    history_path
-                        .as_ref()
-                        .map(|path| load_events(path, config, Read::Events))
-                        .transpose()
-                },
-                || incidents_path.as_deref().map(load_incidents).transpose(),
-            )
-        },
+        || read_history(config, history_path.as_deref(), incidents_path.as_deref()),
     );
     let (events, ends) = changes?;
-    let history = history?.map(|h| h.events);
+    let history = history?;
     let incidents = incidents?.unwrap_or_default();
-    let history_given = HistoryGiven {
-        changes: history_path.is_some() || incidents_path.is_some(),
-        incidents: incidents_path.is_some(),
-    };
+    let history_given = HistoryGiven::of(history_path.is_some(), incidents_path.is_some());
     progress.stage("linking incidents and indexing the history");
     let (timeline, rows, conflicts) = join_events(history, events);
     warn_conflicts(conflicts, progress);
@@ -265,32 +267,55 @@ fn run_partitioned(
     let features = model.feature_defs();
     let mut gaps = Gaps::default();
     let mut summary = Summary::new(s.top);
-    for (k, part) in parts.iter().enumerate() {
-        progress.stage(&format!(
-            "scoring part {} of {} ({})",
-            k + 1,
-            parts.len(),
-            part.relative.display()
-        ));
-        let (table, added) = part.read()?;
-        let file = part.file();
-        let loaded = parse_table(&table, &file, config, Read::Unlabelled)?;
-        drop(table);
-        let part_rows = &rows[if k == 0 { 0 } else { ends[k - 1] }..ends[k]];
-        let ids: Vec<&str> = part_rows.iter().map(|&r| timeline.ids.get(r)).collect();
-        if loaded.events.ids.iter().ne(ids.iter().copied()) {
-            return Err(Error::Data(format!(
-                "{file}: changed while it was being scored (its change ids differ from its first reading)"
-            )));
+    // Scores the parts in turn, each handed to `emit` before the next is read.
+    let mut each_part = |emit: &mut EmitPart| {
+        for (k, part) in parts.iter().enumerate() {
+            progress.stage(&format!(
+                "scoring part {} of {} ({})",
+                k + 1,
+                parts.len(),
+                part.relative.display()
+            ));
+            let (table, added) = part.read()?;
+            let file = part.file();
+            let loaded = parse_table(&table, &file, config, Read::Unlabelled)?;
+            drop(table);
+            let part_rows = &rows[if k == 0 { 0 } else { ends[k - 1] }..ends[k]];
+            let ids: Vec<&str> = part_rows.iter().map(|&r| timeline.ids.get(r)).collect();
+            if loaded.events.ids.iter().ne(ids.iter().copied()) {
+                return Err(Error::Data(format!(
+                    "{file}: changed while it was being scored (its change ids differ from its first reading)"
+                )));
+            }
+            let frame = indexed.prepare(&timeline, part_rows, loaded.frame);
+            gaps.add(&features, &frame, 0..frame.len());
+            let scored = score_frame(model, tiers, policies, &frame, history_given)?;
+            emit(part, &ids, &scored, loaded.passthrough, added)?;
+            summary.add(&ids, &scored);
         }
-        let frame = indexed.prepare(&timeline, part_rows, loaded.frame);
-        gaps.add(&features, &frame, 0..frame.len());
-        let scored = score_frame(model, tiers, policies, &frame, history_given)?;
-        let passthrough = loaded.passthrough.drop_many(added);
-        write_scored(&output.part(&part.relative)?, &ids, &scored, &passthrough)?;
-        summary.add(&ids, &scored);
+        Ok(())
+    };
+    match output {
+        Ok(dir) => {
+            // The directories' names carry the partition keys.
+            each_part(&mut |part, ids, scored, passthrough, keys| {
+                let passthrough = passthrough.drop_many(keys);
+                write_scored(&dir.part(&part.relative)?, ids, scored, &passthrough)
+            })?;
+            dir.commit()?;
+        }
+        Err(format) => {
+            let name = s.output.display().to_string();
+            crate::output::write_atomic(&s.output, |w| {
+                let mut sink = TableSink::new(format, &name, w)?;
+                // One file keeps them as columns.
+                each_part(&mut |part, ids, scored, passthrough, _| {
+                    sink.push(output_frame(ids, scored, &passthrough)?, &part.file())
+                })?;
+                sink.finish()
+            })?;
+        }
     }
-    output.commit()?;
     for warning in gaps.warnings() {
         progress.log(&format!("warning: {warning}"));
     }
@@ -303,37 +328,44 @@ fn run_partitioned(
     Ok(0)
 }
 
-/// Refuses an output directory that is, or is inside or around, one of the inputs.
-fn check_output_apart(output: &Path, inputs: &[(&str, Option<&Path>)]) -> Result<()> {
-    let Ok(out) = std::fs::canonicalize(output).or_else(|e| {
-        // A new directory: its parent's place, with its own name.
-        match (output.parent(), output.file_name()) {
-            (Some(parent), Some(name)) => {
-                let parent = if parent.as_os_str().is_empty() {
-                    Path::new(".")
-                } else {
-                    parent
-                };
-                std::fs::canonicalize(parent).map(|p| p.join(name))
-            }
-            _ => Err(e),
-        }
-    }) else {
-        return Ok(());
-    };
-    for &(what, path) in inputs {
-        let Some(input) = path.and_then(|p| std::fs::canonicalize(p).ok()) else {
-            continue;
-        };
-        if input.starts_with(&out) || out.starts_with(&input) {
-            return Err(Error::Usage(format!(
-                "--output {} and the {what} ({}) overlap; the scored parts go to a directory of their own",
-                output.display(),
-                path.expect("given").display()
-            )));
-        }
+/// Refuses, as the directory of a partitioned table's scores, `-` (standard output is
+/// `/dev/stdout`) and a name that ends like a compressed file (`scored.csv.gz`), which
+/// would be a directory no one meant.
+fn refuse_file_like(output: &Path) -> Result<()> {
+    let compressed = ["gz", "zst", "bz2", "xz", "zip"];
+    let ext = output
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    if output == Path::new("-") || ext.is_some_and(|e| compressed.contains(&e.as_str())) {
+        return Err(Error::Usage(format!(
+            "--output {}: the scores of a partitioned table go to a directory, or to one .csv, .parquet or .jsonl file (standard output: /dev/stdout); not to a compressed file",
+            output.display()
+        )));
     }
     Ok(())
+}
+
+/// Takes a scored part: the part, its change ids, their scores, its pass-through columns
+/// and which of those its partition keys added (for an output that keeps them).
+type EmitPart<'a> = dyn FnMut(&Part, &[&str], &[Scored], DataFrame, Vec<String>) -> Result<()> + 'a;
+
+/// Reads the past changes (their identity and time) and the incidents at once.
+fn read_history(
+    config: &Config,
+    history: Option<&Path>,
+    incidents: Option<&Path>,
+) -> (
+    Result<Option<Events>>,
+    Result<Option<crate::load::Incidents>>,
+) {
+    rayon::join(
+        || {
+            history
+                .map(|path| load_events(path, config, Read::Events).map(|h| h.events))
+                .transpose()
+        },
+        || incidents.map(load_incidents).transpose(),
+    )
 }
 
 /// Warns of changes in both the history and the changes scored whose copies differ.
@@ -393,14 +425,10 @@ pub fn load(
     let (changes, (history, incidents)) = rayon::join(
         || load_events(&s.changes, &model.config, read),
         || {
-            rayon::join(
-                || {
-                    history_path
-                        .as_ref()
-                        .map(|path| load_events(path, &model.config, Read::Events))
-                        .transpose()
-                },
-                || incidents_path.as_deref().map(load_incidents).transpose(),
+            read_history(
+                &model.config,
+                history_path.as_deref(),
+                incidents_path.as_deref(),
             )
         },
     );
@@ -409,14 +437,10 @@ pub fn load(
         frame,
         passthrough,
     } = changes?;
-    let history = history?.map(|h| h.events);
+    let history = history?;
     let incidents = incidents?.unwrap_or_default();
     let labels = events.label.clone();
-    // The incidents alone: the changes scored are their own history.
-    let history_given = HistoryGiven {
-        changes: history_path.is_some() || incidents_path.is_some(),
-        incidents: incidents_path.is_some(),
-    };
+    let history_given = HistoryGiven::of(history_path.is_some(), incidents_path.is_some());
     progress.stage("linking incidents and history features");
     let (timeline, rows, conflicts) = join_events(history, events);
     warn_conflicts(conflicts, progress);

@@ -182,6 +182,11 @@ fn partitioned_new_changes_history_and_incidents_score_as_the_files_do() {
         row.push(day);
     }
     let new_parts = partition(&new, "day", "parquet", dir.join("new"));
+    let day_of: std::collections::HashMap<&str, &str> = new
+        .rows
+        .iter()
+        .map(|r| (r[0].as_str(), r.last().unwrap().as_str()))
+        .collect();
     let past = partition(
         &read_records(&history.changes),
         "author",
@@ -205,6 +210,48 @@ fn partitioned_new_changes_history_and_incidents_score_as_the_files_do() {
     let first = read_table(&out.join(&parts_below(&out)[0]));
     assert!(first.column("day").is_err());
 
+    // One file instead: the parts' rows in part order, the partition key kept as a
+    // column (no path carries it there); CSV and Parquet alike.
+    // (A temporary file a killed run left is removed by the next.)
+    let abandoned = dir.join(".one.csv.tmp-999999999");
+    std::fs::write(&abandoned, "half").unwrap();
+    for name in ["one.csv", "one.parquet"] {
+        score(dir, &new_parts, Some((&incidents, &past)), &dir.join(name)).success();
+        let one = read_table(&dir.join(name));
+        let ids = strings(&one, "change_id");
+        let mut in_part_order: Vec<String> = Vec::new();
+        for part in parts_below(&out) {
+            in_part_order.extend(strings(&read_table(&out.join(part)), "change_id"));
+        }
+        assert_eq!(ids, in_part_order, "{name}");
+        let risks = strings(&one, "risk");
+        let days = strings(&one, "day");
+        for (i, id) in ids.iter().enumerate() {
+            let row = &expected[id];
+            assert_eq!(
+                risks[i].parse::<f64>().unwrap(),
+                row[1].parse::<f64>().unwrap(),
+                "{name}: {id}"
+            );
+            assert_eq!(days[i], day_of[id.as_str()], "{name}: {id}");
+        }
+    }
+    assert!(!abandoned.exists());
+    run(
+        dir,
+        [
+            "score",
+            "--model",
+            &shipped_model().display().to_string(),
+            "--changes",
+            "new",
+            "--no-history",
+            "--output",
+            "one.arrow",
+        ],
+    )
+    .bad_input(&["one.arrow", "not as one Arrow IPC file"]);
+
     // Scored again, the earlier complete output is replaced, stale parts and all.
     std::fs::write(out.join("day=1999-01-01-stale.csv"), "x\n").unwrap();
     score(dir, &new_parts, Some((&incidents, &past)), &out).success();
@@ -225,7 +272,53 @@ fn train_reads_a_partitioned_history_as_the_whole_file() {
         let month = row[1][..7].to_string();
         row.push(month);
     }
-    partition(&by_month, "month", "parquet", dir.join("changes_parts"));
+    let parts = partition(&by_month, "month", "parquet", dir.join("changes_parts"));
+    // Parts as writers leave them: one empty, one in CSV with its columns in another
+    // order, a pass-through column in some parts only.
+    let first = parts_below(&parts)[0].clone();
+    let df = read_table(&parts.join(&first));
+    let header: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .rev()
+        .map(|c| c.to_string())
+        .collect();
+    let rows: Vec<Vec<String>> = (0..df.height())
+        .map(|i| header.iter().map(|c| strings(&df, c)[i].clone()).collect())
+        .collect();
+    std::fs::remove_file(parts.join(&first)).unwrap();
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    write_records(
+        &parts.join(first.replace(".parquet", ".csv")),
+        &header,
+        &rows,
+    );
+    let empty = df.slice(0, 0);
+    std::fs::create_dir(parts.join("month=2099-01")).unwrap();
+    write_table(
+        &parts.join("month=2099-01/part-0.parquet"),
+        &mut empty.clone(),
+    );
+    let second = parts_below(&parts)[1].clone();
+    let mut extra = read_table(&parts.join(&second));
+    let notes = polars::prelude::Column::new("note".into(), vec!["x"; extra.height()]);
+    extra.with_column(notes).unwrap();
+    write_table(&parts.join(&second), &mut extra);
+    drop(df);
+    // config --infer reads it whole and leaves the partition key out of the features.
+    let inferred = run(dir, ["config", "--infer", "changes_parts"]).success();
+    assert!(
+        inferred
+            .stdout
+            .contains("'month' comes from the partitioned table's directory levels"),
+        "{}",
+        inferred.stdout
+    );
+    assert!(
+        !inferred.stdout.contains("categorical = [\"month\"]"),
+        "{}",
+        inferred.stdout
+    );
     partition(
         &read_records(&dir.join("incidents.csv")),
         "service",
@@ -295,16 +388,36 @@ fn bad_parts_and_outputs_are_refused_by_name() {
     )
     .bad_input(&["parts is a partitioned table", "--output"]);
     // A file, a foreign directory, the input itself.
-    std::fs::write(dir.join("file.csv"), "x\n").unwrap();
-    score_parts("file.csv").bad_input(&["file.csv is a file", "directory"]);
+    std::fs::write(dir.join("plain"), "x\n").unwrap();
+    score_parts("plain").bad_input(&["plain is a file", "directory"]);
     std::fs::create_dir(dir.join("mine")).unwrap();
     std::fs::write(dir.join("mine/notes.txt"), "keep me").unwrap();
     score_parts("mine").bad_input(&["mine", "no _SUCCESS marker"]);
+    // The same places named through a directory not made yet and `..`.
+    score_parts("nx/../mine").bad_input(&["no _SUCCESS marker"]);
+    score_parts("nx/../parts").bad_input(&["would write over"]);
+    run(
+        dir,
+        [
+            "score",
+            "--model",
+            &model,
+            "--changes",
+            "new_changes.csv",
+            "--no-history",
+            "--output",
+            "nz/../new_changes.csv",
+        ],
+    )
+    .bad_input(&["would write over"]);
+    assert!(!dir.join("nx").exists() && !dir.join("nz").exists());
+    score_parts("scored.csv.gz").bad_input(&["not to a compressed file"]);
+    score_parts("-").bad_input(&["/dev/stdout"]);
     assert_eq!(
         std::fs::read_to_string(dir.join("mine/notes.txt")).unwrap(),
         "keep me"
     );
-    score_parts("parts/out").bad_input(&["overlap"]);
+    score_parts("parts/out").bad_input(&["inside the changes"]);
 
     // A change in two parts names both; a bad cell names its part and row; a stray
     // file is not silently skipped. Nothing is left behind.
@@ -333,5 +446,159 @@ fn bad_parts_and_outputs_are_refused_by_name() {
         file_names(dir)
     );
     std::fs::remove_file(parts.join("README.md")).unwrap();
+
+    // An output inside a partitioned input, even below directories not made yet, and
+    // one that would replace the directory holding an input.
+    score_parts("parts/service=new/deeper/out").bad_input(&["inside the changes"]);
+    run(
+        dir,
+        [
+            "score",
+            "--model",
+            &model,
+            "--changes",
+            "new_changes.csv",
+            "--incidents",
+            "incidents.csv",
+            "--history",
+            "parts",
+            "--output",
+            "parts/year=2026/scored.parquet",
+        ],
+    )
+    .bad_input(&["inside the history (parts)", "partitioned table"]);
+    score_parts(".").bad_input(&["--output ."]);
+    assert!(!parts.join("service=new").exists());
+
+    // A link to an earlier output is followed, and a staging directory a killed run
+    // left beside it is removed.
+    std::fs::create_dir(dir.join("real")).unwrap();
+    std::fs::write(dir.join("real/_SUCCESS"), "").unwrap();
+    std::os::unix::fs::symlink(dir.join("real"), dir.join("link")).unwrap();
+    let abandoned = dir.join(".real.partial-999999999");
+    std::fs::create_dir(&abandoned).unwrap();
+    score_parts("link").success();
+    assert!(std::fs::symlink_metadata(dir.join("link"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(parts_below(&dir.join("real")), parts_below(&parts));
+    assert!(!abandoned.exists());
     score_parts("out").success();
+}
+
+/// Writes `records`' rows, each to the part `part_of` gives it (its index into `names`,
+/// relative paths whose extension names the format), into `dir`.
+fn write_parts(records: &Records, part_of: &[usize], names: &[String], dir: &Path) {
+    let header: Vec<&str> = records.header.iter().map(String::as_str).collect();
+    for (k, name) in names.iter().enumerate() {
+        let rows: Vec<Vec<String>> = records
+            .rows
+            .iter()
+            .zip(part_of)
+            .filter(|&(_, &p)| p == k)
+            .map(|(r, _)| r.clone())
+            .collect();
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let csv = path.with_extension("csv");
+        write_records(&csv, &header, &rows);
+        if path != csv {
+            let mut df = read_table(&csv);
+            std::fs::remove_file(&csv).unwrap();
+            write_table(&path, &mut df);
+        }
+    }
+}
+
+/// A generated history (written once) and its changes scored whole as their own history.
+static WHOLE: std::sync::LazyLock<(
+    tempfile::TempDir,
+    Records,
+    std::collections::BTreeMap<String, Vec<String>>,
+)> = std::sync::LazyLock::new(|| {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    let history = generate(dir, 35);
+    let changes = read_records(&history.changes);
+    let sample = Records {
+        header: changes.header.clone(),
+        rows: changes.rows[..600].to_vec(),
+    };
+    sample.write(&dir.join("sample.csv"));
+    run(
+        dir,
+        [
+            "score",
+            "--model",
+            &shipped_model().display().to_string(),
+            "--changes",
+            "sample.csv",
+            "--incidents",
+            "incidents.csv",
+            "--output",
+            "whole.csv",
+        ],
+    )
+    .success();
+    let whole = whole_rows(&dir.join("whole.csv"));
+    (tmp, sample, whole)
+});
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(12))]
+
+    /// However the rows are dealt into parts (in no time order, some parts empty, in
+    /// any mix of formats, at any depth), each change's score is its score in one file.
+    #[test]
+    fn any_split_into_parts_scores_as_the_whole_file(
+        parts in 1usize..7,
+        seed in proptest::prelude::any::<u64>(),
+        formats in proptest::collection::vec(0usize..3, 6),
+        nested in proptest::prelude::any::<bool>(),
+    ) {
+        let (base, sample, whole) = &*WHOLE;
+        let case = tempfile::tempdir_in(base.path()).unwrap();
+        let dir = case.path();
+        // A small linear congruential deal, so a failing case replays from its seed.
+        let mut state = seed | 1;
+        let part_of: Vec<usize> = (0..sample.rows.len())
+            .map(|_| {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((state >> 33) as usize) % parts
+            })
+            .collect();
+        let names: Vec<String> = (0..parts)
+            .map(|k| {
+                let ext = ["csv", "parquet", "jsonl"][formats[k]];
+                if nested {
+                    format!("batch={}/sub/part-{k}.{ext}", k % 2)
+                } else {
+                    format!("part-{k}.{ext}")
+                }
+            })
+            .collect();
+        write_parts(sample, &part_of, &names, &dir.join("parts"));
+        let incidents = base.path().join("incidents.csv");
+        run(
+            dir,
+            [
+                "score",
+                "--model",
+                &shipped_model().display().to_string(),
+                "--changes",
+                "parts",
+                "--incidents",
+                &incidents.display().to_string(),
+                "--output",
+                "scored",
+            ],
+        )
+        .success();
+        let got = scored_rows(&dir.join("scored"));
+        proptest::prop_assert_eq!(got.len(), whole.len());
+        for (id, row) in whole {
+            proptest::prop_assert_eq!(&got[id][..5], &row[..5], "{}", id);
+        }
+    }
 }
