@@ -663,7 +663,7 @@ pub fn parse_table(table: &Table, file: &str, config: &Config, read: Read) -> Re
 }
 
 /// [`parse_table`] of a table that may have no rows (a part of a partitioned table).
-fn parse_rows(table: &Table, file: &str, config: &Config, read: Read) -> Result<LoadedEvents> {
+pub fn parse_rows(table: &Table, file: &str, config: &Config, read: Read) -> Result<LoadedEvents> {
     let cols = &config.columns;
     let features = &config.features;
     let label_column = cols.label.as_deref().filter(|_| read == Read::Labelled);

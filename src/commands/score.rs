@@ -14,7 +14,8 @@ use crate::dataset::Part;
 use crate::error::{Error, Result};
 use crate::features::{design_matrix, scoring_gaps, Gaps};
 use crate::load::{
-    check_parts_unique, load_events, load_incidents, parse_table, Events, LoadedEvents, Read,
+    check_parts_unique, load_events, load_incidents, parse_rows, parse_table, Events, LoadedEvents,
+    Read,
 };
 use crate::model::{Model, Tiers, TIER_NAMES};
 use crate::output::{check_not_an_input, csv, same_file, write_atomic};
@@ -199,8 +200,6 @@ fn run_partitioned(
     (incidents_path, history_path): (Option<PathBuf>, Option<PathBuf>),
     progress: &Progress,
 ) -> Result<u8> {
-    let config = &model.config;
-    let parts = crate::dataset::parts(&s.inputs.changes)?;
     let inputs = [
         ("model", Some(s.model.as_path())),
         ("changes", Some(s.inputs.changes.as_path())),
@@ -224,73 +223,23 @@ fn run_partitioned(
     } else {
         Ok(crate::output::StagedDir::new(&s.output, &inputs)?)
     };
-    progress.stage("reading the changes' identity and time, and the history");
-    let (changes, (history, incidents)) = rayon::join(
-        || -> Result<(Events, Vec<usize>)> {
-            let mut events = Events::default();
-            let mut ends = Vec::with_capacity(parts.len());
-            let columns = &config.columns;
-            let mut identity = vec![columns.id.as_str(), columns.timestamp.as_str()];
-            identity.extend(columns.service.as_deref());
-            identity.extend(columns.author.as_deref());
-            for part in &parts {
-                let (table, _) = part.read_only(&identity)?;
-                let one = parse_table(&table, &part.file(), config, Read::Identity)?;
-                events.append(&one.events);
-                ends.push(events.len());
-            }
-            let ids = &events.ids;
-            check_parts_unique(
-                &s.inputs.changes,
-                &parts,
-                &ends,
-                &config.columns.id,
-                ids.len(),
-                |i| ids.get(i),
-            )?;
-            Ok((events, ends))
-        },
-        || read_history(config, history_path.as_deref(), incidents_path.as_deref()),
-    );
-    let (events, ends) = changes?;
-    let history = history?;
-    let incidents = incidents?.unwrap_or_default();
-    let history_given = HistoryGiven::of(history_path.is_some(), incidents_path.is_some());
-    progress.stage("linking incidents and indexing the history");
-    let (timeline, rows, conflicts) = join_events(history, events);
-    warn_conflicts(conflicts, progress);
-    let indexed = Indexed::new(&timeline, &incidents, model.labelling);
-    if incidents_path.is_some() {
-        progress.log(&format!("history {}", indexed.labels.summary.describe()));
-    }
-    drop(incidents);
+    let batch = Partitioned::open(
+        &s.inputs.changes,
+        (incidents_path, history_path),
+        model,
+        progress,
+    )?;
     let features = model.feature_defs();
     let mut gaps = Gaps::default();
     let mut summary = Summary::new(s.top);
     // Scores the parts in turn, each handed to `emit` before the next is read.
     let mut each_part = |emit: &mut EmitPart| {
-        for (k, part) in parts.iter().enumerate() {
-            progress.stage(&format!(
-                "scoring part {} of {} ({})",
-                k + 1,
-                parts.len(),
-                part.relative.display()
-            ));
-            let (table, added) = part.read()?;
-            let file = part.file();
-            let loaded = parse_table(&table, &file, config, Read::Unlabelled)?;
-            drop(table);
-            let part_rows = &rows[if k == 0 { 0 } else { ends[k - 1] }..ends[k]];
-            let ids: Vec<&str> = part_rows.iter().map(|&r| timeline.ids.get(r)).collect();
-            if loaded.events.ids.iter().ne(ids.iter().copied()) {
-                return Err(Error::Data(format!(
-                    "{file}: changed while it was being scored (its change ids differ from its first reading)"
-                )));
-            }
-            let frame = indexed.prepare(&timeline, part_rows, loaded.frame);
-            gaps.add(&features, &frame, 0..frame.len());
-            let scored = score_frame(model, tiers, policies, &frame, history_given)?;
-            emit(part, &ids, &scored, loaded.passthrough, added)?;
+        for k in 0..batch.parts.len() {
+            let part = batch.read(k, model, Read::Unlabelled, progress)?;
+            gaps.add(&features, &part.frame, 0..part.frame.len());
+            let scored = score_frame(model, tiers, policies, &part.frame, batch.history_given)?;
+            let ids = batch.ids(k);
+            emit(part.part, &ids, &scored, part.passthrough, part.added)?;
             summary.add(&ids, &scored);
         }
         Ok(())
@@ -321,11 +270,155 @@ fn run_partitioned(
     }
     progress.log(&format!(
         "{} part(s) of {} scored",
-        parts.len(),
+        batch.parts.len(),
         s.inputs.changes.display()
     ));
     progress.log(&summary.render(tiers, &s.output));
     Ok(0)
+}
+
+/// A partitioned table of changes, read a part at a time ([`crate::dataset`]): every
+/// part's identity and time are read first and, with the history, make the timeline (and
+/// its index) every part's history features count from; then [`Partitioned::read`] reads
+/// a part whole. Only the timeline and one part are held at once.
+pub struct Partitioned {
+    pub parts: Vec<Part>,
+    /// The number of changes up to the end of each part.
+    ends: Vec<usize>,
+    /// The history and the changes, in time order.
+    pub timeline: Events,
+    /// The changes: their rows of `timeline`, in part order.
+    pub rows: Vec<usize>,
+    pub indexed: Indexed,
+    pub incidents: crate::load::Incidents,
+    /// Which history the history features counted ([`Explainer::with_history`]).
+    pub history_given: HistoryGiven,
+}
+
+/// One part of a [`Partitioned`] table, read and ready for the feature definitions.
+pub struct ReadPart<'a> {
+    pub part: &'a Part,
+    /// Its changes' rows of the timeline.
+    pub rows: &'a [usize],
+    /// Their columns, history included.
+    pub frame: crate::frame::Frame,
+    /// Their own labels, when read with them.
+    pub labels: Option<Vec<bool>>,
+    pub passthrough: DataFrame,
+    /// The pass-through columns the part's partition keys added.
+    pub added: Vec<String>,
+}
+
+impl Partitioned {
+    /// Reads the identity and time of every part of `changes` and the history files
+    /// (`files`: incidents and past changes, from [`history_files`]), links the incidents
+    /// and indexes the history.
+    pub fn open(
+        changes: &Path,
+        (incidents_path, history_path): (Option<PathBuf>, Option<PathBuf>),
+        model: &Model,
+        progress: &Progress,
+    ) -> Result<Partitioned> {
+        let config = &model.config;
+        let parts = crate::dataset::parts(changes)?;
+        progress.stage("reading the changes' identity and time, and the history");
+        let (identity, (history, incidents)) = rayon::join(
+            || -> Result<(Events, Vec<usize>)> {
+                let mut events = Events::default();
+                let mut ends = Vec::with_capacity(parts.len());
+                let columns = &config.columns;
+                let mut identity = vec![columns.id.as_str(), columns.timestamp.as_str()];
+                identity.extend(columns.service.as_deref());
+                identity.extend(columns.author.as_deref());
+                for part in &parts {
+                    let (table, _) = part.read_only(&identity)?;
+                    let one = parse_table(&table, &part.file(), config, Read::Identity)?;
+                    events.append(&one.events);
+                    ends.push(events.len());
+                }
+                let ids = &events.ids;
+                check_parts_unique(changes, &parts, &ends, &columns.id, ids.len(), |i| {
+                    ids.get(i)
+                })?;
+                Ok((events, ends))
+            },
+            || read_history(config, history_path.as_deref(), incidents_path.as_deref()),
+        );
+        let (events, ends) = identity?;
+        let history = history?;
+        let incidents = incidents?.unwrap_or_default();
+        progress.stage("linking incidents and indexing the history");
+        let (timeline, rows, conflicts) = join_events(history, events);
+        warn_conflicts(conflicts, progress);
+        let indexed = Indexed::new(&timeline, &incidents, model.labelling);
+        if incidents_path.is_some() {
+            progress.log(&format!("history {}", indexed.labels.summary.describe()));
+        }
+        Ok(Partitioned {
+            parts,
+            ends,
+            timeline,
+            rows,
+            indexed,
+            incidents,
+            history_given: HistoryGiven::of(history_path.is_some(), incidents_path.is_some()),
+        })
+    }
+
+    /// The timeline rows of part `k`'s changes.
+    pub fn rows(&self, k: usize) -> &[usize] {
+        &self.rows[if k == 0 { 0 } else { self.ends[k - 1] }..self.ends[k]]
+    }
+
+    /// The change ids of part `k`.
+    pub fn ids(&self, k: usize) -> Vec<&str> {
+        self.rows(k)
+            .iter()
+            .map(|&r| self.timeline.ids.get(r))
+            .collect()
+    }
+
+    /// Reads part `k` whole (`read`: with the label column or without) and adds its
+    /// changes' history.
+    pub fn read(
+        &self,
+        k: usize,
+        model: &Model,
+        read: Read,
+        progress: &Progress,
+    ) -> Result<ReadPart<'_>> {
+        let part = &self.parts[k];
+        progress.stage(&format!(
+            "reading part {} of {} ({})",
+            k + 1,
+            self.parts.len(),
+            part.relative.display()
+        ));
+        let (table, added) = part.read()?;
+        let file = part.file();
+        let loaded = parse_rows(&table, &file, &model.config, read)?;
+        drop(table);
+        let rows = self.rows(k);
+        if loaded
+            .events
+            .ids
+            .iter()
+            .ne(rows.iter().map(|&r| self.timeline.ids.get(r)))
+        {
+            return Err(Error::Data(format!(
+                "{file}: changed while it was being read (its change ids differ from its first reading)"
+            )));
+        }
+        let frame = self.indexed.prepare(&self.timeline, rows, loaded.frame);
+        Ok(ReadPart {
+            part,
+            rows,
+            frame,
+            labels: loaded.events.label,
+            passthrough: loaded.passthrough,
+            added,
+        })
+    }
 }
 
 /// Refuses, as the directory of a partitioned table's scores, `-` (standard output is
