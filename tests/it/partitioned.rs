@@ -10,7 +10,7 @@ use crate::util::*;
 /// Writes `records` as a table partitioned by `key` (`key=value/part-0.EXT`, the column
 /// dropped from the parts as Spark's `partitionBy` drops it), in the format `ext`, plus
 /// the `_SUCCESS` marker Spark writes. Returns the directory.
-fn partition(records: &Records, key: &str, ext: &str, dir: PathBuf) -> PathBuf {
+pub(crate) fn partition(records: &Records, key: &str, ext: &str, dir: PathBuf) -> PathBuf {
     let k = records.col(key);
     let mut values: Vec<String> = records.column(key);
     values.sort();

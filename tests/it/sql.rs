@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::util::{
-    at_hours, python, repo_root, run, shipped_model, tempdir, train_config, write_changes,
-    write_incidents, ChangeRow, IncidentRow,
+    at_hours, generate, python, read_records, repo_root, run, shipped_model, tempdir, train_config,
+    write_changes, write_incidents, ChangeRow, IncidentRow,
 };
 
 /// Runs `query` (a file) in DuckDB and compares its rows with the export's scored
@@ -59,6 +59,12 @@ pub(crate) enum Reads<'a> {
     /// The changes and incidents files themselves (`--raw`): DuckDB's `read_csv`, or
     /// tables of those names (Spark).
     Raw {
+        changes: &'a str,
+        incidents: Option<&'a str>,
+    },
+    /// The changes and incidents as DuckDB table expressions, given whole
+    /// (`read_parquet('t/*/*.parquet', hive_partitioning = true)`).
+    RawFrom {
         changes: &'a str,
         incidents: Option<&'a str>,
     },
@@ -142,6 +148,14 @@ pub(crate) fn write_case(
             sql.extend(["--raw".into(), "--from".into(), name("changes", changes)]);
             if let Some(incidents) = incidents {
                 sql.extend(["--incidents".into(), name("incidents", incidents)]);
+            }
+            "raw"
+        }
+        Reads::RawFrom { changes, incidents } => {
+            assert!(!spark, "table expressions are DuckDB's");
+            sql.extend(["--raw".into(), "--from".into(), changes.into()]);
+            if let Some(incidents) = incidents {
+                sql.extend(["--incidents".into(), incidents.into()]);
             }
             "raw"
         }
@@ -235,6 +249,31 @@ fn duckdb_scores_the_shipped_history_as_changerisk_does() {
         incidents: Some(&incidents),
     };
     assert_duckdb_scores_as_changerisk(dir.path(), &blend, &inputs, raw);
+}
+
+/// A partitioned table (Parquet parts by month, the month a directory level), which
+/// `export` reads whole and DuckDB reads with `hive_partitioning`: the query scores it
+/// as changerisk does.
+#[test]
+fn duckdb_scores_a_partitioned_table_as_changerisk_does() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    let history = generate(dir, 41);
+    let mut changes = read_records(&history.changes);
+    changes.header.push("month".into());
+    for row in &mut changes.rows {
+        let month = row[1][..7].to_string();
+        row.push(month);
+    }
+    crate::partitioned::partition(&changes, "month", "parquet", dir.join("parts"));
+    let inputs = ["--changes", "parts", "--incidents", "incidents.csv"];
+    let reads = Reads::RawFrom {
+        // (The parts hold the time as text, which the query reads as a timestamp type.)
+        changes: "(SELECT * REPLACE (CAST(\"timestamp\" AS TIMESTAMPTZ) AS \"timestamp\") \
+                  FROM read_parquet('parts/*/*.parquet', hive_partitioning = true))",
+        incidents: Some("read_csv('incidents.csv')"),
+    };
+    assert_duckdb_scores_as_changerisk(dir, &shipped_model(), &inputs, reads);
 }
 
 /// A label-column history whose own columns have gaps, quotes and spaces in their names
