@@ -673,3 +673,36 @@ fn drift_measures_a_partitioned_batch_a_part_at_a_time_as_the_file() {
     // in their last bits.
     assert_json_close(&parts, &file, "");
 }
+
+#[test]
+fn the_newest_partition_scores_against_the_whole_table_as_in_a_full_run() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    let history = generate(dir, 37);
+    let mut changes = read_records(&history.changes);
+    changes.header.push("day".into());
+    for row in &mut changes.rows {
+        let day = row[1][..10].to_string();
+        row.push(day);
+    }
+    let table = partition(&changes, "day", "parquet", dir.join("hist"));
+    let model = shipped_model().display().to_string();
+    let score = |args: &[&str]| {
+        let base = ["score", "--model", &model, "--incidents", "incidents.csv"];
+        run(dir, [&base[..], args].concat()).success()
+    };
+    score(&["--changes", "hist", "--output", "all"]);
+    // A daily run: the newest day's changes, with the whole table (which holds them too,
+    // counted once) as their history.
+    let newest = file_names(&table)
+        .into_iter()
+        .rfind(|n| n.starts_with("day="))
+        .unwrap();
+    let day = format!("hist/{newest}");
+    let out = format!("daily/{newest}");
+    score(&["--changes", &day, "--history", "hist", "--output", &out]);
+    let daily = scored_rows(&dir.join(&out));
+    let full = scored_rows(&dir.join("all").join(&newest));
+    assert!(!daily.is_empty());
+    assert_eq!(daily, full);
+}
