@@ -7,11 +7,12 @@ Writes CHANGES as one Parquet file and as a table partitioned by day into PARTS
 partitions (`day=YYYY-MM-DD/part-0.parquet`, Hive style, the day column in the path
 only; days grouped so there are PARTS directories), then times, alternating,
 `score --changes new.parquet --output scored.parquet` and
-`score --changes new_parts --output scored_parts` (with `--history HISTORY --incidents
+`score --changes new_parts --output scored_parts` and `... --output scored_one.parquet`
+(the parts appended to one file) (with `--history HISTORY --incidents
 INCIDENTS`; with `--own-history`, no `--history`: the changes are scored as their own
 history), RUNS times each under GNU time. Prints the median wall time and peak RSS of
-each and their ratios, and fails unless every change's risk, tier, reasons and policy
-are the same in both outputs. Needs pyarrow (scripts/requirements.txt) and
+each and their ratios to the file's, and fails unless every change's risk, tier, reasons
+and policy are the same in the three outputs. Needs pyarrow (scripts/requirements.txt) and
 /usr/bin/time.
 """
 
@@ -81,23 +82,27 @@ def main() -> None:
 
     history = [] if a.own_history else ["--history", a.history]
     base = [a.binary, "score", "-q", "--model", a.model, *history, "--incidents", a.incidents]
-    runs = {"file": [], "parts": []}
+    runs = {"file": [], "parts": [], "parts1": []}
     for _ in range(a.runs):
         runs["file"].append(timed([*base, "--changes", str(whole), "--output", str(tmp / "scored.parquet")]))
         runs["parts"].append(timed([*base, "--changes", str(parts), "--output", str(tmp / "scored_parts")]))
+        runs["parts1"].append(timed([*base, "--changes", str(parts), "--output", str(tmp / "scored_one.parquet")]))
 
     med = {k: (statistics.median(w for w, _ in v), statistics.median(m for _, m in v)) for k, v in runs.items()}
     for k, (wall, rss) in med.items():
         print(f"{k:6} wall {wall:6.2f} s (runs {[w for w, _ in runs[k]]})  peak {rss / 1024:7.0f} MiB (runs {[round(m / 1024) for _, m in runs[k]]})")
-    print(f"parts / file: wall {med['parts'][0] / med['file'][0]:.2f}x, peak memory {med['parts'][1] / med['file'][1]:.2f}x")
+    for k in ["parts", "parts1"]:
+        print(f"{k} / file: wall {med[k][0] / med['file'][0]:.2f}x, peak memory {med[k][1] / med['file'][1]:.2f}x")
 
     columns = ["change_id", "risk", "tier", "reasons", "policy"]
     one = pq.read_table(tmp / "scored.parquet", columns=columns).sort_by("change_id")
     split = ds.dataset(tmp / "scored_parts", format="parquet").to_table(columns=columns).sort_by("change_id")
-    assert one.num_rows == split.num_rows == table.num_rows, (one.num_rows, split.num_rows)
+    appended = pq.read_table(tmp / "scored_one.parquet", columns=columns).sort_by("change_id")
+    assert one.num_rows == split.num_rows == appended.num_rows == table.num_rows
     for c in columns:
-        assert one[c].equals(split[c]), f"{c} differs"
-    print(f"every change's {', '.join(columns[1:])} equal in both outputs")
+        assert one[c].equals(split[c]), f"{c} differs (directory of parts)"
+        assert one[c].equals(appended[c]), f"{c} differs (one file from the parts)"
+    print(f"every change's {', '.join(columns[1:])} equal in the three outputs")
     shutil.rmtree(tmp)
 
 

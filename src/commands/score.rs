@@ -186,12 +186,19 @@ pub fn run(args: ScoreArgs, progress: &Progress) -> Result<u8> {
     Ok(0)
 }
 
-/// `score` of a partitioned table of changes ([`crate::dataset`]), a part at a time: the
-/// parts' identity and time are read first (with the history, they make the timeline
-/// every history feature counts from), then each part is read whole, scored and written
-/// to its own file below `--output`, under the part's own path and in its format. Only
-/// the timeline and one part are held at once. The parts' partition-key columns are not
-/// passed through: the output's paths carry them.
+/// Where the scores of a partitioned table go.
+enum Destination {
+    /// A directory: each part's scores under the part's own path, in its format.
+    Parts(crate::output::StagedDir),
+    /// One file of this format, the parts appended in turn.
+    OneFile(Format),
+}
+
+/// `score` of a partitioned table of changes ([`Partitioned`]), a part at a time: each
+/// part is read whole, scored and written before the next is read, to its own file below
+/// `--output` (under the part's own path and in its format; the partition-key columns
+/// are not passed through, as the output's paths carry them) or appended to one file.
+/// Only the timeline and one part are held at once.
 fn run_partitioned(
     s: &ScoreSettings,
     model: &Model,
@@ -219,9 +226,9 @@ fn run_partitioned(
     let output = if one_file {
         let format = Format::of_output(&s.output)?;
         crate::table::check_sink_format(format, &s.output.display().to_string())?;
-        Err(format)
+        Destination::OneFile(format)
     } else {
-        Ok(crate::output::StagedDir::new(&s.output, &inputs)?)
+        Destination::Parts(crate::output::StagedDir::new(&s.output, &inputs)?)
     };
     let batch = Partitioned::open(
         &s.inputs.changes,
@@ -245,7 +252,7 @@ fn run_partitioned(
         Ok(())
     };
     match output {
-        Ok(dir) => {
+        Destination::Parts(dir) => {
             // The directories' names carry the partition keys.
             each_part(&mut |part, ids, scored, passthrough, keys| {
                 let passthrough = passthrough.drop_many(keys);
@@ -253,7 +260,7 @@ fn run_partitioned(
             })?;
             dir.commit()?;
         }
-        Err(format) => {
+        Destination::OneFile(format) => {
             let name = s.output.display().to_string();
             crate::output::write_atomic(&s.output, |w| {
                 let mut sink = TableSink::new(format, &name, w)?;
@@ -288,7 +295,7 @@ pub struct Partitioned {
     /// The history and the changes, in time order.
     pub timeline: Events,
     /// The changes: their rows of `timeline`, in part order.
-    pub rows: Vec<usize>,
+    rows: Vec<usize>,
     pub indexed: Indexed,
     pub incidents: crate::load::Incidents,
     /// Which history the history features counted ([`Explainer::with_history`]).
