@@ -215,22 +215,34 @@ impl Part {
         if missing.is_empty() {
             return Ok((table, Vec::new()));
         }
-        let unreadable = |e: polars::prelude::PolarsError| Error::Unreadable {
-            file: self.file(),
-            format: "table".into(),
-            message: e.to_string(),
-        };
-        let mut df: DataFrame = match table {
-            Table::Frame(df) => df,
-            csv @ Table::Csv(_) => csv.select(&names).map_err(unreadable)?,
-        };
+        let mut df = self.frame(table)?;
         let rows = df.height();
         for (key, value) in &missing {
             let column = Series::new(key.as_str().into(), vec![value.as_deref(); rows]);
-            df.with_column(PlColumn::from(column)).map_err(unreadable)?;
+            df.with_column(PlColumn::from(column))
+                .map_err(|e| self.unreadable(e))?;
         }
         let added = missing.iter().map(|(k, _)| k.clone()).collect();
         Ok((Table::Frame(df), added))
+    }
+
+    /// The part's table as a `DataFrame` (a plain CSV file's cells as text).
+    fn frame(&self, table: Table) -> Result<DataFrame> {
+        match table {
+            Table::Frame(df) => Ok(df),
+            csv @ Table::Csv(_) => {
+                let names: Vec<String> = csv.names().into_iter().map(String::from).collect();
+                csv.select(&names).map_err(|e| self.unreadable(e))
+            }
+        }
+    }
+
+    fn unreadable(&self, e: polars::prelude::PolarsError) -> Error {
+        Error::Unreadable {
+            file: self.file(),
+            format: "table".into(),
+            message: e.to_string(),
+        }
     }
 }
 
@@ -248,15 +260,7 @@ pub fn read_whole(dir: &Path) -> Result<(Table, Vec<String>)> {
                 keys.push(key);
             }
         }
-        let names: Vec<String> = table.names().into_iter().map(String::from).collect();
-        let df = match table {
-            Table::Frame(df) => df,
-            csv @ Table::Csv(_) => csv.select(&names).map_err(|e| Error::Unreadable {
-                file: part.file(),
-                format: "table".into(),
-                message: e.to_string(),
-            })?,
-        };
+        let df = part.frame(table)?;
         match whole.as_mut() {
             None => whole = Some(df),
             Some(whole) => stack(whole, df, &part.file())?,

@@ -49,6 +49,18 @@ pub(crate) fn partition(records: &Records, key: &str, ext: &str, dir: PathBuf) -
     dir
 }
 
+/// `records` with the column `name` added: the first `chars` characters of each row's
+/// time (the second column): its day (10) or month (7), a partition key.
+pub(crate) fn with_period(records: &Records, name: &str, chars: usize) -> Records {
+    let mut out = records.clone();
+    out.header.push(name.into());
+    for row in &mut out.rows {
+        let period = row[1][..chars].to_string();
+        row.push(period);
+    }
+    out
+}
+
 /// Every part below `dir` (marker files aside), by relative path.
 fn parts_below(dir: &Path) -> Vec<String> {
     let mut found = Vec::new();
@@ -175,12 +187,7 @@ fn partitioned_new_changes_history_and_incidents_score_as_the_files_do() {
     .success();
     // New changes by day (the timestamp stays a column), history by author, incidents
     // by severity; Parquet, CSV and Arrow parts.
-    let mut new = read_records(&history.new_changes);
-    new.header.push("day".into());
-    for row in &mut new.rows {
-        let day = row[1][..10].to_string();
-        row.push(day);
-    }
+    let new = with_period(&read_records(&history.new_changes), "day", 10);
     let new_parts = partition(&new, "day", "parquet", dir.join("new"));
     let day_of: std::collections::HashMap<&str, &str> = new
         .rows
@@ -266,12 +273,7 @@ fn train_reads_a_partitioned_history_as_the_whole_file() {
     generate(dir, 33);
     train_here(dir, "whole.json", &[]).success();
     let changes = read_records(&dir.join("changes.csv"));
-    let mut by_month = changes.clone();
-    by_month.header.push("month".into());
-    for row in &mut by_month.rows {
-        let month = row[1][..7].to_string();
-        row.push(month);
-    }
+    let by_month = with_period(&changes, "month", 7);
     let parts = partition(&by_month, "month", "parquet", dir.join("changes_parts"));
     // Parts as writers leave them: one empty, one in CSV with its columns in another
     // order, a pass-through column in some parts only.
@@ -638,12 +640,7 @@ fn drift_measures_a_partitioned_batch_a_part_at_a_time_as_the_file() {
     let dir = tmp.path();
     let history = generate(dir, 36);
     train_here(dir, "m.json", &[]).success();
-    let mut new = read_records(&history.new_changes);
-    new.header.push("day".into());
-    for row in &mut new.rows {
-        let day = row[1][..10].to_string();
-        row.push(day);
-    }
+    let new = with_period(&read_records(&history.new_changes), "day", 10);
     partition(&new, "day", "parquet", dir.join("new"));
     let drift = |changes: &str| {
         let run = run(
@@ -679,12 +676,7 @@ fn the_newest_partition_scores_against_the_whole_table_as_in_a_full_run() {
     let tmp = tempdir();
     let dir = tmp.path();
     let history = generate(dir, 37);
-    let mut changes = read_records(&history.changes);
-    changes.header.push("day".into());
-    for row in &mut changes.rows {
-        let day = row[1][..10].to_string();
-        row.push(day);
-    }
+    let changes = with_period(&read_records(&history.changes), "day", 10);
     let table = partition(&changes, "day", "parquet", dir.join("hist"));
     let model = shipped_model().display().to_string();
     let score = |args: &[&str]| {

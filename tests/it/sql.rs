@@ -259,12 +259,7 @@ fn duckdb_scores_a_partitioned_table_as_changerisk_does() {
     let tmp = tempdir();
     let dir = tmp.path();
     let history = generate(dir, 41);
-    let mut changes = read_records(&history.changes);
-    changes.header.push("month".into());
-    for row in &mut changes.rows {
-        let month = row[1][..7].to_string();
-        row.push(month);
-    }
+    let changes = crate::partitioned::with_period(&read_records(&history.changes), "month", 7);
     crate::partitioned::partition(&changes, "month", "parquet", dir.join("parts"));
     let inputs = ["--changes", "parts", "--incidents", "incidents.csv"];
     let reads = Reads::RawFrom {
