@@ -238,11 +238,10 @@ impl Part {
     }
 
     fn unreadable(&self, e: polars::prelude::PolarsError) -> Error {
-        Error::Unreadable {
-            file: self.file(),
-            format: "table".into(),
-            message: e.to_string(),
-        }
+        Error::Data(format!(
+            "{}: cannot add its partition columns: {e}",
+            self.file()
+        ))
     }
 }
 
@@ -271,9 +270,10 @@ pub fn read_whole(dir: &Path) -> Result<(Table, Vec<String>)> {
 
 /// Appends the rows of `next` (read from `file`) to `all`, as parts of one table: the
 /// columns are matched by name, whatever their order; a column only some parts have is
-/// missing in the others; one whose type differs between parts (text in a CSV part,
-/// numbers in a Parquet one; nothing but nulls in one) is taken as text, so that the
-/// reader of the cells decides what they mean, as for a CSV file.
+/// missing in the others; one of nothing but nulls in a part takes the other parts'
+/// type; one whose types differ otherwise (text in a CSV part, numbers in a Parquet one)
+/// is taken as text, so that the reader of the cells decides what they mean, as for a
+/// CSV file.
 pub fn stack(all: &mut DataFrame, next: DataFrame, file: &str) -> Result<()> {
     use polars::prelude::DataType;
     let failed = |e: polars::prelude::PolarsError| {

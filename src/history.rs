@@ -90,19 +90,6 @@ impl Timeline {
     }
 }
 
-/// Computes the history columns for the timeline rows `rows` and adds them to `frame`
-/// (whose rows correspond to `rows`). `incidents` must already be severity-filtered
-/// the same way the labels were.
-pub fn add_history(
-    frame: &mut Frame,
-    timeline: &Events,
-    labels: &Labels,
-    incidents: &Incidents,
-    rows: &[usize],
-) {
-    HistoryIndex::new(timeline, labels, incidents).add_to(frame, timeline, rows);
-}
-
 /// Every service's and author's sorted event times over a whole timeline: built once,
 /// then asked for the history columns of any of its rows, a part at a time.
 pub struct HistoryIndex {
@@ -353,7 +340,11 @@ mod tests {
         };
         let labels = attribute_incidents(&changes, &incidents, LabelParams::default());
         let mut frame = Frame::new(4);
-        add_history(&mut frame, &changes, &labels, &incidents, &[0, 1, 2, 3]);
+        HistoryIndex::new(&changes, &labels, &incidents).add_to(
+            &mut frame,
+            &changes,
+            &[0, 1, 2, 3],
+        );
         frame
     }
 

@@ -408,6 +408,22 @@ impl Incidents {
         self.ids.is_empty()
     }
 
+    /// Appends `other`'s incidents.
+    pub fn append(&mut self, other: Incidents) {
+        let Incidents {
+            ids,
+            start,
+            service,
+            severity,
+            causes,
+        } = other;
+        self.ids.extend(ids);
+        self.start.extend(start);
+        self.service.extend(service);
+        self.severity.extend(severity);
+        self.causes.extend(causes);
+    }
+
     /// The incidents that started before `t` (Unix seconds), in file order.
     pub fn started_before(&self, t: i64) -> Incidents {
         let keep: Vec<usize> = (0..self.len()).filter(|&i| self.start[i] < t).collect();
@@ -672,7 +688,7 @@ pub fn parse_rows(table: &Table, file: &str, config: &Config, read: Read) -> Res
     let mut consumed: Vec<&str> = vec![&cols.id, &cols.timestamp];
     consumed.extend(cols.service.as_deref());
     consumed.extend(cols.author.as_deref());
-    let identity = consumed.len();
+    let identity_columns = consumed.len();
     consumed.extend(label_column);
     if features.builtin {
         consumed.extend(
@@ -685,7 +701,7 @@ pub fn parse_rows(table: &Table, file: &str, config: &Config, read: Read) -> Res
     consumed.extend(features.boolean.iter().map(String::as_str));
     consumed.extend(features.categorical.iter().map(String::as_str));
     let required = if read == Read::Identity {
-        &consumed[..identity]
+        &consumed[..identity_columns]
     } else {
         &consumed[..]
     };
@@ -1114,12 +1130,7 @@ pub fn load_incidents(path: &Path) -> Result<Incidents> {
         let mut all = Incidents::default();
         let mut ends = Vec::with_capacity(parts.len());
         for part in &parts {
-            let one = incidents_of(&part.read()?.0, &part.file())?;
-            all.ids.extend(one.ids);
-            all.start.extend(one.start);
-            all.service.extend(one.service);
-            all.severity.extend(one.severity);
-            all.causes.extend(one.causes);
+            all.append(incidents_of(&part.read()?.0, &part.file())?);
             ends.push(all.len());
         }
         let ids = &all.ids;

@@ -191,6 +191,7 @@ impl StagedDir {
         }
         let staging = sibling(path, "partial");
         remove_abandoned(&staging);
+        remove_abandoned(&sibling(path, "old"));
         if staging.exists() {
             std::fs::remove_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
         }
@@ -216,7 +217,13 @@ impl StagedDir {
     /// is in place or beside it.
     pub fn commit(mut self) -> Result<()> {
         let marker = self.staging.join(DONE_MARKER);
-        std::fs::write(&marker, b"").map_err(|e| Error::io(&marker, e))?;
+        File::create(&marker)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| Error::io(&marker, e))?;
+        // The parts' names and the marker on disk before the directory is moved.
+        File::open(&self.staging)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| Error::io(&self.staging, e))?;
         let aside = self.path.exists().then(|| sibling(&self.path, "old"));
         if let Some(aside) = &aside {
             std::fs::rename(&self.path, aside).map_err(|e| Error::io(&self.path, e))?;
@@ -228,16 +235,28 @@ impl StagedDir {
             return Err(Error::io(&self.path, e));
         }
         self.committed = true;
+        // The new output is in place: an earlier one that cannot be removed now is left
+        // for the next run here to remove ([`remove_abandoned`]), not an error.
         if let Some(aside) = aside {
-            std::fs::remove_dir_all(&aside).map_err(|e| Error::io(&aside, e))?;
+            let _ = std::fs::remove_dir_all(&aside);
         }
         Ok(())
     }
 }
 
+/// How old a staged file or directory of a process that is gone must be before another
+/// run removes it: a run in another process namespace (a container sharing the volume),
+/// whose process id this one cannot see, is not cut short.
+const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
+
 /// Removes the staged files or directories beside `staging` (same name, another process
-/// id) whose process is gone: what a run killed before its end left behind. Best effort.
+/// id) whose process is gone and which have not changed for [`ABANDONED_AFTER`]: what a
+/// run killed before its end left behind. Best effort; only where `/proc` tells which
+/// processes run.
 fn remove_abandoned(staging: &Path) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
     let (Some(dir), Some(name)) = (staging.parent(), staging.file_name()) else {
         return;
     };
@@ -262,7 +281,13 @@ fn remove_abandoned(staging: &Path) {
         let gone = pid.parse::<u32>().is_ok_and(|pid| {
             pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
         });
-        if gone {
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age >= ABANDONED_AFTER);
+        if gone && stale {
             let path = entry.path();
             let _ = if path.is_dir() {
                 std::fs::remove_dir_all(path)

@@ -1068,6 +1068,22 @@ impl<'w, W: std::io::Write> TableSink<'w, W> {
                 true
             }
             Some(first) => {
+                // A column of nulls alone (a part where no row has it) takes the type
+                // the first part gave it.
+                for (name, dtype) in first.iter() {
+                    let null = df
+                        .column(name)
+                        .is_ok_and(|c| c.dtype() == &DataType::Null && dtype != &DataType::Null);
+                    if null {
+                        let typed = df
+                            .column(name)
+                            .and_then(|c| c.cast(dtype))
+                            .and_then(|c| df.with_column(c).map(|_| ()));
+                        if let Err(e) = typed {
+                            return Err(Error::Data(format!("{from}: {e}")));
+                        }
+                    }
+                }
                 let names = |s: &Schema| s.iter_names().map(|n| n.to_string()).collect::<Vec<_>>();
                 let same = if self.format == Format::Parquet {
                     first == df.schema().as_ref()
@@ -2100,6 +2116,48 @@ pub const COUNT_LIMIT: u64 = 9_000_000_000_000_000;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sink_appends_batches_as_one_table_and_refuses_other_columns() {
+        let batch = |ids: &[&str], note: Option<&str>| {
+            let note = match note {
+                Some(v) => Series::new("note".into(), vec![v; ids.len()]).into_column(),
+                None => Column::full_null("note".into(), ids.len(), &DataType::Null),
+            };
+            DataFrame::new(
+                ids.len(),
+                vec![Series::new("id".into(), ids.to_vec()).into_column(), note],
+            )
+            .unwrap()
+        };
+        let mut bytes = Vec::new();
+        let mut sink = TableSink::new(Format::Parquet, "one.parquet", &mut bytes).unwrap();
+        sink.push(batch(&["a", "b"], Some("x")), "p0").unwrap();
+        // A part where no row has the note: nulls of the first part's type.
+        sink.push(batch(&["c"], None), "p1").unwrap();
+        let other = DataFrame::new(1, vec![Series::new("id".into(), [1i64]).into_column()]);
+        let e = sink.push(other.unwrap(), "p2").unwrap_err().to_string();
+        assert!(
+            e.contains("p2") && e.contains("differ from the first part's"),
+            "{e}"
+        );
+        sink.finish().unwrap();
+        let back = ParquetReader::new(std::io::Cursor::new(bytes))
+            .finish()
+            .unwrap();
+        assert_eq!(back.height(), 3);
+        assert_eq!(back.column("note").unwrap().dtype(), &DataType::String);
+        assert_eq!(back.column("note").unwrap().null_count(), 1);
+
+        let mut text = Vec::new();
+        let mut sink = TableSink::new(Format::Csv, "one.csv", &mut text).unwrap();
+        sink.push(batch(&["a"], Some("x")), "p0").unwrap();
+        sink.push(batch(&["b"], None), "p1").unwrap();
+        sink.finish().unwrap();
+        assert_eq!(String::from_utf8(text).unwrap(), "id,note\na,x\nb,\n");
+        let mut ipc = Vec::new();
+        assert!(TableSink::new(Format::Ipc, "one.arrow", &mut ipc).is_err());
+    }
 
     #[test]
     fn pass_through_names_stay_apart_from_the_outputs_in_any_case() {

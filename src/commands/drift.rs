@@ -113,10 +113,12 @@ pub fn run(args: DriftArgs, progress: &Progress) -> Result<u8> {
     let last_incident;
     if crate::dataset::is_partitioned(&inputs.changes) {
         // A part at a time: the timeline and one part held at once.
-        let batch = Partitioned::open(&inputs.changes, files, &model, progress)?;
+        let batch = Partitioned::open(&inputs, files, &model, read, progress)?;
         last_incident = batch.incidents.start.iter().copied().max();
+        let mut gaps = crate::features::Gaps::default();
         for k in 0..batch.parts.len() {
             let part = batch.read(k, &model, read, progress)?;
+            gaps.add(&features, &part.frame, 0..part.frame.len());
             tally_frame(
                 &model,
                 &mut tally,
@@ -135,6 +137,9 @@ pub fn run(args: DriftArgs, progress: &Progress) -> Result<u8> {
                     window,
                 ));
             }
+        }
+        for warning in gaps.warnings() {
+            progress.log(&format!("warning: {warning}"));
         }
     } else {
         let Loaded {

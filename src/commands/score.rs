@@ -1,6 +1,7 @@
 //! `changerisk score`: scores changes with a saved model, in parallel, and writes one
 //! row per change (input order) with risk, tier, reasons, violated policies and the
-//! input's pass-through columns.
+//! input's pass-through columns. A partitioned table of changes ([`Partitioned`]) is
+//! scored a part at a time, to a directory of parts or to one file.
 
 use std::path::{Path, PathBuf};
 
@@ -14,8 +15,7 @@ use crate::dataset::Part;
 use crate::error::{Error, Result};
 use crate::features::{design_matrix, scoring_gaps, Gaps};
 use crate::load::{
-    check_parts_unique, load_events, load_incidents, parse_rows, parse_table, Events, LoadedEvents,
-    Read,
+    check_parts_unique, load_events, load_incidents, parse_rows, Events, LoadedEvents, Read,
 };
 use crate::model::{Model, Tiers, TIER_NAMES};
 use crate::output::{check_not_an_input, csv, same_file, write_atomic};
@@ -221,7 +221,7 @@ fn run_partitioned(
     let one_file =
         !as_dir && (Format::of(&s.output).is_ok() || crate::output::written_in_place(&s.output));
     if !one_file {
-        refuse_file_like(&s.output)?;
+        refuse_as_output_dir(&s.output)?;
     }
     let output = if one_file {
         let format = Format::of_output(&s.output)?;
@@ -231,9 +231,10 @@ fn run_partitioned(
         Destination::Parts(crate::output::StagedDir::new(&s.output, &inputs)?)
     };
     let batch = Partitioned::open(
-        &s.inputs.changes,
+        &s.inputs,
         (incidents_path, history_path),
         model,
+        Read::Unlabelled,
         progress,
     )?;
     let features = model.feature_defs();
@@ -244,7 +245,12 @@ fn run_partitioned(
         for k in 0..batch.parts.len() {
             let part = batch.read(k, model, Read::Unlabelled, progress)?;
             gaps.add(&features, &part.frame, 0..part.frame.len());
-            let scored = score_frame(model, tiers, policies, &part.frame, batch.history_given)?;
+            let scored = score_frame(model, tiers, policies, &part.frame, batch.history_given)
+                .map_err(|e| match e {
+                    // (Its rows are the part's.)
+                    Error::Data(m) => Error::Data(format!("{}: {m}", part.part.file())),
+                    other => other,
+                })?;
             let ids = batch.ids(k);
             emit(part.part, &ids, &scored, part.passthrough, part.added)?;
             summary.add(&ids, &scored);
@@ -321,12 +327,21 @@ impl Partitioned {
     /// (`files`: incidents and past changes, from [`history_files`]), links the incidents
     /// and indexes the history.
     pub fn open(
-        changes: &Path,
+        s: &Inputs,
         (incidents_path, history_path): (Option<PathBuf>, Option<PathBuf>),
         model: &Model,
+        read: Read,
         progress: &Progress,
     ) -> Result<Partitioned> {
+        let changes = s.changes.as_path();
         let config = &model.config;
+        check_history_given(
+            s,
+            history_path.as_deref(),
+            incidents_path.as_deref(),
+            model,
+            progress,
+        )?;
         let parts = crate::dataset::parts(changes)?;
         progress.stage("reading the changes' identity and time, and the history");
         let (identity, (history, incidents)) = rayon::join(
@@ -338,9 +353,15 @@ impl Partitioned {
                 identity.extend(columns.service.as_deref());
                 identity.extend(columns.author.as_deref());
                 for part in &parts {
-                    let (table, _) = part.read_only(&identity)?;
-                    let one = parse_table(&table, &part.file(), config, Read::Identity)?;
-                    events.append(&one.events);
+                    // Changes read with their label column, which labels the timeline,
+                    // are read whole.
+                    let one = if read == Read::Labelled {
+                        parse_rows(&part.read()?.0, &part.file(), config, read)?.events
+                    } else {
+                        let (table, _) = part.read_only(&identity)?;
+                        parse_rows(&table, &part.file(), config, Read::Identity)?.events
+                    };
+                    events.append(&one);
                     ends.push(events.len());
                 }
                 let ids = &events.ids;
@@ -431,7 +452,7 @@ impl Partitioned {
 /// Refuses, as the directory of a partitioned table's scores, `-` (standard output is
 /// `/dev/stdout`) and a name that ends like a compressed file (`scored.csv.gz`), which
 /// would be a directory no one meant.
-fn refuse_file_like(output: &Path) -> Result<()> {
+fn refuse_as_output_dir(output: &Path) -> Result<()> {
     let compressed = ["gz", "zst", "bz2", "xz", "zip"];
     let ext = output
         .extension()
@@ -448,6 +469,35 @@ fn refuse_file_like(output: &Path) -> Result<()> {
 /// Takes a scored part: the part, its change ids, their scores, its pass-through columns
 /// and which of those its partition keys added (for an output that keeps them).
 type EmitPart<'a> = dyn FnMut(&Part, &[&str], &[Scored], DataFrame, Vec<String>) -> Result<()> + 'a;
+
+/// Refuses one stream named for two inputs, and warns when a model with per-service or
+/// per-author history features is given no history.
+fn check_history_given(
+    s: &Inputs,
+    history_path: Option<&Path>,
+    incidents_path: Option<&Path>,
+    model: &Model,
+    progress: &Progress,
+) -> Result<()> {
+    crate::output::check_one_reader(&[
+        ("changes file", Some(&s.changes)),
+        ("history file", history_path),
+        ("incidents file", incidents_path),
+    ])?;
+    let columns = &model.config.columns;
+    if (columns.service.is_some() || columns.author.is_some())
+        && history_path.is_none()
+        && incidents_path.is_none()
+        && !s.no_history
+    {
+        progress.log(
+            "warning: the model has per-service or per-author history features and no --history \
+             was given: each change's history is counted from --changes alone (give the changes \
+             before them with --history, or --no-history when that is meant)",
+        );
+    }
+    Ok(())
+}
 
 /// Reads the past changes (their identity and time) and the incidents at once.
 fn read_history(
@@ -503,23 +553,13 @@ pub fn load(
     read: Read,
     progress: &Progress,
 ) -> Result<Loaded> {
-    crate::output::check_one_reader(&[
-        ("changes file", Some(&s.changes)),
-        ("history file", history_path.as_deref()),
-        ("incidents file", incidents_path.as_deref()),
-    ])?;
-    let columns = &model.config.columns;
-    if (columns.service.is_some() || columns.author.is_some())
-        && history_path.is_none()
-        && incidents_path.is_none()
-        && !s.no_history
-    {
-        progress.log(
-            "warning: the model has per-service or per-author history features and no --history \
-             was given: each change's history is counted from --changes alone (give the changes \
-             before them with --history, or --no-history when that is meant)",
-        );
-    }
+    check_history_given(
+        s,
+        history_path.as_deref(),
+        incidents_path.as_deref(),
+        model,
+        progress,
+    )?;
     progress.stage("loading changes and history");
     // The three files are read at once; errors are reported in this order all the same.
     let (changes, (history, incidents)) = rayon::join(

@@ -222,6 +222,7 @@ fn partitioned_new_changes_history_and_incidents_score_as_the_files_do() {
     // (A temporary file a killed run left is removed by the next.)
     let abandoned = dir.join(".one.csv.tmp-999999999");
     std::fs::write(&abandoned, "half").unwrap();
+    left_long_ago(&abandoned);
     for name in ["one.csv", "one.parquet"] {
         score(dir, &new_parts, Some((&incidents, &past)), &dir.join(name)).success();
         let one = read_table(&dir.join(name));
@@ -479,6 +480,10 @@ fn bad_parts_and_outputs_are_refused_by_name() {
     std::os::unix::fs::symlink(dir.join("real"), dir.join("link")).unwrap();
     let abandoned = dir.join(".real.partial-999999999");
     std::fs::create_dir(&abandoned).unwrap();
+    left_long_ago(&abandoned);
+    // One of a process gone but written lately may be another machine's run: kept.
+    let recent = dir.join(".real.partial-999999998");
+    std::fs::create_dir(&recent).unwrap();
     score_parts("link").success();
     assert!(std::fs::symlink_metadata(dir.join("link"))
         .unwrap()
@@ -486,7 +491,16 @@ fn bad_parts_and_outputs_are_refused_by_name() {
         .is_symlink());
     assert_eq!(parts_below(&dir.join("real")), parts_below(&parts));
     assert!(!abandoned.exists());
+    assert!(recent.exists());
     score_parts("out").success();
+}
+
+/// Sets `path`'s modification time a day back: what a run killed long ago left.
+fn left_long_ago(path: &Path) {
+    let day_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(86_400);
+    std::fs::File::open(path)
+        .and_then(|f| f.set_modified(day_ago))
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
 }
 
 /// Writes `records`' rows, each to the part `part_of` gives it (its index into `names`,
@@ -697,4 +711,43 @@ fn the_newest_partition_scores_against_the_whole_table_as_in_a_full_run() {
     let full = scored_rows(&dir.join("all").join(&newest));
     assert!(!daily.is_empty());
     assert_eq!(daily, full);
+}
+
+#[test]
+fn drift_of_a_label_configs_partitioned_batch_with_outcomes_equals_the_file() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    crate::sql::write_label_history(dir);
+    train_config(dir, "label.toml", "label.csv", &["--quiet"]).success();
+    // By service (the repo only in the paths), so the identity pass must take it from
+    // the levels and the labels from the parts.
+    partition(
+        &read_records(&dir.join("label.csv")),
+        "repo",
+        "csv",
+        dir.join("parts"),
+    );
+    let drift = |changes: &str| {
+        let run = run(
+            dir,
+            [
+                "drift",
+                "-q",
+                "--json",
+                "--outcomes",
+                "--model",
+                "m.json",
+                "--changes",
+                changes,
+            ],
+        )
+        .success();
+        serde_json::from_str::<serde_json::Value>(&run.stdout).expect("JSON")
+    };
+    let (parts, file) = (drift("parts"), drift("label.csv"));
+    assert!(
+        parts["outcomes"]["positives"].as_u64().unwrap() > 0,
+        "{parts}"
+    );
+    assert_json_close(&parts, &file, "");
 }
