@@ -648,6 +648,26 @@ fn assert_json_close(a: &serde_json::Value, b: &serde_json::Value, path: &str) {
     }
 }
 
+/// `drift --json --outcomes` of `changes` with the model `m.json` and `flags`, in `dir`.
+fn drift_json(dir: &Path, changes: &str, flags: &[&str]) -> serde_json::Value {
+    let args = [
+        &[
+            "drift",
+            "-q",
+            "--json",
+            "--outcomes",
+            "--model",
+            "m.json",
+            "--changes",
+            changes,
+        ][..],
+        flags,
+    ]
+    .concat();
+    let run = run(dir, args).success();
+    serde_json::from_str(&run.stdout).expect("JSON")
+}
+
 #[test]
 fn drift_measures_a_partitioned_batch_a_part_at_a_time_as_the_file() {
     let tmp = tempdir();
@@ -656,27 +676,8 @@ fn drift_measures_a_partitioned_batch_a_part_at_a_time_as_the_file() {
     train_here(dir, "m.json", &[]).success();
     let new = with_period(&read_records(&history.new_changes), "day", 10);
     partition(&new, "day", "parquet", dir.join("new"));
-    let drift = |changes: &str| {
-        let run = run(
-            dir,
-            [
-                "drift",
-                "-q",
-                "--json",
-                "--outcomes",
-                "--model",
-                "m.json",
-                "--changes",
-                changes,
-                "--history",
-                "changes.csv",
-                "--incidents",
-                "incidents.csv",
-            ],
-        )
-        .success();
-        serde_json::from_str::<serde_json::Value>(&run.stdout).expect("JSON")
-    };
+    let history_files = ["--history", "changes.csv", "--incidents", "incidents.csv"];
+    let drift = |changes: &str| drift_json(dir, changes, &history_files);
     let (parts, file) = (drift("new"), drift("new_changes.csv"));
     assert_eq!(parts["changes"], 200);
     assert!(parts["outcomes"].is_object(), "{parts}");
@@ -727,23 +728,7 @@ fn drift_of_a_label_configs_partitioned_batch_with_outcomes_equals_the_file() {
         "csv",
         dir.join("parts"),
     );
-    let drift = |changes: &str| {
-        let run = run(
-            dir,
-            [
-                "drift",
-                "-q",
-                "--json",
-                "--outcomes",
-                "--model",
-                "m.json",
-                "--changes",
-                changes,
-            ],
-        )
-        .success();
-        serde_json::from_str::<serde_json::Value>(&run.stdout).expect("JSON")
-    };
+    let drift = |changes: &str| drift_json(dir, changes, &[]);
     let (parts, file) = (drift("parts"), drift("label.csv"));
     assert!(
         parts["outcomes"]["positives"].as_u64().unwrap() > 0,
