@@ -245,27 +245,50 @@ impl Part {
     }
 }
 
+/// Reads `parts` in turn with `read` and appends each to the first with `append`: one
+/// part's rows held besides the whole. Gives the whole and, for each part, the number
+/// of rows (`len`) up to its end, which names a row's part in errors.
+pub fn read_parts<T>(
+    parts: &[Part],
+    mut read: impl FnMut(&Part) -> Result<T>,
+    mut append: impl FnMut(&mut T, T, &Part) -> Result<()>,
+    len: impl Fn(&T) -> usize,
+) -> Result<(T, Vec<usize>)> {
+    let (first, rest) = parts
+        .split_first()
+        .expect("a partitioned table has a part (dataset::parts)");
+    let mut whole = read(first)?;
+    let mut ends = Vec::with_capacity(parts.len());
+    ends.push(len(&whole));
+    for part in rest {
+        let one = read(part)?;
+        append(&mut whole, one, part)?;
+        ends.push(len(&whole));
+    }
+    Ok((whole, ends))
+}
+
 /// The whole partitioned table at `dir` as one table, its parts stacked in path order
 /// ([`stack`]): for a command that looks at every row at once. Also gives the columns
 /// the `key=value` levels added.
 pub fn read_whole(dir: &Path) -> Result<(Table, Vec<String>)> {
-    let parts = parts(dir)?;
-    let mut whole: Option<DataFrame> = None;
-    let mut keys: Vec<String> = Vec::new();
-    for part in &parts {
-        let (table, added) = part.read()?;
-        for key in added {
-            if !keys.contains(&key) {
-                keys.push(key);
+    let ((whole, keys), _) = read_parts(
+        &parts(dir)?,
+        |part| {
+            let (table, added) = part.read()?;
+            Ok((part.frame(table)?, added))
+        },
+        |(whole, keys), (df, added), part| {
+            for key in added {
+                if !keys.contains(&key) {
+                    keys.push(key);
+                }
             }
-        }
-        let df = part.frame(table)?;
-        match whole.as_mut() {
-            None => whole = Some(df),
-            Some(whole) => stack(whole, df, &part.file())?,
-        }
-    }
-    Ok((Table::Frame(whole.expect("at least one part")), keys))
+            stack(whole, df, &part.file())
+        },
+        |(whole, _)| whole.height(),
+    )?;
+    Ok((Table::Frame(whole), keys))
 }
 
 /// Appends the rows of `next` (read from `file`) to `all`, as parts of one table: the

@@ -685,10 +685,8 @@ pub fn parse_rows(table: &Table, file: &str, config: &Config, read: Read) -> Res
     let label_column = cols.label.as_deref().filter(|_| read == Read::Labelled);
     // Every column the config needs, checked before any cell so that a missing one is
     // named first.
-    let mut consumed: Vec<&str> = vec![&cols.id, &cols.timestamp];
-    consumed.extend(cols.service.as_deref());
-    consumed.extend(cols.author.as_deref());
-    let identity_columns = consumed.len();
+    let mut consumed = identity_columns(config);
+    let identity = consumed.len();
     consumed.extend(label_column);
     if features.builtin {
         consumed.extend(
@@ -701,7 +699,7 @@ pub fn parse_rows(table: &Table, file: &str, config: &Config, read: Read) -> Res
     consumed.extend(features.boolean.iter().map(String::as_str));
     consumed.extend(features.categorical.iter().map(String::as_str));
     let required = if read == Read::Identity {
-        &consumed[..identity_columns]
+        &consumed[..identity]
     } else {
         &consumed[..]
     };
@@ -1053,30 +1051,26 @@ fn column_jobs<'a>(
 /// the part and its row), appended in part order; a change id in two parts is refused.
 fn load_partitioned(dir: &Path, config: &Config, read: Read) -> Result<LoadedEvents> {
     let parts = crate::dataset::parts(dir)?;
-    let mut ends = Vec::with_capacity(parts.len());
-    let mut all: Option<LoadedEvents> = None;
-    for part in &parts {
-        let file = part.file();
+    let (all, ends) = crate::dataset::read_parts(
+        &parts,
         // Parts of no rows are common (Spark writes them); a table of none is not.
-        let one = parse_rows(&part.read()?.0, &file, config, read)?;
-        let Some(all) = all.as_mut() else {
-            ends.push(one.events.len());
-            all = Some(one);
-            continue;
-        };
-        all.frame.append(&one.frame).map_err(|what| {
-            Error::Data(format!(
-                "{file}: its columns differ from the first part's ({}): {what}; expected the \
-                 parts of {} to hold the same columns",
-                parts[0].file(),
-                dir.display()
-            ))
-        })?;
-        crate::dataset::stack(&mut all.passthrough, one.passthrough, &file)?;
-        all.events.append(&one.events);
-        ends.push(all.events.len());
-    }
-    let all = all.expect("at least one part");
+        |part| parse_rows(&part.read()?.0, &part.file(), config, read),
+        |all: &mut LoadedEvents, one, part| {
+            let file = part.file();
+            all.frame.append(&one.frame).map_err(|what| {
+                Error::Data(format!(
+                    "{file}: its columns differ from the first part's ({}): {what}; expected \
+                     the parts of {} to hold the same columns",
+                    parts[0].file(),
+                    dir.display()
+                ))
+            })?;
+            crate::dataset::stack(&mut all.passthrough, one.passthrough, &file)?;
+            all.events.append(&one.events);
+            Ok(())
+        },
+        |all| all.events.len(),
+    )?;
     if read == Read::Labelled && all.events.is_empty() {
         return Err(no_rows(&display(dir)));
     }
@@ -1085,6 +1079,16 @@ fn load_partitioned(dir: &Path, config: &Config, read: Read) -> Result<LoadedEve
         ids.get(i)
     })?;
     Ok(all)
+}
+
+/// The columns that say which change a row is and when, where and by whom it was made:
+/// id, time, and the service and author when the config names them.
+pub fn identity_columns(config: &Config) -> Vec<&str> {
+    let cols = &config.columns;
+    let mut names = vec![cols.id.as_str(), cols.timestamp.as_str()];
+    names.extend(cols.service.as_deref());
+    names.extend(cols.author.as_deref());
+    names
 }
 
 /// [`check_unique`] over rows appended from `parts` (`ends`: the rows up to the end of
@@ -1127,12 +1131,15 @@ pub(crate) fn check_parts_unique<'s>(
 pub fn load_incidents(path: &Path) -> Result<Incidents> {
     if crate::dataset::is_partitioned(path) {
         let parts = crate::dataset::parts(path)?;
-        let mut all = Incidents::default();
-        let mut ends = Vec::with_capacity(parts.len());
-        for part in &parts {
-            all.append(incidents_of(&part.read()?.0, &part.file())?);
-            ends.push(all.len());
-        }
+        let (all, ends) = crate::dataset::read_parts(
+            &parts,
+            |part| incidents_of(&part.read()?.0, &part.file()),
+            |all: &mut Incidents, one, _| {
+                all.append(one);
+                Ok(())
+            },
+            Incidents::len,
+        )?;
         let ids = &all.ids;
         check_parts_unique(path, &parts, &ends, "incident_id", ids.len(), |i| &ids[i])?;
         return Ok(all);

@@ -15,7 +15,8 @@ use crate::dataset::Part;
 use crate::error::{Error, Result};
 use crate::features::{design_matrix, scoring_gaps, Gaps};
 use crate::load::{
-    check_parts_unique, load_events, load_incidents, parse_rows, Events, LoadedEvents, Read,
+    check_parts_unique, identity_columns, load_events, load_incidents, parse_rows, Events,
+    LoadedEvents, Read,
 };
 use crate::model::{Model, Tiers, TIER_NAMES};
 use crate::output::{check_not_an_input, csv, same_file, write_atomic};
@@ -346,26 +347,28 @@ impl Partitioned {
         progress.stage("reading the changes' identity and time, and the history");
         let (identity, (history, incidents)) = rayon::join(
             || -> Result<(Events, Vec<usize>)> {
-                let mut events = Events::default();
-                let mut ends = Vec::with_capacity(parts.len());
-                let columns = &config.columns;
-                let mut identity = vec![columns.id.as_str(), columns.timestamp.as_str()];
-                identity.extend(columns.service.as_deref());
-                identity.extend(columns.author.as_deref());
-                for part in &parts {
-                    // Changes read with their label column, which labels the timeline,
-                    // are read whole.
-                    let one = if read == Read::Labelled {
-                        parse_rows(&part.read()?.0, &part.file(), config, read)?.events
-                    } else {
-                        let (table, _) = part.read_only(&identity)?;
-                        parse_rows(&table, &part.file(), config, Read::Identity)?.events
-                    };
-                    events.append(&one);
-                    ends.push(events.len());
-                }
+                let identity = identity_columns(config);
+                let (events, ends) = crate::dataset::read_parts(
+                    &parts,
+                    |part| {
+                        // Changes read with their label column, which labels the
+                        // timeline, are read whole.
+                        let events = if read == Read::Labelled {
+                            parse_rows(&part.read()?.0, &part.file(), config, read)?
+                        } else {
+                            let (table, _) = part.read_only(&identity)?;
+                            parse_rows(&table, &part.file(), config, Read::Identity)?
+                        };
+                        Ok(events.events)
+                    },
+                    |all: &mut Events, one, _| {
+                        all.append(&one);
+                        Ok(())
+                    },
+                    Events::len,
+                )?;
                 let ids = &events.ids;
-                check_parts_unique(changes, &parts, &ends, &columns.id, ids.len(), |i| {
+                check_parts_unique(changes, &parts, &ends, &config.columns.id, ids.len(), |i| {
                     ids.get(i)
                 })?;
                 Ok((events, ends))
