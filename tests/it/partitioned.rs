@@ -359,37 +359,22 @@ fn bad_parts_and_outputs_are_refused_by_name() {
     let changes = read_records(&history.new_changes);
     let parts = partition(&changes, "service", "csv", dir.join("parts"));
     let model = shipped_model().display().to_string();
+    let score_with = |args: &[&str]| run(dir, [&["score", "--model", &model][..], args].concat());
     let score_parts = |output: &str| {
-        run(
-            dir,
-            [
-                "score",
-                "--model",
-                &model,
-                "--changes",
-                "parts",
-                "--incidents",
-                "incidents.csv",
-                "--history",
-                "changes.csv",
-                "--output",
-                output,
-            ],
-        )
-    };
-    // No --output: the default is a file.
-    run(
-        dir,
-        [
-            "score",
-            "--model",
-            &model,
+        score_with(&[
             "--changes",
             "parts",
-            "--no-history",
-        ],
-    )
-    .bad_input(&["parts is a partitioned table", "--output"]);
+            "--incidents",
+            "incidents.csv",
+            "--history",
+            "changes.csv",
+            "--output",
+            output,
+        ])
+    };
+    // No --output: the default is a file.
+    score_with(&["--changes", "parts", "--no-history"])
+        .bad_input(&["parts is a partitioned table", "--output"]);
     // A file, a foreign directory, the input itself.
     std::fs::write(dir.join("plain"), "x\n").unwrap();
     score_parts("plain").bad_input(&["plain is a file", "directory"]);
@@ -399,19 +384,13 @@ fn bad_parts_and_outputs_are_refused_by_name() {
     // The same places named through a directory not made yet and `..`.
     score_parts("nx/../mine").bad_input(&["no _SUCCESS marker"]);
     score_parts("nx/../parts").bad_input(&["would write over"]);
-    run(
-        dir,
-        [
-            "score",
-            "--model",
-            &model,
-            "--changes",
-            "new_changes.csv",
-            "--no-history",
-            "--output",
-            "nz/../new_changes.csv",
-        ],
-    )
+    score_with(&[
+        "--changes",
+        "new_changes.csv",
+        "--no-history",
+        "--output",
+        "nz/../new_changes.csv",
+    ])
     .bad_input(&["would write over"]);
     assert!(!dir.join("nx").exists() && !dir.join("nz").exists());
     score_parts("scored.csv.gz").bad_input(&["not to a compressed file"]);
@@ -453,22 +432,16 @@ fn bad_parts_and_outputs_are_refused_by_name() {
     // An output inside a partitioned input, even below directories not made yet, and
     // one that would replace the directory holding an input.
     score_parts("parts/service=new/deeper/out").bad_input(&["inside the changes"]);
-    run(
-        dir,
-        [
-            "score",
-            "--model",
-            &model,
-            "--changes",
-            "new_changes.csv",
-            "--incidents",
-            "incidents.csv",
-            "--history",
-            "parts",
-            "--output",
-            "parts/year=2026/scored.parquet",
-        ],
-    )
+    score_with(&[
+        "--changes",
+        "new_changes.csv",
+        "--incidents",
+        "incidents.csv",
+        "--history",
+        "parts",
+        "--output",
+        "parts/year=2026/scored.parquet",
+    ])
     .bad_input(&["inside the history (parts)", "partitioned table"]);
     score_parts(".").bad_input(&["--output ."]);
     assert!(!parts.join("service=new").exists());
