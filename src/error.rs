@@ -49,6 +49,19 @@ pub enum Error {
         first: usize,
         second: usize,
     },
+    /// The same change_id in two rows of a partitioned table (`first` and `second` name
+    /// the part file and its row).
+    #[error(
+        "{table}: duplicate {column} {} in {first} and {second}",
+        excerpt(value)
+    )]
+    DuplicateInParts {
+        table: String,
+        column: String,
+        value: String,
+        first: String,
+        second: String,
+    },
     /// A table without data rows where rows are needed.
     #[error("{file}: {what}")]
     EmptyTable { file: String, what: String },

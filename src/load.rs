@@ -1114,13 +1114,13 @@ pub(crate) fn check_parts_unique<'s>(
                 let start = if k == 0 { 0 } else { ends[k - 1] };
                 format!("{} row {}", parts[k].file(), row - start)
             };
-            Error::Data(format!(
-                "{}: duplicate {column} {} in {} and {}",
-                display(dir),
-                crate::error::excerpt(&value),
-                locate(first),
-                locate(second)
-            ))
+            Error::DuplicateInParts {
+                table: display(dir),
+                column,
+                value,
+                first: locate(first),
+                second: locate(second),
+            }
         }
         other => other,
     })

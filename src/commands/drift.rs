@@ -3,8 +3,9 @@
 
 use rayon::prelude::*;
 
+use crate::batch::{load, Inputs, Loaded, Partitioned};
 use crate::cli::DriftArgs;
-use crate::commands::score::{history_files, load, Inputs, Loaded, Partitioned};
+use crate::commands::score::history_files;
 use crate::drift::{Drift, Tally};
 use crate::error::{Error, Result};
 use crate::features::design_matrix;
@@ -112,12 +113,11 @@ pub fn run(args: DriftArgs, progress: &Progress) -> Result<u8> {
     let mut known: Vec<Option<bool>> = Vec::new();
     let last_incident;
     if crate::dataset::is_partitioned(&inputs.changes) {
-        // A part at a time: the timeline and one part held at once.
+        // A part at a time: the timeline and two parts held at once.
         let batch = Partitioned::open(&inputs, files, &model, read, progress)?;
         last_incident = batch.incidents.start.iter().copied().max();
         let mut gaps = crate::features::Gaps::default();
-        for k in 0..batch.parts.len() {
-            let part = batch.read(k, &model, read, progress)?;
+        batch.each_part(&model, read, progress, |part| {
             gaps.add(&features, &part.frame, 0..part.frame.len());
             tally_frame(
                 &model,
@@ -137,7 +137,8 @@ pub fn run(args: DriftArgs, progress: &Progress) -> Result<u8> {
                     window,
                 ));
             }
-        }
+            Ok(())
+        })?;
         for warning in gaps.warnings() {
             progress.log(&format!("warning: {warning}"));
         }

@@ -1,50 +1,28 @@
 //! `changerisk score`: scores changes with a saved model, in parallel, and writes one
 //! row per change (input order) with risk, tier, reasons, violated policies and the
-//! input's pass-through columns. A partitioned table of changes ([`Partitioned`]) is
-//! scored a part at a time, to a directory of parts or to one file.
+//! input's pass-through columns. A partitioned table of changes
+//! ([`crate::batch::Partitioned`]) is scored a part at a time, to a directory of parts or
+//! to one file.
 
 use std::path::{Path, PathBuf};
 
 use polars::prelude::{Column as PlColumn, DataFrame};
 use rayon::prelude::*;
 
+use crate::batch::{load, Inputs, Loaded, Partitioned};
 use crate::cli::ScoreArgs;
 use crate::commands::{SHIPPED_CHANGES, SHIPPED_INCIDENTS};
 use crate::config::Config;
 use crate::dataset::Part;
 use crate::error::{Error, Result};
-use crate::features::{design_matrix, scoring_gaps, Gaps};
-use crate::load::{
-    check_parts_unique, identity_columns, load_events, load_incidents, parse_rows, Events,
-    LoadedEvents, Read,
-};
+use crate::features::{design_matrix, Gaps};
+use crate::load::Read;
 use crate::model::{Model, Tiers, TIER_NAMES};
 use crate::output::{check_not_an_input, csv, same_file, write_atomic};
-use crate::pipeline::{join_events, prepare_events, Indexed};
 use crate::policy::{joined_ids, Action, Facts, Policies};
 use crate::progress::Progress;
 use crate::reasons::{Explainer, HistoryGiven};
 use crate::table::{passthrough_names, with_passthrough, write_table, Format, TableSink};
-
-/// The changes to score and their history, as given.
-pub struct Inputs {
-    pub changes: PathBuf,
-    pub incidents: Option<PathBuf>,
-    pub history: Option<PathBuf>,
-    /// Use no default history files.
-    pub no_history: bool,
-}
-
-impl From<crate::cli::BatchArgs> for Inputs {
-    fn from(a: crate::cli::BatchArgs) -> Inputs {
-        Inputs {
-            changes: a.changes,
-            incidents: a.incidents,
-            history: a.history,
-            no_history: a.no_history,
-        }
-    }
-}
 
 /// Resolved `score` settings.
 pub struct ScoreSettings {
@@ -199,7 +177,7 @@ enum Destination {
 /// part is read whole, scored and written before the next is read, to its own file below
 /// `--output` (under the part's own path and in its format; the partition-key columns
 /// are not passed through, as the output's paths carry them) or appended to one file.
-/// Only the timeline and one part are held at once.
+/// Only the timeline and two parts are held at once.
 fn run_partitioned(
     s: &ScoreSettings,
     model: &Model,
@@ -243,8 +221,7 @@ fn run_partitioned(
     let mut summary = Summary::new(s.top);
     // Scores the parts in turn, each handed to `emit` before the next is read.
     let mut each_part = |emit: &mut EmitPart| {
-        for k in 0..batch.parts.len() {
-            let part = batch.read(k, model, Read::Unlabelled, progress)?;
+        batch.each_part(model, Read::Unlabelled, progress, |part| {
             gaps.add(&features, &part.frame, 0..part.frame.len());
             let scored = score_frame(model, tiers, policies, &part.frame, batch.history_given)
                 .map_err(|e| match e {
@@ -252,11 +229,11 @@ fn run_partitioned(
                     Error::Data(m) => Error::Data(format!("{}: {m}", part.part.file())),
                     other => other,
                 })?;
-            let ids = batch.ids(k);
+            let ids = batch.ids(part.rows);
             emit(part.part, &ids, &scored, part.passthrough, part.added)?;
             summary.add(&ids, &scored);
-        }
-        Ok(())
+            Ok(())
+        })
     };
     match output {
         Destination::Parts(dir) => {
@@ -291,167 +268,6 @@ fn run_partitioned(
     Ok(0)
 }
 
-/// A partitioned table of changes, read a part at a time ([`crate::dataset`]): every
-/// part's identity and time are read first and, with the history, make the timeline (and
-/// its index) every part's history features count from; then [`Partitioned::read`] reads
-/// a part whole. Only the timeline and one part are held at once.
-pub struct Partitioned {
-    pub parts: Vec<Part>,
-    /// The number of changes up to the end of each part.
-    ends: Vec<usize>,
-    /// The history and the changes, in time order.
-    pub timeline: Events,
-    /// The changes: their rows of `timeline`, in part order.
-    rows: Vec<usize>,
-    pub indexed: Indexed,
-    pub incidents: crate::load::Incidents,
-    /// Which history the history features counted ([`Explainer::with_history`]).
-    pub history_given: HistoryGiven,
-}
-
-/// One part of a [`Partitioned`] table, read and ready for the feature definitions.
-pub struct ReadPart<'a> {
-    pub part: &'a Part,
-    /// Its changes' rows of the timeline.
-    pub rows: &'a [usize],
-    /// Their columns, history included.
-    pub frame: crate::frame::Frame,
-    /// Their own labels, when read with them.
-    pub labels: Option<Vec<bool>>,
-    pub passthrough: DataFrame,
-    /// The pass-through columns the part's partition keys added.
-    pub added: Vec<String>,
-}
-
-impl Partitioned {
-    /// Reads the identity and time of every part of `changes` and the history files
-    /// (`files`: incidents and past changes, from [`history_files`]), links the incidents
-    /// and indexes the history.
-    pub fn open(
-        s: &Inputs,
-        (incidents_path, history_path): (Option<PathBuf>, Option<PathBuf>),
-        model: &Model,
-        read: Read,
-        progress: &Progress,
-    ) -> Result<Partitioned> {
-        let changes = s.changes.as_path();
-        let config = &model.config;
-        check_history_given(
-            s,
-            history_path.as_deref(),
-            incidents_path.as_deref(),
-            model,
-            progress,
-        )?;
-        let parts = crate::dataset::parts(changes)?;
-        progress.stage("reading the changes' identity and time, and the history");
-        let (identity, (history, incidents)) = rayon::join(
-            || -> Result<(Events, Vec<usize>)> {
-                let identity = identity_columns(config);
-                let (events, ends) = crate::dataset::read_parts(
-                    &parts,
-                    |part| {
-                        // Changes read with their label column, which labels the
-                        // timeline, are read whole.
-                        let events = if read == Read::Labelled {
-                            parse_rows(&part.read()?.0, &part.file(), config, read)?
-                        } else {
-                            let (table, _) = part.read_only(&identity)?;
-                            parse_rows(&table, &part.file(), config, Read::Identity)?
-                        };
-                        Ok(events.events)
-                    },
-                    |all: &mut Events, one, _| {
-                        all.append(&one);
-                        Ok(())
-                    },
-                    Events::len,
-                )?;
-                let ids = &events.ids;
-                check_parts_unique(changes, &parts, &ends, &config.columns.id, ids.len(), |i| {
-                    ids.get(i)
-                })?;
-                Ok((events, ends))
-            },
-            || read_history(config, history_path.as_deref(), incidents_path.as_deref()),
-        );
-        let (events, ends) = identity?;
-        let history = history?;
-        let incidents = incidents?.unwrap_or_default();
-        progress.stage("linking incidents and indexing the history");
-        let (timeline, rows, conflicts) = join_events(history, events);
-        warn_conflicts(conflicts, progress);
-        let indexed = Indexed::new(&timeline, &incidents, model.labelling);
-        if incidents_path.is_some() {
-            progress.log(&format!("history {}", indexed.labels.summary.describe()));
-        }
-        Ok(Partitioned {
-            parts,
-            ends,
-            timeline,
-            rows,
-            indexed,
-            incidents,
-            history_given: HistoryGiven::of(history_path.is_some(), incidents_path.is_some()),
-        })
-    }
-
-    /// The timeline rows of part `k`'s changes.
-    pub fn rows(&self, k: usize) -> &[usize] {
-        &self.rows[if k == 0 { 0 } else { self.ends[k - 1] }..self.ends[k]]
-    }
-
-    /// The change ids of part `k`.
-    pub fn ids(&self, k: usize) -> Vec<&str> {
-        self.rows(k)
-            .iter()
-            .map(|&r| self.timeline.ids.get(r))
-            .collect()
-    }
-
-    /// Reads part `k` whole (`read`: with the label column or without) and adds its
-    /// changes' history.
-    pub fn read(
-        &self,
-        k: usize,
-        model: &Model,
-        read: Read,
-        progress: &Progress,
-    ) -> Result<ReadPart<'_>> {
-        let part = &self.parts[k];
-        progress.stage(&format!(
-            "reading part {} of {} ({})",
-            k + 1,
-            self.parts.len(),
-            part.relative.display()
-        ));
-        let (table, added) = part.read()?;
-        let file = part.file();
-        let loaded = parse_rows(&table, &file, &model.config, read)?;
-        drop(table);
-        let rows = self.rows(k);
-        if loaded
-            .events
-            .ids
-            .iter()
-            .ne(rows.iter().map(|&r| self.timeline.ids.get(r)))
-        {
-            return Err(Error::Data(format!(
-                "{file}: changed while it was being read (its change ids differ from its first reading)"
-            )));
-        }
-        let frame = self.indexed.prepare(&self.timeline, rows, loaded.frame);
-        Ok(ReadPart {
-            part,
-            rows,
-            frame,
-            labels: loaded.events.label,
-            passthrough: loaded.passthrough,
-            added,
-        })
-    }
-}
-
 /// Refuses, as the directory of a partitioned table's scores, `-` (standard output is
 /// `/dev/stdout`) and a name that ends like a compressed file (`scored.csv.gz`), which
 /// would be a directory no one meant.
@@ -472,142 +288,6 @@ fn refuse_as_output_dir(output: &Path) -> Result<()> {
 /// Takes a scored part: the part, its change ids, their scores, its pass-through columns
 /// and which of those its partition keys added (for an output that keeps them).
 type EmitPart<'a> = dyn FnMut(&Part, &[&str], &[Scored], DataFrame, Vec<String>) -> Result<()> + 'a;
-
-/// Refuses one stream named for two inputs, and warns when a model with per-service or
-/// per-author history features is given no history.
-fn check_history_given(
-    s: &Inputs,
-    history_path: Option<&Path>,
-    incidents_path: Option<&Path>,
-    model: &Model,
-    progress: &Progress,
-) -> Result<()> {
-    crate::output::check_one_reader(&[
-        ("changes file", Some(&s.changes)),
-        ("history file", history_path),
-        ("incidents file", incidents_path),
-    ])?;
-    let columns = &model.config.columns;
-    if (columns.service.is_some() || columns.author.is_some())
-        && history_path.is_none()
-        && incidents_path.is_none()
-        && !s.no_history
-    {
-        progress.log(
-            "warning: the model has per-service or per-author history features and no --history \
-             was given: each change's history is counted from --changes alone (give the changes \
-             before them with --history, or --no-history when that is meant)",
-        );
-    }
-    Ok(())
-}
-
-/// Reads the past changes (their identity and time) and the incidents at once.
-fn read_history(
-    config: &Config,
-    history: Option<&Path>,
-    incidents: Option<&Path>,
-) -> (
-    Result<Option<Events>>,
-    Result<Option<crate::load::Incidents>>,
-) {
-    rayon::join(
-        || {
-            history
-                .map(|path| load_events(path, config, Read::Events).map(|h| h.events))
-                .transpose()
-        },
-        || incidents.map(load_incidents).transpose(),
-    )
-}
-
-/// Warns of changes in both the history and the changes scored whose copies differ.
-fn warn_conflicts(conflicts: Option<(usize, String)>, progress: &Progress) {
-    if let Some((conflicts, first)) = conflicts {
-        progress.log(&format!(
-            "warning: {conflicts} change(s) in both --history and --changes differ in time, \
-             service or author (the first: '{first}'); the --changes copy is used"
-        ));
-    }
-}
-
-/// The changes to score with their point-in-time history, as `score` reads them.
-pub struct Loaded {
-    /// The history and the changes to score, in time order.
-    pub timeline: crate::load::Events,
-    /// The changes to score: their rows of `timeline`, in input order.
-    pub rows: Vec<usize>,
-    pub prepared: crate::pipeline::Prepared,
-    pub passthrough: DataFrame,
-    pub incidents: crate::load::Incidents,
-    /// The changes' own label column, in input order (when read with it).
-    pub labels: Option<Vec<bool>>,
-    /// Which history the history features counted ([`Explainer::with_history`]).
-    pub history_given: HistoryGiven,
-}
-
-/// Loads the changes to score (`read`: with their label column or without) and their
-/// history (`files`: the incidents and history files from [`history_files`]) and
-/// computes their features' inputs.
-pub fn load(
-    s: &Inputs,
-    (incidents_path, history_path): (Option<PathBuf>, Option<PathBuf>),
-    model: &Model,
-    read: Read,
-    progress: &Progress,
-) -> Result<Loaded> {
-    check_history_given(
-        s,
-        history_path.as_deref(),
-        incidents_path.as_deref(),
-        model,
-        progress,
-    )?;
-    progress.stage("loading changes and history");
-    // The three files are read at once; errors are reported in this order all the same.
-    let (changes, (history, incidents)) = rayon::join(
-        || load_events(&s.changes, &model.config, read),
-        || {
-            read_history(
-                &model.config,
-                history_path.as_deref(),
-                incidents_path.as_deref(),
-            )
-        },
-    );
-    let LoadedEvents {
-        events,
-        frame,
-        passthrough,
-    } = changes?;
-    let history = history?;
-    let incidents = incidents?.unwrap_or_default();
-    let labels = events.label.clone();
-    let history_given = HistoryGiven::of(history_path.is_some(), incidents_path.is_some());
-    progress.stage("linking incidents and history features");
-    let (timeline, rows, conflicts) = join_events(history, events);
-    warn_conflicts(conflicts, progress);
-    let prepared = prepare_events(&timeline, &incidents, model.labelling, &rows, frame);
-    if incidents_path.is_some() {
-        progress.log(&format!("history {}", prepared.labels.summary.describe()));
-    }
-    for warning in scoring_gaps(
-        &model.feature_defs(),
-        &prepared.frame,
-        0..prepared.frame.len(),
-    ) {
-        progress.log(&format!("warning: {warning}"));
-    }
-    Ok(Loaded {
-        timeline,
-        rows,
-        prepared,
-        passthrough,
-        incidents,
-        labels,
-        history_given,
-    })
-}
 
 /// Rows per scoring chunk: bounds the design matrix's memory whatever the input size.
 const SCORE_CHUNK: usize = 1 << 12;

@@ -417,6 +417,17 @@ fn bad_parts_and_outputs_are_refused_by_name() {
     score_parts("out")
         .bad_input(&[&second, "row 3", "lines_changed"])
         .quotes("many");
+    // Of two bad parts, the first in part order is named (the next part is read while
+    // one is scored).
+    let third = parts_below(&parts)[2].clone();
+    let mut last = read_records(&parts.join(&third));
+    let fine = last.rows[0][col].clone();
+    last.rows[0][col] = "several".into();
+    last.write(&parts.join(&third));
+    let out = score_parts("out").bad_input(&[&second, "row 3"]).quotes("many");
+    assert!(!out.stderr.contains(&third), "{}", out.stderr);
+    last.rows[0][col] = fine;
+    last.write(&parts.join(&third));
     other.rows[2][col] = "12".into();
     other.write(&parts.join(&second));
     std::fs::write(parts.join("README.md"), "notes").unwrap();
