@@ -35,3 +35,11 @@ if ! command -v java >/dev/null 2>&1; then
 fi
 
 cargo test --release "$@"
+
+# The whole suite also runs a short, seeded pass of the command-line fuzzer over every
+# input path (scripts/fuzz_cli.py: 30 runs of each of its seven rounds, about 10 s; longer
+# runs with other seeds are for development). Its exit 1 names a bad run, kept below.
+if [ $# -eq 0 ]; then
+    "$venv/bin/python" scripts/fuzz_cli.py "${CARGO_TARGET_DIR:-target}/release/changerisk" 30 1 \
+        "${TMPDIR:-/tmp}/changerisk-fuzz"
+fi

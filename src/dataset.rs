@@ -47,7 +47,8 @@ pub fn parts(dir: &Path) -> Result<Vec<Part>> {
     let Some(first) = parts.first() else {
         return Err(Error::Data(format!(
             "{}: is a directory without table files (.csv, .parquet, .arrow, .jsonl, ... below \
-             it; names starting with '.' or '_' are skipped); expected a partitioned table",
+             it; names starting with '.' or '_' are skipped, and so are CSV and JSON Lines \
+             files of zero bytes); expected a partitioned table",
             dir.display()
         )));
     };
@@ -123,7 +124,7 @@ fn walk(
         if path.is_dir() {
             walk(dir, &below, above, parts)?;
         } else {
-            Format::of(&path).map_err(|_| {
+            let format = Format::of(&path).map_err(|_| {
                 Error::Data(format!(
                     "{}: is in the partitioned table {} but names no table format (expected \
                      .csv, .parquet, .pq, .arrow, .ipc, .feather, .jsonl or .ndjson; names \
@@ -132,6 +133,12 @@ fn walk(
                     dir.display()
                 ))
             })?;
+            // A CSV or JSON Lines part of zero bytes holds no rows (Spark writes one for
+            // an empty task), not even a header: nothing to read.
+            let text = matches!(format, Format::Csv | Format::JsonLines);
+            if text && std::fs::metadata(&path).is_ok_and(|m| m.len() == 0) {
+                continue;
+            }
             let keys = hive_keys(&below);
             parts.push(Part {
                 path,
@@ -153,8 +160,8 @@ fn hive_keys(relative: &Path) -> Vec<(String, Option<String>)> {
         .iter()
         .filter_map(|level| {
             let (key, value) = level.to_str()?.split_once('=')?;
-            let value = percent_decode(value);
-            Some((percent_decode(key), (value != HIVE_NULL).then_some(value)))
+            let value = percent_decoded(value);
+            Some((percent_decoded(key), (value != HIVE_NULL).then_some(value)))
         })
         .collect()
 }
@@ -162,7 +169,7 @@ fn hive_keys(relative: &Path) -> Vec<(String, Option<String>)> {
 /// `%XX` escapes decoded, as Hive and Spark escape a partition value's special
 /// characters; a `%` not followed by two hex digits (or bytes that do not decode to
 /// UTF-8) are kept as written.
-fn percent_decode(s: &str) -> String {
+pub fn percent_decoded(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -196,13 +203,9 @@ impl Part {
     /// [`Part::read`] of the columns `only` names, where the part's format can read
     /// some columns alone ([`Table::read_only`]); its partition keys are added all the same.
     pub fn read_only(&self, only: &[&str]) -> Result<(Table, Vec<String>)> {
-        // (A column the levels give is not looked for in the file.)
-        let in_file: Vec<&str> = only
-            .iter()
-            .copied()
-            .filter(|c| !self.keys.iter().any(|(k, _)| k == c))
-            .collect();
-        self.with_keys(Table::read_only(&self.path, &in_file)?)
+        // A column named like a partition key is looked for in the file all the same: the
+        // file's own column wins, as in `read` (and a file without it is read whole).
+        self.with_keys(Table::read_only(&self.path, only)?)
     }
 
     fn with_keys(&self, table: Table) -> Result<(Table, Vec<String>)> {
@@ -420,6 +423,22 @@ mod tests {
     }
 
     #[test]
+    fn zero_byte_text_parts_hold_no_rows_and_are_passed_over() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("part-0.jsonl"), "").unwrap();
+        std::fs::write(dir.path().join("part-1.csv"), "").unwrap();
+        let e = parts(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("zero bytes"), "{e}");
+        touch(dir.path(), "part-2.csv");
+        let found = parts(dir.path()).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].relative, Path::new("part-2.csv"));
+        // An empty Parquet file is no Parquet file: read (and refused) as a part.
+        std::fs::write(dir.path().join("part-3.parquet"), "").unwrap();
+        assert_eq!(parts(dir.path()).unwrap().len(), 2);
+    }
+
+    #[test]
     fn a_level_named_with_an_underscore_is_a_partition_when_it_holds_a_key() {
         let dir = tempfile::tempdir().unwrap();
         touch(dir.path(), "_src=a/part-0.csv");
@@ -441,8 +460,8 @@ mod tests {
 
     #[test]
     fn partition_values_are_percent_decoded_and_added_when_the_part_lacks_them() {
-        assert_eq!(percent_decode("a%20b%3Dc%2"), "a b=c%2");
-        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decoded("a%20b%3Dc%2"), "a b=c%2");
+        assert_eq!(percent_decoded("100%"), "100%");
         let dir = tempfile::tempdir().unwrap();
         touch(dir.path(), "team=pay%2Fments/change_id=x/part-0.csv");
         let parts = parts(dir.path()).unwrap();

@@ -240,7 +240,8 @@ fn run_partitioned(
             // The directories' names carry the partition keys.
             each_part(&mut |part, ids, scored, passthrough, keys| {
                 let passthrough = passthrough.drop_many(keys);
-                write_scored(&dir.part(&part.relative)?, ids, scored, &passthrough)
+                let path = dir.part(&output_relative(&part.relative))?;
+                write_scored(&path, ids, scored, &passthrough)
             })?;
             dir.commit()?;
         }
@@ -266,6 +267,34 @@ fn run_partitioned(
     ));
     progress.log(&summary.render(tiers, &s.output));
     Ok(0)
+}
+
+/// Where a part's scores go below a directory output: the part's own relative path, but
+/// a `key=value` level whose key an output column has (`risk=high/`, a change-management
+/// rating) named `input_key=value/`, as the pass-through column of that name is: else the
+/// output's path would contradict its `risk` column for every reader of the table.
+fn output_relative(relative: &Path) -> PathBuf {
+    let Some(parent) = relative.parent() else {
+        return relative.to_path_buf();
+    };
+    let mut out = PathBuf::new();
+    for level in parent.iter() {
+        let clashes = level
+            .to_str()
+            .and_then(|l| l.split_once('='))
+            .is_some_and(|(key, _)| {
+                let key = crate::dataset::percent_decoded(key);
+                OUTPUT_COLUMNS.iter().any(|c| c.eq_ignore_ascii_case(&key))
+            });
+        if clashes {
+            let mut renamed = std::ffi::OsString::from("input_");
+            renamed.push(level);
+            out.push(renamed);
+        } else {
+            out.push(level);
+        }
+    }
+    out.join(relative.file_name().unwrap_or_default())
 }
 
 /// Refuses, as the directory of a partitioned table's scores, `-` (standard output is
@@ -629,6 +658,19 @@ impl Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_level_keyed_like_an_output_column_is_renamed_in_the_output() {
+        let path = |p: &str| output_relative(Path::new(p)).display().to_string();
+        assert_eq!(path("part-0.parquet"), "part-0.parquet");
+        assert_eq!(
+            path("day=2026-01-01/risk=high/part-0.csv"),
+            "day=2026-01-01/input_risk=high/part-0.csv"
+        );
+        assert_eq!(path("Tier=1/a.csv"), "input_Tier=1/a.csv");
+        assert_eq!(path("%72isk=x/a.csv"), "input_%72isk=x/a.csv");
+        assert_eq!(path("risky=x/sub/a.csv"), "risky=x/sub/a.csv");
+    }
 
     #[test]
     fn the_summary_names_no_cut_for_a_tier_equal_cuts_keep_empty() {
