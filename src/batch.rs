@@ -78,20 +78,15 @@ impl Partitioned {
     /// history.
     pub fn open(
         s: &Inputs,
-        (incidents_path, history_path): (Option<PathBuf>, Option<PathBuf>),
+        files: (Option<PathBuf>, Option<PathBuf>),
         model: &Model,
         read: Read,
         progress: &Progress,
     ) -> Result<Partitioned> {
         let changes = s.changes.as_path();
         let config = &model.config;
-        check_history_given(
-            s,
-            history_path.as_deref(),
-            incidents_path.as_deref(),
-            model,
-            progress,
-        )?;
+        check_history_given(s, &files, model, progress)?;
+        let (incidents_path, history_path) = files;
         let parts = crate::dataset::parts(changes)?;
         progress.stage("reading the changes' identity and time, and the history");
         let (identity, (history, incidents)) = rayon::join(
@@ -224,11 +219,11 @@ impl Partitioned {
 /// per-author history features is given no history.
 fn check_history_given(
     s: &Inputs,
-    history_path: Option<&Path>,
-    incidents_path: Option<&Path>,
+    (incidents_path, history_path): &(Option<PathBuf>, Option<PathBuf>),
     model: &Model,
     progress: &Progress,
 ) -> Result<()> {
+    let (history_path, incidents_path) = (history_path.as_deref(), incidents_path.as_deref());
     crate::output::check_one_reader(&[
         ("changes file", Some(&s.changes)),
         ("history file", history_path),
@@ -298,18 +293,13 @@ pub struct Loaded {
 /// [`crate::commands::score::history_files`]) and computes their features' inputs.
 pub fn load(
     s: &Inputs,
-    (incidents_path, history_path): (Option<PathBuf>, Option<PathBuf>),
+    files: (Option<PathBuf>, Option<PathBuf>),
     model: &Model,
     read: Read,
     progress: &Progress,
 ) -> Result<Loaded> {
-    check_history_given(
-        s,
-        history_path.as_deref(),
-        incidents_path.as_deref(),
-        model,
-        progress,
-    )?;
+    check_history_given(s, &files, model, progress)?;
+    let (incidents_path, history_path) = files;
     progress.stage("loading changes and history");
     // The three files are read at once; errors are reported in this order all the same.
     let (changes, (history, incidents)) = rayon::join(

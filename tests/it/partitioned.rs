@@ -102,6 +102,34 @@ fn scored_rows(dir: &Path) -> std::collections::BTreeMap<String, Vec<String>> {
     rows
 }
 
+/// `score` of `changes` as their own history (with `incidents`, no `--history`), with
+/// the shipped model, to `output`.
+fn score_own_history(
+    dir: &Path,
+    changes: impl AsRef<Path>,
+    incidents: impl AsRef<Path>,
+    output: impl AsRef<Path>,
+) -> Run {
+    let path = |p: &Path| p.display().to_string();
+    let model = path(&shipped_model());
+    let (changes, incidents) = (path(changes.as_ref()), path(incidents.as_ref()));
+    let output = path(output.as_ref());
+    run(
+        dir,
+        [
+            "score",
+            "--model",
+            &model,
+            "--changes",
+            &changes,
+            "--incidents",
+            &incidents,
+            "--output",
+            &output,
+        ],
+    )
+}
+
 fn whole_rows(path: &Path) -> std::collections::BTreeMap<String, Vec<String>> {
     let records = read_records(path);
     records
@@ -121,21 +149,7 @@ fn a_partitioned_history_scores_part_by_part_as_the_whole_file_does() {
     // history features count the other parts' earlier changes, and the service itself
     // comes from the directory level.
     let whole = dir.join("whole.csv");
-    run(
-        dir,
-        [
-            "score",
-            "--model",
-            &shipped_model().display().to_string(),
-            "--changes",
-            "changes.csv",
-            "--incidents",
-            "incidents.csv",
-            "--output",
-            "whole.csv",
-        ],
-    )
-    .success();
+    score_own_history(dir, "changes.csv", "incidents.csv", "whole.csv").success();
     for ext in ["parquet", "csv"] {
         let parts = partition(
             &changes,
@@ -144,21 +158,7 @@ fn a_partitioned_history_scores_part_by_part_as_the_whole_file_does() {
             dir.join(format!("by_service_{ext}")),
         );
         let out = dir.join(format!("scored_{ext}"));
-        let run = run(
-            dir,
-            [
-                "score",
-                "--model",
-                &shipped_model().display().to_string(),
-                "--changes",
-                &parts.display().to_string(),
-                "--incidents",
-                "incidents.csv",
-                "--output",
-                &out.display().to_string(),
-            ],
-        )
-        .success();
+        let run = score_own_history(dir, &parts, "incidents.csv", &out).success();
         assert!(run.stderr.contains("part(s) of"), "{}", run.stderr);
         // Each part's scores under the part's own path, in its format, and the marker.
         assert_eq!(parts_below(&out), parts_below(&parts));
@@ -528,21 +528,7 @@ static WHOLE: std::sync::LazyLock<(
         rows: changes.rows[..600].to_vec(),
     };
     sample.write(&dir.join("sample.csv"));
-    run(
-        dir,
-        [
-            "score",
-            "--model",
-            &shipped_model().display().to_string(),
-            "--changes",
-            "sample.csv",
-            "--incidents",
-            "incidents.csv",
-            "--output",
-            "whole.csv",
-        ],
-    )
-    .success();
+    score_own_history(dir, "sample.csv", "incidents.csv", "whole.csv").success();
     let whole = whole_rows(&dir.join("whole.csv"));
     (tmp, sample, whole)
 });
@@ -582,20 +568,7 @@ proptest::proptest! {
             .collect();
         write_parts(sample, &part_of, &names, &dir.join("parts"));
         let incidents = base.path().join("incidents.csv");
-        run(
-            dir,
-            [
-                "score",
-                "--model",
-                &shipped_model().display().to_string(),
-                "--changes",
-                "parts",
-                "--incidents",
-                &incidents.display().to_string(),
-                "--output",
-                "scored",
-            ],
-        )
+        score_own_history(dir, "parts", &incidents, "scored")
         .success();
         let got = scored_rows(&dir.join("scored"));
         proptest::prop_assert_eq!(got.len(), whole.len());
@@ -629,21 +602,7 @@ fn keys_named_like_the_parts_own_columns_leave_those_columns_be() {
         write_parts(sample, &part_of, &names, &parts);
         let incidents = base.path().join("incidents.csv");
         let scored = parts.with_extension("scored");
-        run(
-            dir,
-            [
-                "score",
-                "--model",
-                &shipped_model().display().to_string(),
-                "--changes",
-                &parts.display().to_string(),
-                "--incidents",
-                &incidents.display().to_string(),
-                "--output",
-                &scored.display().to_string(),
-            ],
-        )
-        .success();
+        score_own_history(dir, &parts, &incidents, &scored).success();
         let got = scored_rows(&scored);
         assert_eq!(got.len(), whole.len());
         for (id, row) in whole {
