@@ -28,7 +28,10 @@ use crate::table::{passthrough_names, with_passthrough, write_table, Format, Tab
 pub struct ScoreSettings {
     pub model: PathBuf,
     pub inputs: Inputs,
+    /// Where the scores go.
     pub output: PathBuf,
+    /// How a partitioned table's scores are written (`None`: `--changes` is a file).
+    pub table_output: Option<Destination>,
     pub tiers: Option<[f64; 3]>,
     pub policy: Option<PathBuf>,
     pub top: usize,
@@ -45,9 +48,10 @@ impl ScoreSettings {
             policy,
             top,
         } = args;
+        let partitioned = crate::dataset::is_partitioned(&batch.changes);
         let output = match output {
             Some(output) => output,
-            None if crate::dataset::is_partitioned(&batch.changes) => {
+            None if partitioned => {
                 return Err(Error::Usage(format!(
                     "--changes {} is a partitioned table (a directory): say where its scores go with --output, a directory (its parts' scores under their own paths) or one .csv, .parquet or .jsonl file",
                     batch.changes.display()
@@ -55,13 +59,17 @@ impl ScoreSettings {
             }
             None => PathBuf::from(DEFAULT_OUTPUT),
         };
-        if !crate::dataset::is_partitioned(&batch.changes) {
-            crate::table::Format::of_output(&output)?;
-        }
+        let table_output = if partitioned {
+            Some(Destination::of(&output)?)
+        } else {
+            Format::of_output(&output)?;
+            None
+        };
         Ok(ScoreSettings {
             model,
             inputs: Inputs::from(batch),
             output,
+            table_output,
             tiers: tiers
                 .map(|t| super::parse_tiers("--tiers", &t))
                 .transpose()?,
@@ -126,8 +134,8 @@ pub fn run(args: ScoreArgs, progress: &Progress) -> Result<u8> {
     let policies = Policies::from_flag(s.policy.as_deref())?;
     let tiers = model.tiers.overridden(s.tiers);
     let files = history_files(&s.inputs, &model)?;
-    if crate::dataset::is_partitioned(&s.inputs.changes) {
-        return run_partitioned(&s, &model, &policies, &tiers, files, progress);
+    if let Some(destination) = s.table_output {
+        return run_partitioned(&s, destination, &model, &policies, &tiers, files, progress);
     }
     check_not_an_input(
         "--output",
@@ -166,11 +174,36 @@ pub fn run(args: ScoreArgs, progress: &Progress) -> Result<u8> {
 }
 
 /// Where the scores of a partitioned table go.
-enum Destination {
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Destination {
     /// A directory: each part's scores under the part's own path, in its format.
-    Parts(crate::output::StagedDir),
+    Parts,
     /// One file of this format, the parts appended in turn.
     OneFile(Format),
+}
+
+/// A [`Destination`] ready for the scores.
+enum Writer {
+    Parts(crate::output::StagedDir),
+    OneFile(Format),
+}
+
+impl Destination {
+    /// What `--output` names for a partitioned table: one file when it names one (by its
+    /// extension, or a device or pipe), else a directory of parts (so does a name ending
+    /// in `/`: Spark's `scored.parquet/`).
+    fn of(output: &Path) -> Result<Destination> {
+        let as_dir = output.is_dir() || output.as_os_str().as_encoded_bytes().ends_with(b"/");
+        let one_file =
+            !as_dir && (Format::of(output).is_ok() || crate::output::written_in_place(output));
+        if !one_file {
+            refuse_as_output_dir(output)?;
+            return Ok(Destination::Parts);
+        }
+        let format = Format::of_output(output)?;
+        crate::table::check_sink_format(format, &output.display().to_string())?;
+        Ok(Destination::OneFile(format))
+    }
 }
 
 /// `score` of a partitioned table of changes ([`Partitioned`]), a part at a time: each
@@ -180,6 +213,7 @@ enum Destination {
 /// Only the timeline and two parts are held at once.
 fn run_partitioned(
     s: &ScoreSettings,
+    destination: Destination,
     model: &Model,
     policies: &Policies,
     tiers: &Tiers,
@@ -194,20 +228,10 @@ fn run_partitioned(
         ("policy file", s.policy.as_deref()),
     ];
     check_not_an_input("--output", &s.output, &inputs)?;
-    // One file when the output names one (by its extension, or a device or pipe), else
-    // a directory of parts (so is a name ending in `/`: Spark's `scored.parquet/`).
-    let as_dir = s.output.is_dir() || s.output.as_os_str().as_encoded_bytes().ends_with(b"/");
-    let one_file =
-        !as_dir && (Format::of(&s.output).is_ok() || crate::output::written_in_place(&s.output));
-    if !one_file {
-        refuse_as_output_dir(&s.output)?;
-    }
-    let output = if one_file {
-        let format = Format::of_output(&s.output)?;
-        crate::table::check_sink_format(format, &s.output.display().to_string())?;
-        Destination::OneFile(format)
-    } else {
-        Destination::Parts(crate::output::StagedDir::new(&s.output, &inputs)?)
+    // (The directory is staged before the table is read: a bad place is refused first.)
+    let writer = match destination {
+        Destination::Parts => Writer::Parts(crate::output::StagedDir::new(&s.output, &inputs)?),
+        Destination::OneFile(format) => Writer::OneFile(format),
     };
     let batch = Partitioned::open(
         &s.inputs,
@@ -235,8 +259,8 @@ fn run_partitioned(
             Ok(())
         })
     };
-    match output {
-        Destination::Parts(dir) => {
+    match writer {
+        Writer::Parts(dir) => {
             // The directories' names carry the partition keys.
             each_part(&mut |part, ids, scored, passthrough, keys| {
                 let passthrough = passthrough.drop_many(keys);
@@ -245,7 +269,7 @@ fn run_partitioned(
             })?;
             dir.commit()?;
         }
-        Destination::OneFile(format) => {
+        Writer::OneFile(format) => {
             let name = s.output.display().to_string();
             crate::output::write_atomic(&s.output, |w| {
                 let mut sink = TableSink::new(format, &name, w)?;
