@@ -37,7 +37,7 @@ fi
 cargo test --release "$@"
 
 # The whole suite also runs a short, seeded pass of the command-line fuzzer over every
-# input path (scripts/fuzz_cli.py: 30 runs of each of its seven rounds, about 10 s; longer
+# input path (scripts/fuzz_cli.py: 30 runs of each of its eight rounds, about 20 s; longer
 # runs with other seeds are for development). Its exit 1 names a bad run, kept below.
 if [ $# -eq 0 ]; then
     "$venv/bin/python" scripts/fuzz_cli.py "${CARGO_TARGET_DIR:-target}/release/changerisk" 30 1 \

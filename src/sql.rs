@@ -16,7 +16,9 @@
 //! that reads back as the same double, and a missing value is `NULL` where changerisk
 //! has NaN, with the same outcome everywhere: a missing count is 0 under `ln(1 + x)`, a
 //! tree sends it right, an indicator reads it as false. What can differ is the last bit
-//! of `LN(1 + x)` (changerisk uses `ln_1p`) and of the engine's `EXP`, `SIN` and `COS`.
+//! of `LN(1 + x)` (changerisk uses `ln_1p`) and of the engine's `EXP`, `SIN` and `COS`;
+//! a tree's split on `ln(1 + x)` is written as a split of `x` itself ([`log1p_split`]),
+//! so that a last bit never sends a change down another branch.
 
 use std::fmt::Write;
 
@@ -171,6 +173,8 @@ struct Writer<'m> {
     /// Per feature: whether it moves the score (the logistic part weighs it or a tree
     /// splits on it; a model's time feature, for one, is the trees' only).
     used: Vec<bool>,
+    /// Per feature: whether a tree splits on it and it is `ln(1 + max(x, 0))`.
+    splits_on_log1p: Vec<bool>,
 }
 
 impl<'m> Writer<'m> {
@@ -180,13 +184,16 @@ impl<'m> Writer<'m> {
             .iter()
             .map(|f| f.coefficient != 0.0)
             .collect();
+        let mut splits_on_log1p = vec![false; model.features.len()];
         for tree in model.trees.iter().flat_map(|e| &e.trees) {
             for node in &tree.nodes {
-                if let Some(u) = match node {
-                    Node::Split { feature, .. } => used.get_mut(*feature),
-                    Node::Leaf { .. } => None,
-                } {
+                let Node::Split { feature, .. } = node else {
+                    continue;
+                };
+                if let Some(u) = used.get_mut(*feature) {
                     *u = true;
+                    splits_on_log1p[*feature] =
+                        matches!(model.features[*feature].def.expr, Expr::Log1p { .. });
                 }
             }
         }
@@ -194,6 +201,7 @@ impl<'m> Writer<'m> {
             model,
             dialect,
             used,
+            splits_on_log1p,
         }
     }
 }
@@ -325,8 +333,13 @@ impl Writer<'_> {
                 ..
             } => {
                 let pad = "  ".repeat(depth + 3);
-                write!(out, "CASE WHEN f{feature} <= {} THEN ", number(*threshold)?)
-                    .expect("writing to a string");
+                let condition = match self.split_raw(*feature)? {
+                    // (No x has ln(1 + max(x, 0)) below 0.)
+                    Some(_) if *threshold < 0.0 => "1 = 0".to_string(),
+                    Some(_) => format!("r{feature} <= {}", number(log1p_split(*threshold))?),
+                    None => format!("f{feature} <= {}", number(*threshold)?),
+                };
+                write!(out, "CASE WHEN {condition} THEN ").expect("writing to a string");
                 self.tree(tree, *left, depth + 1, out)?;
                 write!(out, "\n{pad}ELSE ").expect("writing to a string");
                 self.tree(tree, *right, depth + 1, out)?;
@@ -598,6 +611,9 @@ impl Writer<'_> {
                 self.expr(&f.def.expr)?
             )
             .expect("writing to a string");
+            if let Some(raw) = self.split_raw(j)? {
+                write!(sql, ",\n    {raw} AS r{j}").expect("writing to a string");
+            }
         }
         sql.push_str("\n  FROM inputs\n)");
         // The logistic part: intercept + the contributions in feature order (a feature
@@ -678,9 +694,49 @@ impl Writer<'_> {
     /// features (not the previous running sum of the trees, which it replaces).
     fn carried(&self) -> String {
         let mut cols = vec!["change_id".to_string(), "logit".to_string()];
-        cols.extend(self.used_features().map(|(j, _)| format!("f{j}")));
+        for (j, _) in self.used_features() {
+            cols.push(format!("f{j}"));
+            if self.splits_on_log1p[j] {
+                cols.push(format!("r{j}"));
+            }
+        }
         cols.join(", ")
     }
+
+    /// For a feature `ln(1 + max(x, 0))` a tree splits on: `x` as the feature reads it
+    /// (filled, a missing value 0), which the split compares instead ([`log1p_split`]).
+    fn split_raw(&self, feature: usize) -> Result<Option<String>> {
+        if !self.splits_on_log1p.get(feature).copied().unwrap_or(false) {
+            return Ok(None);
+        }
+        let Expr::Log1p { column, fill } = &self.model.features[feature].def.expr else {
+            return Ok(None);
+        };
+        let v = self.numeric(column);
+        Ok(Some(match fill {
+            Some(f) => format!("COALESCE({v}, {}, 0e0)", number(*f)?),
+            None => format!("COALESCE({v}, 0e0)"),
+        }))
+    }
+}
+
+/// The largest `x` whose `ln(1 + max(x, 0))` (the feature [`Expr::Log1p`] computes, with
+/// `ln_1p`) is at most `threshold` (not below 0): a tree's split `ln(1 + x) <= threshold`
+/// as the split `x <= log1p_split(threshold)`, which an engine decides exactly whatever
+/// the last bit of its own logarithm.
+pub fn log1p_split(threshold: f64) -> f64 {
+    let feature = |x: f64| x.max(0.0).ln_1p();
+    // (Neighbouring doubles above 0, by their bits.)
+    let next = |x: f64| f64::from_bits(x.to_bits() + 1);
+    let before = |x: f64| f64::from_bits(x.to_bits() - 1);
+    let mut x = threshold.exp_m1().max(0.0);
+    while x > 0.0 && feature(x) > threshold {
+        x = before(x);
+    }
+    while x < f64::MAX && feature(next(x)) <= threshold {
+        x = next(x);
+    }
+    x
 }
 
 /// The query scoring every change of `source` (its relations are table names, or any
@@ -810,6 +866,27 @@ mod tests {
         writer.tree(&tree, 0, 0, &mut sql).unwrap();
         let flat = sql.split_whitespace().collect::<Vec<_>>().join(" ");
         assert_eq!(flat, "CASE WHEN f2 <= 1.5e0 THEN (-1e-1) ELSE 2e-1 END");
+    }
+
+    #[test]
+    fn a_split_on_log1p_becomes_the_last_x_it_sends_left() {
+        let feature = |x: f64| x.max(0.0).ln_1p();
+        let next = |x: f64| f64::from_bits(x.to_bits() + 1);
+        // The repro's threshold: expm1 of it has ln_1p exactly at it, LN(1 + x) one bit above.
+        for t in [
+            0.0,
+            1e-300,
+            1e-9,
+            0.5,
+            0.7722942222293627,
+            1.0,
+            2.302585092994046,
+            40.0,
+        ] {
+            let x = log1p_split(t);
+            assert!(feature(x) <= t && feature(next(x)) > t, "{t}: {x}");
+        }
+        assert_eq!(log1p_split(0.0), 0.0);
     }
 
     #[test]

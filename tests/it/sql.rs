@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::util::{
     at_hours, generate, python, read_records, repo_root, run, shipped_model, tempdir, train_config,
-    write_changes, write_incidents, ChangeRow, IncidentRow,
+    write_changes, write_incidents, ChangeRow, IncidentRow, Records,
 };
 
 /// Runs `query` (a file) in DuckDB and compares its rows with the export's scored
@@ -385,6 +385,66 @@ fn duckdb_scores_a_configs_own_columns_with_gaps_as_changerisk_does() {
         assert_eq!(refused.code, Some(2), "a label model reads no incidents");
         assert!(refused.stderr.contains("leave --incidents out"));
     }
+}
+
+/// Values on a tree's split over `ln(1 + x)`: `x = expm1(threshold)` and its neighbours,
+/// where the engine's `LN(1 + x)` and changerisk's `ln_1p` may differ in the last bit
+/// (OpenStack's first 300 changes, through the shipped config, every column log1p). The
+/// query splits on `x` itself, so every change takes changerisk's branch.
+#[test]
+fn duckdb_sends_a_change_on_a_log1p_split_the_way_changerisk_does() {
+    let dir = tempdir();
+    let root = repo_root();
+    let openstack = read_records(&root.join("../shared/datasets/jit/openstack.csv"));
+    let mut slice = Records {
+        header: openstack.header.clone(),
+        rows: openstack.rows[..300].to_vec(),
+    };
+    slice.write(&dir.path().join("train.csv"));
+    let config = root.join("data/examples/openstack.toml");
+    let flags = ["--quiet", "--learner", "gbdt"];
+    train_config(dir.path(), config.to_str().unwrap(), "train.csv", &flags).success();
+    let model = dir.path().join("m.json");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&model).unwrap()).unwrap();
+    let features = json["features"].as_array().unwrap();
+    let mut edges: Vec<(String, f64)> = Vec::new();
+    for tree in json["trees"]["trees"].as_array().unwrap() {
+        for node in tree["nodes"].as_array().unwrap() {
+            let (Some(j), Some(t)) = (node["feature"].as_u64(), node["threshold"].as_f64()) else {
+                continue;
+            };
+            let expr = &features[j as usize]["expr"];
+            if expr["op"] == "log1p" && expr["column"] != "fix" {
+                edges.push((expr["column"].as_str().unwrap().to_string(), t));
+            }
+        }
+    }
+    edges.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    edges.dedup();
+    assert!(edges.len() >= 20, "few log1p splits: {edges:?}");
+    let n = slice.rows.len();
+    for (k, (column, t)) in edges.iter().enumerate() {
+        let x = t.exp_m1();
+        let around = [
+            f64::from_bits(x.to_bits() - 1),
+            x,
+            f64::from_bits(x.to_bits() + 1),
+        ];
+        for (d, value) in around.into_iter().enumerate() {
+            let mut row = slice.rows[(k * 37) % n].clone();
+            row[slice.col("_id")] = format!("edge-{k}-{d}");
+            row[slice.col(column)] = value.to_string();
+            slice.rows.push(row);
+        }
+    }
+    slice.write(&dir.path().join("edges.csv"));
+    let inputs = ["--changes", "edges.csv"];
+    let raw = Reads::Raw {
+        changes: "edges.csv",
+        incidents: None,
+    };
+    assert_duckdb_scores_as_changerisk(dir.path(), &model, &inputs, raw);
 }
 
 /// Changes and incidents that take every path of the labelling and the history: named
