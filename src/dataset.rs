@@ -203,9 +203,12 @@ impl Part {
     /// [`Part::read`] of the columns `only` names, where the part's format can read
     /// some columns alone ([`Table::read_only`]); its partition keys are added all the same.
     pub fn read_only(&self, only: &[&str]) -> Result<(Table, Vec<String>)> {
-        // A column named like a partition key is looked for in the file all the same: the
-        // file's own column wins, as in `read` (and a file without it is read whole).
-        self.with_keys(Table::read_only(&self.path, only)?)
+        // A column named like a partition key is read from the file where the file has
+        // it: the file's own column wins, as in `read`.
+        let (keyed, in_file): (Vec<&str>, Vec<&str>) = only
+            .iter()
+            .partition(|c| self.keys.iter().any(|(k, _)| k == *c));
+        self.with_keys(Table::read_only(&self.path, &in_file, &keyed)?)
     }
 
     fn with_keys(&self, table: Table) -> Result<(Table, Vec<String>)> {

@@ -269,7 +269,7 @@ fn read_typed_columns<R: polars::io::mmap::MmapBytesReader>(
     open: impl Fn() -> Result<R>,
     format: Format,
     file: &str,
-    only: Option<&[&str]>,
+    only: Option<(&[&str], &[&str])>,
 ) -> Result<DataFrame> {
     let (schema, table) = (open()?, open()?);
     let (dictionary, names) = if format == Format::Parquet {
@@ -280,11 +280,11 @@ fn read_typed_columns<R: polars::io::mmap::MmapBytesReader>(
     // A file without one of them is read whole, so that the error for the missing
     // column lists the columns it has.
     let columns = only
-        .filter(|only| only.iter().all(|c| names.iter().any(|n| n == c)))
-        .map(|only| {
+        .filter(|(only, _)| only.iter().all(|c| names.iter().any(|n| n == c)))
+        .map(|(only, optional)| {
             names
                 .into_iter()
-                .filter(|n| only.contains(&n.as_str()))
+                .filter(|n| only.contains(&n.as_str()) || optional.contains(&n.as_str()))
                 .collect::<Vec<String>>()
         });
     if format == Format::Parquet {
@@ -1313,10 +1313,10 @@ impl Table {
         read_table(path).map(Table::Frame)
     }
 
-    /// Reads the columns `only` names (those the file has) of a Parquet or Arrow IPC
-    /// file, with the same checks as [`Table::read`]; a table of any other format, or not
-    /// in a file, is read whole.
-    pub fn read_only(path: &Path, only: &[&str]) -> Result<Table> {
+    /// Reads the columns `only` names, and those of `optional` the file has, of a Parquet
+    /// or Arrow IPC file, with the same checks as [`Table::read`]; a file without one of
+    /// `only`, a table of any other format, or one not in a file, is read whole.
+    pub fn read_only(path: &Path, only: &[&str], optional: &[&str]) -> Result<Table> {
         let typed = matches!(Format::of(path), Ok(Format::Parquet | Format::Ipc));
         if !typed || !path.is_file() {
             return Table::read(path);
@@ -1328,7 +1328,7 @@ impl Table {
             return Err(empty_file(format, file));
         }
         let open = || File::open(path).map_err(|e| Error::io(path, e));
-        read_typed_columns(open, format, &file, Some(only)).map(Table::Frame)
+        read_typed_columns(open, format, &file, Some((only, optional))).map(Table::Frame)
     }
 
     /// A table from a whole file's bytes (`file` names it in errors).
