@@ -3,8 +3,7 @@ or 2 (or 1 where a gate trips), never panic nor time out, and an exit 2 must say
 stderr; and a differential round on valid inputs, where paths that must agree are compared.
 
     python3 scripts/fuzz_cli.py BINARY RUNS [SEED] [KEEP_DIR]
-    /work/bench-venv-q/bin/python scripts/fuzz_cli.py BINARY RUNS   # with rounds 3 and 4
-    $HOME/.cache/changerisk-venv/bin/python scripts/fuzz_cli.py BINARY RUNS   # and round 8 (duckdb)
+    $HOME/.cache/changerisk-venv/bin/python scripts/fuzz_cli.py BINARY RUNS   # the test venv: rounds 3, 4 and 8 too
 
 Eight rounds of RUNS each, from the shipped data, models, configs, policies and annotate
 fixtures and the public OpenStack file (../shared/datasets/jit):
@@ -2153,11 +2152,13 @@ def canonical_table(table, column):
     return header, [row[:j] + [canonical_time(row[j])] + row[j + 1 :] for row in rows]
 
 
-def start8(r, usual):
-    """The first time of a table: `usual`, now and then just after 1970-01-02 or just before
-    2200 (the loader's span)."""
+def start8(r, usual, fmt="rfc3339"):
+    """The first time of a table: `usual`, now and then just after 1970-01-02 (1971 for Unix
+    milliseconds, whose values below take the place of seconds) or just before 2200 (the
+    loader's span)."""
     k = r.random()
-    return 2 * 86_400 + r.randrange(86_400) if k < 0.05 else 7_258_118_400 - 70 * 86_400 if k < 0.1 else usual
+    first = (366 if fmt == "unix_ms" else 2) * 86_400
+    return first + r.randrange(86_400) if k < 0.05 else 7_258_118_400 - 70 * 86_400 if k < 0.1 else usual
 
 
 def times8(r, n, t0):
@@ -2269,7 +2270,7 @@ def own_tables(r, n=None, fmt="unix"):
     training = n is not None
     n = n or r.randint(20, 120)
     t0 = 1_600_000_000 + (0 if training else r.randrange(30, 400) * 86_400)
-    t0 = t0 if training else start8(r, t0)
+    t0 = t0 if training else start8(r, t0, fmt)
     times = times8(r, n, t0)
     ids = change_ids(r, n)
     rows = []
