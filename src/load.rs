@@ -1144,6 +1144,12 @@ pub fn load_incidents(path: &Path) -> Result<Incidents> {
         check_parts_unique(path, &parts, &ends, "incident_id", ids.len(), |i| &ids[i])?;
         return Ok(all);
     }
+    // A JSON Lines file of no incidents is empty: it has no header to say so, as a
+    // header-only CSV file does.
+    let jsonl = crate::table::Format::of(path).is_ok_and(|f| f == crate::table::Format::JsonLines);
+    if jsonl && std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == 0) {
+        return Ok(Incidents::default());
+    }
     let file = display(path);
     let table = Table::read(path)?;
     incidents_of(&table, &file)
@@ -1214,6 +1220,19 @@ fn incidents_of(df: &Table, file: &str) -> Result<Incidents> {
 mod tests {
     use super::*;
     use crate::table::{read_table, RawCsv};
+
+    #[test]
+    fn an_empty_json_lines_file_holds_no_incidents_and_an_empty_csv_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (jsonl, csv) = (dir.path().join("i.jsonl"), dir.path().join("i.csv"));
+        std::fs::write(&jsonl, "").unwrap();
+        std::fs::write(&csv, "").unwrap();
+        assert_eq!(load_incidents(&jsonl).unwrap().len(), 0);
+        let e = load_incidents(&csv).unwrap_err().to_string();
+        assert!(e.contains("empty") && e.contains("a header"), "{e}");
+        std::fs::write(&csv, "incident_id,start_time,service,severity\n").unwrap();
+        assert_eq!(load_incidents(&csv).unwrap().len(), 0);
+    }
 
     #[test]
     fn the_calendar_columns_are_the_ones_add_calendar_derives() {
