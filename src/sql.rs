@@ -173,8 +173,8 @@ struct Writer<'m> {
     /// Per feature: whether it moves the score (the logistic part weighs it or a tree
     /// splits on it; a model's time feature, for one, is the trees' only).
     used: Vec<bool>,
-    /// Per feature: whether a tree splits on it and it is `ln(1 + max(x, 0))`.
-    splits_on_log1p: Vec<bool>,
+    /// Per feature: whether a tree splits on it.
+    split: Vec<bool>,
 }
 
 impl<'m> Writer<'m> {
@@ -184,7 +184,7 @@ impl<'m> Writer<'m> {
             .iter()
             .map(|f| f.coefficient != 0.0)
             .collect();
-        let mut splits_on_log1p = vec![false; model.features.len()];
+        let mut split = vec![false; model.features.len()];
         for tree in model.trees.iter().flat_map(|e| &e.trees) {
             for node in &tree.nodes {
                 let Node::Split { feature, .. } = node else {
@@ -192,8 +192,7 @@ impl<'m> Writer<'m> {
                 };
                 if let Some(u) = used.get_mut(*feature) {
                     *u = true;
-                    splits_on_log1p[*feature] =
-                        matches!(model.features[*feature].def.expr, Expr::Log1p { .. });
+                    split[*feature] = true;
                 }
             }
         }
@@ -201,7 +200,7 @@ impl<'m> Writer<'m> {
             model,
             dialect,
             used,
-            splits_on_log1p,
+            split,
         }
     }
 }
@@ -696,20 +695,28 @@ impl Writer<'_> {
         let mut cols = vec!["change_id".to_string(), "logit".to_string()];
         for (j, _) in self.used_features() {
             cols.push(format!("f{j}"));
-            if self.splits_on_log1p[j] {
+            if self.log1p_split_column(j).is_some() {
                 cols.push(format!("r{j}"));
             }
         }
         cols.join(", ")
     }
 
+    /// The column and fill of a feature `ln(1 + max(x, 0))` a tree splits on.
+    fn log1p_split_column(&self, feature: usize) -> Option<(&str, &Option<f64>)> {
+        if !self.split.get(feature).copied().unwrap_or(false) {
+            return None;
+        }
+        match &self.model.features[feature].def.expr {
+            Expr::Log1p { column, fill } => Some((column, fill)),
+            _ => None,
+        }
+    }
+
     /// For a feature `ln(1 + max(x, 0))` a tree splits on: `x` as the feature reads it
     /// (filled, a missing value 0), which the split compares instead ([`log1p_split`]).
     fn split_raw(&self, feature: usize) -> Result<Option<String>> {
-        if !self.splits_on_log1p.get(feature).copied().unwrap_or(false) {
-            return Ok(None);
-        }
-        let Expr::Log1p { column, fill } = &self.model.features[feature].def.expr else {
+        let Some((column, fill)) = self.log1p_split_column(feature) else {
             return Ok(None);
         };
         let v = self.numeric(column);

@@ -207,7 +207,7 @@ impl Destination {
 }
 
 /// `score` of a partitioned table of changes ([`Partitioned`]), a part at a time: each
-/// part is read whole, scored and written before the next is read, to its own file below
+/// part is read whole, scored and written (while the next is read), to its own file below
 /// `--output` (under the part's own path and in its format; the partition-key columns
 /// are not passed through, as the output's paths carry them) or appended to one file.
 /// Only the timeline and two parts are held at once.
@@ -243,7 +243,7 @@ fn run_partitioned(
     let features = model.feature_defs();
     let mut gaps = Gaps::default();
     let mut summary = Summary::new(s.top);
-    // Scores the parts in turn, each handed to `emit` before the next is read.
+    // Scores the parts in turn, each handed to `emit` in part order.
     let mut each_part = |emit: &mut EmitPart| {
         batch.each_part(model, Read::Unlabelled, progress, |part| {
             gaps.add(&features, &part.frame, 0..part.frame.len());
